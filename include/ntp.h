@@ -1,0 +1,325 @@
+/*
+ * ntp.h - the public interface of numatp.
+ *
+ * numatp runs GGUF language models on multi-socket CPU servers, treating each
+ * NUMA node as one tensor-parallel device. This is the only public header.
+ *
+ * Conventions (see STYLE.md in the design notes):
+ *  - every fallible call returns ntp_status: 0 is success, negative is an error;
+ *    ntp_status_str() names the code, ntp_last_error() gives the message of the
+ *    last failing call on the calling thread (it names the file, key or tensor);
+ *  - handles are opaque, made and freed in pairs; freeing NULL is a no-op;
+ *  - the library never exits or aborts on bad input.
+ */
+#ifndef NTP_H
+#define NTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- version */
+
+#define NTP_VERSION_MAJOR 0
+#define NTP_VERSION_MINOR 1
+#define NTP_VERSION_PATCH 0
+
+/* "0.1.0": the version of the library actually linked. */
+const char *ntp_version(void);
+
+/* ----------------------------------------------------------------- status */
+
+/*
+ * One list of status codes. X(name, value, description). Values are stable:
+ * new codes are appended with new values.
+ */
+#define NTP_STATUS_LIST(X)                                                                         \
+    X(NTP_OK, 0, "ok")                                                                             \
+    X(NTP_E_INVALID_ARG, -1, "invalid argument")                                                   \
+    X(NTP_E_NOMEM, -2, "out of memory")                                                            \
+    X(NTP_E_IO, -3, "input/output error")                                                          \
+    X(NTP_E_FORMAT, -4, "malformed file")                                                          \
+    X(NTP_E_TRUNCATED, -5, "file truncated")                                                       \
+    X(NTP_E_OVERFLOW, -6, "size or count out of range")                                            \
+    X(NTP_E_UNSUPPORTED, -7, "unsupported")                                                        \
+    X(NTP_E_NOT_FOUND, -8, "not found")                                                            \
+    X(NTP_E_DUPLICATE, -9, "duplicate entry")                                                      \
+    X(NTP_E_TYPE, -10, "wrong type")                                                               \
+    X(NTP_E_DEVICE, -11, "device error")                                                           \
+    X(NTP_E_INTERNAL, -12, "internal error")
+
+typedef enum ntp_status {
+#define NTP_X_ENUM(name, value, desc) name = value,
+    NTP_STATUS_LIST(NTP_X_ENUM)
+#undef NTP_X_ENUM
+} ntp_status;
+
+/* "NTP_E_FORMAT" etc.; "NTP_E_UNKNOWN" for a value outside the list. */
+const char *ntp_status_str(ntp_status s);
+/* "malformed file" etc. */
+const char *ntp_status_desc(ntp_status s);
+/*
+ * The message of the last failing ntp_* call on this thread, e.g.
+ * "model.gguf: tensor 'blk.0.attn_q.weight': data [1024, 2048) outside the file (1500 bytes)".
+ * Empty string when no call has failed. Valid until the next ntp_* call on this thread.
+ */
+const char *ntp_last_error(void);
+
+/* ------------------------------------------------------------ data types */
+
+/*
+ * Tensor element types. Values and block layouts are those of GGUF/ggml, so
+ * files move between numatp and llama.cpp unchanged. Types ggml defines but
+ * numatp cannot compute with are known by name and size (so `numatp info`
+ * lists them) and rejected when a model is loaded.
+ */
+enum ntp_type {
+    NTP_TYPE_F32 = 0,
+    NTP_TYPE_F16 = 1,
+    NTP_TYPE_Q4_0 = 2,
+    NTP_TYPE_Q4_1 = 3,
+    /* 4 and 5 were Q4_2/Q4_3, removed from ggml long ago. */
+    NTP_TYPE_Q5_0 = 6,
+    NTP_TYPE_Q5_1 = 7,
+    NTP_TYPE_Q8_0 = 8,
+    NTP_TYPE_Q8_1 = 9,
+    NTP_TYPE_Q2_K = 10,
+    NTP_TYPE_Q3_K = 11,
+    NTP_TYPE_Q4_K = 12,
+    NTP_TYPE_Q5_K = 13,
+    NTP_TYPE_Q6_K = 14,
+    NTP_TYPE_Q8_K = 15,
+    NTP_TYPE_IQ2_XXS = 16,
+    NTP_TYPE_IQ2_XS = 17,
+    NTP_TYPE_IQ3_XXS = 18,
+    NTP_TYPE_IQ1_S = 19,
+    NTP_TYPE_IQ4_NL = 20,
+    NTP_TYPE_IQ3_S = 21,
+    NTP_TYPE_IQ2_S = 22,
+    NTP_TYPE_IQ4_XS = 23,
+    NTP_TYPE_I8 = 24,
+    NTP_TYPE_I16 = 25,
+    NTP_TYPE_I32 = 26,
+    NTP_TYPE_I64 = 27,
+    NTP_TYPE_F64 = 28,
+    NTP_TYPE_IQ1_M = 29,
+    NTP_TYPE_BF16 = 30,
+    /* 31..33 were Q4_0_4_4/Q4_0_4_8/Q4_0_8_8, removed from ggml. */
+    NTP_TYPE_TQ1_0 = 34,
+    NTP_TYPE_TQ2_0 = 35,
+    /* 36..38 were IQ4_NL_4_4/IQ4_NL_4_8/IQ4_NL_8_8, removed from ggml. */
+    NTP_TYPE_MXFP4 = 39,
+    NTP_TYPE_COUNT = 40,
+};
+
+/* Static facts about a type, from one table. */
+typedef struct ntp_type_traits {
+    const char *name;    /* "Q4_K"; NULL for a value ggml never defined or removed */
+    int64_t block_size;  /* elements per block (1 for plain types) */
+    size_t type_size;    /* bytes per block */
+    bool quantized;      /* block-quantized */
+    bool supported;      /* numatp can quantize/dequantize/compute with it */
+} ntp_type_traits;
+
+/* Traits of a type; NULL when t is not a defined type. */
+const ntp_type_traits *ntp_type_get_traits(int t);
+/* Name of a type or "unknown". */
+const char *ntp_type_name(int t);
+/* Parse a type name ("q4_k", "Q8_0", "f16", case-insensitive); NTP_E_NOT_FOUND if unknown. */
+ntp_status ntp_type_from_name(const char *name, enum ntp_type *out);
+/*
+ * Bytes of a row of n elements of type t. NTP_E_INVALID_ARG when n is not a
+ * multiple of the block size, NTP_E_OVERFLOW when it does not fit in size_t.
+ */
+ntp_status ntp_type_row_size(enum ntp_type t, int64_t n, size_t *out);
+
+/* ------------------------------------------------------------------ GGUF */
+
+/* Metadata value types, as numbered in the GGUF specification. */
+enum ntp_gguf_type {
+    NTP_GGUF_UINT8 = 0,
+    NTP_GGUF_INT8 = 1,
+    NTP_GGUF_UINT16 = 2,
+    NTP_GGUF_INT16 = 3,
+    NTP_GGUF_UINT32 = 4,
+    NTP_GGUF_INT32 = 5,
+    NTP_GGUF_FLOAT32 = 6,
+    NTP_GGUF_BOOL = 7,
+    NTP_GGUF_STRING = 8,
+    NTP_GGUF_ARRAY = 9,
+    NTP_GGUF_UINT64 = 10,
+    NTP_GGUF_INT64 = 11,
+    NTP_GGUF_FLOAT64 = 12,
+    NTP_GGUF_TYPE_COUNT = 13,
+};
+
+/* "uint32", "string", "array", ... or "unknown". */
+const char *ntp_gguf_type_name(int t);
+
+/*
+ * One metadata value. Strings are NUL-terminated copies owned by the ntp_gguf
+ * (len excludes the terminator; a string may itself contain NUL bytes, so use
+ * len). Arrays hold their elements as values; nested arrays nest.
+ */
+typedef struct ntp_gguf_value {
+    enum ntp_gguf_type type;
+    union {
+        uint8_t u8;
+        int8_t i8;
+        uint16_t u16;
+        int16_t i16;
+        uint32_t u32;
+        int32_t i32;
+        float f32;
+        bool b;
+        uint64_t u64;
+        int64_t i64;
+        double f64;
+        struct {
+            const char *data;
+            uint64_t len;
+        } str;
+        struct {
+            enum ntp_gguf_type type; /* element type */
+            uint64_t len;
+            const struct ntp_gguf_value *elems; /* len values */
+        } arr;
+    };
+} ntp_gguf_value;
+
+/* One tensor's description; the data is a view into the parsed buffer. */
+typedef struct ntp_gguf_tensor {
+    const char *name;    /* NUL-terminated, owned by the ntp_gguf */
+    enum ntp_type type;
+    uint32_t n_dims;     /* 1..4 */
+    int64_t ne[4];       /* elements per dimension, ne[0] contiguous; unused dims are 1 */
+    uint64_t offset;     /* bytes from the start of the data section */
+    uint64_t size;       /* bytes of data */
+    const void *data;    /* start of the data inside the buffer or mapping */
+} ntp_gguf_tensor;
+
+typedef struct ntp_gguf ntp_gguf;
+
+/*
+ * Parse a whole GGUF file (v2 or v3) held in buf[0, len). Pure: reads nothing
+ * but the buffer, and checks every read against len. The buffer must outlive
+ * the handle (tensor data pointers point into it). On error *out is NULL and
+ * ntp_last_error() says what was wrong and where (byte offset).
+ */
+ntp_status ntp_gguf_parse(const void *buf, size_t len, ntp_gguf **out);
+/* Map the file read-only and parse it. Messages start with the path. */
+ntp_status ntp_gguf_open(const char *path, ntp_gguf **out);
+void ntp_gguf_free(ntp_gguf *g);
+
+uint32_t ntp_gguf_version(const ntp_gguf *g);
+/* Value of general.alignment, 32 by default. */
+uint64_t ntp_gguf_alignment(const ntp_gguf *g);
+/* Byte offset of the tensor data section from the start of the file. */
+uint64_t ntp_gguf_data_offset(const ntp_gguf *g);
+/* Size of the whole buffer or file. */
+uint64_t ntp_gguf_file_size(const ntp_gguf *g);
+
+int64_t ntp_gguf_n_kv(const ntp_gguf *g);
+const char *ntp_gguf_kv_key(const ntp_gguf *g, int64_t i);
+const ntp_gguf_value *ntp_gguf_kv_value(const ntp_gguf *g, int64_t i);
+/* Index of key, or -1. */
+int64_t ntp_gguf_find_key(const ntp_gguf *g, const char *key);
+/* Value of key, or NULL. */
+const ntp_gguf_value *ntp_gguf_get(const ntp_gguf *g, const char *key);
+
+/*
+ * Typed getters. NTP_E_NOT_FOUND when the key is missing, NTP_E_TYPE when its
+ * type does not convert (integers convert between widths when the value fits;
+ * ntp_gguf_get_f32 also accepts f64 and integers). Messages name the key.
+ */
+ntp_status ntp_gguf_get_u32(const ntp_gguf *g, const char *key, uint32_t *out);
+ntp_status ntp_gguf_get_u64(const ntp_gguf *g, const char *key, uint64_t *out);
+ntp_status ntp_gguf_get_i64(const ntp_gguf *g, const char *key, int64_t *out);
+ntp_status ntp_gguf_get_f32(const ntp_gguf *g, const char *key, float *out);
+ntp_status ntp_gguf_get_bool(const ntp_gguf *g, const char *key, bool *out);
+ntp_status ntp_gguf_get_str(const ntp_gguf *g, const char *key, const char **out);
+/* Array of the given element type (NTP_GGUF_TYPE_COUNT: any). */
+ntp_status ntp_gguf_get_arr(const ntp_gguf *g, const char *key, enum ntp_gguf_type elem_type,
+                            const ntp_gguf_value **out);
+
+int64_t ntp_gguf_n_tensors(const ntp_gguf *g);
+const ntp_gguf_tensor *ntp_gguf_tensor_at(const ntp_gguf *g, int64_t i);
+/* Tensor by name, or NULL. */
+const ntp_gguf_tensor *ntp_gguf_find_tensor(const ntp_gguf *g, const char *name);
+
+/*
+ * GGUF writer: collects metadata and tensors in memory, then writes a v3 file.
+ * Keys and tensors keep their insertion order. Setting an existing key
+ * replaces its value; adding a tensor name twice is NTP_E_DUPLICATE.
+ */
+typedef struct ntp_gguf_writer ntp_gguf_writer;
+
+ntp_status ntp_gguf_writer_new(ntp_gguf_writer **out);
+void ntp_gguf_writer_free(ntp_gguf_writer *w);
+
+ntp_status ntp_gguf_writer_set_u32(ntp_gguf_writer *w, const char *key, uint32_t v);
+ntp_status ntp_gguf_writer_set_i32(ntp_gguf_writer *w, const char *key, int32_t v);
+ntp_status ntp_gguf_writer_set_u64(ntp_gguf_writer *w, const char *key, uint64_t v);
+ntp_status ntp_gguf_writer_set_f32(ntp_gguf_writer *w, const char *key, float v);
+ntp_status ntp_gguf_writer_set_bool(ntp_gguf_writer *w, const char *key, bool v);
+ntp_status ntp_gguf_writer_set_str(ntp_gguf_writer *w, const char *key, const char *v);
+/* Any value, nested arrays included (deep copy); used to copy keys between files. */
+ntp_status ntp_gguf_writer_set_value(ntp_gguf_writer *w, const char *key,
+                                     const ntp_gguf_value *v);
+/* Array of n plain numbers of elem_type (not STRING or ARRAY) from data (copied). */
+ntp_status ntp_gguf_writer_set_arr_data(ntp_gguf_writer *w, const char *key,
+                                        enum ntp_gguf_type elem_type, const void *data,
+                                        uint64_t n);
+/* Array of n NUL-terminated strings (copied). */
+ntp_status ntp_gguf_writer_set_arr_str(ntp_gguf_writer *w, const char *key,
+                                       const char *const *strs, uint64_t n);
+/* Alignment of tensor data (power of two); also written as general.alignment when not 32. */
+ntp_status ntp_gguf_writer_set_alignment(ntp_gguf_writer *w, uint32_t alignment);
+
+/*
+ * Add a tensor. ne[0..n_dims) are its dimensions (ne[0] contiguous, a
+ * multiple of the type's block size). data holds ntp_type_row_size(type, ne[0])
+ * * ne[1] * ... bytes and is copied.
+ */
+ntp_status ntp_gguf_writer_add_tensor(ntp_gguf_writer *w, const char *name, enum ntp_type type,
+                                      uint32_t n_dims, const int64_t *ne, const void *data);
+
+/* Serialize to a malloc'd buffer (free with free()). */
+ntp_status ntp_gguf_writer_to_buffer(const ntp_gguf_writer *w, void **buf, size_t *len);
+/* Write to path (replaced atomically: written to path.tmp, then renamed). */
+ntp_status ntp_gguf_writer_write_file(const ntp_gguf_writer *w, const char *path);
+
+/* ---------------------------------------------------------- opaque handles */
+
+/* A loaded model (weights sharded over devices); see the inference API. */
+typedef struct ntp_model ntp_model;
+/* A generation context: KV caches, scratch, sampler state. */
+typedef struct ntp_context ntp_context;
+/* The machine's NUMA nodes, their cores and caches (hwloc). */
+typedef struct ntp_topology ntp_topology;
+
+/* ---------------------------------------------------------------- topology */
+
+ntp_status ntp_topology_detect(ntp_topology **out);
+void ntp_topology_free(ntp_topology *t);
+/* NUMA nodes (at least 1). */
+int ntp_topology_n_nodes(const ntp_topology *t);
+/* OS index of the i-th node. */
+int ntp_topology_node_os_index(const ntp_topology *t, int i);
+/* Physical cores and hardware threads of the i-th node. */
+int ntp_topology_node_cores(const ntp_topology *t, int i);
+int ntp_topology_node_pus(const ntp_topology *t, int i);
+/* Local memory of the i-th node in bytes (0 if unknown). */
+uint64_t ntp_topology_node_memory(const ntp_topology *t, int i);
+/* Size of the last-level cache in bytes (0 if unknown). */
+uint64_t ntp_topology_llc_bytes(const ntp_topology *t);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NTP_H */

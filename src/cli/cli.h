@@ -1,0 +1,21 @@
+/*
+ * cli.h - the numatp subcommands. Each takes the arguments after its name
+ * (argv[0] is the subcommand) and returns the process exit code: 0 success,
+ * 1 runtime failure, 2 bad usage. The CLI is the only code that may exit().
+ */
+#ifndef NTP_CLI_H
+#define NTP_CLI_H
+
+typedef int (*ntp_cli_cmd_fn)(int argc, char **argv);
+
+struct ntp_cli_cmd {
+    const char *name;
+    ntp_cli_cmd_fn fn;
+    const char *summary; /* one line for `numatp --help` */
+};
+
+/* One function per subcommand, each in its own cmd_<name>.c. */
+int ntp_cli_info(int argc, char **argv);
+int ntp_cli_gen(int argc, char **argv);
+
+#endif /* NTP_CLI_H */

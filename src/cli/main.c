@@ -1,0 +1,45 @@
+/* main.c - `numatp <command> [options]`: dispatch to the subcommands. */
+#include "cli/cli.h"
+#include "ntp.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct ntp_cli_cmd commands[] = {
+    {"info", ntp_cli_info, "show a GGUF model's architecture, tokenizer and tensors; the machine"},
+    {"gen", ntp_cli_gen, "write a GGUF model with random weights (for tests and benchmarks)"},
+    {NULL, NULL, NULL},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: numatp <command> [options]\n\n"
+               "numatp %s runs GGUF language models with one tensor-parallel device per NUMA node.\n\n"
+               "commands:\n",
+            ntp_version());
+    for (const struct ntp_cli_cmd *c = commands; c->name; c++)
+        fprintf(f, "  %-12s %s\n", c->name, c->summary);
+    fprintf(f, "\n`numatp <command> --help` describes a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("numatp %s\n", ntp_version());
+        return 0;
+    }
+    for (const struct ntp_cli_cmd *c = commands; c->name; c++)
+        if (strcmp(argv[1], c->name) == 0)
+            return c->fn(argc - 1, argv + 1);
+    fprintf(stderr, "numatp: unknown command '%s' (see numatp --help)\n", argv[1]);
+    return 2;
+}
