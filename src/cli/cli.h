@@ -17,5 +17,9 @@ struct ntp_cli_cmd {
 /* One function per subcommand, each in its own cmd_<name>.c. */
 int ntp_cli_info(int argc, char **argv);
 int ntp_cli_gen(int argc, char **argv);
+int ntp_cli_run(int argc, char **argv);
+int ntp_cli_chat(int argc, char **argv);
+int ntp_cli_tokenize(int argc, char **argv);
+int ntp_cli_perplexity(int argc, char **argv);
 
 #endif /* NTP_CLI_H */

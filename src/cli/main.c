@@ -6,6 +6,10 @@
 #include <string.h>
 
 static const struct ntp_cli_cmd commands[] = {
+    {"run", ntp_cli_run, "generate text from a prompt"},
+    {"chat", ntp_cli_chat, "talk with a model using its chat template"},
+    {"perplexity", ntp_cli_perplexity, "perplexity of a text file, computed as llama-perplexity does"},
+    {"tokenize", ntp_cli_tokenize, "print the token ids of a text"},
     {"info", ntp_cli_info, "show a GGUF model's architecture, tokenizer and tensors; the machine"},
     {"gen", ntp_cli_gen, "write a GGUF model with random weights (for tests and benchmarks)"},
     {NULL, NULL, NULL},

@@ -1,0 +1,11 @@
+/* cmd_tokenize.c - being written (inference issue). */
+#include "cli/cli.h"
+
+#include <stdio.h>
+
+int ntp_cli_tokenize(int argc, char **argv)
+{
+    (void)argc;
+    fprintf(stderr, "numatp: %s: not implemented yet\n", argv[0]);
+    return 1;
+}
