@@ -318,6 +318,105 @@ uint64_t ntp_topology_node_memory(const ntp_topology *t, int i);
 /* Size of the last-level cache in bytes (0 if unknown). */
 uint64_t ntp_topology_llc_bytes(const ntp_topology *t);
 
+/* --------------------------------------------------------------- inference */
+
+/*
+ * Load a model, make a context, decode tokens, read logits:
+ *
+ *     ntp_model *m;  ntp_context *c;
+ *     ntp_model_load("m.gguf", ntp_model_default_params(), &m);
+ *     ntp_context_new(m, ntp_context_default_params(), &c);
+ *     ntp_decode(c, tokens, n, false);          // prompt, as one batch
+ *     const float *logits = ntp_get_logits(c, -1);
+ *
+ * Params structs come from ntp_*_default_params() and are passed by value;
+ * fields are only ever appended.
+ */
+
+/* Called while a model loads with the fraction done in [0, 1]; return false to cancel. */
+typedef bool (*ntp_progress_fn)(float fraction, void *user);
+
+typedef struct ntp_model_params {
+    int32_t n_threads;        /* threads computing on the device; <= 0: every online CPU */
+    uint64_t memory_limit;    /* bytes the weights may take; 0: the system's available memory */
+    ntp_progress_fn progress; /* NULL: no progress reports */
+    void *progress_user;      /* passed to progress */
+    const char *isa;          /* kernel ISA ("ref"); NULL: the best this CPU runs (NTP_ISA env) */
+} ntp_model_params;
+
+ntp_model_params ntp_model_default_params(void);
+
+/*
+ * Read the GGUF file at path, check every tensor against the architecture,
+ * and copy the weights into the devices' memory (the file is unmapped
+ * afterwards). Errors name the file and the key or tensor: NTP_E_UNSUPPORTED
+ * for an unknown architecture or a tensor type numatp cannot compute with,
+ * NTP_E_NOT_FOUND for a missing key or tensor, NTP_E_FORMAT for a wrong
+ * shape, NTP_E_NOMEM when the weights do not fit in memory (with the sizes).
+ */
+ntp_status ntp_model_load(const char *path, ntp_model_params params, ntp_model **out);
+void ntp_model_free(ntp_model *m);
+
+const char *ntp_model_arch(const ntp_model *m);   /* "llama", "qwen2", "qwen3" */
+int32_t ntp_model_n_vocab(const ntp_model *m);
+int32_t ntp_model_n_ctx_train(const ntp_model *m);
+int32_t ntp_model_n_embd(const ntp_model *m);
+int32_t ntp_model_n_layer(const ntp_model *m);
+uint64_t ntp_model_weight_bytes(const ntp_model *m); /* bytes of weights held by the devices */
+/* "cpu node -1, 2 threads, ref kernels" etc., one line per device joined by "; ". */
+const char *ntp_model_device_desc(const ntp_model *m);
+
+/*
+ * Tokenize text[0, len) with the model's tokenizer. add_special: add BOS/EOS
+ * as the model's metadata asks; parse_special: recognize control tokens like
+ * "<|im_start|>" in the text. Writes at most cap ids; *n_out is the number of
+ * tokens the text has (NTP_E_OVERFLOW when that is more than cap).
+ */
+ntp_status ntp_tokenize(const ntp_model *m, const char *text, size_t len, bool add_special,
+                        bool parse_special, int32_t *tokens, int32_t cap, int32_t *n_out);
+/*
+ * The bytes of one token (not NUL-terminated; may be part of a UTF-8
+ * character). Writes at most cap bytes; *len_out is the full length
+ * (NTP_E_OVERFLOW when more than cap). Control tokens give no bytes.
+ */
+ntp_status ntp_token_to_piece(const ntp_model *m, int32_t token, char *buf, size_t cap,
+                              size_t *len_out);
+int32_t ntp_token_bos(const ntp_model *m); /* -1 when the model has none */
+int32_t ntp_token_eos(const ntp_model *m); /* -1 when the model has none */
+bool ntp_token_is_eog(const ntp_model *m, int32_t token); /* end of generation (EOS, EOT...) */
+bool ntp_model_add_bos(const ntp_model *m); /* whether tokenizing with add_special adds BOS */
+
+typedef struct ntp_context_params {
+    int32_t n_ctx;          /* positions of the KV cache; 0: min(training context, 4096) */
+    int32_t n_batch;        /* most tokens computed at once (longer inputs are split); 512 */
+    enum ntp_type kv_type;  /* KV cache element type: NTP_TYPE_F16 (default) or NTP_TYPE_F32 */
+} ntp_context_params;
+
+ntp_context_params ntp_context_default_params(void);
+
+/* A context (KV cache and scratch) on the model's devices; the model must outlive it. */
+ntp_status ntp_context_new(ntp_model *m, ntp_context_params params, ntp_context **out);
+void ntp_context_free(ntp_context *c);
+
+/*
+ * Run n tokens at positions pos .. pos + n - 1 (pos: tokens decoded since
+ * the last reset), in batches of n_batch, and append them to the KV cache.
+ * all_logits: keep the logits of every one of the n tokens; otherwise only
+ * the last one's. NTP_E_OVERFLOW when pos + n exceeds n_ctx (nothing is
+ * computed), NTP_E_INVALID_ARG for a token id outside the vocabulary.
+ */
+ntp_status ntp_decode(ntp_context *c, const int32_t *tokens, int32_t n, bool all_logits);
+/*
+ * Logits (n_vocab floats) of the i-th token of the last ntp_decode call; i =
+ * -1 is the last token. NULL when that row was not kept. Valid until the next
+ * ntp_decode or ntp_context_reset.
+ */
+const float *ntp_get_logits(const ntp_context *c, int32_t i);
+int32_t ntp_context_pos(const ntp_context *c);   /* tokens in the KV cache */
+int32_t ntp_context_n_ctx(const ntp_context *c); /* capacity of the KV cache */
+/* Forget every position (the next ntp_decode starts at position 0). */
+void ntp_context_reset(ntp_context *c);
+
 #ifdef __cplusplus
 }
 #endif

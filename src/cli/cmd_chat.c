@@ -1,11 +1,479 @@
-/* cmd_chat.c - being written (inference issue). */
+/*
+ * cmd_chat.c - `numatp chat`: talk with a model through its chat template.
+ *
+ * Each line of stdin is one user turn. The whole conversation is formatted
+ * with the template every turn, but only the text past what the KV cache
+ * already holds is tokenized and decoded: templates only append, so the
+ * cache stays valid. When a template rewrites earlier text (e.g. llama3 trims
+ * a reply that ended in white space), the context is reset and the
+ * conversation decoded again from the start.
+ */
 #include "cli/cli.h"
+#include "core/core.h"
+#include "model/chat_template.h"
+#include "ntp.h"
+#include "sampler/sampler.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct chat_opts {
+    const char *model;            /* -m: GGUF path */
+    const char *system;           /* --system: system prompt, or NULL */
+    const char *tmpl_name;        /* --chat-template: style name overriding detection, or NULL */
+    struct ntp_sampler_params sp; /* sampling flags */
+    int32_t n_predict;            /* -n: most tokens per reply; -1: until end of generation */
+    int32_t n_ctx;                /* -c: KV cache positions; 0: the library's default */
+    int32_t n_threads;            /* -t: threads; 0: the library's default */
+};
+
+struct chat {
+    ntp_model *m;              /* owned */
+    ntp_context *c;            /* owned */
+    struct ntp_sampler *smp;   /* owned */
+    enum ntp_chat_style style; /* template in use */
+    struct ntp_chat_msg *msgs; /* [n_msgs] conversation; role static, content malloc'd */
+    size_t n_msgs, cap_msgs;   /* used and allocated entries of msgs */
+    char *done;                /* malloc'd: the conversation text the KV cache holds */
+    size_t done_len;           /* bytes of done */
+    size_t done_cap;           /* bytes allocated for done */
+    int32_t *toks;             /* [tok_cap] tokenization scratch, malloc'd */
+    int32_t tok_cap;           /* entries of toks */
+    int32_t stop_tok;          /* the template's turn-end marker as one token, or -1 */
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: numatp chat -m FILE [options]\n\n"
+               "Reads user turns from stdin, one per line, and streams the replies to "
+               "stdout.\n\n"
+               "  -m, --model FILE        GGUF model\n"
+               "  --system TEXT           system prompt\n"
+               "  --chat-template NAME    template instead of the model's "
+               "tokenizer.chat_template:\n"
+               "                          chatml, llama2, llama2-sys, llama2-sys-bos, "
+               "llama2-sys-strip,\n"
+               "                          mistral, mistral-v1, mistral-v3, "
+               "mistral-v3-tekken, mistral-v7,\n"
+               "                          mistral-v7-tekken, llama3, gemma, zephyr, "
+               "phi3, phi4, falcon3,\n"
+               "                          glmedge\n"
+               "  --temp F                temperature (0.8; 0 = greedy)\n"
+               "  --top-k N               top-k (40; 0 = off)\n"
+               "  --top-p F               top-p (0.95; 1 = off)\n"
+               "  --min-p F               min-p (0.05; 0 = off)\n"
+               "  --repeat-penalty F      repetition penalty (1.0 = off)\n"
+               "  --repeat-last-n N       tokens the penalty looks back at (64)\n"
+               "  --seed N                sampling seed (random by default)\n"
+               "  -n, --n-predict N       most tokens per reply (-1 = until end of "
+               "turn)\n"
+               "  -c, --ctx-size N        context size (0 = the model's, at most 4096)\n"
+               "  -t, --threads N         threads (0 = all CPUs)\n");
+}
+
+/* ------------------------------------------------------------- options */
+
+static bool parse_i32(const char *flag, const char *s, int32_t *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < INT32_MIN || v > INT32_MAX) {
+        fprintf(stderr, "numatp chat: %s: '%s' is not an integer\n", flag, s);
+        return false;
+    }
+    *out = (int32_t)v;
+    return true;
+}
+
+static bool parse_f32(const char *flag, const char *s, float *out)
+{
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (errno || end == s || *end) {
+        fprintf(stderr, "numatp chat: %s: '%s' is not a number\n", flag, s);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* The value of a flag that takes one: the next argument. */
+static const char *flag_value(int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "numatp chat: %s needs a value\n", argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+static bool is_flag(const char *a, const char *s, const char *l)
+{
+    return (s && strcmp(a, s) == 0) || strcmp(a, l) == 0;
+}
+
+/* One flag with a value at argv[*i]; false on a bad value or an unknown flag.
+ */
+static bool parse_flag(struct chat_opts *o, int argc, char **argv, int *i)
+{
+    const char *a = argv[*i], *v = flag_value(argc, argv, i);
+    int32_t seed;
+    if (!v)
+        return false;
+    if (is_flag(a, "-m", "--model"))
+        o->model = v;
+    else if (is_flag(a, NULL, "--system"))
+        o->system = v;
+    else if (is_flag(a, NULL, "--chat-template"))
+        o->tmpl_name = v;
+    else if (is_flag(a, NULL, "--temp"))
+        return parse_f32(a, v, &o->sp.temperature);
+    else if (is_flag(a, NULL, "--top-k"))
+        return parse_i32(a, v, &o->sp.top_k);
+    else if (is_flag(a, NULL, "--top-p"))
+        return parse_f32(a, v, &o->sp.top_p);
+    else if (is_flag(a, NULL, "--min-p"))
+        return parse_f32(a, v, &o->sp.min_p);
+    else if (is_flag(a, NULL, "--repeat-penalty"))
+        return parse_f32(a, v, &o->sp.repeat_penalty);
+    else if (is_flag(a, NULL, "--repeat-last-n"))
+        return parse_i32(a, v, &o->sp.repeat_last_n);
+    else if (is_flag(a, NULL, "--seed")) {
+        if (!parse_i32(a, v, &seed))
+            return false;
+        o->sp.seed = (uint32_t)seed; /* -1 is NTP_SAMPLER_SEED_RANDOM, as in llama.cpp */
+    } else if (is_flag(a, "-n", "--n-predict"))
+        return parse_i32(a, v, &o->n_predict);
+    else if (is_flag(a, "-c", "--ctx-size"))
+        return parse_i32(a, v, &o->n_ctx);
+    else if (is_flag(a, "-t", "--threads"))
+        return parse_i32(a, v, &o->n_threads);
+    else {
+        fprintf(stderr, "numatp chat: unknown option '%s' (see numatp chat --help)\n", a);
+        return false;
+    }
+    return true;
+}
+
+/* 0: run; 1: --help was printed; 2: bad usage (message printed). */
+static int parse_args(int argc, char **argv, struct chat_opts *o)
+{
+    *o = (struct chat_opts){.sp = ntp__sampler_default_params(), .n_predict = -1};
+    for (int i = 1; i < argc; i++) {
+        if (is_flag(argv[i], "-h", "--help")) {
+            usage(stdout);
+            return 1;
+        }
+        if (!parse_flag(o, argc, argv, &i))
+            return 2;
+    }
+    if (!o->model) {
+        fprintf(stderr, "numatp chat: -m FILE is required\n");
+        usage(stderr);
+        return 2;
+    }
+    enum ntp_chat_style style;
+    if (o->tmpl_name && ntp__chat_style_from_name(o->tmpl_name, &style) != NTP_OK) {
+        fprintf(stderr, "numatp chat: --chat-template: %s\n", ntp_last_error());
+        return 2;
+    }
+    if (o->n_ctx < 0 || o->n_threads < 0 || o->n_predict < -1) {
+        fprintf(stderr, "numatp chat: -c and -t must be >= 0 and -n >= -1\n");
+        return 2;
+    }
+    return 0;
+}
+
+static int fail(ntp_status s)
+{
+    fprintf(stderr, "numatp chat: %s (%s)\n", ntp_last_error(), ntp_status_str(s));
+    return 1;
+}
+
+/* ------------------------------------------------------------- set-up */
+
+/* The style from --chat-template, else detected from the file's tokenizer.chat_template. */
+static ntp_status choose_style(const struct chat_opts *o, enum ntp_chat_style *style)
+{
+    if (o->tmpl_name)
+        return ntp__chat_style_from_name(o->tmpl_name, style);
+    ntp_gguf *g = NULL;
+    ntp_status s = ntp_gguf_open(o->model, &g);
+    if (s != NTP_OK)
+        return s;
+    const char *tmpl = NULL;
+    s = ntp_gguf_get_str(g, "tokenizer.chat_template", &tmpl);
+    if (s == NTP_OK)
+        s = ntp__chat_detect(tmpl, style);
+    else if (s == NTP_E_NOT_FOUND)
+        s = ntp__error(NTP_E_NOT_FOUND,
+                       "%s: no tokenizer.chat_template; pick one with --chat-template NAME",
+                       o->model);
+    ntp_gguf_free(g);
+    return s;
+}
+
+/* Tokenize text[0, len) into c->toks (grown as needed); *n gets the count. */
+static ntp_status tokenize(struct chat *c, const char *text, size_t len, bool add_special,
+                           int32_t *n)
+{
+    for (;;) {
+        ntp_status s = ntp_tokenize(c->m, text, len, add_special, true, c->toks, c->tok_cap, n);
+        if (s != NTP_E_OVERFLOW)
+            return s;
+        int32_t *t = realloc(c->toks, (size_t)*n * sizeof *t);
+        if (!t)
+            return ntp__error(NTP_E_NOMEM, "chat: %d tokens", (int)*n);
+        c->toks = t;
+        c->tok_cap = *n;
+    }
+}
+
+/* The template's turn-end marker ("<|im_end|>"), when it is one token, also stops a reply. */
+static void find_stop_token(struct chat *c)
+{
+    const char *end = ntp__chat_turn_end(c->style);
+    int32_t n = 0;
+    c->stop_tok = -1;
+    if (end && tokenize(c, end, strlen(end), false, &n) == NTP_OK && n == 1)
+        c->stop_tok = c->toks[0];
+}
+
+static ntp_status chat_open(struct chat *c, const struct chat_opts *o)
+{
+    ntp_status s = choose_style(o, &c->style);
+    if (s != NTP_OK)
+        return s;
+    ntp_model_params mp = ntp_model_default_params();
+    mp.n_threads = o->n_threads;
+    s = ntp_model_load(o->model, mp, &c->m);
+    if (s != NTP_OK)
+        return s;
+    ntp_context_params cp = ntp_context_default_params();
+    cp.n_ctx = o->n_ctx;
+    s = ntp_context_new(c->m, cp, &c->c);
+    if (s != NTP_OK)
+        return s;
+    s = ntp__sampler_new(&o->sp, ntp_model_n_vocab(c->m), &c->smp);
+    if (s != NTP_OK)
+        return s;
+    find_stop_token(c);
+    fprintf(stderr, "numatp chat: template %s, context %d, seed %u\n",
+            ntp__chat_style_name(c->style), (int)ntp_context_n_ctx(c->c),
+            (unsigned)ntp__sampler_seed(c->smp));
+    return NTP_OK;
+}
+
+static void chat_close(struct chat *c)
+{
+    for (size_t i = 0; i < c->n_msgs; i++)
+        free((char *)c->msgs[i].content);
+    free(c->msgs);
+    free(c->done);
+    free(c->toks);
+    ntp__sampler_free(c->smp);
+    ntp_context_free(c->c);
+    ntp_model_free(c->m);
+}
+
+/* ------------------------------------------------------- conversation */
+
+/* Append a message; content[0, len) is copied. */
+static ntp_status push_msg(struct chat *c, const char *role, const char *content, size_t len)
+{
+    if (c->n_msgs == c->cap_msgs) {
+        size_t cap = c->cap_msgs ? 2 * c->cap_msgs : 16;
+        struct ntp_chat_msg *m = realloc(c->msgs, cap * sizeof *m);
+        if (!m)
+            return ntp__error(NTP_E_NOMEM, "chat: %zu messages", cap);
+        c->msgs = m;
+        c->cap_msgs = cap;
+    }
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return ntp__error(NTP_E_NOMEM, "chat: message of %zu bytes", len);
+    memcpy(copy, content, len);
+    copy[len] = '\0';
+    c->msgs[c->n_msgs++] = (struct ntp_chat_msg){role, copy};
+    return NTP_OK;
+}
+
+/* ntp_decode, with a message that says what to do when the context is full. */
+static ntp_status decode(struct chat *c, const int32_t *toks, int32_t n)
+{
+    ntp_status s = ntp_decode(c->c, toks, n, false);
+    if (s == NTP_E_OVERFLOW)
+        return ntp__error(s,
+                          "the conversation fills the context (%d of %d positions); "
+                          "restart with a larger -c",
+                          (int)(ntp_context_pos(c->c) + n), (int)ntp_context_n_ctx(c->c));
+    return s;
+}
+
+/* Tokenize and decode text[0, len); its tokens join the sampler's history. */
+static ntp_status eval_text(struct chat *c, const char *text, size_t len, bool add_special)
+{
+    int32_t n = 0;
+    ntp_status s = tokenize(c, text, len, add_special, &n);
+    if (s != NTP_OK || n == 0)
+        return s;
+    s = decode(c, c->toks, n);
+    for (int32_t i = 0; s == NTP_OK && i < n; i++)
+        s = ntp__sampler_accept(c->smp, c->toks[i]);
+    return s;
+}
+
+/*
+ * Format the conversation with the assistant prompt and decode what the KV
+ * cache lacks; afterwards c->done is the whole formatted text.
+ */
+static ntp_status feed_conversation(struct chat *c)
+{
+    size_t len = 0;
+    ntp_status s = ntp__chat_format(c->style, c->msgs, c->n_msgs, true, NULL, 0, &len);
+    if (s != NTP_OK)
+        return s;
+    char *text = malloc(len + 1);
+    if (!text)
+        return ntp__error(NTP_E_NOMEM, "chat: prompt of %zu bytes", len);
+    s = ntp__chat_format(c->style, c->msgs, c->n_msgs, true, text, len + 1, &len);
+    bool extends =
+        c->done_len == 0 || (c->done_len <= len && memcmp(text, c->done, c->done_len) == 0);
+    if (s == NTP_OK && !extends) {
+        ntp_context_reset(c->c);
+        c->done_len = 0;
+    }
+    if (s == NTP_OK)
+        s = eval_text(c, text + c->done_len, len - c->done_len, c->done_len == 0);
+    if (s != NTP_OK) {
+        free(text);
+        return s;
+    }
+    free(c->done);
+    c->done = text;
+    c->done_len = len;
+    c->done_cap = len + 1;
+    return NTP_OK;
+}
+
+/* Append bytes to a growing malloc'd buffer. */
+static bool append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        size_t nc = (*len + n + 1) * 2;
+        char *b = realloc(*buf, nc);
+        if (!b)
+            return false;
+        *buf = b;
+        *cap = nc;
+    }
+    memcpy(*buf + *len, s, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+    return true;
+}
+
+/* Print a token's bytes and add them to the reply. */
+static ntp_status emit(struct chat *c, int32_t tok, char **reply, size_t *len, size_t *cap)
+{
+    char piece[256];
+    size_t n = 0;
+    ntp_status s = ntp_token_to_piece(c->m, tok, piece, sizeof piece, &n);
+    if (s != NTP_OK)
+        return s;
+    fwrite(piece, 1, n, stdout);
+    fflush(stdout);
+    if (!append(reply, len, cap, piece, n))
+        return ntp__error(NTP_E_NOMEM, "chat: reply of %zu bytes", *len + n);
+    return NTP_OK;
+}
+
+/*
+ * Sample, print and decode tokens until an end-of-generation token (which is
+ * not decoded: the template writes the turn's end itself) or n_predict.
+ * *reply gets the reply's text (malloc'd).
+ */
+static ntp_status generate(struct chat *c, int32_t n_predict, char **reply, size_t *len)
+{
+    size_t cap = 0;
+    *reply = NULL;
+    *len = 0;
+    if (!append(reply, len, &cap, "", 0))
+        return ntp__error(NTP_E_NOMEM, "chat: reply");
+    for (int32_t i = 0; n_predict < 0 || i < n_predict; i++) {
+        const float *logits = ntp_get_logits(c->c, -1);
+        int32_t tok = -1;
+        if (!logits)
+            return ntp__error(NTP_E_INTERNAL, "chat: no logits after decoding");
+        ntp_status s = ntp__sampler_sample(c->smp, logits, &tok);
+        if (s != NTP_OK)
+            return s;
+        if (ntp_token_is_eog(c->m, tok) || tok == c->stop_tok)
+            break;
+        s = emit(c, tok, reply, len, &cap);
+        if (s == NTP_OK)
+            s = ntp__sampler_accept(c->smp, tok);
+        if (s == NTP_OK)
+            s = decode(c, &tok, 1);
+        if (s != NTP_OK)
+            return s;
+    }
+    return NTP_OK;
+}
+
+/* One user turn: format, decode, reply. The reply joins the conversation and c->done. */
+static ntp_status turn(struct chat *c, const struct chat_opts *o, const char *line, size_t n)
+{
+    ntp_status s = push_msg(c, "user", line, n);
+    if (s == NTP_OK)
+        s = feed_conversation(c);
+    char *reply = NULL;
+    size_t len = 0;
+    if (s == NTP_OK)
+        s = generate(c, o->n_predict, &reply, &len);
+    fputc('\n', stdout);
+    fflush(stdout);
+    if (s == NTP_OK)
+        s = push_msg(c, "assistant", reply, len);
+    /* What the cache now holds: the prompt plus the reply's tokens. */
+    if (s == NTP_OK && !append(&c->done, &c->done_len, &c->done_cap, reply, len))
+        s = ntp__error(NTP_E_NOMEM, "chat: conversation text");
+    free(reply);
+    return s;
+}
 
 int ntp_cli_chat(int argc, char **argv)
 {
-    (void)argc;
-    fprintf(stderr, "numatp: %s: not implemented yet\n", argv[0]);
-    return 1;
+    struct chat_opts o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    struct chat c = {0};
+    ntp_status s = chat_open(&c, &o);
+    if (s == NTP_OK && o.system)
+        s = push_msg(&c, "system", o.system, strlen(o.system));
+    bool tty = isatty(STDIN_FILENO);
+    char *line = NULL;
+    size_t line_cap = 0;
+    while (s == NTP_OK) {
+        if (tty)
+            fputs("> ", stderr);
+        ssize_t n = getline(&line, &line_cap, stdin);
+        if (n < 0)
+            break;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = '\0';
+        if (n > 0)
+            s = turn(&c, &o, line, (size_t)n);
+    }
+    free(line);
+    rc = s == NTP_OK ? 0 : fail(s);
+    chat_close(&c);
+    return rc;
 }

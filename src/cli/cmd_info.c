@@ -1,11 +1,519 @@
-/* cmd_info.c - being written (foundation issue). */
+/*
+ * cmd_info.c - `numatp info [-m FILE] [--json]`: what a GGUF file holds
+ * (format, architecture, hyper-parameters, tokenizer, tensors) and what the
+ * machine offers (NUMA nodes, cores, memory, last-level cache). Everything
+ * generic is read from the metadata as it is, so the command also describes
+ * architectures numatp cannot run and vocabulary-only files.
+ */
 #include "cli/cli.h"
+#include "model/arch.h"
+#include "ntp.h"
 
+#include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: numatp info [-m FILE] [--json]\n\n"
+               "Describe a GGUF model (format, architecture, hyper-parameters, tokenizer,\n"
+               "tensors) and the machine (NUMA nodes, cores, memory, last-level cache).\n"
+               "Without -m only the machine is described.\n\n"
+               "options:\n"
+               "  -m, --model FILE   the GGUF file\n"
+               "  --json             one JSON object on stdout instead of text\n"
+               "  -h, --help         this help\n");
+}
+
+/* ------------------------------------------------------------ strings */
+
+/* Length of the valid UTF-8 sequence at s[0, n), or 0 when it is not one. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    size_t len = s[0] < 0x80             ? 1
+                 : (s[0] & 0xe0) == 0xc0 ? 2
+                 : (s[0] & 0xf0) == 0xe0 ? 3
+                 : (s[0] & 0xf8) == 0xf0 ? 4
+                                         : 0;
+    if (len == 0 || len > n || (len == 2 && s[0] < 0xc2) || (len == 4 && s[0] > 0xf4))
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    /* Overlong 3/4-byte forms, UTF-16 surrogates and code points past U+10FFFF. */
+    if ((len == 3 && s[0] == 0xe0 && s[1] < 0xa0) || (len == 3 && s[0] == 0xed && s[1] >= 0xa0) ||
+        (len == 4 && s[0] == 0xf0 && s[1] < 0x90) || (len == 4 && s[0] == 0xf4 && s[1] >= 0x90))
+        return 0;
+    return len;
+}
+
+/*
+ * A string as a JSON string (json) or as a quoted C-like literal (text):
+ * quotes, backslashes and control characters escaped, invalid UTF-8 bytes
+ * replaced by U+FFFD in JSON and shown as \xNN in text.
+ */
+static void put_str(FILE *f, const char *str, size_t n, bool json)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    fputc('"', f);
+    for (size_t i = 0; i < n;) {
+        size_t len = utf8_seq(s + i, n - i);
+        if (len == 0) {
+            if (json)
+                fputs("\\ufffd", f);
+            else
+                fprintf(f, "\\x%02x", s[i]);
+            i++;
+        } else if (len > 1) {
+            fwrite(s + i, 1, len, f);
+            i += len;
+        } else {
+            const unsigned char c = s[i++];
+            if (c == '"' || c == '\\')
+                fprintf(f, "\\%c", c);
+            else if (c == '\n')
+                fputs("\\n", f);
+            else if (c == '\t')
+                fputs("\\t", f);
+            else if (c < 0x20 || c == 0x7f)
+                fprintf(f, json ? "\\u%04x" : "\\x%02x", c);
+            else
+                fputc(c, f);
+        }
+    }
+    fputc('"', f);
+}
+
+static void put_cstr(FILE *f, const char *s, bool json)
+{
+    put_str(f, s, strlen(s), json);
+}
+
+/* A float as JSON allows it (no NaN or infinity) or as text. */
+static void put_float(FILE *f, double x, bool json)
+{
+    if (json && (x != x || x - x != 0))
+        fputs("null", f);
+    else
+        fprintf(f, "%.9g", x);
+}
+
+/* Arrays longer than this are summarized by element type and length. */
+#define INFO_MAX_ARRAY 64
+
+static void put_value(FILE *f, const ntp_gguf_value *v, bool json)
+{
+    switch (v->type) {
+    case NTP_GGUF_UINT8:
+        fprintf(f, "%u", v->u8);
+        break;
+    case NTP_GGUF_INT8:
+        fprintf(f, "%d", v->i8);
+        break;
+    case NTP_GGUF_UINT16:
+        fprintf(f, "%u", v->u16);
+        break;
+    case NTP_GGUF_INT16:
+        fprintf(f, "%d", v->i16);
+        break;
+    case NTP_GGUF_UINT32:
+        fprintf(f, "%" PRIu32, v->u32);
+        break;
+    case NTP_GGUF_INT32:
+        fprintf(f, "%" PRId32, v->i32);
+        break;
+    case NTP_GGUF_UINT64:
+        fprintf(f, "%" PRIu64, v->u64);
+        break;
+    case NTP_GGUF_INT64:
+        fprintf(f, "%" PRId64, v->i64);
+        break;
+    case NTP_GGUF_FLOAT32:
+        put_float(f, v->f32, json);
+        break;
+    case NTP_GGUF_FLOAT64:
+        put_float(f, v->f64, json);
+        break;
+    case NTP_GGUF_BOOL:
+        fputs(v->b ? "true" : "false", f);
+        break;
+    case NTP_GGUF_STRING:
+        put_str(f, v->str.data, v->str.len, json);
+        break;
+    case NTP_GGUF_ARRAY:
+        if (v->arr.len > INFO_MAX_ARRAY || v->arr.type == NTP_GGUF_ARRAY) {
+            if (json)
+                fprintf(f, "{\"array_of\": \"%s\", \"length\": %" PRIu64 "}",
+                        ntp_gguf_type_name(v->arr.type), v->arr.len);
+            else
+                fprintf(f, "[%" PRIu64 " x %s]", v->arr.len, ntp_gguf_type_name(v->arr.type));
+            break;
+        }
+        fputc('[', f);
+        for (uint64_t i = 0; i < v->arr.len; i++) {
+            fputs(i ? ", " : "", f);
+            put_value(f, &v->arr.elems[i], json);
+        }
+        fputc(']', f);
+        break;
+    case NTP_GGUF_TYPE_COUNT:
+        fputs(json ? "null" : "?", f);
+        break;
+    }
+}
+
+/* ------------------------------------------------------------ numbers */
+
+/* "1.23 GiB" style, for text output. */
+static const char *human_bytes(uint64_t b, char buf[32])
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double x = (double)b;
+    int u = 0;
+    while (x >= 1024.0 && u < 4) {
+        x /= 1024.0;
+        u++;
+    }
+    snprintf(buf, 32, u ? "%.2f %s" : "%.0f %s", x, units[u]);
+    return buf;
+}
+
+struct tensor_totals {
+    uint64_t params; /* elements of all tensors */
+    uint64_t bytes;  /* data bytes of all tensors */
+};
+
+static struct tensor_totals tensor_totals(const ntp_gguf *g)
+{
+    struct tensor_totals t = {0, 0};
+    for (int64_t i = 0; i < ntp_gguf_n_tensors(g); i++) {
+        const ntp_gguf_tensor *x = ntp_gguf_tensor_at(g, i);
+        uint64_t n = 1;
+        for (uint32_t d = 0; d < x->n_dims; d++)
+            n *= (uint64_t)x->ne[d];
+        t.params += n;
+        t.bytes += x->size;
+    }
+    return t;
+}
+
+/* A string key's value, or NULL when missing or not a string. */
+static const char *str_key(const ntp_gguf *g, const char *key)
+{
+    const ntp_gguf_value *v = ntp_gguf_get(g, key);
+    return v && v->type == NTP_GGUF_STRING ? v->str.data : NULL;
+}
+
+/* Length of an array key, or -1. */
+static int64_t arr_len(const ntp_gguf *g, const char *key)
+{
+    const ntp_gguf_value *v = ntp_gguf_get(g, key);
+    return v && v->type == NTP_GGUF_ARRAY ? (int64_t)v->arr.len : -1;
+}
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static bool is_special_id_key(const char *key)
+{
+    size_t n = strlen(key);
+    return has_prefix(key, "tokenizer.ggml.") && n > 9 && strcmp(key + n - 9, "_token_id") == 0;
+}
+
+/* The text of token id, or NULL when the file has no such token. */
+static const ntp_gguf_value *token_text(const ntp_gguf *g, const ntp_gguf_value *id)
+{
+    const ntp_gguf_value *toks = ntp_gguf_get(g, "tokenizer.ggml.tokens");
+    uint64_t i = id->type == NTP_GGUF_UINT32  ? id->u32
+                 : id->type == NTP_GGUF_INT32 ? (uint64_t)id->i32
+                                              : UINT64_MAX;
+    if (toks == NULL || toks->type != NTP_GGUF_ARRAY || toks->arr.type != NTP_GGUF_STRING ||
+        i >= toks->arr.len)
+        return NULL;
+    return &toks->arr.elems[i];
+}
+
+/* --------------------------------------------------------------- text */
+
+static void text_keys(FILE *f, const ntp_gguf *g, const char *prefix)
+{
+    const size_t skip = strlen(prefix);
+    for (int64_t i = 0; i < ntp_gguf_n_kv(g); i++) {
+        const char *key = ntp_gguf_kv_key(g, i);
+        if (!has_prefix(key, prefix))
+            continue;
+        fprintf(f, "  %-40s ", key + skip);
+        put_value(f, ntp_gguf_kv_value(g, i), false);
+        fputc('\n', f);
+    }
+}
+
+static void text_tokenizer(FILE *f, const ntp_gguf *g)
+{
+    const char *model = str_key(g, "tokenizer.ggml.model");
+    const char *pre = str_key(g, "tokenizer.ggml.pre");
+    if (model == NULL) {
+        fprintf(f, "tokenizer    none\n");
+        return;
+    }
+    fprintf(f, "tokenizer    model %s, pre %s, %" PRId64 " tokens", model, pre ? pre : "-",
+            arr_len(g, "tokenizer.ggml.tokens"));
+    if (arr_len(g, "tokenizer.ggml.merges") >= 0)
+        fprintf(f, ", %" PRId64 " merges", arr_len(g, "tokenizer.ggml.merges"));
+    fputc('\n', f);
+    for (int64_t i = 0; i < ntp_gguf_n_kv(g); i++) {
+        const char *key = ntp_gguf_kv_key(g, i);
+        if (!is_special_id_key(key))
+            continue;
+        const ntp_gguf_value *v = ntp_gguf_kv_value(g, i);
+        fprintf(f, "  %-40.*s ", (int)(strlen(key) - 9 - 15), key + 15);
+        put_value(f, v, false);
+        const ntp_gguf_value *t = token_text(g, v);
+        if (t) {
+            fputc(' ', f);
+            put_value(f, t, false);
+        }
+        fputc('\n', f);
+    }
+}
+
+static void text_tensors(FILE *f, const ntp_gguf *g)
+{
+    struct tensor_totals tt = tensor_totals(g);
+    char hb[32];
+    fprintf(f, "tensors      %" PRId64 ", %" PRIu64 " parameters, %s\n", ntp_gguf_n_tensors(g),
+            tt.params, human_bytes(tt.bytes, hb));
+    for (int64_t i = 0; i < ntp_gguf_n_tensors(g); i++) {
+        const ntp_gguf_tensor *t = ntp_gguf_tensor_at(g, i);
+        char shape[96];
+        int n = 0;
+        for (uint32_t d = 0; d < t->n_dims && n < (int)sizeof shape; d++)
+            n += snprintf(shape + n, sizeof shape - (size_t)n, d ? " x %" PRId64 : "%" PRId64,
+                          t->ne[d]);
+        fprintf(f, "  %-40s %-8s %-20s %12" PRIu64 "\n", t->name, ntp_type_name(t->type), shape,
+                t->size);
+    }
+}
+
+static void text_model(FILE *f, const ntp_gguf *g, const char *path)
+{
+    char hb[32];
+    const char *arch = str_key(g, "general.architecture");
+    fprintf(f, "file         %s (%s)\n", path, human_bytes(ntp_gguf_file_size(g), hb));
+    fprintf(f,
+            "gguf         version %" PRIu32 ", alignment %" PRIu64 ", %" PRId64
+            " keys, data at offset %" PRIu64 "\n",
+            ntp_gguf_version(g), ntp_gguf_alignment(g), ntp_gguf_n_kv(g), ntp_gguf_data_offset(g));
+    uint32_t ft = 0;
+    const char *ftn =
+        ntp_gguf_get_u32(g, "general.file_type", &ft) == NTP_OK ? ntp__file_type_name(ft) : NULL;
+    fprintf(f, "architecture %s%s\n", arch ? arch : "(none)",
+            arch && ntp__arch_find(arch) ? "" : " (numatp cannot run it)");
+    if (ftn)
+        fprintf(f, "file type    %s (%" PRIu32 ")\n", ftn, ft);
+    fprintf(f, "general\n");
+    text_keys(f, g, "general.");
+    if (arch) {
+        char prefix[128];
+        snprintf(prefix, sizeof prefix, "%s.", arch);
+        fprintf(f, "hyper-parameters\n");
+        text_keys(f, g, prefix);
+    }
+    text_tokenizer(f, g);
+    text_tensors(f, g);
+}
+
+static void text_machine(FILE *f, const ntp_topology *t)
+{
+    char hb[32];
+    fprintf(f, "machine      %d NUMA node%s, last-level cache %s\n", ntp_topology_n_nodes(t),
+            ntp_topology_n_nodes(t) == 1 ? "" : "s", human_bytes(ntp_topology_llc_bytes(t), hb));
+    for (int i = 0; i < ntp_topology_n_nodes(t); i++)
+        fprintf(f, "  node %-3d   %d cores, %d hardware threads, %s\n",
+                ntp_topology_node_os_index(t, i), ntp_topology_node_cores(t, i),
+                ntp_topology_node_pus(t, i), human_bytes(ntp_topology_node_memory(t, i), hb));
+}
+
+/* --------------------------------------------------------------- json */
+
+/* The keys with prefix as one object, the prefix removed from their names. */
+static void json_keys(FILE *f, const ntp_gguf *g, const char *prefix)
+{
+    const size_t skip = strlen(prefix);
+    bool first = true;
+    fputc('{', f);
+    for (int64_t i = 0; i < ntp_gguf_n_kv(g); i++) {
+        const char *key = ntp_gguf_kv_key(g, i);
+        if (!has_prefix(key, prefix))
+            continue;
+        fputs(first ? "" : ", ", f);
+        first = false;
+        put_cstr(f, key + skip, true);
+        fputs(": ", f);
+        put_value(f, ntp_gguf_kv_value(g, i), true);
+    }
+    fputc('}', f);
+}
+
+static void json_tokenizer(FILE *f, const ntp_gguf *g)
+{
+    const char *model = str_key(g, "tokenizer.ggml.model");
+    const char *pre = str_key(g, "tokenizer.ggml.pre");
+    if (model == NULL) {
+        fputs("null", f);
+        return;
+    }
+    fputs("{\"model\": ", f);
+    put_cstr(f, model, true);
+    fputs(", \"pre\": ", f);
+    if (pre)
+        put_cstr(f, pre, true);
+    else
+        fputs("null", f);
+    fprintf(f, ", \"n_tokens\": %" PRId64 ", \"n_merges\": %" PRId64 ", \"special\": {",
+            arr_len(g, "tokenizer.ggml.tokens"), arr_len(g, "tokenizer.ggml.merges"));
+    bool first = true;
+    for (int64_t i = 0; i < ntp_gguf_n_kv(g); i++) {
+        const char *key = ntp_gguf_kv_key(g, i);
+        if (!is_special_id_key(key))
+            continue;
+        fputs(first ? "" : ", ", f);
+        first = false;
+        put_str(f, key + 15, strlen(key) - 15 - 9, true);
+        fputs(": ", f);
+        put_value(f, ntp_gguf_kv_value(g, i), true);
+    }
+    fputs("}}", f);
+}
+
+static void json_tensors(FILE *f, const ntp_gguf *g)
+{
+    fputc('[', f);
+    for (int64_t i = 0; i < ntp_gguf_n_tensors(g); i++) {
+        const ntp_gguf_tensor *t = ntp_gguf_tensor_at(g, i);
+        fputs(i ? ",\n    {\"name\": " : "\n    {\"name\": ", f);
+        put_cstr(f, t->name, true);
+        fprintf(f, ", \"type\": \"%s\", \"shape\": [", ntp_type_name(t->type));
+        for (uint32_t d = 0; d < t->n_dims; d++)
+            fprintf(f, d ? ", %" PRId64 : "%" PRId64, t->ne[d]);
+        fprintf(f, "], \"offset\": %" PRIu64 ", \"bytes\": %" PRIu64 "}", t->offset, t->size);
+    }
+    fputs(ntp_gguf_n_tensors(g) ? "\n  ]" : "]", f);
+}
+
+static void json_model(FILE *f, const ntp_gguf *g, const char *path)
+{
+    const char *arch = str_key(g, "general.architecture");
+    struct tensor_totals tt = tensor_totals(g);
+    fputs("  \"file\": ", f);
+    put_cstr(f, path, true);
+    fprintf(f,
+            ",\n  \"file_size\": %" PRIu64 ",\n  \"gguf\": {\"version\": %" PRIu32
+            ", \"alignment\": %" PRIu64 ", \"n_kv\": %" PRId64 ", \"n_tensors\": %" PRId64
+            ", \"data_offset\": %" PRIu64 "},\n  \"architecture\": ",
+            ntp_gguf_file_size(g), ntp_gguf_version(g), ntp_gguf_alignment(g), ntp_gguf_n_kv(g),
+            ntp_gguf_n_tensors(g), ntp_gguf_data_offset(g));
+    if (arch)
+        put_cstr(f, arch, true);
+    else
+        fputs("null", f);
+    uint32_t ft = 0;
+    const char *ftn =
+        ntp_gguf_get_u32(g, "general.file_type", &ft) == NTP_OK ? ntp__file_type_name(ft) : NULL;
+    fprintf(f, ",\n  \"supported\": %s,\n  \"file_type\": ",
+            arch && ntp__arch_find(arch) ? "true" : "false");
+    if (ftn)
+        fprintf(f, "{\"id\": %" PRIu32 ", \"name\": \"%s\"}", ft, ftn);
+    else
+        fputs("null", f);
+    fputs(",\n  \"general\": ", f);
+    json_keys(f, g, "general.");
+    fputs(",\n  \"hparams\": ", f);
+    if (arch) {
+        char prefix[128];
+        snprintf(prefix, sizeof prefix, "%s.", arch);
+        json_keys(f, g, prefix);
+    } else {
+        fputs("{}", f);
+    }
+    fputs(",\n  \"tokenizer\": ", f);
+    json_tokenizer(f, g);
+    fprintf(f, ",\n  \"n_params\": %" PRIu64 ",\n  \"tensor_bytes\": %" PRIu64 ",\n  \"tensors\": ",
+            tt.params, tt.bytes);
+    json_tensors(f, g);
+    fputs(",\n", f);
+}
+
+static void json_machine(FILE *f, const ntp_topology *t)
+{
+    fprintf(f, "  \"machine\": {\"llc_bytes\": %" PRIu64 ", \"nodes\": [",
+            ntp_topology_llc_bytes(t));
+    for (int i = 0; i < ntp_topology_n_nodes(t); i++)
+        fprintf(f, "%s{\"os_index\": %d, \"cores\": %d, \"pus\": %d, \"memory\": %" PRIu64 "}",
+                i ? ", " : "", ntp_topology_node_os_index(t, i), ntp_topology_node_cores(t, i),
+                ntp_topology_node_pus(t, i), ntp_topology_node_memory(t, i));
+    fputs("]}\n", f);
+}
+
+/* ------------------------------------------------------------ command */
+
+static int parse_args(int argc, char **argv, const char **model, bool *json)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return -1;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            *json = true;
+        } else if (strcmp(argv[i], "-m") == 0 || strcmp(argv[i], "--model") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "numatp info: %s needs a file\n", argv[i]);
+                return 2;
+            }
+            *model = argv[++i];
+        } else if (strncmp(argv[i], "--model=", 8) == 0) {
+            *model = argv[i] + 8;
+        } else {
+            fprintf(stderr, "numatp info: unknown argument '%s' (see numatp info --help)\n",
+                    argv[i]);
+            return 2;
+        }
+    }
+    return 0;
+}
 
 int ntp_cli_info(int argc, char **argv)
 {
-    (void)argc;
-    fprintf(stderr, "numatp: %s: not implemented yet\n", argv[0]);
-    return 1;
+    const char *path = NULL;
+    bool json = false;
+    int rc = parse_args(argc, argv, &path, &json);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    ntp_gguf *g = NULL;
+    if (path && ntp_gguf_open(path, &g) != NTP_OK) {
+        fprintf(stderr, "numatp info: %s\n", ntp_last_error());
+        return 1;
+    }
+    ntp_topology *topo = NULL;
+    if (ntp_topology_detect(&topo) != NTP_OK) {
+        fprintf(stderr, "numatp info: %s\n", ntp_last_error());
+        ntp_gguf_free(g);
+        return 1;
+    }
+    if (json) {
+        fputs("{\n", stdout);
+        if (g)
+            json_model(stdout, g, path);
+        json_machine(stdout, topo);
+        fputs("}\n", stdout);
+    } else {
+        if (g)
+            text_model(stdout, g, path);
+        text_machine(stdout, topo);
+    }
+    ntp_topology_free(topo);
+    ntp_gguf_free(g);
+    return 0;
 }

@@ -1,11 +1,162 @@
-/* cmd_tokenize.c - being written (inference issue). */
+/*
+ * cmd_tokenize.c - `numatp tokenize -m FILE (-p TEXT | -f FILE)`: the token
+ * ids of a text under a GGUF file's tokenizer, as llama.cpp's llama-tokenize
+ * computes them: one line of space-separated ids, or one `id 'piece'` line
+ * per token with --pieces.
+ */
 #include "cli/cli.h"
+#include "cli/cli_opts.h"
+#include "ntp.h"
+#include "tokenizer/tokenizer.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: numatp tokenize -m FILE (-p TEXT | -f FILE) [options]\n\n"
+            "Print the token ids of a text under the model's tokenizer (byte for byte\n"
+            "what llama.cpp's llama-tokenize gives).\n\n"
+            "options:\n"
+            "  -m, --model FILE     GGUF file with the tokenizer (a vocabulary-only file will do)\n"
+            "  -p, --prompt TEXT    the text\n"
+            "  -f, --file FILE      read the text from FILE, byte for byte ('-': stdin)\n"
+            "  --no-bos             do not add BOS/EOS even when the vocabulary asks for them\n"
+            "  --no-parse-special   treat control-token texts such as <|im_start|> as text\n"
+            "  --ids                print the line of ids (the default output)\n"
+            "  --pieces             print one line per token: id 'piece'\n"
+            "  -h, --help           this help\n");
+}
+
+/* Read a whole file (or stdin for "-"); NULL after printing why. */
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "numatp tokenize: cannot open '%s': %s\n", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap)
+            break;
+        char *more = realloc(buf, cap * 2);
+        if (!more) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = more;
+        cap *= 2;
+    }
+    bool bad = ferror(f) || !buf;
+    if (f != stdin)
+        fclose(f);
+    if (bad) {
+        fprintf(stderr, "numatp tokenize: cannot read '%s': %s\n", path,
+                buf ? strerror(errno) : "out of memory");
+        free(buf);
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+static ntp_tokenizer *load_tokenizer(const char *path)
+{
+    ntp_gguf *g = NULL;
+    ntp_tokenizer *t = NULL;
+    if (ntp_gguf_open(path, &g) != NTP_OK || ntp__tokenizer_load(g, &t) != NTP_OK)
+        fprintf(stderr, "numatp tokenize: %s\n", ntp_last_error());
+    ntp_gguf_free(g);
+    return t;
+}
+
+/* Tokenize, growing the id buffer once if the first guess was short. */
+static int32_t *encode(const ntp_tokenizer *t, const char *text, size_t len, bool bos, bool special,
+                       size_t *n)
+{
+    size_t cap = len + 16;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int32_t *ids = malloc(cap * sizeof *ids);
+        if (!ids) {
+            fprintf(stderr, "numatp tokenize: out of memory\n");
+            return NULL;
+        }
+        ntp_status s = ntp__tokenizer_encode(t, text, len, bos, special, ids, cap, n);
+        if (s == NTP_OK)
+            return ids;
+        free(ids);
+        if (s != NTP_E_OVERFLOW) {
+            fprintf(stderr, "numatp tokenize: %s\n", ntp_last_error());
+            return NULL;
+        }
+        cap = *n;
+    }
+    fprintf(stderr, "numatp tokenize: internal error: token count changed\n");
+    return NULL;
+}
+
+static void print_pieces(const ntp_tokenizer *t, const int32_t *ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t len = 0;
+        const char *p = ntp__tokenizer_piece(t, ids[i], true, &len);
+        printf("%d '", (int)ids[i]);
+        fwrite(p, 1, len, stdout);
+        printf("'\n");
+    }
+}
 
 int ntp_cli_tokenize(int argc, char **argv)
 {
-    (void)argc;
-    fprintf(stderr, "numatp: %s: not implemented yet\n", argv[0]);
-    return 1;
+    const char *model = NULL, *prompt = NULL, *file = NULL;
+    bool no_bos = false, no_special = false, ids_line = false, pieces = false, help = false;
+    const struct ntp_cli_opt opts[] = {
+        {"--model", "-m", NTP_CLI_STR, &model},
+        {"--prompt", "-p", NTP_CLI_STR, &prompt},
+        {"--file", "-f", NTP_CLI_STR, &file},
+        {"--no-bos", NULL, NTP_CLI_FLAG, &no_bos},
+        {"--no-parse-special", NULL, NTP_CLI_FLAG, &no_special},
+        {"--ids", NULL, NTP_CLI_FLAG, &ids_line},
+        {"--pieces", NULL, NTP_CLI_FLAG, &pieces},
+        {"--help", "-h", NTP_CLI_FLAG, &help},
+        {NULL, NULL, NTP_CLI_FLAG, NULL},
+    };
+    int rc = ntp_cli_parse_opts("tokenize", argc, argv, opts);
+    if (rc)
+        return rc;
+    if (help) {
+        usage(stdout);
+        return 0;
+    }
+    if (!model || (!prompt) == (!file)) {
+        fprintf(stderr, "numatp tokenize: %s (see numatp tokenize --help)\n",
+                !model ? "-m FILE is required" : "give exactly one of -p TEXT and -f FILE");
+        return 2;
+    }
+    size_t len = prompt ? strlen(prompt) : 0, n = 0;
+    char *text = prompt ? NULL : read_all(file, &len);
+    if (!prompt && !text)
+        return 1;
+    ntp_tokenizer *t = load_tokenizer(model);
+    int32_t *ids = t ? encode(t, prompt ? prompt : text, len, !no_bos, !no_special, &n) : NULL;
+    if (ids) {
+        if (pieces)
+            print_pieces(t, ids, n);
+        for (size_t i = 0; i < n && (ids_line || !pieces); i++)
+            printf("%s%d", i ? " " : "", (int)ids[i]);
+        if (ids_line || !pieces)
+            printf("\n");
+    }
+    rc = ids && fflush(stdout) == 0 ? 0 : 1;
+    free(ids);
+    free(text);
+    ntp__tokenizer_free(t);
+    return rc;
 }

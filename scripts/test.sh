@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# test.sh - the README's second command: install, build and run the whole test
+# suite, as CI does (.ci/run calls this and nothing else).
+#
+#   1. release build with warnings as errors, every suite (fast, slow, numa-vm, gpu;
+#      suites that cannot run here skip and say why)
+#   2. ASan+UBSan build, the fast suite
+#   3. libFuzzer on the GGUF parser for NTP_FUZZ_SECONDS (default 60)
+# Ends with one line "N passed, N failed, N skipped".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+passed=0 failed=0 skipped=0
+# Add the counts meson printed for one `meson test` run to the totals.
+count() {
+    local log="$1" n
+    n=$(grep -E '^Ok:' "$log" | awk '{print $2}'); passed=$((passed + ${n:-0}))
+    n=$(grep -E '^Fail:' "$log" | awk '{print $2}'); failed=$((failed + ${n:-0}))
+    n=$(grep -E '^Timeout:' "$log" | awk '{print $2}'); failed=$((failed + ${n:-0}))
+    n=$(grep -E '^Skipped:' "$log" | awk '{print $2}'); skipped=$((skipped + ${n:-0}))
+}
+step() { printf '\n=== %s\n' "$*"; }
+fail_step() { echo "test.sh: $*" >&2; failed=$((failed + 1)); }
+
+step "set-up"
+scripts/setup.sh || { echo "test.sh: set-up failed" >&2; exit 1; }
+
+step "release build (-Dwerror=true)"
+if scripts/build.sh build -Dwerror=true; then
+    step "tests: every suite"
+    meson test -C build --print-errorlogs --num-processes 2 2>&1 | tee build/test-all.log
+    count build/test-all.log
+else
+    fail_step "release build failed"
+fi
+
+step "ASan+UBSan build"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+if scripts/build.sh build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
+    -Dbuildtype=debugoptimized; then
+    step "tests under ASan+UBSan: fast suite"
+    meson test -C build-asan --suite fast --print-errorlogs --num-processes 2 --timeout-multiplier 4 \
+        2>&1 | tee build-asan/test-fast.log
+    count build-asan/test-fast.log
+else
+    fail_step "ASan+UBSan build failed"
+fi
+
+step "libFuzzer: GGUF parser for ${NTP_FUZZ_SECONDS:-60} s"
+if CC=clang scripts/build.sh build-fuzz -Dfuzz=true -Dcuda=disabled -Dopenblas=disabled; then
+    if tests/fuzz/run-fuzz.sh build-fuzz "${NTP_FUZZ_SECONDS:-60}"; then
+        passed=$((passed + 1))
+    else
+        fail_step "the fuzzer found a crash (see above)"
+    fi
+else
+    fail_step "fuzz build failed"
+fi
+
+echo
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

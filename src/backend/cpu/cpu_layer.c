@@ -1,0 +1,358 @@
+/*
+ * cpu_layer.c - the transformer block on one CPU device, run by the device's
+ * thread team. Every thread executes the same sequence of phases on its own
+ * slice of the work and meets the others at barriers; the two all-reduce
+ * points per layer (after O and after down) are explicit calls, no-ops for a
+ * group of one device.
+ *
+ * Activations for a matmul are quantized once into the shared act buffer
+ * (each thread quantizes a slice of the tokens), then every thread multiplies
+ * its slice of the weight rows (DESIGN.md "Kernels").
+ */
+#include "backend/cpu/cpu_int.h"
+
+#include "core/core.h"
+#include "core/half.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdatomic.h>
+#include <string.h>
+
+/* One thread's view of a team call. */
+struct thr {
+    struct ntp_dev_state *s;     /* shared state */
+    const struct ntp_kernels *k; /* the device's kernel table */
+    int ith, nth;                /* this thread, team size */
+    const float *act_src;        /* the float rows the act buffer now holds, or NULL */
+    enum ntp_type act_type;      /* their format there */
+    float *scratch;              /* thr_floats floats private to this thread */
+    _Atomic int *err;            /* first failing status of the call (shared) */
+};
+
+static void team_barrier(void)
+{
+#pragma omp barrier
+}
+
+static const struct ntp_dev_tensor *layer_w(const struct thr *th, int64_t il, enum ntp_tensor_id id)
+{
+    return &th->s->p.w->layer[(il - th->s->p.shard->layer0) * NTP_T_COUNT + id];
+}
+
+/*
+ * Put n_tok rows of src (ld floats apart) in the activation format of weight
+ * type wtype. Float weights use src as it is. Otherwise the rows are quantized
+ * into the shared act buffer unless it already holds them (Q, K and V share
+ * one quantization, as do gate and up). Callers reach this only after a
+ * barrier that follows any earlier reader of the buffer (see act_release).
+ */
+static void prep_act(struct thr *th, const float *src, int64_t ld, int64_t n_tok, int64_t k,
+                     enum ntp_type wtype, const void **x, size_t *x_stride)
+{
+    const struct ntp_kernel_type *kt = &th->k->type[wtype];
+    struct ntp_dev_state *s = th->s;
+    if (kt->act_type == NTP_TYPE_F32) {
+        *x = src;
+        *x_stride = (size_t)ld * sizeof(float);
+        return;
+    }
+    if (th->act_src != src || th->act_type != kt->act_type) {
+        int64_t t0, t1;
+        ntp__slice(n_tok, th->ith, th->nth, &t0, &t1);
+        for (int64_t t = t0; t < t1; t++)
+            kt->quantize_act(src + t * ld, (uint8_t *)s->act + (size_t)t * s->act_row, k);
+        team_barrier();
+        th->act_src = src;
+        th->act_type = kt->act_type;
+    }
+    *x = s->act;
+    *x_stride = s->act_row;
+}
+
+/* The act buffer's rows are stale from here on (their source is rewritten next). */
+static void act_release(struct thr *th)
+{
+    th->act_src = NULL;
+}
+
+/* dst[t][0, w.ne[1]) = W · src[t] for t < n_tok: this thread's slice of W's rows. */
+static void mm(struct thr *th, const struct ntp_dev_tensor *w, const float *src, int64_t ld_src,
+               int64_t n_tok, float *dst, int64_t ld_dst)
+{
+    struct ntp_matmul_args a = {
+        .wtype = w->type,
+        .w = w->data,
+        .w_stride = w->row_stride,
+        .n_rows = w->ne[1],
+        .k = w->ne[0],
+        .n_tok = n_tok,
+        .y = dst,
+        .ldy = ld_dst,
+        .ith = th->ith,
+        .nth = th->nth,
+    };
+    prep_act(th, src, ld_src, n_tok, w->ne[0], w->type, &a.x, &a.x_stride);
+    ntp_status st = ntp__kernels_matmul(th->k, &a);
+    if (st != NTP_OK) {
+        int expected = NTP_OK;
+        atomic_compare_exchange_strong(th->err, &expected, (int)st);
+    }
+}
+
+/* RMS-normalize rows [0, n_tok) of s->x into s->xn with weight w (this thread's tokens). */
+static void norm_rows(struct thr *th, const struct ntp_dev_tensor *w, int64_t n_tok)
+{
+    struct ntp_dev_state *s = th->s;
+    int64_t t0, t1;
+    ntp__slice(n_tok, th->ith, th->nth, &t0, &t1);
+    for (int64_t t = t0; t < t1; t++)
+        ntp__rmsnorm_f32(s->xn + t * s->n_embd, s->x + t * s->n_embd, w->data, s->n_embd,
+                         s->p.cfg->hp.rms_eps);
+}
+
+/* Sum the partials across devices (all-reduce), then add them to the residual stream. */
+static void reduce_residual(struct thr *th, int64_t n_tok)
+{
+    struct ntp_dev_state *s = th->s;
+    const int64_t n = n_tok * s->n_embd;
+    const struct ntp_comm_ops *c = &s->p.comm;
+    if (c->allreduce) {
+        ntp_status st = c->allreduce(c->comm, c->rank, s->part, n, th->ith, th->nth);
+        if (st != NTP_OK) {
+            int expected = NTP_OK;
+            atomic_compare_exchange_strong(th->err, &expected, (int)st);
+        }
+        team_barrier();
+    }
+    int64_t i0, i1;
+    ntp__slice(n, th->ith, th->nth, &i0, &i1);
+    ntp__add_f32(s->x + i0, s->part + i0, i1 - i0);
+}
+
+/* Store one head's key or value row (hd floats) at cache row p, head slot g. */
+static void kv_store(const struct ntp_dev_state *s, uint8_t *cache, int64_t li, int64_t p,
+                     int64_t g, int64_t hd, const float *src)
+{
+    uint8_t *row = cache + ((size_t)li * (size_t)s->p.n_ctx + (size_t)p) * s->kv_row;
+    if (s->p.kv_type == NTP_TYPE_F16) {
+        ntp_f16 *dst = (ntp_f16 *)row + g * hd;
+        for (int64_t i = 0; i < hd; i++)
+            dst[i] = ntp__f32_to_f16(src[i]);
+    } else {
+        memcpy((float *)row + g * hd, src, (size_t)hd * sizeof(float));
+    }
+}
+
+/* Element i of head slot g at cache row p (layer li). */
+static inline float kv_load(const struct ntp_dev_state *s, const uint8_t *cache, int64_t li,
+                            int64_t p, int64_t off)
+{
+    const uint8_t *row = cache + ((size_t)li * (size_t)s->p.n_ctx + (size_t)p) * s->kv_row;
+    return s->p.kv_type == NTP_TYPE_F16 ? ntp__f16_to_f32(((const ntp_f16 *)row)[off])
+                                        : ((const float *)row)[off];
+}
+
+/* Bias, per-head norm and rotation of one q or k head row x of width hd. */
+static void qk_head(const struct thr *th, float *x, const struct ntp_dev_tensor *bias, int64_t head,
+                    const struct ntp_dev_tensor *norm, const float *cs)
+{
+    const struct ntp_model_cfg *cfg = th->s->p.cfg;
+    const int64_t hd = th->s->hdk;
+    if (bias && bias->data)
+        ntp__add_f32(x, (const float *)bias->data + head * hd, hd);
+    if (norm && norm->data)
+        ntp__rmsnorm_f32(x, x, norm->data, hd, cfg->hp.rms_eps);
+    ntp__rope_apply_f32(x, cs, cfg->rope.n_rot, cfg->rope.neox);
+}
+
+/*
+ * After the Q/K/V projections: biases, q/k norms and RoPE on every head of
+ * every token, and the new keys and values written into the cache. Units are
+ * (token, head) pairs over the shard's query heads then its KV heads.
+ */
+static void qkv_post(struct thr *th, int64_t il, const struct ntp_dev_run *run)
+{
+    struct ntp_dev_state *s = th->s;
+    const struct ntp_shard *sh = s->p.shard;
+    const struct ntp_model_cfg *cfg = s->p.cfg;
+    const int64_t nh = sh->n_head, nkv = sh->n_head_kv, per = nh + nkv;
+    const int64_t li = il - sh->layer0;
+    int64_t u0, u1;
+    ntp__slice(run->n_tok * per, th->ith, th->nth, &u0, &u1);
+    for (int64_t u = u0; u < u1; u++) {
+        const int64_t t = u / per, j = u % per, p = run->pos + t;
+        const float *cs = s->rope_cs + t * cfg->rope.n_rot;
+        if (j < nh) {
+            float *q = s->q + (t * nh + j) * s->hdk;
+            qk_head(th, q, cfg->qkv_bias ? layer_w(th, il, NTP_T_ATTN_Q_BIAS) : NULL, j,
+                    cfg->qk_norm ? layer_w(th, il, NTP_T_ATTN_Q_NORM) : NULL, cs);
+            continue;
+        }
+        const int64_t g = j - nh;
+        float *k = s->kx + (t * nkv + g) * s->hdk;
+        float *v = s->vx + (t * nkv + g) * s->hdv;
+        qk_head(th, k, cfg->qkv_bias ? layer_w(th, il, NTP_T_ATTN_K_BIAS) : NULL, g,
+                cfg->qk_norm ? layer_w(th, il, NTP_T_ATTN_K_NORM) : NULL, cs);
+        if (cfg->qkv_bias)
+            ntp__add_f32(v, (const float *)layer_w(th, il, NTP_T_ATTN_V_BIAS)->data + g * s->hdv,
+                         s->hdv);
+        kv_store(s, s->k_cache, li, p, g, s->hdk, k);
+        kv_store(s, s->v_cache, li, p, g, s->hdv, v);
+    }
+}
+
+/*
+ * Causal attention of each (token, query head) over the cached positions
+ * 0 .. pos + t; query head h reads KV head h / (n_head / n_head_kv) (GQA).
+ */
+static void attention(struct thr *th, int64_t il, const struct ntp_dev_run *run)
+{
+    struct ntp_dev_state *s = th->s;
+    const struct ntp_shard *sh = s->p.shard;
+    const struct ntp_hparams *hp = &s->p.cfg->hp;
+    const int64_t nh = sh->n_head, group = hp->n_head / hp->n_head_kv;
+    const int64_t li = il - sh->layer0;
+    float *score = th->scratch;
+    int64_t u0, u1;
+    ntp__slice(run->n_tok * nh, th->ith, th->nth, &u0, &u1);
+    for (int64_t u = u0; u < u1; u++) {
+        const int64_t t = u / nh, h = u % nh, n_pos = run->pos + t + 1;
+        const int64_t g = (sh->head0 + h) / group - sh->head_kv0;
+        const float *q = s->q + (t * nh + h) * s->hdk;
+        for (int64_t p = 0; p < n_pos; p++) {
+            float d = 0;
+            for (int64_t i = 0; i < s->hdk; i++)
+                d += q[i] * kv_load(s, s->k_cache, li, p, g * s->hdk + i);
+            score[p] = d * s->p.cfg->attn_scale;
+        }
+        ntp__softmax_f32(score, n_pos);
+        float *out = s->att + (t * nh + h) * s->hdv;
+        memset(out, 0, (size_t)s->hdv * sizeof(float));
+        for (int64_t p = 0; p < n_pos; p++)
+            for (int64_t i = 0; i < s->hdv; i++)
+                out[i] += score[p] * kv_load(s, s->v_cache, li, p, g * s->hdv + i);
+    }
+}
+
+/* The attention half of block il: norm, QKV, RoPE, cache, attention, O, all-reduce #1. */
+static void block_attn(struct thr *th, int64_t il, const struct ntp_dev_run *run)
+{
+    struct ntp_dev_state *s = th->s;
+    const struct ntp_shard *sh = s->p.shard;
+    const int64_t n = run->n_tok, e = s->n_embd;
+    norm_rows(th, layer_w(th, il, NTP_T_ATTN_NORM), n);
+    team_barrier();
+    mm(th, layer_w(th, il, NTP_T_ATTN_Q), s->xn, e, n, s->q, sh->n_head * s->hdk);
+    mm(th, layer_w(th, il, NTP_T_ATTN_K), s->xn, e, n, s->kx, sh->n_head_kv * s->hdk);
+    mm(th, layer_w(th, il, NTP_T_ATTN_V), s->xn, e, n, s->vx, sh->n_head_kv * s->hdv);
+    team_barrier();
+    act_release(th);
+    qkv_post(th, il, run);
+    team_barrier();
+    attention(th, il, run);
+    team_barrier();
+    mm(th, layer_w(th, il, NTP_T_ATTN_OUTPUT), s->att, sh->n_head * s->hdv, n, s->part, e);
+    team_barrier();
+    act_release(th);
+    reduce_residual(th, n);
+    team_barrier();
+}
+
+/* The FFN half of block il: norm, gate/up, SwiGLU, down, all-reduce #2. */
+static void block_ffn(struct thr *th, int64_t il, const struct ntp_dev_run *run)
+{
+    struct ntp_dev_state *s = th->s;
+    const int64_t n = run->n_tok, e = s->n_embd, ff = s->p.shard->n_ff;
+    norm_rows(th, layer_w(th, il, NTP_T_FFN_NORM), n);
+    team_barrier();
+    mm(th, layer_w(th, il, NTP_T_FFN_GATE), s->xn, e, n, s->gate, ff);
+    mm(th, layer_w(th, il, NTP_T_FFN_UP), s->xn, e, n, s->up, ff);
+    team_barrier();
+    act_release(th);
+    int64_t i0, i1;
+    ntp__slice(n * ff, th->ith, th->nth, &i0, &i1);
+    ntp__swiglu_f32(s->gate + i0, s->gate + i0, s->up + i0, i1 - i0);
+    team_barrier();
+    mm(th, layer_w(th, il, NTP_T_FFN_DOWN), s->gate, ff, n, s->part, e);
+    team_barrier();
+    act_release(th);
+    reduce_residual(th, n);
+    team_barrier();
+}
+
+static void thr_init(struct thr *th, struct ntp_dev_state *s, _Atomic int *err)
+{
+    const struct cpu_device *c = s->dev->impl;
+    th->s = s;
+    th->k = &c->k;
+    th->ith = omp_get_thread_num();
+    th->nth = omp_get_num_threads();
+    th->act_src = NULL;
+    th->act_type = NTP_TYPE_F32;
+    th->scratch = s->thr + (size_t)th->ith * (size_t)s->thr_floats;
+    th->err = err;
+}
+
+ntp_status ntp__cpu_run_layers(struct ntp_dev_state *s, const struct ntp_dev_run *run)
+{
+    const struct ntp_shard *sh = s->p.shard;
+    if (run->n_tok < 1 || run->n_tok > s->p.n_batch || run->pos < 0 ||
+        run->pos + run->n_tok > s->p.n_ctx)
+        return ntp__error(NTP_E_INVALID_ARG,
+                          "cpu device: batch of %lld tokens at position %lld (batch size %lld, "
+                          "context %lld)",
+                          (long long)run->n_tok, (long long)run->pos, (long long)s->p.n_batch,
+                          (long long)s->p.n_ctx);
+    if (run->layer0 < sh->layer0 || run->layer1 > sh->layer0 + sh->n_layer ||
+        run->layer0 > run->layer1)
+        return ntp__error(NTP_E_INVALID_ARG, "cpu device: layers [%lld, %lld) not held",
+                          (long long)run->layer0, (long long)run->layer1);
+    _Atomic int err = NTP_OK;
+#pragma omp parallel num_threads(s->n_threads)
+    {
+        struct thr th;
+        thr_init(&th, s, &err);
+        const int64_t n_rot = s->p.cfg->rope.n_rot;
+        int64_t t0, t1;
+        ntp__slice(run->n_tok, th.ith, th.nth, &t0, &t1);
+        for (int64_t t = t0; t < t1; t++)
+            ntp__rope_cache_f32(s->rope_cs + t * n_rot, run->pos + t, &s->p.cfg->rope);
+        team_barrier();
+        for (int64_t il = run->layer0; il < run->layer1; il++) {
+            block_attn(&th, il, run);
+            block_ffn(&th, il, run);
+        }
+    }
+    if (err != NTP_OK)
+        return ntp__error((ntp_status)err, "cpu device: a kernel failed (%s)",
+                          ntp_status_str((ntp_status)err));
+    return NTP_OK;
+}
+
+ntp_status ntp__cpu_run_output(struct ntp_dev_state *s, const struct ntp_dev_output_run *run)
+{
+    const struct ntp_dev_tensor *out = &s->p.w->global[NTP_T_OUTPUT];
+    if (run->tok0 < 0 || run->n_tok < 1 || run->tok0 + run->n_tok > s->p.n_batch)
+        return ntp__error(NTP_E_INVALID_ARG, "cpu device: output rows [%lld, %lld) out of range",
+                          (long long)run->tok0, (long long)(run->tok0 + run->n_tok));
+    if (out->data == NULL || s->p.shard->n_vocab == 0)
+        return NTP_OK;
+    _Atomic int err = NTP_OK;
+#pragma omp parallel num_threads(s->n_threads)
+    {
+        struct thr th;
+        thr_init(&th, s, &err);
+        const struct ntp_dev_tensor *nw = &s->p.w->global[NTP_T_OUTPUT_NORM];
+        int64_t t0, t1;
+        ntp__slice(run->n_tok, th.ith, th.nth, &t0, &t1);
+        for (int64_t t = t0; t < t1; t++)
+            ntp__rmsnorm_f32(s->xn + t * s->n_embd, s->x + (run->tok0 + t) * s->n_embd, nw->data,
+                             s->n_embd, s->p.cfg->hp.rms_eps);
+        team_barrier();
+        mm(&th, out, s->xn, s->n_embd, run->n_tok, run->logits + s->p.shard->vocab0, run->ld);
+    }
+    if (err != NTP_OK)
+        return ntp__error((ntp_status)err, "cpu device: output kernel failed");
+    return NTP_OK;
+}

@@ -1,0 +1,185 @@
+/*
+ * device.h - the device interface: what the forward pass (src/exec/) asks of
+ * a device that holds a shard of a model, whatever the device is (a NUMA
+ * node's CPU cores today, a CUDA GPU later).
+ *
+ * A device is a const struct ntp_device_iface of function pointers plus a
+ * context. The model and exec code call only these functions and never
+ * branch on the kind of device. Optional members may be NULL; each says so.
+ *
+ * Tensor parallelism (DESIGN.md "The two cuts"): every device holds a shard
+ * of each weight, described by struct ntp_shard: its query heads and KV
+ * heads (column shards of Q/K/V, row shard of O), its slice of the FFN width
+ * (column shards of gate/up, row shard of down) and its slice of the vocabulary
+ * (column shard of the output head). Inside run_layers a device meets the
+ * others exactly twice per layer, in the all-reduce of the O and down
+ * partial sums (struct ntp_comm_ops); with one device that is a no-op.
+ * The first copy of everything lives in this one header so that a new
+ * backend needs nothing else from exec/ or model/.
+ */
+#ifndef NTP_BACKEND_DEVICE_H
+#define NTP_BACKEND_DEVICE_H
+
+#include "ntp.h"
+
+#include "kernels/kernels.h"
+#include "model/arch.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ------------------------------------------------------- model description */
+
+/* Everything about the model a device needs to run its layers; owned by the model. */
+struct ntp_model_cfg {
+    struct ntp_hparams hp;    /* full-model sizes (not the shard's) */
+    struct ntp_rope_cfg rope; /* rotary embedding */
+    bool qkv_bias;            /* attn_q/k/v have biases (qwen2) */
+    bool qk_norm;             /* per-head RMS norm of q and k before RoPE (qwen3) */
+    float attn_scale;         /* multiplies q·k; 1/sqrt(head_dim_k) */
+};
+
+/* The part of the model one device holds (the shard plan for that device). */
+struct ntp_shard {
+    int64_t layer0, n_layer;     /* transformer blocks [layer0, layer0 + n_layer) on this device */
+    int64_t head0, n_head;       /* query heads [head0, head0 + n_head) */
+    int64_t head_kv0, n_head_kv; /* KV heads [head_kv0, head_kv0 + n_head_kv); they hold every
+                                    query head's group */
+    int64_t ff0, n_ff;           /* FFN features [ff0, ff0 + n_ff) */
+    int64_t vocab0, n_vocab;     /* output-head rows [vocab0, vocab0 + n_vocab); 0 rows: no head */
+};
+
+/*
+ * One weight shard in device memory. data is a device address (host memory
+ * for the CPU device); row r of the shard starts at data + r * row_stride.
+ * For row-parallel shards (O, down) ne[0] is the shard's input width.
+ */
+struct ntp_dev_tensor {
+    enum ntp_type type; /* element type as in the file */
+    int64_t ne[2];      /* shard shape, GGUF order (ne[0] contiguous); ne[1] = 1 for vectors */
+    size_t row_stride;  /* bytes between rows */
+    void *data;         /* device address; NULL when the model lacks the tensor */
+};
+
+/*
+ * The weights of one device, indexed by the architecture table's tensor ids
+ * (src/model/arch.h). Per-layer tensors of layer il are layer[il - layer0];
+ * per-model tensors (output_norm, output) are in global. Owner: the model,
+ * which allocated the memory through the device.
+ */
+struct ntp_dev_weights {
+    struct ntp_dev_tensor *layer;              /* [shard.n_layer][NTP_T_COUNT] */
+    struct ntp_dev_tensor global[NTP_T_COUNT]; /* OUTPUT_NORM and OUTPUT (OUTPUT may alias
+                                                  a copy of TOKEN_EMBD when tied) */
+};
+
+/* ------------------------------------------------------------- collective */
+
+/*
+ * Sum of a float vector across the devices of a tensor-parallel group. Every
+ * thread of the calling device calls it with the same buf and n and its own
+ * (ith, nth): each sums a slice, so remote reads spread over cores
+ * (DESIGN.md "All-reduce"). On return every device's buf holds the sum.
+ * src/comm/ implements it; a group of one device passes allreduce = NULL.
+ */
+struct ntp_comm_ops {
+    ntp_status (*allreduce)(void *comm, int rank, float *buf, int64_t n, int ith, int nth);
+    void *comm; /* the group's shared state; owner: whoever built the group */
+    int rank;   /* this device's index in the group */
+};
+
+/* ----------------------------------------------------------------- device */
+
+/* Per-context state on a device (KV cache, scratch); defined by each backend. */
+struct ntp_dev_state;
+struct ntp_device;
+
+/* What a device's per-context state must hold. */
+struct ntp_dev_state_params {
+    const struct ntp_model_cfg *cfg; /* model description (owner: model) */
+    const struct ntp_shard *shard;   /* what this device holds (owner: model) */
+    const struct ntp_dev_weights *w; /* this device's weights (owner: model) */
+    struct ntp_comm_ops comm;        /* all-reduce of the tensor-parallel group */
+    int64_t n_ctx;                   /* positions in the KV cache */
+    int64_t n_batch;                 /* most tokens per run_layers/run_output call */
+    enum ntp_type kv_type;           /* F16 or F32 */
+};
+
+/* One run of the transformer blocks over a batch of tokens. */
+struct ntp_dev_run {
+    int64_t pos;    /* position of the first token; tokens are at pos .. pos + n_tok - 1 */
+    int64_t n_tok;  /* tokens in the batch, 1 .. n_batch */
+    int64_t layer0; /* first block to run (inside the shard) */
+    int64_t layer1; /* one past the last block */
+};
+
+/* One run of the output head: final norm, then logits of the device's vocabulary slice. */
+struct ntp_dev_output_run {
+    int64_t tok0;  /* first batch row (of the hidden state) to compute logits for */
+    int64_t n_tok; /* rows tok0 .. tok0 + n_tok - 1 */
+    float *logits; /* host memory: row t at logits + t * ld, this device writes
+                      columns [shard.vocab0, shard.vocab0 + shard.n_vocab) */
+    int64_t ld;    /* floats between logit rows (the full n_vocab) */
+};
+
+struct ntp_device_iface {
+    const char *name; /* "cpu", "cuda" */
+
+    /* Free the device and everything it still holds. Required. */
+    void (*destroy)(struct ntp_device *d);
+    /* Whether weights of type t can be computed with on this device. Required. */
+    bool (*supports_type)(struct ntp_device *d, enum ntp_type t);
+    /*
+     * Bytes of memory free for new buffers (the CPU device: MemAvailable, or
+     * its memory_limit when one is set). Optional: NULL means unknown, and
+     * the loader then skips its fit check.
+     */
+    ntp_status (*mem_available)(struct ntp_device *d, uint64_t *bytes);
+
+    /* Device memory of size bytes, 64-byte aligned. Required. */
+    ntp_status (*buffer_alloc)(struct ntp_device *d, size_t size, void **out);
+    /* Free a buffer_alloc result; NULL is a no-op. Required. */
+    void (*buffer_free)(struct ntp_device *d, void *buf);
+    /*
+     * Copy n_rows rows of row_bytes from host src (rows src_stride apart) to
+     * device dst (rows dst_stride apart): a whole tensor, a row range or a
+     * column slice of every row. Required.
+     */
+    ntp_status (*upload_2d)(struct ntp_device *d, void *dst, size_t dst_stride, const void *src,
+                            size_t src_stride, size_t row_bytes, size_t n_rows);
+
+    /* State for one context (KV cache, scratch). Required. */
+    ntp_status (*state_new)(struct ntp_device *d, const struct ntp_dev_state_params *p,
+                            struct ntp_dev_state **out);
+    /* Free a state; NULL is a no-op. Required. */
+    void (*state_free)(struct ntp_device *d, struct ntp_dev_state *s);
+    /* Forget the KV cache (positions start over). Optional: NULL means nothing to clear. */
+    void (*state_clear)(struct ntp_device *d, struct ntp_dev_state *s);
+
+    /* Set the batch's hidden state, n_tok rows of n_embd floats from host memory. Required. */
+    ntp_status (*hidden_write)(struct ntp_device *d, struct ntp_dev_state *s, const float *x,
+                               int64_t n_tok);
+    /* Read the batch's hidden state back to host memory. Required. */
+    ntp_status (*hidden_read)(struct ntp_device *d, struct ntp_dev_state *s, float *x,
+                              int64_t n_tok);
+    /* Run blocks [layer0, layer1) on the batch, updating the hidden state. Required. */
+    ntp_status (*run_layers)(struct ntp_device *d, struct ntp_dev_state *s,
+                             const struct ntp_dev_run *run);
+    /*
+     * Final norm and output head for some rows of the hidden state. Optional:
+     * NULL on a device that never holds the head (the model then keeps it on
+     * another device).
+     */
+    ntp_status (*run_output)(struct ntp_device *d, struct ntp_dev_state *s,
+                             const struct ntp_dev_output_run *run);
+};
+
+/* A device: its functions and its context. */
+struct ntp_device {
+    const struct ntp_device_iface *iface; /* never NULL */
+    void *impl;                           /* backend context (owner: the device) */
+    char desc[64];                        /* "cpu node 0, 2 threads, ref kernels", for logs */
+};
+
+#endif /* NTP_BACKEND_DEVICE_H */

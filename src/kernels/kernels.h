@@ -1,0 +1,144 @@
+/*
+ * kernels.h - the kernel dispatch table: for every weight type, how its
+ * activations are prepared and how a matrix times activations is computed.
+ *
+ * Semantics follow ggml: before a product with a quantized weight, the float
+ * activations are quantized once (per matmul, shared by every thread of a
+ * device) to the weight type's dot partner (Q8_0 for Q4_0/Q5_0/Q8_0, Q8_1
+ * for Q4_1/Q5_1, Q8_K for the k-quants); float weights (F32/F16/BF16) take
+ * float activations as they are. Each row result is then dot(W row, x row).
+ *
+ * The table is filled once when a device is created (ntp__kernels_init), by
+ * ISA: today only "ref" (src/kernels/ref/); the SIMD issue adds avx2/avx512
+ * entries chosen from cpuid + XGETBV, overridable with NTP_ISA. A fast matmul
+ * may decline a call with NTP_E_UNSUPPORTED; ntp__kernels_matmul() then runs
+ * the reference, which accepts every type it has a vec_dot for.
+ *
+ * Kernels are pure functions over a slice (ith, nth) of their output with
+ * scratch passed in: no allocation, no threads, no global state.
+ */
+#ifndef NTP_KERNELS_KERNELS_H
+#define NTP_KERNELS_KERNELS_H
+
+#include "ntp.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * One product Y = X · Wᵀ over a slice of W's rows:
+ *     y[t * ldy + r] = dot(W row r, X row t),  r in this thread's slice of [0, n_rows),
+ *                                               t in [0, n_tok).
+ * W rows are GGUF rows (ne0 = k contiguous elements); X rows are activations
+ * already in the weight type's act_type (ntp_kernel_type.act_type).
+ */
+struct ntp_matmul_args {
+    enum ntp_type wtype; /* type of W */
+    const void *w;       /* W: n_rows rows of k elements, row r at w + r * w_stride bytes */
+    size_t w_stride;     /* bytes between W rows (>= row size; more for a column sub-view) */
+    int64_t n_rows;      /* rows of W = output features computed */
+    int64_t k;           /* elements per row = input features; a multiple of the block size */
+    const void *x;       /* X: n_tok rows in act_type, row t at x + t * x_stride bytes */
+    size_t x_stride;     /* bytes between X rows */
+    int64_t n_tok;       /* rows of X = tokens */
+    float *y;            /* Y: n_tok rows of ldy floats (owner: caller) */
+    int64_t ldy;         /* floats between Y rows (>= n_rows) */
+    int ith;             /* this thread's index in [0, nth) */
+    int nth;             /* threads sharing the rows of W */
+};
+
+/* Quantize (or copy) k floats of x into act_type blocks at xq. */
+typedef void (*ntp_quantize_act_fn)(const float *x, void *xq, int64_t k);
+/* dot(W row, X row) over k elements; w_row in the weight type, x_row in act_type. */
+typedef float (*ntp_vec_dot_fn)(int64_t k, const void *w_row, const void *x_row);
+/* The product described by a (this thread's slice). NTP_E_UNSUPPORTED: declined. */
+typedef ntp_status (*ntp_matmul_fn)(const struct ntp_matmul_args *a);
+
+/* What the table holds for one weight type. */
+struct ntp_kernel_type {
+    enum ntp_type act_type;           /* format X must be in; F32 for float weights */
+    ntp_quantize_act_fn quantize_act; /* float -> act_type; NULL when act_type is F32 */
+    ntp_vec_dot_fn vec_dot;           /* NULL: the type cannot be computed with */
+    ntp_matmul_fn matvec;             /* n_tok == 1 (decode); may decline */
+    ntp_matmul_fn matmul;             /* n_tok >= 1 (prefill); may decline */
+};
+
+/* The table of one device: chosen ISA and the kernels of every type. */
+struct ntp_kernels {
+    const char *isa;                             /* "ref", later "avx2", "avx512" */
+    struct ntp_kernel_type type[NTP_TYPE_COUNT]; /* chosen kernels, by weight type */
+    struct ntp_kernel_type ref[NTP_TYPE_COUNT];  /* reference kernels: the fallback */
+};
+
+/*
+ * Fill k for the ISA named isa ("ref"), or for the best this CPU runs when
+ * isa is NULL (the NTP_ISA environment variable overrides that choice).
+ * NTP_E_UNSUPPORTED when the named ISA is unknown or this CPU lacks it.
+ */
+ntp_status ntp__kernels_init(struct ntp_kernels *k, const char *isa);
+
+/* True when weights of type t can be multiplied (a vec_dot exists). */
+bool ntp__kernels_supports(const struct ntp_kernels *k, enum ntp_type t);
+
+/*
+ * Bytes of one activation row of k elements for weight type t (in t's
+ * act_type); 0 when t is not computable or k is not a whole number of blocks.
+ */
+size_t ntp__kernels_act_row_size(const struct ntp_kernels *k, enum ntp_type t, int64_t n);
+
+/* Run a's slice with the chosen kernel, falling back to the reference when it declines. */
+ntp_status ntp__kernels_matmul(const struct ntp_kernels *k, const struct ntp_matmul_args *a);
+
+/* The reference table entry of t (used by ntp__kernels_init and the tests). */
+void ntp__kernels_ref_fill(struct ntp_kernel_type table[NTP_TYPE_COUNT]);
+
+/* Row range [*r0, *r1) of n rows that thread ith of nth computes (contiguous, balanced). */
+static inline void ntp__slice(int64_t n, int ith, int nth, int64_t *r0, int64_t *r1)
+{
+    const int64_t per = n / nth, extra = n % nth;
+    *r0 = ith * per + (ith < extra ? ith : extra);
+    *r1 = *r0 + per + (ith < extra ? 1 : 0);
+}
+
+/* ------------------------------------------------- float ops (reference) */
+
+/*
+ * The element-wise and row-wise operations of a transformer layer, in float.
+ * Pure functions over whole rows; callers split rows over threads.
+ */
+
+/* y = x / sqrt(mean(x²) + eps) * w over n elements (w may be NULL: no weight). y may be x. */
+void ntp__rmsnorm_f32(float *y, const float *x, const float *w, int64_t n, float eps);
+/* y[i] = silu(g[i]) * u[i] (SwiGLU), y may alias g or u. */
+void ntp__swiglu_f32(float *y, const float *g, const float *u, int64_t n);
+/* x[i] = exp(x[i] - max) / sum, over n elements. */
+void ntp__softmax_f32(float *x, int64_t n);
+/* y[i] += x[i]. */
+void ntp__add_f32(float *y, const float *x, int64_t n);
+/* dot of float vectors. */
+float ntp__dot_f32(const float *a, const float *b, int64_t n);
+
+/* How positions rotate q and k: ggml's rope with linear, YaRN and per-frequency scaling. */
+struct ntp_rope_cfg {
+    int64_t n_rot;     /* rotated dimensions per head (even, <= head_dim_k) */
+    bool neox;         /* rotate halves (x[i], x[i + n_rot/2]) instead of pairs */
+    float freq_base;   /* theta base */
+    float freq_scale;  /* 1 / linear or YaRN scaling factor; 1 when unscaled */
+    float ext_factor;  /* YaRN extrapolation mix; 0 unless YaRN */
+    float attn_factor; /* magnitude scale of cos/sin (YaRN); 1 otherwise */
+    float beta_fast;   /* YaRN ramp bounds (llama.cpp defaults 32 and 1) */
+    float beta_slow;
+    int64_t n_ctx_orig;        /* context the model was trained with (YaRN ramp) */
+    const float *freq_factors; /* n_rot/2 divisors of each frequency (llama3 rope_freqs), or NULL;
+                                  host memory owned by the model */
+};
+
+/*
+ * cos/sin of every rotated pair for one position: cs[2i] = cos, cs[2i+1] =
+ * sin of pair i (i < n_rot/2), magnitudes scaled by YaRN's mscale.
+ */
+void ntp__rope_cache_f32(float *cs, int64_t pos, const struct ntp_rope_cfg *c);
+/* Rotate one head x[0, n_rot) in place with a cache from ntp__rope_cache_f32. */
+void ntp__rope_apply_f32(float *x, const float *cs, int64_t n_rot, bool neox);
+
+#endif /* NTP_KERNELS_KERNELS_H */

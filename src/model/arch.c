@@ -1,0 +1,287 @@
+/*
+ * arch.c - the architecture table: names, features, metadata keys and tensor
+ * shapes of llama, qwen2 and qwen3, checked against llama.cpp (llama-arch.cpp
+ * for the names, llama-model.cpp for the shapes, convert_hf_to_gguf.py for the
+ * keys the converter writes).
+ */
+#include "model/arch.h"
+
+#include "core/core.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/*
+ * llama: no biases, no q/k norm, "normal" RoPE (the converter permutes q and k
+ * so that adjacent pairs rotate). qwen2 adds q/k/v biases, qwen3 drops them
+ * for per-head q/k RMS norms; both rotate halves (NEOX). The typical values
+ * are those of Llama-2/TinyLlama and Qwen2/Qwen3 configs.
+ */
+static const struct ntp_arch archs[] = {
+    {"llama", NTP_ROPE_NORM, 0, 1e-5f, 10000.0f},
+    {"qwen2", NTP_ROPE_NEOX, NTP_FEAT_QKV_BIAS, 1e-6f, 1000000.0f},
+    {"qwen3", NTP_ROPE_NEOX, NTP_FEAT_QK_NORM, 1e-6f, 1000000.0f},
+};
+
+static const char *const hparam_keys[NTP_KV_COUNT] = {
+    [NTP_KV_CONTEXT_LENGTH] = "%s.context_length",
+    [NTP_KV_EMBEDDING_LENGTH] = "%s.embedding_length",
+    [NTP_KV_BLOCK_COUNT] = "%s.block_count",
+    [NTP_KV_FEED_FORWARD] = "%s.feed_forward_length",
+    [NTP_KV_HEAD_COUNT] = "%s.attention.head_count",
+    [NTP_KV_HEAD_COUNT_KV] = "%s.attention.head_count_kv",
+    [NTP_KV_RMS_EPS] = "%s.attention.layer_norm_rms_epsilon",
+    [NTP_KV_ROPE_FREQ_BASE] = "%s.rope.freq_base",
+    [NTP_KV_ROPE_DIM_COUNT] = "%s.rope.dimension_count",
+    [NTP_KV_KEY_LENGTH] = "%s.attention.key_length",
+    [NTP_KV_VALUE_LENGTH] = "%s.attention.value_length",
+    [NTP_KV_VOCAB_SIZE] = "%s.vocab_size",
+};
+
+#define M NTP_ROLE_MATRIX
+#define N NTP_ROLE_NORM
+#define B NTP_ROLE_BIAS
+
+/*
+ * Shapes as llama.cpp creates them: a linear layer y = W x with x of width
+ * d_in and y of width d_out is stored as {d_in, d_out}. Biases and norms are
+ * vectors over the output. q/k norms act on one head at a time and are shared
+ * by all heads.
+ */
+static const struct ntp_tensor_desc tensors[NTP_T_COUNT] = {
+    [NTP_T_TOKEN_EMBD] =
+        {"token_embd.weight", false, NTP_ROLE_EMBD, 0, 2, {NTP_DIM_EMBD, NTP_DIM_VOCAB}},
+    [NTP_T_ATTN_NORM] = {"blk.%d.attn_norm.weight", true, N, 0, 1, {NTP_DIM_EMBD, NTP_DIM_ONE}},
+    [NTP_T_ATTN_Q] = {"blk.%d.attn_q.weight", true, M, 0, 2, {NTP_DIM_EMBD, NTP_DIM_Q}},
+    [NTP_T_ATTN_Q_BIAS] =
+        {"blk.%d.attn_q.bias", true, B, NTP_FEAT_QKV_BIAS, 1, {NTP_DIM_Q, NTP_DIM_ONE}},
+    [NTP_T_ATTN_K] = {"blk.%d.attn_k.weight", true, M, 0, 2, {NTP_DIM_EMBD, NTP_DIM_KV}},
+    [NTP_T_ATTN_K_BIAS] =
+        {"blk.%d.attn_k.bias", true, B, NTP_FEAT_QKV_BIAS, 1, {NTP_DIM_KV, NTP_DIM_ONE}},
+    [NTP_T_ATTN_V] = {"blk.%d.attn_v.weight", true, M, 0, 2, {NTP_DIM_EMBD, NTP_DIM_V}},
+    [NTP_T_ATTN_V_BIAS] =
+        {"blk.%d.attn_v.bias", true, B, NTP_FEAT_QKV_BIAS, 1, {NTP_DIM_V, NTP_DIM_ONE}},
+    [NTP_T_ATTN_Q_NORM] =
+        {"blk.%d.attn_q_norm.weight", true, N, NTP_FEAT_QK_NORM, 1, {NTP_DIM_HEAD, NTP_DIM_ONE}},
+    [NTP_T_ATTN_K_NORM] =
+        {"blk.%d.attn_k_norm.weight", true, N, NTP_FEAT_QK_NORM, 1, {NTP_DIM_HEAD, NTP_DIM_ONE}},
+    [NTP_T_ATTN_OUTPUT] =
+        {"blk.%d.attn_output.weight", true, M, 0, 2, {NTP_DIM_ATTN, NTP_DIM_EMBD}},
+    [NTP_T_FFN_NORM] = {"blk.%d.ffn_norm.weight", true, N, 0, 1, {NTP_DIM_EMBD, NTP_DIM_ONE}},
+    [NTP_T_FFN_GATE] = {"blk.%d.ffn_gate.weight", true, M, 0, 2, {NTP_DIM_EMBD, NTP_DIM_FF}},
+    [NTP_T_FFN_UP] = {"blk.%d.ffn_up.weight", true, M, 0, 2, {NTP_DIM_EMBD, NTP_DIM_FF}},
+    [NTP_T_FFN_DOWN] = {"blk.%d.ffn_down.weight", true, M, 0, 2, {NTP_DIM_FF, NTP_DIM_EMBD}},
+    [NTP_T_OUTPUT_NORM] = {"output_norm.weight", false, N, 0, 1, {NTP_DIM_EMBD, NTP_DIM_ONE}},
+    [NTP_T_OUTPUT] = {"output.weight", false, M, NTP_FEAT_OUTPUT, 2, {NTP_DIM_EMBD, NTP_DIM_VOCAB}},
+};
+
+#undef M
+#undef N
+#undef B
+
+const struct ntp_arch *ntp__arch_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
+        if (name && strcmp(archs[i].name, name) == 0)
+            return &archs[i];
+    return NULL;
+}
+
+int ntp__arch_count(void)
+{
+    return (int)(sizeof archs / sizeof archs[0]);
+}
+
+const struct ntp_arch *ntp__arch_at(int i)
+{
+    return i >= 0 && i < ntp__arch_count() ? &archs[i] : NULL;
+}
+
+const struct ntp_tensor_desc *ntp__tensor_desc(enum ntp_tensor_id id)
+{
+    return (unsigned)id < NTP_T_COUNT ? &tensors[id] : NULL;
+}
+
+bool ntp__tensor_present(enum ntp_tensor_id id, unsigned features)
+{
+    const struct ntp_tensor_desc *d = ntp__tensor_desc(id);
+    return d && (features & d->needs) == d->needs;
+}
+
+ntp_status ntp__tensor_name(enum ntp_tensor_id id, int il, char *buf, size_t size)
+{
+    const struct ntp_tensor_desc *d = ntp__tensor_desc(id);
+    if (d == NULL)
+        return ntp__error(NTP_E_INVALID_ARG, "tensor id %d: not in the architecture table",
+                          (int)id);
+        /* The table's formats are literals with at most one %d, so the format is safe. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    int n = d->per_layer ? snprintf(buf, size, d->name, il) : snprintf(buf, size, "%s", d->name);
+#pragma GCC diagnostic pop
+    if (n < 0 || (size_t)n >= size)
+        return ntp__error(NTP_E_OVERFLOW, "tensor name '%s' (layer %d) longer than %zu bytes",
+                          d->name, il, size);
+    return NTP_OK;
+}
+
+int64_t ntp__hparams_dim(const struct ntp_hparams *hp, enum ntp_dim d)
+{
+    switch (d) {
+    case NTP_DIM_ONE:
+        return 1;
+    case NTP_DIM_EMBD:
+        return hp->n_embd;
+    case NTP_DIM_Q:
+        return hp->n_head * hp->head_dim_k;
+    case NTP_DIM_KV:
+        return hp->n_head_kv * hp->head_dim_k;
+    case NTP_DIM_V:
+        return hp->n_head_kv * hp->head_dim_v;
+    case NTP_DIM_ATTN:
+        return hp->n_head * hp->head_dim_v;
+    case NTP_DIM_HEAD:
+        return hp->head_dim_k;
+    case NTP_DIM_FF:
+        return hp->n_ff;
+    case NTP_DIM_VOCAB:
+        return hp->n_vocab;
+    }
+    return 0;
+}
+
+void ntp__tensor_shape(enum ntp_tensor_id id, const struct ntp_hparams *hp, int64_t ne[2])
+{
+    const struct ntp_tensor_desc *d = ntp__tensor_desc(id);
+    ne[0] = d ? ntp__hparams_dim(hp, d->ne[0]) : 0;
+    ne[1] = d ? ntp__hparams_dim(hp, d->ne[1]) : 0;
+}
+
+ntp_status ntp__arch_key(const struct ntp_arch *arch, enum ntp_hparam_key k, char *buf, size_t size)
+{
+    if ((unsigned)k >= NTP_KV_COUNT)
+        return ntp__error(NTP_E_INVALID_ARG, "hyper-parameter key %d: out of range", (int)k);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    int n = snprintf(buf, size, hparam_keys[k], arch->name);
+#pragma GCC diagnostic pop
+    if (n < 0 || (size_t)n >= size)
+        return ntp__error(NTP_E_OVERFLOW, "key for '%s' longer than %zu bytes", arch->name, size);
+    return NTP_OK;
+}
+
+/* One integer key; *out keeps its value when the key is optional and missing. */
+static ntp_status read_i64(const ntp_gguf *g, const struct ntp_arch *arch, enum ntp_hparam_key k,
+                           bool required, int64_t *out)
+{
+    char key[128];
+    ntp_status s = ntp__arch_key(arch, k, key, sizeof key);
+    if (s != NTP_OK)
+        return s;
+    if (!required && ntp_gguf_find_key(g, key) < 0)
+        return NTP_OK;
+    s = ntp_gguf_get_i64(g, key, out);
+    if (s != NTP_OK)
+        return s;
+    if (*out <= 0)
+        return ntp__error(NTP_E_FORMAT, "%s = %lld: expected a positive value", key,
+                          (long long)*out);
+    return NTP_OK;
+}
+
+static ntp_status read_f32(const ntp_gguf *g, const struct ntp_arch *arch, enum ntp_hparam_key k,
+                           bool required, float *out)
+{
+    char key[128];
+    ntp_status s = ntp__arch_key(arch, k, key, sizeof key);
+    if (s != NTP_OK)
+        return s;
+    if (!required && ntp_gguf_find_key(g, key) < 0)
+        return NTP_OK;
+    s = ntp_gguf_get_f32(g, key, out);
+    if (s != NTP_OK)
+        return s;
+    if (!(*out > 0.0f))
+        return ntp__error(NTP_E_FORMAT, "%s = %g: expected a positive value", key, (double)*out);
+    return NTP_OK;
+}
+
+/* The keys every file must have. */
+static ntp_status read_required(const ntp_gguf *g, const struct ntp_arch *arch,
+                                struct ntp_hparams *hp)
+{
+    ntp_status s;
+    if ((s = read_i64(g, arch, NTP_KV_EMBEDDING_LENGTH, true, &hp->n_embd)) != NTP_OK ||
+        (s = read_i64(g, arch, NTP_KV_BLOCK_COUNT, true, &hp->n_layer)) != NTP_OK ||
+        (s = read_i64(g, arch, NTP_KV_FEED_FORWARD, true, &hp->n_ff)) != NTP_OK ||
+        (s = read_i64(g, arch, NTP_KV_HEAD_COUNT, true, &hp->n_head)) != NTP_OK ||
+        (s = read_i64(g, arch, NTP_KV_CONTEXT_LENGTH, true, &hp->n_ctx)) != NTP_OK)
+        return s;
+    return read_f32(g, arch, NTP_KV_RMS_EPS, true, &hp->rms_eps);
+}
+
+/* The optional keys, with llama.cpp's defaults; 0 marks "not given" until resolved. */
+static ntp_status read_optional(const ntp_gguf *g, const struct ntp_arch *arch,
+                                struct ntp_hparams *hp)
+{
+    ntp_status s;
+    hp->n_head_kv = hp->n_head;
+    hp->rope_freq_base = 10000.0f;
+    if ((s = read_i64(g, arch, NTP_KV_HEAD_COUNT_KV, false, &hp->n_head_kv)) != NTP_OK ||
+        (s = read_i64(g, arch, NTP_KV_KEY_LENGTH, false, &hp->head_dim_k)) != NTP_OK ||
+        (s = read_i64(g, arch, NTP_KV_VALUE_LENGTH, false, &hp->head_dim_v)) != NTP_OK ||
+        (s = read_i64(g, arch, NTP_KV_ROPE_DIM_COUNT, false, &hp->n_rot)) != NTP_OK ||
+        (s = read_f32(g, arch, NTP_KV_ROPE_FREQ_BASE, false, &hp->rope_freq_base)) != NTP_OK)
+        return s;
+    if (hp->head_dim_k == 0) {
+        if (hp->n_embd % hp->n_head != 0)
+            return ntp__error(NTP_E_FORMAT,
+                              "%s.embedding_length %lld is not a multiple of head_count %lld "
+                              "and attention.key_length is missing",
+                              arch->name, (long long)hp->n_embd, (long long)hp->n_head);
+        hp->head_dim_k = hp->n_embd / hp->n_head;
+    }
+    if (hp->head_dim_v == 0)
+        hp->head_dim_v = hp->head_dim_k;
+    if (hp->n_rot == 0)
+        hp->n_rot = hp->head_dim_k;
+    const ntp_gguf_value *toks = ntp_gguf_get(g, "tokenizer.ggml.tokens");
+    if (toks && toks->type == NTP_GGUF_ARRAY)
+        hp->n_vocab = (int64_t)toks->arr.len;
+    return read_i64(g, arch, NTP_KV_VOCAB_SIZE, hp->n_vocab == 0, &hp->n_vocab);
+}
+
+ntp_status ntp__hparams_read(const ntp_gguf *g, const struct ntp_arch *arch, struct ntp_hparams *hp)
+{
+    memset(hp, 0, sizeof *hp);
+    ntp_status s = read_required(g, arch, hp);
+    if (s == NTP_OK)
+        s = read_optional(g, arch, hp);
+    if (s != NTP_OK)
+        return s;
+    if (hp->n_head % hp->n_head_kv != 0)
+        return ntp__error(NTP_E_FORMAT,
+                          "%s.attention.head_count %lld is not a multiple of head_count_kv %lld",
+                          arch->name, (long long)hp->n_head, (long long)hp->n_head_kv);
+    if (hp->n_rot > hp->head_dim_k || hp->n_rot % 2 != 0)
+        return ntp__error(
+            NTP_E_FORMAT,
+            "%s.rope.dimension_count %lld: expected an even number <= key_length %lld", arch->name,
+            (long long)hp->n_rot, (long long)hp->head_dim_k);
+    return NTP_OK;
+}
+
+const char *ntp__file_type_name(uint32_t ftype)
+{
+    /* enum llama_ftype (llama.h); the gaps are values llama.cpp removed. */
+    static const char *const names[] = {
+        [0] = "ALL_F32",  [1] = "F16",      [2] = "Q4_0",       [3] = "Q4_1",    [7] = "Q8_0",
+        [8] = "Q5_0",     [9] = "Q5_1",     [10] = "Q2_K",      [11] = "Q3_K_S", [12] = "Q3_K_M",
+        [13] = "Q3_K_L",  [14] = "Q4_K_S",  [15] = "Q4_K_M",    [16] = "Q5_K_S", [17] = "Q5_K_M",
+        [18] = "Q6_K",    [19] = "IQ2_XXS", [20] = "IQ2_XS",    [21] = "Q2_K_S", [22] = "IQ3_XS",
+        [23] = "IQ3_XXS", [24] = "IQ1_S",   [25] = "IQ4_NL",    [26] = "IQ3_S",  [27] = "IQ3_M",
+        [28] = "IQ2_S",   [29] = "IQ2_M",   [30] = "IQ4_XS",    [31] = "IQ1_M",  [32] = "BF16",
+        [36] = "TQ1_0",   [37] = "TQ2_0",   [38] = "MXFP4_MOE",
+    };
+    return ftype < sizeof names / sizeof names[0] ? names[ftype] : NULL;
+}

@@ -1,0 +1,169 @@
+/*
+ * arch.h - the model architectures numatp knows (llama, qwen2, qwen3), as data:
+ * their GGUF metadata keys, the tensors each one has with llama.cpp's names,
+ * and the shape of every tensor in GGUF order (ne0 = input dimension). The
+ * random-weight generator writes files from this table and the model loader
+ * reads them with it, so the two can never disagree about a name or a shape.
+ */
+#ifndef NTP_MODEL_ARCH_H
+#define NTP_MODEL_ARCH_H
+
+#include "ntp.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Rotary embedding variants, numbered as llama.cpp's LLAMA_ROPE_TYPE_*. */
+enum ntp_rope_type {
+    NTP_ROPE_NORM = 0, /* rotate adjacent pairs (x[2i], x[2i+1]): llama */
+    NTP_ROPE_NEOX = 2, /* rotate halves (x[i], x[i + d/2]): qwen2, qwen3 */
+};
+
+/* Optional parts of an architecture; a tensor needs all the features it names. */
+enum ntp_arch_feature {
+    NTP_FEAT_QKV_BIAS = 1u << 0, /* attn_q/k/v have biases (qwen2) */
+    NTP_FEAT_QK_NORM = 1u << 1,  /* per-head RMS norm of q and k before RoPE (qwen3) */
+    NTP_FEAT_OUTPUT = 1u << 2,   /* separate output.weight; absent when tied to token_embd */
+};
+
+struct ntp_arch {
+    const char *name;             /* general.architecture and the metadata key prefix */
+    enum ntp_rope_type rope_type; /* how q and k are rotated */
+    unsigned features;            /* NTP_FEAT_* bits the architecture always has */
+    float typical_rms_eps;        /* RMS norm epsilon of the real models (generator default) */
+    float typical_rope_freq_base; /* RoPE theta of the real models (generator default) */
+};
+
+/* Hyper-parameter keys, "%s" standing for the architecture name. */
+enum ntp_hparam_key {
+    NTP_KV_CONTEXT_LENGTH,   /* "%s.context_length" */
+    NTP_KV_EMBEDDING_LENGTH, /* "%s.embedding_length" */
+    NTP_KV_BLOCK_COUNT,      /* "%s.block_count" */
+    NTP_KV_FEED_FORWARD,     /* "%s.feed_forward_length" */
+    NTP_KV_HEAD_COUNT,       /* "%s.attention.head_count" */
+    NTP_KV_HEAD_COUNT_KV,    /* "%s.attention.head_count_kv" */
+    NTP_KV_RMS_EPS,          /* "%s.attention.layer_norm_rms_epsilon" */
+    NTP_KV_ROPE_FREQ_BASE,   /* "%s.rope.freq_base" */
+    NTP_KV_ROPE_DIM_COUNT,   /* "%s.rope.dimension_count" */
+    NTP_KV_KEY_LENGTH,       /* "%s.attention.key_length" */
+    NTP_KV_VALUE_LENGTH,     /* "%s.attention.value_length" */
+    NTP_KV_VOCAB_SIZE,       /* "%s.vocab_size" */
+    NTP_KV_COUNT,
+};
+
+/* The symbolic dimensions tensor shapes are made of (see ntp__hparams_dim). */
+enum ntp_dim {
+    NTP_DIM_ONE,   /* 1: placeholder for unused dimensions */
+    NTP_DIM_EMBD,  /* n_embd */
+    NTP_DIM_Q,     /* n_head * head_dim_k: width of q */
+    NTP_DIM_KV,    /* n_head_kv * head_dim_k: width of k */
+    NTP_DIM_V,     /* n_head_kv * head_dim_v: width of v */
+    NTP_DIM_ATTN,  /* n_head * head_dim_v: width of the attention output, input of attn_output */
+    NTP_DIM_HEAD,  /* head_dim_k: the q/k norm weights */
+    NTP_DIM_FF,    /* n_ff */
+    NTP_DIM_VOCAB, /* n_vocab */
+};
+
+/* What kind of data a tensor holds; the generator picks types and scales by it. */
+enum ntp_tensor_role {
+    NTP_ROLE_EMBD,   /* token embedding matrix: rows are looked up, not multiplied */
+    NTP_ROLE_MATRIX, /* a weight matrix of a linear layer (quantized in quantized files) */
+    NTP_ROLE_NORM,   /* RMS norm weights, always F32 */
+    NTP_ROLE_BIAS,   /* linear-layer bias, always F32 */
+};
+
+/* Every tensor an architecture in the table can have; the order is the file order. */
+enum ntp_tensor_id {
+    NTP_T_TOKEN_EMBD,
+    NTP_T_ATTN_NORM,
+    NTP_T_ATTN_Q,
+    NTP_T_ATTN_Q_BIAS,
+    NTP_T_ATTN_K,
+    NTP_T_ATTN_K_BIAS,
+    NTP_T_ATTN_V,
+    NTP_T_ATTN_V_BIAS,
+    NTP_T_ATTN_Q_NORM,
+    NTP_T_ATTN_K_NORM,
+    NTP_T_ATTN_OUTPUT,
+    NTP_T_FFN_NORM,
+    NTP_T_FFN_GATE,
+    NTP_T_FFN_UP,
+    NTP_T_FFN_DOWN,
+    NTP_T_OUTPUT_NORM,
+    NTP_T_OUTPUT,
+    NTP_T_COUNT,
+};
+
+struct ntp_tensor_desc {
+    const char *name;          /* llama.cpp name; "%d" is the layer index when per_layer */
+    bool per_layer;            /* one per transformer block ("blk.%d.") or one per model */
+    enum ntp_tensor_role role; /* matrix, norm, bias or embedding */
+    unsigned needs;            /* NTP_FEAT_* bits the model must have for the tensor to exist */
+    uint32_t n_dims;           /* 1 or 2 */
+    enum ntp_dim ne[2];        /* shape in GGUF order: ne[0] is the contiguous input dimension */
+};
+
+/*
+ * Hyper-parameters of a model, as read from or written to the metadata. The
+ * head dimensions are explicit because qwen3 (and others) decouple them from
+ * n_embd / n_head.
+ */
+struct ntp_hparams {
+    int64_t n_embd;       /* hidden size */
+    int64_t n_layer;      /* transformer blocks */
+    int64_t n_head;       /* query heads */
+    int64_t n_head_kv;    /* key/value heads (n_head % n_head_kv == 0) */
+    int64_t head_dim_k;   /* per-head width of q and k (key_length) */
+    int64_t head_dim_v;   /* per-head width of v (value_length) */
+    int64_t n_ff;         /* feed-forward width */
+    int64_t n_vocab;      /* tokens */
+    int64_t n_ctx;        /* training context length */
+    int64_t n_rot;        /* rotated dimensions per head (rope.dimension_count) */
+    float rms_eps;        /* RMS norm epsilon */
+    float rope_freq_base; /* RoPE theta */
+};
+
+/* The architecture named name ("llama", "qwen2", "qwen3"), or NULL. */
+const struct ntp_arch *ntp__arch_find(const char *name);
+/* The i-th known architecture (0 <= i < ntp__arch_count()), for listings and tests. */
+int ntp__arch_count(void);
+const struct ntp_arch *ntp__arch_at(int i);
+
+/* Description of tensor id (never NULL for id < NTP_T_COUNT). */
+const struct ntp_tensor_desc *ntp__tensor_desc(enum ntp_tensor_id id);
+/* Whether a model with these features has the tensor (features: arch bits | NTP_FEAT_OUTPUT when
+ * untied). */
+bool ntp__tensor_present(enum ntp_tensor_id id, unsigned features);
+/*
+ * The tensor's name for layer il (ignored for per-model tensors) into buf.
+ * NTP_E_OVERFLOW when it does not fit.
+ */
+ntp_status ntp__tensor_name(enum ntp_tensor_id id, int il, char *buf, size_t size);
+/* ne[0..1] of the tensor for hp (unused dimensions are 1). */
+void ntp__tensor_shape(enum ntp_tensor_id id, const struct ntp_hparams *hp, int64_t ne[2]);
+/* Value of a symbolic dimension. */
+int64_t ntp__hparams_dim(const struct ntp_hparams *hp, enum ntp_dim d);
+
+/* The metadata key for arch, e.g. "qwen2.attention.head_count". NTP_E_OVERFLOW when too long. */
+ntp_status ntp__arch_key(const struct ntp_arch *arch, enum ntp_hparam_key k, char *buf,
+                         size_t size);
+
+/*
+ * Read the hyper-parameters of arch from g, with llama.cpp's defaults for the
+ * optional keys (head_count_kv = head_count, key/value_length = n_embd/n_head,
+ * rope.dimension_count = key_length, rope.freq_base = 10000, vocab_size =
+ * length of tokenizer.ggml.tokens; the RMS epsilon is required). Checks that the
+ * values are positive and consistent; messages name the key.
+ */
+ntp_status ntp__hparams_read(const ntp_gguf *g, const struct ntp_arch *arch,
+                             struct ntp_hparams *hp);
+
+/*
+ * Name of a general.file_type value (llama.cpp's enum llama_ftype without the
+ * MOSTLY_ prefix: "Q4_K_M", "ALL_F32"), or NULL for a value llama.cpp does
+ * not define.
+ */
+const char *ntp__file_type_name(uint32_t ftype);
+
+#endif /* NTP_MODEL_ARCH_H */

@@ -1,0 +1,82 @@
+/*
+ * gen.h - write a GGUF model with random weights (`numatp gen`): any size of
+ * llama, qwen2 or qwen3, any weight type or a llama.cpp-like mix such as
+ * Q4_K_M, a synthetic byte-level BPE vocabulary or one copied from another
+ * file. The weights are deterministic in the seed and scaled like a fresh
+ * initialization, so a forward pass gives finite, varied logits: files for
+ * tests and benchmarks, not for reading.
+ */
+#ifndef NTP_MODEL_GEN_H
+#define NTP_MODEL_GEN_H
+
+#include "ntp.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Named per-tensor type choices, as llama-quantize makes them. */
+enum ntp_gen_mix {
+    NTP_GEN_MIX_NONE,   /* every matrix and the embedding of type `type` */
+    NTP_GEN_MIX_Q4_K_M, /* Q4_K; Q6_K for output and attn_v/ffn_down of the "more bits" layers */
+    NTP_GEN_MIX_Q5_K_M, /* Q5_K; Q6_K in the same places */
+};
+
+struct ntp_gen_params {
+    const char *arch;        /* "llama", "qwen2" or "qwen3"; not owned */
+    const char *name;        /* general.name; NULL: "numatp-gen-<arch>"; not owned */
+    int64_t n_embd;          /* hidden size */
+    int64_t n_layer;         /* transformer blocks */
+    int64_t n_head;          /* query heads */
+    int64_t n_head_kv;       /* key/value heads; must divide n_head */
+    int64_t head_dim;        /* per-head width of q, k, v; 0: n_embd / n_head */
+    int64_t n_ff;            /* feed-forward width */
+    int64_t n_vocab;         /* synthetic vocabulary size (>= 259); with vocab_from: 0 or equal */
+    int64_t n_ctx;           /* context_length written to the file */
+    float rope_freq_base;    /* 0: the architecture's typical value (10000 or 1e6) */
+    float rms_eps;           /* 0: the architecture's typical value (1e-5 or 1e-6) */
+    bool tied_output;        /* no output.weight: the output head reuses token_embd */
+    enum ntp_type type;      /* type of every 2-D matrix when mix is NONE */
+    enum ntp_gen_mix mix;    /* a named mix instead of one type */
+    enum ntp_type embd_type; /* token_embd's type; NTP_TYPE_COUNT: as type/mix choose */
+    uint64_t seed;           /* same seed and parameters give the same bytes */
+    const char *vocab_from;  /* NULL: synthetic BPE; else a GGUF whose tokenizer.* keys are
+                                copied (n_vocab is its token count); not owned */
+    bool progress;           /* report progress on stderr (worth it from ~100M parameters) */
+};
+
+/*
+ * A small llama (256 wide, 2 layers, 4 heads, 2 KV heads, FFN 768, 512
+ * tokens, context 256), F32 weights, seed 1, synthetic vocabulary.
+ */
+struct ntp_gen_params ntp_gen_default_params(void);
+
+/*
+ * Fill p with a named preset's shape ("tiny": the defaults; "tinyllama-1b":
+ * TinyLlama-1.1B's shape, 22 x 2048, 32/4 heads, FFN 5632, 32000 tokens),
+ * keeping its type, mix, seed and vocabulary source. NTP_E_NOT_FOUND if unknown.
+ */
+ntp_status ntp__gen_preset(const char *name, struct ntp_gen_params *p);
+
+/*
+ * Parse a mix or type name into p: "q4_k_m" / "q5_k_m" set the mix, any type
+ * name ("q8_0", "f16", ...) sets the type with no mix. NTP_E_NOT_FOUND if
+ * neither.
+ */
+ntp_status ntp__gen_parse_mix(const char *name, struct ntp_gen_params *p);
+
+/*
+ * Check the parameters without writing anything: sizes positive, heads
+ * dividing, the types supported, every matrix's input dimension a multiple
+ * of its type's block size. The message names the parameter or tensor and
+ * what would work. NTP_E_INVALID_ARG (or NTP_E_UNSUPPORTED for a type numatp
+ * cannot write).
+ */
+ntp_status ntp__gen_check(const struct ntp_gen_params *p);
+
+/* Generate the model and write it to path (atomically: path.tmp, then renamed). */
+ntp_status ntp__model_gen(const struct ntp_gen_params *p, const char *path);
+
+/* llama.cpp's general.file_type (enum llama_ftype) for the type or mix of p. */
+uint32_t ntp__gen_file_type(const struct ntp_gen_params *p);
+
+#endif /* NTP_MODEL_GEN_H */

@@ -1,0 +1,568 @@
+/*
+ * load.c - ntp_model_load: read a GGUF file, check it against the
+ * architecture table, plan which device holds which shard, and copy the
+ * weights from the mapped file into the devices' memory.
+ */
+#include "model/model.h"
+
+#include "backend/cpu/cpu_device.h"
+#include "core/core.h"
+#include "kernels/quant.h"
+#include "tokenizer/tokenizer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+ntp_model_params ntp_model_default_params(void)
+{
+    ntp_model_params p;
+    memset(&p, 0, sizeof p);
+    return p;
+}
+
+/* ------------------------------------------------------------ description */
+
+/* One optional float key; *out keeps its value when the key is missing. */
+static ntp_status opt_f32(const ntp_gguf *g, const char *arch, const char *suffix, float *out)
+{
+    char key[160];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    return ntp_gguf_find_key(g, key) < 0 ? NTP_OK : ntp_gguf_get_f32(g, key, out);
+}
+
+/*
+ * RoPE scaling as llama.cpp reads it: rope.scaling.type (none, linear, yarn;
+ * linear when only a factor is given), rope.scaling.factor or the older
+ * rope.scale_linear; YaRN's original context length and attention factor.
+ */
+static ntp_status read_rope_scaling(const ntp_gguf *g, const char *arch, struct ntp_model_cfg *c)
+{
+    char key[160];
+    const char *type = "linear";
+    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+    if (ntp_gguf_find_key(g, key) >= 0 && ntp_gguf_get_str(g, key, &type) != NTP_OK)
+        return NTP_E_TYPE;
+    float factor = 0.0f;
+    ntp_status s = opt_f32(g, arch, "rope.scale_linear", &factor);
+    if (s == NTP_OK)
+        s = opt_f32(g, arch, "rope.scaling.factor", &factor);
+    if (s != NTP_OK)
+        return s;
+    if (strcmp(type, "none") == 0)
+        return NTP_OK;
+    if (strcmp(type, "linear") != 0 && strcmp(type, "yarn") != 0)
+        return ntp__error(NTP_E_UNSUPPORTED,
+                          "%s = '%s': supported RoPE scaling types are none, "
+                          "linear and yarn",
+                          key, type);
+    c->rope.freq_scale = factor > 0.0f ? 1.0f / factor : 1.0f;
+    if (strcmp(type, "yarn") == 0) {
+        c->rope.ext_factor = 1.0f;
+        s = opt_f32(g, arch, "rope.scaling.attn_factor", &c->rope.attn_factor);
+        snprintf(key, sizeof key, "%s.rope.scaling.original_context_length", arch);
+        if (s == NTP_OK && ntp_gguf_find_key(g, key) >= 0)
+            s = ntp_gguf_get_i64(g, key, &c->rope.n_ctx_orig);
+    }
+    return s;
+}
+
+/* Architecture, hyper-parameters and RoPE of the file. */
+static ntp_status read_cfg(const ntp_gguf *g, struct ntp_model *m)
+{
+    const char *arch;
+    ntp_status s = ntp_gguf_get_str(g, "general.architecture", &arch);
+    if (s != NTP_OK)
+        return s;
+    m->arch = ntp__arch_find(arch);
+    if (m->arch == NULL)
+        return ntp__error(NTP_E_UNSUPPORTED,
+                          "general.architecture '%s' is not supported (known: llama, qwen2, qwen3)",
+                          arch);
+    struct ntp_model_cfg *c = &m->cfg;
+    if ((s = ntp__hparams_read(g, m->arch, &c->hp)) != NTP_OK)
+        return s;
+    c->rope = (struct ntp_rope_cfg){
+        .n_rot = c->hp.n_rot,
+        .neox = m->arch->rope_type == NTP_ROPE_NEOX,
+        .freq_base = c->hp.rope_freq_base,
+        .freq_scale = 1.0f,
+        .attn_factor = 1.0f,
+        .beta_fast = 32.0f,
+        .beta_slow = 1.0f,
+        .n_ctx_orig = c->hp.n_ctx,
+    };
+    if ((s = read_rope_scaling(g, m->arch->name, c)) != NTP_OK)
+        return s;
+    c->qkv_bias = (m->arch->features & NTP_FEAT_QKV_BIAS) != 0 ||
+                  ntp_gguf_find_tensor(g, "blk.0.attn_q.bias") != NULL;
+    c->qk_norm = (m->arch->features & NTP_FEAT_QK_NORM) != 0;
+    c->attn_scale = 1.0f / sqrtf((float)c->hp.head_dim_k);
+    return NTP_OK;
+}
+
+/* Features of this file: the architecture's, plus biases and an untied head when present. */
+static unsigned file_features(const struct ntp_model *m, const ntp_gguf *g)
+{
+    unsigned f = m->arch->features;
+    if (m->cfg.qkv_bias)
+        f |= NTP_FEAT_QKV_BIAS;
+    if (ntp_gguf_find_tensor(g, "output.weight") != NULL)
+        f |= NTP_FEAT_OUTPUT;
+    return f;
+}
+
+/* ----------------------------------------------------------------- checks */
+
+/* Whether the devices (and the host, for the embedding) can use a tensor of type t. */
+static bool type_usable(const struct ntp_model *m, enum ntp_tensor_role role, enum ntp_type t)
+{
+    if (role == NTP_ROLE_NORM || role == NTP_ROLE_BIAS)
+        return t == NTP_TYPE_F32;
+    if (role == NTP_ROLE_EMBD) {
+        const ntp_quant_fns *qf = ntp__quant_fns(t);
+        return qf != NULL && qf->dequantize != NULL;
+    }
+    for (int d = 0; d < m->n_dev; d++)
+        if (!m->dev[d].dev->iface->supports_type(m->dev[d].dev, t))
+            return false;
+    return true;
+}
+
+/* Find tensor id of layer il, check its shape against hp and its type. */
+static ntp_status find_tensor(const struct ntp_model *m, const ntp_gguf *g, enum ntp_tensor_id id,
+                              int il, const ntp_gguf_tensor **out)
+{
+    char name[96];
+    ntp_status s = ntp__tensor_name(id, il, name, sizeof name);
+    if (s != NTP_OK)
+        return s;
+    const ntp_gguf_tensor *t = ntp_gguf_find_tensor(g, name);
+    if (t == NULL)
+        return ntp__error(NTP_E_NOT_FOUND, "tensor '%s' is missing (architecture %s)", name,
+                          m->arch->name);
+    const struct ntp_tensor_desc *d = ntp__tensor_desc(id);
+    int64_t ne[2];
+    ntp__tensor_shape(id, &m->cfg.hp, ne);
+    if (t->ne[0] != ne[0] || t->ne[1] != ne[1] || t->ne[2] != 1 || t->ne[3] != 1)
+        return ntp__error(NTP_E_FORMAT,
+                          "tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld] "
+                          "from the hyper-parameters",
+                          name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
+                          (long long)t->ne[3], (long long)ne[0], (long long)ne[1]);
+    bool ok = type_usable(m, d->role, t->type);
+    if (ok && id == NTP_T_TOKEN_EMBD && !(file_features(m, g) & NTP_FEAT_OUTPUT))
+        ok = type_usable(m, NTP_ROLE_MATRIX, t->type); /* tied: it is the output head too */
+    if (!ok)
+        return ntp__error(NTP_E_UNSUPPORTED, "tensor '%s' has type %s, which numatp cannot %s",
+                          name, ntp_type_name(t->type),
+                          d->role == NTP_ROLE_NORM || d->role == NTP_ROLE_BIAS
+                              ? "use here (expected F32)"
+                              : "compute with");
+    *out = t;
+    return NTP_OK;
+}
+
+/* ------------------------------------------------------------ shard plan */
+
+/*
+ * The one-device plan: everything on device 0. The tensor-parallel planner
+ * (DESIGN.md "The two cuts") will fill one shard per device instead; the
+ * rest of the loader already copies whatever slices the shards name.
+ */
+static void plan_single(struct ntp_model *m)
+{
+    const struct ntp_hparams *hp = &m->cfg.hp;
+    m->dev[0].shard = (struct ntp_shard){
+        .layer0 = 0,
+        .n_layer = hp->n_layer,
+        .head0 = 0,
+        .n_head = hp->n_head,
+        .head_kv0 = 0,
+        .n_head_kv = hp->n_head_kv,
+        .ff0 = 0,
+        .n_ff = hp->n_ff,
+        .vocab0 = 0,
+        .n_vocab = hp->n_vocab,
+    };
+}
+
+/* Which dimension of tensor id a shard cuts (-1: replicated) and the slice it keeps. */
+static int shard_cut(enum ntp_tensor_id id, const struct ntp_shard *sh,
+                     const struct ntp_hparams *hp, int64_t *start, int64_t *len)
+{
+    const int64_t hk = hp->head_dim_k, hv = hp->head_dim_v;
+    int dim = -1;
+    switch (id) {
+    case NTP_T_ATTN_Q:
+    case NTP_T_ATTN_Q_BIAS:
+        *start = sh->head0 * hk, *len = sh->n_head * hk, dim = id == NTP_T_ATTN_Q;
+        break;
+    case NTP_T_ATTN_K:
+    case NTP_T_ATTN_K_BIAS:
+        *start = sh->head_kv0 * hk, *len = sh->n_head_kv * hk, dim = id == NTP_T_ATTN_K;
+        break;
+    case NTP_T_ATTN_V:
+    case NTP_T_ATTN_V_BIAS:
+        *start = sh->head_kv0 * hv, *len = sh->n_head_kv * hv, dim = id == NTP_T_ATTN_V;
+        break;
+    case NTP_T_ATTN_OUTPUT: /* row-parallel: its input columns */
+        *start = sh->head0 * hv, *len = sh->n_head * hv, dim = 0;
+        break;
+    case NTP_T_FFN_GATE:
+    case NTP_T_FFN_UP:
+        *start = sh->ff0, *len = sh->n_ff, dim = 1;
+        break;
+    case NTP_T_FFN_DOWN: /* row-parallel */
+        *start = sh->ff0, *len = sh->n_ff, dim = 0;
+        break;
+    case NTP_T_OUTPUT:
+    case NTP_T_TOKEN_EMBD: /* the head, over the vocabulary */
+        *start = sh->vocab0, *len = sh->n_vocab, dim = 1;
+        break;
+    default:
+        break;
+    }
+    return dim;
+}
+
+/* Where a shard's bytes come from in the file and what it becomes on the device. */
+struct slice {
+    const uint8_t *src; /* first byte in the file */
+    size_t src_stride;  /* bytes between rows in the file */
+    size_t row_bytes;   /* bytes copied per row */
+    size_t n_rows;
+    int64_t ne[2]; /* shard shape */
+};
+
+static ntp_status plan_slice(const ntp_gguf_tensor *t, int dim, int64_t start, int64_t len,
+                             struct slice *sl)
+{
+    size_t full, off = 0, part;
+    ntp_status s = ntp_type_row_size(t->type, t->ne[0], &full);
+    if (s != NTP_OK)
+        return s;
+    sl->src = t->data;
+    sl->src_stride = full;
+    sl->row_bytes = full;
+    sl->n_rows = (size_t)t->ne[1];
+    sl->ne[0] = t->ne[0];
+    sl->ne[1] = t->ne[1];
+    if (dim == 1) {
+        sl->src += (size_t)start * full;
+        sl->n_rows = (size_t)len;
+        sl->ne[1] = len;
+    } else if (dim == 0) {
+        if ((s = ntp_type_row_size(t->type, start, &off)) != NTP_OK ||
+            (s = ntp_type_row_size(t->type, len, &part)) != NTP_OK)
+            return ntp__error(s,
+                              "tensor '%s': shard columns [%lld, %lld) do not fall on %s block "
+                              "boundaries",
+                              t->name, (long long)start, (long long)(start + len),
+                              ntp_type_name(t->type));
+        sl->src += off;
+        sl->row_bytes = part;
+        sl->ne[0] = len;
+    }
+    return NTP_OK;
+}
+
+/* ----------------------------------------------------------------- copies */
+
+/* A walk over the tensors one device holds: sizing (buf NULL) or uploading. */
+struct walk {
+    struct ntp_model *m;
+    struct ntp_model_device *md;
+    uint64_t off;   /* bytes placed so far in md->buf */
+    uint64_t done;  /* bytes uploaded, for progress */
+    uint64_t total; /* bytes to upload (second pass) */
+    bool upload;    /* false: only size and check */
+};
+
+/* Place (and in the upload pass copy) one tensor's shard into slot. */
+static ntp_status walk_tensor(struct walk *wk, const ntp_gguf_tensor *t, enum ntp_tensor_id id,
+                              struct ntp_dev_tensor *slot)
+{
+    int64_t start = 0, len = 0;
+    const int dim = shard_cut(id, &wk->md->shard, &wk->m->cfg.hp, &start, &len);
+    struct slice sl;
+    ntp_status s = plan_slice(t, dim, start, len, &sl);
+    if (s != NTP_OK)
+        return s;
+    const uint64_t size = (uint64_t)sl.row_bytes * sl.n_rows;
+    wk->off = (wk->off + 63) & ~(uint64_t)63;
+    if (wk->upload) {
+        struct ntp_device *dev = wk->md->dev;
+        uint8_t *dst = (uint8_t *)wk->md->buf + wk->off;
+        s = dev->iface->upload_2d(dev, dst, sl.row_bytes, sl.src, sl.src_stride, sl.row_bytes,
+                                  sl.n_rows);
+        if (s != NTP_OK)
+            return s;
+        *slot = (struct ntp_dev_tensor){t->type, {sl.ne[0], sl.ne[1]}, sl.row_bytes, dst};
+        wk->done += size;
+        const ntp_model_params *p = &wk->m->params;
+        if (p->progress &&
+            !p->progress((float)((double)wk->done / (double)wk->total), p->progress_user))
+            return ntp__error(NTP_E_INVALID_ARG, "loading cancelled by the progress callback");
+    }
+    wk->off += size;
+    return NTP_OK;
+}
+
+/* Every tensor of the device's shard: its layers, then the final norm and the head. */
+static ntp_status walk_device(struct walk *wk, const ntp_gguf *g)
+{
+    const struct ntp_shard *sh = &wk->md->shard;
+    const unsigned feat = file_features(wk->m, g);
+    const ntp_gguf_tensor *t;
+    ntp_status s;
+    for (int64_t il = sh->layer0; il < sh->layer0 + sh->n_layer; il++)
+        for (int id = 0; id < NTP_T_COUNT; id++) {
+            if (!ntp__tensor_desc(id)->per_layer || !ntp__tensor_present(id, feat))
+                continue;
+            struct ntp_dev_tensor *slot = &wk->md->w.layer[(il - sh->layer0) * NTP_T_COUNT + id];
+            if ((s = find_tensor(wk->m, g, id, (int)il, &t)) != NTP_OK ||
+                (s = walk_tensor(wk, t, id, slot)) != NTP_OK)
+                return s;
+        }
+    if (sh->n_vocab == 0)
+        return NTP_OK;
+    if ((s = find_tensor(wk->m, g, NTP_T_OUTPUT_NORM, 0, &t)) != NTP_OK ||
+        (s = walk_tensor(wk, t, NTP_T_OUTPUT_NORM, &wk->md->w.global[NTP_T_OUTPUT_NORM])) != NTP_OK)
+        return s;
+    const enum ntp_tensor_id head = (feat & NTP_FEAT_OUTPUT) ? NTP_T_OUTPUT : NTP_T_TOKEN_EMBD;
+    if ((s = find_tensor(wk->m, g, head, 0, &t)) != NTP_OK)
+        return s;
+    return walk_tensor(wk, t, NTP_T_OUTPUT, &wk->md->w.global[NTP_T_OUTPUT]);
+}
+
+/* The host copy of token_embd, looked up row by row for every token. */
+static ntp_status load_embedding(struct ntp_model *m, const ntp_gguf *g)
+{
+    const ntp_gguf_tensor *t;
+    ntp_status s = find_tensor(m, g, NTP_T_TOKEN_EMBD, 0, &t);
+    if (s != NTP_OK)
+        return s;
+    if ((s = ntp_type_row_size(t->type, t->ne[0], &m->embd_row)) != NTP_OK)
+        return s;
+    m->embd_type = t->type;
+    m->embd = ntp__alloc_aligned(t->size, 64);
+    if (m->embd == NULL)
+        return ntp__error(NTP_E_NOMEM, "cannot allocate %llu bytes for token_embd.weight",
+                          (unsigned long long)t->size);
+    memcpy(m->embd, t->data, m->embd_row * (size_t)t->ne[1]);
+    return NTP_OK;
+}
+
+/* llama3-style per-frequency RoPE factors (only llama's graph uses them, as in llama.cpp). */
+static ntp_status load_rope_freqs(struct ntp_model *m, const ntp_gguf *g)
+{
+    const ntp_gguf_tensor *t = ntp_gguf_find_tensor(g, "rope_freqs.weight");
+    if (t == NULL || strcmp(m->arch->name, "llama") != 0)
+        return NTP_OK;
+    const int64_t n = m->cfg.rope.n_rot / 2;
+    if (t->type != NTP_TYPE_F32 || t->ne[0] != n || t->ne[1] != 1)
+        return ntp__error(NTP_E_FORMAT,
+                          "tensor 'rope_freqs.weight': %s [%lld, %lld], expected "
+                          "F32 [%lld] (rope dimensions / 2)",
+                          ntp_type_name(t->type), (long long)t->ne[0], (long long)t->ne[1],
+                          (long long)n);
+    m->rope_freqs = malloc((size_t)n * sizeof(float));
+    if (m->rope_freqs == NULL)
+        return ntp__error(NTP_E_NOMEM, "out of memory");
+    memcpy(m->rope_freqs, t->data, (size_t)n * sizeof(float));
+    m->cfg.rope.freq_factors = m->rope_freqs;
+    return NTP_OK;
+}
+
+static void mib_text(uint64_t bytes, char *buf, size_t size)
+{
+    snprintf(buf, size, "%.1f MiB (%llu bytes)", (double)bytes / (1024.0 * 1024.0),
+             (unsigned long long)bytes);
+}
+
+/* Refuse before copying anything when the weights cannot fit in the device's memory. */
+static ntp_status check_fits(struct ntp_model *m, int d, uint64_t need)
+{
+    struct ntp_device *dev = m->dev[d].dev;
+    uint64_t avail;
+    if (dev->iface->mem_available == NULL)
+        return NTP_OK;
+    ntp_status s = dev->iface->mem_available(dev, &avail);
+    if (s != NTP_OK) {
+        ntp__log(NTP_LOG_WARN, "cannot tell the free memory of %s (%s); loading anyway", dev->desc,
+                 ntp_last_error());
+        return NTP_OK;
+    }
+    if (need <= avail)
+        return NTP_OK;
+    char a[64], b[64];
+    mib_text(need, a, sizeof a);
+    mib_text(avail, b, sizeof b);
+    return ntp__error(NTP_E_NOMEM, "the model needs %s of memory on %s, only %s available", a,
+                      dev->desc, b);
+}
+
+/* ------------------------------------------------------------------ load */
+
+static ntp_status make_devices(struct ntp_model *m)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    struct ntp_cpu_device_params cp = {
+        .node = -1,
+        .n_threads = m->params.n_threads > 0 ? m->params.n_threads : (int)(ncpu > 0 ? ncpu : 1),
+        .memory_limit = m->params.memory_limit,
+        .isa = m->params.isa,
+    };
+    ntp_status s = ntp__cpu_device_new(&cp, &m->dev[0].dev);
+    if (s != NTP_OK)
+        return s;
+    m->n_dev = 1;
+    snprintf(m->device_desc, sizeof m->device_desc, "%s", m->dev[0].dev->desc);
+    return NTP_OK;
+}
+
+/* Size, check and copy the weights of every device. */
+static ntp_status load_weights(struct ntp_model *m, const ntp_gguf *g)
+{
+    struct walk wk[NTP_MAX_DEVICES];
+    uint64_t total = 0;
+    ntp_status s;
+    for (int d = 0; d < m->n_dev; d++) {
+        struct ntp_model_device *md = &m->dev[d];
+        md->w.layer = calloc((size_t)md->shard.n_layer * NTP_T_COUNT + 1, sizeof *md->w.layer);
+        if (md->w.layer == NULL)
+            return ntp__error(NTP_E_NOMEM, "out of memory");
+        wk[d] = (struct walk){.m = m, .md = md};
+        if ((s = walk_device(&wk[d], g)) != NTP_OK)
+            return s;
+        md->bytes = wk[d].off;
+        total += md->bytes;
+    }
+    const uint64_t embd = m->embd_row * (uint64_t)m->cfg.hp.n_vocab;
+    for (int d = 0; d < m->n_dev; d++)
+        if ((s = check_fits(m, d, m->dev[d].bytes + (d == 0 ? embd : 0))) != NTP_OK)
+            return s;
+    for (int d = 0; d < m->n_dev; d++) {
+        struct ntp_model_device *md = &m->dev[d];
+        if ((s = md->dev->iface->buffer_alloc(md->dev, md->bytes, &md->buf)) != NTP_OK)
+            return s;
+        wk[d].off = 0;
+        wk[d].upload = true;
+        wk[d].total = total;
+        wk[d].done = d > 0 ? wk[d - 1].done : 0;
+        if ((s = walk_device(&wk[d], g)) != NTP_OK)
+            return s;
+    }
+    return NTP_OK;
+}
+
+static ntp_status load_from(struct ntp_model *m, const ntp_gguf *g)
+{
+    ntp_status s;
+    if ((s = read_cfg(g, m)) != NTP_OK || (s = load_rope_freqs(m, g)) != NTP_OK ||
+        (s = make_devices(m)) != NTP_OK)
+        return s;
+    plan_single(m);
+    const ntp_gguf_tensor *emb;
+    if ((s = find_tensor(m, g, NTP_T_TOKEN_EMBD, 0, &emb)) != NTP_OK)
+        return s;
+    if ((s = ntp_type_row_size(emb->type, emb->ne[0], &m->embd_row)) != NTP_OK)
+        return s;
+    if ((s = load_weights(m, g)) != NTP_OK || (s = load_embedding(m, g)) != NTP_OK)
+        return s;
+    return ntp__tokenizer_load(g, &m->tok);
+}
+
+ntp_status ntp_model_load(const char *path, ntp_model_params params, ntp_model **out)
+{
+    ntp__error_clear();
+    if (out == NULL || path == NULL)
+        return ntp__error(NTP_E_INVALID_ARG, "ntp_model_load: path and out must not be NULL");
+    *out = NULL;
+    ntp_gguf *g;
+    ntp_status s = ntp_gguf_open(path, &g);
+    if (s != NTP_OK)
+        return s;
+    struct ntp_model *m = calloc(1, sizeof *m);
+    if (m == NULL) {
+        ntp_gguf_free(g);
+        return ntp__error(NTP_E_NOMEM, "%s: out of memory", path);
+    }
+    m->params = params;
+    s = load_from(m, g);
+    ntp_gguf_free(g); /* the weights now live in the devices' memory */
+    if (s != NTP_OK) {
+        ntp__error_prefix("%s", path);
+        ntp_model_free(m);
+        return s;
+    }
+    *out = m;
+    return NTP_OK;
+}
+
+void ntp_model_free(ntp_model *m)
+{
+    if (m == NULL)
+        return;
+    for (int d = 0; d < m->n_dev; d++) {
+        struct ntp_model_device *md = &m->dev[d];
+        if (md->dev) {
+            md->dev->iface->buffer_free(md->dev, md->buf);
+            md->dev->iface->destroy(md->dev);
+        }
+        free(md->w.layer);
+    }
+    ntp__tokenizer_free(m->tok);
+    ntp__free_aligned(m->embd);
+    free(m->rope_freqs);
+    free(m);
+}
+
+void ntp__model_embed(const struct ntp_model *m, int32_t tok, float *x)
+{
+    ntp__quant_fns(m->embd_type)
+        ->dequantize(m->embd + (size_t)tok * m->embd_row, x, m->cfg.hp.n_embd);
+}
+
+/* -------------------------------------------------------------- accessors */
+
+const char *ntp_model_arch(const ntp_model *m)
+{
+    return m->arch->name;
+}
+
+int32_t ntp_model_n_vocab(const ntp_model *m)
+{
+    return (int32_t)m->cfg.hp.n_vocab;
+}
+
+int32_t ntp_model_n_ctx_train(const ntp_model *m)
+{
+    return (int32_t)m->cfg.hp.n_ctx;
+}
+
+int32_t ntp_model_n_embd(const ntp_model *m)
+{
+    return (int32_t)m->cfg.hp.n_embd;
+}
+
+int32_t ntp_model_n_layer(const ntp_model *m)
+{
+    return (int32_t)m->cfg.hp.n_layer;
+}
+
+uint64_t ntp_model_weight_bytes(const ntp_model *m)
+{
+    uint64_t b = 0;
+    for (int d = 0; d < m->n_dev; d++)
+        b += m->dev[d].bytes;
+    return b;
+}
+
+const char *ntp_model_device_desc(const ntp_model *m)
+{
+    return m->device_desc;
+}

@@ -1,0 +1,178 @@
+/*
+ * forward_util.h - helpers of the forward-pass tests: generate a small model
+ * with the random-weight generator, run it with the engine, run the numpy
+ * reference (tests/reference/forward.py) on the same tokens, and compare.
+ *
+ * Agreement metric: max over all compared logits of |engine - reference|,
+ * divided by max |reference| (so one number per model, insensitive to the
+ * logits' overall scale).
+ */
+#ifndef NTP_TESTS_FORWARD_UTIL_H
+#define NTP_TESTS_FORWARD_UTIL_H
+
+#include "model/gen.h"
+#include "test.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FWD_MAX_TOK 64
+
+static char fwd_tmpdir[64];
+
+/* A fresh temporary folder for this test's files (removed by fwd_cleanup). */
+static inline void fwd_init(void)
+{
+    snprintf(fwd_tmpdir, sizeof fwd_tmpdir, "/tmp/ntp_fwd_XXXXXX");
+    if (mkdtemp(fwd_tmpdir) == NULL) {
+        perror("mkdtemp");
+        exit(1);
+    }
+}
+
+static inline void fwd_cleanup(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", fwd_tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", fwd_tmpdir);
+}
+
+/* Small model parameters: fast in C and numpy alike. */
+static inline struct ntp_gen_params fwd_small(const char *arch)
+{
+    struct ntp_gen_params p = ntp_gen_default_params();
+    p.arch = arch;
+    p.n_embd = 64;
+    p.n_layer = 2;
+    p.n_head = 4;
+    p.n_head_kv = 2;
+    p.n_ff = 96;
+    p.n_vocab = 300;
+    p.n_ctx = 128;
+    p.seed = 7;
+    return p;
+}
+
+/* Write the model described by p to <tmp>/<name>.gguf; path receives the file name. */
+static inline int fwd_gen(const struct ntp_gen_params *p, const char *name, char *path, size_t size)
+{
+    snprintf(path, size, "%s/%s.gguf", fwd_tmpdir, name);
+    ntp_status s = ntp__model_gen(p, path);
+    if (s != NTP_OK) {
+        fprintf(stderr, "generating %s: %s\n", name, ntp_last_error());
+        ntp_test_failures++;
+        return -1;
+    }
+    return 0;
+}
+
+/* Deterministic prompt tokens in [0, n_vocab). */
+static inline void fwd_tokens(int32_t *t, int n, int32_t n_vocab, uint32_t seed)
+{
+    uint32_t x = seed * 2654435761u + 12345u;
+    for (int i = 0; i < n; i++) {
+        x = x * 1664525u + 1013904223u;
+        t[i] = (int32_t)((x >> 8) % (uint32_t)n_vocab);
+    }
+}
+
+static inline int32_t fwd_argmax(const float *x, int32_t n)
+{
+    int32_t best = 0;
+    for (int32_t i = 1; i < n; i++)
+        if (x[i] > x[best])
+            best = i;
+    return best;
+}
+
+/*
+ * Run the reference: logits of every prompt position into ref (n * n_vocab
+ * floats) and n_greedy greedy tokens into gen. kv: "f16" or "f32".
+ */
+static inline int fwd_reference(const char *model, const int32_t *toks, int n, const char *kv,
+                                int n_greedy, float *ref, size_t n_floats, int32_t *gen)
+{
+    char tokstr[FWD_MAX_TOK * 8] = "", out[300], cmd[2048];
+    for (int i = 0; i < n; i++)
+        snprintf(tokstr + strlen(tokstr), sizeof tokstr - strlen(tokstr), "%s%d", i ? " " : "",
+                 (int)toks[i]);
+    snprintf(out, sizeof out, "%s/ref.bin", fwd_tmpdir);
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 %s/tests/reference/forward.py '%s' --tokens '%s' --all-logits "
+             "--logits-out '%s' --kv %s --greedy %d",
+             NTP_SOURCE_ROOT, model, tokstr, out, kv, n_greedy);
+    FILE *f = popen(cmd, "r");
+    if (f == NULL)
+        return -1;
+    for (int i = 0; i < n_greedy; i++)
+        if (fscanf(f, "%d", &gen[i]) != 1)
+            gen[i] = -1;
+    if (pclose(f) != 0) {
+        fprintf(stderr, "reference failed: %s\n", cmd);
+        return -1;
+    }
+    FILE *b = fopen(out, "rb");
+    if (b == NULL)
+        return -1;
+    size_t got = fread(ref, sizeof(float), n_floats, b);
+    fclose(b);
+    return got == n_floats ? 0 : -1;
+}
+
+/* max |a - ref| / max |ref|; infinity when a holds a non-finite value. */
+static inline double fwd_rel_err(const float *a, const float *ref, size_t n)
+{
+    double md = 0, mr = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(a[i]))
+            return INFINITY;
+        double d = fabs((double)a[i] - ref[i]);
+        md = d > md ? d : md;
+        mr = fabs(ref[i]) > mr ? fabs(ref[i]) : mr;
+    }
+    return mr > 0 ? md / mr : md;
+}
+
+/*
+ * Run the engine: all prompt logits into out (n * n_vocab floats) and, when
+ * gen is not NULL, n_greedy greedy tokens. batch: n_batch of the context
+ * (1 decodes token by token).
+ */
+static inline int fwd_engine(const char *model, enum ntp_type kv, int32_t n_batch,
+                             const int32_t *toks, int n, float *out, int n_greedy, int32_t *gen)
+{
+    ntp_model *m = NULL;
+    ntp_context *c = NULL;
+    ntp_model_params mp = ntp_model_default_params();
+    mp.n_threads = 2;
+    ntp_context_params cp = ntp_context_default_params();
+    cp.kv_type = kv;
+    cp.n_batch = n_batch;
+    cp.n_ctx = 128;
+    int rc = -1;
+    if (ntp_model_load(model, mp, &m) != NTP_OK || ntp_context_new(m, cp, &c) != NTP_OK)
+        goto done;
+    const int32_t nv = ntp_model_n_vocab(m);
+    if (ntp_decode(c, toks, n, true) != NTP_OK)
+        goto done;
+    for (int i = 0; i < n; i++)
+        memcpy(out + (size_t)i * nv, ntp_get_logits(c, i), (size_t)nv * sizeof(float));
+    for (int i = 0; i < n_greedy && gen; i++) {
+        gen[i] = fwd_argmax(ntp_get_logits(c, -1), nv);
+        if (i + 1 < n_greedy && ntp_decode(c, &gen[i], 1, false) != NTP_OK)
+            goto done;
+    }
+    rc = 0;
+done:
+    if (rc != 0)
+        fprintf(stderr, "engine failed on %s: %s\n", model, ntp_last_error());
+    ntp_context_free(c);
+    ntp_model_free(m);
+    return rc;
+}
+
+#endif /* NTP_TESTS_FORWARD_UTIL_H */

@@ -1,0 +1,184 @@
+/*
+ * test_forward_errors.c - ntp_model_load and ntp_decode refuse bad input with
+ * the right status and a message naming the file, key or tensor: unknown
+ * architecture, missing key, missing tensor, wrong shape, a tensor type the
+ * kernels cannot compute with, weights larger than the memory limit (checked
+ * before anything is allocated), context overflow and bad token ids.
+ */
+#include "forward_util.h"
+
+static char base[300];
+
+/* How to change a file while copying it. */
+struct edit {
+    const char *drop_key;      /* key left out, or NULL */
+    const char *arch;          /* new general.architecture, or NULL */
+    const char *drop_tensor;   /* tensor left out, or NULL */
+    const char *retype_tensor; /* tensor written with type new_type and the same shape */
+    enum ntp_type new_type;
+    const char *reshape_tensor; /* tensor written with half as many rows */
+};
+
+static void *zeros(size_t n)
+{
+    void *p = calloc(1, n ? n : 1);
+    if (p == NULL)
+        exit(1);
+    return p;
+}
+
+/* Add tensor t to w as e says (dropped, retyped, reshaped or as it is). */
+static ntp_status copy_tensor(ntp_gguf_writer *w, const ntp_gguf_tensor *t, const struct edit *e)
+{
+    if (e->drop_tensor && strcmp(t->name, e->drop_tensor) == 0)
+        return NTP_OK;
+    int64_t ne[4] = {t->ne[0], t->ne[1], t->ne[2], t->ne[3]};
+    if (e->reshape_tensor && strcmp(t->name, e->reshape_tensor) == 0) {
+        ne[1] /= 2;
+        return ntp_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, ne, t->data);
+    }
+    if (e->retype_tensor && strcmp(t->name, e->retype_tensor) == 0) {
+        size_t row;
+        if (ntp_type_row_size(e->new_type, ne[0], &row) != NTP_OK)
+            return NTP_E_INVALID_ARG;
+        void *data = zeros(row * (size_t)ne[1]);
+        ntp_status s = ntp_gguf_writer_add_tensor(w, t->name, e->new_type, t->n_dims, ne, data);
+        free(data);
+        return s;
+    }
+    return ntp_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, ne, t->data);
+}
+
+/* Copy base into <tmp>/<name>.gguf with the edit applied. */
+static void make_variant(const char *name, const struct edit *e, char *path, size_t size)
+{
+    snprintf(path, size, "%s/%s.gguf", fwd_tmpdir, name);
+    ntp_gguf *g = NULL;
+    ntp_gguf_writer *w = NULL;
+    CHECK_OK(ntp_gguf_open(base, &g));
+    CHECK_OK(ntp_gguf_writer_new(&w));
+    if (g == NULL || w == NULL)
+        exit(1);
+    for (int64_t i = 0; i < ntp_gguf_n_kv(g); i++) {
+        const char *key = ntp_gguf_kv_key(g, i);
+        if (e->drop_key && strcmp(key, e->drop_key) == 0)
+            continue;
+        if (e->arch && strcmp(key, "general.architecture") == 0)
+            CHECK_OK(ntp_gguf_writer_set_str(w, key, e->arch));
+        else
+            CHECK_OK(ntp_gguf_writer_set_value(w, key, ntp_gguf_kv_value(g, i)));
+    }
+    for (int64_t i = 0; i < ntp_gguf_n_tensors(g); i++)
+        CHECK_OK(copy_tensor(w, ntp_gguf_tensor_at(g, i), e));
+    CHECK_OK(ntp_gguf_writer_write_file(w, path));
+    ntp_gguf_writer_free(w);
+    ntp_gguf_free(g);
+}
+
+/* Loading path fails with status want and a message holding every one of the needles. */
+static void expect_load_error(const char *path, ntp_model_params mp, ntp_status want,
+                              const char *const *needles)
+{
+    ntp_model *m = (ntp_model *)1;
+    ntp_status s = ntp_model_load(path, mp, &m);
+    const char *msg = ntp_last_error();
+    printf("%s -> %s: %s\n", strrchr(path, '/') + 1, ntp_status_str(s), msg);
+    CHECK(s == want);
+    CHECK(m == NULL);
+    CHECK(strstr(msg, path) != NULL);
+    for (; *needles; needles++)
+        if (strstr(msg, *needles) == NULL) {
+            fprintf(stderr, "  message lacks '%s'\n", *needles);
+            ntp_test_failures++;
+        }
+    ntp_model_free(m == (ntp_model *)1 ? NULL : m);
+}
+
+static void test_load_errors(void)
+{
+    char path[300];
+    ntp_model_params mp = ntp_model_default_params();
+    mp.n_threads = 1;
+    make_variant("arch", &(struct edit){.arch = "mamba"}, path, sizeof path);
+    expect_load_error(path, mp, NTP_E_UNSUPPORTED,
+                      (const char *const[]){"general.architecture", "mamba", NULL});
+    make_variant("key", &(struct edit){.drop_key = "llama.embedding_length"}, path, sizeof path);
+    expect_load_error(path, mp, NTP_E_NOT_FOUND,
+                      (const char *const[]){"llama.embedding_length", NULL});
+    make_variant("tensor", &(struct edit){.drop_tensor = "blk.1.ffn_up.weight"}, path, sizeof path);
+    expect_load_error(path, mp, NTP_E_NOT_FOUND,
+                      (const char *const[]){"blk.1.ffn_up.weight", NULL});
+    make_variant("shape", &(struct edit){.reshape_tensor = "blk.0.attn_k.weight"}, path,
+                 sizeof path);
+    expect_load_error(
+        path, mp, NTP_E_FORMAT,
+        (const char *const[]){"blk.0.attn_k.weight", "[64, 16", "expected [64, 32]", NULL});
+    make_variant(
+        "type", &(struct edit){.retype_tensor = "blk.0.attn_q.weight", .new_type = NTP_TYPE_IQ4_NL},
+        path, sizeof path);
+    expect_load_error(path, mp, NTP_E_UNSUPPORTED,
+                      (const char *const[]){"blk.0.attn_q.weight", "IQ4_NL", NULL});
+    make_variant(
+        "normtype",
+        &(struct edit){.retype_tensor = "blk.0.ffn_norm.weight", .new_type = NTP_TYPE_Q8_0}, path,
+        sizeof path);
+    expect_load_error(path, mp, NTP_E_UNSUPPORTED,
+                      (const char *const[]){"blk.0.ffn_norm.weight", "Q8_0", "F32", NULL});
+    /* Too big for the memory: refused with the sizes, before any weight is allocated. */
+    mp.memory_limit = 4096;
+    expect_load_error(base, mp, NTP_E_NOMEM, (const char *const[]){"needs", "4096 bytes", NULL});
+}
+
+static void test_decode_errors(void)
+{
+    ntp_model *m = NULL;
+    ntp_context *c = NULL;
+    ntp_model_params mp = ntp_model_default_params();
+    mp.n_threads = 1;
+    CHECK_OK(ntp_model_load(base, mp, &m));
+    ntp_context_params cp = ntp_context_default_params();
+    cp.n_ctx = 16;
+    cp.kv_type = NTP_TYPE_Q8_0;
+    CHECK_STATUS(ntp_context_new(m, cp, &c), NTP_E_UNSUPPORTED);
+    cp.kv_type = NTP_TYPE_F16;
+    CHECK_OK(ntp_context_new(m, cp, &c));
+    if (c == NULL) {
+        ntp_model_free(m);
+        return;
+    }
+    int32_t toks[17];
+    fwd_tokens(toks, 17, 300, 1);
+    CHECK_STATUS(ntp_decode(c, toks, 17, false), NTP_E_OVERFLOW);
+    CHECK(strstr(ntp_last_error(), "n_ctx 16") != NULL);
+    CHECK(ntp_context_pos(c) == 0);
+    CHECK_OK(ntp_decode(c, toks, 10, false));
+    CHECK_STATUS(ntp_decode(c, toks, 7, false), NTP_E_OVERFLOW);
+    CHECK(ntp_context_pos(c) == 10);
+    CHECK_OK(ntp_decode(c, toks, 6, true));
+    CHECK(ntp_get_logits(c, 5) != NULL && ntp_get_logits(c, 6) == NULL);
+    CHECK_STATUS(ntp_decode(c, toks, 1, false), NTP_E_OVERFLOW);
+    ntp_context_reset(c);
+    toks[3] = 300;
+    CHECK_STATUS(ntp_decode(c, toks, 5, false), NTP_E_INVALID_ARG);
+    toks[3] = -1;
+    CHECK_STATUS(ntp_decode(c, toks, 5, false), NTP_E_INVALID_ARG);
+    CHECK_STATUS(ntp_decode(c, toks, 0, false), NTP_E_INVALID_ARG);
+    ntp_context_free(c);
+    ntp_model_free(m);
+    ntp_model_free(NULL);
+    ntp_context_free(NULL);
+}
+
+int main(void)
+{
+    fwd_init();
+    struct ntp_gen_params p = fwd_small("llama");
+    if (fwd_gen(&p, "base", base, sizeof base) == 0) {
+        test_load_errors();
+        test_decode_errors();
+    }
+    ntp_model *m = (ntp_model *)1;
+    CHECK_STATUS(ntp_model_load("/nonexistent/x.gguf", ntp_model_default_params(), &m), NTP_E_IO);
+    fwd_cleanup();
+    return ntp_test_result("test_forward_errors");
+}

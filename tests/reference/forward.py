@@ -1,0 +1,447 @@
+#!/usr/bin/python3
+"""Reference forward pass (numpy) for llama / qwen2 / qwen3 GGUF models.
+
+It computes what llama.cpp computes for these architectures (see README.md in
+this folder for each behaviour mirrored and the llama.cpp source it comes
+from), in float64 by default, so that the C engine's logits can be checked
+against it. It is written from the format and model definitions and shares
+no code with the engine.
+
+Usage:
+  /usr/bin/python3 tests/reference/forward.py MODEL.gguf --tokens "1 2 3" \
+      [--logits-out FILE] [--all-logits] [--greedy N] [--kv f16|f32] \
+      [--dtype f64|f32]
+
+--logits-out writes float32 little-endian logits, row-major
+[n_rows, n_vocab], where n_rows is 1 (last position) or n_tokens with
+--all-logits. --greedy N prints N greedily generated token ids on stdout.
+Exit status: 0 ok, 1 model/runtime error, 2 usage error.
+"""
+
+import argparse
+import math
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gguf_read import GGUFError, GGUFFile  # noqa: E402
+
+ROPE_NORMAL = "normal"  # rotate adjacent pairs (2i, 2i+1)
+ROPE_NEOX = "neox"      # rotate pairs (i, i + n_rot/2)
+
+# llama.cpp llama_model_rope_type(): LLAMA uses LLAMA_ROPE_TYPE_NORM, QWEN2 and
+# QWEN3 use LLAMA_ROPE_TYPE_NEOX. The HF->GGUF converter permutes llama's Q/K
+# rows so that the interleaved (normal) layout reproduces HF's rotate_half.
+ARCH_ROPE = {"llama": ROPE_NORMAL, "qwen2": ROPE_NEOX, "qwen3": ROPE_NEOX}
+
+
+class ModelError(Exception):
+    """The model cannot be run by this reference (missing key, bad shape...)."""
+
+
+# --- building blocks -------------------------------------------------------
+
+def rms_norm(x, w, eps):
+    """ggml_rms_norm then multiply: x / sqrt(mean(x^2) + eps) * w, last axis."""
+    ms = np.mean(np.square(x), axis=-1, keepdims=True)
+    return x / np.sqrt(ms + eps) * w
+
+
+def silu(x):
+    # x * sigmoid(x), written with tanh so that large |x| cannot overflow exp
+    return x * (0.5 * (1.0 + np.tanh(0.5 * x)))
+
+
+def softmax(x, axis=-1):
+    m = np.max(x, axis=axis, keepdims=True)
+    e = np.exp(x - m)
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def rope_angles(positions, n_rot, freq_base, freq_scale=1.0, freq_factors=None):
+    """theta[p, i] = pos_p * freq_scale * base^(-2i/n_rot) / ff[i], float64.
+
+    This is ggml's rope with ext_factor = 0 (no YaRN) and attn_factor = 1:
+    theta_extrap = p * base^(-2i/n_dims) / freq_factor, theta = freq_scale *
+    theta_extrap (ggml-cpu ops.cpp: ggml_rope_cache_init, rope_yarn).
+    """
+    i = np.arange(n_rot // 2, dtype=np.float64)
+    inv = np.power(np.float64(freq_base), -2.0 * i / n_rot)
+    if freq_factors is not None:
+        inv = inv / np.asarray(freq_factors, dtype=np.float64)
+    pos = np.asarray(positions, dtype=np.float64)
+    return pos[:, None] * freq_scale * inv[None, :]
+
+
+def apply_rope(x, theta, mode):
+    """Rotate x (n_tokens, n_heads, head_dim) by theta (n_tokens, n_rot/2).
+
+    Dimensions from n_rot on are passed through unchanged, as ggml does.
+    """
+    half = theta.shape[1]
+    n_rot = 2 * half
+    cos = np.cos(theta)[:, None, :].astype(x.dtype)
+    sin = np.sin(theta)[:, None, :].astype(x.dtype)
+    out = x.copy()
+    if mode == ROPE_NEOX:
+        x0, x1 = x[..., :half], x[..., half:n_rot]
+        out[..., :half] = x0 * cos - x1 * sin
+        out[..., half:n_rot] = x0 * sin + x1 * cos
+    else:
+        x0, x1 = x[..., 0:n_rot:2], x[..., 1:n_rot:2]
+        out[..., 0:n_rot:2] = x0 * cos - x1 * sin
+        out[..., 1:n_rot:2] = x0 * sin + x1 * cos
+    return out
+
+
+def attention(q, k, v, q_pos, scale):
+    """Causal grouped-query attention.
+
+    q: (n, n_head, hd_k); k: (T, n_head_kv, hd_k); v: (T, n_head_kv, hd_v);
+    q_pos: (n,) absolute positions of the queries; key t sits at position t.
+    Query head h reads KV head h // (n_head / n_head_kv) (ggml_mul_mat's
+    broadcast over dim 2). Returns (n, n_head * hd_v).
+    """
+    n, n_head, hd = q.shape
+    t_len, n_kv, hd_v = v.shape
+    if n_head % n_kv:
+        raise ModelError("head_count %d is not a multiple of head_count_kv %d"
+                         % (n_head, n_kv))
+    g = n_head // n_kv
+    qg = q.reshape(n, n_kv, g, hd)
+    scores = np.einsum("nkgd,tkd->kgnt", qg, k) * scale
+    mask = np.arange(t_len)[None, :] > np.asarray(q_pos)[:, None]  # (n, T)
+    scores = np.where(mask[None, None], -np.inf, scores)
+    p = softmax(scores, axis=-1)
+    out = np.einsum("kgnt,tkd->nkgd", p, v)
+    return out.reshape(n, n_head * hd_v)
+
+
+# --- model -----------------------------------------------------------------
+
+class HParams:
+    """Hyper-parameters read the way llama.cpp's load_hparams reads them."""
+
+    def __init__(self, g):
+        self.arch = g.get("general.architecture")
+        if self.arch not in ARCH_ROPE:
+            raise ModelError("%s: general.architecture is %r; this reference "
+                             "supports %s" % (g.path, self.arch,
+                                              ", ".join(sorted(ARCH_ROPE))))
+        a = self.arch
+
+        def need(key):
+            if a + "." + key not in g.metadata:
+                raise ModelError("%s: missing key %s.%s" % (g.path, a, key))
+            return g.metadata[a + "." + key]
+
+        self.n_embd = int(need("embedding_length"))
+        self.n_layer = int(need("block_count"))
+        self.n_head = int(need("attention.head_count"))
+        kv = g.get(a + ".attention.head_count_kv", self.n_head)
+        if isinstance(kv, list):  # per-layer array; these archs use one value
+            if len(set(kv)) != 1:
+                raise ModelError("%s: per-layer head_count_kv %s not supported"
+                                 % (g.path, kv))
+            kv = kv[0]
+        self.n_head_kv = int(kv)
+        self.eps = float(need("attention.layer_norm_rms_epsilon"))
+        self.head_dim_k = int(g.get(a + ".attention.key_length",
+                                    self.n_embd // self.n_head))
+        self.head_dim_v = int(g.get(a + ".attention.value_length",
+                                    self.n_embd // self.n_head))
+        self.n_rot = int(g.get(a + ".rope.dimension_count", self.head_dim_k))
+        if self.n_rot % 2 or self.n_rot > self.head_dim_k:
+            raise ModelError("%s: rope.dimension_count %d must be even and at "
+                             "most the head size %d" % (g.path, self.n_rot,
+                                                        self.head_dim_k))
+        self.freq_base = float(g.get(a + ".rope.freq_base", 10000.0))
+        self.rope_mode = ARCH_ROPE[a]
+        self.freq_scale = self._freq_scale(g)
+
+    def _freq_scale(self, g):
+        a = self.arch
+        stype = g.get(a + ".rope.scaling.type", "linear")
+        factor = g.get(a + ".rope.scaling.factor")
+        if factor is None:
+            factor = g.get(a + ".rope.scale_linear", 0.0)
+        if stype == "none":
+            return 1.0  # llama-context.cpp: never scale if the type is none
+        if stype != "linear":
+            raise ModelError("%s: rope scaling type %r is not supported by the "
+                             "reference (only none and linear)" % (g.path, stype))
+        return 1.0 if float(factor) == 0.0 else 1.0 / float(factor)
+
+
+class Model:
+    """Weights of one GGUF model, dequantized to float32 on first use.
+
+    dtype: np.float64 (default) or np.float32, the type activations are
+           computed in;
+    kv:    "f16" rounds K and V to float16 as they enter the cache (llama.cpp
+           and numatp keep an F16 cache by default), "f32" keeps them exact.
+    """
+
+    def __init__(self, path_or_gguf, dtype=np.float64, kv="f16"):
+        g = path_or_gguf
+        if not isinstance(g, GGUFFile):
+            g = GGUFFile(g)
+        self.g = g
+        self.hp = HParams(g)
+        self.dtype = np.dtype(dtype)
+        if kv not in ("f16", "f32"):
+            raise ValueError("kv must be f16 or f32")
+        self.kv = kv
+        self._cache = {}
+        emb = self.w("token_embd.weight")
+        self.n_vocab = emb.shape[0]
+        if emb.shape[1] != self.hp.n_embd:
+            raise ModelError("%s: token_embd.weight has %d columns, "
+                             "embedding_length is %d"
+                             % (g.path, emb.shape[1], self.hp.n_embd))
+        # llama.cpp: output.weight is optional; when absent the head is tied
+        # to the token embedding (TENSOR_DUPLICATED).
+        self.output_name = ("output.weight" if "output.weight" in g.tensors
+                            else "token_embd.weight")
+        # Only the llama graph passes rope factors to ggml_rope_ext
+        # (models/llama.cpp); qwen2/qwen3 pass nullptr.
+        self.rope_factors = None
+        if self.hp.arch == "llama" and "rope_freqs.weight" in g.tensors:
+            self.rope_factors = self.w("rope_freqs.weight").reshape(-1)
+            if self.rope_factors.size != self.hp.n_rot // 2:
+                raise ModelError("%s: rope_freqs.weight has %d values, expected "
+                                 "n_rot/2 = %d" % (g.path, self.rope_factors.size,
+                                                   self.hp.n_rot // 2))
+        self._check_shapes()
+
+    def w(self, name):
+        """A tensor as float32 (dequantized once, then cached)."""
+        if name not in self._cache:
+            if name not in self.g.tensors:
+                raise ModelError("%s: missing tensor %s" % (self.g.path, name))
+            self._cache[name] = self.g.tensor(name)
+        return self._cache[name]
+
+    def opt(self, name):
+        return self.w(name) if name in self.g.tensors else None
+
+    def _check_shapes(self):
+        hp = self.hp
+        want = {
+            "attn_norm.weight": (hp.n_embd,),
+            "attn_q.weight": (hp.n_head * hp.head_dim_k, hp.n_embd),
+            "attn_k.weight": (hp.n_head_kv * hp.head_dim_k, hp.n_embd),
+            "attn_v.weight": (hp.n_head_kv * hp.head_dim_v, hp.n_embd),
+            "attn_output.weight": (hp.n_embd, hp.n_head * hp.head_dim_v),
+            "ffn_norm.weight": (hp.n_embd,),
+        }
+        if hp.arch == "qwen3":
+            want["attn_q_norm.weight"] = (hp.head_dim_k,)
+            want["attn_k_norm.weight"] = (hp.head_dim_k,)
+        for il in range(hp.n_layer):
+            for suffix, shape in want.items():
+                name = "blk.%d.%s" % (il, suffix)
+                if name not in self.g.tensors:
+                    raise ModelError("%s: missing tensor %s" % (self.g.path, name))
+                got = self.g.tensors[name].shape
+                if got != shape:
+                    raise ModelError("%s: tensor %s has shape %s (numpy order), "
+                                     "expected %s" % (self.g.path, name, got, shape))
+        out = self.g.tensors[self.output_name].shape
+        if out[1] != hp.n_embd:
+            raise ModelError("%s: %s has shape %s, expected (n_vocab, %d)"
+                             % (self.g.path, self.output_name, out, hp.n_embd))
+
+
+def linear(x, w, b=None):
+    """y = x @ W^T (+ b), x: (n, d_in), W: (d_out, d_in) float32.
+
+    For float64 activations the float32 weights are widened in row chunks so
+    that a large matrix never needs a full float64 copy.
+    """
+    if x.dtype == np.float32:
+        y = x @ w.T
+    else:
+        y = np.empty((x.shape[0], w.shape[0]), dtype=x.dtype)
+        step = max(1, (1 << 22) // max(1, w.shape[1]))
+        for s in range(0, w.shape[0], step):
+            y[:, s:s + step] = x @ w[s:s + step].astype(x.dtype).T
+    if b is not None:
+        y = y + b.astype(x.dtype)
+    return y
+
+
+class KVCache:
+    """Per-layer K (T, n_head_kv, hd_k) and V (T, n_head_kv, hd_v) so far."""
+
+    def __init__(self, n_layer):
+        self.k = [None] * n_layer
+        self.v = [None] * n_layer
+        self.n = 0  # positions stored
+
+    def append(self, il, k, v):
+        if self.k[il] is None:
+            self.k[il], self.v[il] = k, v
+        else:
+            self.k[il] = np.concatenate([self.k[il], k], axis=0)
+            self.v[il] = np.concatenate([self.v[il], v], axis=0)
+        return self.k[il], self.v[il]
+
+
+def _layer_attention(m, il, x, pos, cache):
+    hp, dt = m.hp, m.dtype
+    p = "blk.%d." % il
+    n = x.shape[0]
+    h = rms_norm(x, m.w(p + "attn_norm.weight").astype(dt), hp.eps)
+    # build_qkv: bias tensors are optional for llama, required for qwen2.
+    q = linear(h, m.w(p + "attn_q.weight"), m.opt(p + "attn_q.bias"))
+    k = linear(h, m.w(p + "attn_k.weight"), m.opt(p + "attn_k.bias"))
+    v = linear(h, m.w(p + "attn_v.weight"), m.opt(p + "attn_v.bias"))
+    q = q.reshape(n, hp.n_head, hp.head_dim_k)
+    k = k.reshape(n, hp.n_head_kv, hp.head_dim_k)
+    v = v.reshape(n, hp.n_head_kv, hp.head_dim_v)
+    if hp.arch == "qwen3":
+        # models/qwen3.cpp: per-head RMS norm of Q and K before RoPE
+        q = rms_norm(q, m.w(p + "attn_q_norm.weight").astype(dt), hp.eps)
+        k = rms_norm(k, m.w(p + "attn_k_norm.weight").astype(dt), hp.eps)
+    theta = rope_angles(pos, hp.n_rot, hp.freq_base, hp.freq_scale,
+                        m.rope_factors)
+    q = apply_rope(q, theta, hp.rope_mode)
+    k = apply_rope(k, theta, hp.rope_mode)
+    if m.kv == "f16":
+        # The cache stores K and V as F16 (ggml_cpy into an F16 tensor rounds
+        # to nearest even); attention then reads the rounded values.
+        k = k.astype(np.float16).astype(dt)
+        v = v.astype(np.float16).astype(dt)
+    k_all, v_all = cache.append(il, k, v)
+    # a Python float, so that float32 activations stay float32 under
+    # NumPy 2's promotion rules (an np.float64 scalar would widen them)
+    scale = 1.0 / math.sqrt(hp.head_dim_k)
+    a = attention(q, k_all, v_all, pos, scale)
+    return linear(a, m.w(p + "attn_output.weight"), m.opt(p + "attn_output.bias"))
+
+
+def _layer_ffn(m, il, x):
+    hp, dt = m.hp, m.dtype
+    p = "blk.%d." % il
+    h = rms_norm(x, m.w(p + "ffn_norm.weight").astype(dt), hp.eps)
+    gate = linear(h, m.w(p + "ffn_gate.weight"), m.opt(p + "ffn_gate.bias"))
+    up = linear(h, m.w(p + "ffn_up.weight"), m.opt(p + "ffn_up.bias"))
+    return linear(silu(gate) * up, m.w(p + "ffn_down.weight"),
+                  m.opt(p + "ffn_down.bias"))
+
+
+def forward(m, tokens, cache=None, all_logits=False):
+    """Run tokens (ints) at positions cache.n .. cache.n + len - 1.
+
+    Returns logits as m.dtype, shape (len(tokens), n_vocab) with all_logits,
+    else (1, n_vocab) for the last token. The cache is extended in place.
+    """
+    hp = m.hp
+    if cache is None:
+        cache = KVCache(hp.n_layer)
+    toks = np.asarray(tokens, dtype=np.int64).reshape(-1)
+    if toks.size == 0:
+        raise ModelError("no tokens to evaluate")
+    bad = toks[(toks < 0) | (toks >= m.n_vocab)]
+    if bad.size:
+        raise ModelError("token id %d out of range [0, %d)" % (bad[0], m.n_vocab))
+    pos = np.arange(cache.n, cache.n + toks.size)
+    x = m.w("token_embd.weight")[toks].astype(m.dtype)
+    for il in range(hp.n_layer):
+        x = x + _layer_attention(m, il, x, pos, cache)
+        x = x + _layer_ffn(m, il, x)
+    cache.n += toks.size
+    if not all_logits:
+        x = x[-1:]
+    x = rms_norm(x, m.w("output_norm.weight").astype(m.dtype), hp.eps)
+    return linear(x, m.w(m.output_name), m.opt("output.bias"))
+
+
+def greedy(m, tokens, n_new):
+    """Prompt logits (as forward with all_logits) and n_new argmax tokens."""
+    cache = KVCache(m.hp.n_layer)
+    logits = forward(m, tokens, cache, all_logits=True)
+    out = []
+    last = logits[-1]
+    for _ in range(n_new):
+        t = int(np.argmax(last))
+        out.append(t)
+        if len(out) < n_new:
+            last = forward(m, [t], cache)[-1]
+    return logits, out
+
+
+# --- command line ----------------------------------------------------------
+
+def _parse_tokens(s):
+    parts = s.replace(",", " ").split()
+    try:
+        toks = [int(t) for t in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError("--tokens wants integers separated by "
+                                         "spaces or commas, got %r" % s)
+    if not toks:
+        raise argparse.ArgumentTypeError("--tokens is empty")
+    return toks
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(
+        prog="forward.py",
+        description="numpy reference forward pass for llama/qwen2/qwen3 GGUF")
+    ap.add_argument("model", help="GGUF model file")
+    ap.add_argument("--tokens", required=True, type=_parse_tokens,
+                    help='prompt token ids, e.g. "1 2 3"')
+    ap.add_argument("--logits-out", metavar="FILE",
+                    help="write float32 LE logits [rows, n_vocab] here")
+    ap.add_argument("--all-logits", action="store_true",
+                    help="logits of every prompt position, not just the last")
+    ap.add_argument("--greedy", type=int, default=0, metavar="N",
+                    help="print N greedily generated token ids")
+    ap.add_argument("--kv", choices=("f16", "f32"), default="f16",
+                    help="KV cache storage type to mimic (default f16)")
+    ap.add_argument("--dtype", choices=("f64", "f32"), default="f64",
+                    help="activation precision (default f64)")
+    ap.add_argument("-v", "--verbose", action="store_true",
+                    help="print model facts and logit statistics on stderr")
+    args = ap.parse_args(argv)
+    if args.greedy < 0:
+        ap.error("--greedy must be >= 0")
+    try:
+        m = Model(args.model, np.float64 if args.dtype == "f64" else np.float32,
+                  args.kv)
+        if args.verbose:
+            hp = m.hp
+            sys.stderr.write(
+                "arch %s n_embd %d n_layer %d n_head %d/%d head_dim %d n_rot %d "
+                "rope %s base %g scale %g n_vocab %d output %s\n"
+                % (hp.arch, hp.n_embd, hp.n_layer, hp.n_head, hp.n_head_kv,
+                   hp.head_dim_k, hp.n_rot, hp.rope_mode, hp.freq_base,
+                   hp.freq_scale, m.n_vocab, m.output_name))
+        logits, gen = greedy(m, args.tokens, args.greedy)
+    except (OSError, GGUFError, ModelError) as e:
+        sys.stderr.write("forward.py: %s\n" % e)
+        return 1
+    rows = logits if args.all_logits else logits[-1:]
+    if args.verbose:
+        last = logits[-1]
+        sys.stderr.write("last logits: min %g max %g mean %g std %g argmax %d\n"
+                         % (last.min(), last.max(), last.mean(), last.std(),
+                            int(np.argmax(last))))
+    if args.logits_out:
+        try:
+            with open(args.logits_out, "wb") as f:
+                f.write(np.ascontiguousarray(rows, dtype="<f4").tobytes())
+        except OSError as e:
+            sys.stderr.write("forward.py: %s\n" % e)
+            return 1
+    if args.greedy:
+        print(" ".join(str(t) for t in gen))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

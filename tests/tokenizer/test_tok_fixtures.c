@@ -1,0 +1,157 @@
+/*
+ * test_tok_fixtures.c - llama.cpp's tokenizer test vectors: every case of
+ * tests/data/tokenizer/<vocab>.gguf.inp must give the ids of the matching
+ * line of .out (tokenized without BOS and without parsing special tokens),
+ * read exactly as llama.cpp's tests/test-tokenizer-0.cpp reads them. Decoding
+ * the ids must give the text back, except for the cases listed per file,
+ * where llama.cpp's detokenizer does not give it back either (see below).
+ *
+ * Usage: test_tok_fixtures [vocab.gguf ...] (default: the four vocabularies).
+ */
+#include "test.h"
+#include "tokenizer/tokenizer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long n;
+    if (!f)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (buf = malloc((size_t)n + 1)) != NULL) {
+        *len = fread(buf, 1, (size_t)n, f);
+        buf[*len] = '\0';
+    }
+    fclose(f);
+    return buf;
+}
+
+/*
+ * Cases whose decoded text differs from the input in llama.cpp too: GPT-2
+ * and StarCoder vocabularies "clean up tokenization spaces" when decoding,
+ * so " ?" comes back as "?" (cases 32 and 45 hold "😁 ?").
+ */
+struct fixture {
+    const char *name;
+    const char *no_roundtrip; /* comma-separated case numbers, or "" */
+};
+
+static bool listed(const char *list, int k)
+{
+    char key[16];
+    snprintf(key, sizeof key, ",%d,", k);
+    char buf[256];
+    snprintf(buf, sizeof buf, ",%s,", list);
+    return strstr(buf, key) != NULL;
+}
+
+/* Parse a line of ids like llama.cpp: strip, then space-separated integers. */
+static size_t parse_ids(const char *line, size_t len, int32_t *out, size_t cap)
+{
+    size_t n = 0, i = 0;
+    while (i < len) {
+        while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r'))
+            i++;
+        if (i >= len)
+            break;
+        if (n < cap)
+            out[n] = (int32_t)strtol(line + i, NULL, 10);
+        n++;
+        while (i < len && line[i] != ' ')
+            i++;
+    }
+    return n;
+}
+
+static void check_case(const ntp_tokenizer *t, const struct fixture *fx, int k, const char *text,
+                       size_t len, const char *line, size_t line_len)
+{
+    int32_t want[1024], got[1024];
+    size_t n_want = parse_ids(line, line_len, want, 1024), n_got = 0;
+    CHECK_OK(ntp__tokenizer_encode(t, text, len, false, false, got, 1024, &n_got));
+    bool same = n_got == n_want && memcmp(got, want, n_got * sizeof *got) == 0;
+    if (!same) {
+        fprintf(stderr, "%s case %d: '%.*s'\n  want:", fx->name, k, (int)len, text);
+        for (size_t i = 0; i < n_want; i++)
+            fprintf(stderr, " %d", want[i]);
+        fprintf(stderr, "\n  got: ");
+        for (size_t i = 0; i < n_got; i++)
+            fprintf(stderr, " %d", got[i]);
+        fprintf(stderr, "\n");
+    }
+    CHECK(same);
+    char back[8192];
+    size_t blen = 0;
+    CHECK_OK(ntp__tokenizer_decode(t, got, n_got, back, sizeof back, &blen));
+    bool round = blen == len && memcmp(back, text, len) == 0;
+    if (round == listed(fx->no_roundtrip, k)) {
+        fprintf(stderr, "%s case %d: decode %s: '%.*s' -> '%.*s'\n", fx->name, k,
+                round ? "unexpectedly round-trips" : "does not round-trip", (int)len, text,
+                (int)blen, back);
+        ntp_test_failures++;
+    }
+}
+
+static void run_fixture(const struct fixture *fx, const char *dir)
+{
+    char path[1024], pin[1040], pout[1040];
+    snprintf(path, sizeof path, "%s/%s", dir, fx->name);
+    snprintf(pin, sizeof pin, "%s.inp", path);
+    snprintf(pout, sizeof pout, "%s.out", path);
+    ntp_gguf *g = NULL;
+    ntp_tokenizer *t = NULL;
+    size_t lin = 0, lout = 0;
+    char *inp = slurp(pin, &lin), *out = slurp(pout, &lout);
+    CHECK(inp && out);
+    CHECK_OK(ntp_gguf_open(path, &g));
+    if (g)
+        CHECK_OK(ntp__tokenizer_load(g, &t));
+    ntp_gguf_free(g);
+    if (!t || !inp || !out)
+        goto done;
+    static const char sep[] = "\n__ggml_vocab_test__\n";
+    size_t pos = 0, opos = 0;
+    int k = 0;
+    while (pos < lin) {
+        const char *next = strstr(inp + pos, sep);
+        size_t clen = next ? (size_t)(next - (inp + pos)) : lin - pos;
+        const char *nl = memchr(out + opos, '\n', lout - opos);
+        size_t llen = nl ? (size_t)(nl - (out + opos)) : lout - opos;
+        CHECK(opos < lout);
+        if (opos >= lout)
+            break;
+        check_case(t, fx, k++, inp + pos, clen, out + opos, llen);
+        opos += llen + (nl != NULL);
+        pos = next ? pos + clen + sizeof sep - 1 : lin;
+    }
+    CHECK(opos == lout); /* as many lines as cases */
+    printf("%s: %d cases\n", fx->name, k);
+done:
+    ntp__tokenizer_free(t);
+    free(inp);
+    free(out);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct fixture all[] = {
+        {"ggml-vocab-llama-spm.gguf", ""},
+        {"ggml-vocab-phi-3.gguf", ""},
+        {"ggml-vocab-gpt-2.gguf", "32,45"},
+        {"ggml-vocab-starcoder.gguf", "32,45"},
+    };
+    const char *dir = NTP_SOURCE_ROOT "/tests/data/tokenizer";
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        bool want = argc < 2;
+        for (int a = 1; a < argc; a++)
+            want |= strcmp(argv[a], all[i].name) == 0;
+        if (want)
+            run_fixture(&all[i], dir);
+    }
+    return ntp_test_result("tok_fixtures");
+}
