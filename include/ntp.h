@@ -337,11 +337,31 @@ uint64_t ntp_topology_llc_bytes(const ntp_topology *t);
 typedef bool (*ntp_progress_fn)(float fraction, void *user);
 
 typedef struct ntp_model_params {
-    int32_t n_threads;        /* threads computing on the device; <= 0: every online CPU */
+    int32_t n_threads;        /* threads in all (split over the devices); <= 0: one per core */
     uint64_t memory_limit;    /* bytes the weights may take; 0: the system's available memory */
     ntp_progress_fn progress; /* NULL: no progress reports */
     void *progress_user;      /* passed to progress */
     const char *isa;          /* kernel ISA ("ref"); NULL: the best this CPU runs (NTP_ISA env) */
+    /*
+     * Hybrid offload: the first n_gpu_layers transformer blocks run on CUDA
+     * GPU 0, the rest on the CPU devices (0: none; more than the model has:
+     * all). The token embedding is looked up on the host, so with the first
+     * blocks on the GPU the hidden state crosses PCIe once per batch on the
+     * way in and once at the GPU/CPU boundary. Without a GPU loading fails
+     * with NTP_E_DEVICE (NTP_E_UNSUPPORTED in a build without CUDA); with
+     * too little GPU memory, NTP_E_NOMEM saying how many layers fit.
+     */
+    int32_t n_gpu_layers;
+    bool gpu_output; /* the final norm and output head on the GPU too (needs n_gpu_layers > 0) */
+    /*
+     * Tensor parallelism (DESIGN.md "Threads and memory"). tp: CPU devices; 0
+     * (auto): one per NUMA node with cores; more than the nodes: the nodes'
+     * cores are split into virtual devices (the log says so).
+     */
+    int32_t tp;
+    const char *numa_nodes;     /* OS node numbers to use ("0,1", "0-3"); NULL: every node */
+    int32_t threads_per_device; /* 0: n_threads / devices if n_threads is set, else one per core */
+    bool smt;                   /* also run threads on the other hardware threads of a core */
 } ntp_model_params;
 
 ntp_model_params ntp_model_default_params(void);
@@ -365,6 +385,10 @@ int32_t ntp_model_n_layer(const ntp_model *m);
 uint64_t ntp_model_weight_bytes(const ntp_model *m); /* bytes of weights held by the devices */
 /* "cpu node -1, 2 threads, ref kernels" etc., one line per device joined by "; ". */
 const char *ntp_model_device_desc(const ntp_model *m);
+/* Devices the model runs on. */
+int32_t ntp_model_n_devices(const ntp_model *m);
+/* How the CPU devices were chosen: "tp 2: one device per NUMA node (2 of 2); dev 0 node 0 ...". */
+const char *ntp_model_layout_desc(const ntp_model *m);
 
 /*
  * Tokenize text[0, len) with the model's tokenizer. add_special: add BOS/EOS
@@ -416,6 +440,44 @@ int32_t ntp_context_pos(const ntp_context *c);   /* tokens in the KV cache */
 int32_t ntp_context_n_ctx(const ntp_context *c); /* capacity of the KV cache */
 /* Forget every position (the next ntp_decode starts at position 0). */
 void ntp_context_reset(ntp_context *c);
+
+/*
+ * --verify-numa: ask the kernel (move_pages) where every page of every
+ * device's weights and of its KV cache and scratch in context c (NULL: the
+ * weights only) is, and write a table into buf (cap bytes, NUL-terminated;
+ * one line per device: its node, bytes on that node / bytes checked).
+ * NTP_E_DEVICE when any page is on another node than its device's.
+ */
+ntp_status ntp_model_verify_numa(const ntp_model *m, const ntp_context *c, char *buf, size_t cap);
+
+/* Where a context's time went since it was made or its stats were reset. */
+typedef struct ntp_context_stats {
+    int64_t n_decode;     /* ntp_decode calls */
+    int64_t n_tokens;     /* tokens they computed */
+    double t_decode;      /* seconds inside ntp_decode */
+    double t_allreduce;   /* seconds the first device's first thread spent in all-reduces,
+                             waiting for the other devices included (0 with one device) */
+    int64_t n_allreduce;  /* all-reduce calls (two per layer per batch with tp > 1) */
+} ntp_context_stats;
+
+void ntp_context_get_stats(const ntp_context *c, ntp_context_stats *out);
+void ntp_context_reset_stats(ntp_context *c);
+
+/* ----------------------------------------------------------------- devices */
+
+/* Whether this build has the CUDA backend (meson option cuda; auto: on when nvcc was found). */
+bool ntp_cuda_compiled(void);
+/*
+ * CUDA GPUs usable now: 0 when the build has no CUDA, when there is no
+ * driver or no GPU. ntp_model_params.n_gpu_layers needs at least one.
+ */
+int32_t ntp_cuda_device_count(void);
+/*
+ * One line about GPU i into buf, e.g. "cuda0: NVIDIA H100 80GB HBM3, sm_90,
+ * 79.1 GiB, 78.6 GiB free". NTP_E_DEVICE when there is none (buf then says
+ * why: no CUDA in the build, no driver, no GPU).
+ */
+ntp_status ntp_cuda_device_desc(int32_t i, char *buf, size_t size);
 
 #ifdef __cplusplus
 }

@@ -5,7 +5,8 @@
 #   1. release build with warnings as errors, every suite (fast, slow, numa-vm, gpu;
 #      suites that cannot run here skip and say why)
 #   2. ASan+UBSan build, the fast suite
-#   3. libFuzzer on the GGUF parser for NTP_FUZZ_SECONDS (default 60)
+#   3. TSan build, the tsan suite (threading tests)
+#   4. libFuzzer on the GGUF parser for NTP_FUZZ_SECONDS (default 60)
 # Ends with one line "N passed, N failed, N skipped".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +45,16 @@ if scripts/build.sh build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_
     count build-asan/test-fast.log
 else
     fail_step "ASan+UBSan build failed"
+fi
+
+step "TSan build: the threading tests (suite tsan: all-reduce stress, tensor parallelism)"
+if scripts/build.sh build-tsan -Db_sanitize=thread -Db_lundef=false -Dcuda=disabled \
+    -Dbuildtype=debugoptimized; then
+    TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --suite tsan --print-errorlogs \
+        --num-processes 1 --timeout-multiplier 4 2>&1 | tee build-tsan/test-tsan.log
+    count build-tsan/test-tsan.log
+else
+    fail_step "TSan build failed"
 fi
 
 step "libFuzzer: GGUF parser for ${NTP_FUZZ_SECONDS:-60} s"

@@ -79,12 +79,16 @@ struct ntp_dev_weights {
 /*
  * Sum of a float vector across the devices of a tensor-parallel group. Every
  * thread of the calling device calls it with the same buf and n and its own
- * (ith, nth): each sums a slice, so remote reads spread over cores
- * (DESIGN.md "All-reduce"). On return every device's buf holds the sum.
+ * (ith, nth): each sums its slices, so remote reads spread over cores
+ * (DESIGN.md "All-reduce"). On return the calling thread's slices of buf hold
+ * the sum, and of acc (when not NULL) have had the sum added; the rest of
+ * the vector is final after the device's threads meet at a barrier. The
+ * slices are the all-reduce's own business, which is why it does the add.
  * src/comm/ implements it; a group of one device passes allreduce = NULL.
  */
 struct ntp_comm_ops {
-    ntp_status (*allreduce)(void *comm, int rank, float *buf, int64_t n, int ith, int nth);
+    ntp_status (*allreduce)(void *comm, int rank, float *buf, int64_t n, float *acc, int ith,
+                            int nth);
     void *comm; /* the group's shared state; owner: whoever built the group */
     int rank;   /* this device's index in the group */
 };
@@ -94,6 +98,7 @@ struct ntp_comm_ops {
 /* Per-context state on a device (KV cache, scratch); defined by each backend. */
 struct ntp_dev_state;
 struct ntp_device;
+struct ntp_place_count; /* src/numa/place.h */
 
 /* What a device's per-context state must hold. */
 struct ntp_dev_state_params {
@@ -173,6 +178,33 @@ struct ntp_device_iface {
      */
     ntp_status (*run_output)(struct ntp_device *d, struct ntp_dev_state *s,
                              const struct ntp_dev_output_run *run);
+
+    /*
+     * Asynchronous forms of run_layers and run_output: start checks the
+     * arguments, hands the work to the device's own threads and returns;
+     * run_wait blocks until it is done and returns its status. The devices of
+     * a tensor-parallel group must run at the same time (they meet in their
+     * all-reduces), so a device joins a group of more than one only when it
+     * has these. Optional (all three or none): NULL means the device only
+     * runs synchronously, alone in its pipeline stage.
+     */
+    ntp_status (*run_layers_start)(struct ntp_device *d, struct ntp_dev_state *s,
+                                   const struct ntp_dev_run *run);
+    ntp_status (*run_output_start)(struct ntp_device *d, struct ntp_dev_state *s,
+                                   const struct ntp_dev_output_run *run);
+    ntp_status (*run_wait)(struct ntp_device *d, struct ntp_dev_state *s);
+
+    /*
+     * Where the pages of a buffer_alloc result (buffer_place) or of a
+     * state's buffers (state_place) are, added to *c (--verify-numa).
+     * Optional: NULL on devices with their own memory (a GPU).
+     */
+    ntp_status (*buffer_place)(struct ntp_device *d, const void *buf, size_t size,
+                               struct ntp_place_count *c);
+    ntp_status (*state_place)(struct ntp_device *d, struct ntp_dev_state *s,
+                              struct ntp_place_count *c);
+    /* OS index of the NUMA node holding the device's memory (-1: none). Optional. */
+    int (*node)(struct ntp_device *d);
 };
 
 /* A device: its functions and its context. */

@@ -21,5 +21,8 @@ int ntp_cli_run(int argc, char **argv);
 int ntp_cli_chat(int argc, char **argv);
 int ntp_cli_tokenize(int argc, char **argv);
 int ntp_cli_perplexity(int argc, char **argv);
+int ntp_cli_plan(int argc, char **argv);
+int ntp_cli_numa_bench(int argc, char **argv);
+int ntp_cli_bench(int argc, char **argv);
 
 #endif /* NTP_CLI_H */

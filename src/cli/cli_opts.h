@@ -38,4 +38,36 @@ int ntp_cli_load_model(const char *cmd, const char *path, int n_threads, ntp_mod
 /* Seconds of a monotonic clock. */
 double ntp_cli_now(void);
 
+/*
+ * The tensor-parallel topology options every inference command takes
+ * (DESIGN.md "Threads and memory"); ntp_cli_tp_help lists them for --help.
+ */
+struct ntp_cli_tp_args {
+    const char *tp;             /* --tp auto|N; NULL: auto */
+    const char *numa_nodes;     /* --numa-nodes LIST; NULL: every node */
+    int64_t threads_per_device; /* --threads-per-device N; 0: one per core (or -t / devices) */
+    bool smt;                   /* --smt: use every hardware thread of a core */
+    bool verify_numa;           /* --verify-numa: check where every page is */
+    int64_t gpu_layers;         /* --gpu-layers/-ngl N: first N blocks on the GPU (CUDA issue) */
+    bool gpu_output;            /* --gpu-output: the output head on the GPU too (CUDA issue) */
+};
+
+/* Entries of the options above for an option table. */
+#define NTP_CLI_TP_N_OPTS 7
+extern const char ntp_cli_tp_help[];
+
+/* Write the NTP_CLI_TP_N_OPTS table entries for a into opts[0, NTP_CLI_TP_N_OPTS). */
+void ntp_cli_tp_opts(struct ntp_cli_tp_args *a, struct ntp_cli_opt *opts);
+/* Put a's choices into mp. 0, or 2 after a message naming the option. */
+int ntp_cli_tp_apply(const char *cmd, const struct ntp_cli_tp_args *a, ntp_model_params *mp);
+/* ntp_cli_load_model with every parameter (mp.progress is set here). */
+int ntp_cli_load_model_params(const char *cmd, const char *path, ntp_model_params mp,
+                              ntp_model **out);
+/*
+ * Print where the pages of the model's devices (and of c's KV cache and
+ * scratch) are, on stderr. 0 when all are on their device's node; 1 after
+ * saying which are not.
+ */
+int ntp_cli_verify_numa(const char *cmd, const ntp_model *m, const ntp_context *c);
+
 #endif /* NTP_CLI_OPTS_H */

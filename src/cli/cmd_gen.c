@@ -36,6 +36,13 @@ static void usage(FILE *f)
             "  --tied                no output.weight: the output head reuses token_embd\n"
             "  --rope-base X         RoPE theta (default 10000 for llama, 1e6 for qwen)\n"
             "  --rms-eps X           RMS norm epsilon (default 1e-5 for llama, 1e-6 for qwen)\n"
+            "  --rope-scaling TYPE   write RoPE scaling metadata: none, linear or yarn\n"
+            "  --rope-scale F        rope.scaling.factor (context stretch, e.g. 4); with\n"
+            "                        --rope-freqs also llama3's factor (default 8)\n"
+            "  --rope-orig-ctx N     YaRN's original_context_length; with --rope-freqs also\n"
+            "                        llama3's original context (default 8192)\n"
+            "  --rope-attn-factor F  rope.scaling.attn_factor (cos/sin magnitude, YaRN models)\n"
+            "  --rope-freqs          add a llama3-style rope_freqs.weight (llama only)\n"
             "  --name TEXT           general.name\n"
             "  --seed N              random seed (default 1)\n"
             "  -q, --quiet           no progress messages\n"
@@ -54,7 +61,7 @@ struct opt {
 
 /* The options' string values before they are turned into parameters. */
 struct gen_args {
-    const char *output, *preset, *type, *mix, *embd_type;
+    const char *output, *preset, *type, *mix, *embd_type, *rope_scaling;
     int64_t seed;
     bool quiet, help;
 };
@@ -163,6 +170,8 @@ static int apply_args(const struct gen_args *a, struct ntp_gen_params *p)
         return bad_value("--mix", a->mix, "q4_k_m, q5_k_m or a tensor type");
     if (a->embd_type && ntp_type_from_name(a->embd_type, &p->embd_type) != NTP_OK)
         return bad_value("--embd-type", a->embd_type, "a tensor type such as f16, q8_0, q6_k");
+    if (a->rope_scaling && ntp__gen_parse_rope_scaling(a->rope_scaling, p) != NTP_OK)
+        return bad_value("--rope-scaling", a->rope_scaling, "none, linear or yarn");
     p->seed = (uint64_t)a->seed;
     return 0;
 }
@@ -198,6 +207,11 @@ int ntp_cli_gen(int argc, char **argv)
         {"--tied", NULL, OPT_FLAG, &p.tied_output},
         {"--rope-base", NULL, OPT_FLOAT, &p.rope_freq_base},
         {"--rms-eps", NULL, OPT_FLOAT, &p.rms_eps},
+        {"--rope-scaling", NULL, OPT_STR, &a.rope_scaling},
+        {"--rope-scale", NULL, OPT_FLOAT, &p.rope_scale},
+        {"--rope-orig-ctx", NULL, OPT_INT, &p.rope_orig_ctx},
+        {"--rope-attn-factor", NULL, OPT_FLOAT, &p.rope_attn_factor},
+        {"--rope-freqs", NULL, OPT_FLAG, &p.rope_freqs},
         {"--name", NULL, OPT_STR, &p.name},
         {"--seed", NULL, OPT_INT, &a.seed},
         {"--quiet", "-q", OPT_FLAG, &a.quiet},

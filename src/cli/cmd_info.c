@@ -6,6 +6,7 @@
  * architectures numatp cannot run and vocabulary-only files.
  */
 #include "cli/cli.h"
+#include "kernels/kernels.h"
 #include "model/arch.h"
 #include "ntp.h"
 
@@ -325,6 +326,33 @@ static void text_model(FILE *f, const ntp_gguf *g, const char *path)
     text_tensors(f, g);
 }
 
+/* The CPU kernel ISA a device would use here (NTP_ISA honoured), or why none. */
+static const char *kernel_isa(void)
+{
+    struct ntp_kernels k;
+    return ntp__kernels_init(&k, NULL) == NTP_OK ? k.isa : ntp_last_error();
+}
+
+/* GPUs for hybrid offload (CUDA issue): one line each, or why there are none. */
+static void gpu_lines(FILE *f, bool json)
+{
+    char desc[256];
+    const int n = ntp_cuda_device_count();
+    if (json)
+        fprintf(f, ", \"cuda_compiled\": %s, \"gpus\": [", ntp_cuda_compiled() ? "true" : "false");
+    for (int i = 0; i < (n ? n : 1); i++) {
+        const bool ok = ntp_cuda_device_desc(i, desc, sizeof desc) == NTP_OK;
+        if (json && ok) {
+            fputs(i ? ", " : "", f);
+            put_str(f, desc, strlen(desc), true);
+        } else if (!json) {
+            fprintf(f, "gpu          %s%s\n", ok ? "" : "none: ", desc);
+        }
+    }
+    if (json)
+        fputs("]", f);
+}
+
 static void text_machine(FILE *f, const ntp_topology *t)
 {
     char hb[32];
@@ -334,6 +362,8 @@ static void text_machine(FILE *f, const ntp_topology *t)
         fprintf(f, "  node %-3d   %d cores, %d hardware threads, %s\n",
                 ntp_topology_node_os_index(t, i), ntp_topology_node_cores(t, i),
                 ntp_topology_node_pus(t, i), human_bytes(ntp_topology_node_memory(t, i), hb));
+    fprintf(f, "kernels      %s\n", kernel_isa());
+    gpu_lines(f, false);
 }
 
 /* --------------------------------------------------------------- json */
@@ -448,13 +478,15 @@ static void json_model(FILE *f, const ntp_gguf *g, const char *path)
 
 static void json_machine(FILE *f, const ntp_topology *t)
 {
-    fprintf(f, "  \"machine\": {\"llc_bytes\": %" PRIu64 ", \"nodes\": [",
-            ntp_topology_llc_bytes(t));
+    fprintf(f, "  \"machine\": {\"kernel_isa\": \"%s\", \"llc_bytes\": %" PRIu64 ", \"nodes\": [",
+            kernel_isa(), ntp_topology_llc_bytes(t));
     for (int i = 0; i < ntp_topology_n_nodes(t); i++)
         fprintf(f, "%s{\"os_index\": %d, \"cores\": %d, \"pus\": %d, \"memory\": %" PRIu64 "}",
                 i ? ", " : "", ntp_topology_node_os_index(t, i), ntp_topology_node_cores(t, i),
                 ntp_topology_node_pus(t, i), ntp_topology_node_memory(t, i));
-    fputs("]}\n", f);
+    fputs("]", f);
+    gpu_lines(f, true);
+    fputs("}\n", f);
 }
 
 /* ------------------------------------------------------------ command */

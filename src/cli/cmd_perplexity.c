@@ -126,6 +126,18 @@ static int tokenize_file(const ntp_model *m, const char *path, int32_t **toks, i
     return 0;
 }
 
+/* llama-perplexity's estimate after the first chunk: whole hours, then minutes. */
+static void print_eta(double t_pass, int32_t n_chunk)
+{
+    int total = (int)(t_pass * n_chunk);
+    fprintf(stderr, "perplexity: %.2f seconds per pass - ETA ", t_pass);
+    if (total >= 60 * 60) {
+        fprintf(stderr, "%d hours ", total / (60 * 60));
+        total %= 60 * 60;
+    }
+    fprintf(stderr, "%.2f minutes\n", total / 60.0);
+}
+
 static int perplexity(ntp_model *m, const int32_t *toks, int32_t n_tok, ntp_context_params cp)
 {
     const int32_t n_ctx = cp.n_ctx, n_chunk = n_tok / n_ctx;
@@ -134,16 +146,19 @@ static int perplexity(ntp_model *m, const int32_t *toks, int32_t n_tok, ntp_cont
         fprintf(stderr, "numatp perplexity: %s\n", ntp_last_error());
         return 1;
     }
-    fprintf(stderr, "numatp: perplexity over %d chunks, n_ctx=%d, batch_size=%d\n", n_chunk, n_ctx,
-            cp.n_batch);
+    /* The stderr lines read as llama-perplexity's do; it may put several chunks in one batch
+     * (n_seq), numatp evaluates one chunk at a time. */
+    fprintf(stderr,
+            "perplexity: calculating perplexity over %d chunks, n_ctx=%d, batch_size=%d, "
+            "n_seq=1\n",
+            n_chunk, n_ctx, cp.n_batch);
     struct ppl_sums s = {0};
     int rc = 0;
     for (int32_t i = 0; i < n_chunk && rc == 0; i++) {
         const double t0 = ntp_cli_now();
         rc = eval_chunk(c, m, toks + (size_t)i * n_ctx, n_ctx, &s);
         if (i == 0 && rc == 0)
-            fprintf(stderr, "numatp: %.2f seconds per pass - ETA %.2f minutes\n",
-                    ntp_cli_now() - t0, (ntp_cli_now() - t0) * n_chunk / 60.0);
+            print_eta(ntp_cli_now() - t0, n_chunk);
         if (rc == 0) {
             printf("[%d]%.4lf,", i + 1, exp(s.nll / (double)s.count));
             fflush(stdout);

@@ -101,6 +101,80 @@ int ntp_cli_load_model(const char *cmd, const char *path, int n_threads, ntp_mod
 {
     ntp_model_params mp = ntp_model_default_params();
     mp.n_threads = n_threads;
+    return ntp_cli_load_model_params(cmd, path, mp, out);
+}
+
+const char ntp_cli_tp_help[] =
+    "  --tp auto|N             tensor-parallel devices: auto = one per NUMA node (default);\n"
+    "                          more than the nodes splits their cores into virtual devices\n"
+    "  --numa-nodes LIST       NUMA nodes to use, e.g. 0,1 or 0-3 (default: all)\n"
+    "  --threads-per-device N  threads of each device (default: one per physical core)\n"
+    "  --smt                   also use the hyperthreads of each core\n"
+    "  --verify-numa           check that every weight, KV cache and scratch page is on its\n"
+    "                          device's node (move_pages); a misplaced page is an error\n"
+    "  -ngl, --gpu-layers N    run the first N transformer blocks on the GPU (CUDA), the\n"
+    "                          rest on the CPU devices; N above the model's count: all\n"
+    "  --gpu-output            run the final norm and output head on the GPU as well\n";
+
+void ntp_cli_tp_opts(struct ntp_cli_tp_args *a, struct ntp_cli_opt *opts)
+{
+    opts[0] = (struct ntp_cli_opt){"--tp", NULL, NTP_CLI_STR, &a->tp};
+    opts[1] = (struct ntp_cli_opt){"--numa-nodes", NULL, NTP_CLI_STR, &a->numa_nodes};
+    opts[2] = (struct ntp_cli_opt){"--threads-per-device", NULL, NTP_CLI_INT,
+                                   &a->threads_per_device};
+    opts[3] = (struct ntp_cli_opt){"--smt", NULL, NTP_CLI_FLAG, &a->smt};
+    opts[4] = (struct ntp_cli_opt){"--verify-numa", NULL, NTP_CLI_FLAG, &a->verify_numa};
+    opts[5] = (struct ntp_cli_opt){"--gpu-layers", "-ngl", NTP_CLI_INT, &a->gpu_layers};
+    opts[6] = (struct ntp_cli_opt){"--gpu-output", NULL, NTP_CLI_FLAG, &a->gpu_output};
+}
+
+int ntp_cli_tp_apply(const char *cmd, const struct ntp_cli_tp_args *a, ntp_model_params *mp)
+{
+    if (a->tp && strcmp(a->tp, "auto") != 0) {
+        char *end;
+        errno = 0;
+        long n = strtol(a->tp, &end, 10);
+        if (errno || end == a->tp || *end || n < 1 || n > 16) {
+            fprintf(stderr, "numatp %s: --tp '%s': expected auto or a count 1..16\n", cmd, a->tp);
+            return 2;
+        }
+        mp->tp = (int32_t)n;
+    }
+    if (a->threads_per_device < 0 || a->threads_per_device > 4096) {
+        fprintf(stderr, "numatp %s: --threads-per-device must be 0..4096\n", cmd);
+        return 2;
+    }
+    mp->threads_per_device = (int32_t)a->threads_per_device;
+    mp->numa_nodes = a->numa_nodes;
+    mp->smt = a->smt;
+    /* GPU offload (CUDA issue); the loader says when there is no GPU or too little memory. */
+    if (a->gpu_layers < 0 || (a->gpu_output && a->gpu_layers == 0)) {
+        fprintf(stderr, "numatp %s: %s\n", cmd,
+                a->gpu_layers < 0 ? "--gpu-layers must be 0 or more"
+                                  : "--gpu-output needs --gpu-layers N (N > 0)");
+        return 2;
+    }
+    mp->n_gpu_layers = a->gpu_layers > INT32_MAX ? INT32_MAX : (int32_t)a->gpu_layers;
+    mp->gpu_output = a->gpu_output;
+    return 0;
+}
+
+int ntp_cli_verify_numa(const char *cmd, const ntp_model *m, const ntp_context *c)
+{
+    char table[4096];
+    ntp_status s = ntp_model_verify_numa(m, c, table, sizeof table);
+    fprintf(stderr, "numatp: --verify-numa (%s):\n%s", ntp_model_layout_desc(m), table);
+    if (s != NTP_OK) {
+        fprintf(stderr, "numatp %s: %s\n", cmd, ntp_last_error());
+        return 1;
+    }
+    fprintf(stderr, "numatp: --verify-numa: every page is on its device's node\n");
+    return 0;
+}
+
+int ntp_cli_load_model_params(const char *cmd, const char *path, ntp_model_params mp,
+                              ntp_model **out)
+{
     int last = 0;
     struct stat st;
     if (stat(path, &st) == 0 && st.st_size > (256 << 20)) {
@@ -142,7 +216,9 @@ static void usage(FILE *f)
             "  -c, --ctx-size N        context positions (default: min(training, 4096))\n"
             "  --kv-type f16|f32       KV cache type (default f16)\n"
             "  --no-bos                do not add the BOS token the model asks for\n"
-            "  -h, --help              this help\n");
+            "%s"
+            "  -h, --help              this help\n",
+            ntp_cli_tp_help);
 }
 
 struct run_args {
@@ -150,6 +226,7 @@ struct run_args {
     int64_t n_predict, top_k, seed, threads, ctx;
     float temp, top_p, min_p, repeat_penalty;
     bool no_bos, help;
+    struct ntp_cli_tp_args tp; /* topology options */
 };
 
 /* Length of the prefix of s[0, n) that ends on a whole UTF-8 character. */
@@ -301,6 +378,8 @@ static int run_model(ntp_model *m, struct run_args *a, const ntp_context_params 
     }
     for (int32_t i = 0; rc == 0 && i < st.n_prompt; i++)
         ntp__sampler_accept(smp, prompt[i]);
+    if (rc == 0 && a->tp.verify_numa)
+        rc = ntp_cli_verify_numa("run", m, c);
     if (rc == 0) {
         fprintf(stderr, "numatp: prompt %d tokens, context %d, seed %u\n", st.n_prompt,
                 ntp_context_n_ctx(c), ntp__sampler_seed(smp));
@@ -325,7 +404,7 @@ int ntp_cli_run(int argc, char **argv)
                          .top_p = 0.95f,
                          .min_p = 0.05f,
                          .repeat_penalty = 1.0f};
-    const struct ntp_cli_opt opts[] = {
+    struct ntp_cli_opt opts[14 + NTP_CLI_TP_N_OPTS + 1] = {
         {"--model", "-m", NTP_CLI_STR, &a.model},
         {"--prompt", "-p", NTP_CLI_STR, &a.prompt},
         {"--n-predict", "-n", NTP_CLI_INT, &a.n_predict},
@@ -340,8 +419,9 @@ int ntp_cli_run(int argc, char **argv)
         {"--kv-type", NULL, NTP_CLI_STR, &a.kv_type},
         {"--no-bos", NULL, NTP_CLI_FLAG, &a.no_bos},
         {"--help", "-h", NTP_CLI_FLAG, &a.help},
-        {NULL, NULL, NTP_CLI_FLAG, NULL},
     };
+    ntp_cli_tp_opts(&a.tp, &opts[14]);
+    opts[14 + NTP_CLI_TP_N_OPTS] = (struct ntp_cli_opt){NULL, NULL, NTP_CLI_FLAG, NULL};
     int rc = ntp_cli_parse_opts("run", argc, argv, opts);
     ntp_context_params cp;
     if (rc == 0)
@@ -352,8 +432,12 @@ int ntp_cli_run(int argc, char **argv)
         fprintf(stderr, "numatp run: --seed or --top-k out of range\n");
         return 2;
     }
+    ntp_model_params mp = ntp_model_default_params();
+    mp.n_threads = (int32_t)a.threads;
+    if ((rc = ntp_cli_tp_apply("run", &a.tp, &mp)) != 0)
+        return rc;
     ntp_model *m = NULL;
-    if (ntp_cli_load_model("run", a.model, (int)a.threads, &m) != 0)
+    if (ntp_cli_load_model_params("run", a.model, mp, &m) != 0)
         return 1;
     rc = run_model(m, &a, &cp);
     ntp_model_free(m);

@@ -12,6 +12,9 @@ static const struct ntp_cli_cmd commands[] = {
     {"tokenize", ntp_cli_tokenize, "print the token ids of a text"},
     {"info", ntp_cli_info, "show a GGUF model's architecture, tokenizer and tensors; the machine"},
     {"gen", ntp_cli_gen, "write a GGUF model with random weights (for tests and benchmarks)"},
+    {"bench", ntp_cli_bench, "prompt and generation speed like llama-bench, with weight bandwidth"},
+    {"numa-bench", ntp_cli_numa_bench, "measure the NUMA bandwidth and latency matrix of this machine"},
+    {"plan", ntp_cli_plan, "show how a model's weights are split over tensor-parallel devices"},
     {NULL, NULL, NULL},
 };
 

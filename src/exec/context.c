@@ -1,16 +1,35 @@
 /*
  * context.c - ntp_context and ntp_decode: the forward pass over the model's
- * devices. The host looks up the token embeddings, hands the hidden state
- * to the devices, lets each run its layers (they meet in their all-reduces),
- * and collects the logits each device computes for its vocabulary slice.
+ * devices. The host looks up the token embeddings and runs the batch through
+ * a pipeline of stages. A stage is a range of layers and the
+ * tensor-parallel group of devices that runs it: the host hands every device
+ * of the group the hidden state, starts them all (they must run at the same
+ * time, for they meet in their all-reduces) and waits for all of them; only
+ * the hidden state crosses from one stage to the next (hidden_read /
+ * hidden_write). Today there is one stage, the CPU group; hybrid offload puts
+ * a GPU stage in front of it. The devices of the last stage holding a slice
+ * of the vocabulary then compute their logits side by side (gathered, not
+ * summed).
  */
 #include "ntp.h"
 
+#include "comm/allreduce.h"
 #include "core/core.h"
 #include "model/model.h"
+#include "numa/place.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* A pipeline stage: a layer range and the tensor-parallel group that runs it. */
+struct stage {
+    int dev0, n_dev;            /* model devices [dev0, dev0 + n_dev) */
+    int64_t layer0, layer1;     /* blocks [layer0, layer1) */
+    bool async;                 /* every device has run_layers_start / run_wait */
+    struct ntp_allreduce *comm; /* the group's all-reduce (owned; NULL for one device) */
+};
 
 struct ntp_context {
     ntp_model *model;                          /* not owned */
@@ -23,6 +42,10 @@ struct ntp_context {
     int64_t n_logits;                          /* rows of the last decode that were kept */
     int64_t logits_first;                      /* token index (in that decode) of row 0 */
     int64_t last_n;                            /* tokens of the last decode */
+    struct stage stage[NTP_MAX_DEVICES];       /* the pipeline, in layer order */
+    int n_stage;
+    ntp_context_stats stats; /* decode counts and times (all-reduce filled
+                                in when read) */
 };
 
 ntp_context_params ntp_context_default_params(void)
@@ -38,6 +61,8 @@ void ntp_context_free(ntp_context *c)
         struct ntp_device *dev = c->model->dev[d].dev;
         dev->iface->state_free(dev, c->st[d]);
     }
+    for (int i = 0; i < c->n_stage; i++)
+        ntp__allreduce_free(c->stage[i].comm);
     free(c->hidden);
     free(c->logits);
     free(c);
@@ -60,6 +85,82 @@ static ntp_status check_params(const ntp_model *m, ntp_context_params *p)
     return NTP_OK;
 }
 
+static bool dev_async(const struct ntp_device *d)
+{
+    return d->iface->run_layers_start && d->iface->run_output_start && d->iface->run_wait;
+}
+
+/* Consecutive devices holding the same layers form one stage. */
+static ntp_status make_stages(ntp_context *c)
+{
+    const ntp_model *m = c->model;
+    for (int d = 0; d < m->n_dev; d++) {
+        const struct ntp_shard *sh = &m->dev[d].shard;
+        struct stage *st = c->n_stage ? &c->stage[c->n_stage - 1] : NULL;
+        if (st == NULL || st->layer0 != sh->layer0 || st->layer1 != sh->layer0 + sh->n_layer) {
+            st = &c->stage[c->n_stage++];
+            *st = (struct stage){
+                .dev0 = d, .layer0 = sh->layer0, .layer1 = sh->layer0 + sh->n_layer, .async = true};
+        }
+        st->n_dev++;
+        st->async = st->async && dev_async(m->dev[d].dev);
+        if (st->n_dev > 1 && !st->async)
+            return ntp__error(NTP_E_UNSUPPORTED,
+                              "context: %s cannot run concurrently with the other devices of its "
+                              "tensor-parallel group",
+                              m->dev[d].dev->desc);
+    }
+    return NTP_OK;
+}
+
+/* The all-reduce of a group of more than one device, its buffers on the devices' nodes. */
+static ntp_status make_comm(ntp_context *c, struct stage *st)
+{
+    const ntp_model *m = c->model;
+    if (st->n_dev < 2)
+        return NTP_OK;
+    int nodes[NTP_MAX_DEVICES], slices = 1;
+    for (int i = 0; i < st->n_dev; i++) {
+        const struct ntp_model_device *md = &m->dev[st->dev0 + i];
+        nodes[i] = md->dev->iface->node ? md->dev->iface->node(md->dev) : -1;
+        slices = md->n_threads > slices ? md->n_threads : slices;
+    }
+    const struct ntp_allreduce_params ap = {
+        .n_dev = st->n_dev,
+        .max_n = (int64_t)c->p.n_batch * m->cfg.hp.n_embd,
+        .n_slices = slices,
+        .nodes = nodes,
+    };
+    return ntp__allreduce_new(&ap, &st->comm);
+}
+
+static ntp_status make_states(ntp_context *c)
+{
+    ntp_model *m = c->model;
+    ntp_status s = make_stages(c);
+    for (int i = 0; i < c->n_stage && s == NTP_OK; i++) {
+        struct stage *st = &c->stage[i];
+        if ((s = make_comm(c, st)) != NTP_OK)
+            return s;
+        for (int r = 0; r < st->n_dev && s == NTP_OK; r++) {
+            struct ntp_model_device *md = &m->dev[st->dev0 + r];
+            const struct ntp_dev_state_params sp = {
+                .cfg = &m->cfg,
+                .shard = &md->shard,
+                .w = &md->w,
+                .comm = {.allreduce = st->comm ? ntp__allreduce : NULL,
+                         .comm = st->comm,
+                         .rank = r},
+                .n_ctx = c->p.n_ctx,
+                .n_batch = c->p.n_batch,
+                .kv_type = c->p.kv_type,
+            };
+            s = md->dev->iface->state_new(md->dev, &sp, &c->st[st->dev0 + r]);
+        }
+    }
+    return s;
+}
+
 ntp_status ntp_context_new(ntp_model *m, ntp_context_params params, ntp_context **out)
 {
     ntp__error_clear();
@@ -79,19 +180,7 @@ ntp_status ntp_context_new(ntp_model *m, ntp_context_params params, ntp_context 
         free(c);
         return ntp__error(NTP_E_NOMEM, "context: out of memory");
     }
-    for (int d = 0; d < m->n_dev && s == NTP_OK; d++) {
-        struct ntp_model_device *md = &m->dev[d];
-        const struct ntp_dev_state_params sp = {
-            .cfg = &m->cfg,
-            .shard = &md->shard,
-            .w = &md->w,
-            .comm = {.allreduce = NULL, .comm = NULL, .rank = d},
-            .n_ctx = params.n_ctx,
-            .n_batch = params.n_batch,
-            .kv_type = params.kv_type,
-        };
-        s = md->dev->iface->state_new(md->dev, &sp, &c->st[d]);
-    }
+    s = make_states(c);
     if (s != NTP_OK) {
         ntp_context_free(c);
         return s;
@@ -132,10 +221,85 @@ static ntp_status check_tokens(const ntp_context *c, const int32_t *tokens, int3
 }
 
 /*
- * One batch of at most n_batch tokens through every device. Devices are run
- * one after the other: with one device that is all there is; the
- * tensor-parallel issue runs them concurrently (their all-reduces need it)
- * and pipelines hidden states between layer groups for hybrid offload.
+ * Run the devices [d0, d0 + n) of a group at the same time: start each
+ * (layers when run is not NULL, else the output head), then wait for all.
+ * Every started device is waited for, whatever failed, so no device is left
+ * waiting in an all-reduce for one that never started.
+ */
+static ntp_status run_group(ntp_context *c, int d0, int n, const struct ntp_dev_run *run,
+                            const struct ntp_dev_output_run *out)
+{
+    ntp_model *m = c->model;
+    ntp_status s = NTP_OK;
+    if (n == 1 || !dev_async(m->dev[d0].dev)) {
+        for (int d = d0; d < d0 + n && s == NTP_OK; d++) {
+            struct ntp_device *dev = m->dev[d].dev;
+            s = run ? dev->iface->run_layers(dev, c->st[d], run)
+                    : dev->iface->run_output(dev, c->st[d], out);
+        }
+        return s;
+    }
+    int started = 0;
+    for (int d = d0; d < d0 + n && s == NTP_OK; d++, started++) {
+        struct ntp_device *dev = m->dev[d].dev;
+        s = run ? dev->iface->run_layers_start(dev, c->st[d], run)
+                : dev->iface->run_output_start(dev, c->st[d], out);
+    }
+    for (int d = d0; d < d0 + started; d++) {
+        struct ntp_device *dev = m->dev[d].dev;
+        const ntp_status w = dev->iface->run_wait(dev, c->st[d]);
+        s = s == NTP_OK ? w : s;
+    }
+    return s;
+}
+
+/* The batch's hidden state through one stage's layers. */
+static ntp_status run_stage(ntp_context *c, const struct stage *st, int64_t n, bool last)
+{
+    ntp_model *m = c->model;
+    ntp_status s = NTP_OK;
+    for (int d = st->dev0; d < st->dev0 + st->n_dev && s == NTP_OK; d++)
+        s = m->dev[d].dev->iface->hidden_write(m->dev[d].dev, c->st[d], c->hidden, n);
+    const struct ntp_dev_run run = {
+        .pos = c->pos, .n_tok = n, .layer0 = st->layer0, .layer1 = st->layer1};
+    if (s == NTP_OK && st->layer1 > st->layer0)
+        s = run_group(c, st->dev0, st->n_dev, &run, NULL);
+    if (s == NTP_OK && !last) /* only the hidden state crosses to the next stage */
+        s = m->dev[st->dev0].dev->iface->hidden_read(m->dev[st->dev0].dev, c->st[st->dev0],
+                                                     c->hidden, n);
+    return s;
+}
+
+/* The stage whose devices hold the output head (the last one unless a GPU stage took it). */
+static int head_stage(const ntp_context *c)
+{
+    for (int i = c->n_stage - 1; i >= 0; i--)
+        for (int d = c->stage[i].dev0; d < c->stage[i].dev0 + c->stage[i].n_dev; d++)
+            if (c->model->dev[d].shard.n_vocab > 0)
+                return i;
+    return c->n_stage - 1;
+}
+
+/* Logits of rows out0 .. n - 1, from the head's stage (handed the final hidden state). */
+static ntp_status run_head(ntp_context *c, int64_t n, float *logits, int64_t out0)
+{
+    ntp_model *m = c->model;
+    const struct stage *last = &c->stage[c->n_stage - 1], *st = &c->stage[head_stage(c)];
+    ntp_status s = NTP_OK;
+    if (st != last) {
+        s = m->dev[last->dev0].dev->iface->hidden_read(m->dev[last->dev0].dev, c->st[last->dev0],
+                                                       c->hidden, n);
+        for (int d = st->dev0; d < st->dev0 + st->n_dev && s == NTP_OK; d++)
+            s = m->dev[d].dev->iface->hidden_write(m->dev[d].dev, c->st[d], c->hidden, n);
+    }
+    const struct ntp_dev_output_run out = {
+        .tok0 = out0, .n_tok = n - out0, .logits = logits, .ld = m->cfg.hp.n_vocab};
+    return s == NTP_OK ? run_group(c, st->dev0, st->n_dev, NULL, &out) : s;
+}
+
+/*
+ * One batch of at most n_batch tokens through the pipeline, then the logits
+ * of rows out0 .. n - 1 from the devices that hold the head.
  */
 static ntp_status decode_batch(ntp_context *c, const int32_t *tokens, int64_t n, float *logits,
                                int64_t out0)
@@ -145,30 +309,53 @@ static ntp_status decode_batch(ntp_context *c, const int32_t *tokens, int64_t n,
     for (int64_t t = 0; t < n; t++)
         ntp__model_embed(m, tokens[t], c->hidden + t * e);
     ntp_status s = NTP_OK;
-    for (int d = 0; d < m->n_dev && s == NTP_OK; d++) {
-        struct ntp_model_device *md = &m->dev[d];
-        const struct ntp_dev_run run = {.pos = c->pos,
-                                        .n_tok = n,
-                                        .layer0 = md->shard.layer0,
-                                        .layer1 = md->shard.layer0 + md->shard.n_layer};
-        s = md->dev->iface->hidden_write(md->dev, c->st[d], c->hidden, n);
-        if (s == NTP_OK)
-            s = md->dev->iface->run_layers(md->dev, c->st[d], &run);
-    }
-    for (int d = 0; d < m->n_dev && s == NTP_OK && logits; d++) {
-        struct ntp_model_device *md = &m->dev[d];
-        if (md->shard.n_vocab == 0 || md->dev->iface->run_output == NULL)
-            continue;
-        const struct ntp_dev_output_run out = {
-            .tok0 = out0, .n_tok = n - out0, .logits = logits, .ld = m->cfg.hp.n_vocab};
-        s = md->dev->iface->run_output(md->dev, c->st[d], &out);
-    }
+    for (int i = 0; i < c->n_stage && s == NTP_OK; i++)
+        s = run_stage(c, &c->stage[i], n, i + 1 == c->n_stage);
+    if (s == NTP_OK && logits)
+        s = run_head(c, n, logits, out0);
     if (s == NTP_OK)
         c->pos += n;
     return s;
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void ntp_context_get_stats(const ntp_context *c, ntp_context_stats *out)
+{
+    *out = c->stats;
+    for (int i = 0; i < c->n_stage; i++)
+        if (c->stage[i].comm) {
+            out->t_allreduce += (double)ntp__allreduce_time_ns(c->stage[i].comm) * 1e-9;
+            out->n_allreduce += (int64_t)ntp__allreduce_calls(c->stage[i].comm);
+        }
+}
+
+void ntp_context_reset_stats(ntp_context *c)
+{
+    memset(&c->stats, 0, sizeof c->stats);
+    for (int i = 0; i < c->n_stage; i++)
+        if (c->stage[i].comm)
+            ntp__allreduce_time_reset(c->stage[i].comm);
+}
+
+static ntp_status decode_all(ntp_context *c, const int32_t *tokens, int32_t n, bool all_logits);
+
 ntp_status ntp_decode(ntp_context *c, const int32_t *tokens, int32_t n, bool all_logits)
+{
+    const double t0 = now_s();
+    ntp_status s = decode_all(c, tokens, n, all_logits);
+    c->stats.n_decode++;
+    c->stats.n_tokens += s == NTP_OK ? n : 0;
+    c->stats.t_decode += now_s() - t0;
+    return s;
+}
+
+static ntp_status decode_all(ntp_context *c, const int32_t *tokens, int32_t n, bool all_logits)
 {
     ntp__error_clear();
     ntp_status s = check_tokens(c, tokens, n);
@@ -221,4 +408,40 @@ void ntp_context_reset(ntp_context *c)
     c->pos = 0;
     c->n_logits = 0;
     c->last_n = 0;
+}
+
+ntp_status ntp_model_verify_numa(const ntp_model *m, const ntp_context *c, char *buf, size_t cap)
+{
+    ntp__error_clear();
+    size_t w = 0;
+    int bad = 0;
+    buf[0] = '\0';
+    for (int d = 0; d < m->n_dev; d++) {
+        const struct ntp_model_device *md = &m->dev[d];
+        struct ntp_device *dev = md->dev;
+        const int node = dev->iface->node ? dev->iface->node(dev) : -1;
+        struct ntp_place_count wt = {.other_node = -1}, st = {.other_node = -1};
+        if (dev->iface->buffer_place == NULL)
+            continue;
+        ntp_status s = dev->iface->buffer_place(dev, md->buf, md->bytes, &wt);
+        if (s == NTP_OK && c && dev->iface->state_place)
+            s = dev->iface->state_place(dev, c->st[d], &st);
+        if (s != NTP_OK)
+            return s;
+        const bool ok =
+            wt.on_node + wt.not_mapped == wt.bytes && st.on_node + st.not_mapped == st.bytes;
+        bad += !ok;
+        if (w < cap)
+            w += (size_t)snprintf(
+                buf + w, cap - w,
+                "dev %d node %d: weights %llu / %llu bytes on node%s, "
+                "KV cache + scratch %llu / %llu%s\n",
+                d, node, (unsigned long long)wt.on_node, (unsigned long long)wt.bytes,
+                wt.not_mapped ? " (some never touched)" : "", (unsigned long long)st.on_node,
+                (unsigned long long)st.bytes, ok ? "" : "  <-- MISPLACED");
+    }
+    if (bad)
+        return ntp__error(NTP_E_DEVICE, "--verify-numa: %d device(s) have pages on another node",
+                          bad);
+    return NTP_OK;
 }

@@ -5,20 +5,92 @@
 #include "kernels/kernels.h"
 
 #include "core/core.h"
+#include "kernels/cpu_features.h"
+#include "kernels/isa.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* ISAs from weakest to strongest; each includes the ones before it. */
+static const char *const isa_names[] = {"ref", "avx2", "avx512", "amx"};
+enum { N_ISA = sizeof isa_names / sizeof isa_names[0] };
+
+static int isa_index(const char *isa)
+{
+    for (int i = 0; i < N_ISA; i++)
+        if (strcmp(isa, isa_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* The strongest ISA this CPU and OS run (AMX only once Linux granted tile data). */
+static int best_isa(const struct ntp_cpu_features *f)
+{
+    int best = 0;
+    for (int i = 1; i < N_ISA; i++)
+        if (ntp__cpu_isa_ok(f, isa_names[i]))
+            best = i;
+    if (best == 3 && ntp__cpu_amx_request() != NTP_OK) {
+        ntp__error_clear();
+        best = 2;
+    }
+    return best;
+}
+
+const char *ntp__kernels_best_isa(void)
+{
+    const struct ntp_cpu_features f = ntp__cpu_features();
+    return isa_names[best_isa(&f)];
+}
+
+static ntp_status pick_isa(const char *isa, int *out)
+{
+    const struct ntp_cpu_features f = ntp__cpu_features();
+    if (isa == NULL || isa[0] == '\0') {
+        *out = best_isa(&f);
+        return NTP_OK;
+    }
+    const int i = isa_index(isa);
+    if (i < 0)
+        return ntp__error(NTP_E_UNSUPPORTED,
+                          "NTP_ISA='%s': unknown kernel ISA (expected ref, avx2, avx512 or amx)",
+                          isa);
+    if (!ntp__cpu_isa_ok(&f, isa))
+        return ntp__error(NTP_E_UNSUPPORTED, "NTP_ISA='%s': this CPU (or its OS) lacks it", isa);
+    if (i == 3) {
+        ntp_status s = ntp__cpu_amx_request();
+        if (s != NTP_OK)
+            return s;
+    }
+    *out = i;
+    return NTP_OK;
+}
+
 ntp_status ntp__kernels_init(struct ntp_kernels *k, const char *isa)
 {
+    static atomic_flag logged = ATOMIC_FLAG_INIT; /* log the choice once per process */
     if (isa == NULL)
         isa = getenv("NTP_ISA");
-    /* Only the reference exists yet; the SIMD issue adds cpuid-driven choices here. */
-    if (isa != NULL && isa[0] != '\0' && strcmp(isa, "ref") != 0)
-        return ntp__error(NTP_E_UNSUPPORTED, "kernel ISA '%s' is not available (have: ref)", isa);
+    int i = 0;
+    ntp_status s = pick_isa(isa, &i);
+    if (s != NTP_OK)
+        return s;
     ntp__kernels_ref_fill(k->ref);
     memcpy(k->type, k->ref, sizeof k->type);
-    k->isa = "ref";
+    k->attn = ntp__attn_ref;
+    if (i >= 1)
+        ntp__kernels_avx2_fill(k);
+    if (i >= 2)
+        ntp__kernels_avx512_fill(k);
+    if (i >= 3 && !ntp__kernels_amx_fill(k)) {
+        /* AMX tiles are not implemented yet: an AMX CPU runs the AVX-512 kernels. */
+        ntp__log(NTP_LOG_DEBUG, "kernels: no AMX kernels in this build, using avx512");
+        i = 2;
+    }
+    k->isa = isa_names[i];
+    if (!atomic_flag_test_and_set(&logged))
+        ntp__log(NTP_LOG_INFO, "kernels: using ISA %s", k->isa);
     return NTP_OK;
 }
 

@@ -9,8 +9,9 @@
  * float activations as they are. Each row result is then dot(W row, x row).
  *
  * The table is filled once when a device is created (ntp__kernels_init), by
- * ISA: today only "ref" (src/kernels/ref/); the SIMD issue adds avx2/avx512
- * entries chosen from cpuid + XGETBV, overridable with NTP_ISA. A fast matmul
+ * ISA: "ref" (src/kernels/ref/), then the avx2, avx512 and amx libraries
+ * override the entries they implement, chosen from cpuid + XGETBV
+ * (cpu_features.h), overridable with NTP_ISA. A fast matmul
  * may decline a call with NTP_E_UNSUPPORTED; ntp__kernels_matmul() then runs
  * the reference, which accepts every type it has a vec_dot for.
  *
@@ -63,11 +64,34 @@ struct ntp_kernel_type {
     ntp_matmul_fn matmul;             /* n_tok >= 1 (prefill); may decline */
 };
 
+/*
+ * Causal attention of one query head over n_pos cached positions:
+ *     out = sum_p softmax_p(scale * q . K[p]) V[p].
+ * K and V rows are kv_type (F16 or F32); this head's key of position p
+ * starts at k + p * kv_stride bytes, its value at v + p * kv_stride.
+ */
+struct ntp_attn_args {
+    const float *q;        /* hdk floats (owner: caller) */
+    const void *k, *v;     /* this head's slot in cache row 0 (owner: caller) */
+    size_t kv_stride;      /* bytes between cache rows */
+    enum ntp_type kv_type; /* NTP_TYPE_F16 or NTP_TYPE_F32 */
+    int64_t hdk, hdv;      /* key and value widths */
+    int64_t n_pos;         /* positions attended (>= 1) */
+    float scale;           /* applied to q . k before the softmax */
+    float *score;          /* n_pos floats of scratch (owner: caller) */
+    float *out;            /* hdv floats written (owner: caller) */
+};
+typedef void (*ntp_attn_fn)(const struct ntp_attn_args *a);
+
+/* The reference attention of one head (src/kernels/ref/attn.c). */
+void ntp__attn_ref(const struct ntp_attn_args *a);
+
 /* The table of one device: chosen ISA and the kernels of every type. */
 struct ntp_kernels {
-    const char *isa;                             /* "ref", later "avx2", "avx512" */
+    const char *isa;                             /* "ref", "avx2", "avx512" or "amx" (static) */
     struct ntp_kernel_type type[NTP_TYPE_COUNT]; /* chosen kernels, by weight type */
     struct ntp_kernel_type ref[NTP_TYPE_COUNT];  /* reference kernels: the fallback */
+    ntp_attn_fn attn;                            /* one head's attention (never NULL) */
 };
 
 /*
@@ -76,6 +100,9 @@ struct ntp_kernels {
  * NTP_E_UNSUPPORTED when the named ISA is unknown or this CPU lacks it.
  */
 ntp_status ntp__kernels_init(struct ntp_kernels *k, const char *isa);
+
+/* The ISA ntp__kernels_init(k, NULL) picks on this CPU without NTP_ISA (static string). */
+const char *ntp__kernels_best_isa(void);
 
 /* True when weights of type t can be multiplied (a vec_dot exists). */
 bool ntp__kernels_supports(const struct ntp_kernels *k, enum ntp_type t);

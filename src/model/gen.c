@@ -100,6 +100,17 @@ ntp_status ntp__gen_parse_mix(const char *name, struct ntp_gen_params *p)
 /* -------------------------------------------------------- type choices */
 
 /* llama-quantize's choice of layers that get more bits in the _M mixes. */
+ntp_status ntp__gen_parse_rope_scaling(const char *name, struct ntp_gen_params *p)
+{
+    static const char *const names[] = {"none", "linear", "yarn"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcasecmp(name, names[i]) == 0) {
+            p->rope_scaling = (enum ntp_gen_rope_scaling)(NTP_GEN_ROPE_NONE + i);
+            return NTP_OK;
+        }
+    return ntp__error(NTP_E_NOT_FOUND, "RoPE scaling '%s': expected none, linear or yarn", name);
+}
+
 static bool use_more_bits(int64_t il, int64_t n_layer)
 {
     return il < n_layer / 8 || il >= 7 * n_layer / 8 || (il - n_layer / 8) % 3 == 2;
@@ -292,6 +303,34 @@ static ntp_status check_blocks(const struct ntp_gen_params *p, const struct ntp_
     return NTP_OK;
 }
 
+/* The RoPE scaling options: known type, sensible numbers, and nothing that would be ignored. */
+static ntp_status check_rope(const struct ntp_gen_params *p, const struct ntp_arch *a)
+{
+    if ((unsigned)p->rope_scaling > NTP_GEN_ROPE_YARN)
+        return ntp__error(NTP_E_INVALID_ARG, "rope_scaling %d: unknown", (int)p->rope_scaling);
+    if (!(p->rope_scale >= 0) || isinf(p->rope_scale) || !(p->rope_attn_factor >= 0) ||
+        isinf(p->rope_attn_factor) || p->rope_orig_ctx < 0 || p->rope_orig_ctx > (int64_t)1 << 31)
+        return ntp__error(NTP_E_INVALID_ARG,
+                          "rope_scale = %g, rope_attn_factor = %g, rope_orig_ctx = %lld: expected "
+                          "finite values >= 0 (and a context up to 2^31)",
+                          (double)p->rope_scale, (double)p->rope_attn_factor,
+                          (long long)p->rope_orig_ctx);
+    if (p->rope_scaling == NTP_GEN_ROPE_UNSET && !p->rope_freqs &&
+        (p->rope_scale > 0 || p->rope_orig_ctx > 0))
+        return ntp__error(NTP_E_INVALID_ARG, "a RoPE scale factor or original context "
+                                             "(--rope-scale, --rope-orig-ctx) needs a scaling "
+                                             "type (--rope-scaling) or --rope-freqs");
+    if (p->rope_scaling == NTP_GEN_ROPE_UNSET && p->rope_attn_factor > 0)
+        return ntp__error(NTP_E_INVALID_ARG, "a RoPE attention factor (--rope-attn-factor) "
+                                             "needs a scaling type (--rope-scaling)");
+    if (p->rope_freqs && strcmp(a->name, "llama") != 0)
+        return ntp__error(NTP_E_INVALID_ARG,
+                          "rope_freqs.weight (--rope-freqs): only the llama architecture uses "
+                          "frequency factors, not %s",
+                          a->name);
+    return NTP_OK;
+}
+
 static unsigned model_features(const struct ntp_gen_params *p, const struct ntp_arch *a)
 {
     return a->features | (p->tied_output ? 0u : (unsigned)NTP_FEAT_OUTPUT);
@@ -305,6 +344,8 @@ ntp_status ntp__gen_check(const struct ntp_gen_params *p)
                           "architecture '%s' (--arch): expected llama, qwen2 or qwen3",
                           p->arch ? p->arch : "(null)");
     ntp_status s = check_sizes(p);
+    if (s == NTP_OK)
+        s = check_rope(p, a);
     if (s != NTP_OK)
         return s;
     if (p->mix != NTP_GEN_MIX_NONE && p->mix != NTP_GEN_MIX_Q4_K_M && p->mix != NTP_GEN_MIX_Q5_K_M)
@@ -521,6 +562,78 @@ static ntp_status write_hparams(ntp_gguf_writer *w, const struct ntp_arch *a,
     return set_key_u32(w, a, NTP_KV_VOCAB_SIZE, hp->n_vocab);
 }
 
+/* {arch}.<suffix> keys that ntp_hparam_key does not list (the optional RoPE scaling ones). */
+static ntp_status set_arch_f32(ntp_gguf_writer *w, const struct ntp_arch *a, const char *suffix,
+                               float v)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", a->name, suffix);
+    return ntp_gguf_writer_set_f32(w, key, v);
+}
+
+/* rope.scaling.* as llama.cpp's converter writes them (type, factor, YaRN's extras). */
+static ntp_status write_rope_scaling(ntp_gguf_writer *w, const struct ntp_gen_params *p,
+                                     const struct ntp_arch *a)
+{
+    static const char *const type_names[] = {[NTP_GEN_ROPE_NONE] = "none",
+                                             [NTP_GEN_ROPE_LINEAR] = "linear",
+                                             [NTP_GEN_ROPE_YARN] = "yarn"};
+    if (p->rope_scaling == NTP_GEN_ROPE_UNSET)
+        return NTP_OK;
+    char key[128];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", a->name);
+    ntp_status s = ntp_gguf_writer_set_str(w, key, type_names[p->rope_scaling]);
+    if (s == NTP_OK && p->rope_scale > 0)
+        s = set_arch_f32(w, a, "rope.scaling.factor", p->rope_scale);
+    if (s == NTP_OK && p->rope_attn_factor > 0)
+        s = set_arch_f32(w, a, "rope.scaling.attn_factor", p->rope_attn_factor);
+    if (s == NTP_OK && p->rope_orig_ctx > 0 && p->rope_scaling == NTP_GEN_ROPE_YARN) {
+        snprintf(key, sizeof key, "%s.rope.scaling.original_context_length", a->name);
+        s = ntp_gguf_writer_set_u32(w, key, (uint32_t)p->rope_orig_ctx);
+    }
+    return s;
+}
+
+void ntp__gen_llama3_rope_freqs(float *out, int64_t n_rot, float freq_base, float factor,
+                                int64_t orig_ctx)
+{
+    /* Float arithmetic, as the converter's float32 torch tensors do it. */
+    const float low_freq_factor = 1.0f, high_freq_factor = 4.0f, old_ctx = (float)orig_ctx;
+    const float low_freq_wavelen = old_ctx / low_freq_factor;
+    const float high_freq_wavelen = old_ctx / high_freq_factor;
+    for (int64_t i = 0; i < n_rot / 2; i++) {
+        const float freq = 1.0f / powf(freq_base, (float)(2 * i) / (float)n_rot);
+        const float wavelen = 2.0f * (float)M_PI / freq;
+        if (wavelen < high_freq_wavelen) {
+            out[i] = 1.0f;
+        } else if (wavelen > low_freq_wavelen) {
+            out[i] = factor;
+        } else {
+            const float smooth =
+                (old_ctx / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
+            out[i] = 1.0f / ((1.0f - smooth) / factor + smooth);
+        }
+    }
+}
+
+/* llama3's rope_freqs.weight, which the converter writes before every other tensor. */
+static ntp_status add_rope_freqs(ntp_gguf_writer *w, const struct ntp_gen_params *p,
+                                 const struct ntp_hparams *hp)
+{
+    if (!p->rope_freqs)
+        return NTP_OK;
+    const int64_t ne[1] = {hp->n_rot / 2};
+    float *f = malloc((size_t)ne[0] * sizeof *f);
+    if (f == NULL)
+        return ntp__error(NTP_E_NOMEM, "tensor 'rope_freqs.weight': out of memory");
+    ntp__gen_llama3_rope_freqs(f, hp->n_rot, hp->rope_freq_base,
+                               p->rope_scale > 0 ? p->rope_scale : 8.0f,
+                               p->rope_orig_ctx > 0 ? p->rope_orig_ctx : 8192);
+    ntp_status s = ntp_gguf_writer_add_tensor(w, "rope_freqs.weight", NTP_TYPE_F32, 1, ne, f);
+    free(f);
+    return s;
+}
+
 /* Open the file whose vocabulary is copied and take n_vocab from it. */
 static ntp_status open_vocab(struct ntp_gen_params *p, ntp_gguf **out)
 {
@@ -582,7 +695,8 @@ ntp_status ntp__model_gen(const struct ntp_gen_params *params, const char *path)
     struct ntp_hparams hp;
     params_to_hparams(&p, a, &hp);
     if ((s = ntp_gguf_writer_new(&w)) == NTP_OK && (s = write_general(w, &p, a)) == NTP_OK &&
-        (s = write_hparams(w, a, &hp)) == NTP_OK && (s = write_vocab(w, &p, src)) == NTP_OK &&
+        (s = write_hparams(w, a, &hp)) == NTP_OK && (s = write_rope_scaling(w, &p, a)) == NTP_OK &&
+        (s = write_vocab(w, &p, src)) == NTP_OK && (s = add_rope_freqs(w, &p, &hp)) == NTP_OK &&
         (s = add_tensors(w, &p, &hp, model_features(&p, a))) == NTP_OK) {
         if (p.progress)
             ntp__log(NTP_LOG_INFO, "gen: writing %s", path);

@@ -21,6 +21,14 @@ enum ntp_gen_mix {
     NTP_GEN_MIX_Q5_K_M, /* Q5_K; Q6_K in the same places */
 };
 
+/* The RoPE scaling metadata written (`{arch}.rope.scaling.type`). */
+enum ntp_gen_rope_scaling {
+    NTP_GEN_ROPE_UNSET,  /* no rope.scaling.* keys: the file is unscaled */
+    NTP_GEN_ROPE_NONE,   /* type "none" (llama.cpp then ignores any factor) */
+    NTP_GEN_ROPE_LINEAR, /* type "linear": positions divided by the factor */
+    NTP_GEN_ROPE_YARN,   /* type "yarn": ramp between interpolation and extrapolation */
+};
+
 struct ntp_gen_params {
     const char *arch;        /* "llama", "qwen2" or "qwen3"; not owned */
     const char *name;        /* general.name; NULL: "numatp-gen-<arch>"; not owned */
@@ -42,6 +50,20 @@ struct ntp_gen_params {
     const char *vocab_from;  /* NULL: synthetic BPE; else a GGUF whose tokenizer.* keys are
                                 copied (n_vocab is its token count); not owned */
     bool progress;           /* report progress on stderr (worth it from ~100M parameters) */
+    /*
+     * RoPE scaling (all zero: none). rope_scale is written as
+     * rope.scaling.factor when a scaling type is set, and is also llama3's
+     * `factor` for rope_freqs (default 8); rope_orig_ctx is YaRN's
+     * rope.scaling.original_context_length and llama3's
+     * original_max_position_embeddings (default 8192).
+     */
+    enum ntp_gen_rope_scaling rope_scaling; /* type key to write */
+    float rope_scale;                       /* scaling factor (> 1 stretches); 0: unset */
+    int64_t rope_orig_ctx;                  /* trained context before scaling; 0: unset */
+    float rope_attn_factor;                 /* rope.scaling.attn_factor; 0: not written */
+    bool rope_freqs; /* add rope_freqs.weight (F32 [n_rot/2]) computed as llama.cpp's
+                        converter does for rope_type llama3, low/high_freq_factor 1 and 4;
+                        llama only */
 };
 
 /*
@@ -75,6 +97,20 @@ ntp_status ntp__gen_check(const struct ntp_gen_params *p);
 
 /* Generate the model and write it to path (atomically: path.tmp, then renamed). */
 ntp_status ntp__model_gen(const struct ntp_gen_params *p, const char *path);
+
+/*
+ * Parse a --rope-scaling name ("none", "linear", "yarn") into p.
+ * NTP_E_NOT_FOUND if unknown.
+ */
+ntp_status ntp__gen_parse_rope_scaling(const char *name, struct ntp_gen_params *p);
+
+/*
+ * llama3's frequency factors for n_rot rotated dimensions (n_rot/2 values into
+ * out), as convert_hf_to_gguf.py computes rope_freqs: 1 for wavelengths
+ * below orig_ctx / 4, `factor` above orig_ctx, smoothly between.
+ */
+void ntp__gen_llama3_rope_freqs(float *out, int64_t n_rot, float freq_base, float factor,
+                                int64_t orig_ctx);
 
 /* llama.cpp's general.file_type (enum llama_ftype) for the type or mix of p. */
 uint32_t ntp__gen_file_type(const struct ntp_gen_params *p);

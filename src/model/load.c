@@ -8,6 +8,8 @@
 #include "backend/cpu/cpu_device.h"
 #include "core/core.h"
 #include "kernels/quant.h"
+#include "model/plan.h"
+#include "numa/layout.h"
 #include "tokenizer/tokenizer.h"
 
 #include <math.h>
@@ -49,6 +51,9 @@ static ntp_status read_rope_scaling(const ntp_gguf *g, const char *arch, struct 
     ntp_status s = opt_f32(g, arch, "rope.scale_linear", &factor);
     if (s == NTP_OK)
         s = opt_f32(g, arch, "rope.scaling.factor", &factor);
+    /* llama.cpp scales cos/sin by rope.scaling.attn_factor whatever the scaling type. */
+    if (s == NTP_OK)
+        s = opt_f32(g, arch, "rope.scaling.attn_factor", &c->rope.attn_factor);
     if (s != NTP_OK)
         return s;
     if (strcmp(type, "none") == 0)
@@ -61,9 +66,8 @@ static ntp_status read_rope_scaling(const ntp_gguf *g, const char *arch, struct 
     c->rope.freq_scale = factor > 0.0f ? 1.0f / factor : 1.0f;
     if (strcmp(type, "yarn") == 0) {
         c->rope.ext_factor = 1.0f;
-        s = opt_f32(g, arch, "rope.scaling.attn_factor", &c->rope.attn_factor);
         snprintf(key, sizeof key, "%s.rope.scaling.original_context_length", arch);
-        if (s == NTP_OK && ntp_gguf_find_key(g, key) >= 0)
+        if (ntp_gguf_find_key(g, key) >= 0)
             s = ntp_gguf_get_i64(g, key, &c->rope.n_ctx_orig);
     }
     return s;
@@ -167,65 +171,45 @@ static ntp_status find_tensor(const struct ntp_model *m, const ntp_gguf *g, enum
 
 /* ------------------------------------------------------------ shard plan */
 
-/*
- * The one-device plan: everything on device 0. The tensor-parallel planner
- * (DESIGN.md "The two cuts") will fill one shard per device instead; the
- * rest of the loader already copies whatever slices the shards name.
- */
-static void plan_single(struct ntp_model *m)
+/* Largest block size of tensor id over the layers (block sizes are powers of two). */
+static int64_t max_block(const ntp_gguf *g, enum ntp_tensor_id id, int64_t n_layer)
 {
-    const struct ntp_hparams *hp = &m->cfg.hp;
-    m->dev[0].shard = (struct ntp_shard){
-        .layer0 = 0,
-        .n_layer = hp->n_layer,
-        .head0 = 0,
-        .n_head = hp->n_head,
-        .head_kv0 = 0,
-        .n_head_kv = hp->n_head_kv,
-        .ff0 = 0,
-        .n_ff = hp->n_ff,
-        .vocab0 = 0,
-        .n_vocab = hp->n_vocab,
-    };
+    int64_t blk = 1;
+    for (int64_t il = 0; il < n_layer; il++) {
+        char name[96];
+        if (ntp__tensor_name(id, (int)il, name, sizeof name) != NTP_OK)
+            continue;
+        const ntp_gguf_tensor *t = ntp_gguf_find_tensor(g, name);
+        const ntp_type_traits *tr = t ? ntp_type_get_traits(t->type) : NULL;
+        if (tr && tr->block_size > blk)
+            blk = tr->block_size;
+    }
+    return blk;
 }
 
-/* Which dimension of tensor id a shard cuts (-1: replicated) and the slice it keeps. */
-static int shard_cut(enum ntp_tensor_id id, const struct ntp_shard *sh,
-                     const struct ntp_hparams *hp, int64_t *start, int64_t *len)
+/*
+ * The tensor-parallel plan (DESIGN.md "The two cuts") over n_dev devices:
+ * every device runs every layer on its shard; row cuts of O and down fall on
+ * the largest block size any layer uses for them.
+ */
+static ntp_status plan_devices(const struct ntp_hparams *hp, const ntp_gguf *g, int n_dev,
+                               bool warn, struct ntp_plan *plan)
 {
-    const int64_t hk = hp->head_dim_k, hv = hp->head_dim_v;
-    int dim = -1;
-    switch (id) {
-    case NTP_T_ATTN_Q:
-    case NTP_T_ATTN_Q_BIAS:
-        *start = sh->head0 * hk, *len = sh->n_head * hk, dim = id == NTP_T_ATTN_Q;
-        break;
-    case NTP_T_ATTN_K:
-    case NTP_T_ATTN_K_BIAS:
-        *start = sh->head_kv0 * hk, *len = sh->n_head_kv * hk, dim = id == NTP_T_ATTN_K;
-        break;
-    case NTP_T_ATTN_V:
-    case NTP_T_ATTN_V_BIAS:
-        *start = sh->head_kv0 * hv, *len = sh->n_head_kv * hv, dim = id == NTP_T_ATTN_V;
-        break;
-    case NTP_T_ATTN_OUTPUT: /* row-parallel: its input columns */
-        *start = sh->head0 * hv, *len = sh->n_head * hv, dim = 0;
-        break;
-    case NTP_T_FFN_GATE:
-    case NTP_T_FFN_UP:
-        *start = sh->ff0, *len = sh->n_ff, dim = 1;
-        break;
-    case NTP_T_FFN_DOWN: /* row-parallel */
-        *start = sh->ff0, *len = sh->n_ff, dim = 0;
-        break;
-    case NTP_T_OUTPUT:
-    case NTP_T_TOKEN_EMBD: /* the head, over the vocabulary */
-        *start = sh->vocab0, *len = sh->n_vocab, dim = 1;
-        break;
-    default:
-        break;
-    }
-    return dim;
+    const struct ntp_plan_params pp = {
+        .n_dev = n_dev,
+        .attn_block = max_block(g, NTP_T_ATTN_OUTPUT, hp->n_layer),
+        .ffn_block = max_block(g, NTP_T_FFN_DOWN, hp->n_layer),
+        .layer0 = 0,
+        .n_layer = hp->n_layer,
+        .head = true,
+    };
+    ntp_status s = ntp__plan_make(hp, &pp, plan);
+    /* KV-head replication is the plan working as designed; a part left unsplit is a warning. */
+    const bool lopsided = plan->attn_devices < n_dev || plan->ffn_devices < n_dev;
+    if (s == NTP_OK && plan->note[0] && warn)
+        ntp__log(lopsided ? NTP_LOG_WARN : NTP_LOG_INFO, "shard plan over %d devices: %s", n_dev,
+                 plan->note);
+    return s;
 }
 
 /* Where a shard's bytes come from in the file and what it becomes on the device. */
@@ -286,7 +270,7 @@ static ntp_status walk_tensor(struct walk *wk, const ntp_gguf_tensor *t, enum nt
                               struct ntp_dev_tensor *slot)
 {
     int64_t start = 0, len = 0;
-    const int dim = shard_cut(id, &wk->md->shard, &wk->m->cfg.hp, &start, &len);
+    const int dim = ntp__plan_cut(id, &wk->md->shard, &wk->m->cfg.hp, &start, &len);
     struct slice sl;
     ntp_status s = plan_slice(t, dim, start, len, &sl);
     if (s != NTP_OK)
@@ -407,21 +391,57 @@ static ntp_status check_fits(struct ntp_model *m, int d, uint64_t need)
 
 /* ------------------------------------------------------------------ load */
 
-static ntp_status make_devices(struct ntp_model *m)
+/* The layout of the run (DESIGN.md "Threads and memory") from the parameters. */
+static ntp_status make_layout(struct ntp_model *m, struct ntp_layout *l)
 {
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    struct ntp_cpu_device_params cp = {
-        .node = -1,
-        .n_threads = m->params.n_threads > 0 ? m->params.n_threads : (int)(ncpu > 0 ? ncpu : 1),
-        .memory_limit = m->params.memory_limit,
-        .isa = m->params.isa,
-    };
-    ntp_status s = ntp__cpu_device_new(&cp, &m->dev[0].dev);
+    const ntp_model_params *p = &m->params;
+    if (p->tp < 0 || p->threads_per_device < 0)
+        return ntp__error(NTP_E_INVALID_ARG, "tp %d and threads_per_device %d must be >= 0",
+                          (int)p->tp, (int)p->threads_per_device);
+    ntp_status s = ntp_topology_detect(&m->topo);
     if (s != NTP_OK)
         return s;
-    m->n_dev = 1;
-    snprintf(m->device_desc, sizeof m->device_desc, "%s", m->dev[0].dev->desc);
-    return NTP_OK;
+    const struct ntp_layout_params lp = {
+        .tp = p->tp,
+        .numa_nodes = p->numa_nodes,
+        .threads_per_device = p->threads_per_device,
+        .n_threads = p->n_threads,
+        .smt = p->smt,
+    };
+    return ntp__layout_make(m->topo, &lp, l);
+}
+
+static ntp_status make_devices(struct ntp_model *m)
+{
+    struct ntp_layout l;
+    ntp_status s = make_layout(m, &l);
+    if (s != NTP_OK)
+        return s;
+    for (int d = 0; d < l.n_dev && s == NTP_OK; d++) {
+        const struct ntp_cpu_device_params cp = {
+            .node = l.dev[d].node,
+            .n_threads = l.dev[d].n_threads,
+            .memory_limit = m->params.memory_limit,
+            .isa = m->params.isa,
+            .topo = m->topo,
+            .pus = l.dev[d].pus,
+        };
+        s = ntp__cpu_device_new(&cp, &m->dev[d].dev);
+        m->dev[d].n_threads = l.dev[d].n_threads;
+        if (s == NTP_OK)
+            m->n_dev = d + 1;
+    }
+    if (s == NTP_OK) {
+        snprintf(m->layout_desc, sizeof m->layout_desc, "%s", l.desc);
+        if (l.n_dev > 1 || l.split)
+            ntp__log(NTP_LOG_INFO, "%s", l.desc);
+        size_t w = 0;
+        for (int d = 0; d < m->n_dev && w < sizeof m->device_desc; d++)
+            w += (size_t)snprintf(m->device_desc + w, sizeof m->device_desc - w, "%s%s",
+                                  d ? "; " : "", m->dev[d].dev->desc);
+    }
+    ntp__layout_free(&l);
+    return s;
 }
 
 /* Size, check and copy the weights of every device. */
@@ -442,8 +462,11 @@ static ntp_status load_weights(struct ntp_model *m, const ntp_gguf *g)
         total += md->bytes;
     }
     const uint64_t embd = m->embd_row * (uint64_t)m->cfg.hp.n_vocab;
+    if ((s = ntp__hybrid_check_fits(m, g)) != NTP_OK) /* how many GPU layers fit (hybrid.c) */
+        return s;
     for (int d = 0; d < m->n_dev; d++)
-        if ((s = check_fits(m, d, m->dev[d].bytes + (d == 0 ? embd : 0))) != NTP_OK)
+        if ((s = check_fits(m, d,
+                            m->dev[d].bytes + (d == ntp__hybrid_host_dev(m) ? embd : 0))) != NTP_OK)
             return s;
     for (int d = 0; d < m->n_dev; d++) {
         struct ntp_model_device *md = &m->dev[d];
@@ -465,7 +488,12 @@ static ntp_status load_from(struct ntp_model *m, const ntp_gguf *g)
     if ((s = read_cfg(g, m)) != NTP_OK || (s = load_rope_freqs(m, g)) != NTP_OK ||
         (s = make_devices(m)) != NTP_OK)
         return s;
-    plan_single(m);
+    if ((s = plan_devices(&m->cfg.hp, g, m->n_dev, true, &m->plan)) != NTP_OK)
+        return s;
+    for (int d = 0; d < m->n_dev; d++)
+        m->dev[d].shard = m->plan.shard[d];
+    if ((s = ntp__hybrid_place(m)) != NTP_OK) /* --gpu-layers: a GPU stage first (hybrid.c) */
+        return s;
     const ntp_gguf_tensor *emb;
     if ((s = find_tensor(m, g, NTP_T_TOKEN_EMBD, 0, &emb)) != NTP_OK)
         return s;
@@ -476,6 +504,20 @@ static ntp_status load_from(struct ntp_model *m, const ntp_gguf *g)
     return ntp__tokenizer_load(g, &m->tok);
 }
 
+/* Map the file at path and make an empty model for it; the caller frees both. */
+static ntp_status open_model(const char *path, ntp_gguf **g, struct ntp_model **m)
+{
+    ntp_status s = ntp_gguf_open(path, g);
+    if (s != NTP_OK)
+        return s;
+    *m = calloc(1, sizeof **m);
+    if (*m == NULL) {
+        ntp_gguf_free(*g);
+        return ntp__error(NTP_E_NOMEM, "%s: out of memory", path);
+    }
+    return NTP_OK;
+}
+
 ntp_status ntp_model_load(const char *path, ntp_model_params params, ntp_model **out)
 {
     ntp__error_clear();
@@ -483,14 +525,10 @@ ntp_status ntp_model_load(const char *path, ntp_model_params params, ntp_model *
         return ntp__error(NTP_E_INVALID_ARG, "ntp_model_load: path and out must not be NULL");
     *out = NULL;
     ntp_gguf *g;
-    ntp_status s = ntp_gguf_open(path, &g);
+    struct ntp_model *m;
+    ntp_status s = open_model(path, &g, &m);
     if (s != NTP_OK)
         return s;
-    struct ntp_model *m = calloc(1, sizeof *m);
-    if (m == NULL) {
-        ntp_gguf_free(g);
-        return ntp__error(NTP_E_NOMEM, "%s: out of memory", path);
-    }
     m->params = params;
     s = load_from(m, g);
     ntp_gguf_free(g); /* the weights now live in the devices' memory */
@@ -518,7 +556,36 @@ void ntp_model_free(ntp_model *m)
     ntp__tokenizer_free(m->tok);
     ntp__free_aligned(m->embd);
     free(m->rope_freqs);
+    ntp_topology_free(m->topo);
     free(m);
+}
+
+ntp_status ntp__model_plan_file(const char *path, int n_dev, struct ntp_plan *plan,
+                                struct ntp_hparams *hp, uint64_t *bytes)
+{
+    ntp__error_clear();
+    ntp_gguf *g;
+    struct ntp_model *m;
+    ntp_status s = open_model(path, &g, &m);
+    if (s != NTP_OK)
+        return s;
+    if ((s = read_cfg(g, m)) == NTP_OK &&
+        (s = plan_devices(&m->cfg.hp, g, n_dev, false, plan)) == NTP_OK)
+        for (int d = 0; d < n_dev && s == NTP_OK; d++) {
+            /* The sizing walk of the loader, with no device behind it. */
+            struct ntp_model_device md = {.shard = plan->shard[d]};
+            md.w.layer = calloc((size_t)md.shard.n_layer * NTP_T_COUNT + 1, sizeof *md.w.layer);
+            struct walk wk = {.m = m, .md = &md};
+            s = md.w.layer ? walk_device(&wk, g) : ntp__error(NTP_E_NOMEM, "out of memory");
+            bytes[d] = wk.off;
+            free(md.w.layer);
+        }
+    *hp = m->cfg.hp;
+    if (s != NTP_OK)
+        ntp__error_prefix("%s", path);
+    free(m);
+    ntp_gguf_free(g);
+    return s;
 }
 
 void ntp__model_embed(const struct ntp_model *m, int32_t tok, float *x)
@@ -565,4 +632,14 @@ uint64_t ntp_model_weight_bytes(const ntp_model *m)
 const char *ntp_model_device_desc(const ntp_model *m)
 {
     return m->device_desc;
+}
+
+int32_t ntp_model_n_devices(const ntp_model *m)
+{
+    return m->n_dev;
+}
+
+const char *ntp_model_layout_desc(const ntp_model *m)
+{
+    return m->layout_desc;
 }

@@ -11,6 +11,7 @@
 
 #include "backend/device.h"
 #include "model/arch.h"
+#include "model/plan.h"
 
 /* Most devices a model can span (NUMA nodes plus GPUs). */
 #define NTP_MAX_DEVICES 16
@@ -24,6 +25,7 @@ struct ntp_model_device {
     struct ntp_dev_weights w; /* its weights; w.layer is malloc'd (owner: the model) */
     void *buf;                /* device memory holding every weight of w (owner: the model) */
     uint64_t bytes;           /* size of buf */
+    int n_threads;            /* threads of its team (slices of the all-reduce) */
 };
 
 struct ntp_model {
@@ -35,9 +37,12 @@ struct ntp_model {
     enum ntp_type embd_type;     /* type of token_embd */
     uint8_t *embd;               /* [n_vocab][embd_row bytes] token embedding (host, aligned) */
     size_t embd_row;             /* bytes per embedding row */
-    int n_dev;                   /* devices in use (1 until tensor parallelism lands) */
+    int n_dev;                   /* devices in use: the tensor-parallel group */
     struct ntp_model_device dev[NTP_MAX_DEVICES];
-    char device_desc[256]; /* ntp_model_device_desc() text */
+    char device_desc[1024];      /* ntp_model_device_desc() text */
+    ntp_topology *topo;          /* the machine (owned; the devices' threads are bound with it) */
+    struct ntp_plan plan;        /* the shard plan of the devices */
+    char layout_desc[320];       /* which devices were made and why (the layout's description) */
 };
 
 /*
@@ -45,5 +50,17 @@ struct ntp_model {
  * tok must be in [0, n_vocab) (callers check).
  */
 void ntp__model_embed(const struct ntp_model *m, int32_t tok, float *x);
+
+/*
+ * Hybrid offload (hybrid.c), called by the loader. place: once the CPU
+ * devices have their shards, put a GPU device holding the first
+ * params.n_gpu_layers blocks in front of them (and the head, with
+ * params.gpu_output); a no-op when n_gpu_layers is 0. check_fits: NTP_E_NOMEM
+ * saying how many layers fit when the GPU's share does not. host_dev: the
+ * device whose memory check also counts the host's token embedding (-1: none).
+ */
+ntp_status ntp__hybrid_place(struct ntp_model *m);
+ntp_status ntp__hybrid_check_fits(struct ntp_model *m, const ntp_gguf *g);
+int ntp__hybrid_host_dev(const struct ntp_model *m);
 
 #endif /* NTP_MODEL_MODEL_H */

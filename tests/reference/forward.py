@@ -60,30 +60,72 @@ def softmax(x, axis=-1):
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
-def rope_angles(positions, n_rot, freq_base, freq_scale=1.0, freq_factors=None):
-    """theta[p, i] = pos_p * freq_scale * base^(-2i/n_rot) / ff[i], float64.
+def rope_angles(positions, n_rot, freq_base, freq_scale=1.0, freq_factors=None,
+                yarn=None):
+    """theta[p, i] for position p and rotated pair i, float64.
 
-    This is ggml's rope with ext_factor = 0 (no YaRN) and attn_factor = 1:
-    theta_extrap = p * base^(-2i/n_dims) / freq_factor, theta = freq_scale *
-    theta_extrap (ggml-cpu ops.cpp: ggml_rope_cache_init, rope_yarn).
+    ggml-cpu ops.cpp (ggml_rope_cache_init, rope_yarn): theta_extrap =
+    p * base^(-2i/n_rot) / ff[i] and theta_interp = freq_scale * theta_extrap.
+    Without YaRN (yarn None, or ext_factor 0) theta = theta_interp. With YaRN,
+    yarn = (ext_factor, n_ctx_orig, beta_fast, beta_slow) and pair i mixes
+    the two, theta = theta_interp * (1 - mix) + theta_extrap * mix, where
+    mix = ramp(i) * ext_factor and ramp is 1 below corr_dims[0], 0 above
+    corr_dims[1] and linear between (see yarn_corr_dims).
     """
     i = np.arange(n_rot // 2, dtype=np.float64)
     inv = np.power(np.float64(freq_base), -2.0 * i / n_rot)
     if freq_factors is not None:
         inv = inv / np.asarray(freq_factors, dtype=np.float64)
     pos = np.asarray(positions, dtype=np.float64)
-    return pos[:, None] * freq_scale * inv[None, :]
+    extrap = pos[:, None] * inv[None, :]
+    theta = freq_scale * extrap
+    if yarn is not None and yarn[0] != 0.0:
+        ext_factor, n_ctx_orig, beta_fast, beta_slow = yarn
+        low, high = yarn_corr_dims(n_rot, n_ctx_orig, freq_base, beta_fast, beta_slow)
+        # rope_yarn_ramp takes the element index i0 = 2i and uses i0 / 2 (integer)
+        y = (i - low) / max(0.001, high - low)
+        mix = (1.0 - np.clip(y, 0.0, 1.0)) * ext_factor
+        theta = theta * (1.0 - mix[None, :]) + extrap * mix[None, :]
+    return theta
 
 
-def apply_rope(x, theta, mode):
-    """Rotate x (n_tokens, n_heads, head_dim) by theta (n_tokens, n_rot/2).
+def yarn_corr_dims(n_rot, n_ctx_orig, freq_base, beta_fast, beta_slow):
+    """ggml_rope_yarn_corr_dims, in float32 as ggml computes it.
+
+    corr_dim(beta) = n_rot * ln(n_ctx_orig / (beta * 2 pi)) / (2 ln base) is
+    the pair whose wavelength fits beta times into the original context;
+    the ramp runs from floor(corr_dim(beta_fast)) (at least 0) to
+    ceil(corr_dim(beta_slow)) (at most n_rot - 1).
+    """
+    f = np.float32
+
+    def corr_dim(beta):
+        return (f(n_rot) * np.log(f(n_ctx_orig) / (f(beta) * f(2) * f(math.pi)))
+                / (f(2) * np.log(f(freq_base))))
+
+    low = max(0.0, float(np.floor(corr_dim(beta_fast))))
+    high = min(float(n_rot - 1), float(np.ceil(corr_dim(beta_slow))))
+    return low, high
+
+
+def yarn_mscale(freq_scale, ext_factor, attn_factor):
+    """The magnitude ggml's rope_yarn gives cos and sin: attn_factor, times
+    1 + 0.1 ln(1 / freq_scale) when YaRN is on."""
+    if ext_factor == 0.0:
+        return attn_factor
+    return attn_factor * (1.0 + 0.1 * math.log(1.0 / freq_scale))
+
+
+def apply_rope(x, theta, mode, mscale=1.0):
+    """Rotate x (n_tokens, n_heads, head_dim) by theta (n_tokens, n_rot/2),
+    with cos and sin scaled by mscale (YaRN's magnitude, 1 otherwise).
 
     Dimensions from n_rot on are passed through unchanged, as ggml does.
     """
     half = theta.shape[1]
     n_rot = 2 * half
-    cos = np.cos(theta)[:, None, :].astype(x.dtype)
-    sin = np.sin(theta)[:, None, :].astype(x.dtype)
+    cos = (np.cos(theta) * mscale)[:, None, :].astype(x.dtype)
+    sin = (np.sin(theta) * mscale)[:, None, :].astype(x.dtype)
     out = x.copy()
     if mode == ROPE_NEOX:
         x0, x1 = x[..., :half], x[..., half:n_rot]
@@ -159,20 +201,51 @@ class HParams:
                                                         self.head_dim_k))
         self.freq_base = float(g.get(a + ".rope.freq_base", 10000.0))
         self.rope_mode = ARCH_ROPE[a]
-        self.freq_scale = self._freq_scale(g)
+        self._rope_scaling(g)
 
-    def _freq_scale(self, g):
+    def _rope_scaling(self, g):
+        """freq_scale, ext_factor, attn_factor, n_ctx_orig, beta_fast/slow:
+        what llama.cpp's load_hparams reads and llama_context's constructor
+        turns into the cparams every ggml_rope_ext call receives."""
         a = self.arch
         stype = g.get(a + ".rope.scaling.type", "linear")
+        if stype not in ("none", "linear", "yarn"):
+            raise ModelError("%s: rope scaling type %r is not supported by the "
+                             "reference (none, linear and yarn are)" % (g.path, stype))
+        self.rope_scaling = stype
         factor = g.get(a + ".rope.scaling.factor")
         if factor is None:
             factor = g.get(a + ".rope.scale_linear", 0.0)
-        if stype == "none":
-            return 1.0  # llama-context.cpp: never scale if the type is none
-        if stype != "linear":
-            raise ModelError("%s: rope scaling type %r is not supported by the "
-                             "reference (only none and linear)" % (g.path, stype))
-        return 1.0 if float(factor) == 0.0 else 1.0 / float(factor)
+        factor = float(factor)
+        # rope_freq_scale_train = 1 / factor (1 when the factor is 0 or
+        # absent); a scaling type "none" forces 1 (llama-context.cpp).
+        self.freq_scale = 1.0 if factor == 0.0 or stype == "none" else 1.0 / factor
+        # n_ctx_orig_yarn: rope.scaling.original_context_length, else the
+        # training context; YaRN's ramp boundaries come from it.
+        self.n_ctx_train = int(g.get(a + ".context_length", 0))
+        self.n_ctx_orig = int(g.get(a + ".rope.scaling.original_context_length",
+                                    self.n_ctx_train))
+        self.beta_fast, self.beta_slow = 32.0, 1.0  # llama_context_default_params
+        self.ext_factor = 1.0 if stype == "yarn" else 0.0
+        # yarn_attn_factor: with YaRN, get_mscale(factor) / (1 + 0.1 ln factor)
+        # cancels the 1 + 0.1 ln(1/freq_scale) that ggml's rope_yarn multiplies
+        # in again, get_mscale(s) = 1 for s <= 1 else 1 + 0.1 ln s; then every
+        # scaling type multiplies by rope.scaling.attn_factor (default 1).
+        attn = 1.0
+        if self.ext_factor != 0.0:
+            f = 1.0 / self.freq_scale
+            attn = (1.0 if f <= 1.0 else 1.0 + 0.1 * math.log(f)) / (1.0 + 0.1 * math.log(f))
+        self.attn_factor = attn * float(g.get(a + ".rope.scaling.attn_factor", 1.0))
+        if self.ext_factor != 0.0 and self.n_ctx_orig <= 0:
+            raise ModelError("%s: YaRN needs %s.rope.scaling.original_context_length "
+                             "or %s.context_length" % (g.path, a, a))
+        self.mscale = yarn_mscale(self.freq_scale, self.ext_factor, self.attn_factor)
+
+    def yarn(self):
+        """The yarn argument of rope_angles (None without YaRN)."""
+        if self.ext_factor == 0.0:
+            return None
+        return (self.ext_factor, self.n_ctx_orig, self.beta_fast, self.beta_slow)
 
 
 class Model:
@@ -307,9 +380,9 @@ def _layer_attention(m, il, x, pos, cache):
         q = rms_norm(q, m.w(p + "attn_q_norm.weight").astype(dt), hp.eps)
         k = rms_norm(k, m.w(p + "attn_k_norm.weight").astype(dt), hp.eps)
     theta = rope_angles(pos, hp.n_rot, hp.freq_base, hp.freq_scale,
-                        m.rope_factors)
-    q = apply_rope(q, theta, hp.rope_mode)
-    k = apply_rope(k, theta, hp.rope_mode)
+                        m.rope_factors, hp.yarn())
+    q = apply_rope(q, theta, hp.rope_mode, hp.mscale)
+    k = apply_rope(k, theta, hp.rope_mode, hp.mscale)
     if m.kv == "f16":
         # The cache stores K and V as F16 (ggml_cpy into an F16 tensor rounds
         # to nearest even); attention then reads the rounded values.
@@ -417,10 +490,13 @@ def main(argv=None):
             hp = m.hp
             sys.stderr.write(
                 "arch %s n_embd %d n_layer %d n_head %d/%d head_dim %d n_rot %d "
-                "rope %s base %g scale %g n_vocab %d output %s\n"
+                "rope %s base %g scaling %s freq_scale %g ext_factor %g "
+                "n_ctx_orig %d mscale %g factors %s n_vocab %d output %s\n"
                 % (hp.arch, hp.n_embd, hp.n_layer, hp.n_head, hp.n_head_kv,
                    hp.head_dim_k, hp.n_rot, hp.rope_mode, hp.freq_base,
-                   hp.freq_scale, m.n_vocab, m.output_name))
+                   hp.rope_scaling, hp.freq_scale, hp.ext_factor, hp.n_ctx_orig,
+                   hp.mscale, "yes" if m.rope_factors is not None else "no",
+                   m.n_vocab, m.output_name))
         logits, gen = greedy(m, args.tokens, args.greedy)
     except (OSError, GGUFError, ModelError) as e:
         sys.stderr.write("forward.py: %s\n" % e)

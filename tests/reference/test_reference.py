@@ -469,6 +469,71 @@ class RopeTest(unittest.TestCase):
                                        np.linalg.norm(x, axis=-1), rtol=1e-13)
 
 
+class YarnTest(unittest.TestCase):
+    """rope_angles/yarn_mscale against a literal float32 port of ggml-cpu's
+    ggml_rope_cache_init + rope_yarn + ggml_rope_yarn_corr_dims."""
+
+    @staticmethod
+    def ggml_cache(pos, n_dims, base, freq_scale, ff, n_ctx_orig, ext_factor,
+                   attn_factor, beta_fast=32.0, beta_slow=1.0):
+        f = np.float32
+
+        def corr_dim(beta):
+            return f(n_dims) * np.log(f(n_ctx_orig) / (f(beta) * f(2) * f(math.pi))) / (
+                f(2) * np.log(f(base)))
+        dims = [max(f(0), np.floor(corr_dim(beta_fast))),
+                min(f(n_dims - 1), np.ceil(corr_dim(beta_slow)))]
+        theta_scale = np.power(f(base), f(-2.0) / f(n_dims))
+        theta = f(pos)
+        out = []
+        for i0 in range(0, n_dims, 2):
+            fac = f(ff[i0 // 2]) if ff is not None else f(1)
+            extrap = f(theta / fac)
+            th = f(freq_scale) * extrap
+            mscale = f(attn_factor)
+            if ext_factor != 0:
+                y = (f(i0 // 2) - dims[0]) / max(f(0.001), dims[1] - dims[0])
+                mix = (f(1) - min(f(1), max(f(0), y))) * f(ext_factor)
+                th = th * (f(1) - mix) + extrap * mix
+                mscale = mscale * (f(1) + f(0.1) * np.log(f(1) / f(freq_scale)))
+            out.append((np.cos(th) * mscale, np.sin(th) * mscale))
+            theta = f(theta * theta_scale)
+        return np.array(out, dtype=np.float64)
+
+    def test_against_ggml_port(self):
+        ff = np.array([1.0, 1.0, 1.5, 3.0, 8.0, 8.0, 8.0, 8.0])
+        for (n_ctx_orig, base, scale, ext, attn, fac) in [
+                (64, 100.0, 0.25, 1.0, 1.0, None),
+                (4096, 10000.0, 0.125, 1.0, 0.9, ff),
+                (32, 10000.0, 0.5, 0.0, 1.0, None),
+                (100000, 500000.0, 1 / 32, 1.0, 1.0, None)]:
+            for pos in (0, 1, 7, 45, 127):
+                want = self.ggml_cache(pos, 16, base, scale, fac, n_ctx_orig, ext, attn)
+                th = F.rope_angles([pos], 16, base, scale, fac, (ext, n_ctx_orig, 32.0, 1.0))
+                ms = F.yarn_mscale(scale, ext, attn)
+                got = np.stack([np.cos(th[0]) * ms, np.sin(th[0]) * ms], axis=1)
+                np.testing.assert_allclose(got, want, rtol=0, atol=2e-5 * max(1, pos / 8),
+                                           err_msg="ctx %d pos %d" % (n_ctx_orig, pos))
+
+    def test_ramp_and_dims(self):
+        # n_rot 16, base 10000: corr_dim(32) = 16 ln(4096 / 64pi) / (2 ln 10000)
+        # = 2.61 -> 2; corr_dim(1) = 16 ln(4096 / 2pi) / 18.42 = 5.63 -> 6
+        self.assertEqual(F.yarn_corr_dims(16, 4096, 10000.0, 32.0, 1.0), (2.0, 6.0))
+        # a short original context clamps the start to 0
+        self.assertEqual(F.yarn_corr_dims(16, 128, 10000.0, 32.0, 1.0), (0.0, 3.0))
+        # pairs at or below dims[0] extrapolate (unscaled), at or above
+        # dims[1] interpolate (scaled), in between a linear mix
+        th = F.rope_angles([10], 16, 10000.0, 0.25, None, (1.0, 4096, 32.0, 1.0))
+        plain = F.rope_angles([10], 16, 10000.0)
+        np.testing.assert_allclose(th[0, :3], plain[0, :3], rtol=1e-15)
+        np.testing.assert_allclose(th[0, 6:], 0.25 * plain[0, 6:], rtol=1e-15)
+        mix = 1.0 - (4 - 2) / 4.0  # pair 4: y = (4 - 2) / (6 - 2)
+        np.testing.assert_allclose(th[0, 4], plain[0, 4] * (0.25 * (1 - mix) + mix),
+                                   rtol=1e-15)
+        self.assertAlmostEqual(F.yarn_mscale(0.25, 1.0, 1.0), 1 + 0.1 * math.log(4))
+        self.assertEqual(F.yarn_mscale(0.25, 0.0, 0.7), 0.7)
+
+
 def slow_forward(path, tokens, kv_f16):
     """Logits of every position, computed one token at a time with explicit
     per-head, per-position loops. Shares nothing with forward.py except the
@@ -491,6 +556,18 @@ def slow_forward(path, tokens, kv_f16):
     fscale = 1.0 / factor if factor else 1.0
     ff = W_("rope_freqs.weight") if arch == "llama" else None
     neox = arch != "llama"
+    yarn = md.get(arch + ".rope.scaling.type") == "yarn"
+    mscale = md.get(arch + ".rope.scaling.attn_factor", 1.0)
+    if yarn:
+        # ggml_rope_yarn_corr_dims with beta_fast 32, beta_slow 1; rope_yarn
+        # multiplies cos/sin by 1 + 0.1 ln(factor) (factors > 1 only here)
+        n_orig = md.get(arch + ".rope.scaling.original_context_length",
+                        md[arch + ".context_length"])
+
+        def corr(beta):
+            return n_rot * math.log(n_orig / (beta * 2 * math.pi)) / (2 * math.log(base))
+        r_lo, r_hi = max(0, math.floor(corr(32.0))), min(n_rot - 1, math.ceil(corr(1.0)))
+        mscale *= 1.0 + 0.1 * math.log(1.0 / fscale)
 
     def norm(v, w):
         s = sum(float(t) * float(t) for t in v) / len(v)
@@ -499,13 +576,18 @@ def slow_forward(path, tokens, kv_f16):
     def rot(v, pos):
         v = v.copy()
         for i in range(n_rot // 2):
-            theta = pos * fscale * base ** (-2.0 * i / n_rot)
+            extrap = pos * base ** (-2.0 * i / n_rot)
             if ff is not None:
-                theta /= ff[i]
+                extrap /= ff[i]
+            theta = fscale * extrap
+            if yarn:
+                ramp = 1.0 - min(1.0, max(0.0, (i - r_lo) / max(0.001, r_hi - r_lo)))
+                theta = theta * (1.0 - ramp) + extrap * ramp
+            c, s_ = math.cos(theta) * mscale, math.sin(theta) * mscale
             a, b = (i, i + n_rot // 2) if neox else (2 * i, 2 * i + 1)
             va, vb = v[a], v[b]
-            v[a] = va * math.cos(theta) - vb * math.sin(theta)
-            v[b] = va * math.sin(theta) + vb * math.cos(theta)
+            v[a] = va * c - vb * s_
+            v[b] = va * s_ + vb * c
         return v
 
     def mv(name, x):
@@ -572,6 +654,16 @@ MODELS = {
     # qwen3: q/k norms, head_dim (16) != n_embd / n_head (8), tied output, Q4_0
     "qwen3": dict(arch="qwen3", wtype=R.GGML_Q4_0, head_dim=16, tied=True,
                   n_head=4, n_head_kv=2),
+    # YaRN (factor 4, original context 64: the ramp covers pairs 0..2 of 4),
+    # with rope factors and an attention factor on llama, NEOX on qwen2
+    "llama-yarn": dict(arch="llama", rope_freqs=True, rope_base=100.0, extra_kv=[
+        ("llama.rope.scaling.type", R.T_STRING, "yarn"),
+        ("llama.rope.scaling.factor", R.T_FLOAT32, 4.0),
+        ("llama.rope.scaling.attn_factor", R.T_FLOAT32, 0.9),
+        ("llama.rope.scaling.original_context_length", R.T_UINT32, 64)]),
+    "qwen2-yarn": dict(arch="qwen2", n_head_kv=1, rope_base=100.0, extra_kv=[
+        ("qwen2.rope.scaling.type", R.T_STRING, "yarn"),
+        ("qwen2.rope.scaling.factor", R.T_FLOAT32, 8.0)]),
 }
 TOKENS = [3, 17, 42, 0, 63, 17, 5]
 
@@ -615,6 +707,21 @@ class ForwardTest(TmpDir):
 
     def test_qwen3(self):
         self.check_arch("qwen3")
+
+    def test_yarn(self):
+        self.check_arch("llama-yarn")
+        self.check_arch("qwen2-yarn")
+        hp = F.Model(self.model("qwen2-yarn")).hp
+        self.assertEqual((hp.ext_factor, hp.freq_scale, hp.n_ctx_orig), (1.0, 0.125, 256))
+        self.assertAlmostEqual(hp.mscale, 1.0 + 0.1 * math.log(8.0), places=12)
+        # type none: the factor is ignored; no type: linear
+        hp = F.Model(self.model("qwen2", extra_kv=[
+            ("qwen2.rope.scaling.type", R.T_STRING, "none"),
+            ("qwen2.rope.scaling.factor", R.T_FLOAT32, 8.0)])).hp
+        self.assertEqual((hp.freq_scale, hp.ext_factor, hp.mscale), (1.0, 0.0, 1.0))
+        hp = F.Model(self.model("qwen2", extra_kv=[
+            ("qwen2.rope.scaling.factor", R.T_FLOAT32, 8.0)])).hp
+        self.assertEqual((hp.freq_scale, hp.ext_factor), (0.125, 0.0))
 
     def test_incremental_equals_batch_and_greedy(self):
         p = self.model("llama")
@@ -671,7 +778,7 @@ class ForwardTest(TmpDir):
         with self.assertRaises(F.ModelError):
             F.Model(p)
         p = self.model("llama", rope_scale=None, extra_kv=[
-            ("llama.rope.scaling.type", R.T_STRING, "yarn")])
+            ("llama.rope.scaling.type", R.T_STRING, "longrope")])
         with self.assertRaises(F.ModelError):
             F.Model(p)
 

@@ -1,10 +1,15 @@
 /*
  * cpu_device.c - the CPU implementation of struct ntp_device_iface: memory,
  * uploads and per-context state. The layer computation is in cpu_layer.c.
+ *
+ * Every buffer is bound to the device's node (src/numa/place.h) and first
+ * written by the device's own team, so the pages are where the threads that
+ * stream them run.
  */
 #include "backend/cpu/cpu_int.h"
 
 #include "core/core.h"
+#include "numa/place.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +24,16 @@ static void cpu_destroy(struct ntp_device *d)
 {
     if (d == NULL)
         return;
+    struct cpu_device *c = d->impl;
+    if (c)
+        ntp__team_free(c->team);
     free(d->impl);
     free(d);
+}
+
+static int cpu_node(struct ntp_device *d)
+{
+    return cpu_of(d)->p.node;
 }
 
 static bool cpu_supports_type(struct ntp_device *d, enum ntp_type t)
@@ -60,8 +73,7 @@ static ntp_status cpu_mem_available(struct ntp_device *d, uint64_t *bytes)
 
 static ntp_status cpu_buffer_alloc(struct ntp_device *d, size_t size, void **out)
 {
-    (void)d;
-    *out = ntp__alloc_aligned(size ? size : 64, 64);
+    *out = ntp__place_alloc(size ? size : 64, cpu_of(d)->p.node);
     if (*out == NULL)
         return ntp__error(NTP_E_NOMEM, "cpu device: cannot allocate %zu bytes", size);
     return NTP_OK;
@@ -70,20 +82,64 @@ static ntp_status cpu_buffer_alloc(struct ntp_device *d, size_t size, void **out
 static void cpu_buffer_free(struct ntp_device *d, void *buf)
 {
     (void)d;
-    ntp__free_aligned(buf);
+    ntp__place_free(buf);
+}
+
+/* A 2-D copy split over the team: whole rows, or byte ranges of one big row. */
+struct copy_job {
+    uint8_t *dst;
+    const uint8_t *src;
+    size_t dst_stride, src_stride, row_bytes, n_rows;
+};
+
+static void part(size_t n, int ith, int nth, size_t *a, size_t *b)
+{
+    *a = n * (size_t)ith / (size_t)nth;
+    *b = n * (size_t)(ith + 1) / (size_t)nth;
+}
+
+static void copy_job_fn(void *ctx, int ith, int nth)
+{
+    const struct copy_job *j = ctx;
+    size_t a, b;
+    if (j->n_rows >= (size_t)nth) {
+        part(j->n_rows, ith, nth, &a, &b);
+        for (size_t r = a; r < b; r++)
+            memcpy(j->dst + r * j->dst_stride, j->src + r * j->src_stride, j->row_bytes);
+        return;
+    }
+    part(j->row_bytes, ith, nth, &a, &b);
+    for (size_t r = 0; r < j->n_rows; r++)
+        memcpy(j->dst + r * j->dst_stride + a, j->src + r * j->src_stride + a, b - a);
 }
 
 static ntp_status cpu_upload_2d(struct ntp_device *d, void *dst, size_t dst_stride, const void *src,
                                 size_t src_stride, size_t row_bytes, size_t n_rows)
 {
-    (void)d;
-    if (dst_stride == row_bytes && src_stride == row_bytes) {
-        memcpy(dst, src, row_bytes * n_rows);
+    struct copy_job j = {dst, src, dst_stride, src_stride, row_bytes, n_rows};
+    if (row_bytes * n_rows < (64u << 10)) { /* small: not worth waking the team */
+        copy_job_fn(&j, 0, 1);
         return NTP_OK;
     }
-    for (size_t r = 0; r < n_rows; r++)
-        memcpy((uint8_t *)dst + r * dst_stride, (const uint8_t *)src + r * src_stride, row_bytes);
+    ntp__team_run(cpu_of(d)->team, copy_job_fn, &j);
     return NTP_OK;
+}
+
+/* Zero-fill buffers with the team: their pages are first touched on the node. */
+struct touch_job {
+    void **bufs;
+    size_t *sizes;
+    int n;
+};
+
+static void touch_job_fn(void *ctx, int ith, int nth)
+{
+    const struct touch_job *j = ctx;
+    for (int i = 0; i < j->n; i++) {
+        size_t a, b;
+        part(j->sizes[i], ith, nth, &a, &b);
+        memset((uint8_t *)j->bufs[i] + a, 0, b - a);
+    }
 }
 
 /* Largest activation row any matrix of the shard needs, in bytes. */
@@ -107,10 +163,10 @@ static size_t max_act_row(const struct cpu_device *c, const struct ntp_dev_state
     return best;
 }
 
-/* Allocate n floats (64-byte aligned), counting failures in *bad. */
-static void *state_alloc(size_t bytes, int *bad)
+/* Node-bound memory for a state buffer, counting failures in *bad. */
+static void *state_alloc(const struct cpu_device *c, size_t bytes, int *bad)
 {
-    void *p = ntp__alloc_aligned(bytes ? bytes : 64, 64);
+    void *p = ntp__place_alloc(bytes ? bytes : 64, c->p.node);
     *bad += p == NULL;
     return p;
 }
@@ -123,7 +179,7 @@ static void cpu_state_free(struct ntp_device *d, struct ntp_dev_state *s)
     void *bufs[] = {s->k_cache, s->v_cache, s->x,    s->xn, s->q,       s->kx,  s->vx,
                     s->att,     s->part,    s->gate, s->up, s->rope_cs, s->act, s->thr};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-        ntp__free_aligned(bufs[i]);
+        ntp__place_free(bufs[i]);
     free(s);
 }
 
@@ -153,20 +209,20 @@ static ntp_status cpu_state_new(struct ntp_device *d, const struct ntp_dev_state
     s->thr_floats = p->n_ctx + s->hdv;
     int bad = 0;
     const size_t kv_bytes = (size_t)sh->n_layer * (size_t)p->n_ctx * s->kv_row;
-    s->k_cache = state_alloc(kv_bytes, &bad);
-    s->v_cache = state_alloc(kv_bytes, &bad);
-    s->x = state_alloc(nb * (size_t)s->n_embd * fl, &bad);
-    s->xn = state_alloc(nb * (size_t)s->n_embd * fl, &bad);
-    s->q = state_alloc(nb * (size_t)(sh->n_head * s->hdk) * fl, &bad);
-    s->kx = state_alloc(nb * (size_t)(sh->n_head_kv * s->hdk) * fl, &bad);
-    s->vx = state_alloc(nb * (size_t)(sh->n_head_kv * s->hdv) * fl, &bad);
-    s->att = state_alloc(nb * (size_t)(sh->n_head * s->hdv) * fl, &bad);
-    s->part = state_alloc(nb * (size_t)s->n_embd * fl, &bad);
-    s->gate = state_alloc(nb * (size_t)sh->n_ff * fl, &bad);
-    s->up = state_alloc(nb * (size_t)sh->n_ff * fl, &bad);
-    s->rope_cs = state_alloc(nb * (size_t)p->cfg->rope.n_rot * fl, &bad);
-    s->act = state_alloc(nb * s->act_row, &bad);
-    s->thr = state_alloc((size_t)s->n_threads * (size_t)s->thr_floats * fl, &bad);
+    s->k_cache = state_alloc(c, kv_bytes, &bad);
+    s->v_cache = state_alloc(c, kv_bytes, &bad);
+    s->x = state_alloc(c, nb * (size_t)s->n_embd * fl, &bad);
+    s->xn = state_alloc(c, nb * (size_t)s->n_embd * fl, &bad);
+    s->q = state_alloc(c, nb * (size_t)(sh->n_head * s->hdk) * fl, &bad);
+    s->kx = state_alloc(c, nb * (size_t)(sh->n_head_kv * s->hdk) * fl, &bad);
+    s->vx = state_alloc(c, nb * (size_t)(sh->n_head_kv * s->hdv) * fl, &bad);
+    s->att = state_alloc(c, nb * (size_t)(sh->n_head * s->hdv) * fl, &bad);
+    s->part = state_alloc(c, nb * (size_t)s->n_embd * fl, &bad);
+    s->gate = state_alloc(c, nb * (size_t)sh->n_ff * fl, &bad);
+    s->up = state_alloc(c, nb * (size_t)sh->n_ff * fl, &bad);
+    s->rope_cs = state_alloc(c, nb * (size_t)p->cfg->rope.n_rot * fl, &bad);
+    s->act = state_alloc(c, nb * s->act_row, &bad);
+    s->thr = state_alloc(c, (size_t)s->n_threads * (size_t)s->thr_floats * fl, &bad);
     if (bad) {
         cpu_state_free(d, s);
         return ntp__error(NTP_E_NOMEM,
@@ -174,6 +230,13 @@ static ntp_status cpu_state_new(struct ntp_device *d, const struct ntp_dev_state
                           "positions, batch %lld)",
                           2 * kv_bytes, (long long)p->n_ctx, (long long)p->n_batch);
     }
+    void *bufs[] = {s->k_cache, s->v_cache, s->x,    s->xn, s->q,       s->kx,  s->vx,
+                    s->att,     s->part,    s->gate, s->up, s->rope_cs, s->act, s->thr};
+    size_t sizes[sizeof bufs / sizeof bufs[0]];
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        sizes[i] = ntp__place_size(bufs[i]);
+    struct touch_job tj = {bufs, sizes, (int)(sizeof bufs / sizeof bufs[0])};
+    ntp__team_run(c->team, touch_job_fn, &tj);
     *out = s;
     return NTP_OK;
 }
@@ -207,18 +270,74 @@ static ntp_status cpu_hidden_read(struct ntp_device *d, struct ntp_dev_state *s,
     return NTP_OK;
 }
 
+static ntp_status cpu_run_layers_start(struct ntp_device *d, struct ntp_dev_state *s,
+                                       const struct ntp_dev_run *run)
+{
+    ntp_status st = ntp__cpu_check_layers(s, run);
+    if (st != NTP_OK)
+        return st;
+    s->job.run = *run;
+    atomic_store(&s->job.err, NTP_OK);
+    s->job.busy = true;
+    ntp__team_start(cpu_of(d)->team, ntp__cpu_layers_job, s);
+    return NTP_OK;
+}
+
+static ntp_status cpu_run_output_start(struct ntp_device *d, struct ntp_dev_state *s,
+                                       const struct ntp_dev_output_run *run)
+{
+    ntp_status st = ntp__cpu_check_output(s, run);
+    if (st != NTP_OK)
+        return st;
+    s->job.out = *run;
+    atomic_store(&s->job.err, NTP_OK);
+    s->job.busy = true;
+    ntp__team_start(cpu_of(d)->team, ntp__cpu_output_job, s);
+    return NTP_OK;
+}
+
+static ntp_status cpu_run_wait(struct ntp_device *d, struct ntp_dev_state *s)
+{
+    if (!s->job.busy)
+        return NTP_OK;
+    ntp__team_wait(cpu_of(d)->team);
+    s->job.busy = false;
+    const ntp_status err = (ntp_status)atomic_load(&s->job.err);
+    if (err != NTP_OK)
+        return ntp__error(err, "%s: a kernel failed (%s)", d->desc, ntp_status_str(err));
+    return NTP_OK;
+}
+
 static ntp_status cpu_run_layers(struct ntp_device *d, struct ntp_dev_state *s,
                                  const struct ntp_dev_run *run)
 {
-    (void)d;
-    return ntp__cpu_run_layers(s, run);
+    ntp_status st = cpu_run_layers_start(d, s, run);
+    return st != NTP_OK ? st : cpu_run_wait(d, s);
 }
 
 static ntp_status cpu_run_output(struct ntp_device *d, struct ntp_dev_state *s,
                                  const struct ntp_dev_output_run *run)
 {
-    (void)d;
-    return ntp__cpu_run_output(s, run);
+    ntp_status st = cpu_run_output_start(d, s, run);
+    return st != NTP_OK ? st : cpu_run_wait(d, s);
+}
+
+/* Where the pages of the device's buffers are (weights are checked by the model). */
+static ntp_status cpu_state_place(struct ntp_device *d, struct ntp_dev_state *s,
+                                  struct ntp_place_count *c)
+{
+    const void *bufs[] = {s->k_cache, s->v_cache, s->x,    s->xn, s->q,       s->kx,  s->vx,
+                          s->att,     s->part,    s->gate, s->up, s->rope_cs, s->act, s->thr};
+    ntp_status st = NTP_OK;
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0] && st == NTP_OK; i++)
+        st = ntp__place_count(bufs[i], ntp__place_size(bufs[i]), cpu_of(d)->p.node, c);
+    return st;
+}
+
+static ntp_status cpu_buffer_place(struct ntp_device *d, const void *buf, size_t size,
+                                   struct ntp_place_count *c)
+{
+    return ntp__place_count(buf, size, cpu_of(d)->p.node, c);
 }
 
 static const struct ntp_device_iface cpu_iface = {
@@ -236,6 +355,12 @@ static const struct ntp_device_iface cpu_iface = {
     .hidden_read = cpu_hidden_read,
     .run_layers = cpu_run_layers,
     .run_output = cpu_run_output,
+    .run_layers_start = cpu_run_layers_start,
+    .run_output_start = cpu_run_output_start,
+    .run_wait = cpu_run_wait,
+    .buffer_place = cpu_buffer_place,
+    .state_place = cpu_state_place,
+    .node = cpu_node,
 };
 
 ntp_status ntp__cpu_device_new(const struct ntp_cpu_device_params *p, struct ntp_device **out)
@@ -252,16 +377,20 @@ ntp_status ntp__cpu_device_new(const struct ntp_cpu_device_params *p, struct ntp
         return ntp__error(NTP_E_NOMEM, "cpu device: out of memory");
     }
     c->p = *p;
-    ntp_status s = ntp__kernels_init(&c->k, p->isa);
-    if (s != NTP_OK) {
-        free(d);
-        free(c);
-        return s;
-    }
+    c->p.pus = NULL;
     d->iface = &cpu_iface;
     d->impl = c;
-    snprintf(d->desc, sizeof d->desc, "cpu node %d, %d threads, %s kernels", p->node, p->n_threads,
-             c->k.isa);
+    ntp_status s = ntp__kernels_init(&c->k, p->isa);
+    const struct ntp_team_params tp = {
+        .n_threads = p->n_threads, .node = p->node, .topo = p->topo, .pus = p->pus};
+    if (s == NTP_OK)
+        s = ntp__team_new(&tp, &c->team);
+    if (s != NTP_OK) {
+        cpu_destroy(d);
+        return s;
+    }
+    snprintf(d->desc, sizeof d->desc, "cpu node %d, %d threads%s, %s kernels", p->node,
+             p->n_threads, ntp__team_bound(c->team) ? " (bound)" : "", c->k.isa);
     *out = d;
     return NTP_OK;
 }

@@ -10,10 +10,12 @@
 #include "backend/device.h"
 
 struct ntp_cpu_device_params {
-    int node;              /* NUMA node the device stands for (-1: no binding) */
-    int n_threads;         /* threads of its team (>= 1) */
-    uint64_t memory_limit; /* bytes the device may use; 0: the system's MemAvailable */
-    const char *isa;       /* kernel ISA ("ref"); NULL: best available / NTP_ISA */
+    int node;                 /* NUMA node the device stands for (-1: no binding) */
+    int n_threads;            /* threads of its team (>= 1) */
+    uint64_t memory_limit;    /* bytes the device may use; 0: the system's MemAvailable */
+    const char *isa;          /* kernel ISA ("ref"); NULL: best available / NTP_ISA */
+    const ntp_topology *topo; /* binds the team's threads; NULL: unbound (not owned) */
+    const int *pus;           /* [n_threads] OS processor of each thread; NULL: unbound (copied) */
 };
 
 /* Make a CPU device. Free it with d->iface->destroy(d). */

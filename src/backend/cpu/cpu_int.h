@@ -7,9 +7,22 @@
 
 #include "backend/cpu/cpu_device.h"
 
+#include "numa/team.h"
+
+#include <stdatomic.h>
+
 struct cpu_device {
-    struct ntp_cpu_device_params p; /* as created */
+    struct ntp_cpu_device_params p; /* as created (pus not kept) */
     struct ntp_kernels k;           /* kernel table chosen for this device */
+    struct ntp_team *team;          /* the device's persistent, bound thread team (owned) */
+};
+
+/* The job a state's team is running or last ran (one at a time per device). */
+struct cpu_job {
+    struct ntp_dev_run run;        /* for run_layers */
+    struct ntp_dev_output_run out; /* for run_output */
+    _Atomic int err;               /* first failing status of the job (NTP_OK if none) */
+    bool busy;                     /* started and not yet waited for */
 };
 
 /*
@@ -39,10 +52,15 @@ struct ntp_dev_state {
     float *thr;                    /* [n_threads][thr_floats] per-thread scratch */
     int64_t thr_floats;            /* floats per thread: attention scores (n_ctx) */
     int n_threads;                 /* team size the scratch was sized for */
+    struct cpu_job job;            /* the team's current job */
 };
 
-/* Team entry points of cpu_layer.c (each runs one parallel region). */
-ntp_status ntp__cpu_run_layers(struct ntp_dev_state *s, const struct ntp_dev_run *run);
-ntp_status ntp__cpu_run_output(struct ntp_dev_state *s, const struct ntp_dev_output_run *run);
+/* Checks of a run's arguments, done on the calling thread before the team starts. */
+ntp_status ntp__cpu_check_layers(const struct ntp_dev_state *s, const struct ntp_dev_run *run);
+ntp_status ntp__cpu_check_output(const struct ntp_dev_state *s,
+                                 const struct ntp_dev_output_run *run);
+/* Team jobs of cpu_layer.c: ctx is the state; they run s->job.run / s->job.out. */
+void ntp__cpu_layers_job(void *ctx, int ith, int nth);
+void ntp__cpu_output_job(void *ctx, int ith, int nth);
 
 #endif /* NTP_BACKEND_CPU_INT_H */

@@ -1,9 +1,9 @@
 /*
  * cpu_layer.c - the transformer block on one CPU device, run by the device's
- * thread team. Every thread executes the same sequence of phases on its own
- * slice of the work and meets the others at barriers; the two all-reduce
- * points per layer (after O and after down) are explicit calls, no-ops for a
- * group of one device.
+ * persistent thread team (src/numa/team.h). Every thread executes the same
+ * sequence of phases on its own slice of the work and meets the others at
+ * barriers; the two all-reduce points per layer (after O and after down) are
+ * explicit calls, no-ops for a group of one device.
  *
  * Activations for a matmul are quantized once into the shared act buffer
  * (each thread quantizes a slice of the tokens), then every thread multiplies
@@ -15,7 +15,6 @@
 #include "core/half.h"
 
 #include <math.h>
-#include <omp.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -28,11 +27,12 @@ struct thr {
     enum ntp_type act_type;      /* their format there */
     float *scratch;              /* thr_floats floats private to this thread */
     _Atomic int *err;            /* first failing status of the call (shared) */
+    struct ntp_team *team;       /* the device's team (for barriers) */
 };
 
-static void team_barrier(void)
+static void team_barrier(struct thr *th)
 {
-#pragma omp barrier
+    ntp__team_barrier(th->team);
 }
 
 static const struct ntp_dev_tensor *layer_w(const struct thr *th, int64_t il, enum ntp_tensor_id id)
@@ -44,8 +44,11 @@ static const struct ntp_dev_tensor *layer_w(const struct thr *th, int64_t il, en
  * Put n_tok rows of src (ld floats apart) in the activation format of weight
  * type wtype. Float weights use src as it is. Otherwise the rows are quantized
  * into the shared act buffer unless it already holds them (Q, K and V share
- * one quantization, as do gate and up). Callers reach this only after a
- * barrier that follows any earlier reader of the buffer (see act_release).
+ * one quantization, as do gate and up). Either way the team meets at a
+ * barrier when the source is new, so callers need none between writing the
+ * source rows of their own token slice (norm_rows) and this call. Callers
+ * reach this only after a barrier that follows any earlier reader of the
+ * buffer (see act_release).
  */
 static void prep_act(struct thr *th, const float *src, int64_t ld, int64_t n_tok, int64_t k,
                      enum ntp_type wtype, const void **x, size_t *x_stride)
@@ -53,6 +56,11 @@ static void prep_act(struct thr *th, const float *src, int64_t ld, int64_t n_tok
     const struct ntp_kernel_type *kt = &th->k->type[wtype];
     struct ntp_dev_state *s = th->s;
     if (kt->act_type == NTP_TYPE_F32) {
+        if (th->act_src != src || th->act_type != NTP_TYPE_F32) {
+            team_barrier(th);
+            th->act_src = src;
+            th->act_type = NTP_TYPE_F32;
+        }
         *x = src;
         *x_stride = (size_t)ld * sizeof(float);
         return;
@@ -62,7 +70,7 @@ static void prep_act(struct thr *th, const float *src, int64_t ld, int64_t n_tok
         ntp__slice(n_tok, th->ith, th->nth, &t0, &t1);
         for (int64_t t = t0; t < t1; t++)
             kt->quantize_act(src + t * ld, (uint8_t *)s->act + (size_t)t * s->act_row, k);
-        team_barrier();
+        team_barrier(th);
         th->act_src = src;
         th->act_type = kt->act_type;
     }
@@ -111,19 +119,23 @@ static void norm_rows(struct thr *th, const struct ntp_dev_tensor *w, int64_t n_
                          s->p.cfg->hp.rms_eps);
 }
 
-/* Sum the partials across devices (all-reduce), then add them to the residual stream. */
+/*
+ * Sum the partials across devices (all-reduce) and add the sum to the
+ * residual stream; the all-reduce adds each thread's own slices, so no
+ * barrier is needed between the two.
+ */
 static void reduce_residual(struct thr *th, int64_t n_tok)
 {
     struct ntp_dev_state *s = th->s;
     const int64_t n = n_tok * s->n_embd;
     const struct ntp_comm_ops *c = &s->p.comm;
     if (c->allreduce) {
-        ntp_status st = c->allreduce(c->comm, c->rank, s->part, n, th->ith, th->nth);
+        ntp_status st = c->allreduce(c->comm, c->rank, s->part, n, s->x, th->ith, th->nth);
         if (st != NTP_OK) {
             int expected = NTP_OK;
             atomic_compare_exchange_strong(th->err, &expected, (int)st);
         }
-        team_barrier();
+        return;
     }
     int64_t i0, i1;
     ntp__slice(n, th->ith, th->nth, &i0, &i1);
@@ -142,15 +154,6 @@ static void kv_store(const struct ntp_dev_state *s, uint8_t *cache, int64_t li, 
     } else {
         memcpy((float *)row + g * hd, src, (size_t)hd * sizeof(float));
     }
-}
-
-/* Element i of head slot g at cache row p (layer li). */
-static inline float kv_load(const struct ntp_dev_state *s, const uint8_t *cache, int64_t li,
-                            int64_t p, int64_t off)
-{
-    const uint8_t *row = cache + ((size_t)li * (size_t)s->p.n_ctx + (size_t)p) * s->kv_row;
-    return s->p.kv_type == NTP_TYPE_F16 ? ntp__f16_to_f32(((const ntp_f16 *)row)[off])
-                                        : ((const float *)row)[off];
 }
 
 /* Bias, per-head norm and rotation of one q or k head row x of width hd. */
@@ -213,25 +216,27 @@ static void attention(struct thr *th, int64_t il, const struct ntp_dev_run *run)
     const struct ntp_hparams *hp = &s->p.cfg->hp;
     const int64_t nh = sh->n_head, group = hp->n_head / hp->n_head_kv;
     const int64_t li = il - sh->layer0;
-    float *score = th->scratch;
+    const size_t esz = s->p.kv_type == NTP_TYPE_F16 ? sizeof(ntp_f16) : sizeof(float);
+    const size_t layer_off = (size_t)li * (size_t)s->p.n_ctx * s->kv_row;
     int64_t u0, u1;
     ntp__slice(run->n_tok * nh, th->ith, th->nth, &u0, &u1);
     for (int64_t u = u0; u < u1; u++) {
-        const int64_t t = u / nh, h = u % nh, n_pos = run->pos + t + 1;
+        const int64_t t = u / nh, h = u % nh;
         const int64_t g = (sh->head0 + h) / group - sh->head_kv0;
-        const float *q = s->q + (t * nh + h) * s->hdk;
-        for (int64_t p = 0; p < n_pos; p++) {
-            float d = 0;
-            for (int64_t i = 0; i < s->hdk; i++)
-                d += q[i] * kv_load(s, s->k_cache, li, p, g * s->hdk + i);
-            score[p] = d * s->p.cfg->attn_scale;
-        }
-        ntp__softmax_f32(score, n_pos);
-        float *out = s->att + (t * nh + h) * s->hdv;
-        memset(out, 0, (size_t)s->hdv * sizeof(float));
-        for (int64_t p = 0; p < n_pos; p++)
-            for (int64_t i = 0; i < s->hdv; i++)
-                out[i] += score[p] * kv_load(s, s->v_cache, li, p, g * s->hdv + i);
+        const struct ntp_attn_args a = {
+            .q = s->q + (t * nh + h) * s->hdk,
+            .k = s->k_cache + layer_off + (size_t)(g * s->hdk) * esz,
+            .v = s->v_cache + layer_off + (size_t)(g * s->hdv) * esz,
+            .kv_stride = s->kv_row,
+            .kv_type = s->p.kv_type,
+            .hdk = s->hdk,
+            .hdv = s->hdv,
+            .n_pos = run->pos + t + 1,
+            .scale = s->p.cfg->attn_scale,
+            .score = th->scratch,
+            .out = s->att + (t * nh + h) * s->hdv,
+        };
+        th->k->attn(&a);
     }
 }
 
@@ -241,22 +246,21 @@ static void block_attn(struct thr *th, int64_t il, const struct ntp_dev_run *run
     struct ntp_dev_state *s = th->s;
     const struct ntp_shard *sh = s->p.shard;
     const int64_t n = run->n_tok, e = s->n_embd;
-    norm_rows(th, layer_w(th, il, NTP_T_ATTN_NORM), n);
-    team_barrier();
+    norm_rows(th, layer_w(th, il, NTP_T_ATTN_NORM), n); /* prep_act meets the team */
     mm(th, layer_w(th, il, NTP_T_ATTN_Q), s->xn, e, n, s->q, sh->n_head * s->hdk);
     mm(th, layer_w(th, il, NTP_T_ATTN_K), s->xn, e, n, s->kx, sh->n_head_kv * s->hdk);
     mm(th, layer_w(th, il, NTP_T_ATTN_V), s->xn, e, n, s->vx, sh->n_head_kv * s->hdv);
-    team_barrier();
+    team_barrier(th);
     act_release(th);
     qkv_post(th, il, run);
-    team_barrier();
+    team_barrier(th);
     attention(th, il, run);
-    team_barrier();
+    team_barrier(th);
     mm(th, layer_w(th, il, NTP_T_ATTN_OUTPUT), s->att, sh->n_head * s->hdv, n, s->part, e);
-    team_barrier();
+    team_barrier(th);
     act_release(th);
     reduce_residual(th, n);
-    team_barrier();
+    team_barrier(th);
 }
 
 /* The FFN half of block il: norm, gate/up, SwiGLU, down, all-reduce #2. */
@@ -264,37 +268,37 @@ static void block_ffn(struct thr *th, int64_t il, const struct ntp_dev_run *run)
 {
     struct ntp_dev_state *s = th->s;
     const int64_t n = run->n_tok, e = s->n_embd, ff = s->p.shard->n_ff;
-    norm_rows(th, layer_w(th, il, NTP_T_FFN_NORM), n);
-    team_barrier();
+    norm_rows(th, layer_w(th, il, NTP_T_FFN_NORM), n); /* prep_act meets the team */
     mm(th, layer_w(th, il, NTP_T_FFN_GATE), s->xn, e, n, s->gate, ff);
     mm(th, layer_w(th, il, NTP_T_FFN_UP), s->xn, e, n, s->up, ff);
-    team_barrier();
+    team_barrier(th);
     act_release(th);
     int64_t i0, i1;
     ntp__slice(n * ff, th->ith, th->nth, &i0, &i1);
     ntp__swiglu_f32(s->gate + i0, s->gate + i0, s->up + i0, i1 - i0);
-    team_barrier();
+    team_barrier(th);
     mm(th, layer_w(th, il, NTP_T_FFN_DOWN), s->gate, ff, n, s->part, e);
-    team_barrier();
+    team_barrier(th);
     act_release(th);
     reduce_residual(th, n);
-    team_barrier();
+    team_barrier(th);
 }
 
-static void thr_init(struct thr *th, struct ntp_dev_state *s, _Atomic int *err)
+static void thr_init(struct thr *th, struct ntp_dev_state *s, int ith, int nth)
 {
     const struct cpu_device *c = s->dev->impl;
     th->s = s;
     th->k = &c->k;
-    th->ith = omp_get_thread_num();
-    th->nth = omp_get_num_threads();
+    th->team = c->team;
+    th->ith = ith;
+    th->nth = nth;
     th->act_src = NULL;
     th->act_type = NTP_TYPE_F32;
     th->scratch = s->thr + (size_t)th->ith * (size_t)s->thr_floats;
-    th->err = err;
+    th->err = &s->job.err;
 }
 
-ntp_status ntp__cpu_run_layers(struct ntp_dev_state *s, const struct ntp_dev_run *run)
+ntp_status ntp__cpu_check_layers(const struct ntp_dev_state *s, const struct ntp_dev_run *run)
 {
     const struct ntp_shard *sh = s->p.shard;
     if (run->n_tok < 1 || run->n_tok > s->p.n_batch || run->pos < 0 ||
@@ -308,51 +312,50 @@ ntp_status ntp__cpu_run_layers(struct ntp_dev_state *s, const struct ntp_dev_run
         run->layer0 > run->layer1)
         return ntp__error(NTP_E_INVALID_ARG, "cpu device: layers [%lld, %lld) not held",
                           (long long)run->layer0, (long long)run->layer1);
-    _Atomic int err = NTP_OK;
-#pragma omp parallel num_threads(s->n_threads)
-    {
-        struct thr th;
-        thr_init(&th, s, &err);
-        const int64_t n_rot = s->p.cfg->rope.n_rot;
-        int64_t t0, t1;
-        ntp__slice(run->n_tok, th.ith, th.nth, &t0, &t1);
-        for (int64_t t = t0; t < t1; t++)
-            ntp__rope_cache_f32(s->rope_cs + t * n_rot, run->pos + t, &s->p.cfg->rope);
-        team_barrier();
-        for (int64_t il = run->layer0; il < run->layer1; il++) {
-            block_attn(&th, il, run);
-            block_ffn(&th, il, run);
-        }
-    }
-    if (err != NTP_OK)
-        return ntp__error((ntp_status)err, "cpu device: a kernel failed (%s)",
-                          ntp_status_str((ntp_status)err));
     return NTP_OK;
 }
 
-ntp_status ntp__cpu_run_output(struct ntp_dev_state *s, const struct ntp_dev_output_run *run)
+void ntp__cpu_layers_job(void *ctx, int ith, int nth)
 {
-    const struct ntp_dev_tensor *out = &s->p.w->global[NTP_T_OUTPUT];
+    struct ntp_dev_state *s = ctx;
+    const struct ntp_dev_run *run = &s->job.run;
+    struct thr th;
+    thr_init(&th, s, ith, nth);
+    const int64_t n_rot = s->p.cfg->rope.n_rot;
+    int64_t t0, t1;
+    ntp__slice(run->n_tok, th.ith, th.nth, &t0, &t1);
+    for (int64_t t = t0; t < t1; t++)
+        ntp__rope_cache_f32(s->rope_cs + t * n_rot, run->pos + t, &s->p.cfg->rope);
+    /* The first layer's norm touches only this thread's tokens; prep_act meets the team. */
+    for (int64_t il = run->layer0; il < run->layer1; il++) {
+        block_attn(&th, il, run);
+        block_ffn(&th, il, run);
+    }
+}
+
+ntp_status ntp__cpu_check_output(const struct ntp_dev_state *s,
+                                 const struct ntp_dev_output_run *run)
+{
     if (run->tok0 < 0 || run->n_tok < 1 || run->tok0 + run->n_tok > s->p.n_batch)
         return ntp__error(NTP_E_INVALID_ARG, "cpu device: output rows [%lld, %lld) out of range",
                           (long long)run->tok0, (long long)(run->tok0 + run->n_tok));
-    if (out->data == NULL || s->p.shard->n_vocab == 0)
-        return NTP_OK;
-    _Atomic int err = NTP_OK;
-#pragma omp parallel num_threads(s->n_threads)
-    {
-        struct thr th;
-        thr_init(&th, s, &err);
-        const struct ntp_dev_tensor *nw = &s->p.w->global[NTP_T_OUTPUT_NORM];
-        int64_t t0, t1;
-        ntp__slice(run->n_tok, th.ith, th.nth, &t0, &t1);
-        for (int64_t t = t0; t < t1; t++)
-            ntp__rmsnorm_f32(s->xn + t * s->n_embd, s->x + (run->tok0 + t) * s->n_embd, nw->data,
-                             s->n_embd, s->p.cfg->hp.rms_eps);
-        team_barrier();
-        mm(&th, out, s->xn, s->n_embd, run->n_tok, run->logits + s->p.shard->vocab0, run->ld);
-    }
-    if (err != NTP_OK)
-        return ntp__error((ntp_status)err, "cpu device: output kernel failed");
     return NTP_OK;
+}
+
+void ntp__cpu_output_job(void *ctx, int ith, int nth)
+{
+    struct ntp_dev_state *s = ctx;
+    const struct ntp_dev_output_run *run = &s->job.out;
+    const struct ntp_dev_tensor *out = &s->p.w->global[NTP_T_OUTPUT];
+    if (out->data == NULL || s->p.shard->n_vocab == 0)
+        return;
+    struct thr th;
+    thr_init(&th, s, ith, nth);
+    const struct ntp_dev_tensor *nw = &s->p.w->global[NTP_T_OUTPUT_NORM];
+    int64_t t0, t1;
+    ntp__slice(run->n_tok, th.ith, th.nth, &t0, &t1);
+    for (int64_t t = t0; t < t1; t++)
+        ntp__rmsnorm_f32(s->xn + t * s->n_embd, s->x + (run->tok0 + t) * s->n_embd, nw->data,
+                         s->n_embd, s->p.cfg->hp.rms_eps);
+    mm(&th, out, s->xn, s->n_embd, run->n_tok, run->logits + s->p.shard->vocab0, run->ld);
 }

@@ -1,0 +1,264 @@
+/*
+ * cuda_layer.c - the transformer block and the output head on the GPU, in
+ * the same order of operations as the CPU device (src/backend/cpu/cpu_layer.c):
+ * RMSNorm; Q, K, V (+ bias); per-head q/k norm (qwen3); RoPE; K and V into
+ * the cache; causal GQA attention; O; residual; RMSNorm; gate, up; SwiGLU;
+ * down; residual. All kernels go to the default stream in order, so each
+ * sees the previous one's results; the host waits only at the end of a call.
+ *
+ * A GPU is never part of a tensor-parallel group (state_new refuses one), so
+ * the two all-reduce points of a layer are plain residual additions here.
+ * RoPE's cos/sin come from the reference ntp__rope_cache_f32 on the host
+ * (n_tok * n_rot floats per call), so linear, YaRN and per-frequency scaling
+ * are exactly the CPU's.
+ */
+#include "backend/cuda/cuda_int.h"
+
+#include "core/core.h"
+
+/* A run of kernels: the first failure is kept and later work is skipped. */
+struct cu_run {
+    struct cuda_state *s;
+    struct cuda_device *c;
+    ntp_status st; /* NTP_OK until something fails */
+};
+
+static void ck(struct cu_run *r, cudaError_t e, const char *what)
+{
+    if (r->st == NTP_OK && e != cudaSuccess)
+        r->st = ntp__cu_status(e, what);
+}
+
+static const struct ntp_dev_tensor *lw(const struct cu_run *r, int64_t il, enum ntp_tensor_id id)
+{
+    return &r->s->wl[(il - r->s->p.shard->layer0) * NTP_T_COUNT + id];
+}
+
+static const float *fdata(const struct ntp_dev_tensor *t)
+{
+    return t->data;
+}
+
+/* Rows [r0, r0 + nr) of W times x with cuBLAS: y(nr x n_tok) = W_tile^T-view times x. */
+static ntp_status gemm_tile(struct cuda_device *c, const struct cuda_mm *a, int64_t r0, int64_t nr)
+{
+    const struct ntp_dev_tensor *w = a->w;
+    const struct ntp_cu_mat m = {w->type, w->data, w->row_stride, w->ne[0], w->ne[1]};
+    ntp_status s = ntp__cu_status(ntp__cu_dequant_f32(&m, r0, nr, a->wtile, 0), "dequantize tile");
+    if (s != NTP_OK)
+        return s;
+    /*
+     * Column-major view: the tile is a k x nr matrix (ld k), x a k x n_tok
+     * matrix (ld ldx) and y an ldy x n_tok one; y[r0 + i][t] = tile^T x.
+     */
+    const float one = 1.0f, zero = 0.0f;
+    return ntp__cublas_status(cublasSgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)nr, (int)a->n_tok,
+                                          (int)w->ne[0], &one, a->wtile, (int)w->ne[0], a->x,
+                                          (int)a->ldx, &zero, a->y + r0, (int)a->ldy),
+                              "cublasSgemm");
+}
+
+ntp_status ntp__cuda_mm(struct cuda_device *c, const struct cuda_mm *a)
+{
+    const struct ntp_dev_tensor *w = a->w;
+    if (a->n_tok <= NTP_CU_MATVEC_MAX_TOK || a->wtile == NULL) {
+        const struct ntp_cu_mat m = {w->type, w->data, w->row_stride, w->ne[0], w->ne[1]};
+        for (int64_t t = 0; t < a->n_tok; t += NTP_CU_MATVEC_MAX_TOK) {
+            const int64_t n =
+                a->n_tok - t < NTP_CU_MATVEC_MAX_TOK ? a->n_tok - t : NTP_CU_MATVEC_MAX_TOK;
+            ntp_status s = ntp__cu_status(
+                ntp__cu_matvec(&m, a->x + t * a->ldx, a->ldx, n, a->y + t * a->ldy, a->ldy, 0),
+                "matvec");
+            if (s != NTP_OK)
+                return s;
+        }
+        return NTP_OK;
+    }
+    const int64_t per = a->wtile_floats / w->ne[0];
+    if (per < 1)
+        return ntp__error(NTP_E_INTERNAL, "cuda: weight tile of %lld floats < one row of %lld",
+                          (long long)a->wtile_floats, (long long)w->ne[0]);
+    for (int64_t r0 = 0; r0 < w->ne[1]; r0 += per) {
+        const int64_t nr = w->ne[1] - r0 < per ? w->ne[1] - r0 : per;
+        ntp_status s = gemm_tile(c, a, r0, nr);
+        if (s != NTP_OK)
+            return s;
+    }
+    return NTP_OK;
+}
+
+/* y[t][0, w rows) = W x[t] for the run's tokens. */
+static void mm(struct cu_run *r, const struct ntp_dev_tensor *w, const float *x, int64_t ldx,
+               int64_t n_tok, float *y, int64_t ldy)
+{
+    if (r->st != NTP_OK)
+        return;
+    const struct cuda_mm a = {w, x, ldx, n_tok, y, ldy, r->s->wtile, r->s->wtile_floats};
+    r->st = ntp__cuda_mm(r->c, &a);
+}
+
+/* K and V of the batch into the cache of layer li at positions pos ... */
+static void kv_store(struct cu_run *r, int64_t li, const struct ntp_dev_run *run)
+{
+    struct cuda_state *s = r->s;
+    const bool f16 = s->p.kv_type == NTP_TYPE_F16;
+    const size_t el = f16 ? 2 : 4;
+    const int64_t kw = s->nkv * s->hdk, vw = s->nkv * s->hdv;
+    uint8_t *kc = (uint8_t *)s->k_cache + (size_t)li * (size_t)s->p.n_ctx * (size_t)kw * el;
+    uint8_t *vc = (uint8_t *)s->v_cache + (size_t)li * (size_t)s->p.n_ctx * (size_t)vw * el;
+    ck(r, ntp__cu_kv_store(kc, f16, s->kx, run->n_tok, kw, run->pos, 0), "kv_store K");
+    ck(r, ntp__cu_kv_store(vc, f16, s->vx, run->n_tok, vw, run->pos, 0), "kv_store V");
+}
+
+/* Biases, q/k norms and RoPE of the new q and k; v's bias. */
+static void qkv_post(struct cu_run *r, int64_t il, int64_t n)
+{
+    struct cuda_state *s = r->s;
+    const struct ntp_model_cfg *cfg = s->p.cfg;
+    if (cfg->qkv_bias) {
+        ck(r, ntp__cu_add_bias(s->q, fdata(lw(r, il, NTP_T_ATTN_Q_BIAS)), s->nh * s->hdk, n, 0),
+           "q bias");
+        ck(r, ntp__cu_add_bias(s->kx, fdata(lw(r, il, NTP_T_ATTN_K_BIAS)), s->nkv * s->hdk, n, 0),
+           "k bias");
+        ck(r, ntp__cu_add_bias(s->vx, fdata(lw(r, il, NTP_T_ATTN_V_BIAS)), s->nkv * s->hdv, n, 0),
+           "v bias");
+    }
+    if (cfg->qk_norm) {
+        const float eps = cfg->hp.rms_eps;
+        ck(r,
+           ntp__cu_rmsnorm(s->q, s->q, fdata(lw(r, il, NTP_T_ATTN_Q_NORM)), s->hdk, n * s->nh, eps,
+                           0),
+           "q norm");
+        ck(r,
+           ntp__cu_rmsnorm(s->kx, s->kx, fdata(lw(r, il, NTP_T_ATTN_K_NORM)), s->hdk, n * s->nkv,
+                           eps, 0),
+           "k norm");
+    }
+    ck(r, ntp__cu_rope(s->q, s->rope_cs, n, s->nh, s->hdk, s->n_rot, cfg->rope.neox, 0), "rope q");
+    ck(r, ntp__cu_rope(s->kx, s->rope_cs, n, s->nkv, s->hdk, s->n_rot, cfg->rope.neox, 0),
+       "rope k");
+}
+
+/* The attention half of block il: norm, QKV, RoPE, cache, attention, O, residual. */
+static void block_attn(struct cu_run *r, int64_t il, const struct ntp_dev_run *run)
+{
+    struct cuda_state *s = r->s;
+    const struct ntp_shard *sh = s->p.shard;
+    const int64_t n = run->n_tok, e = s->n_embd;
+    ck(r,
+       ntp__cu_rmsnorm(s->xn, s->x, fdata(lw(r, il, NTP_T_ATTN_NORM)), e, n, s->p.cfg->hp.rms_eps,
+                       0),
+       "attn norm");
+    mm(r, lw(r, il, NTP_T_ATTN_Q), s->xn, e, n, s->q, s->nh * s->hdk);
+    mm(r, lw(r, il, NTP_T_ATTN_K), s->xn, e, n, s->kx, s->nkv * s->hdk);
+    mm(r, lw(r, il, NTP_T_ATTN_V), s->xn, e, n, s->vx, s->nkv * s->hdv);
+    qkv_post(r, il, n);
+    kv_store(r, il - sh->layer0, run);
+    const size_t el = s->p.kv_type == NTP_TYPE_F16 ? 2 : 4;
+    const size_t layer_cells = (size_t)(il - sh->layer0) * (size_t)s->p.n_ctx;
+    const struct ntp_cu_attn a = {
+        .q = s->q,
+        .k = (const uint8_t *)s->k_cache + layer_cells * (size_t)(s->nkv * s->hdk) * el,
+        .v = (const uint8_t *)s->v_cache + layer_cells * (size_t)(s->nkv * s->hdv) * el,
+        .f16 = s->p.kv_type == NTP_TYPE_F16,
+        .out = s->att,
+        .n_tok = n,
+        .pos = run->pos,
+        .n_head = s->nh,
+        .n_head_kv = s->nkv,
+        .head0 = sh->head0,
+        .head_kv0 = sh->head_kv0,
+        .group = s->p.cfg->hp.n_head / s->p.cfg->hp.n_head_kv,
+        .hdk = s->hdk,
+        .hdv = s->hdv,
+        .scale = s->p.cfg->attn_scale,
+    };
+    if (r->st == NTP_OK)
+        ck(r, ntp__cu_attention(&a, 0), "attention");
+    mm(r, lw(r, il, NTP_T_ATTN_OUTPUT), s->att, s->nh * s->hdv, n, s->part, e);
+    ck(r, ntp__cu_add(s->x, s->part, n * e, 0), "residual (attention)");
+}
+
+/* The FFN half of block il: norm, gate/up, SwiGLU, down, residual. */
+static void block_ffn(struct cu_run *r, int64_t il, const struct ntp_dev_run *run)
+{
+    struct cuda_state *s = r->s;
+    const int64_t n = run->n_tok, e = s->n_embd, ff = s->nff;
+    ck(r,
+       ntp__cu_rmsnorm(s->xn, s->x, fdata(lw(r, il, NTP_T_FFN_NORM)), e, n, s->p.cfg->hp.rms_eps,
+                       0),
+       "ffn norm");
+    mm(r, lw(r, il, NTP_T_FFN_GATE), s->xn, e, n, s->gate, ff);
+    mm(r, lw(r, il, NTP_T_FFN_UP), s->xn, e, n, s->up, ff);
+    ck(r, ntp__cu_swiglu(s->gate, s->up, n * ff, 0), "swiglu");
+    mm(r, lw(r, il, NTP_T_FFN_DOWN), s->gate, ff, n, s->part, e);
+    ck(r, ntp__cu_add(s->x, s->part, n * e, 0), "residual (ffn)");
+}
+
+/* cos/sin of the batch's positions, computed on the host as the CPU does, then uploaded. */
+static void rope_upload(struct cu_run *r, const struct ntp_dev_run *run)
+{
+    struct cuda_state *s = r->s;
+    if (s->n_rot == 0)
+        return;
+    for (int64_t t = 0; t < run->n_tok; t++)
+        ntp__rope_cache_f32(s->cs_host + t * s->n_rot, run->pos + t, &s->p.cfg->rope);
+    ck(r,
+       cudaMemcpy(s->rope_cs, s->cs_host, (size_t)(run->n_tok * s->n_rot) * sizeof(float),
+                  cudaMemcpyHostToDevice),
+       "cudaMemcpy (rope cache)");
+}
+
+ntp_status ntp__cuda_run_layers(struct cuda_state *s, const struct ntp_dev_run *run)
+{
+    const struct ntp_shard *sh = s->p.shard;
+    if (run->n_tok < 1 || run->n_tok > s->p.n_batch || run->pos < 0 ||
+        run->pos + run->n_tok > s->p.n_ctx)
+        return ntp__error(NTP_E_INVALID_ARG,
+                          "%s: batch of %lld tokens at position %lld (batch size %lld, context "
+                          "%lld)",
+                          s->dev->desc, (long long)run->n_tok, (long long)run->pos,
+                          (long long)s->p.n_batch, (long long)s->p.n_ctx);
+    if (run->layer0 < sh->layer0 || run->layer1 > sh->layer0 + sh->n_layer ||
+        run->layer0 > run->layer1)
+        return ntp__error(NTP_E_INVALID_ARG, "%s: layers [%lld, %lld) not held", s->dev->desc,
+                          (long long)run->layer0, (long long)run->layer1);
+    struct cu_run r = {s, s->dev->impl, NTP_OK};
+    rope_upload(&r, run);
+    for (int64_t il = run->layer0; il < run->layer1 && r.st == NTP_OK; il++) {
+        block_attn(&r, il, run);
+        block_ffn(&r, il, run);
+    }
+    /* Wait here so that a failing kernel is reported by the call that queued it. */
+    ck(&r, cudaDeviceSynchronize(), "run_layers");
+    return r.st;
+}
+
+ntp_status ntp__cuda_run_output(struct cuda_state *s, const struct ntp_dev_output_run *run)
+{
+    const struct ntp_dev_tensor *out = &s->wg[NTP_T_OUTPUT];
+    const int64_t nv = s->p.shard->n_vocab, e = s->n_embd;
+    if (run->tok0 < 0 || run->n_tok < 1 || run->tok0 + run->n_tok > s->p.n_batch)
+        return ntp__error(NTP_E_INVALID_ARG, "%s: output rows [%lld, %lld) out of range",
+                          s->dev->desc, (long long)run->tok0, (long long)(run->tok0 + run->n_tok));
+    if (out->data == NULL || nv == 0)
+        return NTP_OK;
+    struct cu_run r = {s, s->dev->impl, NTP_OK};
+    ck(&r,
+       ntp__cu_rmsnorm(s->xn, s->x + run->tok0 * e, fdata(&s->wg[NTP_T_OUTPUT_NORM]), e, run->n_tok,
+                       s->p.cfg->hp.rms_eps, 0),
+       "output norm");
+    for (int64_t t = 0; t < run->n_tok && r.st == NTP_OK; t += s->logit_rows) {
+        const int64_t n = run->n_tok - t < s->logit_rows ? run->n_tok - t : s->logit_rows;
+        mm(&r, out, s->xn + t * e, e, n, s->logits, nv);
+        float *dst = run->logits + t * run->ld + s->p.shard->vocab0;
+        if (r.st == NTP_OK)
+            ck(&r,
+               cudaMemcpy2D(dst, (size_t)run->ld * sizeof(float), s->logits,
+                            (size_t)nv * sizeof(float), (size_t)nv * sizeof(float), (size_t)n,
+                            cudaMemcpyDeviceToHost),
+               "cudaMemcpy2D (logits)");
+    }
+    ck(&r, cudaDeviceSynchronize(), "run_output");
+    return r.st;
+}

@@ -1,0 +1,117 @@
+/*
+ * cmd_plan.c - `numatp plan -m FILE --tp N`: the shard plan of a model over N
+ * tensor-parallel devices (DESIGN.md "The two cuts"), without loading the
+ * weights: per device its query and KV heads, its FFN and vocabulary slices,
+ * the bytes of weights it would hold, and what is replicated.
+ */
+#include "cli/cli.h"
+#include "cli/cli_opts.h"
+#include "model/hybrid.h"
+#include "model/plan.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: numatp plan -m FILE [--tp N] [-ngl N [--gpu-output]]\n\n"
+               "Print how the model's weights are split over N tensor-parallel devices:\n"
+               "column cuts for Q/K/V, gate/up and the output head, row cuts for O and\n"
+               "down on head and quantization-block boundaries.\n\n"
+               "options:\n"
+               "  -m, --model FILE   GGUF model (required)\n"
+               "  --tp N             devices (default 2)\n"
+               "  -ngl, --gpu-layers N  also show the GPU's share for hybrid offload: the\n"
+               "                     first N blocks, their GPU memory, how many fit\n"
+               "  --gpu-output       the output head on the GPU too\n"
+               "  -h, --help         this help\n");
+}
+
+static void print_device(int d, const struct ntp_shard *sh, uint64_t bytes, int64_t group)
+{
+    const bool kv_shared = sh->n_head_kv * group > sh->n_head;
+    printf("dev %-2d  heads [%3lld, %3lld) %3lld   kv heads [%3lld, %3lld) %2lld%s   "
+           "ffn [%6lld, %6lld) %6lld   vocab [%7lld, %7lld) %7lld   %9.1f MiB\n",
+           d, (long long)sh->head0, (long long)(sh->head0 + sh->n_head), (long long)sh->n_head,
+           (long long)sh->head_kv0, (long long)(sh->head_kv0 + sh->n_head_kv),
+           (long long)sh->n_head_kv, kv_shared ? "*" : " ", (long long)sh->ff0,
+           (long long)(sh->ff0 + sh->n_ff), (long long)sh->n_ff, (long long)sh->vocab0,
+           (long long)(sh->vocab0 + sh->n_vocab), (long long)sh->n_vocab,
+           (double)bytes / (1024.0 * 1024.0));
+}
+
+/* The GPU's share under --gpu-layers (CUDA issue): blocks, bytes, and whether they fit. */
+static int print_gpu(const char *model, int64_t ngl, bool gpu_output)
+{
+    struct ntp_hybrid_plan h;
+    if (ntp__hybrid_plan_file(model, ngl > INT32_MAX ? INT32_MAX : (int32_t)ngl, gpu_output, &h) !=
+        NTP_OK) {
+        fprintf(stderr, "numatp plan: %s\n", ntp_last_error());
+        return 1;
+    }
+    const double mib = 1024.0 * 1024.0;
+    printf("gpu     layers [0, %lld)%s: %.1f MiB of GPU memory (types the kernels cannot read "
+           "are held as F16 copies too); the CPU devices run layers [%lld, %lld)\n",
+           (long long)h.ngl, h.head ? " and the output head" : "", (double)h.gpu_bytes / mib,
+           (long long)h.ngl, (long long)h.n_layer);
+    if (h.fit < 0)
+        printf("gpu     none here: %s\n", h.gpu_desc);
+    else
+        printf("gpu     %s: %.1f MiB free, %.1f MiB kept for the KV cache and scratch: %s\n",
+               h.gpu_desc, (double)h.gpu_free / mib, (double)h.gpu_keep / mib,
+               h.fit == h.ngl ? "fits" : "does not fit");
+    if (h.fit >= 0 && h.fit < h.ngl)
+        printf("gpu     at most %lld layers fit (--gpu-layers %lld)\n", (long long)h.fit,
+               (long long)h.fit);
+    return 0;
+}
+
+int ntp_cli_plan(int argc, char **argv)
+{
+    const char *model = NULL;
+    int64_t tp = 2, ngl = 0;
+    bool help = false, gpu_output = false;
+    const struct ntp_cli_opt opts[] = {
+        {"--model", "-m", NTP_CLI_STR, &model},
+        {"--tp", NULL, NTP_CLI_INT, &tp},
+        {"--help", "-h", NTP_CLI_FLAG, &help},
+        {"--gpu-layers", "-ngl", NTP_CLI_INT, &ngl},
+        {"--gpu-output", NULL, NTP_CLI_FLAG, &gpu_output},
+        {NULL, NULL, NTP_CLI_FLAG, NULL},
+    };
+    int rc = ntp_cli_parse_opts("plan", argc, argv, opts);
+    if (rc != 0)
+        return rc;
+    if (help)
+        return usage(stdout), 0;
+    if (model == NULL || tp < 1 || tp > NTP_PLAN_MAX_DEV) {
+        fprintf(stderr, "numatp plan: -m FILE is required and --tp must be 1..%d\n",
+                NTP_PLAN_MAX_DEV);
+        return 2;
+    }
+    struct ntp_plan plan;
+    struct ntp_hparams hp;
+    uint64_t bytes[NTP_PLAN_MAX_DEV] = {0}, total = 0;
+    if (ntp__model_plan_file(model, (int)tp, &plan, &hp, bytes) != NTP_OK) {
+        fprintf(stderr, "numatp plan: %s\n", ntp_last_error());
+        return 1;
+    }
+    printf("%s: %lld layers, %lld heads / %lld KV heads of %lld, FFN %lld, vocabulary %lld; "
+           "%d devices\n",
+           model, (long long)hp.n_layer, (long long)hp.n_head, (long long)hp.n_head_kv,
+           (long long)hp.head_dim_k, (long long)hp.n_ff, (long long)hp.n_vocab, plan.n_dev);
+    for (int d = 0; d < plan.n_dev; d++) {
+        print_device(d, &plan.shard[d], bytes[d], hp.n_head / hp.n_head_kv);
+        total += bytes[d];
+    }
+    printf("total %.1f MiB of weights; replicated on every device: the norms%s\n",
+           (double)total / (1024.0 * 1024.0),
+           plan.kv_replicas > 1 ? "; * = KV heads shared with another device" : "");
+    if (plan.note[0])
+        printf("note: %s\n", plan.note);
+    if (ngl < 0 || (gpu_output && ngl == 0)) {
+        fprintf(stderr, "numatp plan: --gpu-layers must be >= 0, and > 0 with --gpu-output\n");
+        return 2;
+    }
+    return ngl > 0 ? print_gpu(model, ngl, gpu_output) : 0;
+}

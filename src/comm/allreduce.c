@@ -1,0 +1,258 @@
+/*
+ * allreduce.c - recursive-doubling all-reduce over shared memory.
+ *
+ * Per call, device d publishes a series of levels, each a buffer in its own
+ * memory, and after each a sequence number (call * stages + stage):
+ *   stage 1  lvl 0: a copy of its partial (the caller's buffer is written at
+ *            the end, while others may still be reading its levels);
+ *   stage 2  the folded partial: for d < r = N - P, lvl 1 = lvl 0 + lvl 0 of
+ *            device d + P; for other d < P it is lvl 0 itself;
+ *   stage 3+k after exchange k with d ^ 2^k: lvl 2+k = own + partner's.
+ * Devices d >= P publish stage 1 and then copy the final level of d - P.
+ * Buffers alternate between two sets by call parity: before rewriting a
+ * level a device has waited, in the call between, on every device that reads
+ * it (its exchange partners and its fold partner), so those reads are over.
+ */
+#include "comm/allreduce.h"
+
+#include "core/core.h"
+#include "numa/place.h"
+#include "numa/team.h"
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* One slice's flag of one device: written by the thread that owns the slice. */
+struct slot {
+    alignas(64) _Atomic uint32_t seq; /* last stage published (wraps; compared by difference);
+                                         also the futex word of threads waiting for it */
+    _Atomic uint32_t waiters;         /* threads asleep on seq (see ntp__wait_ne) */
+    uint32_t calls;                   /* calls made on this slice (owner only) */
+};
+
+/* A device's part of the group, in its node's memory. */
+struct dev_part {
+    struct slot *slots; /* [n_slices] */
+    float *lvl;         /* [2 parities][n_lvl][max_n] */
+    void *mem;          /* the allocation holding both (place alloc) */
+};
+
+struct ntp_allreduce {
+    int n_dev, p2, log_p2, n_extra; /* N, largest power of two P <= N, log2(P), N - P */
+    int n_slices;
+    int n_lvl;       /* levels per parity: lvl 0, lvl 1 and one per exchange */
+    uint32_t stages; /* sequence numbers per call */
+    int64_t max_n;
+    size_t lvl_stride; /* floats between levels (max_n rounded up to 16) */
+    uint64_t time_ns;  /* time rank 0's thread 0 spent in calls (only it writes) */
+    uint64_t calls;    /* calls rank 0's thread 0 made */
+    struct dev_part dev[NTP_ALLREDUCE_MAX_DEV];
+};
+
+void ntp__allreduce_free(struct ntp_allreduce *a)
+{
+    if (a == NULL)
+        return;
+    for (int d = 0; d < a->n_dev; d++)
+        ntp__place_free(a->dev[d].mem);
+    free(a);
+}
+
+ntp_status ntp__allreduce_new(const struct ntp_allreduce_params *p, struct ntp_allreduce **out)
+{
+    *out = NULL;
+    if (p->n_dev < 1 || p->n_dev > NTP_ALLREDUCE_MAX_DEV || p->max_n < 1 || p->n_slices < 1)
+        return ntp__error(NTP_E_INVALID_ARG,
+                          "all-reduce: %d devices (1..%d), %lld floats, %d slices (>= 1)", p->n_dev,
+                          NTP_ALLREDUCE_MAX_DEV, (long long)p->max_n, p->n_slices);
+    struct ntp_allreduce *a = calloc(1, sizeof *a);
+    if (a == NULL)
+        return ntp__error(NTP_E_NOMEM, "all-reduce: out of memory");
+    a->n_dev = p->n_dev;
+    a->n_slices = p->n_slices;
+    a->max_n = p->max_n;
+    for (a->p2 = 1; a->p2 * 2 <= p->n_dev; a->p2 *= 2)
+        a->log_p2++;
+    a->n_extra = p->n_dev - a->p2;
+    a->n_lvl = 2 + a->log_p2;
+    a->stages = 2 + (uint32_t)a->log_p2;
+    a->lvl_stride = ((size_t)p->max_n + 15) / 16 * 16;
+    const size_t slot_bytes = (size_t)p->n_slices * sizeof(struct slot);
+    const size_t lvl_bytes = 2 * (size_t)a->n_lvl * a->lvl_stride * sizeof(float);
+    for (int d = 0; d < a->n_dev; d++) {
+        struct dev_part *dp = &a->dev[d];
+        dp->mem = ntp__place_alloc(slot_bytes + lvl_bytes, p->nodes ? p->nodes[d] : -1);
+        if (dp->mem == NULL) {
+            ntp__allreduce_free(a);
+            return ntp__error(NTP_E_NOMEM, "all-reduce: cannot allocate %zu bytes for device %d",
+                              slot_bytes + lvl_bytes, d);
+        }
+        dp->slots = dp->mem;
+        dp->lvl = (float *)((uint8_t *)dp->mem + slot_bytes);
+    }
+    *out = a;
+    return NTP_OK;
+}
+
+uint64_t ntp__allreduce_bytes_per_dev(const struct ntp_allreduce *a)
+{
+    return (uint64_t)a->n_slices * sizeof(struct slot) +
+           2 * (uint64_t)a->n_lvl * a->lvl_stride * sizeof(float);
+}
+
+static inline float *level(const struct ntp_allreduce *a, int d, uint32_t parity, int l)
+{
+    return a->dev[d].lvl + ((size_t)parity * (size_t)a->n_lvl + (size_t)l) * a->lvl_stride;
+}
+
+/* Publish stage v and wake whoever sleeps on it (a loaded machine puts waiters to sleep). */
+static inline void publish(struct slot *s, uint32_t v)
+{
+    atomic_store(&s->seq, v);
+    ntp__wake(&s->seq, &s->waiters);
+}
+
+/*
+ * Wait until device d's slot s has published stage v (or later): spin, then
+ * yield, then sleep on the futex. Sleeping matters on an oversubscribed
+ * machine: a thread that only yields stays runnable, is charged for it, and
+ * is scheduled late once the data is there, while a woken sleeper runs at once.
+ */
+static inline void wait_stage(const struct ntp_allreduce *a, int d, int s, uint32_t v)
+{
+    struct slot *sl = &a->dev[d].slots[s];
+    uint32_t cur;
+    while ((int32_t)((cur = atomic_load_explicit(&sl->seq, memory_order_acquire)) - v) < 0)
+        ntp__wait_ne(&sl->seq, cur, &sl->waiters);
+}
+
+/* The level device d exchanges at step k (its folded partial for k = 0). */
+static inline int exchange_level(const struct ntp_allreduce *a, int d, int k)
+{
+    if (k > 0)
+        return 1 + k;
+    return d < a->n_extra ? 1 : 0;
+}
+
+/* y = u + v; acc += y when acc is not NULL. */
+static void add_out(float *restrict y, const float *u, const float *v, float *restrict acc,
+                    int64_t n)
+{
+    if (acc == NULL) {
+        for (int64_t i = 0; i < n; i++)
+            y[i] = u[i] + v[i];
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const float t = u[i] + v[i]; /* one pass: the remote v is read once */
+        y[i] = t;
+        acc[i] += t;
+    }
+}
+
+/* Part ith of nth of [0, n), the remainder spread over the first parts. */
+static void part_of(int64_t n, int ith, int nth, int64_t *r0, int64_t *r1)
+{
+    const int64_t per = n / nth, extra = n % nth;
+    *r0 = ith * per + (ith < extra ? ith : extra);
+    *r1 = *r0 + per + (ith < extra ? 1 : 0);
+}
+
+/* acc += x. */
+static void acc_add(float *restrict acc, const float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        acc[i] += x[i];
+}
+
+/* Elements [i0, i1) of slice s for device d. */
+static void reduce_slice(const struct ntp_allreduce *a, int d, int s, float *buf, float *acc,
+                         int64_t i0, int64_t i1)
+{
+    struct slot *me = &a->dev[d].slots[s];
+    const uint32_t base = me->calls * a->stages, par = me->calls & 1;
+    const int64_t len = i1 - i0;
+    me->calls++;
+    memcpy(level(a, d, par, 0) + i0, buf + i0, (size_t)len * sizeof(float));
+    publish(me, base + 1);
+    if (d >= a->p2) {
+        const int e = d - a->p2;
+        wait_stage(a, e, s, base + a->stages);
+        const float *r = level(a, e, par, a->n_lvl - 1) + i0;
+        memcpy(buf + i0, r, (size_t)len * sizeof(float));
+        if (acc)
+            acc_add(acc + i0, r, len);
+        return;
+    }
+    const float *cur = level(a, d, par, 0) + i0;
+    if (d < a->n_extra) {
+        wait_stage(a, d + a->p2, s, base + 1);
+        float *pre = level(a, d, par, 1) + i0;
+        add_out(pre, cur, level(a, d + a->p2, par, 0) + i0, NULL, len);
+        cur = pre;
+    }
+    publish(me, base + 2);
+    for (int k = 0; k < a->log_p2; k++) {
+        const int p = d ^ (1 << k);
+        const bool last = k + 1 == a->log_p2;
+        wait_stage(a, p, s, base + 2 + (uint32_t)k);
+        const float *pc = level(a, p, par, exchange_level(a, p, k)) + i0;
+        float *out = last ? buf + i0 : level(a, d, par, 2 + k) + i0;
+        add_out(out, cur, pc, last ? (acc ? acc + i0 : NULL) : NULL, len);
+        if (last && d < a->n_extra)
+            memcpy(level(a, d, par, a->n_lvl - 1) + i0, out, (size_t)len * sizeof(float));
+        publish(me, base + 3 + (uint32_t)k);
+        cur = out;
+    }
+    if (a->log_p2 == 0 && acc)
+        acc_add(acc + i0, buf + i0, len);
+}
+
+ntp_status ntp__allreduce(void *comm, int rank, float *buf, int64_t n, float *acc, int ith, int nth)
+{
+    const struct ntp_allreduce *a = comm;
+    if (rank < 0 || rank >= a->n_dev || n < 0 || n > a->max_n || nth > a->n_slices)
+        return ntp__error(NTP_E_INVALID_ARG,
+                          "all-reduce: rank %d of %d, %lld floats (at most %lld), %d threads "
+                          "(at most %d)",
+                          rank, a->n_dev, (long long)n, (long long)a->max_n, nth, a->n_slices);
+    const bool timed = rank == 0 && ith == 0;
+    struct timespec t0, t1;
+    if (timed)
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* Slices in 16-float units so that no two threads write one cache line. */
+    const int64_t units = (n + 15) / 16;
+    for (int s = ith; s < a->n_slices; s += nth) {
+        int64_t u0, u1;
+        part_of(units, s, a->n_slices, &u0, &u1);
+        const int64_t i0 = u0 * 16 < n ? u0 * 16 : n, i1 = u1 * 16 < n ? u1 * 16 : n;
+        reduce_slice(a, rank, s, buf, acc, i0, i1);
+    }
+    if (timed) {
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        struct ntp_allreduce *w = comm;
+        w->time_ns +=
+            (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000ll + (t1.tv_nsec - t0.tv_nsec));
+        w->calls++;
+    }
+    return NTP_OK;
+}
+
+uint64_t ntp__allreduce_time_ns(const struct ntp_allreduce *a)
+{
+    return a->time_ns;
+}
+
+uint64_t ntp__allreduce_calls(const struct ntp_allreduce *a)
+{
+    return a->calls;
+}
+
+void ntp__allreduce_time_reset(struct ntp_allreduce *a)
+{
+    a->time_ns = 0;
+    a->calls = 0;
+}

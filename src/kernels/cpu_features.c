@@ -1,0 +1,98 @@
+/*
+ * cpu_features.c - cpuid + XGETBV feature detection and the Linux AMX
+ * permission request (see cpu_features.h).
+ */
+#include "kernels/cpu_features.h"
+
+#include "core/core.h"
+
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define NTP_X86 1
+#endif
+
+#if NTP_X86
+/* XCR0: the register state the OS saves on context switch. xgetbv without -mxsave. */
+static unsigned long long read_xcr0(void)
+{
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (unsigned long long)hi << 32 | lo;
+}
+#endif
+
+struct ntp_cpu_features ntp__cpu_features(void)
+{
+    struct ntp_cpu_features f;
+    memset(&f, 0, sizeof f);
+#if NTP_X86
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d))
+        return f;
+    const bool osxsave = c >> 27 & 1;
+    const bool fma = c >> 12 & 1, f16c = c >> 29 & 1, avx = c >> 28 & 1;
+    if (!osxsave || !avx)
+        return f;
+    const unsigned long long xcr0 = read_xcr0();
+    /* SSE + AVX state (bits 1, 2); opmask + ZMM halves (5, 6, 7); tile cfg + data (17, 18). */
+    const bool os_ymm = (xcr0 & 0x6) == 0x6;
+    const bool os_zmm = os_ymm && (xcr0 & 0xe0) == 0xe0;
+    const bool os_amx = (xcr0 & 0x60000) == 0x60000;
+    if (!os_ymm || __get_cpuid_max(0, NULL) < 7)
+        return f;
+    unsigned a7 = 0, b7 = 0, c7 = 0, d7 = 0, a71 = 0, b71 = 0, c71 = 0, d71 = 0;
+    __cpuid_count(7, 0, a7, b7, c7, d7);
+    if (a7 >= 1)
+        __cpuid_count(7, 1, a71, b71, c71, d71);
+    f.fma = fma;
+    f.f16c = f16c;
+    f.avx2 = b7 >> 5 & 1;
+    if (os_zmm) {
+        f.avx512f = b7 >> 16 & 1;
+        f.avx512dq = b7 >> 17 & 1;
+        f.avx512bw = b7 >> 30 & 1;
+        f.avx512vl = b7 >> 31 & 1;
+        f.avx512vnni = c7 >> 11 & 1;
+        f.avx512bf16 = a71 >> 5 & 1;
+    }
+    if (os_amx) {
+        f.amx_bf16 = d7 >> 22 & 1;
+        f.amx_tile = d7 >> 24 & 1;
+        f.amx_int8 = d7 >> 25 & 1;
+    }
+#endif
+    return f;
+}
+
+ntp_status ntp__cpu_amx_request(void)
+{
+#if NTP_X86 && defined(__linux__)
+    /* ARCH_REQ_XCOMP_PERM and XFEATURE_XTILEDATA from <asm/prctl.h> (older headers lack them). */
+    const long arch_req_xcomp_perm = 0x1023, xfeature_xtiledata = 18;
+    if (syscall(SYS_arch_prctl, arch_req_xcomp_perm, xfeature_xtiledata) == 0)
+        return NTP_OK;
+    return ntp__error(NTP_E_UNSUPPORTED, "AMX: the kernel refused tile data (arch_prctl)");
+#else
+    return ntp__error(NTP_E_UNSUPPORTED, "AMX: needs Linux on x86-64");
+#endif
+}
+
+bool ntp__cpu_isa_ok(const struct ntp_cpu_features *f, const char *isa)
+{
+    const bool avx2 = f->avx2 && f->fma && f->f16c;
+    const bool avx512 =
+        avx2 && f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq && f->avx512vnni;
+    if (strcmp(isa, "ref") == 0)
+        return true;
+    if (strcmp(isa, "avx2") == 0)
+        return avx2;
+    if (strcmp(isa, "avx512") == 0)
+        return avx512;
+    if (strcmp(isa, "amx") == 0)
+        return avx512 && f->amx_tile && f->amx_int8;
+    return false;
+}

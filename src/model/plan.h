@@ -1,0 +1,61 @@
+/*
+ * plan.h - the shard planner (DESIGN.md "The two cuts"): which part of every
+ * weight each device of a tensor-parallel group holds. Q/K/V, gate/up and the
+ * output head are cut by columns (output features), O and down by rows
+ * (input features). A row cut must fall on a block boundary of the tensor's
+ * quantization (a block never spans two devices) and O's must also fall on a
+ * head boundary; shares may be uneven (3 devices, 8 KV heads: 3/3/2); when
+ * there are fewer KV heads than devices, the query heads are split and each
+ * device holds the KV heads its query heads read (KV heads replicated).
+ * Where no legal cut gives every device a share, the devices that get none
+ * hold an empty slice and the part runs on fewer devices (warned).
+ */
+#ifndef NTP_MODEL_PLAN_H
+#define NTP_MODEL_PLAN_H
+
+#include "backend/device.h"
+#include "model/arch.h"
+
+/* Most devices of one plan. */
+#define NTP_PLAN_MAX_DEV 16
+
+struct ntp_plan_params {
+    int n_dev;          /* devices of the group, 1 .. NTP_PLAN_MAX_DEV */
+    int64_t attn_block; /* a row cut of attn_output must be a multiple of this (its block size) */
+    int64_t ffn_block;  /* a row cut of ffn_down must be a multiple of this */
+    int64_t layer0;     /* blocks the group runs: [layer0, layer0 + n_layer) */
+    int64_t n_layer;
+    bool head; /* the group holds the output head */
+};
+
+struct ntp_plan {
+    int n_dev;
+    struct ntp_shard shard[NTP_PLAN_MAX_DEV]; /* per device */
+    int kv_replicas;  /* most devices holding one KV head (1: none replicated) */
+    int attn_devices; /* devices with at least one query head */
+    int ffn_devices;  /* devices with a share of the FFN */
+    char note[320];   /* what is replicated or not split, and why; "" when nothing */
+};
+
+/* Plan the shards of hp over p->n_dev devices. */
+ntp_status ntp__plan_make(const struct ntp_hparams *hp, const struct ntp_plan_params *p,
+                          struct ntp_plan *out);
+
+/*
+ * Which dimension of tensor id a shard cuts (0: input columns, row-parallel;
+ * 1: output rows, column-parallel; -1: the whole tensor, replicated) and the
+ * slice [*start, *start + *len) it keeps along it.
+ */
+int ntp__plan_cut(enum ntp_tensor_id id, const struct ntp_shard *sh, const struct ntp_hparams *hp,
+                  int64_t *start, int64_t *len);
+
+/*
+ * For `numatp plan`: read the model description of the GGUF file at path and
+ * plan it over n_dev devices without loading the weights; bytes[d] receives
+ * the weight bytes device d would hold, *hp the model's sizes. Defined in
+ * load.c, which owns reading a model.
+ */
+ntp_status ntp__model_plan_file(const char *path, int n_dev, struct ntp_plan *plan,
+                                struct ntp_hparams *hp, uint64_t *bytes);
+
+#endif /* NTP_MODEL_PLAN_H */

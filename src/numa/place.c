@@ -1,0 +1,95 @@
+/*
+ * place.c - node-bound buffers and the check of their pages. Memory comes
+ * straight from mmap so that the binding (mbind) is set before the first
+ * touch; a small header in front of the returned pointer remembers the
+ * mapping's length for munmap.
+ */
+#include "numa/place.h"
+
+#include "core/core.h"
+
+#include <errno.h>
+#include <numaif.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* Bytes in front of the user pointer: the mapping length, padded to a cache line. */
+#define PLACE_HEADER 64
+
+/* Set once mbind has failed, so the warning is logged once per process. */
+static atomic_bool mbind_warned;
+
+static size_t page_size(void)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    return ps > 0 ? (size_t)ps : 4096;
+}
+
+/* Bind [p, p + len) to node (best effort: a kernel without NUMA says no). */
+static void bind_to_node(void *p, size_t len, int node)
+{
+    if (node < 0 || node >= (int)(8 * sizeof(unsigned long) * 16))
+        return;
+    unsigned long mask[16] = {0};
+    mask[node / (8 * sizeof(unsigned long))] |= 1UL << (node % (8 * sizeof(unsigned long)));
+    if (mbind(p, len, MPOL_BIND, mask, 8 * sizeof mask, 0) != 0 &&
+        !atomic_exchange(&mbind_warned, true))
+        ntp__log(NTP_LOG_WARN, "mbind to node %d failed (%s): memory is not node-bound", node,
+                 strerror(errno));
+}
+
+void *ntp__place_alloc(size_t size, int node)
+{
+    const size_t ps = page_size();
+    if (size > SIZE_MAX - PLACE_HEADER - ps)
+        return NULL;
+    const size_t len = (size + PLACE_HEADER + ps - 1) / ps * ps;
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    bind_to_node(m, len, node);
+    *(size_t *)m = len;
+    return (uint8_t *)m + PLACE_HEADER;
+}
+
+void ntp__place_free(void *p)
+{
+    if (p == NULL)
+        return;
+    void *m = (uint8_t *)p - PLACE_HEADER;
+    munmap(m, *(size_t *)m);
+}
+
+size_t ntp__place_size(const void *p)
+{
+    return *(const size_t *)((const uint8_t *)p - PLACE_HEADER) - PLACE_HEADER;
+}
+
+ntp_status ntp__place_count(const void *p, size_t size, int node, struct ntp_place_count *c)
+{
+    enum { CHUNK = 1024 };
+    const size_t ps = page_size();
+    uintptr_t a = ((uintptr_t)p + ps - 1) / ps * ps, end = ((uintptr_t)p + size) / ps * ps;
+    void *pages[CHUNK];
+    int status[CHUNK];
+    while (a < end) {
+        size_t n = 0;
+        for (; n < CHUNK && a < end; n++, a += ps)
+            pages[n] = (void *)a;
+        if (move_pages(0, (unsigned long)n, pages, NULL, status, 0) != 0)
+            return ntp__error(NTP_E_IO, "move_pages failed (%s): cannot tell where pages are",
+                              strerror(errno));
+        for (size_t i = 0; i < n; i++) {
+            c->bytes += ps;
+            if (status[i] == node || (node < 0 && status[i] >= 0))
+                c->on_node += ps;
+            else if (status[i] == -ENOENT)
+                c->not_mapped += ps;
+            else if (status[i] >= 0)
+                c->other_node = status[i];
+        }
+    }
+    return NTP_OK;
+}

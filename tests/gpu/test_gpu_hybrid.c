@@ -1,0 +1,182 @@
+/*
+ * test_gpu_hybrid.c - hybrid GPU + CPU inference through the public API
+ * (ntp_model_params.n_gpu_layers, gpu_output), end to end on generated
+ * models (needs a GPU; otherwise "SKIP: no CUDA device (...)", exit 77).
+ *
+ * For each model the CPU alone (n_gpu_layers = 0) is the baseline; then the
+ * first layer, all but one layer, all layers, all layers plus the output
+ * head, and "more layers than the model has" (99, meaning all) run on the
+ * GPU. Every configuration decodes a 24-token prompt as one batch (cuBLAS on
+ * the GPU), a second prompt in batches of 5, and 12 greedy tokens one at a
+ * time; it must give the baseline's greedy tokens and prompt logits within
+ * max |diff| / max |cpu| <= 1e-2 (quantized models: the RMS relative
+ * difference, see test_gpu_layers.c for why the maximum is looser there).
+ * Also: gpu_output without GPU layers and negative counts are refused, and
+ * (with the stand-in, whose memory a test can limit) too many layers for the
+ * GPU's memory fail with the number that fits.
+ *
+ * With NTP_GPU_STAND_IN=cpu (the 'gpu_hybrid_stand_in' test of the fast
+ * suite) a CPU device stands in for the GPU: no GPU is needed, and the
+ * placement, the pipeline stages and the hidden-state hand-over between them
+ * must then reproduce the CPU-only logits to 1e-5 (same kernels).
+ */
+#include "gpu_util.h"
+
+#include "../model/forward_util.h"
+
+#define N_PROMPT 24
+#define N_GREEDY 12
+#define NV       300
+
+static float base[N_PROMPT * NV], got[N_PROMPT * NV];
+static bool stand_in; /* NTP_GPU_STAND_IN=cpu: a CPU device plays the GPU */
+
+struct config {
+    int32_t ngl;     /* n_gpu_layers */
+    bool gpu_output; /* head on the GPU */
+    int32_t n_batch;
+};
+
+/* Load with cfg, decode the prompt (all logits) and greedy tokens. 0 on success. */
+static int run(const char *path, struct config cfg, const int32_t *toks, float *logits,
+               int32_t *gen)
+{
+    ntp_model *m = NULL;
+    ntp_context *c = NULL;
+    ntp_model_params mp = ntp_model_default_params();
+    mp.n_threads = 2;
+    mp.n_gpu_layers = cfg.ngl;
+    mp.gpu_output = cfg.gpu_output;
+    ntp_context_params cp = ntp_context_default_params();
+    cp.n_ctx = 64;
+    cp.n_batch = cfg.n_batch;
+    int rc = -1;
+    if (ntp_model_load(path, mp, &m) != NTP_OK || ntp_context_new(m, cp, &c) != NTP_OK ||
+        ntp_decode(c, toks, N_PROMPT, true) != NTP_OK)
+        goto done;
+    for (int i = 0; i < N_PROMPT; i++)
+        memcpy(logits + (size_t)i * NV, ntp_get_logits(c, i), sizeof(float) * NV);
+    for (int i = 0; i < N_GREEDY; i++) {
+        gen[i] = fwd_argmax(ntp_get_logits(c, -1), NV);
+        if (ntp_decode(c, &gen[i], 1, false) != NTP_OK)
+            goto done;
+    }
+    rc = 0;
+done:
+    if (rc != 0)
+        fprintf(stderr, "ngl %d: %s\n", (int)cfg.ngl, ntp_last_error());
+    else
+        printf("  devices: %s\n", ntp_model_device_desc(m));
+    ntp_context_free(c);
+    ntp_model_free(m);
+    return rc;
+}
+
+static void check_model(const struct ntp_gen_params *p, const char *name, bool quantized)
+{
+    char path[300];
+    if (fwd_gen(p, name, path, sizeof path) != 0)
+        return;
+    int32_t toks[N_PROMPT], g_base[N_GREEDY], g[N_GREEDY];
+    fwd_tokens(toks, N_PROMPT, NV, 21);
+    CHECK(run(path, (struct config){0, false, 512}, toks, base, g_base) == 0);
+    const int32_t L = (int32_t)p->n_layer;
+    const struct config cfgs[] = {
+        {1, false, 512}, {L - 1, false, 512}, {L, false, 512},
+        {L, true, 512},  {99, true, 5},       {1, true, 5},
+    };
+    for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
+        printf("%s: ngl %d%s, batch %d\n", name, (int)cfgs[i].ngl,
+               cfgs[i].gpu_output ? " + output" : "", (int)cfgs[i].n_batch);
+        memset(g, 0xff, sizeof g);
+        if (run(path, cfgs[i], toks, got, g) != 0) {
+            ntp_test_failures++;
+            continue;
+        }
+        const double mx = fwd_rel_err(got, base, N_PROMPT * NV);
+        const double rms = sqrt(gpu_nmse(got, base, N_PROMPT * NV));
+        printf("  logits vs CPU: max %.2e rms %.2e\n", mx, rms);
+        CHECK(stand_in ? mx <= 1e-5 : (quantized ? rms : mx) <= 1e-2);
+        const bool same = memcmp(g, g_base, sizeof g) == 0;
+        for (int k = 0; k < N_GREEDY && !same; k++)
+            fprintf(stderr, "  greedy %d: gpu %d cpu %d\n", k, (int)g[k], (int)g_base[k]);
+        CHECK(same);
+    }
+}
+
+static void check_refusals(const char *path)
+{
+    ntp_model *m = NULL;
+    ntp_model_params mp = ntp_model_default_params();
+    mp.gpu_output = true;
+    CHECK_STATUS(ntp_model_load(path, mp, &m), NTP_E_INVALID_ARG);
+    printf("gpu_output without layers: %s\n", ntp_last_error());
+    mp.gpu_output = false;
+    mp.n_gpu_layers = -1;
+    CHECK_STATUS(ntp_model_load(path, mp, &m), NTP_E_INVALID_ARG);
+    CHECK(m == NULL);
+}
+
+/* GPU bytes of block il of the file at path: its tensors as stored (F32 here, read directly). */
+static uint64_t layer_bytes(const char *path, int il)
+{
+    ntp_gguf *g = NULL;
+    uint64_t b = 0;
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "blk.%d.", il);
+    CHECK_OK(ntp_gguf_open(path, &g));
+    for (int64_t i = 0; g && i < ntp_gguf_n_tensors(g); i++) {
+        const ntp_gguf_tensor *t = ntp_gguf_tensor_at(g, i);
+        if (strncmp(t->name, prefix, strlen(prefix)) == 0)
+            b += t->size;
+    }
+    ntp_gguf_free(g);
+    return b;
+}
+
+/*
+ * Too many layers for the GPU's memory: the stand-in's memory is
+ * memory_limit, of which 256 MiB are kept for the KV cache and scratch; with
+ * room for one and a half blocks, the loader must say that 1 layer fits.
+ */
+static void check_too_many(const char *path)
+{
+    ntp_model *m = NULL;
+    ntp_model_params mp = ntp_model_default_params();
+    mp.n_gpu_layers = 2;
+    mp.memory_limit = ((uint64_t)256 << 20) + layer_bytes(path, 0) + layer_bytes(path, 1) / 2;
+    CHECK_STATUS(ntp_model_load(path, mp, &m), NTP_E_NOMEM);
+    printf("too many layers: %s\n", ntp_last_error());
+    CHECK(strstr(ntp_last_error(), "at most 1 layer fits (--gpu-layers 1)") != NULL);
+    ntp_model_free(m);
+}
+
+int main(void)
+{
+    stand_in = gpu_stand_in();
+    gpu_require(true);
+    fwd_init();
+    struct ntp_gen_params p = fwd_small("llama");
+    p.n_layer = 3;
+    check_model(&p, "llama-f32", false);
+    p = fwd_small("qwen2");
+    p.n_layer = 3;
+    p.type = NTP_TYPE_F16;
+    check_model(&p, "qwen2-f16", false);
+    p = fwd_small("qwen3");
+    p.n_layer = 3;
+    p.n_embd = 256;
+    p.n_ff = 512;
+    p.head_dim = 64;
+    CHECK_OK(ntp__gen_parse_mix("q4_k_m", &p));
+    check_model(&p, "qwen3-q4_k_m", true);
+    char path[300];
+    p = fwd_small("llama");
+    if (fwd_gen(&p, "refuse", path, sizeof path) == 0) {
+        check_refusals(path);
+        if (stand_in)
+            check_too_many(path);
+    }
+    fwd_cleanup();
+    return ntp_test_result("gpu_hybrid");
+}

@@ -1,0 +1,220 @@
+/*
+ * test_gpu_layers.c - the CUDA device against the CPU device, layer by layer
+ * (needs a GPU; otherwise "SKIP: no CUDA device (...)", exit 77).
+ *
+ * A small model is generated (ntp__model_gen) and loaded on the CPU; its
+ * weights are then copied as they are into GPU memory, and both devices run
+ * the same batches through run_layers and run_output: a prefill of 20 tokens
+ * (above the matrix-vector limit, so the cuBLAS path) and then 6 single
+ * tokens (the matrix-vector kernels, the KV cache read back). After every
+ * call the hidden states and the logits must agree:
+ *  - float weights: the two devices compute the same float operations in
+ *    another order, so max |gpu - cpu| / max |cpu| <= 1e-4 (1e-3 with an
+ *    F16 KV cache, whose roundings may fall differently);
+ *  - quantized weights: the CPU quantizes activations to Q8 before each
+ *    product and the GPU keeps them float, which moves the logits by about
+ *    as much as the CPU differs from the float reference (1-2e-2 of the
+ *    largest logit, see test_forward_quant). Bounds: RMS relative difference
+ *    (sqrt of the NMSE) <= 1e-2, max |diff| / max |cpu| <= 5e-2 (the CPU's
+ *    own bound against the reference).
+ *  - greedy tokens: every row whose top two CPU logits are further apart
+ *    than twice the row's largest difference (so that no rounding could swap
+ *    them) has the same argmax on both; rows closer than that are counted.
+ * Covered: llama (normal RoPE), qwen2 (biases, NeoX), qwen3 (q/k norm),
+ * GQA, F16 and F32 KV caches, Q4_0, Q8_0, Q4_K_M (Q4_K + Q6_K), Q5_K (F16
+ * copies), a tied output head.
+ */
+#include "gpu_util.h"
+
+#include "../model/forward_util.h"
+#include "model/model.h"
+
+#define N_PRE  20
+#define N_DEC  6
+#define N_CTX  64
+#define BATCH  32
+#define MAX_NV 300
+
+/* The GPU's copy of the CPU device's weights. */
+struct gpu_copy {
+    struct ntp_dev_weights w;
+    void *bufs[512];
+    int n;
+};
+
+static ntp_status copy_tensor(struct ntp_device *g, struct gpu_copy *gc,
+                              const struct ntp_dev_tensor *src, struct ntp_dev_tensor *dst)
+{
+    *dst = *src;
+    if (src->data == NULL)
+        return NTP_OK;
+    const size_t bytes = src->row_stride * (size_t)src->ne[1];
+    ntp_status s = g->iface->buffer_alloc(g, bytes, &dst->data);
+    if (s != NTP_OK)
+        return s;
+    gc->bufs[gc->n++] = dst->data;
+    return g->iface->upload_2d(g, dst->data, src->row_stride, src->data, src->row_stride,
+                               src->row_stride, (size_t)src->ne[1]);
+}
+
+static ntp_status copy_weights(struct ntp_device *g, const struct ntp_model_device *md,
+                               struct gpu_copy *gc)
+{
+    const size_t n = (size_t)md->shard.n_layer * NTP_T_COUNT;
+    gc->w.layer = calloc(n, sizeof *gc->w.layer);
+    if (gc->w.layer == NULL)
+        return NTP_E_NOMEM;
+    ntp_status s = NTP_OK;
+    for (size_t i = 0; i < n && s == NTP_OK; i++)
+        s = copy_tensor(g, gc, &md->w.layer[i], &gc->w.layer[i]);
+    for (int id = 0; id < NTP_T_COUNT && s == NTP_OK; id++)
+        s = copy_tensor(g, gc, &md->w.global[id], &gc->w.global[id]);
+    return s;
+}
+
+/* Accepted differences between the devices. */
+struct bound {
+    double max_rel; /* max |gpu - cpu| / max |cpu| */
+    double rms_rel; /* sqrt(sum (gpu - cpu)^2 / sum cpu^2) */
+};
+
+/* Rows whose argmax differ although the CPU's margin rules out a rounding flip. */
+static int greedy_mismatches(const float *lg, const float *lc, int64_t n, int64_t nv, int *close)
+{
+    int bad = 0;
+    for (int64_t t = 0; t < n; t++) {
+        const float *a = lg + t * nv, *b = lc + t * nv;
+        const int32_t ib = fwd_argmax(b, (int32_t)nv);
+        float second = -INFINITY, diff = 0;
+        for (int64_t i = 0; i < nv; i++) {
+            if (i != ib && b[i] > second)
+                second = b[i];
+            diff = fmaxf(diff, fabsf(a[i] - b[i]));
+        }
+        if (b[ib] - second <= 2 * diff) {
+            (*close)++;
+            continue;
+        }
+        bad += fwd_argmax(a, (int32_t)nv) != ib;
+    }
+    return bad;
+}
+
+static void compare(const char *name, const char *what, const float *g, const float *c, size_t n,
+                    struct bound b)
+{
+    const double mx = fwd_rel_err(g, c, n), rms = sqrt(gpu_nmse(g, c, n));
+    printf("  %-7s max %.2e rms %.2e\n", what, mx, rms);
+    if (!(mx <= b.max_rel && rms <= b.rms_rel)) {
+        fprintf(stderr, "%s: %s differ: max %.2e (bound %.0e), rms %.2e (bound %.0e)\n", name, what,
+                mx, b.max_rel, rms, b.rms_rel);
+        ntp_test_failures++;
+    }
+}
+
+/* One batch on both devices; compares hidden states, logits and greedy tokens. */
+static void step(struct ntp_model *m, struct ntp_device *g, struct ntp_dev_state *sc,
+                 struct ntp_dev_state *sg, const int32_t *toks, int64_t n, int64_t pos,
+                 struct bound b, const char *name)
+{
+    static float hin[BATCH * 512], hc[BATCH * 512], hg[BATCH * 512];
+    static float lc[BATCH * MAX_NV], lg[BATCH * MAX_NV];
+    struct ntp_device *c = m->dev[0].dev;
+    const int64_t e = m->cfg.hp.n_embd, nv = m->cfg.hp.n_vocab;
+    for (int64_t t = 0; t < n; t++)
+        ntp__model_embed(m, toks[t], hin + t * e);
+    const struct ntp_dev_run run = {
+        .pos = pos, .n_tok = n, .layer0 = 0, .layer1 = m->cfg.hp.n_layer};
+    const struct ntp_dev_output_run oc = {.tok0 = 0, .n_tok = n, .logits = lc, .ld = nv};
+    const struct ntp_dev_output_run og = {.tok0 = 0, .n_tok = n, .logits = lg, .ld = nv};
+    CHECK_OK(c->iface->hidden_write(c, sc, hin, n));
+    CHECK_OK(g->iface->hidden_write(g, sg, hin, n));
+    CHECK_OK(c->iface->run_layers(c, sc, &run));
+    CHECK_OK(g->iface->run_layers(g, sg, &run));
+    CHECK_OK(c->iface->hidden_read(c, sc, hc, n));
+    CHECK_OK(g->iface->hidden_read(g, sg, hg, n));
+    CHECK_OK(c->iface->run_output(c, sc, &oc));
+    CHECK_OK(g->iface->run_output(g, sg, &og));
+    printf("%s pos %lld, %lld tokens:\n", name, (long long)pos, (long long)n);
+    compare(name, "hidden", hg, hc, (size_t)(n * e), b);
+    compare(name, "logits", lg, lc, (size_t)(n * nv), b);
+    int close = 0;
+    const int bad = greedy_mismatches(lg, lc, n, nv, &close);
+    printf("  greedy: %d decisive rows differ, %d rows too close to call\n", bad, close);
+    CHECK(bad == 0);
+}
+
+static void run_model(struct ntp_device *g, const struct ntp_gen_params *p, enum ntp_type kv,
+                      struct bound bound, const char *name)
+{
+    char path[300];
+    if (fwd_gen(p, name, path, sizeof path) != 0)
+        return;
+    ntp_model *m = NULL;
+    ntp_model_params mp = ntp_model_default_params();
+    mp.n_threads = 2;
+    CHECK_OK(ntp_model_load(path, mp, &m));
+    if (m == NULL)
+        return;
+    struct gpu_copy gc = {0};
+    struct ntp_dev_state *sc = NULL, *sg = NULL;
+    struct ntp_model_device *md = &m->dev[0];
+    CHECK_OK(copy_weights(g, md, &gc));
+    struct ntp_dev_state_params sp = {.cfg = &m->cfg,
+                                      .shard = &md->shard,
+                                      .w = &md->w,
+                                      .n_ctx = N_CTX,
+                                      .n_batch = BATCH,
+                                      .kv_type = kv};
+    CHECK_OK(md->dev->iface->state_new(md->dev, &sp, &sc));
+    sp.w = &gc.w;
+    CHECK_OK(g->iface->state_new(g, &sp, &sg));
+    int32_t toks[N_PRE + N_DEC];
+    fwd_tokens(toks, N_PRE + N_DEC, (int32_t)m->cfg.hp.n_vocab, 11);
+    if (sc && sg) {
+        step(m, g, sc, sg, toks, N_PRE, 0, bound, name);
+        for (int i = 0; i < N_DEC; i++)
+            step(m, g, sc, sg, toks + N_PRE + i, 1, N_PRE + i, bound, name);
+    }
+    g->iface->state_free(g, sg);
+    md->dev->iface->state_free(md->dev, sc);
+    for (int i = 0; i < gc.n; i++)
+        g->iface->buffer_free(g, gc.bufs[i]);
+    free(gc.w.layer);
+    ntp_model_free(m);
+}
+
+int main(void)
+{
+    gpu_require(true);
+    struct ntp_device *g = gpu_open();
+    if (g == NULL)
+        return ntp_test_result("gpu_layers");
+    fwd_init();
+    const struct bound exact = {1e-4, 1e-4}, exact_kv16 = {1e-3, 1e-3}, quant = {5e-2, 1e-2};
+    struct ntp_gen_params p = fwd_small("llama");
+    run_model(g, &p, NTP_TYPE_F32, exact, "llama-f32-kv32");
+    run_model(g, &p, NTP_TYPE_F16, exact_kv16, "llama-f32-kv16");
+    p = fwd_small("qwen2");
+    p.type = NTP_TYPE_F16;
+    run_model(g, &p, NTP_TYPE_F32, exact, "qwen2-f16");
+    p = fwd_small("qwen3");
+    run_model(g, &p, NTP_TYPE_F32, exact, "qwen3-f32");
+    /* Quantized: rows of whole 256-element blocks so that the k-quants apply. */
+    static const char *const quants[][2] = {
+        {"qwen2", "q8_0"}, {"llama", "q4_0"}, {"qwen3", "q4_k_m"}, {"llama", "q5_k"}};
+    for (size_t i = 0; i < sizeof quants / sizeof quants[0]; i++) {
+        p = fwd_small(quants[i][0]);
+        p.n_embd = 256;
+        p.n_ff = 512;
+        p.head_dim = 64;
+        p.tied_output = i == 1;
+        CHECK_OK(ntp__gen_parse_mix(quants[i][1], &p));
+        char name[64];
+        snprintf(name, sizeof name, "%s-%s%s", quants[i][0], quants[i][1], i == 1 ? "-tied" : "");
+        run_model(g, &p, NTP_TYPE_F16, quant, name);
+    }
+    fwd_cleanup();
+    g->iface->destroy(g);
+    return ntp_test_result("gpu_layers");
+}

@@ -1,0 +1,348 @@
+/*
+ * test_kernels_isa.c - every SIMD kernel (avx2, avx512, amx) of every weight
+ * format against the reference, on random data with sizes that are not
+ * multiples of the tiles (rows 1..37, tokens 1..13, k of 1 and several
+ * blocks), NaN-poisoned outputs (elements outside a thread's slice, and the
+ * ldy padding, must stay NaN) and uneven (ith, nth) slicings. An ISA this CPU
+ * lacks is skipped with a message.
+ *
+ * Tolerances. Both sides use the same (reference-quantized) activations, so
+ * they compute the same mathematical sum and differ only in float rounding
+ * order: |y - y_ref| <= TOL * S with S = sum |w_j x_j| over the dequantized
+ * operands. TOL = 1e-4 for the quantized formats (the reference k-quant dot
+ * sums 256 float products per block, the SIMD one exact integers; 1e-4 is
+ * ~1000 ulp of S, far below one quantization step) and 2e-4 for F16/BF16/F32
+ * (the reference accumulates in double, the SIMD in 8 float lanes over up to
+ * 1000 elements). Activation quantizers are compared code by code: the SIMD
+ * rounds ties to even where the reference (Q8_0/Q8_1) rounds them away from
+ * zero, so a code may differ by 1, scales must match exactly (Q8_K's d may
+ * flip sign with the codes when +max and -max tie).
+ */
+#include "test.h"
+
+#include "core/half.h"
+#include "kernels/cpu_features.h"
+#include "kernels/kernels.h"
+#include "kernels/quant.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static float frand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((rng >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
+}
+
+/* Random row data: mostly uniform, some blocks scaled up or down, one all-zero block. */
+static void fill_random(float *x, int64_t n, int64_t blk)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] = frand();
+    for (int64_t b = 0; b * blk < n; b++) {
+        const float s = b % 5 == 1 ? 30.0f : b % 5 == 3 ? 0.01f : 1.0f;
+        for (int64_t i = b * blk; i < (b + 1) * blk && i < n; i++)
+            x[i] = b % 7 == 6 ? 0.0f : x[i] * s;
+    }
+}
+
+static const enum ntp_type types[] = {
+    NTP_TYPE_F32,  NTP_TYPE_F16,  NTP_TYPE_BF16, NTP_TYPE_Q4_0, NTP_TYPE_Q4_1,
+    NTP_TYPE_Q5_0, NTP_TYPE_Q5_1, NTP_TYPE_Q8_0, NTP_TYPE_Q2_K, NTP_TYPE_Q3_K,
+    NTP_TYPE_Q4_K, NTP_TYPE_Q5_K, NTP_TYPE_Q6_K,
+};
+
+/* Rows x tokens shapes: decode and prefill, around and off the tile sizes. */
+static const int shapes[][2] = {{1, 1}, {2, 1}, {3, 1}, {5, 1},   {37, 1},  {1, 13}, {4, 4},
+                                {5, 5}, {7, 3}, {9, 8}, {37, 13}, {16, 12}, {13, 7}, {3, 2}};
+
+/* Float row x of type t (row of n elements) dequantized into out. */
+static void to_float(enum ntp_type t, const void *row, float *out, int64_t n)
+{
+    if (t == NTP_TYPE_F32)
+        memcpy(out, row, (size_t)n * sizeof(float));
+    else
+        CHECK_OK(ntp__dequantize_row(t, row, out, n));
+}
+
+struct kcase {
+    enum ntp_type t;
+    int64_t k, rows, toks;
+    uint8_t *w, *x; /* quantized weights (rows) and activations (toks) */
+    size_t wrow, xrow;
+    float *wf, *xf; /* their dequantized values */
+    float *yref;    /* reference result, toks x rows */
+};
+
+static void case_make(const struct ntp_kernels *ref, struct kcase *c)
+{
+    const enum ntp_type at = ref->ref[c->t].act_type;
+    CHECK_OK(ntp_type_row_size(c->t, c->k, &c->wrow));
+    CHECK_OK(ntp_type_row_size(at, c->k, &c->xrow));
+    float *src = malloc((size_t)(c->rows > c->toks ? c->rows : c->toks) * c->k * sizeof(float));
+    c->w = malloc(c->wrow * c->rows);
+    c->x = malloc(c->xrow * c->toks);
+    c->wf = malloc((size_t)(c->rows * c->k) * sizeof(float));
+    c->xf = malloc((size_t)(c->toks * c->k) * sizeof(float));
+    c->yref = malloc((size_t)(c->rows * c->toks) * sizeof(float));
+    fill_random(src, c->rows * c->k, 32);
+    if (c->t == NTP_TYPE_F32)
+        memcpy(c->w, src, c->wrow * c->rows);
+    else
+        CHECK_OK(ntp__quantize_rows(c->t, src, c->w, c->rows, c->k));
+    fill_random(src, c->toks * c->k, 64);
+    for (int64_t t = 0; t < c->toks; t++) {
+        if (at == NTP_TYPE_F32)
+            memcpy(c->x + t * c->xrow, src + t * c->k, c->xrow);
+        else
+            ref->ref[c->t].quantize_act(src + t * c->k, c->x + t * c->xrow, c->k);
+        to_float(at, c->x + t * c->xrow, c->xf + t * c->k, c->k);
+    }
+    for (int64_t r = 0; r < c->rows; r++)
+        to_float(c->t, c->w + r * c->wrow, c->wf + r * c->k, c->k);
+    struct ntp_matmul_args a = {c->t,    c->w,    c->wrow, c->rows, c->k, c->x,
+                                c->xrow, c->toks, c->yref, c->rows, 0,    1};
+    CHECK_OK(ref->ref[c->t].matmul(&a));
+    free(src);
+}
+
+static void case_free(struct kcase *c)
+{
+    free(c->w);
+    free(c->x);
+    free(c->wf);
+    free(c->xf);
+    free(c->yref);
+}
+
+/* S = sum |w_j x_j| of row r, token t: the scale of the rounding error. */
+static double abs_sum(const struct kcase *c, int64_t r, int64_t t)
+{
+    double s = 0;
+    for (int64_t j = 0; j < c->k; j++)
+        s += fabs((double)c->wf[r * c->k + j] * c->xf[t * c->k + j]);
+    return s;
+}
+
+static bool close_enough(const struct kcase *c, float y, float yr, int64_t r, int64_t t)
+{
+    const double tol = (c->t <= NTP_TYPE_F16 || c->t == NTP_TYPE_BF16) ? 2e-4 : 1e-4;
+    return isfinite(y) && fabs((double)y - yr) <= tol * abs_sum(c, r, t) + 1e-30;
+}
+
+/* Run the ISA's matmul over every slice of nth threads into a NaN-poisoned y; compare. */
+static int check_sliced(const struct ntp_kernels *k, const struct kcase *c, int nth)
+{
+    const int64_t ldy = c->rows + 3;
+    float *y = malloc((size_t)(ldy * c->toks) * sizeof(float));
+    int bad = 0;
+    for (int ith = 0; ith < nth; ith++) {
+        for (int64_t i = 0; i < ldy * c->toks; i++)
+            y[i] = NAN;
+        struct ntp_matmul_args a = {c->t,    c->w,    c->wrow, c->rows, c->k, c->x,
+                                    c->xrow, c->toks, y,       ldy,     ith,  nth};
+        const struct ntp_kernel_type *kt = &k->type[c->t];
+        CHECK_OK((c->toks == 1 ? kt->matvec : kt->matmul)(&a));
+        int64_t r0, r1;
+        ntp__slice(c->rows, ith, nth, &r0, &r1);
+        for (int64_t t = 0; t < c->toks; t++)
+            for (int64_t r = 0; r < ldy; r++) {
+                const float v = y[t * ldy + r];
+                const bool in = r >= r0 && r < r1;
+                if (in ? !close_enough(c, v, c->yref[t * c->rows + r], r, t) : !isnan(v)) {
+                    if (bad++ < 3)
+                        fprintf(stderr,
+                                "  %s %s k=%lld rows=%lld toks=%lld slice %d/%d: "
+                                "y[%lld][%lld] = %g, ref %g%s\n",
+                                k->isa, ntp_type_name(c->t), (long long)c->k, (long long)c->rows,
+                                (long long)c->toks, ith, nth, (long long)t, (long long)r, v,
+                                in ? c->yref[t * c->rows + r] : NAN, in ? "" : " (outside)");
+                }
+            }
+    }
+    free(y);
+    return bad;
+}
+
+/*
+ * Prefill and decode must agree bit for bit (a model gives the same logits
+ * for a prompt fed at once or token by token): the matmul of all tokens
+ * against one matvec per token.
+ */
+static int check_consistent(const struct ntp_kernels *k, const struct kcase *c)
+{
+    float *y = malloc((size_t)(c->rows * c->toks) * sizeof(float));
+    float *y1 = malloc((size_t)c->rows * sizeof(float));
+    const struct ntp_kernel_type *kt = &k->type[c->t];
+    struct ntp_matmul_args a = {c->t,    c->w,    c->wrow, c->rows, c->k, c->x,
+                                c->xrow, c->toks, y,       c->rows, 0,    1};
+    CHECK_OK(kt->matmul(&a));
+    int bad = 0;
+    for (int64_t t = 0; t < c->toks; t++) {
+        struct ntp_matmul_args b = {c->t,    c->w, c->wrow, c->rows, c->k, c->x + t * c->xrow,
+                                    c->xrow, 1,    y1,      c->rows, 0,    1};
+        CHECK_OK(kt->matvec(&b));
+        bad += memcmp(y1, y + t * c->rows, (size_t)c->rows * sizeof(float)) != 0;
+    }
+    free(y);
+    free(y1);
+    return bad;
+}
+
+/* The ISA's vec_dot on each (row, token) of a case. */
+static int check_dots(const struct ntp_kernels *k, const struct kcase *c)
+{
+    int bad = 0;
+    for (int64_t r = 0; r < c->rows; r++)
+        for (int64_t t = 0; t < c->toks; t++) {
+            const float v = k->type[c->t].vec_dot(c->k, c->w + r * c->wrow, c->x + t * c->xrow);
+            bad += !close_enough(c, v, c->yref[t * c->rows + r], r, t);
+        }
+    return bad;
+}
+
+static void test_products(const struct ntp_kernels *ref, const struct ntp_kernels *k)
+{
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const enum ntp_type t = types[ti];
+        const int64_t blk = ntp_type_get_traits(t)->block_size;
+        /* One block, a few, many; floats get lengths off the 8-lane width. */
+        const int64_t ks[3] = {blk == 1 ? 13 : blk, blk == 1 ? 37 : 3 * blk,
+                               blk == 1 ? 301 : (blk == 32 ? 23 : 5) * blk};
+        int bad = 0;
+        for (int ki = 0; ki < 3; ki++)
+            for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+                struct kcase c = {
+                    .t = t, .k = ks[ki], .rows = shapes[si][0], .toks = shapes[si][1]};
+                case_make(ref, &c);
+                bad += check_dots(k, &c);
+                bad += check_consistent(k, &c);
+                for (int nth = 1; nth <= 4; nth += (nth == 1 ? 2 : 1))
+                    bad += check_sliced(k, &c, nth);
+                case_free(&c);
+            }
+        if (bad)
+            fprintf(stderr, "%s %s: %d mismatches\n", k->isa, ntp_type_name(t), bad);
+        CHECK(bad == 0);
+    }
+}
+
+/* The ISA's activation quantizer against the reference's, code by code. */
+static void test_quantize_act(const struct ntp_kernels *ref, const struct ntp_kernels *k)
+{
+    const enum ntp_type wts[] = {NTP_TYPE_Q4_0, NTP_TYPE_Q4_1, NTP_TYPE_Q4_K};
+    for (size_t i = 0; i < sizeof wts / sizeof wts[0]; i++) {
+        const struct ntp_kernel_type *kt = &k->type[wts[i]], *rt = &ref->ref[wts[i]];
+        const enum ntp_type at = rt->act_type;
+        const int64_t n = 3 * 256;
+        float x[3 * 256], fa[3 * 256], fb[3 * 256];
+        uint8_t qa[3 * 256 * 4], qb[3 * 256 * 4];
+        fill_random(x, n, 32);
+        x[5] = 100.0f;
+        x[300] = -100.0f; /* a magnitude tie between +max and -max in one Q8_K block */
+        x[400] = 100.0f;
+        kt->quantize_act(x, qa, n);
+        rt->quantize_act(x, qb, n);
+        to_float(at, qa, fa, n);
+        to_float(at, qb, fb, n);
+        int bad = 0;
+        const int64_t blk = ntp_type_get_traits(at)->block_size;
+        for (int64_t j = 0; j < n; j++) {
+            /* One code step of the block: its largest magnitude / 127. */
+            float amax = 0;
+            for (int64_t l = j / blk * blk; l < (j / blk + 1) * blk; l++)
+                amax = fmaxf(amax, fabsf(x[l]));
+            const float step = amax / 127 * 1.01f;
+            bad += !(fabsf(fa[j] - fb[j]) <= step && fabsf(fa[j] - x[j]) <= step);
+        }
+        if (at == NTP_TYPE_Q8_K)
+            for (int b = 0; b < 3; b++) {
+                const int8_t *qs = (const int8_t *)(qa + b * 292 + 4);
+                const int16_t *bs = (const int16_t *)(qa + b * 292 + 4 + 256);
+                for (int g = 0; g < 16; g++) {
+                    int s = 0;
+                    for (int l = 0; l < 16; l++)
+                        s += qs[16 * g + l];
+                    bad += s != bs[g];
+                }
+            }
+        if (bad)
+            fprintf(stderr, "%s quantize %s: %d mismatches\n", k->isa, ntp_type_name(at), bad);
+        CHECK(bad == 0);
+    }
+}
+
+/* One head's attention against the reference: F16 and F32 caches, odd widths, 1..100 positions. */
+static void test_attention(const struct ntp_kernels *k)
+{
+    const int64_t hds[] = {64, 13, 40, 128}, npos[] = {1, 7, 100};
+    int bad = 0;
+    for (int ti = 0; ti < 2; ti++)
+        for (int hi = 0; hi < 4; hi++)
+            for (int pi = 0; pi < 3; pi++) {
+                const enum ntp_type kt = ti ? NTP_TYPE_F32 : NTP_TYPE_F16;
+                const int64_t hd = hds[hi], n = npos[pi], slots = 3;
+                const size_t esz = ti ? 4 : 2, stride = (size_t)(slots * hd) * esz;
+                uint8_t *kc = malloc(stride * (size_t)n), *vc = malloc(stride * (size_t)n);
+                float q[128], out[128 + 1], ref_out[128], score[100], score2[100];
+                for (int64_t i = 0; i < n * slots * hd; i++) {
+                    const float a = frand() * 2, b = frand();
+                    if (ti) {
+                        ((float *)kc)[i] = a;
+                        ((float *)vc)[i] = b;
+                    } else {
+                        ((ntp_f16 *)kc)[i] = ntp__f32_to_f16(a);
+                        ((ntp_f16 *)vc)[i] = ntp__f32_to_f16(b);
+                    }
+                }
+                for (int64_t i = 0; i < hd; i++)
+                    q[i] = frand();
+                out[hd] = NAN;
+                struct ntp_attn_args a = {q, kc + hd * esz, vc + hd * esz, stride, kt, hd, hd,
+                                          n, 0.125f,        score,         out};
+                k->attn(&a);
+                a.score = score2;
+                a.out = ref_out;
+                ntp__attn_ref(&a);
+                /* Outputs are convex mixes of values in [-1, 1]: absolute error. */
+                for (int64_t i = 0; i < hd; i++)
+                    bad += !(fabsf(out[i] - ref_out[i]) <= 1e-5f);
+                bad += !isnan(out[hd]);
+                free(kc);
+                free(vc);
+            }
+    if (bad)
+        fprintf(stderr, "%s attention: %d mismatches\n", k->isa, bad);
+    CHECK(bad == 0);
+}
+
+int main(void)
+{
+    struct ntp_kernels ref, k;
+    CHECK_OK(ntp__kernels_init(&ref, "ref"));
+    CHECK_STATUS(ntp__kernels_init(&k, "sse9"), NTP_E_UNSUPPORTED);
+    const struct ntp_cpu_features f = ntp__cpu_features();
+    const char *isas[] = {"avx2", "avx512", "amx"};
+    int ran = 0;
+    for (int i = 0; i < 3; i++) {
+        if (!ntp__cpu_isa_ok(&f, isas[i])) {
+            printf("%s: skipped, this CPU lacks it\n", isas[i]);
+            CHECK_STATUS(ntp__kernels_init(&k, isas[i]), NTP_E_UNSUPPORTED);
+            continue;
+        }
+        CHECK_OK(ntp__kernels_init(&k, isas[i]));
+        printf("%s: testing table '%s'\n", isas[i], k.isa);
+        test_quantize_act(&ref, &k);
+        test_attention(&k);
+        test_products(&ref, &k);
+        ran++;
+    }
+    if (ran == 0 && ntp_test_failures == 0)
+        NTP_TEST_SKIP("this CPU has none of avx2, avx512, amx");
+    return ntp_test_result("kernels_isa");
+}
