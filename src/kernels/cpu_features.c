@@ -68,19 +68,6 @@ struct ntp_cpu_features ntp__cpu_features(void)
     return f;
 }
 
-ntp_status ntp__cpu_amx_request(void)
-{
-#if NTP_X86 && defined(__linux__)
-    /* ARCH_REQ_XCOMP_PERM and XFEATURE_XTILEDATA from <asm/prctl.h> (older headers lack them). */
-    const long arch_req_xcomp_perm = 0x1023, xfeature_xtiledata = 18;
-    if (syscall(SYS_arch_prctl, arch_req_xcomp_perm, xfeature_xtiledata) == 0)
-        return NTP_OK;
-    return ntp__error(NTP_E_UNSUPPORTED, "AMX: the kernel refused tile data (arch_prctl)");
-#else
-    return ntp__error(NTP_E_UNSUPPORTED, "AMX: needs Linux on x86-64");
-#endif
-}
-
 bool ntp__cpu_isa_ok(const struct ntp_cpu_features *f, const char *isa)
 {
     const bool avx2 = f->avx2 && f->fma && f->f16c;
@@ -92,7 +79,5 @@ bool ntp__cpu_isa_ok(const struct ntp_cpu_features *f, const char *isa)
         return avx2;
     if (strcmp(isa, "avx512") == 0)
         return avx512;
-    if (strcmp(isa, "amx") == 0)
-        return avx512 && f->amx_tile && f->amx_int8;
     return false;
 }

@@ -18,23 +18,13 @@ struct ntp_cpu_features {
     bool avx2, fma, f16c;                  /* AVX2 kernels need all three (plus OS YMM state) */
     bool avx512f, avx512bw, avx512vl;      /* AVX-512 foundation, byte/word, 128/256-bit forms */
     bool avx512dq, avx512vnni, avx512bf16; /* dword/qword ops, vpdpbusd, bf16 dot */
-    bool amx_tile, amx_int8, amx_bf16;     /* AMX (OS tile state enabled in XCR0; see amx_perm) */
+    bool amx_tile, amx_int8, amx_bf16;     /* AMX (OS tile state enabled in XCR0); reported by numatp info, no kernels use it yet */
 };
 
 /* Read cpuid + XGETBV now. */
 struct ntp_cpu_features ntp__cpu_features(void);
 
-/*
- * Ask Linux for permission to use AMX tile data (arch_prctl
- * ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA). Idempotent per process; the
- * kernel keeps the grant, we do not. NTP_E_UNSUPPORTED when refused.
- */
-ntp_status ntp__cpu_amx_request(void);
-
-/*
- * Whether the named kernel ISA ("ref", "avx2", "avx512", "amx") runs on a
- * CPU with features f. AMX also needs ntp__cpu_amx_request() to succeed.
- */
+/* Whether the named kernel ISA ("ref", "avx2", "avx512") runs on a CPU with features f. */
 bool ntp__cpu_isa_ok(const struct ntp_cpu_features *f, const char *isa);
 
 #endif /* NTP_KERNELS_CPU_FEATURES_H */

@@ -1,6 +1,6 @@
 /*
  * isa.h - the entry points of the per-ISA kernel libraries (src/kernels/avx2,
- * avx512, amx). Each is compiled with its own -m flags in its own static
+ * avx512). Each is compiled with its own -m flags in its own static
  * library; kernels.c calls one only after cpu_features.c said the CPU and
  * OS run it. A fill overwrites the table entries it implements and leaves
  * the others (the reference, or a lower ISA's) in place; it never changes a
@@ -13,7 +13,5 @@
 
 void ntp__kernels_avx2_fill(struct ntp_kernels *k);
 void ntp__kernels_avx512_fill(struct ntp_kernels *k);
-/* False when the AMX kernels are not available (the table is then unchanged). */
-bool ntp__kernels_amx_fill(struct ntp_kernels *k);
 
 #endif /* NTP_KERNELS_ISA_H */

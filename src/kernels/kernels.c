@@ -13,7 +13,7 @@
 #include <string.h>
 
 /* ISAs from weakest to strongest; each includes the ones before it. */
-static const char *const isa_names[] = {"ref", "avx2", "avx512", "amx"};
+static const char *const isa_names[] = {"ref", "avx2", "avx512"};
 enum { N_ISA = sizeof isa_names / sizeof isa_names[0] };
 
 static int isa_index(const char *isa)
@@ -24,17 +24,13 @@ static int isa_index(const char *isa)
     return -1;
 }
 
-/* The strongest ISA this CPU and OS run (AMX only once Linux granted tile data). */
+/* The strongest ISA this CPU and OS run. */
 static int best_isa(const struct ntp_cpu_features *f)
 {
     int best = 0;
     for (int i = 1; i < N_ISA; i++)
         if (ntp__cpu_isa_ok(f, isa_names[i]))
             best = i;
-    if (best == 3 && ntp__cpu_amx_request() != NTP_OK) {
-        ntp__error_clear();
-        best = 2;
-    }
     return best;
 }
 
@@ -51,18 +47,16 @@ static ntp_status pick_isa(const char *isa, int *out)
         *out = best_isa(&f);
         return NTP_OK;
     }
+    if (strcmp(isa, "amx") == 0)
+        return ntp__error(NTP_E_UNSUPPORTED,
+                          "NTP_ISA='amx': numatp has no AMX kernels yet (prefill runs on "
+                          "AVX-512 VNNI; use NTP_ISA=avx512)");
     const int i = isa_index(isa);
     if (i < 0)
         return ntp__error(NTP_E_UNSUPPORTED,
-                          "NTP_ISA='%s': unknown kernel ISA (expected ref, avx2, avx512 or amx)",
-                          isa);
+                          "NTP_ISA='%s': unknown kernel ISA (expected ref, avx2 or avx512)", isa);
     if (!ntp__cpu_isa_ok(&f, isa))
         return ntp__error(NTP_E_UNSUPPORTED, "NTP_ISA='%s': this CPU (or its OS) lacks it", isa);
-    if (i == 3) {
-        ntp_status s = ntp__cpu_amx_request();
-        if (s != NTP_OK)
-            return s;
-    }
     *out = i;
     return NTP_OK;
 }
@@ -83,11 +77,6 @@ ntp_status ntp__kernels_init(struct ntp_kernels *k, const char *isa)
         ntp__kernels_avx2_fill(k);
     if (i >= 2)
         ntp__kernels_avx512_fill(k);
-    if (i >= 3 && !ntp__kernels_amx_fill(k)) {
-        /* AMX tiles are not implemented yet: an AMX CPU runs the AVX-512 kernels. */
-        ntp__log(NTP_LOG_DEBUG, "kernels: no AMX kernels in this build, using avx512");
-        i = 2;
-    }
     k->isa = isa_names[i];
     if (!atomic_flag_test_and_set(&logged))
         ntp__log(NTP_LOG_INFO, "kernels: using ISA %s", k->isa);

@@ -9,7 +9,7 @@
  * float activations as they are. Each row result is then dot(W row, x row).
  *
  * The table is filled once when a device is created (ntp__kernels_init), by
- * ISA: "ref" (src/kernels/ref/), then the avx2, avx512 and amx libraries
+ * ISA: "ref" (src/kernels/ref/), then the avx2 and avx512 libraries
  * override the entries they implement, chosen from cpuid + XGETBV
  * (cpu_features.h), overridable with NTP_ISA. A fast matmul
  * may decline a call with NTP_E_UNSUPPORTED; ntp__kernels_matmul() then runs
@@ -88,7 +88,7 @@ void ntp__attn_ref(const struct ntp_attn_args *a);
 
 /* The table of one device: chosen ISA and the kernels of every type. */
 struct ntp_kernels {
-    const char *isa;                             /* "ref", "avx2", "avx512" or "amx" (static) */
+    const char *isa;                             /* "ref", "avx2" or "avx512" (static) */
     struct ntp_kernel_type type[NTP_TYPE_COUNT]; /* chosen kernels, by weight type */
     struct ntp_kernel_type ref[NTP_TYPE_COUNT];  /* reference kernels: the fallback */
     ntp_attn_fn attn;                            /* one head's attention (never NULL) */

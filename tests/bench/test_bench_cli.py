@@ -162,6 +162,16 @@ def test_bench(model):
     lines = out.splitlines()
     check(rc == 0 and len(lines) == 3 and lines[0].startswith("model_filename,"), "csv shape")
 
+    # With two devices the share of decode time spent in the all-reduce is a
+    # fraction; with one device there is no all-reduce and it is null.
+    check(all(r["allreduce_share"] is None for r in rows), "tp 1: allreduce_share null")
+    rc, out, err = run("bench", "-m", model, *BENCH_FAST, "--tp", "2", "--json")
+    rows2 = json.loads(out) if rc == 0 else []
+    check(rc == 0 and len(rows2) == 2 and all(r["tp"] == 2 for r in rows2), "bench --tp 2")
+    for r in rows2:
+        share = r["allreduce_share"]
+        check(is_num(share) and 0 < share < 1, "tp 2: allreduce_share in (0, 1): %r" % share)
+
 
 def test_bench_errors(model):
     cases = ((("-m", model, "-r", "0"), "-r"), (("-m", model, "-p", "-1"), "-p"),

@@ -1,5 +1,5 @@
 /*
- * test_kernels_isa.c - every SIMD kernel (avx2, avx512, amx) of every weight
+ * test_kernels_isa.c - every SIMD kernel (avx2, avx512) of every weight
  * format against the reference, on random data with sizes that are not
  * multiples of the tiles (rows 1..37, tokens 1..13, k of 1 and several
  * blocks), NaN-poisoned outputs (elements outside a thread's slice, and the
@@ -326,10 +326,12 @@ int main(void)
     struct ntp_kernels ref, k;
     CHECK_OK(ntp__kernels_init(&ref, "ref"));
     CHECK_STATUS(ntp__kernels_init(&k, "sse9"), NTP_E_UNSUPPORTED);
+    /* AMX has no kernels yet: asking for it is an error, not a silent fallback. */
+    CHECK_STATUS(ntp__kernels_init(&k, "amx"), NTP_E_UNSUPPORTED);
     const struct ntp_cpu_features f = ntp__cpu_features();
-    const char *isas[] = {"avx2", "avx512", "amx"};
+    const char *isas[] = {"avx2", "avx512"};
     int ran = 0;
-    for (int i = 0; i < 3; i++) {
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
         if (!ntp__cpu_isa_ok(&f, isas[i])) {
             printf("%s: skipped, this CPU lacks it\n", isas[i]);
             CHECK_STATUS(ntp__kernels_init(&k, isas[i]), NTP_E_UNSUPPORTED);
@@ -343,6 +345,6 @@ int main(void)
         ran++;
     }
     if (ran == 0 && ntp_test_failures == 0)
-        NTP_TEST_SKIP("this CPU has none of avx2, avx512, amx");
+        NTP_TEST_SKIP("this CPU has neither avx2 nor avx512");
     return ntp_test_result("kernels_isa");
 }
