@@ -14,8 +14,15 @@
  * ever reset), and each device alternates between two sets of buffers from
  * one call to the next, so calls may follow each other back to back.
  *
+ * A group of exactly two devices skips the levels: each device owns one half
+ * of every slice, adds the other's partial of it read straight from the
+ * other's buffer, and stores the sum into both buffers (caller buffers are
+ * therefore written by the other device during the call, and must stay
+ * valid and untouched until the call returns).
+ *
  * Every device ends with bit-identical sums: each pairwise step computes
- * a + b on both sides, and float addition is commutative.
+ * a + b on both sides, and float addition is commutative (for two devices
+ * one device computes each sum and both get that value).
  */
 #ifndef NTP_COMM_ALLREDUCE_H
 #define NTP_COMM_ALLREDUCE_H
