@@ -17,6 +17,9 @@
 
 /* Bytes in front of the user pointer: the mapping length, padded to a cache line. */
 #define PLACE_HEADER 64
+/* Buffers of at least HUGE_MIN bytes are mapped HUGE_ALIGN-aligned and madvised for THP. */
+#define HUGE_ALIGN ((size_t)2 << 20)
+#define HUGE_MIN   ((size_t)4 << 20)
 
 /* Set once mbind has failed, so the warning is logged once per process. */
 static atomic_bool mbind_warned;
@@ -40,13 +43,41 @@ static void bind_to_node(void *p, size_t len, int node)
                  strerror(errno));
 }
 
+/*
+ * A mapping of len bytes (a multiple of HUGE_ALIGN) starting on a HUGE_ALIGN
+ * boundary, so that transparent huge pages can back all of it: over-map by
+ * one huge page and unmap the unaligned head and tail.
+ */
+static void *map_huge_aligned(size_t len)
+{
+    uint8_t *m =
+        mmap(NULL, len + HUGE_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return MAP_FAILED;
+    uint8_t *a = (uint8_t *)(((uintptr_t)m + HUGE_ALIGN - 1) / HUGE_ALIGN * HUGE_ALIGN);
+    if (a > m)
+        munmap(m, (size_t)(a - m));
+    if (a + len < m + len + HUGE_ALIGN)
+        munmap(a + len, (size_t)(m + len + HUGE_ALIGN - (a + len)));
+    /*
+     * Decode streams every weight byte once per token: with 4 KiB pages the
+     * page walks cost ~10-20% of matvec bandwidth (bench/RESULTS.md "Kernels").
+     * Best effort: THP "never" or an old kernel just leaves small pages.
+     */
+    madvise(a, len, MADV_HUGEPAGE);
+    return a;
+}
+
 void *ntp__place_alloc(size_t size, int node)
 {
     const size_t ps = page_size();
-    if (size > SIZE_MAX - PLACE_HEADER - ps)
+    if (size > SIZE_MAX - PLACE_HEADER - 2 * HUGE_ALIGN)
         return NULL;
-    const size_t len = (size + PLACE_HEADER + ps - 1) / ps * ps;
-    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    const bool huge = size >= HUGE_MIN;
+    const size_t unit = huge ? HUGE_ALIGN : ps;
+    const size_t len = (size + PLACE_HEADER + unit - 1) / unit * unit;
+    void *m = huge ? map_huge_aligned(len)
+                   : mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)
         return NULL;
     bind_to_node(m, len, node);
