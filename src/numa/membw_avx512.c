@@ -14,5 +14,14 @@ uint64_t ntp__membw_read_avx512(const uint64_t *u, size_t i0, size_t i1)
         a = _mm512_add_epi64(a, _mm512_load_si512(u + i));
         b = _mm512_add_epi64(b, _mm512_load_si512(u + i + 8));
     }
-    return (uint64_t)_mm512_reduce_add_epi64(_mm512_add_epi64(a, b));
+    /*
+     * Sum the lanes as unsigned: gcc's _mm512_reduce_add_epi64 adds in signed
+     * long long, which overflows (undefined behaviour) on these bit patterns.
+     */
+    uint64_t lane[8];
+    _mm512_storeu_si512(lane, _mm512_add_epi64(a, b));
+    uint64_t sum = 0;
+    for (int i = 0; i < 8; i++)
+        sum += lane[i];
+    return sum;
 }
