@@ -23,6 +23,7 @@
 #include "core/core.h"
 #include "kernels/cpu_features.h"
 #include "kernels/kernels.h"
+#include "kernels/packed.h"
 #include "kernels/quant.h"
 #include "ntp.h"
 
@@ -347,7 +348,7 @@ static void emit(const struct opts *o, const char *isa, const char *op, const ch
                first_json ? "[\n" : ",\n", isa, op, t, nth, value, cpu_value, unit, frac);
         first_json = false;
     } else {
-        printf("%-7s %-6s %-5s t=%d %9.2f %-5s  cpu-time %9.2f", isa, op, t, nth, value, unit,
+        printf("%-7s %-13s %-5s t=%d %9.2f %-5s  cpu-time %9.2f", isa, op, t, nth, value, unit,
                cpu_value);
         if (frac > 0)
             printf("  (%3.0f%% of read bw)", 100 * frac);
@@ -369,7 +370,7 @@ static void bench_type(const struct opts *o, const struct ntp_kernels *k, struct
     void *x = make_acts(k, t, kk, n_tok, &xs);
     float *y = ntp__alloc_aligned(
         (size_t)(mv_rows > mm_rows * n_tok ? mv_rows : mm_rows * n_tok) * sizeof(float), 64);
-    struct mm_ctx c = {k, {t, w, rb, mv_rows, kk, x, xs, 1, y, mv_rows, 0, 1}};
+    struct mm_ctx c = {k, {t, w, rb, mv_rows, kk, x, xs, 1, y, mv_rows, 0, 1, false}};
     double cs, cs2;
     const double s = median_run(tm, mm_job, &c, o->reps, &cs);
     const double bytes = (double)rb * (double)mv_rows;
@@ -382,6 +383,26 @@ static void bench_type(const struct opts *o, const struct ntp_kernels *k, struct
     const double ops = 2.0 * (double)mm_rows * (double)kk * (double)n_tok;
     emit(o, k->isa, "matmul", ntp_type_name(t), tm->nth, ops / s2 / 1e9, ops / cs2 / 1e9, "GOP/s",
          0);
+    if (k->type[t].pack) {
+        /* The same matrices in the packed layout the CPU device gives them at load. */
+        const int64_t pv_rows = mv_rows / NTP_PACK_ROWS * NTP_PACK_ROWS;
+        const size_t gbytes = rb * NTP_PACK_ROWS;
+        uint8_t *wp = ntp__alloc_aligned(gbytes * (size_t)(pv_rows / NTP_PACK_ROWS), 64);
+        for (int64_t g = 0; g < pv_rows / NTP_PACK_ROWS; g++)
+            ntp__pack_group(t, wp + g * gbytes, w + g * gbytes, rb, kk);
+        c.a = (struct ntp_matmul_args){t, wp, rb, pv_rows, kk, x, xs, 1, y, pv_rows, 0, 1, true};
+        const double ps = median_run(tm, mm_job, &c, o->reps, &cs);
+        const double pbytes = (double)rb * (double)pv_rows;
+        emit(o, k->isa, "matvec_packed", ntp_type_name(t), tm->nth, pbytes / ps / 1e9,
+             pbytes / cs / 1e9, "GB/s", pbytes / ps / 1e9 / read_bw);
+        c.a.n_rows = c.a.ldy = mm_rows / NTP_PACK_ROWS * NTP_PACK_ROWS;
+        c.a.n_tok = n_tok;
+        const double ps2 = median_run(tm, mm_job, &c, o->reps < 3 ? o->reps : 3, &cs2);
+        const double pops = 2.0 * (double)c.a.n_rows * (double)kk * (double)n_tok;
+        emit(o, k->isa, "matmul_packed", ntp_type_name(t), tm->nth, pops / ps2 / 1e9,
+             pops / cs2 / 1e9, "GOP/s", 0);
+        ntp__free_aligned(wp);
+    }
     ntp__free_aligned(w);
     ntp__free_aligned(x);
     ntp__free_aligned(y);

@@ -60,6 +60,8 @@ struct ntp_dev_tensor {
     int64_t ne[2];      /* shard shape, GGUF order (ne[0] contiguous); ne[1] = 1 for vectors */
     size_t row_stride;  /* bytes between rows */
     void *data;         /* device address; NULL when the model lacks the tensor */
+    bool packed;        /* rows interleaved by 16 (kernels/packed.h): only for the device's
+                           kernels, which told pack_matrix they want it */
 };
 
 /*
@@ -153,6 +155,14 @@ struct ntp_device_iface {
      */
     ntp_status (*upload_2d)(struct ntp_device *d, void *dst, size_t dst_stride, const void *src,
                             size_t src_stride, size_t row_bytes, size_t n_rows);
+
+    /*
+     * Rearrange a weight matrix just uploaded to t->data, in place, into the
+     * layout the device's kernels multiply fastest, and set t->packed when it
+     * did. The bytes stay where they are (same size, same pages). Optional:
+     * NULL keeps the file's layout.
+     */
+    ntp_status (*pack_matrix)(struct ntp_device *d, struct ntp_dev_tensor *t);
 
     /* State for one context (KV cache, scratch). Required. */
     ntp_status (*state_new)(struct ntp_device *d, const struct ntp_dev_state_params *p,

@@ -99,6 +99,11 @@ size_t ntp__kernels_act_row_size(const struct ntp_kernels *k, enum ntp_type t, i
 ntp_status ntp__kernels_matmul(const struct ntp_kernels *k, const struct ntp_matmul_args *a)
 {
     const struct ntp_kernel_type *kt = &k->type[a->wtype];
+    if (a->packed)
+        return kt->matmul_packed ? kt->matmul_packed(a)
+                                 : ntp__error(NTP_E_UNSUPPORTED,
+                                              "kernels '%s' have no product for packed %s weights",
+                                              k->isa, ntp_type_name(a->wtype));
     ntp_matmul_fn fn = a->n_tok == 1 ? kt->matvec : kt->matmul;
     if (fn != NULL) {
         ntp_status s = fn(a);

@@ -46,6 +46,8 @@ struct ntp_matmul_args {
     int64_t ldy;         /* floats between Y rows (>= n_rows) */
     int ith;             /* this thread's index in [0, nth) */
     int nth;             /* threads sharing the rows of W */
+    bool packed;         /* W is in the packed layout (packed.h): n_rows a multiple of 16,
+                            w_stride the file's row size, threads slice whole groups */
 };
 
 /* Quantize (or copy) k floats of x into act_type blocks at xq. */
@@ -62,6 +64,8 @@ struct ntp_kernel_type {
     ntp_vec_dot_fn vec_dot;           /* NULL: the type cannot be computed with */
     ntp_matmul_fn matvec;             /* n_tok == 1 (decode); may decline */
     ntp_matmul_fn matmul;             /* n_tok >= 1 (prefill); may decline */
+    bool pack;                        /* this ISA wants W in the packed layout (packed.h) */
+    ntp_matmul_fn matmul_packed;      /* n_tok >= 1 with a packed W; never declines */
 };
 
 /*
@@ -113,13 +117,20 @@ bool ntp__kernels_supports(const struct ntp_kernels *k, enum ntp_type t);
  */
 size_t ntp__kernels_act_row_size(const struct ntp_kernels *k, enum ntp_type t, int64_t n);
 
-/* Run a's slice with the chosen kernel, falling back to the reference when it declines. */
+/*
+ * Run a's slice with the chosen kernel, falling back to the reference when it
+ * declines. A packed W needs the table's matmul_packed (NTP_E_UNSUPPORTED
+ * without one: only a table whose pack entry is set gets packed weights).
+ */
 ntp_status ntp__kernels_matmul(const struct ntp_kernels *k, const struct ntp_matmul_args *a);
 
 /* The reference table entry of t (used by ntp__kernels_init and the tests). */
 void ntp__kernels_ref_fill(struct ntp_kernel_type table[NTP_TYPE_COUNT]);
 
-/* Row range [*r0, *r1) of n rows that thread ith of nth computes (contiguous, balanced). */
+/*
+ * Row range [*r0, *r1) of n rows that thread ith of nth computes (contiguous,
+ * balanced). Packed matrices are sliced by groups: n / 16 groups, scaled back to rows.
+ */
 static inline void ntp__slice(int64_t n, int ith, int nth, int64_t *r0, int64_t *r1)
 {
     const int64_t per = n / nth, extra = n % nth;

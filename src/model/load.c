@@ -284,7 +284,10 @@ static ntp_status walk_tensor(struct walk *wk, const ntp_gguf_tensor *t, enum nt
                                   sl.n_rows);
         if (s != NTP_OK)
             return s;
-        *slot = (struct ntp_dev_tensor){t->type, {sl.ne[0], sl.ne[1]}, sl.row_bytes, dst};
+        *slot = (struct ntp_dev_tensor){t->type, {sl.ne[0], sl.ne[1]}, sl.row_bytes, dst, false};
+        if (ntp__tensor_desc(id)->role == NTP_ROLE_MATRIX && dev->iface->pack_matrix &&
+            (s = dev->iface->pack_matrix(dev, slot)) != NTP_OK)
+            return s;
         wk->done += size;
         const ntp_model_params *p = &wk->m->params;
         if (p->progress &&

@@ -23,6 +23,7 @@
 #include "core/half.h"
 #include "kernels/cpu_features.h"
 #include "kernels/kernels.h"
+#include "kernels/packed.h"
 #include "kernels/quant.h"
 
 #include <math.h>
@@ -106,7 +107,7 @@ static void case_make(const struct ntp_kernels *ref, struct kcase *c)
     for (int64_t r = 0; r < c->rows; r++)
         to_float(c->t, c->w + r * c->wrow, c->wf + r * c->k, c->k);
     struct ntp_matmul_args a = {c->t,    c->w,    c->wrow, c->rows, c->k, c->x,
-                                c->xrow, c->toks, c->yref, c->rows, 0,    1};
+                                c->xrow, c->toks, c->yref, c->rows, 0,    1, false};
     CHECK_OK(ref->ref[c->t].matmul(&a));
     free(src);
 }
@@ -145,7 +146,7 @@ static int check_sliced(const struct ntp_kernels *k, const struct kcase *c, int 
         for (int64_t i = 0; i < ldy * c->toks; i++)
             y[i] = NAN;
         struct ntp_matmul_args a = {c->t,    c->w,    c->wrow, c->rows, c->k, c->x,
-                                    c->xrow, c->toks, y,       ldy,     ith,  nth};
+                                    c->xrow, c->toks, y,       ldy,     ith,  nth, false};
         const struct ntp_kernel_type *kt = &k->type[c->t];
         CHECK_OK((c->toks == 1 ? kt->matvec : kt->matmul)(&a));
         int64_t r0, r1;
@@ -180,12 +181,12 @@ static int check_consistent(const struct ntp_kernels *k, const struct kcase *c)
     float *y1 = malloc((size_t)c->rows * sizeof(float));
     const struct ntp_kernel_type *kt = &k->type[c->t];
     struct ntp_matmul_args a = {c->t,    c->w,    c->wrow, c->rows, c->k, c->x,
-                                c->xrow, c->toks, y,       c->rows, 0,    1};
+                                c->xrow, c->toks, y,       c->rows, 0,    1, false};
     CHECK_OK(kt->matmul(&a));
     int bad = 0;
     for (int64_t t = 0; t < c->toks; t++) {
         struct ntp_matmul_args b = {c->t,    c->w, c->wrow, c->rows, c->k, c->x + t * c->xrow,
-                                    c->xrow, 1,    y1,      c->rows, 0,    1};
+                                    c->xrow, 1,    y1,      c->rows, 0,    1, false};
         CHECK_OK(kt->matvec(&b));
         bad += memcmp(y1, y + t * c->rows, (size_t)c->rows * sizeof(float)) != 0;
     }
@@ -230,6 +231,87 @@ static void test_products(const struct ntp_kernels *ref, const struct ntp_kernel
             fprintf(stderr, "%s %s: %d mismatches\n", k->isa, ntp_type_name(t), bad);
         CHECK(bad == 0);
     }
+}
+
+/*
+ * Packed weights (packed.h), for the formats this ISA packs: pack and unpack
+ * give the rows back byte for byte; the packed product matches the reference
+ * on every (ith, nth) slicing (groups of 16 rows, so some threads get none)
+ * and NaN-poisoned y, including k = 0 and k longer than one tabulated chunk
+ * (256 blocks); prefill and decode agree bit for bit.
+ */
+static void test_packed(const struct ntp_kernels *ref, const struct ntp_kernels *k)
+{
+    static const int64_t kblocks[] = {0, 1, 3, 23, 300}; /* 0: an empty column shard */
+    static const int shp[][2] = {{16, 1}, {16, 2}, {48, 1}, {32, 3}, {48, 8}, {16, 9}, {32, 13}};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const enum ntp_type t = types[ti];
+        if (!k->type[t].pack)
+            continue;
+        CHECK(ntp__pack_supported(t) && k->type[t].matmul_packed != NULL);
+        int bad = 0;
+        for (size_t ki = 0; ki < sizeof kblocks / sizeof kblocks[0]; ki++)
+            for (size_t si = 0; si < sizeof shp / sizeof shp[0]; si++) {
+                struct kcase c = {
+                    .t = t, .k = kblocks[ki] * 32, .rows = shp[si][0], .toks = shp[si][1]};
+                case_make(ref, &c);
+                uint8_t *wp = malloc(c.wrow * c.rows), *wu = malloc(c.wrow * c.rows);
+                const size_t gbytes = c.wrow * NTP_PACK_ROWS;
+                for (int64_t g = 0; g < c.rows / NTP_PACK_ROWS; g++) {
+                    ntp__pack_group(t, wp + g * gbytes, c.w + g * gbytes, c.wrow, c.k);
+                    ntp__unpack_group(t, wu + g * gbytes, c.wrow, wp + g * gbytes, c.k);
+                }
+                bad += memcmp(wu, c.w, c.wrow * c.rows) != 0;
+                const int64_t ldy = c.rows + 5;
+                float *y = malloc((size_t)(ldy * c.toks) * sizeof(float));
+                for (int nth = 1; nth <= 4; nth += 2 - (nth > 1))
+                    for (int ith = 0; ith < nth; ith++) {
+                        for (int64_t i = 0; i < ldy * c.toks; i++)
+                            y[i] = NAN;
+                        struct ntp_matmul_args a = {t,      wp,     c.wrow, c.rows, c.k, c.x, c.xrow,
+                                                    c.toks, y,      ldy,    ith,    nth, true};
+                        CHECK_OK(ntp__kernels_matmul(k, &a));
+                        int64_t g0, g1;
+                        ntp__slice(c.rows / NTP_PACK_ROWS, ith, nth, &g0, &g1);
+                        for (int64_t tt = 0; tt < c.toks; tt++)
+                            for (int64_t r = 0; r < ldy; r++) {
+                                const float v = y[tt * ldy + r];
+                                const bool in = r >= g0 * NTP_PACK_ROWS && r < g1 * NTP_PACK_ROWS;
+                                const float yr = in ? c.yref[tt * c.rows + r] : NAN;
+                                if (in ? !close_enough(&c, v, yr, r, tt) : !isnan(v))
+                                    if (bad++ < 3)
+                                        fprintf(stderr,
+                                                "  %s packed %s k=%lld rows=%lld toks=%lld "
+                                                "slice %d/%d: y[%lld][%lld] = %g, ref %g\n",
+                                                k->isa, ntp_type_name(t), (long long)c.k,
+                                                (long long)c.rows, (long long)c.toks, ith, nth,
+                                                (long long)tt, (long long)r, v, yr);
+                            }
+                    }
+                /* Decode, token by token, against the last full (nth = 1 ... ) run. */
+                struct ntp_matmul_args a = {t,      wp, c.wrow, c.rows, c.k, c.x, c.xrow,
+                                            c.toks, y,  ldy,    0,      1,   true};
+                CHECK_OK(ntp__kernels_matmul(k, &a));
+                float *y1 = malloc((size_t)c.rows * sizeof(float));
+                for (int64_t tt = 0; tt < c.toks; tt++) {
+                    struct ntp_matmul_args b = {t, wp, c.wrow, c.rows, c.k, c.x + tt * c.xrow,
+                                                c.xrow, 1, y1, c.rows, 0, 1, true};
+                    CHECK_OK(ntp__kernels_matmul(k, &b));
+                    bad += memcmp(y1, y + tt * ldy, (size_t)c.rows * sizeof(float)) != 0;
+                }
+                free(y1);
+                free(y);
+                free(wp);
+                free(wu);
+                case_free(&c);
+            }
+        if (bad)
+            fprintf(stderr, "%s packed %s: %d mismatches\n", k->isa, ntp_type_name(t), bad);
+        CHECK(bad == 0);
+    }
+    /* A table without packed kernels refuses packed weights instead of misreading them. */
+    struct ntp_matmul_args a = {NTP_TYPE_Q4_0, NULL, 18, 16, 32, NULL, 34, 1, NULL, 16, 0, 1, true};
+    CHECK_STATUS(ntp__kernels_matmul(ref, &a), NTP_E_UNSUPPORTED);
 }
 
 /* The ISA's activation quantizer against the reference's, code by code. */
@@ -342,6 +424,7 @@ int main(void)
         test_quantize_act(&ref, &k);
         test_attention(&k);
         test_products(&ref, &k);
+        test_packed(&ref, &k);
         ran++;
     }
     if (ran == 0 && ntp_test_failures == 0)

@@ -9,6 +9,7 @@
 #include "backend/cpu/cpu_int.h"
 
 #include "core/core.h"
+#include "kernels/packed.h"
 #include "numa/place.h"
 
 #include <stdio.h>
@@ -122,6 +123,54 @@ static ntp_status cpu_upload_2d(struct ntp_device *d, void *dst, size_t dst_stri
         return NTP_OK;
     }
     ntp__team_run(cpu_of(d)->team, copy_job_fn, &j);
+    return NTP_OK;
+}
+
+/* Packing a matrix in place: each thread takes whole groups through a private copy. */
+struct pack_job {
+    const struct ntp_dev_tensor *t;
+    _Atomic int err; /* NTP_E_NOMEM when a thread could not get its copy buffer */
+};
+
+static void pack_job_fn(void *ctx, int ith, int nth)
+{
+    struct pack_job *j = ctx;
+    const struct ntp_dev_tensor *t = j->t;
+    const size_t gbytes = t->row_stride * NTP_PACK_ROWS;
+    int64_t g0, g1;
+    ntp__slice(t->ne[1] / NTP_PACK_ROWS, ith, nth, &g0, &g1);
+    if (g0 == g1)
+        return;
+    uint8_t *tmp = malloc(gbytes);
+    if (tmp == NULL) {
+        j->err = NTP_E_NOMEM;
+        return;
+    }
+    for (int64_t g = g0; g < g1; g++) {
+        uint8_t *grp = (uint8_t *)t->data + (size_t)g * gbytes;
+        memcpy(tmp, grp, gbytes);
+        ntp__pack_group(t->type, grp, tmp, t->row_stride, t->ne[0]);
+    }
+    free(tmp);
+}
+
+/*
+ * Pack when the kernels ask for it and the shard allows: whole groups of 16
+ * rows, rows stored back to back. Other matrices keep the file's layout.
+ */
+static ntp_status cpu_pack_matrix(struct ntp_device *d, struct ntp_dev_tensor *t)
+{
+    const struct cpu_device *c = cpu_of(d);
+    size_t row;
+    if (!c->k.type[t->type].pack || t->ne[1] % NTP_PACK_ROWS != 0 ||
+        ntp_type_row_size(t->type, t->ne[0], &row) != NTP_OK || row != t->row_stride)
+        return NTP_OK;
+    struct pack_job j = {.t = t};
+    ntp__team_run(c->team, pack_job_fn, &j);
+    if (j.err != NTP_OK)
+        return ntp__error((ntp_status)j.err, "cpu device: no memory to pack a %lld x %lld %s matrix",
+                          (long long)t->ne[1], (long long)t->ne[0], ntp_type_name(t->type));
+    t->packed = true;
     return NTP_OK;
 }
 
@@ -348,6 +397,7 @@ static const struct ntp_device_iface cpu_iface = {
     .buffer_alloc = cpu_buffer_alloc,
     .buffer_free = cpu_buffer_free,
     .upload_2d = cpu_upload_2d,
+    .pack_matrix = cpu_pack_matrix,
     .state_new = cpu_state_new,
     .state_free = cpu_state_free,
     .state_clear = cpu_state_clear,

@@ -186,7 +186,7 @@ ntp_status ntp__cuda_convert_f16(struct ntp_device *d, const struct ntp_dev_tens
                            "cudaMemcpy (F16 copy)");
     if (s == NTP_OK)
         *out =
-            (struct ntp_dev_tensor){NTP_TYPE_F16, {k, rows}, (size_t)k * sizeof(ntp_f16), dev_buf};
+            (struct ntp_dev_tensor){NTP_TYPE_F16, {k, rows}, (size_t)k * sizeof(ntp_f16), dev_buf, false};
     else
         cu_buffer_free(d, dev_buf);
     free(raw);

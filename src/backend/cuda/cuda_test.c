@@ -48,7 +48,7 @@ ntp_status ntp__cuda_test_matmul(struct ntp_device *d, const struct ntp_cuda_tes
     float *tile = NULL;
     if (a->n_tok > NTP_CU_MATVEC_MAX_TOK)
         tile = gpu_copy(&b, NULL, (size_t)tile_floats * sizeof(float), &st);
-    const struct ntp_dev_tensor raw = {a->type, {a->k, a->n_rows}, row, wdata};
+    const struct ntp_dev_tensor raw = {a->type, {a->k, a->n_rows}, row, wdata, false};
     struct ntp_dev_tensor w = raw;
     if (st == NTP_OK && !ntp__cu_type_native(a->type)) {
         st = ntp__cuda_convert_f16(d, &raw, &w);
