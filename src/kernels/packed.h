@@ -14,19 +14,27 @@
  * (bench/RESULTS.md, "Packed weights").
  *
  * Layout. A matrix of n_rows rows (a multiple of NTP_PACK_ROWS) and k
- * elements per row is cut into groups of 16 rows; group g, block b (of 32
- * elements) is a packed block at byte (g * nb + b) * 16 * S, with nb = k/32
- * and S the size of the format's own block, so the matrix keeps its size.
- * Within a packed block, r is the row in the group (0..15) and q_r[e] the
- * code of its element e as the format defines it (blocks.h):
+ * elements per row is cut into groups of 16 rows; group g, block b is a
+ * packed block at byte (g * nb + b) * 16 * S, with nb blocks per row and S
+ * the size of the format's own block, so the matrix keeps its size. Within
+ * a packed block, r is the row in the group (0..15), q_r[e] the code of its
+ * element e as the format defines it (blocks.h), and every 64 bytes of codes
+ * hold four consecutive codes of each of the 16 rows: byte 4r + j.
  *
- *   Q4_0 (288 bytes)  ntp_f16 d[16]       d[r] = row r's scale
- *                     uint8_t qs[4][64]   qs[c][4r + j] = q_r[4c + j] | q_r[16 + 4c + j] << 4
- *   Q8_0 (544 bytes)  ntp_f16 d[16]
- *                     uint8_t qs[8][64]   qs[c][4r + j] = q_r[4c + j] + 128 (unsigned)
- *
- * so 64 bytes of codes hold four consecutive codes of each of the 16 rows,
- * in the order a dword-lane dot product wants them.
+ *   Q4_0 (288 bytes)   ntp_f16 d[16]            d[r] = row r's scale
+ *                      uint8_t qs[4][64]        qs[c][4r+j] = q_r[4c+j] | q_r[16+4c+j] << 4
+ *   Q8_0 (544 bytes)   ntp_f16 d[16]
+ *                      uint8_t qs[8][64]        qs[c][4r+j] = q_r[4c+j] + 128 (unsigned)
+ *   Q4_K (2304 bytes)  ntp_f16 d[16], dmin[16]
+ *                      uint8_t sc[12][16]       sc[i][r] = row r's scales[i]
+ *                      uint8_t qs[4][8][64]     qs[c][i][4r+j] = row r's qs[32c + 4i + j]:
+ *                                               q_r[64c+4i+j] | q_r[64c+32+4i+j] << 4
+ *   Q6_K (3360 bytes)  ntp_f16 d[16]
+ *                      int8_t sc[16][16]        sc[s][r] = row r's scales[s]
+ *                      uint8_t ql[4][8][64]     ql[c][i][4r+j] = low 4 bits of q_r[64c+4i+j]
+ *                                               | those of q_r[64c+32+4i+j] << 4
+ *                      uint8_t qh[2][8][64]     qh[h][i][4r+j] = sum over m of the high 2 bits
+ *                                               of q_r[128h+32m+4i+j] << 2m (m = 0..3)
  */
 #ifndef NTP_KERNELS_PACKED_H
 #define NTP_KERNELS_PACKED_H
@@ -48,7 +56,7 @@ void ntp__pack_group(enum ntp_type t, void *dst, const void *src, size_t src_str
 /* The inverse: one group back to 16 rows in the file's layout. */
 void ntp__unpack_group(enum ntp_type t, void *dst, size_t dst_stride, const void *src, int64_t k);
 
-/* Whether t has a packed layout (Q4_0, Q8_0). */
+/* Whether t has a packed layout (Q4_0, Q8_0, Q4_K, Q6_K). */
 bool ntp__pack_supported(enum ntp_type t);
 
 #endif /* NTP_KERNELS_PACKED_H */

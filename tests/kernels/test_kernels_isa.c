@@ -252,8 +252,10 @@ static void test_packed(const struct ntp_kernels *ref, const struct ntp_kernels 
         int bad = 0;
         for (size_t ki = 0; ki < sizeof kblocks / sizeof kblocks[0]; ki++)
             for (size_t si = 0; si < sizeof shp / sizeof shp[0]; si++) {
-                struct kcase c = {
-                    .t = t, .k = kblocks[ki] * 32, .rows = shp[si][0], .toks = shp[si][1]};
+                /* k-quants (256 per block): 0, 1, 3 and 23 super-blocks */
+                const int64_t blk = ntp_type_get_traits(t)->block_size;
+                const int64_t kk = (blk == 32 ? kblocks[ki] : kblocks[ki] % 100) * blk;
+                struct kcase c = {.t = t, .k = kk, .rows = shp[si][0], .toks = shp[si][1]};
                 case_make(ref, &c);
                 uint8_t *wp = malloc(c.wrow * c.rows), *wu = malloc(c.wrow * c.rows);
                 const size_t gbytes = c.wrow * NTP_PACK_ROWS;

@@ -9,71 +9,144 @@
 
 #include <string.h>
 
+#define R NTP_PACK_ROWS
+
 bool ntp__pack_supported(enum ntp_type t)
 {
-    return t == NTP_TYPE_Q4_0 || t == NTP_TYPE_Q8_0;
+    return t == NTP_TYPE_Q4_0 || t == NTP_TYPE_Q8_0 || t == NTP_TYPE_Q4_K || t == NTP_TYPE_Q6_K;
 }
 
-/* Bytes of one packed block (16 rows of one 32-element block) of t. */
-static size_t packed_block_bytes(enum ntp_type t)
+/* The file's block size and elements per block of a packable type. */
+static size_t block_bytes(enum ntp_type t)
 {
-    return NTP_PACK_ROWS *
-           (t == NTP_TYPE_Q4_0 ? sizeof(ntp_block_q4_0) : sizeof(ntp_block_q8_0));
+    switch (t) {
+    case NTP_TYPE_Q4_0:
+        return sizeof(ntp_block_q4_0);
+    case NTP_TYPE_Q8_0:
+        return sizeof(ntp_block_q8_0);
+    case NTP_TYPE_Q4_K:
+        return sizeof(ntp_block_q4_K);
+    default:
+        return sizeof(ntp_block_q6_K);
+    }
 }
 
-/* Row r's block b of type t in the file's layout, at rows + r * stride. */
-static uint8_t *row_block(enum ntp_type t, const void *rows, size_t stride, int r, int64_t b)
+static int64_t block_elems(enum ntp_type t)
 {
-    const size_t bb = t == NTP_TYPE_Q4_0 ? sizeof(ntp_block_q4_0) : sizeof(ntp_block_q8_0);
-    return (uint8_t *)rows + (size_t)r * stride + (size_t)b * bb;
+    return t == NTP_TYPE_Q4_0 || t == NTP_TYPE_Q8_0 ? NTP_QK : NTP_QK_K;
+}
+
+/* The 6-bit code of element e of a Q6_K block (blocks.h). */
+static int q6k_code(const ntp_block_q6_K *b, int e)
+{
+    const int h = e / 128, l = e % 32, quarter = (e % 128) / 32;
+    const uint8_t lo = b->ql[64 * h + l + (quarter & 1) * 32];
+    return ((quarter < 2 ? lo : lo >> 4) & 15) | ((b->qh[32 * h + l] >> (2 * quarter)) & 3) << 4;
+}
+
+/* Store the 6-bit code q of element e into a Q6_K block (ql and qh zeroed beforehand). */
+static void q6k_set(ntp_block_q6_K *b, int e, int q)
+{
+    const int h = e / 128, l = e % 32, quarter = (e % 128) / 32;
+    b->ql[64 * h + l + (quarter & 1) * 32] |= (uint8_t)((q & 15) << (quarter < 2 ? 0 : 4));
+    b->qh[32 * h + l] |= (uint8_t)((q >> 4) << (2 * quarter));
+}
+
+/*
+ * One packed block p and the file's block of row r, b, in either direction
+ * (pack: file -> packed; otherwise packed -> file, b zeroed beforehand).
+ */
+static void move_block(enum ntp_type t, uint8_t *p, uint8_t *b, int r, bool pack)
+{
+#define MOVE(packed_byte, file_byte)                                                               \
+    do {                                                                                           \
+        if (pack)                                                                                  \
+            (packed_byte) = (file_byte);                                                           \
+        else                                                                                       \
+            (file_byte) = (packed_byte);                                                           \
+    } while (0)
+    switch (t) {
+    case NTP_TYPE_Q4_0:
+    case NTP_TYPE_Q8_0: {
+        uint8_t *qs = p + R * 2;
+        MOVE(p[2 * r], b[0]);
+        MOVE(p[2 * r + 1], b[1]);
+        const int nq = t == NTP_TYPE_Q4_0 ? 4 : 8;
+        /* Q8_0's signed codes are stored plus 128: an XOR of the sign bit. */
+        const uint8_t bias = t == NTP_TYPE_Q8_0 ? 0x80 : 0;
+        for (int c = 0; c < nq; c++)
+            for (int j = 0; j < 4; j++) {
+                if (pack)
+                    qs[64 * c + 4 * r + j] = b[2 + 4 * c + j] ^ bias;
+                else
+                    b[2 + 4 * c + j] = qs[64 * c + 4 * r + j] ^ bias;
+            }
+        break;
+    }
+    case NTP_TYPE_Q4_K: {
+        ntp_block_q4_K *k = (ntp_block_q4_K *)b;
+        uint8_t *d = (uint8_t *)&k->d, *dm = (uint8_t *)&k->dmin;
+        for (int i = 0; i < 2; i++) {
+            MOVE(p[2 * r + i], d[i]);
+            MOVE(p[32 + 2 * r + i], dm[i]);
+        }
+        for (int i = 0; i < 12; i++)
+            MOVE(p[64 + 16 * i + r], k->scales[i]);
+        for (int c = 0; c < 4; c++)
+            for (int i = 0; i < 8; i++)
+                for (int j = 0; j < 4; j++)
+                    MOVE(p[256 + 64 * (8 * c + i) + 4 * r + j], k->qs[32 * c + 4 * i + j]);
+        break;
+    }
+    default: {
+        ntp_block_q6_K *k = (ntp_block_q6_K *)b;
+        uint8_t *d = (uint8_t *)&k->d;
+        for (int i = 0; i < 2; i++)
+            MOVE(p[2 * r + i], d[i]);
+        for (int g = 0; g < 16; g++)
+            MOVE(p[32 + 16 * g + r], *(uint8_t *)&k->scales[g]);
+        uint8_t *ql = p + 288, *qh = p + 288 + 2048;
+        for (int c = 0; c < 4; c++)
+            for (int i = 0; i < 8; i++)
+                for (int j = 0; j < 4; j++)
+                    for (int s = 0; s < 2; s++) {
+                        const int e = 64 * c + 32 * s + 4 * i + j; /* the element */
+                        uint8_t *lo = &ql[64 * (8 * c + i) + 4 * r + j];
+                        uint8_t *hi = &qh[64 * (8 * (c / 2) + i) + 4 * r + j];
+                        const int sh = 2 * (2 * (c % 2) + s); /* its 2 bits in hi */
+                        if (pack) {
+                            const int q = q6k_code(k, e);
+                            *lo |= (uint8_t)((q & 15) << (4 * s));
+                            *hi |= (uint8_t)((q >> 4) << sh);
+                        } else {
+                            q6k_set(k, e, ((*lo >> (4 * s)) & 15) | ((*hi >> sh) & 3) << 4);
+                        }
+                    }
+        break;
+    }
+    }
+#undef MOVE
 }
 
 void ntp__pack_group(enum ntp_type t, void *dst, const void *src, size_t src_stride, int64_t k)
 {
-    const size_t pb = packed_block_bytes(t);
-    for (int64_t b = 0; b < k / NTP_QK; b++) {
-        uint8_t *p = (uint8_t *)dst + (size_t)b * pb;
-        ntp_f16 *d = (ntp_f16 *)p;
-        uint8_t *qs = p + NTP_PACK_ROWS * sizeof(ntp_f16);
-        for (int r = 0; r < NTP_PACK_ROWS; r++) {
-            const uint8_t *blk = row_block(t, src, src_stride, r, b);
-            memcpy(&d[r], blk, sizeof(ntp_f16));
-            if (t == NTP_TYPE_Q4_0) {
-                const uint8_t *q = ((const ntp_block_q4_0 *)blk)->qs;
-                /* q[e] is the low nibble of q[e] (e < 16), q[16 + e] its high nibble. */
-                for (int c = 0; c < 4; c++)
-                    for (int j = 0; j < 4; j++)
-                        qs[64 * c + 4 * r + j] = q[4 * c + j];
-            } else {
-                const int8_t *q = ((const ntp_block_q8_0 *)blk)->qs;
-                for (int c = 0; c < 8; c++)
-                    for (int j = 0; j < 4; j++)
-                        qs[64 * c + 4 * r + j] = (uint8_t)(q[4 * c + j] + 128);
-            }
-        }
-    }
+    const size_t bb = block_bytes(t);
+    const int64_t nb = k / block_elems(t);
+    memset(dst, 0, (size_t)nb * bb * R); /* Q6_K's codes are ORed in */
+    for (int64_t b = 0; b < nb; b++)
+        for (int r = 0; r < R; r++)
+            move_block(t, (uint8_t *)dst + (size_t)b * bb * R,
+                       (uint8_t *)src + (size_t)r * src_stride + (size_t)b * bb, r, true);
 }
 
 void ntp__unpack_group(enum ntp_type t, void *dst, size_t dst_stride, const void *src, int64_t k)
 {
-    const size_t pb = packed_block_bytes(t);
-    for (int64_t b = 0; b < k / NTP_QK; b++) {
-        const uint8_t *p = (const uint8_t *)src + (size_t)b * pb;
-        const uint8_t *qs = p + NTP_PACK_ROWS * sizeof(ntp_f16);
-        for (int r = 0; r < NTP_PACK_ROWS; r++) {
-            uint8_t *blk = row_block(t, dst, dst_stride, r, b);
-            memcpy(blk, p + r * sizeof(ntp_f16), sizeof(ntp_f16));
-            if (t == NTP_TYPE_Q4_0) {
-                uint8_t *q = ((ntp_block_q4_0 *)blk)->qs;
-                for (int c = 0; c < 4; c++)
-                    for (int j = 0; j < 4; j++)
-                        q[4 * c + j] = qs[64 * c + 4 * r + j];
-            } else {
-                int8_t *q = ((ntp_block_q8_0 *)blk)->qs;
-                for (int c = 0; c < 8; c++)
-                    for (int j = 0; j < 4; j++)
-                        q[4 * c + j] = (int8_t)(qs[64 * c + 4 * r + j] - 128);
-            }
+    const size_t bb = block_bytes(t);
+    const int64_t nb = k / block_elems(t);
+    for (int64_t b = 0; b < nb; b++)
+        for (int r = 0; r < R; r++) {
+            uint8_t *row = (uint8_t *)dst + (size_t)r * dst_stride + (size_t)b * bb;
+            memset(row, 0, bb);
+            move_block(t, (uint8_t *)src + (size_t)b * bb * R, row, r, false);
         }
-    }
 }
