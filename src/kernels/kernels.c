@@ -73,6 +73,7 @@ ntp_status ntp__kernels_init(struct ntp_kernels *k, const char *isa)
     ntp__kernels_ref_fill(k->ref);
     memcpy(k->type, k->ref, sizeof k->type);
     k->attn = ntp__attn_ref;
+    k->kv_to_f32 = ntp__kv_to_f32_ref;
     if (i >= 1)
         ntp__kernels_avx2_fill(k);
     if (i >= 2)

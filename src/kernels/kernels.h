@@ -90,12 +90,18 @@ typedef void (*ntp_attn_fn)(const struct ntp_attn_args *a);
 /* The reference attention of one head (src/kernels/ref/attn.c). */
 void ntp__attn_ref(const struct ntp_attn_args *a);
 
+/* n cache elements of kv_type (F16 or F32) at x to floats at y. */
+typedef void (*ntp_kv_to_f32_fn)(enum ntp_type kv_type, const void *x, float *y, int64_t n);
+/* The reference conversion (src/kernels/ref/attn.c). */
+void ntp__kv_to_f32_ref(enum ntp_type kv_type, const void *x, float *y, int64_t n);
+
 /* The table of one device: chosen ISA and the kernels of every type. */
 struct ntp_kernels {
     const char *isa;                             /* "ref", "avx2" or "avx512" (static) */
     struct ntp_kernel_type type[NTP_TYPE_COUNT]; /* chosen kernels, by weight type */
     struct ntp_kernel_type ref[NTP_TYPE_COUNT];  /* reference kernels: the fallback */
     ntp_attn_fn attn;                            /* one head's attention (never NULL) */
+    ntp_kv_to_f32_fn kv_to_f32;                  /* cache rows to floats (never NULL) */
 };
 
 /*

@@ -5,7 +5,8 @@
  *  - the next 16 greedy tokens are identical;
  *  - with an F32 KV cache too (the reference then keeps K/V unrounded);
  *  - prefill as one batch, in batches of 5 and token by token give the same
- *    logits (to float reordering, 1e-5).
+ *    logits (to float reordering, 1e-5); so do a 600-token prompt's batches
+ *    of 512, of 100 and of 1 (1e-4: F16 cache, 3 chunks of cached positions).
  */
 #include "forward_util.h"
 
@@ -55,6 +56,54 @@ static void check_batching(void)
     CHECK(e1 <= 1e-5);
 }
 
+/* Logits of every position of a long prompt decoded in batches of n_batch (n_ctx 640). */
+static int run_long(const char *path, int32_t n_batch, const int32_t *toks, int n, float *out)
+{
+    ntp_model *m = NULL;
+    ntp_context *c = NULL;
+    ntp_model_params mp = ntp_model_default_params();
+    mp.n_threads = 2;
+    ntp_context_params cp = ntp_context_default_params();
+    cp.n_batch = n_batch;
+    cp.n_ctx = 640;
+    int rc = -1;
+    if (ntp_model_load(path, mp, &m) == NTP_OK && ntp_context_new(m, cp, &c) == NTP_OK &&
+        ntp_decode(c, toks, n, true) == NTP_OK) {
+        for (int i = 0; i < n; i++)
+            memcpy(out + (size_t)i * NV, ntp_get_logits(c, i), NV * sizeof(float));
+        rc = 0;
+    }
+    ntp_context_free(c);
+    ntp_model_free(m);
+    return rc;
+}
+
+/*
+ * A prompt longer than the prefill attention's chunk of cached positions
+ * (256, F16 cache): one batch of 512 plus 88, batches of 100 (blocks that
+ * start mid-chunk) and single tokens (the per-token attention) agree.
+ */
+#define N_LONG 600
+static float long_a[N_LONG * NV], long_b[N_LONG * NV];
+
+static void check_long_prompt(void)
+{
+    struct ntp_gen_params p = fwd_small("llama");
+    char path[300];
+    if (fwd_gen(&p, "long", path, sizeof path) != 0)
+        return;
+    static int32_t toks[N_LONG];
+    fwd_tokens(toks, N_LONG, NV, 13);
+    CHECK(run_long(path, 512, toks, N_LONG, long_a) == 0);
+    CHECK(run_long(path, 100, toks, N_LONG, long_b) == 0);
+    const double e100 = fwd_rel_err(long_b, long_a, N_LONG * NV);
+    CHECK(run_long(path, 1, toks, N_LONG, long_b) == 0);
+    const double e1 = fwd_rel_err(long_b, long_a, N_LONG * NV);
+    printf("long prompt (%d): batch 100 vs 512: %.2e, batch 1 vs 512: %.2e\n", N_LONG, e100, e1);
+    CHECK(e100 <= 1e-4);
+    CHECK(e1 <= 1e-4);
+}
+
 /* Decoding the prompt one call per token gives the batch's last logits. */
 static void check_token_by_token(void)
 {
@@ -91,6 +140,7 @@ static void check_token_by_token(void)
 int main(void)
 {
     fwd_init();
+    check_long_prompt();
     struct ntp_gen_params p = fwd_small("llama");
     check_against_reference("llama", &p, "f16", NTP_TYPE_F16);
     check_against_reference("llama-kvf32", &p, "f32", NTP_TYPE_F32);

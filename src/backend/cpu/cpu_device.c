@@ -15,6 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if NTP_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
 
 static struct cpu_device *cpu_of(struct ntp_device *d)
 {
@@ -256,6 +259,10 @@ static ntp_status cpu_state_new(struct ntp_device *d, const struct ntp_dev_state
     s->kv_row = (size_t)(sh->n_head_kv * (s->hdk > s->hdv ? s->hdk : s->hdv)) * kv_el;
     s->act_row = max_act_row(c, p);
     s->thr_floats = p->n_ctx + s->hdv;
+#if NTP_HAVE_OPENBLAS
+    if (s->thr_floats < NTP_ATT_SCRATCH(s->hdk, s->hdv))
+        s->thr_floats = NTP_ATT_SCRATCH(s->hdk, s->hdv);
+#endif
     int bad = 0;
     const size_t kv_bytes = (size_t)sh->n_layer * (size_t)p->n_ctx * s->kv_row;
     s->k_cache = state_alloc(c, kv_bytes, &bad);
@@ -431,6 +438,10 @@ ntp_status ntp__cpu_device_new(const struct ntp_cpu_device_params *p, struct ntp
     d->iface = &cpu_iface;
     d->impl = c;
     ntp_status s = ntp__kernels_init(&c->k, p->isa);
+#if NTP_HAVE_OPENBLAS
+    /* Our teams are the parallelism: each thread's sgemm runs on that thread alone. */
+    openblas_set_num_threads(1);
+#endif
     const struct ntp_team_params tp = {
         .n_threads = p->n_threads, .node = p->node, .topo = p->topo, .pus = p->pus};
     if (s == NTP_OK)

@@ -11,6 +11,19 @@
 
 #include <stdatomic.h>
 
+/*
+ * Prefill attention through OpenBLAS (cpu_layer.c, attention_blas): batches
+ * of at least NTP_ATT_MIN_TOK tokens, in blocks of NTP_ATT_TB tokens against
+ * chunks of NTP_ATT_P cached positions; each thread's scratch then holds a
+ * chunk's keys and values as floats, the scores, the output block and the
+ * running maxima and sums.
+ */
+#define NTP_ATT_MIN_TOK 8
+#define NTP_ATT_TB      32
+#define NTP_ATT_P       256
+#define NTP_ATT_SCRATCH(hdk, hdv)                                                                  \
+    (NTP_ATT_P * ((hdk) + (hdv)) + NTP_ATT_TB * NTP_ATT_P + NTP_ATT_TB * (hdv) + 2 * NTP_ATT_TB)
+
 struct cpu_device {
     struct ntp_cpu_device_params p; /* as created (pus not kept) */
     struct ntp_kernels k;           /* kernel table chosen for this device */
@@ -50,7 +63,8 @@ struct ntp_dev_state {
     void *act;                     /* [n_batch][act_row] activations quantized for a matmul */
     size_t act_row;                /* bytes per row of act (largest need over the weights) */
     float *thr;                    /* [n_threads][thr_floats] per-thread scratch */
-    int64_t thr_floats;            /* floats per thread: attention scores (n_ctx) */
+    int64_t thr_floats;            /* floats per thread: attention scores (n_ctx), or the
+                                      prefill attention's NTP_ATT_SCRATCH */
     int n_threads;                 /* team size the scratch was sized for */
     struct cpu_job job;            /* the team's current job */
 };

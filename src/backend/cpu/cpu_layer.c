@@ -17,6 +17,9 @@
 #include <math.h>
 #include <stdatomic.h>
 #include <string.h>
+#if NTP_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
 
 /* One thread's view of a team call. */
 struct thr {
@@ -241,6 +244,81 @@ static void attention(struct thr *th, int64_t il, const struct ntp_dev_run *run)
     }
 }
 
+#if NTP_HAVE_OPENBLAS
+/*
+ * Prefill attention with OpenBLAS (one thread per call: ntp__cpu_device_new
+ * sets OpenBLAS to one thread, the team supplies the parallelism). Units are
+ * (query head, block of NTP_ATT_TB tokens); the cached positions are taken
+ * in chunks of NTP_ATT_P: the chunk's keys and values become floats once per
+ * unit, S = scale Q K^T and O += P V are sgemm calls, and the softmax runs
+ * online (a running maximum and sum per token rescale O as chunks arrive).
+ * Scratch: NTP_ATT_SCRATCH(hdk, hdv) floats per thread (cpu_int.h).
+ */
+static void attention_blas(struct thr *th, int64_t il, const struct ntp_dev_run *run)
+{
+    struct ntp_dev_state *s = th->s;
+    const struct ntp_shard *sh = s->p.shard;
+    const int64_t nh = sh->n_head, group = s->p.cfg->hp.n_head / s->p.cfg->hp.n_head_kv;
+    const int64_t hdk = s->hdk, hdv = s->hdv, n_tb = (run->n_tok + NTP_ATT_TB - 1) / NTP_ATT_TB;
+    const size_t esz = s->p.kv_type == NTP_TYPE_F16 ? sizeof(ntp_f16) : sizeof(float);
+    const size_t layer_off = (size_t)(il - sh->layer0) * (size_t)s->p.n_ctx * s->kv_row;
+    float *kf = th->scratch, *vf = kf + NTP_ATT_P * hdk, *sc = vf + NTP_ATT_P * hdv;
+    float *o = sc + NTP_ATT_TB * NTP_ATT_P, *mx = o + NTP_ATT_TB * hdv, *sum = mx + NTP_ATT_TB;
+    int64_t u0, u1;
+    ntp__slice(nh * n_tb, th->ith, th->nth, &u0, &u1);
+    for (int64_t u = u0; u < u1; u++) {
+        const int64_t h = u / n_tb, t0 = (u % n_tb) * NTP_ATT_TB;
+        const int64_t nt = run->n_tok - t0 < NTP_ATT_TB ? run->n_tok - t0 : NTP_ATT_TB;
+        const int64_t g = (sh->head0 + h) / group - sh->head_kv0;
+        const uint8_t *kc = s->k_cache + layer_off + (size_t)(g * hdk) * esz;
+        const uint8_t *vc = s->v_cache + layer_off + (size_t)(g * hdv) * esz;
+        const int64_t n_pos = run->pos + t0 + nt; /* the block's last token sees them all */
+        for (int64_t i = 0; i < nt; i++) {
+            mx[i] = -INFINITY;
+            sum[i] = 0;
+        }
+        memset(o, 0, (size_t)(nt * hdv) * sizeof(float));
+        for (int64_t p0 = 0; p0 < n_pos; p0 += NTP_ATT_P) {
+            const int64_t np = n_pos - p0 < NTP_ATT_P ? n_pos - p0 : NTP_ATT_P;
+            for (int64_t p = 0; p < np; p++) {
+                th->k->kv_to_f32(s->p.kv_type, kc + (size_t)(p0 + p) * s->kv_row, kf + p * hdk, hdk);
+                th->k->kv_to_f32(s->p.kv_type, vc + (size_t)(p0 + p) * s->kv_row, vf + p * hdv, hdv);
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nt, (int)np, (int)hdk,
+                        s->p.cfg->attn_scale, s->q + (t0 * nh + h) * hdk, (int)(nh * hdk), kf,
+                        (int)hdk, 0.0f, sc, NTP_ATT_P);
+            for (int64_t i = 0; i < nt; i++) {
+                float *row = sc + i * NTP_ATT_P;
+                /* token t0 + i sees positions up to pos + t0 + i (causal) */
+                const int64_t last = run->pos + t0 + i - p0, valid = last + 1 < np ? last + 1 : np;
+                float m = mx[i];
+                for (int64_t j = 0; j < valid; j++)
+                    m = row[j] > m ? row[j] : m;
+                const float rescale = valid > 0 && mx[i] != -INFINITY ? expf(mx[i] - m) : 1.0f;
+                float add = 0;
+                for (int64_t j = 0; j < np; j++) {
+                    row[j] = j < valid ? expf(row[j] - m) : 0.0f;
+                    add += row[j];
+                }
+                if (valid > 0) {
+                    for (int64_t d = 0; d < hdv; d++)
+                        o[i * hdv + d] *= rescale;
+                    sum[i] = sum[i] * rescale + add;
+                    mx[i] = m;
+                }
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nt, (int)hdv, (int)np, 1.0f,
+                        sc, NTP_ATT_P, vf, (int)hdv, 1.0f, o, (int)hdv);
+        }
+        for (int64_t i = 0; i < nt; i++) {
+            float *out = s->att + ((t0 + i) * nh + h) * hdv;
+            for (int64_t d = 0; d < hdv; d++)
+                out[d] = o[i * hdv + d] / sum[i];
+        }
+    }
+}
+#endif
+
 /* The attention half of block il: norm, QKV, RoPE, cache, attention, O, all-reduce #1. */
 static void block_attn(struct thr *th, int64_t il, const struct ntp_dev_run *run)
 {
@@ -255,7 +333,12 @@ static void block_attn(struct thr *th, int64_t il, const struct ntp_dev_run *run
     act_release(th);
     qkv_post(th, il, run);
     team_barrier(th);
-    attention(th, il, run);
+#if NTP_HAVE_OPENBLAS
+    if (run->n_tok >= NTP_ATT_MIN_TOK)
+        attention_blas(th, il, run);
+    else
+#endif
+        attention(th, il, run);
     team_barrier(th);
     mm(th, layer_w(th, il, NTP_T_ATTN_OUTPUT), s->att, sh->n_head * s->hdv, n, s->part, e);
     team_barrier(th);

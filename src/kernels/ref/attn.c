@@ -1,6 +1,7 @@
 /*
  * attn.c - the reference attention of one query head over the KV cache
- * (kernels.h, struct ntp_attn_args): scores, softmax, weighted sum of values.
+ * (kernels.h, struct ntp_attn_args): scores, softmax, weighted sum of values;
+ * and the conversion of cache rows to floats.
  */
 #include "core/half.h"
 #include "kernels/kernels.h"
@@ -30,4 +31,10 @@ void ntp__attn_ref(const struct ntp_attn_args *a)
         for (int64_t i = 0; i < a->hdv; i++)
             a->out[i] += a->score[p] * kv_elem(a->kv_type, vr, i);
     }
+}
+
+void ntp__kv_to_f32_ref(enum ntp_type kv_type, const void *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = kv_elem(kv_type, x, i);
 }
