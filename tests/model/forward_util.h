@@ -140,10 +140,11 @@ static inline double fwd_rel_err(const float *a, const float *ref, size_t n)
 /*
  * Run the engine: all prompt logits into out (n * n_vocab floats) and, when
  * gen is not NULL, n_greedy greedy tokens. batch: n_batch of the context
- * (1 decodes token by token).
+ * (1 decodes token by token); n_ctx: its positions.
  */
-static inline int fwd_engine(const char *model, enum ntp_type kv, int32_t n_batch,
-                             const int32_t *toks, int n, float *out, int n_greedy, int32_t *gen)
+static inline int fwd_engine_ctx(const char *model, enum ntp_type kv, int32_t n_batch,
+                                 int32_t n_ctx, const int32_t *toks, int n, float *out,
+                                 int n_greedy, int32_t *gen)
 {
     ntp_model *m = NULL;
     ntp_context *c = NULL;
@@ -152,7 +153,7 @@ static inline int fwd_engine(const char *model, enum ntp_type kv, int32_t n_batc
     ntp_context_params cp = ntp_context_default_params();
     cp.kv_type = kv;
     cp.n_batch = n_batch;
-    cp.n_ctx = 128;
+    cp.n_ctx = n_ctx;
     int rc = -1;
     if (ntp_model_load(model, mp, &m) != NTP_OK || ntp_context_new(m, cp, &c) != NTP_OK)
         goto done;
@@ -173,6 +174,13 @@ done:
     ntp_context_free(c);
     ntp_model_free(m);
     return rc;
+}
+
+/* fwd_engine_ctx with a 128-position context. */
+static inline int fwd_engine(const char *model, enum ntp_type kv, int32_t n_batch,
+                             const int32_t *toks, int n, float *out, int n_greedy, int32_t *gen)
+{
+    return fwd_engine_ctx(model, kv, n_batch, 128, toks, n, out, n_greedy, gen);
 }
 
 #endif /* NTP_TESTS_FORWARD_UTIL_H */

@@ -56,28 +56,6 @@ static void check_batching(void)
     CHECK(e1 <= 1e-5);
 }
 
-/* Logits of every position of a long prompt decoded in batches of n_batch (n_ctx 640). */
-static int run_long(const char *path, int32_t n_batch, const int32_t *toks, int n, float *out)
-{
-    ntp_model *m = NULL;
-    ntp_context *c = NULL;
-    ntp_model_params mp = ntp_model_default_params();
-    mp.n_threads = 2;
-    ntp_context_params cp = ntp_context_default_params();
-    cp.n_batch = n_batch;
-    cp.n_ctx = 640;
-    int rc = -1;
-    if (ntp_model_load(path, mp, &m) == NTP_OK && ntp_context_new(m, cp, &c) == NTP_OK &&
-        ntp_decode(c, toks, n, true) == NTP_OK) {
-        for (int i = 0; i < n; i++)
-            memcpy(out + (size_t)i * NV, ntp_get_logits(c, i), NV * sizeof(float));
-        rc = 0;
-    }
-    ntp_context_free(c);
-    ntp_model_free(m);
-    return rc;
-}
-
 /*
  * A prompt longer than the prefill attention's chunk of cached positions
  * (256, F16 cache): one batch of 512 plus 88, batches of 100 (blocks that
@@ -94,10 +72,10 @@ static void check_long_prompt(void)
         return;
     static int32_t toks[N_LONG];
     fwd_tokens(toks, N_LONG, NV, 13);
-    CHECK(run_long(path, 512, toks, N_LONG, long_a) == 0);
-    CHECK(run_long(path, 100, toks, N_LONG, long_b) == 0);
+    CHECK(fwd_engine_ctx(path, NTP_TYPE_F16, 512, 640, toks, N_LONG, long_a, 0, NULL) == 0);
+    CHECK(fwd_engine_ctx(path, NTP_TYPE_F16, 100, 640, toks, N_LONG, long_b, 0, NULL) == 0);
     const double e100 = fwd_rel_err(long_b, long_a, N_LONG * NV);
-    CHECK(run_long(path, 1, toks, N_LONG, long_b) == 0);
+    CHECK(fwd_engine_ctx(path, NTP_TYPE_F16, 1, 640, toks, N_LONG, long_b, 0, NULL) == 0);
     const double e1 = fwd_rel_err(long_b, long_a, N_LONG * NV);
     printf("long prompt (%d): batch 100 vs 512: %.2e, batch 1 vs 512: %.2e\n", N_LONG, e100, e1);
     CHECK(e100 <= 1e-4);
