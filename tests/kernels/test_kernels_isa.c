@@ -290,7 +290,7 @@ static void test_packed(const struct ntp_kernels *ref, const struct ntp_kernels 
                                                 (long long)tt, (long long)r, v, yr);
                             }
                     }
-                /* Decode, token by token, against the last full (nth = 1 ... ) run. */
+                /* Decode, token by token, against one whole-matrix prefill (nth = 1). */
                 struct ntp_matmul_args a = {t,      wp, c.wrow, c.rows, c.k, c.x, c.xrow,
                                             c.toks, y,  ldy,    0,      1,   true};
                 CHECK_OK(ntp__kernels_matmul(k, &a));

@@ -10,6 +10,7 @@
  *  - the synthetic vocabulary is valid BPE at any size;
  *  - a vocabulary copied from a fixture keeps every tokenizer key.
  */
+#include "forward_util.h"
 #include "model/arch.h"
 #include "model/gen.h"
 #include "tokenizer/synth_vocab.h"
@@ -28,17 +29,10 @@ static void tmp_path(char *buf, size_t n, const char *name)
     snprintf(buf, n, "%.60s/%.50s.gguf", tmpdir, name);
 }
 
+/* The forward tests' small model, in type. */
 static struct ntp_gen_params small(const char *arch, enum ntp_type type)
 {
-    struct ntp_gen_params p = ntp_gen_default_params();
-    p.arch = arch;
-    p.n_embd = 64;
-    p.n_layer = 2;
-    p.n_head = 4;
-    p.n_head_kv = 2;
-    p.n_ff = 96;
-    p.n_vocab = 300;
-    p.n_ctx = 128;
+    struct ntp_gen_params p = fwd_small(arch);
     p.type = type;
     p.seed = 42;
     return p;
