@@ -31,10 +31,14 @@
  *                                               q_r[64c+4i+j] | q_r[64c+32+4i+j] << 4
  *   Q6_K (3360 bytes)  ntp_f16 d[16]
  *                      int8_t sc[16][16]        sc[s][r] = row r's scales[s]
- *                      uint8_t ql[4][8][64]     ql[c][i][4r+j] = low 4 bits of q_r[64c+4i+j]
- *                                               | those of q_r[64c+32+4i+j] << 4
- *                      uint8_t qh[2][8][64]     qh[h][i][4r+j] = sum over m of the high 2 bits
- *                                               of q_r[128h+32m+4i+j] << 2m (m = 0..3)
+ *                      uint8_t q[16][3][64]     q[s][v][4r+j] = q_r[16s+4v+j]
+ *                                               | (bits 2v, 2v+1 of q_r[16s+12+j]) << 6
+ *
+ * Q6_K's codes are the 6-bit values 0..63 (the file's ql | qh << 4, weight
+ * code + 32). Sub-block s (16 elements, one scale) is three 64-byte vectors:
+ * the codes of its first 12 elements of every row in bits 0-5, and the last
+ * 4 split over the three vectors' bits 6-7, so that all four code vectors
+ * of a sub-block come out with 9 bitwise operations.
  */
 #ifndef NTP_KERNELS_PACKED_H
 #define NTP_KERNELS_PACKED_H

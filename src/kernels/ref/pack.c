@@ -105,23 +105,25 @@ static void move_block(enum ntp_type t, uint8_t *p, uint8_t *b, int r, bool pack
             MOVE(p[2 * r + i], d[i]);
         for (int g = 0; g < 16; g++)
             MOVE(p[32 + 16 * g + r], *(uint8_t *)&k->scales[g]);
-        uint8_t *ql = p + 288, *qh = p + 288 + 2048;
-        for (int c = 0; c < 4; c++)
-            for (int i = 0; i < 8; i++)
-                for (int j = 0; j < 4; j++)
-                    for (int s = 0; s < 2; s++) {
-                        const int e = 64 * c + 32 * s + 4 * i + j; /* the element */
-                        uint8_t *lo = &ql[64 * (8 * c + i) + 4 * r + j];
-                        uint8_t *hi = &qh[64 * (8 * (c / 2) + i) + 4 * r + j];
-                        const int sh = 2 * (2 * (c % 2) + s); /* its 2 bits in hi */
-                        if (pack) {
-                            const int q = q6k_code(k, e);
-                            *lo |= (uint8_t)((q & 15) << (4 * s));
-                            *hi |= (uint8_t)((q >> 4) << sh);
-                        } else {
-                            q6k_set(k, e, ((*lo >> (4 * s)) & 15) | ((*hi >> sh) & 3) << 4);
-                        }
+        /* sub-block sb, vector v: element 16sb + 4v + j, and bits 2v, 2v + 1 of 16sb + 12 + j */
+        uint8_t *q = p + 288;
+        for (int sb = 0; sb < 16; sb++)
+            for (int j = 0; j < 4; j++) {
+                uint8_t *c = &q[192 * sb + 4 * r + j];
+                if (pack) {
+                    const int q3 = q6k_code(k, 16 * sb + 12 + j);
+                    for (int v = 0; v < 3; v++)
+                        c[64 * v] = (uint8_t)(q6k_code(k, 16 * sb + 4 * v + j) |
+                                              ((q3 >> (2 * v)) & 3) << 6);
+                } else {
+                    int q3 = 0;
+                    for (int v = 0; v < 3; v++) {
+                        q6k_set(k, 16 * sb + 4 * v + j, c[64 * v] & 63);
+                        q3 |= (c[64 * v] >> 6) << (2 * v);
                     }
+                    q6k_set(k, 16 * sb + 12 + j, q3);
+                }
+            }
         break;
     }
     }
@@ -132,7 +134,7 @@ void ntp__pack_group(enum ntp_type t, void *dst, const void *src, size_t src_str
 {
     const size_t bb = block_bytes(t);
     const int64_t nb = k / block_elems(t);
-    memset(dst, 0, (size_t)nb * bb * R); /* Q6_K's codes are ORed in */
+    memset(dst, 0, (size_t)nb * bb * R);
     for (int64_t b = 0; b < nb; b++)
         for (int r = 0; r < R; r++)
             move_block(t, (uint8_t *)dst + (size_t)b * bb * R,
