@@ -5,6 +5,7 @@
  * generic is read from the metadata as it is, so the command also describes
  * architectures numatp cannot run and vocabulary-only files.
  */
+#include "backend/cpu/cpu_device.h"
 #include "cli/cli.h"
 #include "kernels/kernels.h"
 #include "model/arch.h"
@@ -363,6 +364,12 @@ static void text_machine(FILE *f, const ntp_topology *t)
                 ntp_topology_node_os_index(t, i), ntp_topology_node_cores(t, i),
                 ntp_topology_node_pus(t, i), human_bytes(ntp_topology_node_memory(t, i), hb));
     fprintf(f, "kernels      %s\n", kernel_isa());
+    char blas[96];
+    const char *hint = ntp__cpu_blas_desc(blas, sizeof blas, kernel_isa());
+    if (hint)
+        fprintf(f, "blas         %s (older than this CPU: set OPENBLAS_CORETYPE=%s)\n", blas, hint);
+    else
+        fprintf(f, "blas         %s\n", blas);
     gpu_lines(f, false);
 }
 
@@ -484,7 +491,15 @@ static void json_machine(FILE *f, const ntp_topology *t)
         fprintf(f, "%s{\"os_index\": %d, \"cores\": %d, \"pus\": %d, \"memory\": %" PRIu64 "}",
                 i ? ", " : "", ntp_topology_node_os_index(t, i), ntp_topology_node_cores(t, i),
                 ntp_topology_node_pus(t, i), ntp_topology_node_memory(t, i));
-    fputs("]", f);
+    char blas[96];
+    const char *hint = ntp__cpu_blas_desc(blas, sizeof blas, kernel_isa());
+    fputs("], \"blas\": ", f);
+    put_str(f, blas, strlen(blas), true);
+    fputs(", \"blas_coretype_hint\": ", f);
+    if (hint)
+        put_str(f, hint, strlen(hint), true);
+    else
+        fputs("null", f);
     gpu_lines(f, true);
     fputs("}\n", f);
 }

@@ -52,6 +52,19 @@ check "info machine only" 0 "$numatp" info
 contains "info machine only" "$tmp/out" "node"
 check "info machine json" 0 "$numatp" info --json
 json_ok "info machine json"
+contains "info machine json" "$tmp/out" '"blas_coretype_hint"'
+
+# OpenBLAS's kernels: a generic core under vector kernels gets the OPENBLAS_CORETYPE hint.
+check "info blas" 0 "$numatp" info
+contains "info blas" "$tmp/out" "^blas "
+if grep -q "^blas  *OpenBLAS" "$tmp/out" && grep -qw avx2 /proc/cpuinfo; then
+    check "info blas generic" 0 env OPENBLAS_CORETYPE=Prescott NTP_ISA=avx2 "$numatp" info
+    contains "info blas generic" "$tmp/out" "Prescott kernels (older than this CPU: set OPENBLAS_CORETYPE=Haswell)"
+    check "info blas haswell" 0 env OPENBLAS_CORETYPE=Haswell NTP_ISA=avx2 "$numatp" info
+    contains "info blas haswell" "$tmp/out" "Haswell kernels$"
+    check "run warns" 0 env OPENBLAS_CORETYPE=Prescott NTP_ISA=avx2 "$numatp" run -m "$model" -p hi -n 1 --temp 0
+    contains "run warns" "$tmp/err" "OPENBLAS_CORETYPE=Haswell in the environment"
+fi
 
 for f in "$fixtures"/*.gguf; do
     check "info $f" 0 "$numatp" info -m "$f"

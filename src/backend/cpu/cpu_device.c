@@ -12,12 +12,45 @@
 #include "kernels/packed.h"
 #include "numa/place.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #if NTP_HAVE_OPENBLAS
 #include <cblas.h>
 #endif
+
+const char *ntp__blas_coretype_hint(const char *core, const char *isa)
+{
+    /* OpenBLAS's cores without AVX2 kernels, the ones its detection falls back to */
+    static const char *const generic[] = {"Prescott", "Core2",  "Penryn",   "Dunnington",
+                                          "Nehalem",  "Atom",   "Katmai",   "Coppermine",
+                                          "Northwood", "Banias", "Athlon",  "Opteron",
+                                          "Barcelona", "Bobcat", "Unknown"};
+    const char *want = strcmp(isa, "avx512") == 0 ? "SkylakeX"
+                       : strcmp(isa, "avx2") == 0 ? "Haswell"
+                                                  : NULL;
+    for (size_t i = 0; want && i < sizeof generic / sizeof generic[0]; i++)
+        if (strcmp(core, generic[i]) == 0)
+            return want;
+    return NULL;
+}
+
+const char *ntp__cpu_blas_desc(char *buf, size_t size, const char *isa)
+{
+#if NTP_HAVE_OPENBLAS
+    /* the config string starts "OpenBLAS <version> " */
+    const char *cfg = openblas_get_config(), *core = openblas_get_corename();
+    const char *sp = strchr(cfg, ' ');
+    const int vlen = sp && strchr(sp + 1, ' ') ? (int)(strchr(sp + 1, ' ') - cfg) : (int)strlen(cfg);
+    snprintf(buf, size, "%.*s, %s kernels", vlen, cfg, core);
+    return ntp__blas_coretype_hint(core, isa);
+#else
+    (void)isa;
+    snprintf(buf, size, "none");
+    return NULL;
+#endif
+}
 
 static struct cpu_device *cpu_of(struct ntp_device *d)
 {
@@ -441,6 +474,14 @@ ntp_status ntp__cpu_device_new(const struct ntp_cpu_device_params *p, struct ntp
 #if NTP_HAVE_OPENBLAS
     /* Our teams are the parallelism: each thread's sgemm runs on that thread alone. */
     openblas_set_num_threads(1);
+    static atomic_flag blas_told = ATOMIC_FLAG_INIT; /* once per process */
+    char blas[96];
+    const char *hint = s == NTP_OK ? ntp__cpu_blas_desc(blas, sizeof blas, c->k.isa) : NULL;
+    if (hint && !atomic_flag_test_and_set(&blas_told))
+        ntp__log(NTP_LOG_WARN,
+                 "%s (older than this CPU): prefill attention is faster with "
+                 "OPENBLAS_CORETYPE=%s in the environment",
+                 blas, hint);
 #endif
     const struct ntp_team_params tp = {
         .n_threads = p->n_threads, .node = p->node, .topo = p->topo, .pus = p->pus};

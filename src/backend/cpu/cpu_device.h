@@ -1,8 +1,7 @@
 /*
  * cpu_device.h - the CPU device: one NUMA node's cores running a model shard
- * with one thread team (DESIGN.md "Threads and memory"). Today the team is an
- * OpenMP parallel region per call and memory is plain aligned memory; the
- * NUMA issue binds the team to the node's cpuset and places memory on it.
+ * with one persistent thread team bound to the node's cores (numa/team.h), its
+ * weights and buffers in the node's memory (DESIGN.md "Threads and memory").
  */
 #ifndef NTP_BACKEND_CPU_DEVICE_H
 #define NTP_BACKEND_CPU_DEVICE_H
@@ -20,5 +19,21 @@ struct ntp_cpu_device_params {
 
 /* Make a CPU device. Free it with d->iface->destroy(d). */
 ntp_status ntp__cpu_device_new(const struct ntp_cpu_device_params *p, struct ntp_device **out);
+
+/*
+ * OpenBLAS (prefill attention) picks its kernels from the CPU model when it
+ * loads, and a release older than the CPU falls back to generic SSE kernels
+ * (Debian 12's 0.3.21 runs "Prescott" on Emerald Rapids). For OpenBLAS core
+ * name `core` and kernel ISA `isa`: the OPENBLAS_CORETYPE that gives kernels
+ * of that ISA's width ("SkylakeX" for avx512, "Haswell" for avx2) when core
+ * is such a fallback, else NULL.
+ */
+const char *ntp__blas_coretype_hint(const char *core, const char *isa);
+
+/*
+ * This process's OpenBLAS in words ("OpenBLAS 0.3.21, Prescott kernels", or
+ * "none" without it) into buf; returns ntp__blas_coretype_hint for it.
+ */
+const char *ntp__cpu_blas_desc(char *buf, size_t size, const char *isa);
 
 #endif /* NTP_BACKEND_CPU_DEVICE_H */
