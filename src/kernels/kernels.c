@@ -74,6 +74,8 @@ ntp_status ntp__kernels_init(struct ntp_kernels *k, const char *isa)
     memcpy(k->type, k->ref, sizeof k->type);
     k->attn = ntp__attn_ref;
     k->kv_to_f32 = ntp__kv_to_f32_ref;
+    k->exp_sum = ntp__exp_sum_ref;
+    k->swiglu = ntp__swiglu_f32;
     if (i >= 1)
         ntp__kernels_avx2_fill(k);
     if (i >= 2)

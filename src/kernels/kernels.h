@@ -95,6 +95,14 @@ typedef void (*ntp_kv_to_f32_fn)(enum ntp_type kv_type, const void *x, float *y,
 /* The reference conversion (src/kernels/ref/attn.c). */
 void ntp__kv_to_f32_ref(enum ntp_type kv_type, const void *x, float *y, int64_t n);
 
+/* x[i] = exp(x[i] - m) for i < n (m >= every x[i]: a softmax's maximum); returns their sum. */
+typedef float (*ntp_exp_sum_fn)(float *x, int64_t n, float m);
+/* The reference (src/kernels/ref/ops.c): expf, summed in double. */
+float ntp__exp_sum_ref(float *x, int64_t n, float m);
+
+/* y[i] = silu(g[i]) * u[i] (SwiGLU) over n elements; y may alias g or u. */
+typedef void (*ntp_swiglu_fn)(float *y, const float *g, const float *u, int64_t n);
+
 /* The table of one device: chosen ISA and the kernels of every type. */
 struct ntp_kernels {
     const char *isa;                             /* "ref", "avx2" or "avx512" (static) */
@@ -102,6 +110,8 @@ struct ntp_kernels {
     struct ntp_kernel_type ref[NTP_TYPE_COUNT];  /* reference kernels: the fallback */
     ntp_attn_fn attn;                            /* one head's attention (never NULL) */
     ntp_kv_to_f32_fn kv_to_f32;                  /* cache rows to floats (never NULL) */
+    ntp_exp_sum_fn exp_sum;                      /* a softmax's exponentials (never NULL) */
+    ntp_swiglu_fn swiglu;                        /* the FFN's gate (never NULL) */
 };
 
 /*

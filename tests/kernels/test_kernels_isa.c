@@ -362,6 +362,77 @@ static void test_quantize_act(const struct ntp_kernels *ref, const struct ntp_ke
 }
 
 /* One head's attention against the reference: F16 and F32 caches, odd widths, 1..100 positions. */
+/*
+ * The softmax exponentials against expf: within 3 ulp where the result is a
+ * normal float (2 for the approximation, 1 for the rounding of x - m), 0 or
+ * subnormal below; the sum to 1e-6. Lengths that are not a multiple of the
+ * vector width; scores down to -120 (past expf's normal range).
+ */
+static void test_exp_sum(const struct ntp_kernels *k)
+{
+    static const int64_t lens[] = {1, 7, 8, 9, 33, 1000};
+    int bad = 0;
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        const int64_t n = lens[li];
+        float *x = malloc((size_t)n * sizeof *x), *want = malloc((size_t)n * sizeof *want);
+        uint32_t r = 99 + (uint32_t)n;
+        const float m = 3.5f;
+        double sum = 0;
+        for (int64_t i = 0; i < n; i++) {
+            r = r * 1664525u + 1013904223u;
+            x[i] = m - (float)(r >> 8) / 16777216.0f * (i % 5 == 0 ? 124.0f : 12.0f);
+            want[i] = expf(x[i] - m);
+            sum += want[i];
+        }
+        x[n / 2] = m; /* the maximum itself: exactly 1 */
+        sum += 1.0 - want[n / 2];
+        want[n / 2] = 1.0f;
+        const float got = k->exp_sum(x, n, m);
+        for (int64_t i = 0; i < n; i++) {
+            const float tol = want[i] >= 1.2e-38f ? 3.6e-7f * want[i] : 1.2e-38f;
+            bad += !(fabsf(x[i] - want[i]) <= tol);
+        }
+        bad += !(fabs(got - sum) <= 1e-6 * sum);
+        free(x);
+        free(want);
+    }
+    if (bad)
+        fprintf(stderr, "%s exp_sum: %d mismatches\n", k->isa, bad);
+    CHECK(bad == 0);
+}
+
+/* SwiGLU against the reference (expf): 4 ulp of the larger of the result and 1e-30; y aliasing g. */
+static void test_swiglu(const struct ntp_kernels *k)
+{
+    static const int64_t lens[] = {1, 7, 8, 9, 1000};
+    int bad = 0;
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        const int64_t n = lens[li];
+        float *g = malloc((size_t)n * sizeof *g), *u = malloc((size_t)n * sizeof *u);
+        float *want = malloc((size_t)n * sizeof *want);
+        uint32_t r = 7 + (uint32_t)n;
+        for (int64_t i = 0; i < n; i++) {
+            r = r * 1664525u + 1013904223u;
+            g[i] = ((float)(r >> 8) / 16777216.0f - 0.5f) * (i % 7 == 0 ? 240.0f : 16.0f);
+            r = r * 1664525u + 1013904223u;
+            u[i] = (float)(r >> 8) / 16777216.0f - 0.5f;
+        }
+        g[0] = -0.0f;
+        ntp__swiglu_f32(want, g, u, n);
+        k->swiglu(g, g, u, n);
+        for (int64_t i = 0; i < n; i++) {
+            const float a = fabsf(want[i]) > 1e-30f ? fabsf(want[i]) : 1e-30f;
+            bad += !(fabsf(g[i] - want[i]) <= 4.8e-7f * a);
+        }
+        free(g);
+        free(u);
+        free(want);
+    }
+    if (bad)
+        fprintf(stderr, "%s swiglu: %d mismatches\n", k->isa, bad);
+    CHECK(bad == 0);
+}
+
 static void test_attention(const struct ntp_kernels *k)
 {
     const int64_t hds[] = {64, 13, 40, 128}, npos[] = {1, 7, 100};
@@ -424,6 +495,8 @@ int main(void)
         CHECK_OK(ntp__kernels_init(&k, isas[i]));
         printf("%s: testing table '%s'\n", isas[i], k.isa);
         test_quantize_act(&ref, &k);
+        test_exp_sum(&k);
+        test_swiglu(&k);
         test_attention(&k);
         test_products(&ref, &k);
         test_packed(&ref, &k);

@@ -295,11 +295,9 @@ static void attention_blas(struct thr *th, int64_t il, const struct ntp_dev_run 
                 for (int64_t j = 0; j < valid; j++)
                     m = row[j] > m ? row[j] : m;
                 const float rescale = valid > 0 && mx[i] != -INFINITY ? expf(mx[i] - m) : 1.0f;
-                float add = 0;
-                for (int64_t j = 0; j < np; j++) {
-                    row[j] = j < valid ? expf(row[j] - m) : 0.0f;
-                    add += row[j];
-                }
+                const float add = valid > 0 ? th->k->exp_sum(row, valid, m) : 0.0f;
+                for (int64_t j = valid > 0 ? valid : 0; j < np; j++)
+                    row[j] = 0.0f;
                 if (valid > 0) {
                     for (int64_t d = 0; d < hdv; d++)
                         o[i * hdv + d] *= rescale;
@@ -359,7 +357,7 @@ static void block_ffn(struct thr *th, int64_t il, const struct ntp_dev_run *run)
     act_release(th);
     int64_t i0, i1;
     ntp__slice(n * ff, th->ith, th->nth, &i0, &i1);
-    ntp__swiglu_f32(s->gate + i0, s->gate + i0, s->up + i0, i1 - i0);
+    th->k->swiglu(s->gate + i0, s->gate + i0, s->up + i0, i1 - i0);
     team_barrier(th);
     mm(th, layer_w(th, il, NTP_T_FFN_DOWN), s->gate, ff, n, s->part, e);
     team_barrier(th);

@@ -23,17 +23,28 @@ void ntp__swiglu_f32(float *y, const float *g, const float *u, int64_t n)
         y[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+/* x[i] = exp(x[i] - m), summed in double. */
+static double exp_sum(float *x, int64_t n, float m)
+{
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - m);
+        sum += x[i];
+    }
+    return sum;
+}
+
+float ntp__exp_sum_ref(float *x, int64_t n, float m)
+{
+    return (float)exp_sum(x, n, m);
+}
+
 void ntp__softmax_f32(float *x, int64_t n)
 {
     float max = -INFINITY;
     for (int64_t i = 0; i < n; i++)
         max = x[i] > max ? x[i] : max;
-    double sum = 0;
-    for (int64_t i = 0; i < n; i++) {
-        x[i] = expf(x[i] - max);
-        sum += x[i];
-    }
-    const float inv = (float)(1.0 / sum);
+    const float inv = (float)(1.0 / exp_sum(x, n, max));
     for (int64_t i = 0; i < n; i++)
         x[i] *= inv;
 }
