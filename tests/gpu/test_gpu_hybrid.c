@@ -9,12 +9,11 @@
  * first layer, all but one layer, all layers, all layers plus the output
  * head, and "more layers than the model has" (99, meaning all) run on the
  * GPU. Every configuration decodes a 24-token prompt, as one batch (cuBLAS on
- * the GPU) or in batches of 5, and 12 greedy tokens one at a time; it must give the baseline's greedy tokens and prompt logits within
- * max |diff| / max |cpu| <= 1e-2 (quantized models: the RMS relative
- * difference, see test_gpu_layers.c for why the maximum is looser there).
- * Also: gpu_output without GPU layers and negative counts are refused, and
- * (with the stand-in, whose memory a test can limit) too many layers for the
- * GPU's memory fail with the number that fits.
+ * the GPU) or in batches of 5, and 12 greedy tokens one at a time; it must give the baseline's
+ * greedy tokens and prompt logits within max |diff| / max |cpu| <= 1e-2 (quantized models: the RMS
+ * relative difference, see test_gpu_layers.c for why the maximum is looser there). Also: gpu_output
+ * without GPU layers and negative counts are refused, and (with the stand-in, whose memory a test
+ * can limit) too many layers for the GPU's memory fail with the number that fits.
  *
  * With NTP_GPU_STAND_IN=cpu (the 'gpu_hybrid_stand_in' test of the fast
  * suite) a CPU device stands in for the GPU: no GPU is needed, and the

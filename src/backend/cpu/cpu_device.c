@@ -23,9 +23,9 @@
 const char *ntp__blas_coretype_hint(const char *core, const char *isa)
 {
     /* OpenBLAS's cores without AVX2 kernels, the ones its detection falls back to */
-    static const char *const generic[] = {"Prescott", "Core2",  "Penryn",   "Dunnington",
-                                          "Nehalem",  "Atom",   "Katmai",   "Coppermine",
-                                          "Northwood", "Banias", "Athlon",  "Opteron",
+    static const char *const generic[] = {"Prescott",  "Core2",  "Penryn", "Dunnington",
+                                          "Nehalem",   "Atom",   "Katmai", "Coppermine",
+                                          "Northwood", "Banias", "Athlon", "Opteron",
                                           "Barcelona", "Bobcat", "Unknown"};
     const char *want = strcmp(isa, "avx512") == 0 ? "SkylakeX"
                        : strcmp(isa, "avx2") == 0 ? "Haswell"
@@ -41,9 +41,9 @@ const char *ntp__cpu_blas_desc(char *buf, size_t size, const char *isa)
 #if NTP_HAVE_OPENBLAS
     /* the config string starts "OpenBLAS <version> " */
     const char *cfg = openblas_get_config(), *core = openblas_get_corename();
-    const char *sp = strchr(cfg, ' ');
-    const int vlen = sp && strchr(sp + 1, ' ') ? (int)(strchr(sp + 1, ' ') - cfg) : (int)strlen(cfg);
-    snprintf(buf, size, "%.*s, %s kernels", vlen, cfg, core);
+    const char *end = strchr(cfg, ' ');
+    end = end ? strchr(end + 1, ' ') : NULL;
+    snprintf(buf, size, "%.*s, %s kernels", end ? (int)(end - cfg) : (int)strlen(cfg), cfg, core);
     return ntp__blas_coretype_hint(core, isa);
 #else
     (void)isa;
@@ -359,6 +359,15 @@ static ntp_status cpu_hidden_read(struct ntp_device *d, struct ntp_dev_state *s,
     return NTP_OK;
 }
 
+/* Start the team on fn for s, whose job arguments are set: no error yet, busy until waited for. */
+static ntp_status job_start(struct ntp_device *d, struct ntp_dev_state *s, ntp_team_fn fn)
+{
+    atomic_store(&s->job.err, NTP_OK);
+    s->job.busy = true;
+    ntp__team_start(cpu_of(d)->team, fn, s);
+    return NTP_OK;
+}
+
 static ntp_status cpu_run_layers_start(struct ntp_device *d, struct ntp_dev_state *s,
                                        const struct ntp_dev_run *run)
 {
@@ -366,10 +375,7 @@ static ntp_status cpu_run_layers_start(struct ntp_device *d, struct ntp_dev_stat
     if (st != NTP_OK)
         return st;
     s->job.run = *run;
-    atomic_store(&s->job.err, NTP_OK);
-    s->job.busy = true;
-    ntp__team_start(cpu_of(d)->team, ntp__cpu_layers_job, s);
-    return NTP_OK;
+    return job_start(d, s, ntp__cpu_layers_job);
 }
 
 static ntp_status cpu_run_output_start(struct ntp_device *d, struct ntp_dev_state *s,
@@ -379,10 +385,7 @@ static ntp_status cpu_run_output_start(struct ntp_device *d, struct ntp_dev_stat
     if (st != NTP_OK)
         return st;
     s->job.out = *run;
-    atomic_store(&s->job.err, NTP_OK);
-    s->job.busy = true;
-    ntp__team_start(cpu_of(d)->team, ntp__cpu_output_job, s);
-    return NTP_OK;
+    return job_start(d, s, ntp__cpu_output_job);
 }
 
 static ntp_status cpu_run_wait(struct ntp_device *d, struct ntp_dev_state *s)

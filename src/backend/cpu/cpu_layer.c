@@ -295,9 +295,9 @@ static void attention_blas(struct thr *th, int64_t il, const struct ntp_dev_run 
                 for (int64_t j = 0; j < valid; j++)
                     m = row[j] > m ? row[j] : m;
                 const float rescale = valid > 0 && mx[i] != -INFINITY ? expf(mx[i] - m) : 1.0f;
-                const float add = valid > 0 ? th->k->exp_sum(row, valid, m) : 0.0f;
-                for (int64_t j = valid > 0 ? valid : 0; j < np; j++)
-                    row[j] = 0.0f;
+                const int64_t nv = valid > 0 ? valid : 0; /* the rest is masked out */
+                const float add = th->k->exp_sum(row, nv, m);
+                memset(row + nv, 0, (size_t)(np - nv) * sizeof *row);
                 if (valid > 0) {
                     for (int64_t d = 0; d < hdv; d++)
                         o[i * hdv + d] *= rescale;

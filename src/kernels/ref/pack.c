@@ -134,8 +134,7 @@ void ntp__pack_group(enum ntp_type t, void *dst, const void *src, size_t src_str
 {
     const size_t bb = block_bytes(t);
     const int64_t nb = k / block_elems(t);
-    memset(dst, 0, (size_t)nb * bb * R);
-    for (int64_t b = 0; b < nb; b++)
+    for (int64_t b = 0; b < nb; b++) /* every byte of a packed block is written */
         for (int r = 0; r < R; r++)
             move_block(t, (uint8_t *)dst + (size_t)b * bb * R,
                        (uint8_t *)src + (size_t)r * src_stride + (size_t)b * bb, r, true);
