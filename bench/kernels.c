@@ -21,13 +21,14 @@
  *                 [--mv-mib N] [--mm-mib N] [--reps N] [--k N (row length, 4096)]
  */
 #include "core/core.h"
-#include "kernels/cpu_features.h"
 #include "kernels/kernels.h"
 #include "kernels/packed.h"
 #include "kernels/quant.h"
 #include "ntp.h"
 
+#if NTP_HAVE_X86_KERNELS
 #include <immintrin.h>
+#endif
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -168,7 +169,8 @@ struct stream_ctx {
     volatile uint64_t sink[MAX_THREADS * 8];
 };
 
-__attribute__((target("avx2"))) static uint64_t read_avx2(const uint8_t *p, size_t n)
+#if NTP_HAVE_X86_KERNELS
+__attribute__((target("avx2"))) static uint64_t read_bytes(const uint8_t *p, size_t n)
 {
     __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
     for (size_t i = 0; i + 128 <= n; i += 128) {
@@ -180,13 +182,24 @@ __attribute__((target("avx2"))) static uint64_t read_avx2(const uint8_t *p, size
     a = _mm256_add_epi64(_mm256_add_epi64(a, b), _mm256_add_epi64(c, d));
     return (uint64_t)_mm256_extract_epi64(a, 0) ^ (uint64_t)_mm256_extract_epi64(a, 3);
 }
+#else
+/* Elsewhere a plain sum of 64-bit words, which the compiler vectorizes. */
+static uint64_t read_bytes(const uint8_t *p, size_t n)
+{
+    const uint64_t *u = (const uint64_t *)p;
+    uint64_t s = 0;
+    for (size_t i = 0; i < n / 8; i++)
+        s += u[i];
+    return s;
+}
+#endif
 
 static void stream_job(void *p, int ith, int nth)
 {
     struct stream_ctx *c = p;
     int64_t i0, i1;
     ntp__slice((int64_t)(c->bytes / 4096), ith, nth, &i0, &i1);
-    c->sink[ith * 8] = read_avx2(c->buf + i0 * 4096, (size_t)(i1 - i0) * 4096);
+    c->sink[ith * 8] = read_bytes(c->buf + i0 * 4096, (size_t)(i1 - i0) * 4096);
 }
 
 /* -------------------------------------------------------------- products */
@@ -325,10 +338,9 @@ static int parse(int argc, char **argv, struct opts *o, uint64_t llc)
         o->n_threads = 2;
     }
     if (o->n_isas == 0) {
-        const struct ntp_cpu_features f = ntp__cpu_features();
         static const char *cand[] = {"avx2", "avx512"};
         for (int i = 0; i < 2; i++)
-            if (ntp__cpu_isa_ok(&f, cand[i]))
+            if (ntp__kernels_isa_ok(cand[i]))
                 o->isas[o->n_isas++] = cand[i];
     }
     if (o->n_types == 0)
@@ -370,7 +382,7 @@ static void bench_type(const struct opts *o, const struct ntp_kernels *k, struct
     void *x = make_acts(k, t, kk, n_tok, &xs);
     float *y = ntp__alloc_aligned(
         (size_t)(mv_rows > mm_rows * n_tok ? mv_rows : mm_rows * n_tok) * sizeof(float), 64);
-    struct mm_ctx c = {k, {t, w, rb, mv_rows, kk, x, xs, 1, y, mv_rows, 0, 1, false}};
+    struct mm_ctx c = {k, {t, w, rb, mv_rows, kk, x, xs, 1, y, mv_rows, 0, 1, NTP_PACK_NONE}};
     double cs, cs2;
     const double s = median_run(tm, mm_job, &c, o->reps, &cs);
     const double bytes = (double)rb * (double)mv_rows;
@@ -383,14 +395,15 @@ static void bench_type(const struct opts *o, const struct ntp_kernels *k, struct
     const double ops = 2.0 * (double)mm_rows * (double)kk * (double)n_tok;
     emit(o, k->isa, "matmul", ntp_type_name(t), tm->nth, ops / s2 / 1e9, ops / cs2 / 1e9, "GOP/s",
          0);
-    if (k->type[t].pack) {
+    if (k->type[t].pack != NTP_PACK_NONE) {
         /* The same matrices in the packed layout the CPU device gives them at load. */
         const int64_t pv_rows = mv_rows / NTP_PACK_ROWS * NTP_PACK_ROWS;
         const size_t gbytes = rb * NTP_PACK_ROWS;
         uint8_t *wp = ntp__alloc_aligned(gbytes * (size_t)(pv_rows / NTP_PACK_ROWS), 64);
         for (int64_t g = 0; g < pv_rows / NTP_PACK_ROWS; g++)
-            ntp__pack_group(t, wp + g * gbytes, w + g * gbytes, rb, kk);
-        c.a = (struct ntp_matmul_args){t, wp, rb, pv_rows, kk, x, xs, 1, y, pv_rows, 0, 1, true};
+            ntp__pack_group(k->type[t].pack, t, wp + g * gbytes, w + g * gbytes, rb, kk);
+        c.a = (struct ntp_matmul_args){t,       wp, rb, pv_rows,        kk, x, xs, 1, y,
+                                       pv_rows, 0,  1,  k->type[t].pack};
         const double ps = median_run(tm, mm_job, &c, o->reps, &cs);
         const double pbytes = (double)rb * (double)pv_rows;
         emit(o, k->isa, "matvec_packed", ntp_type_name(t), tm->nth, pbytes / ps / 1e9,

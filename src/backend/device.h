@@ -60,8 +60,9 @@ struct ntp_dev_tensor {
     int64_t ne[2];      /* shard shape, GGUF order (ne[0] contiguous); ne[1] = 1 for vectors */
     size_t row_stride;  /* bytes between rows */
     void *data;         /* device address; NULL when the model lacks the tensor */
-    bool packed;        /* rows interleaved by 16 (kernels/packed.h): only for the device's
-                           kernels, which told pack_matrix they want it */
+    enum ntp_pack_layout layout; /* NTP_PACK_NONE: the file's rows; else interleaved
+                                    (kernels/packed.h) for the device's kernels, which
+                                    told pack_matrix they want it */
 };
 
 /*
@@ -158,7 +159,7 @@ struct ntp_device_iface {
 
     /*
      * Rearrange a weight matrix just uploaded to t->data, in place, into the
-     * layout the device's kernels multiply fastest, and set t->packed when it
+     * layout the device's kernels multiply fastest, and set t->layout when it
      * did. The bytes stay where they are (same size, same pages). Optional:
      * NULL keeps the file's layout.
      */

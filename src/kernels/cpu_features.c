@@ -1,17 +1,12 @@
 /*
- * cpu_features.c - cpuid + XGETBV feature detection and the Linux AMX
- * permission request (see cpu_features.h).
+ * cpu_features.c - cpuid + XGETBV feature detection (see cpu_features.h).
  */
 #include "kernels/cpu_features.h"
-
-#include "core/core.h"
 
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 #define NTP_X86 1
 #endif
 
@@ -66,18 +61,4 @@ struct ntp_cpu_features ntp__cpu_features(void)
     }
 #endif
     return f;
-}
-
-bool ntp__cpu_isa_ok(const struct ntp_cpu_features *f, const char *isa)
-{
-    const bool avx2 = f->avx2 && f->fma && f->f16c;
-    const bool avx512 =
-        avx2 && f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq && f->avx512vnni;
-    if (strcmp(isa, "ref") == 0)
-        return true;
-    if (strcmp(isa, "avx2") == 0)
-        return avx2;
-    if (strcmp(isa, "avx512") == 0)
-        return avx512;
-    return false;
 }

@@ -1,8 +1,9 @@
 /*
  * cpu_features.h - what this x86-64 CPU and its operating system let the
  * kernels use: cpuid leaves 1 and 7 for the instructions, XGETBV for the
- * register state the OS saves (a CPU may have AVX-512 that the OS disabled),
- * and on Linux the AMX tile-data permission request.
+ * register state the OS saves (a CPU may have AVX-512 that the OS disabled).
+ * On other CPUs every flag is false (only the reference kernels are built
+ * there).
  *
  * No global state: every call reads the CPU afresh and returns a struct.
  */
@@ -18,13 +19,11 @@ struct ntp_cpu_features {
     bool avx2, fma, f16c;                  /* AVX2 kernels need all three (plus OS YMM state) */
     bool avx512f, avx512bw, avx512vl;      /* AVX-512 foundation, byte/word, 128/256-bit forms */
     bool avx512dq, avx512vnni, avx512bf16; /* dword/qword ops, vpdpbusd, bf16 dot */
-    bool amx_tile, amx_int8, amx_bf16;     /* AMX (OS tile state enabled in XCR0); reported by numatp info, no kernels use it yet */
+    bool amx_tile, amx_int8, amx_bf16; /* AMX (OS tile state enabled in XCR0); reported by numatp
+                                          info, no kernels use it yet */
 };
 
 /* Read cpuid + XGETBV now. */
 struct ntp_cpu_features ntp__cpu_features(void);
-
-/* Whether the named kernel ISA ("ref", "avx2", "avx512") runs on a CPU with features f. */
-bool ntp__cpu_isa_ok(const struct ntp_cpu_features *f, const char *isa);
 
 #endif /* NTP_KERNELS_CPU_FEATURES_H */

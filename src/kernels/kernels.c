@@ -5,59 +5,96 @@
 #include "kernels/kernels.h"
 
 #include "core/core.h"
-#include "kernels/cpu_features.h"
 #include "kernels/isa.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* ISAs from weakest to strongest; each includes the ones before it. */
-static const char *const isa_names[] = {"ref", "avx2", "avx512"};
-enum { N_ISA = sizeof isa_names / sizeof isa_names[0] };
+static bool runs_always(const struct ntp_cpu_features *f)
+{
+    (void)f;
+    return true;
+}
 
-static int isa_index(const char *isa)
+#if NTP_HAVE_X86_KERNELS
+/* What src/kernels/meson.build compiles each x86 library with. */
+static bool runs_avx2(const struct ntp_cpu_features *f)
+{
+    return f->avx2 && f->fma && f->f16c;
+}
+
+static bool runs_avx512(const struct ntp_cpu_features *f)
+{
+    return runs_avx2(f) && f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq && f->avx512vnni;
+}
+#endif
+
+/*
+ * The ISAs built into this binary, weakest first: without NTP_ISA the last
+ * one this CPU runs is chosen. Each fill starts from the reference.
+ */
+static const struct ntp_kernel_isa isas[] = {
+    {"ref", runs_always, NULL},
+#if NTP_HAVE_X86_KERNELS
+    {"avx2", runs_avx2, ntp__kernels_avx2_fill},
+    {"avx512", runs_avx512, ntp__kernels_avx512_fill},
+#endif
+};
+enum { N_ISA = sizeof isas / sizeof isas[0] };
+
+static const struct ntp_kernel_isa *find_isa(const char *name)
 {
     for (int i = 0; i < N_ISA; i++)
-        if (strcmp(isa, isa_names[i]) == 0)
-            return i;
-    return -1;
+        if (strcmp(name, isas[i].name) == 0)
+            return &isas[i];
+    return NULL;
 }
 
-/* The strongest ISA this CPU and OS run. */
-static int best_isa(const struct ntp_cpu_features *f)
+bool ntp__kernels_isa_ok(const char *isa)
 {
-    int best = 0;
-    for (int i = 1; i < N_ISA; i++)
-        if (ntp__cpu_isa_ok(f, isa_names[i]))
-            best = i;
-    return best;
-}
-
-const char *ntp__kernels_best_isa(void)
-{
+    const struct ntp_kernel_isa *e = find_isa(isa);
     const struct ntp_cpu_features f = ntp__cpu_features();
-    return isa_names[best_isa(&f)];
+    return e != NULL && e->supported(&f);
 }
 
-static ntp_status pick_isa(const char *isa, int *out)
+/* The error for an NTP_ISA value that is not in the table: what is. */
+static ntp_status unknown_isa(const char *isa)
 {
-    const struct ntp_cpu_features f = ntp__cpu_features();
-    if (isa == NULL || isa[0] == '\0') {
-        *out = best_isa(&f);
-        return NTP_OK;
-    }
+    char names[128] = "";
+    for (int i = 0; i < N_ISA; i++)
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
+                 i == 0           ? ""
+                 : i == N_ISA - 1 ? " or "
+                                  : ", ",
+                 isas[i].name);
+#if NTP_HAVE_X86_KERNELS
     if (strcmp(isa, "amx") == 0)
         return ntp__error(NTP_E_UNSUPPORTED,
                           "NTP_ISA='amx': numatp has no AMX kernels yet (prefill runs on "
                           "AVX-512 VNNI; use NTP_ISA=avx512)");
-    const int i = isa_index(isa);
-    if (i < 0)
-        return ntp__error(NTP_E_UNSUPPORTED,
-                          "NTP_ISA='%s': unknown kernel ISA (expected ref, avx2 or avx512)", isa);
-    if (!ntp__cpu_isa_ok(&f, isa))
+#endif
+    return ntp__error(NTP_E_UNSUPPORTED, "NTP_ISA='%s': unknown kernel ISA (expected %s)", isa,
+                      names);
+}
+
+/* The named ISA (NULL or empty: the strongest this CPU runs). */
+static ntp_status pick_isa(const char *isa, const struct ntp_kernel_isa **out)
+{
+    const struct ntp_cpu_features f = ntp__cpu_features();
+    if (isa == NULL || isa[0] == '\0') {
+        for (int i = 0; i < N_ISA; i++)
+            if (isas[i].supported(&f))
+                *out = &isas[i];
+        return NTP_OK;
+    }
+    const struct ntp_kernel_isa *e = find_isa(isa);
+    if (e == NULL)
+        return unknown_isa(isa);
+    if (!e->supported(&f))
         return ntp__error(NTP_E_UNSUPPORTED, "NTP_ISA='%s': this CPU (or its OS) lacks it", isa);
-    *out = i;
+    *out = e;
     return NTP_OK;
 }
 
@@ -66,8 +103,8 @@ ntp_status ntp__kernels_init(struct ntp_kernels *k, const char *isa)
     static atomic_flag logged = ATOMIC_FLAG_INIT; /* log the choice once per process */
     if (isa == NULL)
         isa = getenv("NTP_ISA");
-    int i = 0;
-    ntp_status s = pick_isa(isa, &i);
+    const struct ntp_kernel_isa *e = &isas[0];
+    ntp_status s = pick_isa(isa, &e);
     if (s != NTP_OK)
         return s;
     ntp__kernels_ref_fill(k->ref);
@@ -76,11 +113,9 @@ ntp_status ntp__kernels_init(struct ntp_kernels *k, const char *isa)
     k->kv_to_f32 = ntp__kv_to_f32_ref;
     k->exp_sum = ntp__exp_sum_ref;
     k->swiglu = ntp__swiglu_f32;
-    if (i >= 1)
-        ntp__kernels_avx2_fill(k);
-    if (i >= 2)
-        ntp__kernels_avx512_fill(k);
-    k->isa = isa_names[i];
+    if (e->fill != NULL)
+        e->fill(k);
+    k->isa = e->name;
     if (!atomic_flag_test_and_set(&logged))
         ntp__log(NTP_LOG_INFO, "kernels: using ISA %s", k->isa);
     return NTP_OK;
@@ -102,11 +137,12 @@ size_t ntp__kernels_act_row_size(const struct ntp_kernels *k, enum ntp_type t, i
 ntp_status ntp__kernels_matmul(const struct ntp_kernels *k, const struct ntp_matmul_args *a)
 {
     const struct ntp_kernel_type *kt = &k->type[a->wtype];
-    if (a->packed)
-        return kt->matmul_packed ? kt->matmul_packed(a)
-                                 : ntp__error(NTP_E_UNSUPPORTED,
-                                              "kernels '%s' have no product for packed %s weights",
-                                              k->isa, ntp_type_name(a->wtype));
+    if (a->layout != NTP_PACK_NONE)
+        return kt->pack == a->layout && kt->matmul_packed
+                   ? kt->matmul_packed(a)
+                   : ntp__error(NTP_E_UNSUPPORTED,
+                                "kernels '%s' have no product for packed %s weights", k->isa,
+                                ntp_type_name(a->wtype));
     ntp_matmul_fn fn = a->n_tok == 1 ? kt->matvec : kt->matmul;
     if (fn != NULL) {
         ntp_status s = fn(a);
@@ -114,5 +150,7 @@ ntp_status ntp__kernels_matmul(const struct ntp_kernels *k, const struct ntp_mat
             return s;
     }
     const struct ntp_kernel_type *rt = &k->ref[a->wtype];
-    return rt->matmul ? rt->matmul(a) : NTP_E_UNSUPPORTED;
+    return rt->matmul ? rt->matmul(a)
+                      : ntp__error(NTP_E_UNSUPPORTED, "kernels '%s' have no product for %s weights",
+                                   k->isa, ntp_type_name(a->wtype));
 }

@@ -9,9 +9,9 @@
  * float activations as they are. Each row result is then dot(W row, x row).
  *
  * The table is filled once when a device is created (ntp__kernels_init), by
- * ISA: "ref" (src/kernels/ref/), then the avx2 and avx512 libraries
- * override the entries they implement, chosen from cpuid + XGETBV
- * (cpu_features.h), overridable with NTP_ISA. A fast matmul
+ * ISA: "ref" (src/kernels/ref/), then the chosen ISA's library (isa.h:
+ * avx2 or avx512 on x86) overrides the entries it implements; the strongest
+ * the CPU runs (cpu_features.h) unless NTP_ISA names one. A fast matmul
  * may decline a call with NTP_E_UNSUPPORTED; ntp__kernels_matmul() then runs
  * the reference, which accepts every type it has a vec_dot for.
  *
@@ -23,8 +23,21 @@
 
 #include "ntp.h"
 
+#include "core/core.h"
+#include "model/config.h"
+
 #include <stddef.h>
 #include <stdint.h>
+
+/*
+ * How a weight matrix's rows lie in memory. NONE is the file's layout; the
+ * others interleave rows for one family of kernels (packed.h), chosen per
+ * type by the kernel table (ntp_kernel_type.pack) and applied at load.
+ */
+enum ntp_pack_layout {
+    NTP_PACK_NONE = 0, /* rows as in the GGUF file */
+    NTP_PACK_R16,      /* 16 rows interleaved, 4 codes per row per dword (AVX-512 VNNI) */
+};
 
 /*
  * One product Y = X · Wᵀ over a slice of W's rows:
@@ -46,8 +59,9 @@ struct ntp_matmul_args {
     int64_t ldy;         /* floats between Y rows (>= n_rows) */
     int ith;             /* this thread's index in [0, nth) */
     int nth;             /* threads sharing the rows of W */
-    bool packed;         /* W is in the packed layout (packed.h): n_rows a multiple of 16,
-                            w_stride the file's row size, threads slice whole groups */
+    enum ntp_pack_layout layout; /* W's layout (packed.h); other than NONE: n_rows a multiple
+                                    of 16, w_stride the file's row size, threads slice whole
+                                    groups */
 };
 
 /* Quantize (or copy) k floats of x into act_type blocks at xq. */
@@ -64,8 +78,8 @@ struct ntp_kernel_type {
     ntp_vec_dot_fn vec_dot;           /* NULL: the type cannot be computed with */
     ntp_matmul_fn matvec;             /* n_tok == 1 (decode); may decline */
     ntp_matmul_fn matmul;             /* n_tok >= 1 (prefill); may decline */
-    bool pack;                        /* this ISA wants W in the packed layout (packed.h) */
-    ntp_matmul_fn matmul_packed;      /* n_tok >= 1 with a packed W; never declines */
+    enum ntp_pack_layout pack;        /* the layout this ISA wants W in (packed.h) */
+    ntp_matmul_fn matmul_packed;      /* n_tok >= 1 with W in layout pack; never declines */
 };
 
 /*
@@ -121,8 +135,8 @@ struct ntp_kernels {
  */
 ntp_status ntp__kernels_init(struct ntp_kernels *k, const char *isa);
 
-/* The ISA ntp__kernels_init(k, NULL) picks on this CPU without NTP_ISA (static string). */
-const char *ntp__kernels_best_isa(void);
+/* Whether kernel ISA isa ("ref", "avx2", ...) is built in and runs on this CPU and OS. */
+bool ntp__kernels_isa_ok(const char *isa);
 
 /* True when weights of type t can be multiplied (a vec_dot exists). */
 bool ntp__kernels_supports(const struct ntp_kernels *k, enum ntp_type t);
@@ -135,24 +149,14 @@ size_t ntp__kernels_act_row_size(const struct ntp_kernels *k, enum ntp_type t, i
 
 /*
  * Run a's slice with the chosen kernel, falling back to the reference when it
- * declines. A packed W needs the table's matmul_packed (NTP_E_UNSUPPORTED
- * without one: only a table whose pack entry is set gets packed weights).
+ * declines. A packed W needs the table's matmul_packed for that layout
+ * (NTP_E_UNSUPPORTED otherwise: only a table whose pack entry names the
+ * layout gets weights in it).
  */
 ntp_status ntp__kernels_matmul(const struct ntp_kernels *k, const struct ntp_matmul_args *a);
 
 /* The reference table entry of t (used by ntp__kernels_init and the tests). */
 void ntp__kernels_ref_fill(struct ntp_kernel_type table[NTP_TYPE_COUNT]);
-
-/*
- * Row range [*r0, *r1) of n rows that thread ith of nth computes (contiguous,
- * balanced). Packed matrices are sliced by groups: n / 16 groups, scaled back to rows.
- */
-static inline void ntp__slice(int64_t n, int ith, int nth, int64_t *r0, int64_t *r1)
-{
-    const int64_t per = n / nth, extra = n % nth;
-    *r0 = ith * per + (ith < extra ? ith : extra);
-    *r1 = *r0 + per + (ith < extra ? 1 : 0);
-}
 
 /* ------------------------------------------------- float ops (reference) */
 
@@ -172,21 +176,7 @@ void ntp__add_f32(float *y, const float *x, int64_t n);
 /* dot of float vectors. */
 float ntp__dot_f32(const float *a, const float *b, int64_t n);
 
-/* How positions rotate q and k: ggml's rope with linear, YaRN and per-frequency scaling. */
-struct ntp_rope_cfg {
-    int64_t n_rot;     /* rotated dimensions per head (even, <= head_dim_k) */
-    bool neox;         /* rotate halves (x[i], x[i + n_rot/2]) instead of pairs */
-    float freq_base;   /* theta base */
-    float freq_scale;  /* 1 / linear or YaRN scaling factor; 1 when unscaled */
-    float ext_factor;  /* YaRN extrapolation mix; 0 unless YaRN */
-    float attn_factor; /* magnitude scale of cos/sin (YaRN); 1 otherwise */
-    float beta_fast;   /* YaRN ramp bounds (llama.cpp defaults 32 and 1) */
-    float beta_slow;
-    int64_t n_ctx_orig;        /* context the model was trained with (YaRN ramp) */
-    const float *freq_factors; /* n_rot/2 divisors of each frequency (llama3 rope_freqs), or NULL;
-                                  host memory owned by the model */
-};
-
+/* Rotary embedding (struct ntp_rope_cfg: model/config.h). */
 /*
  * cos/sin of every rotated pair for one position: cs[2i] = cos, cs[2i+1] =
  * sin of pair i (i < n_rot/2), magnitudes scaled by YaRN's mscale.

@@ -333,9 +333,14 @@ static uint64_t k_read(const uint64_t *u, size_t i0, size_t i1)
 /* The widest read loop this CPU and OS run (membw_isa.h says why it matters), and its name. */
 static void pick_read(struct stream *st, const char **name)
 {
+#if NTP_HAVE_X86_KERNELS
     const struct ntp_cpu_features f = ntp__cpu_features();
     st->read = f.avx512f ? ntp__membw_read_avx512 : f.avx2 ? ntp__membw_read_avx2 : k_read;
     *name = f.avx512f ? "avx512" : f.avx2 ? "avx2" : "c";
+#else
+    st->read = k_read;
+    *name = "c";
+#endif
 }
 
 static void k_write(double *a, size_t i0, size_t i1)

@@ -21,7 +21,6 @@
 #include "test.h"
 
 #include "core/half.h"
-#include "kernels/cpu_features.h"
 #include "kernels/kernels.h"
 #include "kernels/packed.h"
 #include "kernels/quant.h"
@@ -106,8 +105,8 @@ static void case_make(const struct ntp_kernels *ref, struct kcase *c)
     }
     for (int64_t r = 0; r < c->rows; r++)
         to_float(c->t, c->w + r * c->wrow, c->wf + r * c->k, c->k);
-    struct ntp_matmul_args a = {c->t,    c->w,    c->wrow, c->rows, c->k, c->x,
-                                c->xrow, c->toks, c->yref, c->rows, 0,    1, false};
+    struct ntp_matmul_args a = {c->t,    c->w,    c->wrow, c->rows, c->k, c->x,         c->xrow,
+                                c->toks, c->yref, c->rows, 0,       1,    NTP_PACK_NONE};
     CHECK_OK(ref->ref[c->t].matmul(&a));
     free(src);
 }
@@ -145,8 +144,8 @@ static int check_sliced(const struct ntp_kernels *k, const struct kcase *c, int 
     for (int ith = 0; ith < nth; ith++) {
         for (int64_t i = 0; i < ldy * c->toks; i++)
             y[i] = NAN;
-        struct ntp_matmul_args a = {c->t,    c->w,    c->wrow, c->rows, c->k, c->x,
-                                    c->xrow, c->toks, y,       ldy,     ith,  nth, false};
+        struct ntp_matmul_args a = {c->t,    c->w, c->wrow, c->rows, c->k, c->x,         c->xrow,
+                                    c->toks, y,    ldy,     ith,     nth,  NTP_PACK_NONE};
         const struct ntp_kernel_type *kt = &k->type[c->t];
         CHECK_OK((c->toks == 1 ? kt->matvec : kt->matmul)(&a));
         int64_t r0, r1;
@@ -180,13 +179,13 @@ static int check_consistent(const struct ntp_kernels *k, const struct kcase *c)
     float *y = malloc((size_t)(c->rows * c->toks) * sizeof(float));
     float *y1 = malloc((size_t)c->rows * sizeof(float));
     const struct ntp_kernel_type *kt = &k->type[c->t];
-    struct ntp_matmul_args a = {c->t,    c->w,    c->wrow, c->rows, c->k, c->x,
-                                c->xrow, c->toks, y,       c->rows, 0,    1, false};
+    struct ntp_matmul_args a = {c->t,    c->w, c->wrow, c->rows, c->k, c->x,         c->xrow,
+                                c->toks, y,    c->rows, 0,       1,    NTP_PACK_NONE};
     CHECK_OK(kt->matmul(&a));
     int bad = 0;
     for (int64_t t = 0; t < c->toks; t++) {
-        struct ntp_matmul_args b = {c->t,    c->w, c->wrow, c->rows, c->k, c->x + t * c->xrow,
-                                    c->xrow, 1,    y1,      c->rows, 0,    1, false};
+        struct ntp_matmul_args b = {c->t, c->w, c->wrow, c->rows, c->k, c->x + t * c->xrow, c->xrow,
+                                    1,    y1,   c->rows, 0,       1,    NTP_PACK_NONE};
         CHECK_OK(kt->matvec(&b));
         bad += memcmp(y1, y + t * c->rows, (size_t)c->rows * sizeof(float)) != 0;
     }
@@ -246,9 +245,10 @@ static void test_packed(const struct ntp_kernels *ref, const struct ntp_kernels 
     static const int shp[][2] = {{16, 1}, {16, 2}, {48, 1}, {32, 3}, {48, 8}, {16, 9}, {32, 13}};
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         const enum ntp_type t = types[ti];
-        if (!k->type[t].pack)
+        const enum ntp_pack_layout l = k->type[t].pack;
+        if (l == NTP_PACK_NONE)
             continue;
-        CHECK(ntp__pack_supported(t) && k->type[t].matmul_packed != NULL);
+        CHECK(ntp__pack_supported(l, t) && k->type[t].matmul_packed != NULL);
         int bad = 0;
         for (size_t ki = 0; ki < sizeof kblocks / sizeof kblocks[0]; ki++)
             for (size_t si = 0; si < sizeof shp / sizeof shp[0]; si++) {
@@ -261,8 +261,8 @@ static void test_packed(const struct ntp_kernels *ref, const struct ntp_kernels 
                 const size_t gbytes = c.wrow * NTP_PACK_ROWS;
                 memset(wp, 0xa5, c.wrow * c.rows); /* packing must write every byte */
                 for (int64_t g = 0; g < c.rows / NTP_PACK_ROWS; g++) {
-                    ntp__pack_group(t, wp + g * gbytes, c.w + g * gbytes, c.wrow, c.k);
-                    ntp__unpack_group(t, wu + g * gbytes, c.wrow, wp + g * gbytes, c.k);
+                    ntp__pack_group(l, t, wp + g * gbytes, c.w + g * gbytes, c.wrow, c.k);
+                    ntp__unpack_group(l, t, wu + g * gbytes, c.wrow, wp + g * gbytes, c.k);
                 }
                 bad += memcmp(wu, c.w, c.wrow * c.rows) != 0;
                 const int64_t ldy = c.rows + 5;
@@ -271,8 +271,8 @@ static void test_packed(const struct ntp_kernels *ref, const struct ntp_kernels 
                     for (int ith = 0; ith < nth; ith++) {
                         for (int64_t i = 0; i < ldy * c.toks; i++)
                             y[i] = NAN;
-                        struct ntp_matmul_args a = {t,      wp,     c.wrow, c.rows, c.k, c.x, c.xrow,
-                                                    c.toks, y,      ldy,    ith,    nth, true};
+                        struct ntp_matmul_args a = {t,      wp, c.wrow, c.rows, c.k, c.x, c.xrow,
+                                                    c.toks, y,  ldy,    ith,    nth, l};
                         CHECK_OK(ntp__kernels_matmul(k, &a));
                         int64_t g0, g1;
                         ntp__slice(c.rows / NTP_PACK_ROWS, ith, nth, &g0, &g1);
@@ -293,12 +293,13 @@ static void test_packed(const struct ntp_kernels *ref, const struct ntp_kernels 
                     }
                 /* Decode, token by token, against one whole-matrix prefill (nth = 1). */
                 struct ntp_matmul_args a = {t,      wp, c.wrow, c.rows, c.k, c.x, c.xrow,
-                                            c.toks, y,  ldy,    0,      1,   true};
+                                            c.toks, y,  ldy,    0,      1,   l};
                 CHECK_OK(ntp__kernels_matmul(k, &a));
                 float *y1 = malloc((size_t)c.rows * sizeof(float));
                 for (int64_t tt = 0; tt < c.toks; tt++) {
-                    struct ntp_matmul_args b = {t, wp, c.wrow, c.rows, c.k, c.x + tt * c.xrow,
-                                                c.xrow, 1, y1, c.rows, 0, 1, true};
+                    struct ntp_matmul_args b = {t,      wp, c.wrow, c.rows, c.k, c.x + tt * c.xrow,
+                                                c.xrow, 1,  y1,     c.rows, 0,   1,
+                                                l};
                     CHECK_OK(ntp__kernels_matmul(k, &b));
                     bad += memcmp(y1, y + tt * ldy, (size_t)c.rows * sizeof(float)) != 0;
                 }
@@ -313,7 +314,8 @@ static void test_packed(const struct ntp_kernels *ref, const struct ntp_kernels 
         CHECK(bad == 0);
     }
     /* A table without packed kernels refuses packed weights instead of misreading them. */
-    struct ntp_matmul_args a = {NTP_TYPE_Q4_0, NULL, 18, 16, 32, NULL, 34, 1, NULL, 16, 0, 1, true};
+    struct ntp_matmul_args a = {NTP_TYPE_Q4_0, NULL, 18, 16, 32,          NULL, 34, 1,
+                                NULL,          16,   0,  1,  NTP_PACK_R16};
     CHECK_STATUS(ntp__kernels_matmul(ref, &a), NTP_E_UNSUPPORTED);
 }
 
@@ -485,11 +487,10 @@ int main(void)
     CHECK_STATUS(ntp__kernels_init(&k, "sse9"), NTP_E_UNSUPPORTED);
     /* AMX has no kernels yet: asking for it is an error, not a silent fallback. */
     CHECK_STATUS(ntp__kernels_init(&k, "amx"), NTP_E_UNSUPPORTED);
-    const struct ntp_cpu_features f = ntp__cpu_features();
     const char *isas[] = {"avx2", "avx512"};
     int ran = 0;
     for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
-        if (!ntp__cpu_isa_ok(&f, isas[i])) {
+        if (!ntp__kernels_isa_ok(isas[i])) {
             printf("%s: skipped, this CPU lacks it\n", isas[i]);
             CHECK_STATUS(ntp__kernels_init(&k, isas[i]), NTP_E_UNSUPPORTED);
             continue;

@@ -185,7 +185,7 @@ static void pack_job_fn(void *ctx, int ith, int nth)
     for (int64_t g = g0; g < g1; g++) {
         uint8_t *grp = (uint8_t *)t->data + (size_t)g * gbytes;
         memcpy(tmp, grp, gbytes);
-        ntp__pack_group(t->type, grp, tmp, t->row_stride, t->ne[0]);
+        ntp__pack_group(t->layout, t->type, grp, tmp, t->row_stride, t->ne[0]);
     }
     free(tmp);
 }
@@ -198,15 +198,15 @@ static ntp_status cpu_pack_matrix(struct ntp_device *d, struct ntp_dev_tensor *t
 {
     const struct cpu_device *c = cpu_of(d);
     size_t row;
-    if (!c->k.type[t->type].pack || t->ne[1] % NTP_PACK_ROWS != 0 ||
+    if (c->k.type[t->type].pack == NTP_PACK_NONE || t->ne[1] % NTP_PACK_ROWS != 0 ||
         ntp_type_row_size(t->type, t->ne[0], &row) != NTP_OK || row != t->row_stride)
         return NTP_OK;
+    t->layout = c->k.type[t->type].pack; /* the layout pack_job_fn writes */
     struct pack_job j = {.t = t};
     ntp__team_run(c->team, pack_job_fn, &j);
     if (j.err != NTP_OK)
         return ntp__error((ntp_status)j.err, "cpu device: no memory to pack a %lld x %lld %s matrix",
                           (long long)t->ne[1], (long long)t->ne[0], ntp_type_name(t->type));
-    t->packed = true;
     return NTP_OK;
 }
 

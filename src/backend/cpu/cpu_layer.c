@@ -102,7 +102,7 @@ static void mm(struct thr *th, const struct ntp_dev_tensor *w, const float *src,
         .ldy = ld_dst,
         .ith = th->ith,
         .nth = th->nth,
-        .packed = w->packed,
+        .layout = w->layout,
     };
     prep_act(th, src, ld_src, n_tok, w->ne[0], w->type, &a.x, &a.x_stride);
     ntp_status st = ntp__kernels_matmul(th->k, &a);

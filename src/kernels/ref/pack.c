@@ -5,15 +5,20 @@
  */
 #include "kernels/packed.h"
 
-#include "kernels/blocks.h"
-
+#include <assert.h>
 #include <string.h>
 
 #define R NTP_PACK_ROWS
 
-bool ntp__pack_supported(enum ntp_type t)
+_Static_assert(offsetof(ntp_pack_q4_0, d) == offsetof(ntp_pack_q8_0, d) &&
+                   offsetof(ntp_pack_q4_0, qs) == offsetof(ntp_pack_q8_0, qs) &&
+                   offsetof(ntp_block_q4_0, qs) == offsetof(ntp_block_q8_0, qs),
+               "Q4_0 and Q8_0 blocks and groups differ only in their number of codes");
+
+bool ntp__pack_supported(enum ntp_pack_layout l, enum ntp_type t)
 {
-    return t == NTP_TYPE_Q4_0 || t == NTP_TYPE_Q8_0 || t == NTP_TYPE_Q4_K || t == NTP_TYPE_Q6_K;
+    return l == NTP_PACK_R16 &&
+           (t == NTP_TYPE_Q4_0 || t == NTP_TYPE_Q8_0 || t == NTP_TYPE_Q4_K || t == NTP_TYPE_Q6_K);
 }
 
 /* The file's block size and elements per block of a packable type. */
@@ -68,58 +73,57 @@ static void move_block(enum ntp_type t, uint8_t *p, uint8_t *b, int r, bool pack
     switch (t) {
     case NTP_TYPE_Q4_0:
     case NTP_TYPE_Q8_0: {
-        uint8_t *qs = p + R * 2;
-        MOVE(p[2 * r], b[0]);
-        MOVE(p[2 * r + 1], b[1]);
+        /* Both keep d first and the codes after the 16 scales (asserted above). */
+        ntp_pack_q8_0 *pk = (ntp_pack_q8_0 *)p;
+        ntp_block_q8_0 *k = (ntp_block_q8_0 *)b;
+        MOVE(pk->d[r], k->d);
         const int nq = t == NTP_TYPE_Q4_0 ? 4 : 8;
+        uint8_t *qs = (uint8_t *)k->qs;
         /* Q8_0's signed codes are stored plus 128: an XOR of the sign bit. */
         const uint8_t bias = t == NTP_TYPE_Q8_0 ? 0x80 : 0;
         for (int c = 0; c < nq; c++)
             for (int j = 0; j < 4; j++) {
                 if (pack)
-                    qs[64 * c + 4 * r + j] = b[2 + 4 * c + j] ^ bias;
+                    pk->qs[c][4 * r + j] = qs[4 * c + j] ^ bias;
                 else
-                    b[2 + 4 * c + j] = qs[64 * c + 4 * r + j] ^ bias;
+                    qs[4 * c + j] = pk->qs[c][4 * r + j] ^ bias;
             }
         break;
     }
     case NTP_TYPE_Q4_K: {
+        ntp_pack_q4_K *pk = (ntp_pack_q4_K *)p;
         ntp_block_q4_K *k = (ntp_block_q4_K *)b;
-        uint8_t *d = (uint8_t *)&k->d, *dm = (uint8_t *)&k->dmin;
-        for (int i = 0; i < 2; i++) {
-            MOVE(p[2 * r + i], d[i]);
-            MOVE(p[32 + 2 * r + i], dm[i]);
-        }
+        MOVE(pk->d[r], k->d);
+        MOVE(pk->dmin[r], k->dmin);
         for (int i = 0; i < 12; i++)
-            MOVE(p[64 + 16 * i + r], k->scales[i]);
+            MOVE(pk->sc[i][r], k->scales[i]);
         for (int c = 0; c < 4; c++)
             for (int i = 0; i < 8; i++)
                 for (int j = 0; j < 4; j++)
-                    MOVE(p[256 + 64 * (8 * c + i) + 4 * r + j], k->qs[32 * c + 4 * i + j]);
+                    MOVE(pk->qs[c][i][4 * r + j], k->qs[32 * c + 4 * i + j]);
         break;
     }
     default: {
+        ntp_pack_q6_K *pk = (ntp_pack_q6_K *)p;
         ntp_block_q6_K *k = (ntp_block_q6_K *)b;
-        uint8_t *d = (uint8_t *)&k->d;
-        for (int i = 0; i < 2; i++)
-            MOVE(p[2 * r + i], d[i]);
+        MOVE(pk->d[r], k->d);
         for (int g = 0; g < 16; g++)
-            MOVE(p[32 + 16 * g + r], *(uint8_t *)&k->scales[g]);
+            MOVE(pk->sc[g][r], k->scales[g]);
         /* sub-block sb, vector v: element 16sb + 4v + j, and bits 2v, 2v + 1 of 16sb + 12 + j */
-        uint8_t *q = p + 288;
         for (int sb = 0; sb < 16; sb++)
             for (int j = 0; j < 4; j++) {
-                uint8_t *c = &q[192 * sb + 4 * r + j];
+                uint8_t(*c)[64] = pk->q[sb];
+                const int e = 4 * r + j;
                 if (pack) {
                     const int q3 = q6k_code(k, 16 * sb + 12 + j);
                     for (int v = 0; v < 3; v++)
-                        c[64 * v] = (uint8_t)(q6k_code(k, 16 * sb + 4 * v + j) |
-                                              ((q3 >> (2 * v)) & 3) << 6);
+                        c[v][e] = (uint8_t)(q6k_code(k, 16 * sb + 4 * v + j) | ((q3 >> (2 * v)) & 3)
+                                                                                   << 6);
                 } else {
                     int q3 = 0;
                     for (int v = 0; v < 3; v++) {
-                        q6k_set(k, 16 * sb + 4 * v + j, c[64 * v] & 63);
-                        q3 |= (c[64 * v] >> 6) << (2 * v);
+                        q6k_set(k, 16 * sb + 4 * v + j, c[v][e] & 63);
+                        q3 |= (c[v][e] >> 6) << (2 * v);
                     }
                     q6k_set(k, 16 * sb + 12 + j, q3);
                 }
@@ -130,8 +134,11 @@ static void move_block(enum ntp_type t, uint8_t *p, uint8_t *b, int r, bool pack
 #undef MOVE
 }
 
-void ntp__pack_group(enum ntp_type t, void *dst, const void *src, size_t src_stride, int64_t k)
+void ntp__pack_group(enum ntp_pack_layout l, enum ntp_type t, void *dst, const void *src,
+                     size_t src_stride, int64_t k)
 {
+    (void)l; /* NTP_PACK_R16 is the only layout so far */
+    assert(ntp__pack_supported(l, t));
     const size_t bb = block_bytes(t);
     const int64_t nb = k / block_elems(t);
     for (int64_t b = 0; b < nb; b++) /* every byte of a packed block is written */
@@ -140,8 +147,11 @@ void ntp__pack_group(enum ntp_type t, void *dst, const void *src, size_t src_str
                        (uint8_t *)src + (size_t)r * src_stride + (size_t)b * bb, r, true);
 }
 
-void ntp__unpack_group(enum ntp_type t, void *dst, size_t dst_stride, const void *src, int64_t k)
+void ntp__unpack_group(enum ntp_pack_layout l, enum ntp_type t, void *dst, size_t dst_stride,
+                       const void *src, int64_t k)
 {
+    (void)l;
+    assert(ntp__pack_supported(l, t));
     const size_t bb = block_bytes(t);
     const int64_t nb = k / block_elems(t);
     for (int64_t b = 0; b < nb; b++)

@@ -1,9 +1,10 @@
 /*
- * simd_x86.h - static inline helpers shared by the AVX2 and AVX-512 kernel
- * libraries. They use 256-bit vectors only; what a helper compiles to depends
- * on the flags of the library including it: with AVX-512 VNNI + VL the
- * u8 x s8 dot products become one vpdpbusd and the s16 x s16 ones one
- * vpdpwssd, otherwise the AVX2 pair vpmaddubsw + vpmaddwd.
+ * simd_x86.h - static inline helpers shared by the files of src/kernels/x86.
+ * Most use 256-bit vectors only; what a helper compiles to depends on the
+ * flags of the library including it: with AVX-512 VNNI + VL the u8 x s8 dot
+ * products become one vpdpbusd and the s16 x s16 ones one vpdpwssd,
+ * otherwise the AVX2 pair vpmaddubsw + vpmaddwd. The token-pair helpers at
+ * the end exist only with AVX-512 (NTP_X86_PAIRS).
  */
 #ifndef NTP_KERNELS_X86_SIMD_X86_H
 #define NTP_KERNELS_X86_SIMD_X86_H
@@ -19,6 +20,17 @@
 #endif
 
 #define NTP_INLINE static inline __attribute__((always_inline))
+
+/*
+ * Decode (one token) streams every weight byte once from DRAM; the hardware
+ * prefetchers alone left Q4_0/Q4_K matvec at ~55% of the read bandwidth of
+ * one core here, asking for the bytes 8 KiB ahead brought them to ~90%
+ * (bench/RESULTS.md, "Kernels"). Prefetches never fault, so running past the
+ * end of the matrix is harmless. -DNTP_X86_PF=0 turns it off.
+ */
+#ifndef NTP_X86_PF
+#define NTP_X86_PF 8192
+#endif
 
 /* binary16 bits at p (any alignment) to float, exact (F16C). */
 NTP_INLINE float ntp__x86_h2f(const void *p)
@@ -96,5 +108,36 @@ NTP_INLINE __m256i ntp__x86_pack_i32_i8(__m256i a, __m256i b, __m256i c, __m256i
     /* The packs work per 128-bit lane: put the 32-bit groups back in order. */
     return _mm256_permutevar8x32_epi32(abcd, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
+
+#if defined(__AVX512F__) && NTP_X86_VNNI
+/*
+ * AVX-512 prefill: two tokens share one 512-bit vector (token 2p in the low
+ * half, 2p + 1 in the high half) against a weight vector broadcast to both
+ * halves, so each vpdpbusd/convert/multiply/FMA serves two (row, token)
+ * pairs. Every lane computes exactly what the 256-bit path computes for its
+ * token, and the halves are reduced in the same order, so results are
+ * bit-identical to decode (T = 1).
+ */
+#define NTP_X86_PAIRS 1
+
+NTP_INLINE __m512i ntp__x86_pair_i(__m256i lo, __m256i hi)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+NTP_INLINE __m512 ntp__x86_pair_f(__m256 lo, __m256 hi)
+{
+    return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
+}
+
+/* The two halves of acc summed into *y0 (token 2p) and *y1 (2p + 1), plus m0 and m1. */
+NTP_INLINE void ntp__x86_store_pair(float *y0, float *y1, __m512 acc, float m0, float m1)
+{
+    *y0 = ntp__x86_hsum_ps(_mm512_castps512_ps256(acc)) + m0;
+    *y1 = ntp__x86_hsum_ps(_mm512_extractf32x8_ps(acc, 1)) + m1;
+}
+#else
+#define NTP_X86_PAIRS 0
+#endif
 
 #endif /* NTP_KERNELS_X86_SIMD_X86_H */

@@ -1,0 +1,158 @@
+/*
+ * attn.c - attention of one head over an F16/F32 cache, the softmax's
+ * exponentials (exp_sum) and the FFN's SwiGLU, on a vector exp.
+ */
+#include "kernels/x86/simd_x86.h"
+#include "kernels/x86/x86.h"
+
+#include <math.h>
+
+/* 8 cache elements from element i of a row (F16 or F32). */
+NTP_INLINE __m256 kv_load8(bool f16, const void *row, int64_t i)
+{
+    if (f16)
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + i)));
+    return _mm256_loadu_ps((const float *)row + i);
+}
+
+NTP_INLINE float kv_load1(bool f16, const void *row, int64_t i)
+{
+    return f16 ? ntp__x86_h2f((const uint16_t *)row + i) : ((const float *)row)[i];
+}
+
+/*
+ * exp(x) for x <= 0 (Cephes' expf): x = n ln 2 + r with |r| <= ln 2 / 2,
+ * exp(r) by a degree-6 polynomial, 2^n into the exponent field. Within 2
+ * ulp of expf; below -87.3 (where expf leaves the normal floats) it is 0.
+ */
+NTP_INLINE __m256 exp8_neg(__m256 x)
+{
+    const __m256 lo = _mm256_set1_ps(-87.33654f);
+    const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    x = _mm256_max_ps(x, lo);
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    const __m256 e =
+        _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+    const __m256i pow2 =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_andnot_ps(under, _mm256_mul_ps(e, _mm256_castsi256_ps(pow2)));
+}
+
+static float exp_sum(float *x, int64_t n, float m)
+{
+    const __m256 vm = _mm256_set1_ps(m);
+    __m256 s = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 e = exp8_neg(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        _mm256_storeu_ps(x + i, e);
+        s = _mm256_add_ps(s, e);
+    }
+    float sum = ntp__x86_hsum_ps(s);
+    for (; i < n; i++) {
+        x[i] = expf(x[i] - m);
+        sum += x[i];
+    }
+    return sum;
+}
+
+/*
+ * silu(g) u = g u / (1 + exp(-g)), with t = exp(-|g|) <= 1 so that only
+ * exp8_neg is needed: g u / (1 + t) for g >= 0, g u t / (1 + t) below.
+ */
+static void swiglu(float *y, const float *g, const float *u, int64_t n)
+{
+    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 vg = _mm256_loadu_ps(g + i);
+        const __m256 t = exp8_neg(_mm256_or_ps(vg, sign)); /* exp(-|g|) */
+        const __m256 num = _mm256_blendv_ps(one, t, vg);   /* sign of g picks t */
+        const __m256 s = _mm256_div_ps(_mm256_mul_ps(vg, num), _mm256_add_ps(one, t));
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(s, _mm256_loadu_ps(u + i)));
+    }
+    ntp__swiglu_f32(y + i, g + i, u + i, n - i);
+}
+
+static void attn_head(const struct ntp_attn_args *a)
+{
+    const bool f16 = a->kv_type == NTP_TYPE_F16;
+    const uint8_t *k = a->k, *v = a->v;
+    for (int64_t p = 0; p < a->n_pos; p++) {
+        const void *kr = k + (size_t)p * a->kv_stride;
+        __m256 acc = _mm256_setzero_ps();
+        int64_t i = 0;
+        for (; i + 8 <= a->hdk; i += 8)
+            acc = _mm256_fmadd_ps(_mm256_loadu_ps(a->q + i), kv_load8(f16, kr, i), acc);
+        float d = ntp__x86_hsum_ps(acc);
+        for (; i < a->hdk; i++)
+            d += a->q[i] * kv_load1(f16, kr, i);
+        a->score[p] = d * a->scale;
+    }
+    float max = -INFINITY;
+    for (int64_t p = 0; p < a->n_pos; p++)
+        max = a->score[p] > max ? a->score[p] : max;
+    const __m256 inv = _mm256_set1_ps(1.0f / exp_sum(a->score, a->n_pos, max));
+    int64_t j = 0;
+    for (; j + 8 <= a->n_pos; j += 8)
+        _mm256_storeu_ps(a->score + j, _mm256_mul_ps(_mm256_loadu_ps(a->score + j), inv));
+    for (; j < a->n_pos; j++)
+        a->score[j] *= _mm256_cvtss_f32(inv);
+    int64_t i = 0;
+    /* Four value columns of 8 at a time, over every position: out stays in registers. */
+    for (; i + 32 <= a->hdv; i += 32) {
+        __m256 o0 = _mm256_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
+        for (int64_t p = 0; p < a->n_pos; p++) {
+            const void *vr = v + (size_t)p * a->kv_stride;
+            const __m256 sp = _mm256_set1_ps(a->score[p]);
+            o0 = _mm256_fmadd_ps(sp, kv_load8(f16, vr, i), o0);
+            o1 = _mm256_fmadd_ps(sp, kv_load8(f16, vr, i + 8), o1);
+            o2 = _mm256_fmadd_ps(sp, kv_load8(f16, vr, i + 16), o2);
+            o3 = _mm256_fmadd_ps(sp, kv_load8(f16, vr, i + 24), o3);
+        }
+        _mm256_storeu_ps(a->out + i, o0);
+        _mm256_storeu_ps(a->out + i + 8, o1);
+        _mm256_storeu_ps(a->out + i + 16, o2);
+        _mm256_storeu_ps(a->out + i + 24, o3);
+    }
+    for (; i + 8 <= a->hdv; i += 8) {
+        __m256 o = _mm256_setzero_ps();
+        for (int64_t p = 0; p < a->n_pos; p++)
+            o = _mm256_fmadd_ps(_mm256_set1_ps(a->score[p]),
+                                kv_load8(f16, v + (size_t)p * a->kv_stride, i), o);
+        _mm256_storeu_ps(a->out + i, o);
+    }
+    for (; i < a->hdv; i++) {
+        float o = 0;
+        for (int64_t p = 0; p < a->n_pos; p++)
+            o += a->score[p] * kv_load1(f16, v + (size_t)p * a->kv_stride, i);
+        a->out[i] = o;
+    }
+}
+
+static void kv_to_f32(enum ntp_type kv_type, const void *x, float *y, int64_t n)
+{
+    const bool f16 = kv_type == NTP_TYPE_F16;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, kv_load8(f16, x, i));
+    for (; i < n; i++)
+        y[i] = kv_load1(f16, x, i);
+}
+
+void NTP_X86(fill_attn)(struct ntp_kernels *k)
+{
+    k->attn = attn_head;
+    k->kv_to_f32 = kv_to_f32;
+    k->exp_sum = exp_sum;
+    k->swiglu = swiglu;
+}

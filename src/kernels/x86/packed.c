@@ -1,0 +1,438 @@
+/*
+ * packed.c - the products with packed weights (NTP_PACK_R16, packed.h):
+ * Q4_0 and Q8_0 against Q8_0 activations, Q4_K and Q6_K against Q8_K. Built
+ * into the AVX-512 library only (16 rows are the 16 int32 lanes of a 512-bit
+ * vector); its fill is the only one that asks for the layout.
+ */
+#include "kernels/packed.h"
+#include "kernels/x86/legacy.h"
+#include "kernels/x86/simd_x86.h"
+#include "kernels/x86/x86.h"
+
+#include <stddef.h>
+
+_Static_assert(offsetof(ntp_pack_q8_0, qs) == offsetof(ntp_pack_q4_0, qs),
+               "Q4_0 and Q8_0 groups keep their codes at the same offset");
+
+/*
+ * Products with packed Q4_0/Q8_0 weights (packed.h): lane r of a 512-bit
+ * vector is row r of a 16-row group, so a block of 16 rows times one token
+ * is 8 vpdpbusd (4 codes of every row times 4 activation codes broadcast),
+ * one int->float convert and one FMA, and no horizontal sum anywhere.
+ *
+ * Per activation block the tile needs the token's scale and the zero-point
+ * correction -z * (sum of its codes); pk_act_prep tabulates both for a tile
+ * of tokens and a chunk of blocks, once per call, on the stack.
+ */
+#define PK_TT     8   /* tokens per tile: float accumulators in registers */
+#define PK_KC     256 /* blocks per chunk of k (the tables below are 16 KiB) */
+#define PK_XCODES offsetof(ntp_block_q8_0, qs)
+
+struct pk_act {
+    int32_t corr[PK_TT][PK_KC]; /* -z * sum of the block's codes */
+    float dx[PK_TT][PK_KC];     /* the block's scale */
+};
+
+static void pk_act_prep(enum lg_fmt f, const uint8_t *x, size_t xs, int T, int64_t b0, int64_t kc,
+                        struct pk_act *pa)
+{
+    const __m256i one = _mm256_set1_epi8(1);
+    for (int t = 0; t < T; t++)
+        for (int64_t b = 0; b < kc; b++) {
+            const uint8_t *xb = x + t * xs + (size_t)(b0 + b) * sizeof(ntp_block_q8_0);
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(xb + PK_XCODES));
+            pa->corr[t][b] = -lg_zero(f) * ntp__x86_hsum_epi32(
+                                               _mm256_dpbusd_epi32(_mm256_setzero_si256(), one, q));
+            pa->dx[t][b] = ntp__x86_h2f(xb);
+        }
+}
+
+/* Dword e of the activation block's codes, broadcast to the 16 lanes. */
+NTP_INLINE __m512i pk_x4(const uint8_t *xq, int e)
+{
+    int32_t v;
+    memcpy(&v, xq + 4 * e, sizeof v);
+    return _mm512_set1_epi32(v);
+}
+
+/*
+ * T tokens times one group over kc blocks: y[t][0, 16) = (or +=, when add)
+ * the sums. g is the group's first packed block of the chunk, x the tile's
+ * first token at block b0 of the chunk. u[e] holds elements 4e..4e+3 of
+ * every row (for Q4_0: the low nibbles of code vector e, or the high nibbles
+ * of vector e - 4), so it pairs with dword e of the activation codes.
+ */
+NTP_INLINE void pk_tile(enum lg_fmt f, int T, const uint8_t *g, int64_t kc, const uint8_t *x,
+                        size_t xs, const struct pk_act *pa, float *y, int64_t ldy, bool add)
+{
+    const size_t pb = NTP_PACK_ROWS * lg_wbytes(f), codes = offsetof(ntp_pack_q4_0, qs);
+    const int nq = f == LG_Q4_0 ? 4 : 8; /* 64-byte code vectors per packed block */
+    const __m512i m4 = _mm512_set1_epi8(15);
+    __m512 acc[PK_TT];
+    for (int t = 0; t < T; t++)
+        acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < kc; b++) {
+        const uint8_t *p = g + (size_t)b * pb;
+        for (size_t o = 0; T == 1 && NTP_X86_PF > 0 && o < pb; o += 64)
+            _mm_prefetch((const char *)p + NTP_X86_PF + o, _MM_HINT_T0);
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+        __m512i u[8];
+        for (int c = 0; c < nq; c++) {
+            const __m512i v = _mm512_loadu_si512((const void *)(p + codes + 64 * c));
+            if (f == LG_Q4_0) {
+                u[c] = _mm512_and_si512(v, m4);
+                u[c + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            } else {
+                u[c] = v;
+            }
+        }
+        for (int t = 0; t < T; t++) {
+            const uint8_t *xq = x + t * xs + (size_t)b * sizeof(ntp_block_q8_0) + PK_XCODES;
+            /* Two dependency chains when few tokens leave the units idle. */
+            __m512i s0 = _mm512_set1_epi32(pa->corr[t][b]), s1 = _mm512_setzero_si512();
+            for (int e = 0; e < 8; e += 2) {
+                s0 = _mm512_dpbusd_epi32(s0, u[e], pk_x4(xq, e));
+                if (T <= 2)
+                    s1 = _mm512_dpbusd_epi32(s1, u[e + 1], pk_x4(xq, e + 1));
+                else
+                    s0 = _mm512_dpbusd_epi32(s0, u[e + 1], pk_x4(xq, e + 1));
+            }
+            if (T <= 2)
+                s0 = _mm512_add_epi32(s0, s1);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0),
+                                     _mm512_mul_ps(dw, _mm512_set1_ps(pa->dx[t][b])), acc[t]);
+        }
+    }
+    for (int t = 0; t < T; t++) {
+        float *yt = y + t * ldy;
+        _mm512_storeu_ps(yt, add ? _mm512_add_ps(acc[t], _mm512_loadu_ps(yt)) : acc[t]);
+    }
+}
+
+/* One tile with T fixed at compile time (the accumulators stay in registers). */
+NTP_INLINE void pk_tile_any(enum lg_fmt f, int T, const uint8_t *g, int64_t kc, const uint8_t *x,
+                            size_t xs, const struct pk_act *pa, float *y, int64_t ldy, bool add)
+{
+    switch (T) {
+#define PK_CASE(n)                                                                                 \
+    case n:                                                                                        \
+        pk_tile(f, n, g, kc, x, xs, pa, y, ldy, add);                                              \
+        break;
+        PK_CASE(1)
+        PK_CASE(2)
+        PK_CASE(3)
+        PK_CASE(4)
+        PK_CASE(5)
+        PK_CASE(6)
+        PK_CASE(7)
+        PK_CASE(8)
+#undef PK_CASE
+    }
+}
+
+/*
+ * Token tiles, then chunks of k (tabulated activations), then this thread's
+ * groups. A device's column shard may be empty (k = 0): y is zero then.
+ */
+NTP_INLINE ntp_status pk_drive(enum lg_fmt f, const struct ntp_matmul_args *a)
+{
+    if (a->k % NTP_QK != 0 || a->n_rows % NTP_PACK_ROWS != 0)
+        return NTP_E_UNSUPPORTED;
+    const int64_t nb = a->k / NTP_QK;
+    const size_t pb = NTP_PACK_ROWS * lg_wbytes(f), gbytes = (size_t)nb * pb;
+    int64_t g0, g1;
+    ntp__slice(a->n_rows / NTP_PACK_ROWS, a->ith, a->nth, &g0, &g1);
+    const uint8_t *w = a->w, *x = a->x;
+    struct pk_act pa;
+    for (int64_t t0 = 0; t0 < a->n_tok; t0 += PK_TT) {
+        const int T = (int)(a->n_tok - t0 < PK_TT ? a->n_tok - t0 : PK_TT);
+        for (int64_t b0 = 0; b0 == 0 || b0 < nb; b0 += PK_KC) { /* k = 0 stores zeros */
+            const int64_t kc = nb - b0 < PK_KC ? nb - b0 : PK_KC;
+            pk_act_prep(f, x + t0 * a->x_stride, a->x_stride, T, b0, kc, &pa);
+            for (int64_t g = g0; g < g1; g++)
+                pk_tile_any(f, T, w + g * gbytes + (size_t)b0 * pb, kc,
+                            x + t0 * a->x_stride + (size_t)b0 * sizeof(ntp_block_q8_0), a->x_stride,
+                            &pa, a->y + t0 * a->ldy + g * NTP_PACK_ROWS, a->ldy, b0 > 0);
+        }
+    }
+    return NTP_OK;
+}
+
+static ntp_status q4_0_matmul_packed(const struct ntp_matmul_args *a)
+{
+    return pk_drive(LG_Q4_0, a);
+}
+
+static ntp_status q8_0_matmul_packed(const struct ntp_matmul_args *a)
+{
+    return pk_drive(LG_Q8_0, a);
+}
+
+/*
+ * Packed Q4_K and Q6_K (packed.h) against Q8_K activations. A code vector
+ * holds elements 4e..4e+3 of the 16 rows as unsigned bytes; vpdpbusd with
+ * the broadcast activation dword sums a sub-block of every row in int32,
+ * and the sub-block's scale is applied in float (its per-row scale times d,
+ * tabulated once per super-block and shared by the tile's tokens). The
+ * offset terms (Q4_K's mins, Q6_K's -32) pair each sub-block's coefficient
+ * with Q8_K's bsums in vpdpwssd.
+ */
+
+/* 16 unsigned bytes (one per row) -> each row's lane holding the value twice as int16. */
+NTP_INLINE __m512i pkk_dup(__m128i b)
+{
+    const __m512i v = _mm512_cvtepu8_epi32(b);
+    return _mm512_or_si512(v, _mm512_slli_epi32(v, 16));
+}
+
+/* Q4_K: the 6-bit scale and min of sub-block j of the 16 rows, from the packed scale bytes. */
+NTP_INLINE void pkk_scales_q4k(const ntp_pack_q4_K *p, __m128i sc[8], __m128i mn[8])
+{
+    __m128i b[12];
+    for (int i = 0; i < 12; i++)
+        b[i] = _mm_loadu_si128((const __m128i *)p->sc[i]);
+    const __m128i m6 = _mm_set1_epi8(63), m4 = _mm_set1_epi8(15), top = _mm_set1_epi8(0x30);
+    for (int j = 0; j < 4; j++) {
+        sc[j] = _mm_and_si128(b[j], m6);
+        mn[j] = _mm_and_si128(b[j + 4], m6);
+        /* sub-block j + 4: low nibble from byte j + 8, top two bits from bytes j and j + 4 */
+        sc[j + 4] =
+            _mm_or_si128(_mm_and_si128(b[j + 8], m4), _mm_and_si128(_mm_srli_epi16(b[j], 2), top));
+        mn[j + 4] = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(b[j + 8], 4), m4),
+                                 _mm_and_si128(_mm_srli_epi16(b[j + 4], 2), top));
+    }
+}
+
+/* Dword e of the Q8_K block's codes (or, from offset 260, of its bsums) broadcast. */
+NTP_INLINE __m512i pkk_x4(const uint8_t *xb, size_t off, int e)
+{
+    int32_t v;
+    memcpy(&v, xb + off + 4 * e, sizeof v);
+    return _mm512_set1_epi32(v);
+}
+
+/* The Q8_K block's scale broadcast. */
+NTP_INLINE __m512 pkk_dx(const uint8_t *xb)
+{
+    float d;
+    memcpy(&d, xb, sizeof d);
+    return _mm512_set1_ps(d);
+}
+
+#define PKK_QS    offsetof(ntp_block_q8_K, qs)
+#define PKK_BSUMS offsetof(ntp_block_q8_K, bsums)
+#define PKK_XB    sizeof(ntp_block_q8_K)
+
+/*
+ * Q4_K, T tokens times one group over nsb super-blocks: y[t][0, 16) = the
+ * sums. Code vector (c, i) holds dword 16c + i of sub-block 2c in its low
+ * nibbles and dword 16c + 8 + i of sub-block 2c + 1 in its high ones; the
+ * high nibbles are used in place (16 times their value, one AND instead of
+ * a shift and an AND) and their scale carries the 1/16, which is exact.
+ */
+NTP_INLINE void pkk_q4k_tile(int T, const uint8_t *g, int64_t nsb, const uint8_t *x, size_t xs,
+                             float *y, int64_t ldy)
+{
+    const size_t pb = sizeof(ntp_pack_q4_K);
+    const __m512i m_lo = _mm512_set1_epi8(0x0f), m_hi = _mm512_set1_epi8((char)0xf0);
+    __m512 acc[PK_TT];
+    for (int t = 0; t < T; t++)
+        acc[t] = _mm512_setzero_ps();
+    for (int64_t sb = 0; sb < nsb; sb++) {
+        const uint8_t *p = g + (size_t)sb * pb, *xs0 = x + (size_t)sb * PKK_XB;
+        const ntp_pack_q4_K *pk = (const ntp_pack_q4_K *)p;
+        for (size_t o = 0; T == 1 && NTP_X86_PF > 0 && o < pb; o += 64)
+            _mm_prefetch((const char *)p + NTP_X86_PF + o, _MM_HINT_T0);
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+        const __m512 dw16 = _mm512_mul_ps(dw, _mm512_set1_ps(1.0f / 16));
+        __m128i sc[8], mn[8];
+        pkk_scales_q4k(pk, sc, mn);
+        for (int c = 0; c < 4; c++) {
+            const __m512 f_lo =
+                _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sc[2 * c])), dw);
+            const __m512 f_hi =
+                _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sc[2 * c + 1])), dw16);
+            /* One token alone gets two chains per sub-block (vpdpbusd waits for the last). */
+            __m512i a_lo[PK_TT], a_hi[PK_TT], b_lo = _mm512_setzero_si512(), b_hi = b_lo;
+            for (int t = 0; t < T; t++)
+                a_lo[t] = a_hi[t] = _mm512_setzero_si512();
+            for (int i = 0; i < 8; i++) {
+                const __m512i v = _mm512_loadu_si512((const void *)pk->qs[c][i]);
+                const __m512i l = _mm512_and_si512(v, m_lo), h = _mm512_and_si512(v, m_hi);
+                for (int t = 0; t < T; t++) {
+                    const uint8_t *xb = xs0 + t * xs;
+                    if (T == 1 && i % 2) {
+                        b_lo = _mm512_dpbusd_epi32(b_lo, l, pkk_x4(xb, PKK_QS, 16 * c + i));
+                        b_hi = _mm512_dpbusd_epi32(b_hi, h, pkk_x4(xb, PKK_QS, 16 * c + 8 + i));
+                    } else {
+                        a_lo[t] = _mm512_dpbusd_epi32(a_lo[t], l, pkk_x4(xb, PKK_QS, 16 * c + i));
+                        a_hi[t] =
+                            _mm512_dpbusd_epi32(a_hi[t], h, pkk_x4(xb, PKK_QS, 16 * c + 8 + i));
+                    }
+                }
+            }
+            if (T == 1) {
+                a_lo[0] = _mm512_add_epi32(a_lo[0], b_lo);
+                a_hi[0] = _mm512_add_epi32(a_hi[0], b_hi);
+            }
+            for (int t = 0; t < T; t++) {
+                const __m512 dx = pkk_dx(xs0 + t * xs);
+                acc[t] =
+                    _mm512_fmadd_ps(_mm512_cvtepi32_ps(a_lo[t]), _mm512_mul_ps(f_lo, dx), acc[t]);
+                acc[t] =
+                    _mm512_fmadd_ps(_mm512_cvtepi32_ps(a_hi[t]), _mm512_mul_ps(f_hi, dx), acc[t]);
+            }
+        }
+        /* minus dmin * sum over sub-blocks of min * (sum of the codes) */
+        __m512i m2[8];
+        for (int j = 0; j < 8; j++)
+            m2[j] = pkk_dup(mn[j]);
+        const __m512 dmw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk->dmin));
+        for (int t = 0; t < T; t++) {
+            const uint8_t *xb = xs0 + t * xs;
+            __m512i im = _mm512_setzero_si512();
+            for (int j = 0; j < 8; j++)
+                im = _mm512_dpwssd_epi32(im, m2[j], pkk_x4(xb, PKK_BSUMS, j));
+            acc[t] =
+                _mm512_fnmadd_ps(_mm512_cvtepi32_ps(im), _mm512_mul_ps(dmw, pkk_dx(xb)), acc[t]);
+        }
+    }
+    for (int t = 0; t < T; t++)
+        _mm512_storeu_ps(y + t * ldy, acc[t]);
+}
+
+/*
+ * Q6_K, as pkk_q4k_tile: sub-block s is the three vectors of packed.h, its
+ * four code vectors (dwords 4s..4s+3) are ANDs for the first three and, for
+ * the fourth, the three 2-bit fields of bits 6-7 moved to bits 0-1, 2-3 and
+ * 4-5 and merged by bit selects. The -32 offset of the codes is
+ * -32 * sum over s of scale s * bsum s, per token once per super-block.
+ */
+NTP_INLINE void pkk_q6k_tile(int T, const uint8_t *g, int64_t nsb, const uint8_t *x, size_t xs,
+                             float *y, int64_t ldy)
+{
+    const size_t pb = sizeof(ntp_pack_q6_K);
+    const __m512i m6 = _mm512_set1_epi8(0x3f), m2 = _mm512_set1_epi8(0x03);
+    const __m512i m4 = _mm512_set1_epi8(0x0f), top = _mm512_set1_epi8((char)0xc0);
+    enum { SEL = 0xe4 }; /* ternlog: c ? a : b, bit by bit */
+    __m512 acc[PK_TT];
+    for (int t = 0; t < T; t++)
+        acc[t] = _mm512_setzero_ps();
+    for (int64_t sb = 0; sb < nsb; sb++) {
+        const uint8_t *p = g + (size_t)sb * pb;
+        const ntp_pack_q6_K *pk = (const ntp_pack_q6_K *)p;
+        const uint8_t *xs0 = x + (size_t)sb * PKK_XB;
+        for (size_t o = 0; T == 1 && NTP_X86_PF > 0 && o < pb; o += 64)
+            _mm_prefetch((const char *)p + NTP_X86_PF + o, _MM_HINT_T0);
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+        for (int s = 0; s < 16; s++) {
+            const __m128i sc8 = _mm_loadu_si128((const __m128i *)pk->sc[s]);
+            const __m512 fs = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(sc8)), dw);
+            const __m512i v0 = _mm512_loadu_si512((const void *)pk->q[s][0]);
+            const __m512i v1 = _mm512_loadu_si512((const void *)pk->q[s][1]);
+            const __m512i v2 = _mm512_loadu_si512((const void *)pk->q[s][2]);
+            const __m512i f01 = _mm512_ternarylogic_epi32(_mm512_srli_epi16(v0, 6),
+                                                          _mm512_srli_epi16(v1, 4), m2, SEL);
+            const __m512i f2 = _mm512_srli_epi16(_mm512_and_si512(v2, top), 2);
+            const __m512i c[4] = {_mm512_and_si512(v0, m6), _mm512_and_si512(v1, m6),
+                                  _mm512_and_si512(v2, m6),
+                                  _mm512_ternarylogic_epi32(f01, f2, m4, SEL)};
+            for (int t = 0; t < T; t++) {
+                const uint8_t *xb = xs0 + t * xs;
+                __m512i a = _mm512_setzero_si512();
+                for (int v = 0; v < 4; v++)
+                    a = _mm512_dpbusd_epi32(a, c[v], pkk_x4(xb, PKK_QS, 4 * s + v));
+                acc[t] =
+                    _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(fs, pkk_dx(xb)), acc[t]);
+            }
+        }
+        /* scale pairs (2i, 2i + 1) of each row as int16, against bsums dword i */
+        __m512i sp[8];
+        for (int i = 0; i < 8; i++) {
+            const __m128i a = _mm_loadu_si128((const __m128i *)pk->sc[2 * i]);
+            const __m128i b = _mm_loadu_si128((const __m128i *)pk->sc[2 * i + 1]);
+            sp[i] = _mm512_cvtepi8_epi16(
+                _mm256_set_m128i(_mm_unpackhi_epi8(a, b), _mm_unpacklo_epi8(a, b)));
+        }
+        const __m512 dw32 = _mm512_mul_ps(dw, _mm512_set1_ps(-32.0f));
+        for (int t = 0; t < T; t++) {
+            const uint8_t *xb = xs0 + t * xs;
+            __m512i im = _mm512_setzero_si512();
+            for (int i = 0; i < 8; i++)
+                im = _mm512_dpwssd_epi32(im, sp[i], pkk_x4(xb, PKK_BSUMS, i));
+            acc[t] =
+                _mm512_fmadd_ps(_mm512_cvtepi32_ps(im), _mm512_mul_ps(dw32, pkk_dx(xb)), acc[t]);
+        }
+    }
+    for (int t = 0; t < T; t++)
+        _mm512_storeu_ps(y + t * ldy, acc[t]);
+}
+
+NTP_INLINE void pkk_tile_any(enum ntp_type f, int T, const uint8_t *g, int64_t nsb,
+                             const uint8_t *x, size_t xs, float *y, int64_t ldy)
+{
+    switch (T) {
+#define PKK_CASE(n)                                                                                \
+    case n:                                                                                        \
+        if (f == NTP_TYPE_Q4_K)                                                                    \
+            pkk_q4k_tile(n, g, nsb, x, xs, y, ldy);                                                \
+        else                                                                                       \
+            pkk_q6k_tile(n, g, nsb, x, xs, y, ldy);                                                \
+        break;
+        PKK_CASE(1)
+        PKK_CASE(2)
+        PKK_CASE(3)
+        PKK_CASE(4)
+        PKK_CASE(5)
+        PKK_CASE(6)
+        PKK_CASE(7)
+        PKK_CASE(8)
+#undef PKK_CASE
+    }
+}
+
+NTP_INLINE ntp_status pkk_drive(enum ntp_type f, const struct ntp_matmul_args *a)
+{
+    if (a->k % NTP_QK_K != 0 || a->n_rows % NTP_PACK_ROWS != 0)
+        return NTP_E_UNSUPPORTED;
+    const int64_t nsb = a->k / NTP_QK_K;
+    const size_t gbytes =
+        (size_t)nsb * (f == NTP_TYPE_Q4_K ? sizeof(ntp_pack_q4_K) : sizeof(ntp_pack_q6_K));
+    int64_t g0, g1;
+    ntp__slice(a->n_rows / NTP_PACK_ROWS, a->ith, a->nth, &g0, &g1);
+    for (int64_t t0 = 0; t0 < a->n_tok; t0 += PK_TT) {
+        const int T = (int)(a->n_tok - t0 < PK_TT ? a->n_tok - t0 : PK_TT);
+        for (int64_t g = g0; g < g1; g++)
+            pkk_tile_any(f, T, (const uint8_t *)a->w + g * gbytes, nsb,
+                         (const uint8_t *)a->x + t0 * a->x_stride, a->x_stride,
+                         a->y + t0 * a->ldy + g * NTP_PACK_ROWS, a->ldy);
+    }
+    return NTP_OK;
+}
+
+static ntp_status q4_k_matmul_packed(const struct ntp_matmul_args *a)
+{
+    return pkk_drive(NTP_TYPE_Q4_K, a);
+}
+
+static ntp_status q6_k_matmul_packed(const struct ntp_matmul_args *a)
+{
+    return pkk_drive(NTP_TYPE_Q6_K, a);
+}
+
+void NTP_X86(fill_packed)(struct ntp_kernel_type t[NTP_TYPE_COUNT])
+{
+    static const struct {
+        enum ntp_type type;
+        ntp_matmul_fn matmul;
+    } fns[] = {
+        {NTP_TYPE_Q4_0, q4_0_matmul_packed},
+        {NTP_TYPE_Q8_0, q8_0_matmul_packed},
+        {NTP_TYPE_Q4_K, q4_k_matmul_packed},
+        {NTP_TYPE_Q6_K, q6_k_matmul_packed},
+    };
+    for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+        t[fns[i].type].pack = NTP_PACK_R16;
+        t[fns[i].type].matmul_packed = fns[i].matmul;
+    }
+}
