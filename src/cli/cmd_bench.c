@@ -14,34 +14,30 @@
  * --json with llama-bench's field names where the meaning is the same.
  */
 #include "cli/cli.h"
-#include "cli/cli_opts.h"
-#include "cli/cmd_bench.h"
+#include "cli/infer.h"
+#include "cli/json.h"
 #include "kernels/kernels.h"
 #include "model/arch.h"
 #include "numa/membw.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#define MAX_LIST 32 /* values of one list option */
-
-struct int_list {
-    int64_t v[MAX_LIST];
-    int n;
-};
+#define MAX_TOKENS (1 << 20) /* -p, -n */
 
 enum out_fmt { OUT_MD, OUT_CSV, OUT_JSON };
 
+static const char *const out_fmts[] = {"md", "csv", "json", NULL}; /* by enum out_fmt */
+
 struct bench_args {
-    const char *model, *p_str, *n_str, *tp_str, *t_str, *ngl_str, *out_str, *stream_str;
+    const char *stream_str;
     uint64_t stream_bytes; /* STREAM array size; 0: skip the measurement */
     int64_t reps;
     bool json, csv, md, help;
-    struct int_list p, n, tp, t, ngl; /* parsed lists */
-    enum out_fmt fmt;
+    struct ntp_cli_ints p, n; /* -p, -n */
+    int fmt;                  /* enum out_fmt; -1 until -o or a format flag is seen */
+    struct ntp_cli_infer inf; /* -m, -c, -t, --tp, -ngl, ...: -t, --tp and -ngl take lists */
 };
 
 /* What the file says about the model (for the model/size/params columns). */
@@ -67,146 +63,81 @@ struct result {
 
 static void usage(FILE *f)
 {
-    fprintf(
-        f,
-        "usage: numatp bench -m FILE [options]\n\n"
-        "Measure prompt processing (pp) and generation (tg) speed like llama-bench, for\n"
-        "every combination of the listed values. LIST: comma-separated values, e.g. 1,2,4.\n\n"
-        "options:\n"
-        "  -m, --model FILE        GGUF model (required)\n"
-        "  -p, --n-prompt LIST     prompt tokens processed as one batch; 0 skips pp (default 512)\n"
-        "  -n, --n-gen LIST        tokens generated one at a time; 0 skips tg (default 128)\n"
-        "  -r, --repetitions N     timed repetitions after one warm-up (default 5)\n"
-        "  -t, --threads LIST      threads (default: the machine's physical cores)\n"
-        "  --tp LIST               tensor-parallel CPU devices; 0: one per NUMA node; more\n"
-        "                          than the nodes: virtual devices (default 1)\n"
-        "  -ngl, --n-gpu-layers LIST  layers on the GPU (default 0)\n"
-        "  --stream-size SIZE      STREAM read array for bw_efficiency, e.g. 256M (default:\n"
-        "                          4 x LLC, 64M to 1G); 0 skips it (bw_efficiency null)\n"
-        "  -o, --output FMT        md (default), csv or json\n"
-        "  --md, --csv, --json     the same as -o md|csv|json\n"
-        "  -h, --help              this help\n\n"
-        "Results go to stdout, progress to stderr. bw_gbps is the weight bandwidth of\n"
-        "generation; bw_efficiency divides it by the STREAM read bandwidth of the same\n"
-        "threads measured in the same run.\n");
-}
-
-/* Parse "1,2,4" into l, each value in [lo, hi]. 0 or 2 after a message. */
-static int parse_list(const char *name, const char *s, int64_t lo, int64_t hi, struct int_list *l)
-{
-    l->n = 0;
-    const char *p = s;
-    while (1) {
-        char *end = NULL;
-        errno = 0;
-        const long long v = strtoll(p, &end, 10);
-        if (errno || end == p || (*end && *end != ',') || l->n == MAX_LIST) {
-            fprintf(stderr, "numatp bench: %s '%s': expected up to %d comma-separated integers\n",
-                    name, s, MAX_LIST);
-            return 2;
-        }
-        if (v < lo || v > hi) {
-            fprintf(stderr, "numatp bench: %s %lld: expected %lld to %lld\n", name, v,
-                    (long long)lo, (long long)hi);
-            return 2;
-        }
-        l->v[l->n++] = v;
-        if (*end == '\0')
-            return 0;
-        p = end + 1;
-    }
+    fprintf(f,
+            "usage: numatp bench -m FILE [options]\n\n"
+            "Measure prompt processing (pp) and generation (tg) speed like llama-bench, for\n"
+            "every combination of the listed values. LIST: comma-separated values, e.g. 1,2,4;\n"
+            "-t, --tp and -ngl below take lists too (each value in the range given there).\n\n"
+            "options:\n"
+            "  -p, --n-prompt LIST     prompt tokens processed as one batch, 0 .. %d; 0 skips pp\n"
+            "                          (default 512)\n"
+            "  -n, --n-gen LIST        tokens generated one at a time, 0 .. %d; 0 skips tg\n"
+            "                          (default 128)\n"
+            "  -r, --repetitions N     timed repetitions after one warm-up, 1 .. 1000 (default 5)\n"
+            "  --stream-size SIZE      STREAM read array for bw_efficiency, e.g. 256M (default:\n"
+            "                          4 x LLC, 64M to 1G); 0 skips it (bw_efficiency null)\n"
+            "  -o, --output FMT        md (default), csv or json\n"
+            "  --md, --csv, --json     the same as -o md|csv|json\n",
+            MAX_TOKENS, MAX_TOKENS);
+    ntp_cli_infer_help(f, "the longest test");
+    fprintf(f, "  -h, --help              this help\n\n"
+               "Results go to stdout, progress to stderr. bw_gbps is the weight bandwidth of\n"
+               "generation; bw_efficiency divides it by the STREAM read bandwidth of the same\n"
+               "threads measured in the same run.\n");
 }
 
 static int check_format(struct bench_args *a)
 {
     const int flags = a->json + a->csv + a->md;
-    if (flags > 1 || (flags && a->out_str)) {
+    if (flags > 1 || (flags && a->fmt >= 0)) {
         fprintf(stderr, "numatp bench: choose one output format (-o, --md, --csv, --json)\n");
         return 2;
     }
-    a->fmt = a->json ? OUT_JSON : a->csv ? OUT_CSV : OUT_MD;
-    if (a->out_str) {
-        if (strcmp(a->out_str, "json") == 0)
-            a->fmt = OUT_JSON;
-        else if (strcmp(a->out_str, "csv") == 0)
-            a->fmt = OUT_CSV;
-        else if (strcmp(a->out_str, "md") != 0) {
-            fprintf(stderr, "numatp bench: -o '%s': expected md, csv or json\n", a->out_str);
-            return 2;
-        }
-    }
+    if (a->fmt < 0)
+        a->fmt = a->json ? OUT_JSON : a->csv ? OUT_CSV : OUT_MD;
     return 0;
 }
 
-/*
- * A GPU layer count without a usable GPU: a clear refusal instead of a CPU
- * number that would look like a GPU one.
- */
-static int check_features(const struct bench_args *a)
+/* A list option's values, or def when it was not given. */
+static void list_default(struct ntp_cli_ints *l, int64_t def)
 {
-    for (int i = 0; i < a->ngl.n; i++)
-        if (a->ngl.v[i] > 0 && ntp_cuda_device_count() < 1) {
-            fprintf(stderr, "numatp bench: -ngl %lld: no CUDA GPU is usable (%s); only -ngl 0\n",
-                    (long long)a->ngl.v[i],
-                    ntp_cuda_compiled() ? "none found" : "this build has no CUDA backend");
-            return 2;
-        }
-    return 0;
+    if (l->n == 0)
+        *l = (struct ntp_cli_ints){.v = {def}, .n = 1};
 }
 
-/* Check and parse the arguments; 2 on a usage error, -1 for --help. */
+/* Check the arguments and fill the lists' defaults; 2 on a usage error. */
 static int bench_check(struct bench_args *a, int n_cores)
 {
-    if (a->help)
-        return usage(stdout), -1;
-    if (a->model == NULL) {
-        fprintf(stderr, "numatp bench: -m FILE is required (see numatp bench --help)\n");
-        return 2;
-    }
-    struct stat st;
-    errno = 0;
-    if (stat(a->model, &st) != 0 || !S_ISREG(st.st_mode)) {
-        fprintf(stderr, "numatp bench: -m %s: %s\n", a->model,
-                errno ? strerror(errno) : "not a regular file");
-        return 2;
-    }
-    if (a->reps < 1 || a->reps > 1000) {
-        fprintf(stderr, "numatp bench: -r %lld: expected 1 to 1000\n", (long long)a->reps);
-        return 2;
-    }
-    char t_default[16];
-    snprintf(t_default, sizeof t_default, "%d", n_cores);
-    int rc = parse_list("-p", a->p_str ? a->p_str : "512", 0, 1 << 20, &a->p);
-    if (rc == 0)
-        rc = parse_list("-n", a->n_str ? a->n_str : "128", 0, 1 << 20, &a->n);
-    if (rc == 0)
-        rc = parse_list("-t", a->t_str ? a->t_str : t_default, 1, 4096, &a->t);
-    if (rc == 0)
-        rc = parse_list("--tp", a->tp_str ? a->tp_str : "1", 0, 64, &a->tp);
-    if (rc == 0)
-        rc = parse_list("-ngl", a->ngl_str ? a->ngl_str : "0", 0, 100000, &a->ngl);
-    if (rc == 0 && a->stream_str && strcmp(a->stream_str, "0") != 0 &&
+    ntp_model_params mp;
+    ntp_context_params cp;
+    int rc = ntp_cli_infer_apply("bench", &a->inf, &mp, &cp);
+    if (rc != 0)
+        return rc;
+    list_default(&a->p, 512);
+    list_default(&a->n, 128);
+    list_default(&a->inf.threads, n_cores);
+    list_default(&a->inf.tp, 0);
+    list_default(&a->inf.gpu_layers, 0);
+    if (a->stream_str && strcmp(a->stream_str, "0") != 0 &&
         !ntp_cli_parse_size(a->stream_str, &a->stream_bytes)) {
         fprintf(stderr,
                 "numatp bench: --stream-size '%s': expected 0 or a byte count such as "
                 "256M\n",
                 a->stream_str);
-        rc = 2;
+        return 2;
     }
-    if (rc == 0)
-        rc = check_format(a);
-    if (rc == 0)
-        rc = check_features(a);
+    if ((rc = check_format(a)) != 0)
+        return rc;
     bool any = false;
     for (int i = 0; i < a->p.n; i++)
         any |= a->p.v[i] > 0;
     for (int i = 0; i < a->n.n; i++)
         any |= a->n.v[i] > 0;
-    if (rc == 0 && !any) {
+    if (!any) {
         fprintf(stderr, "numatp bench: -p and -n are all 0: nothing to measure\n");
         return 2;
     }
-    return rc;
+    return 0;
 }
 
 /* "1B", "135M": the parameter count rounded as llama.cpp names model sizes. */
@@ -389,46 +320,37 @@ struct bench {
 };
 
 /*
- * Load with t threads and ngl GPU layers. A loader that ran no layer on a GPU
- * although ngl > 0 would make a CPU figure look like a GPU one: refuse it.
+ * Load the model for one (tp, threads, ngl) and make its context. ntp_model_load
+ * puts n_gpu_layers on a GPU or fails, so no CPU figure passes for a GPU one.
  */
-static int load_model(const char *path, int64_t tp, int64_t t, int64_t ngl, ntp_model **out)
+static int bench_open(const struct bench_args *a, int64_t tp, int64_t t, int64_t ngl, int64_t max_n,
+                      ntp_model **m, ntp_context **c)
 {
-    ntp_model_params mp = ntp_model_default_params();
-    mp.n_threads = (int32_t)t;
-    mp.tp = (int32_t)tp;
-    mp.n_gpu_layers = (int32_t)ngl;
-    const double t0 = ntp_cli_now();
-    if (ntp_model_load(path, mp, out) != NTP_OK) {
-        fprintf(stderr, "numatp bench: %s\n", ntp_last_error());
-        return 1;
-    }
-    /* ntp_model_load puts n_gpu_layers on a GPU or fails: no CPU figure passes for a GPU one. */
-    fprintf(stderr, "numatp bench: loaded %s on %s (%.2f s)\n", path, ntp_model_layout_desc(*out),
-            ntp_cli_now() - t0);
-    return 0;
+    struct ntp_cli_infer one = a->inf;
+    one.tp = (struct ntp_cli_ints){.v = {tp}, .n = 1};
+    one.threads = (struct ntp_cli_ints){.v = {t}, .n = 1};
+    one.gpu_layers = (struct ntp_cli_ints){.v = {ngl}, .n = 1};
+    ntp_context_params cp;
+    int rc = ntp_cli_infer_load("bench", &one, m, &cp);
+    if (rc != 0)
+        return rc;
+    if (a->inf.ctx < 0)
+        cp.n_ctx = (int32_t)max_n;
+    return ntp_cli_infer_context("bench", &one, *m, cp, c);
 }
 
 /* Every test of one (tp, threads, ngl): load, context, pp and tg tests. */
 static int bench_combo(struct bench *b, int64_t tp, int64_t t, int64_t ngl, double stream_gbps)
 {
-    ntp_model *m = NULL;
-    if (load_model(b->a->model, tp, t, ngl, &m) != 0)
-        return 1;
     int64_t max_n = 1;
     for (int i = 0; i < b->a->p.n; i++)
         max_n = b->a->p.v[i] > max_n ? b->a->p.v[i] : max_n;
     for (int i = 0; i < b->a->n.n; i++)
         max_n = b->a->n.v[i] > max_n ? b->a->n.v[i] : max_n;
-    ntp_context_params cp = ntp_context_default_params();
-    cp.n_ctx = (int32_t)max_n;
+    ntp_model *m = NULL;
     ntp_context *c = NULL;
     int32_t *tok = malloc((size_t)max_n * sizeof *tok);
-    int rc = 0;
-    if (tok == NULL || ntp_context_new(m, cp, &c) != NTP_OK) {
-        fprintf(stderr, "numatp bench: %s\n", tok ? ntp_last_error() : "out of memory");
-        rc = 1;
-    }
+    int rc = tok ? bench_open(b->a, tp, t, ngl, max_n, &m, &c) : 1;
     for (int k = 0; rc == 0 && k < b->a->p.n + b->a->n.n; k++) {
         const bool pp = k < b->a->p.n;
         const int64_t n = pp ? b->a->p.v[k] : b->a->n.v[k - b->a->p.n];
@@ -503,13 +425,10 @@ static void print_md(const struct bench *b)
     }
 }
 
-/* A double or null (for "not applicable" / "not measured"). */
-static void json_num(FILE *f, double v)
+/* A figure, or null when it does not apply or was not measured (< 0). */
+static void json_figure(FILE *f, double v)
 {
-    if (v < 0 || !isfinite(v))
-        fputs("null", f);
-    else
-        fprintf(f, "%.6g", v);
+    ntp_cli_json_num(f, v < 0 ? NAN : v);
 }
 
 static void json_samples(FILE *f, const struct result *r, bool ts)
@@ -525,21 +444,22 @@ static void json_samples(FILE *f, const struct result *r, bool ts)
 static void json_row(const struct bench *b, const struct result *r)
 {
     FILE *f = stdout;
+    const char *kv_name = b->a->inf.kv_type == 1 ? "f32" : "f16";
     fputs("  {\"build_commit\": null, \"numatp_version\": ", f);
     ntp_cli_json_str(f, ntp_version());
     fputs(", \"cpu_info\": ", f);
     ntp_cli_json_str(f, b->cpu_info);
     fprintf(f, ", \"backends\": \"%s\", \"model_filename\": ", r->ngl > 0 ? "CUDA" : "CPU");
-    ntp_cli_json_str(f, b->a->model);
+    ntp_cli_json_str(f, b->a->inf.model);
     fputs(", \"model_type\": ", f);
     ntp_cli_json_str(f, b->mi.type);
     fprintf(f,
             ", \"model_size\": %llu, \"model_n_params\": %llu, \"n_batch\": %d, "
-            "\"n_threads\": %lld, \"n_gpu_layers\": %lld, \"type_k\": \"f16\", "
-            "\"type_v\": \"f16\", \"n_prompt\": %lld, \"n_gen\": %lld, \"test_time\": \"%s\", ",
+            "\"n_threads\": %lld, \"n_gpu_layers\": %lld, \"type_k\": \"%s\", "
+            "\"type_v\": \"%s\", \"n_prompt\": %lld, \"n_gen\": %lld, \"test_time\": \"%s\", ",
             (unsigned long long)b->mi.size, (unsigned long long)b->mi.n_params,
             ntp_context_default_params().n_batch, (long long)r->n_threads, (long long)r->ngl,
-            (long long)r->n_prompt, (long long)r->n_gen, r->test_time);
+            kv_name, kv_name, (long long)r->n_prompt, (long long)r->n_gen, r->test_time);
     fprintf(f,
             "\"avg_ns\": %.0f, \"stddev_ns\": %.0f, \"avg_ts\": %.6g, \"stddev_ts\": %.6g, "
             "\"samples_ns\": ",
@@ -549,13 +469,13 @@ static void json_row(const struct bench *b, const struct result *r)
     json_samples(f, r, true);
     fprintf(f, ", \"tp\": %lld, \"isa\": \"%s\", \"weight_bytes_per_token\": %llu, \"bw_gbps\": ",
             (long long)r->tp, b->isa, (unsigned long long)b->mi.bytes_per_token);
-    json_num(f, bw_gbps(b, r));
+    json_figure(f, bw_gbps(b, r));
     fputs(", \"stream_read_gbps\": ", f);
-    json_num(f, r->stream_read_gbps > 0 ? r->stream_read_gbps : -1);
+    json_figure(f, r->stream_read_gbps > 0 ? r->stream_read_gbps : -1);
     fputs(", \"bw_efficiency\": ", f);
-    json_num(f, bw_eff(b, r));
+    json_figure(f, bw_eff(b, r));
     fputs(", \"allreduce_share\": ", f);
-    json_num(f, r->allreduce_share);
+    json_figure(f, r->allreduce_share);
     fputs("}", f);
 }
 
@@ -584,7 +504,7 @@ static void print_csv(const struct bench *b)
         const struct result *r = &b->rows[i];
         /* The file name is quoted (CSV doubles an embedded quote). */
         putchar('"');
-        for (const char *p = b->a->model; *p; p++)
+        for (const char *p = b->a->inf.model; *p; p++)
             fputs(*p == '"' ? "\"\"" : (char[2]){*p, 0}, stdout);
         printf("\",\"%s\",%llu,%llu,%s,%s,%lld,%lld,%lld,%lld,%lld,%s,%.0f,%.0f,%.6g,%.6g,",
                b->mi.type, (unsigned long long)b->mi.size, (unsigned long long)b->mi.n_params,
@@ -629,16 +549,17 @@ static int bench_all(struct bench *b)
         tests += a->p.v[i] > 0;
     for (int i = 0; i < a->n.n; i++)
         tests += a->n.v[i] > 0;
-    b->cap_rows = tests * a->tp.n * a->t.n * a->ngl.n;
+    const struct ntp_cli_ints *t = &a->inf.threads, *tp = &a->inf.tp, *ngl = &a->inf.gpu_layers;
+    b->cap_rows = tests * tp->n * t->n * ngl->n;
     b->rows = calloc((size_t)b->cap_rows, sizeof *b->rows);
     if (b->rows == NULL)
         return 1;
-    for (int it = 0; it < a->t.n; it++)
-        for (int ip = 0; ip < a->tp.n; ip++) {
+    for (int it = 0; it < t->n; it++)
+        for (int ip = 0; ip < tp->n; ip++) {
             /* Measured right before the tests it is compared with, on the same nodes. */
-            const double stream = stream_read(b->topo, a->tp.v[ip], a->t.v[it], a);
-            for (int ig = 0; ig < a->ngl.n; ig++)
-                if (bench_combo(b, a->tp.v[ip], a->t.v[it], a->ngl.v[ig], stream) != 0)
+            const double stream = stream_read(b->topo, tp->v[ip], t->v[it], a);
+            for (int ig = 0; ig < ngl->n; ig++)
+                if (bench_combo(b, tp->v[ip], t->v[it], ngl->v[ig], stream) != 0)
                     return 1;
         }
     return 0;
@@ -653,7 +574,7 @@ static int bench_run(struct bench *b)
     }
     b->isa = k.isa;
     read_cpu_info(b->cpu_info, sizeof b->cpu_info);
-    if (model_info_read(b->a->model, &b->mi) != 0)
+    if (model_info_read(b->a->inf.model, &b->mi) != 0)
         return 1;
     int rc = bench_all(b);
     if (rc == 0 && b->a->fmt == OUT_JSON)
@@ -667,36 +588,38 @@ static int bench_run(struct bench *b)
 
 int ntp_cli_bench(int argc, char **argv)
 {
-    struct bench_args a = {.reps = 5};
-    const struct ntp_cli_opt opts[] = {
-        {"--model", "-m", NTP_CLI_STR, &a.model},
-        {"--n-prompt", "-p", NTP_CLI_STR, &a.p_str},
-        {"--n-gen", "-n", NTP_CLI_STR, &a.n_str},
-        {"--repetitions", "-r", NTP_CLI_INT, &a.reps},
-        {"--threads", "-t", NTP_CLI_STR, &a.t_str},
-        {"--tp", NULL, NTP_CLI_STR, &a.tp_str},
-        {"--n-gpu-layers", "-ngl", NTP_CLI_STR, &a.ngl_str},
-        {"--output", "-o", NTP_CLI_STR, &a.out_str},
-        {"--stream-size", NULL, NTP_CLI_STR, &a.stream_str},
-        {"--json", NULL, NTP_CLI_FLAG, &a.json},
-        {"--csv", NULL, NTP_CLI_FLAG, &a.csv},
-        {"--md", NULL, NTP_CLI_FLAG, &a.md},
-        {"--help", "-h", NTP_CLI_FLAG, &a.help},
-        {NULL, NULL, NTP_CLI_FLAG, NULL},
+    struct bench_args a = {.reps = 5, .fmt = -1, .inf = {.ctx = -1}};
+    const struct ntp_cli_opt own[] = {
+        {"--n-prompt", "-p", NTP_CLI_INTS, .dst = &a.p, .lo = 0, .hi = MAX_TOKENS,
+         .max_n = NTP_CLI_MAX_LIST},
+        {"--n-gen", "-n", NTP_CLI_INTS, .dst = &a.n, .lo = 0, .hi = MAX_TOKENS,
+         .max_n = NTP_CLI_MAX_LIST},
+        {"--repetitions", "-r", NTP_CLI_INT, .dst = &a.reps, .lo = 1, .hi = 1000},
+        {"--output", "-o", NTP_CLI_CHOICE, .dst = &a.fmt, .choices = out_fmts},
+        {"--stream-size", NULL, NTP_CLI_STR, .dst = &a.stream_str},
+        {"--json", NULL, NTP_CLI_FLAG, .dst = &a.json},
+        {"--csv", NULL, NTP_CLI_FLAG, .dst = &a.csv},
+        {"--md", NULL, NTP_CLI_FLAG, .dst = &a.md},
+        {"--help", "-h", NTP_CLI_FLAG, .dst = &a.help},
+        {NULL},
     };
+    struct ntp_cli_opt inf[NTP_CLI_INFER_N_OPTS + 1];
+    ntp_cli_infer_opts(&a.inf, true, inf);
     struct bench b = {.a = &a};
-    int rc = ntp_cli_parse_opts("bench", argc, argv, opts);
-    if (rc == 0 && ntp_topology_detect(&b.topo) != NTP_OK) {
+    int rc =
+        ntp_cli_parse("bench", argc, argv, (const struct ntp_cli_opt *const[]){own, inf, NULL});
+    if (rc != 0 || a.help)
+        return a.help ? (usage(stdout), 0) : rc;
+    if (ntp_topology_detect(&b.topo) != NTP_OK) {
         fprintf(stderr, "numatp bench: %s\n", ntp_last_error());
-        rc = 1;
+        return 1;
     }
-    if (rc == 0)
-        rc = bench_check(&a, ntp__membw_node_cores(b.topo, -1));
+    rc = bench_check(&a, ntp__membw_node_cores(b.topo, -1));
     if (rc == 0)
         rc = bench_run(&b);
     for (int i = 0; i < b.n_rows; i++)
         free(b.rows[i].samples_ns);
     free(b.rows);
     ntp_topology_free(b.topo);
-    return rc < 0 ? 0 : rc;
+    return rc;
 }

@@ -9,26 +9,22 @@
  * conversation decoded again from the start.
  */
 #include "cli/cli.h"
+#include "cli/infer.h"
 #include "core/core.h"
 #include "model/chat_template.h"
-#include "ntp.h"
-#include "sampler/sampler.h"
 
-#include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 struct chat_opts {
-    const char *model;            /* -m: GGUF path */
-    const char *system;           /* --system: system prompt, or NULL */
-    const char *tmpl_name;        /* --chat-template: style name overriding detection, or NULL */
-    struct ntp_sampler_params sp; /* sampling flags */
-    int32_t n_predict;            /* -n: most tokens per reply; -1: until end of generation */
-    int32_t n_ctx;                /* -c: KV cache positions; 0: the library's default */
-    int32_t n_threads;            /* -t: threads; 0: the library's default */
+    const char *system;          /* --system: system prompt, or NULL */
+    const char *tmpl_name;       /* --chat-template: style name overriding detection, or NULL */
+    int64_t n_predict;           /* -n: most tokens per reply; -1: until end of generation */
+    bool help;                   /* -h */
+    struct ntp_cli_sampling smp; /* sampling options */
+    struct ntp_cli_infer inf;    /* model, context, threads, devices */
 };
 
 struct chat {
@@ -51,7 +47,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: numatp chat -m FILE [options]\n\n"
                "Reads user turns from stdin, one per line, and streams the replies to "
                "stdout.\n\n"
-               "  -m, --model FILE        GGUF model\n"
+               "options:\n"
                "  --system TEXT           system prompt\n"
                "  --chat-template NAME    template instead of the model's "
                "tokenizer.chat_template:\n"
@@ -62,132 +58,42 @@ static void usage(FILE *f)
                "                          mistral-v7-tekken, llama3, gemma, zephyr, "
                "phi3, phi4, falcon3,\n"
                "                          glmedge\n"
-               "  --temp F                temperature (0.8; 0 = greedy)\n"
-               "  --top-k N               top-k (40; 0 = off)\n"
-               "  --top-p F               top-p (0.95; 1 = off)\n"
-               "  --min-p F               min-p (0.05; 0 = off)\n"
-               "  --repeat-penalty F      repetition penalty (1.0 = off)\n"
-               "  --repeat-last-n N       tokens the penalty looks back at (64)\n"
-               "  --seed N                sampling seed (random by default)\n"
-               "  -n, --n-predict N       most tokens per reply (-1 = until end of "
-               "turn)\n"
-               "  -c, --ctx-size N        context size (0 = the model's, at most 4096)\n"
-               "  -t, --threads N         threads (0 = all CPUs)\n");
+               "  -n, --n-predict N       most tokens per reply, -1 .. 2147483647; -1: until the "
+               "end of the\n"
+               "                          turn (default -1)\n");
+    ntp_cli_infer_help(f, "0");
+    ntp_cli_sampling_help(f);
+    fprintf(f, "  -h, --help              this help\n");
 }
 
 /* ------------------------------------------------------------- options */
 
-static bool parse_i32(const char *flag, const char *s, int32_t *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < INT32_MIN || v > INT32_MAX) {
-        fprintf(stderr, "numatp chat: %s: '%s' is not an integer\n", flag, s);
-        return false;
-    }
-    *out = (int32_t)v;
-    return true;
-}
-
-static bool parse_f32(const char *flag, const char *s, float *out)
-{
-    char *end;
-    errno = 0;
-    float v = strtof(s, &end);
-    if (errno || end == s || *end) {
-        fprintf(stderr, "numatp chat: %s: '%s' is not a number\n", flag, s);
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
-/* The value of a flag that takes one: the next argument. */
-static const char *flag_value(int argc, char **argv, int *i)
-{
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "numatp chat: %s needs a value\n", argv[*i]);
-        return NULL;
-    }
-    return argv[++*i];
-}
-
-static bool is_flag(const char *a, const char *s, const char *l)
-{
-    return (s && strcmp(a, s) == 0) || strcmp(a, l) == 0;
-}
-
-/* One flag with a value at argv[*i]; false on a bad value or an unknown flag.
- */
-static bool parse_flag(struct chat_opts *o, int argc, char **argv, int *i)
-{
-    const char *a = argv[*i], *v = flag_value(argc, argv, i);
-    int32_t seed;
-    if (!v)
-        return false;
-    if (is_flag(a, "-m", "--model"))
-        o->model = v;
-    else if (is_flag(a, NULL, "--system"))
-        o->system = v;
-    else if (is_flag(a, NULL, "--chat-template"))
-        o->tmpl_name = v;
-    else if (is_flag(a, NULL, "--temp"))
-        return parse_f32(a, v, &o->sp.temperature);
-    else if (is_flag(a, NULL, "--top-k"))
-        return parse_i32(a, v, &o->sp.top_k);
-    else if (is_flag(a, NULL, "--top-p"))
-        return parse_f32(a, v, &o->sp.top_p);
-    else if (is_flag(a, NULL, "--min-p"))
-        return parse_f32(a, v, &o->sp.min_p);
-    else if (is_flag(a, NULL, "--repeat-penalty"))
-        return parse_f32(a, v, &o->sp.repeat_penalty);
-    else if (is_flag(a, NULL, "--repeat-last-n"))
-        return parse_i32(a, v, &o->sp.repeat_last_n);
-    else if (is_flag(a, NULL, "--seed")) {
-        if (!parse_i32(a, v, &seed))
-            return false;
-        o->sp.seed = (uint32_t)seed; /* -1 is NTP_SAMPLER_SEED_RANDOM, as in llama.cpp */
-    } else if (is_flag(a, "-n", "--n-predict"))
-        return parse_i32(a, v, &o->n_predict);
-    else if (is_flag(a, "-c", "--ctx-size"))
-        return parse_i32(a, v, &o->n_ctx);
-    else if (is_flag(a, "-t", "--threads"))
-        return parse_i32(a, v, &o->n_threads);
-    else {
-        fprintf(stderr, "numatp chat: unknown option '%s' (see numatp chat --help)\n", a);
-        return false;
-    }
-    return true;
-}
-
-/* 0: run; 1: --help was printed; 2: bad usage (message printed). */
+/* 0: run; -1: --help was printed; 2: bad usage (message printed). */
 static int parse_args(int argc, char **argv, struct chat_opts *o)
 {
-    *o = (struct chat_opts){.sp = ntp__sampler_default_params(), .n_predict = -1};
-    for (int i = 1; i < argc; i++) {
-        if (is_flag(argv[i], "-h", "--help")) {
-            usage(stdout);
-            return 1;
-        }
-        if (!parse_flag(o, argc, argv, &i))
-            return 2;
-    }
-    if (!o->model) {
-        fprintf(stderr, "numatp chat: -m FILE is required\n");
-        usage(stderr);
-        return 2;
-    }
+    *o = (struct chat_opts){.n_predict = -1, .smp = ntp_cli_sampling_default()};
+    const struct ntp_cli_opt own[] = {
+        {"--system", NULL, NTP_CLI_STR, .dst = &o->system},
+        {"--chat-template", NULL, NTP_CLI_STR, .dst = &o->tmpl_name},
+        {"--n-predict", "-n", NTP_CLI_INT, .dst = &o->n_predict, .lo = -1, .hi = INT32_MAX},
+        {"--help", "-h", NTP_CLI_FLAG, .dst = &o->help},
+        {NULL},
+    };
+    struct ntp_cli_opt smp[NTP_CLI_SAMPLING_N_OPTS + 1], inf[NTP_CLI_INFER_N_OPTS + 1];
+    ntp_cli_sampling_opts(&o->smp, smp);
+    ntp_cli_infer_opts(&o->inf, false, inf);
+    int rc =
+        ntp_cli_parse("chat", argc, argv, (const struct ntp_cli_opt *const[]){own, smp, inf, NULL});
+    if (rc != 0 || o->help)
+        return o->help ? (usage(stdout), -1) : rc;
     enum ntp_chat_style style;
     if (o->tmpl_name && ntp__chat_style_from_name(o->tmpl_name, &style) != NTP_OK) {
         fprintf(stderr, "numatp chat: --chat-template: %s\n", ntp_last_error());
         return 2;
     }
-    if (o->n_ctx < 0 || o->n_threads < 0 || o->n_predict < -1) {
-        fprintf(stderr, "numatp chat: -c and -t must be >= 0 and -n >= -1\n");
-        return 2;
-    }
-    return 0;
+    ntp_model_params mp;
+    ntp_context_params cp;
+    return ntp_cli_infer_apply("chat", &o->inf, &mp, &cp);
 }
 
 static int fail(ntp_status s)
@@ -204,7 +110,7 @@ static ntp_status choose_style(const struct chat_opts *o, enum ntp_chat_style *s
     if (o->tmpl_name)
         return ntp__chat_style_from_name(o->tmpl_name, style);
     ntp_gguf *g = NULL;
-    ntp_status s = ntp_gguf_open(o->model, &g);
+    ntp_status s = ntp_gguf_open(o->inf.model, &g);
     if (s != NTP_OK)
         return s;
     const char *tmpl = NULL;
@@ -214,7 +120,7 @@ static ntp_status choose_style(const struct chat_opts *o, enum ntp_chat_style *s
     else if (s == NTP_E_NOT_FOUND)
         s = ntp__error(NTP_E_NOT_FOUND,
                        "%s: no tokenizer.chat_template; pick one with --chat-template NAME",
-                       o->model);
+                       o->inf.model);
     ntp_gguf_free(g);
     return s;
 }
@@ -245,29 +151,27 @@ static void find_stop_token(struct chat *c)
         c->stop_tok = c->toks[0];
 }
 
-static ntp_status chat_open(struct chat *c, const struct chat_opts *o)
+/* Template, model, context and sampler. 0, or 1 after printing the error. */
+static int chat_open(struct chat *c, const struct chat_opts *o)
 {
     ntp_status s = choose_style(o, &c->style);
     if (s != NTP_OK)
-        return s;
-    ntp_model_params mp = ntp_model_default_params();
-    mp.n_threads = o->n_threads;
-    s = ntp_model_load(o->model, mp, &c->m);
+        return fail(s);
+    ntp_context_params cp;
+    int rc = ntp_cli_infer_load("chat", &o->inf, &c->m, &cp);
+    if (rc == 0)
+        rc = ntp_cli_infer_context("chat", &o->inf, c->m, cp, &c->c);
+    if (rc != 0)
+        return rc;
+    const struct ntp_sampler_params sp = ntp_cli_sampling_params(&o->smp);
+    s = ntp__sampler_new(&sp, ntp_model_n_vocab(c->m), &c->smp);
     if (s != NTP_OK)
-        return s;
-    ntp_context_params cp = ntp_context_default_params();
-    cp.n_ctx = o->n_ctx;
-    s = ntp_context_new(c->m, cp, &c->c);
-    if (s != NTP_OK)
-        return s;
-    s = ntp__sampler_new(&o->sp, ntp_model_n_vocab(c->m), &c->smp);
-    if (s != NTP_OK)
-        return s;
+        return fail(s);
     find_stop_token(c);
     fprintf(stderr, "numatp chat: template %s, context %d, seed %u\n",
             ntp__chat_style_name(c->style), (int)ntp_context_n_ctx(c->c),
             (unsigned)ntp__sampler_seed(c->smp));
-    return NTP_OK;
+    return 0;
 }
 
 static void chat_close(struct chat *c)
@@ -436,7 +340,7 @@ static ntp_status turn(struct chat *c, const struct chat_opts *o, const char *li
     char *reply = NULL;
     size_t len = 0;
     if (s == NTP_OK)
-        s = generate(c, o->n_predict, &reply, &len);
+        s = generate(c, (int32_t)o->n_predict, &reply, &len);
     fputc('\n', stdout);
     fflush(stdout);
     if (s == NTP_OK)
@@ -453,15 +357,15 @@ int ntp_cli_chat(int argc, char **argv)
     struct chat_opts o;
     int rc = parse_args(argc, argv, &o);
     if (rc)
-        return rc == 1 ? 0 : rc;
+        return rc < 0 ? 0 : rc;
     struct chat c = {0};
-    ntp_status s = chat_open(&c, &o);
-    if (s == NTP_OK && o.system)
-        s = push_msg(&c, "system", o.system, strlen(o.system));
+    rc = chat_open(&c, &o);
+    ntp_status s =
+        rc == 0 && o.system ? push_msg(&c, "system", o.system, strlen(o.system)) : NTP_OK;
     bool tty = isatty(STDIN_FILENO);
     char *line = NULL;
     size_t line_cap = 0;
-    while (s == NTP_OK) {
+    while (rc == 0 && s == NTP_OK) {
         if (tty)
             fputs("> ", stderr);
         ssize_t n = getline(&line, &line_cap, stdin);
@@ -473,7 +377,8 @@ int ntp_cli_chat(int argc, char **argv)
             s = turn(&c, &o, line, (size_t)n);
     }
     free(line);
-    rc = s == NTP_OK ? 0 : fail(s);
+    if (rc == 0 && s != NTP_OK)
+        rc = fail(s);
     chat_close(&c);
     return rc;
 }

@@ -1,10 +1,9 @@
 /* cmd_gen.c - `numatp gen`: write a GGUF model with random weights. */
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "model/gen.h"
 #include "ntp.h"
 
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,15 +49,6 @@ static void usage(FILE *f)
             "example: numatp gen -o tl.gguf --preset tinyllama-1b --mix q4_k_m\n");
 }
 
-enum opt_kind { OPT_INT, OPT_FLOAT, OPT_STR, OPT_FLAG };
-
-struct opt {
-    const char *name; /* "--dim"; short alias in alias or NULL */
-    const char *alias;
-    enum opt_kind kind;
-    void *dst; /* int64_t*, float*, const char** or bool* */
-};
-
 /* The options' string values before they are turned into parameters. */
 struct gen_args {
     const char *output, *preset, *type, *mix, *embd_type, *rope_scaling;
@@ -72,87 +62,77 @@ static int bad_value(const char *opt, const char *v, const char *want)
     return 2;
 }
 
-static int parse_value(const struct opt *o, const char *v)
-{
-    char *end = NULL;
-    errno = 0;
-    if (o->kind == OPT_INT) {
-        long long x = strtoll(v, &end, 10);
-        if (errno || end == v || *end || x < 0)
-            return bad_value(o->name, v, "a non-negative integer");
-        *(int64_t *)o->dst = x;
-    } else if (o->kind == OPT_FLOAT) {
-        float x = strtof(v, &end);
-        if (errno || end == v || *end || !isfinite(x) || x <= 0)
-            return bad_value(o->name, v, "a positive number");
-        *(float *)o->dst = x;
-    } else {
-        *(const char **)o->dst = v;
-    }
-    return 0;
-}
+#define GEN_N_OPTS 28 /* entries of gen_opts, the end included */
 
-/* Parse argv against opts; 0 on success, 2 (after a message) on a usage error. */
-static int parse_opts(int argc, char **argv, const struct opt *opts)
+/* The option table: a's strings and flags, p's shapes (sizes 0 or more, factors above 0). */
+static void gen_opts(struct gen_args *a, struct ntp_gen_params *p, struct ntp_cli_opt *out)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        const char *eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
-        size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
-        const struct opt *o = opts;
-        while (o->name && !((strlen(o->name) == len && strncmp(o->name, arg, len) == 0) ||
-                            (o->alias && !eq && strcmp(o->alias, arg) == 0)))
-            o++;
-        if (o->name == NULL) {
-            fprintf(stderr, "numatp gen: unknown option '%s' (see numatp gen --help)\n", arg);
-            return 2;
-        }
-        if (o->kind == OPT_FLAG) {
-            if (eq)
-                return bad_value(o->name, eq + 1, "no value");
-            *(bool *)o->dst = true;
-            continue;
-        }
-        const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
-        if (v == NULL) {
-            fprintf(stderr, "numatp gen: %s needs a value\n", o->name);
-            return 2;
-        }
-        int rc = parse_value(o, v);
-        if (rc)
-            return rc;
+#define GEN_INT(name, field)                                                                       \
+    {                                                                                              \
+        name, NULL, NTP_CLI_INT, &p->field, .lo = 0, .hi = INT64_MAX                               \
     }
-    return 0;
+#define GEN_POS(name, field)                                                                       \
+    {                                                                                              \
+        name, NULL, NTP_CLI_FLOAT, &p->field, .positive = true                                     \
+    }
+    const struct ntp_cli_opt opts[] = {
+        {"--output", "-o", NTP_CLI_STR, .dst = &a->output},
+        {"--preset", NULL, NTP_CLI_STR, .dst = &a->preset},
+        {"--arch", NULL, NTP_CLI_STR, .dst = &p->arch},
+        GEN_INT("--dim", n_embd),
+        GEN_INT("--layers", n_layer),
+        GEN_INT("--heads", n_head),
+        GEN_INT("--kv-heads", n_head_kv),
+        GEN_INT("--head-dim", head_dim),
+        GEN_INT("--ff", n_ff),
+        GEN_INT("--vocab", n_vocab),
+        {"--vocab-from", NULL, NTP_CLI_STR, .dst = &p->vocab_from},
+        GEN_INT("--ctx", n_ctx),
+        {"--type", NULL, NTP_CLI_STR, .dst = &a->type},
+        {"--mix", NULL, NTP_CLI_STR, .dst = &a->mix},
+        {"--embd-type", NULL, NTP_CLI_STR, .dst = &a->embd_type},
+        {"--tied", NULL, NTP_CLI_FLAG, .dst = &p->tied_output},
+        GEN_POS("--rope-base", rope_freq_base),
+        GEN_POS("--rms-eps", rms_eps),
+        {"--rope-scaling", NULL, NTP_CLI_STR, .dst = &a->rope_scaling},
+        GEN_POS("--rope-scale", rope_scale),
+        GEN_INT("--rope-orig-ctx", rope_orig_ctx),
+        GEN_POS("--rope-attn-factor", rope_attn_factor),
+        {"--rope-freqs", NULL, NTP_CLI_FLAG, .dst = &p->rope_freqs},
+        {"--name", NULL, NTP_CLI_STR, .dst = &p->name},
+        {"--seed", NULL, NTP_CLI_INT, .dst = &a->seed, .lo = 0, .hi = INT64_MAX},
+        {"--quiet", "-q", NTP_CLI_FLAG, .dst = &a->quiet},
+        {"--help", "-h", NTP_CLI_FLAG, .dst = &a->help},
+        {NULL},
+    };
+#undef GEN_INT
+#undef GEN_POS
+    _Static_assert(sizeof opts / sizeof opts[0] == GEN_N_OPTS, "GEN_N_OPTS counts the table");
+    memcpy(out, opts, sizeof opts);
 }
 
 /*
  * A preset is the base the other options change, wherever it stands on the
- * command line, so it is found and applied before the options are parsed.
+ * command line: a first pass finds it (and whether --vocab is given), the
+ * second parses onto the preset. 0, or 2 after a message.
  */
-static int apply_preset(int argc, char **argv, struct ntp_gen_params *p)
+static int parse_args(int argc, char **argv, struct gen_args *a, struct ntp_gen_params *p,
+                      bool *vocab_given)
 {
-    const char *name = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--preset") == 0 && i + 1 < argc)
-            name = argv[++i];
-        else if (strncmp(argv[i], "--preset=", 9) == 0)
-            name = argv[i] + 9;
-    }
-    if (name && ntp__gen_preset(name, p) != NTP_OK) {
+    struct ntp_gen_params scout = *p;
+    struct ntp_cli_opt opts[GEN_N_OPTS];
+    scout.n_vocab = -1; /* the parser writes 0 or more */
+    gen_opts(a, &scout, opts);
+    int rc = ntp_cli_parse("gen", argc, argv, (const struct ntp_cli_opt *const[]){opts, NULL});
+    if (rc != 0 || a->help)
+        return rc;
+    *vocab_given = scout.n_vocab >= 0;
+    if (a->preset && ntp__gen_preset(a->preset, p) != NTP_OK) {
         fprintf(stderr, "numatp gen: --preset: %s\n", ntp_last_error());
         return 2;
     }
-    return 0;
-}
-
-/* Whether "--name" or "--name=..." is among the arguments. */
-static bool has_option(int argc, char **argv, const char *name)
-{
-    const size_t n = strlen(name);
-    for (int i = 1; i < argc; i++)
-        if (strncmp(argv[i], name, n) == 0 && (argv[i][n] == '\0' || argv[i][n] == '='))
-            return true;
-    return false;
+    gen_opts(a, p, opts);
+    return ntp_cli_parse("gen", argc, argv, (const struct ntp_cli_opt *const[]){opts, NULL});
 }
 
 /* Turn the string options into parameters; 2 on a bad name. */
@@ -188,40 +168,8 @@ int ntp_cli_gen(int argc, char **argv)
 {
     struct ntp_gen_params p = ntp_gen_default_params();
     struct gen_args a = {.seed = (int64_t)p.seed};
-    const struct opt opts[] = {
-        {"--output", "-o", OPT_STR, &a.output},
-        {"--preset", NULL, OPT_STR, &a.preset},
-        {"--arch", NULL, OPT_STR, &p.arch},
-        {"--dim", NULL, OPT_INT, &p.n_embd},
-        {"--layers", NULL, OPT_INT, &p.n_layer},
-        {"--heads", NULL, OPT_INT, &p.n_head},
-        {"--kv-heads", NULL, OPT_INT, &p.n_head_kv},
-        {"--head-dim", NULL, OPT_INT, &p.head_dim},
-        {"--ff", NULL, OPT_INT, &p.n_ff},
-        {"--vocab", NULL, OPT_INT, &p.n_vocab},
-        {"--vocab-from", NULL, OPT_STR, &p.vocab_from},
-        {"--ctx", NULL, OPT_INT, &p.n_ctx},
-        {"--type", NULL, OPT_STR, &a.type},
-        {"--mix", NULL, OPT_STR, &a.mix},
-        {"--embd-type", NULL, OPT_STR, &a.embd_type},
-        {"--tied", NULL, OPT_FLAG, &p.tied_output},
-        {"--rope-base", NULL, OPT_FLOAT, &p.rope_freq_base},
-        {"--rms-eps", NULL, OPT_FLOAT, &p.rms_eps},
-        {"--rope-scaling", NULL, OPT_STR, &a.rope_scaling},
-        {"--rope-scale", NULL, OPT_FLOAT, &p.rope_scale},
-        {"--rope-orig-ctx", NULL, OPT_INT, &p.rope_orig_ctx},
-        {"--rope-attn-factor", NULL, OPT_FLOAT, &p.rope_attn_factor},
-        {"--rope-freqs", NULL, OPT_FLAG, &p.rope_freqs},
-        {"--name", NULL, OPT_STR, &p.name},
-        {"--seed", NULL, OPT_INT, &a.seed},
-        {"--quiet", "-q", OPT_FLAG, &a.quiet},
-        {"--help", "-h", OPT_FLAG, &a.help},
-        {NULL, NULL, OPT_INT, NULL},
-    };
-    const bool vocab_given = has_option(argc, argv, "--vocab");
-    int rc = apply_preset(argc, argv, &p);
-    if (rc == 0)
-        rc = parse_opts(argc, argv, opts);
+    bool vocab_given = false;
+    int rc = parse_args(argc, argv, &a, &p, &vocab_given);
     if (rc == 0 && a.help) {
         usage(stdout);
         return 0;

@@ -7,6 +7,8 @@
  */
 #include "backend/cpu/cpu_device.h"
 #include "cli/cli.h"
+#include "cli/json.h"
+#include "cli/opts.h"
 #include "kernels/kernels.h"
 #include "model/arch.h"
 #include "ntp.h"
@@ -29,73 +31,43 @@ static void usage(FILE *f)
 
 /* ------------------------------------------------------------ strings */
 
-/* Length of the valid UTF-8 sequence at s[0, n), or 0 when it is not one. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    size_t len = s[0] < 0x80             ? 1
-                 : (s[0] & 0xe0) == 0xc0 ? 2
-                 : (s[0] & 0xf0) == 0xe0 ? 3
-                 : (s[0] & 0xf8) == 0xf0 ? 4
-                                         : 0;
-    if (len == 0 || len > n || (len == 2 && s[0] < 0xc2) || (len == 4 && s[0] > 0xf4))
-        return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    /* Overlong 3/4-byte forms, UTF-16 surrogates and code points past U+10FFFF. */
-    if ((len == 3 && s[0] == 0xe0 && s[1] < 0xa0) || (len == 3 && s[0] == 0xed && s[1] >= 0xa0) ||
-        (len == 4 && s[0] == 0xf0 && s[1] < 0x90) || (len == 4 && s[0] == 0xf4 && s[1] >= 0x90))
-        return 0;
-    return len;
-}
-
 /*
  * A string as a JSON string (json) or as a quoted C-like literal (text):
  * quotes, backslashes and control characters escaped, invalid UTF-8 bytes
- * replaced by U+FFFD in JSON and shown as \xNN in text.
+ * shown as \xNN.
  */
-static void put_str(FILE *f, const char *str, size_t n, bool json)
+static void put_str(FILE *f, const char *s, size_t n, bool json)
 {
-    const unsigned char *s = (const unsigned char *)str;
-    fputc('"', f);
-    for (size_t i = 0; i < n;) {
-        size_t len = utf8_seq(s + i, n - i);
-        if (len == 0) {
-            if (json)
-                fputs("\\ufffd", f);
-            else
-                fprintf(f, "\\x%02x", s[i]);
-            i++;
-        } else if (len > 1) {
-            fwrite(s + i, 1, len, f);
-            i += len;
-        } else {
-            const unsigned char c = s[i++];
-            if (c == '"' || c == '\\')
-                fprintf(f, "\\%c", c);
-            else if (c == '\n')
-                fputs("\\n", f);
-            else if (c == '\t')
-                fputs("\\t", f);
-            else if (c < 0x20 || c == 0x7f)
-                fprintf(f, json ? "\\u%04x" : "\\x%02x", c);
-            else
-                fputc(c, f);
-        }
+    if (json) {
+        ntp_cli_json_strn(f, s, n);
+        return;
     }
     fputc('"', f);
-}
-
-static void put_cstr(FILE *f, const char *s, bool json)
-{
-    put_str(f, s, strlen(s), json);
+    for (size_t i = 0; i < n;) {
+        const size_t len = ntp_cli_utf8_char(s + i, n - i);
+        const unsigned char c = (unsigned char)s[i];
+        if (len > 1)
+            fwrite(s + i, 1, len, f);
+        else if (len == 1 && (c == '"' || c == '\\'))
+            fprintf(f, "\\%c", c);
+        else if (len == 1 && c == '\n')
+            fputs("\\n", f);
+        else if (len == 1 && c == '\t')
+            fputs("\\t", f);
+        else if (len == 0 || c < 0x20 || c == 0x7f)
+            fprintf(f, "\\x%02x", c);
+        else
+            fputc(c, f);
+        i += len ? len : 1;
+    }
+    fputc('"', f);
 }
 
 /* A float as JSON allows it (no NaN or infinity) or as text. */
 static void put_float(FILE *f, double x, bool json)
 {
-    if (json && (x != x || x - x != 0))
-        fputs("null", f);
+    if (json)
+        ntp_cli_json_num(f, x);
     else
         fprintf(f, "%.9g", x);
 }
@@ -334,7 +306,7 @@ static const char *kernel_isa(void)
     return ntp__kernels_init(&k, NULL) == NTP_OK ? k.isa : ntp_last_error();
 }
 
-/* GPUs for hybrid offload (CUDA issue): one line each, or why there are none. */
+/* GPUs for hybrid offload: one line each, or why there are none. */
 static void gpu_lines(FILE *f, bool json)
 {
     char desc[256];
@@ -345,7 +317,7 @@ static void gpu_lines(FILE *f, bool json)
         const bool ok = ntp_cuda_device_desc(i, desc, sizeof desc) == NTP_OK;
         if (json && ok) {
             fputs(i ? ", " : "", f);
-            put_str(f, desc, strlen(desc), true);
+            ntp_cli_json_str(f, desc);
         } else if (!json) {
             fprintf(f, "gpu          %s%s\n", ok ? "" : "none: ", desc);
         }
@@ -387,7 +359,7 @@ static void json_keys(FILE *f, const ntp_gguf *g, const char *prefix)
             continue;
         fputs(first ? "" : ", ", f);
         first = false;
-        put_cstr(f, key + skip, true);
+        ntp_cli_json_str(f, key + skip);
         fputs(": ", f);
         put_value(f, ntp_gguf_kv_value(g, i), true);
     }
@@ -403,12 +375,9 @@ static void json_tokenizer(FILE *f, const ntp_gguf *g)
         return;
     }
     fputs("{\"model\": ", f);
-    put_cstr(f, model, true);
+    ntp_cli_json_str(f, model);
     fputs(", \"pre\": ", f);
-    if (pre)
-        put_cstr(f, pre, true);
-    else
-        fputs("null", f);
+    ntp_cli_json_str(f, pre);
     fprintf(f, ", \"n_tokens\": %" PRId64 ", \"n_merges\": %" PRId64 ", \"special\": {",
             arr_len(g, "tokenizer.ggml.tokens"), arr_len(g, "tokenizer.ggml.merges"));
     bool first = true;
@@ -418,7 +387,7 @@ static void json_tokenizer(FILE *f, const ntp_gguf *g)
             continue;
         fputs(first ? "" : ", ", f);
         first = false;
-        put_str(f, key + 15, strlen(key) - 15 - 9, true);
+        ntp_cli_json_strn(f, key + 15, strlen(key) - 15 - 9);
         fputs(": ", f);
         put_value(f, ntp_gguf_kv_value(g, i), true);
     }
@@ -431,7 +400,7 @@ static void json_tensors(FILE *f, const ntp_gguf *g)
     for (int64_t i = 0; i < ntp_gguf_n_tensors(g); i++) {
         const ntp_gguf_tensor *t = ntp_gguf_tensor_at(g, i);
         fputs(i ? ",\n    {\"name\": " : "\n    {\"name\": ", f);
-        put_cstr(f, t->name, true);
+        ntp_cli_json_str(f, t->name);
         fprintf(f, ", \"type\": \"%s\", \"shape\": [", ntp_type_name(t->type));
         for (uint32_t d = 0; d < t->n_dims; d++)
             fprintf(f, d ? ", %" PRId64 : "%" PRId64, t->ne[d]);
@@ -445,17 +414,14 @@ static void json_model(FILE *f, const ntp_gguf *g, const char *path)
     const char *arch = str_key(g, "general.architecture");
     struct tensor_totals tt = tensor_totals(g);
     fputs("  \"file\": ", f);
-    put_cstr(f, path, true);
+    ntp_cli_json_str(f, path);
     fprintf(f,
             ",\n  \"file_size\": %" PRIu64 ",\n  \"gguf\": {\"version\": %" PRIu32
             ", \"alignment\": %" PRIu64 ", \"n_kv\": %" PRId64 ", \"n_tensors\": %" PRId64
             ", \"data_offset\": %" PRIu64 "},\n  \"architecture\": ",
             ntp_gguf_file_size(g), ntp_gguf_version(g), ntp_gguf_alignment(g), ntp_gguf_n_kv(g),
             ntp_gguf_n_tensors(g), ntp_gguf_data_offset(g));
-    if (arch)
-        put_cstr(f, arch, true);
-    else
-        fputs("null", f);
+    ntp_cli_json_str(f, arch);
     uint32_t ft = 0;
     const char *ftn =
         ntp_gguf_get_u32(g, "general.file_type", &ft) == NTP_OK ? ntp__file_type_name(ft) : NULL;
@@ -494,50 +460,29 @@ static void json_machine(FILE *f, const ntp_topology *t)
     char blas[96];
     const char *hint = ntp__cpu_blas_desc(blas, sizeof blas, kernel_isa());
     fputs("], \"blas\": ", f);
-    put_str(f, blas, strlen(blas), true);
+    ntp_cli_json_str(f, blas);
     fputs(", \"blas_coretype_hint\": ", f);
-    if (hint)
-        put_str(f, hint, strlen(hint), true);
-    else
-        fputs("null", f);
+    ntp_cli_json_str(f, hint);
     gpu_lines(f, true);
     fputs("}\n", f);
 }
 
 /* ------------------------------------------------------------ command */
 
-static int parse_args(int argc, char **argv, const char **model, bool *json)
-{
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            usage(stdout);
-            return -1;
-        } else if (strcmp(argv[i], "--json") == 0) {
-            *json = true;
-        } else if (strcmp(argv[i], "-m") == 0 || strcmp(argv[i], "--model") == 0) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "numatp info: %s needs a file\n", argv[i]);
-                return 2;
-            }
-            *model = argv[++i];
-        } else if (strncmp(argv[i], "--model=", 8) == 0) {
-            *model = argv[i] + 8;
-        } else {
-            fprintf(stderr, "numatp info: unknown argument '%s' (see numatp info --help)\n",
-                    argv[i]);
-            return 2;
-        }
-    }
-    return 0;
-}
-
 int ntp_cli_info(int argc, char **argv)
 {
     const char *path = NULL;
-    bool json = false;
-    int rc = parse_args(argc, argv, &path, &json);
-    if (rc)
-        return rc < 0 ? 0 : rc;
+    bool json = false, help = false;
+    const struct ntp_cli_opt opts[] = {
+        {"--model", "-m", NTP_CLI_STR, .dst = &path},
+        {"--json", NULL, NTP_CLI_FLAG, .dst = &json},
+        {"--help", "-h", NTP_CLI_FLAG, .dst = &help},
+        {NULL},
+    };
+    const int rc =
+        ntp_cli_parse("info", argc, argv, (const struct ntp_cli_opt *const[]){opts, NULL});
+    if (rc != 0 || help)
+        return help ? (usage(stdout), 0) : rc;
     ntp_gguf *g = NULL;
     if (path && ntp_gguf_open(path, &g) != NTP_OK) {
         fprintf(stderr, "numatp info: %s\n", ntp_last_error());

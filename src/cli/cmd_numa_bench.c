@@ -5,16 +5,15 @@
  * per node, the GEMV bandwidth of the quantized matrix-vector kernels; the
  * all-reduce latency once src/comm/ provides one. Tables on stdout (or
  * --json), an SVG heat map of the read bandwidth with --svg, a progress bar
- * on stderr. The method is in docs/numa-bench.md. Also holds the helpers
- * cmd_bench.h declares.
+ * on stderr. The method is in docs/numa-bench.md.
  */
 #include "cli/cli.h"
-#include "cli/cli_opts.h"
-#include "cli/cmd_bench.h"
+#include "cli/json.h"
+#include "cli/opts.h"
 #include "core/core.h"
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
-#include "comm/allreduce.h"
+#include "comm/comm.h"
 #include "numa/membw.h"
 
 #include <ctype.h>
@@ -24,62 +23,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-/* ------------------------------------------------------ shared helpers */
-
-bool ntp_cli_parse_size(const char *s, uint64_t *out)
-{
-    if (s == NULL || !isdigit((unsigned char)s[0]))
-        return false;
-    char *end = NULL;
-    errno = 0;
-    const unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s)
-        return false;
-    static const char units[] = "KMGT";
-    int shift = 0;
-    if (*end) {
-        const char *u = strchr(units, toupper((unsigned char)*end));
-        if (u == NULL)
-            return false;
-        shift = 10 * (int)(u - units + 1);
-        end++;
-        if (*end == 'i')
-            end++;
-    }
-    if (*end == 'B' || *end == 'b')
-        end++;
-    if (*end || v == 0 || v > (UINT64_MAX >> shift))
-        return false;
-    *out = (uint64_t)v << shift;
-    return true;
-}
-
-void ntp_cli_iso_time(char *buf, size_t cap)
-{
-    const time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-void ntp_cli_json_str(FILE *f, const char *s)
-{
-    if (s == NULL) {
-        fputs("null", f);
-        return;
-    }
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
-}
 
 /* ---------------------------------------------------------------- state */
 
@@ -324,10 +267,10 @@ static int measure_gemv(struct nb *b, int i)
 
 /* One all-reduce group: device d's thread calls the collective on its own buffer. */
 struct ar_job {
-    struct ntp_allreduce *ar;
-    float *buf[NTP_ALLREDUCE_MAX_DEV]; /* [n] per device, in its node's memory; owned */
-    int64_t n;                         /* floats per call */
-    int calls;                         /* back-to-back calls per step */
+    struct ntp_comm *ar;
+    float *buf[NTP_COMM_MAX_SIZE]; /* [n] per device, in its node's memory; owned */
+    int64_t n;                     /* floats per call */
+    int calls;                     /* back-to-back calls per step */
     atomic_int failed;
 };
 
@@ -341,7 +284,7 @@ static void ar_step(void *user, int step, int ith, int nth)
         return;
     }
     for (int c = 0; c < j->calls; c++)
-        if (ntp__allreduce(j->ar, ith, j->buf[ith], j->n, NULL, 0, 1) != NTP_OK) {
+        if (j->ar->iface->allreduce(j->ar, ith, j->buf[ith], j->n) != NTP_OK) {
             atomic_store(&j->failed, 1);
             return;
         }
@@ -351,12 +294,12 @@ static void ar_step(void *user, int step, int ith, int nth)
 static ntp_status run_allreduce(struct nb *b, int n_dev, int64_t n, struct ntp_membw_stat *out)
 {
     const int n_nodes = b->n;
-    int nodes[NTP_ALLREDUCE_MAX_DEV];
+    int nodes[NTP_COMM_MAX_SIZE];
     struct ar_job j = {.n = n, .calls = b->ar_calls};
     for (int d = 0; d < n_dev; d++)
         nodes[d] = n_nodes > 1 ? ntp_topology_node_os_index(b->topo, d % n_nodes) : -1;
-    struct ntp_allreduce_params ap = {n_dev, n, 1, nodes};
-    ntp_status s = ntp__allreduce_new(&ap, &j.ar);
+    const struct ntp_comm_params cp = {.size = n_dev, .max_n = n, .max_threads = 1, .nodes = nodes};
+    ntp_status s = ntp__comm_new("shm", &cp, &j.ar);
     for (int d = 0; s == NTP_OK && d < n_dev; d++) {
         j.buf[d] = ntp__membw_alloc(b->topo, n_nodes > 1 ? d % n_nodes : 0, (size_t)n * 4);
         s = j.buf[d] ? NTP_OK : NTP_E_NOMEM;
@@ -384,7 +327,7 @@ static ntp_status run_allreduce(struct nb *b, int n_dev, int64_t n, struct ntp_m
     }
     for (int d = 0; d < n_dev; d++)
         ntp__membw_free(j.buf[d], (size_t)n * 4);
-    ntp__allreduce_free(j.ar);
+    ntp__comm_free(j.ar);
     free(sec);
     return s;
 }
@@ -817,10 +760,6 @@ static int nb_check(const struct nb_args *a, struct nb *b)
 {
     if (a->help)
         return usage(stdout), -1;
-    if (a->reps < 1 || a->reps > 1000) {
-        fprintf(stderr, "numatp numa-bench: --reps %lld: expected 1 to 1000\n", (long long)a->reps);
-        return 2;
-    }
     if (a->size && !ntp_cli_parse_size(a->size, &b->bytes)) {
         fprintf(stderr,
                 "numatp numa-bench: --size '%s': expected a positive byte count such as "
@@ -834,11 +773,6 @@ static int nb_check(const struct nb_args *a, struct nb *b)
                 "numatp numa-bench: --size %s: expected 64K to %llu MiB (three arrays "
                 "must fit in the %llu MiB of available memory)\n",
                 a->size, (unsigned long long)(avail / 3 >> 20), (unsigned long long)(avail >> 20));
-        return 2;
-    }
-    if (a->ar_calls < 1 || a->ar_calls > 10000000) {
-        fprintf(stderr, "numatp numa-bench: --ar-calls %lld: expected 1 to 10000000\n",
-                (long long)a->ar_calls);
         return 2;
     }
     b->ar_calls = (int)a->ar_calls;
@@ -873,7 +807,7 @@ static int nb_run(struct nb *b)
     b->cell = calloc((size_t)b->n * (size_t)b->n, sizeof *b->cell);
     b->gemv = calloc((size_t)b->n, sizeof *b->gemv);
     b->n_ar_dev = b->n > 1 ? b->n : ntp__membw_node_cores(b->topo, -1);
-    b->n_ar_dev = b->n_ar_dev > NTP_ALLREDUCE_MAX_DEV ? NTP_ALLREDUCE_MAX_DEV : b->n_ar_dev;
+    b->n_ar_dev = b->n_ar_dev > NTP_COMM_MAX_SIZE ? NTP_COMM_MAX_SIZE : b->n_ar_dev;
     b->ar = calloc(b->n_ar_dev > 1 ? (size_t)b->n_ar_dev - 1 : 1, sizeof *b->ar);
     if (b->cell == NULL || b->gemv == NULL || b->ar == NULL) {
         fprintf(stderr, "numatp numa-bench: out of memory\n");
@@ -895,16 +829,17 @@ int ntp_cli_numa_bench(int argc, char **argv)
 {
     struct nb_args a = {.reps = 5, .ar_calls = 2000};
     const struct ntp_cli_opt opts[] = {
-        {"--size", NULL, NTP_CLI_STR, &a.size},
-        {"--reps", NULL, NTP_CLI_INT, &a.reps},
-        {"--json", NULL, NTP_CLI_FLAG, &a.json},
-        {"--svg", NULL, NTP_CLI_STR, &a.svg},
-        {"--ar-calls", NULL, NTP_CLI_INT, &a.ar_calls},
-        {"--help", "-h", NTP_CLI_FLAG, &a.help},
-        {NULL, NULL, NTP_CLI_FLAG, NULL},
+        {"--size", NULL, NTP_CLI_STR, .dst = &a.size},
+        {"--reps", NULL, NTP_CLI_INT, .dst = &a.reps, .lo = 1, .hi = 1000},
+        {"--json", NULL, NTP_CLI_FLAG, .dst = &a.json},
+        {"--svg", NULL, NTP_CLI_STR, .dst = &a.svg},
+        {"--ar-calls", NULL, NTP_CLI_INT, .dst = &a.ar_calls, .lo = 1, .hi = 10000000},
+        {"--help", "-h", NTP_CLI_FLAG, .dst = &a.help},
+        {NULL},
     };
     struct nb b = {0};
-    int rc = ntp_cli_parse_opts("numa-bench", argc, argv, opts);
+    int rc =
+        ntp_cli_parse("numa-bench", argc, argv, (const struct ntp_cli_opt *const[]){opts, NULL});
     if (rc == 0)
         rc = nb_check(&a, &b);
     if (rc != 0)

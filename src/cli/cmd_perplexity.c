@@ -10,7 +10,7 @@
  * its square give the "+/-" estimate.
  */
 #include "cli/cli.h"
-#include "cli/cli_opts.h"
+#include "cli/infer.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -19,17 +19,17 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: numatp perplexity -m FILE -f TEXT [options]\n\n"
-               "Perplexity of a text file, computed as llama-perplexity does. Progress per\n"
-               "chunk and the final estimate go to stdout.\n\n"
-               "options:\n"
-               "  -m, --model FILE      GGUF model (required)\n"
-               "  -f, --file TEXT       text file (required); needs 2 x CTX tokens or more\n"
-               "  -c, --ctx-size N      tokens per chunk (default 512)\n"
-               "  -b, --batch-size N    tokens computed at once (default 512)\n"
-               "  -t, --threads N       compute threads (default: every CPU)\n"
-               "  --kv-type f16|f32     KV cache type (default f16)\n"
-               "  -h, --help            this help\n");
+    fprintf(f,
+            "usage: numatp perplexity -m FILE -f TEXT [options]\n\n"
+            "Perplexity of a text file, computed as llama-perplexity does. Progress per\n"
+            "chunk and the final estimate go to stdout. -c is the tokens per chunk; the\n"
+            "text needs two chunks' worth or more.\n\n"
+            "options:\n"
+            "  -f, --file TEXT         text file (required)\n"
+            "  -b, --batch-size N      tokens computed at once, 1 .. %d (default 512)\n",
+            NTP_CLI_MAX_CTX);
+    ntp_cli_infer_help(f, "512");
+    fprintf(f, "  -h, --help              this help\n");
 }
 
 /* The whole file in a malloc'd NUL-terminated buffer. */
@@ -138,20 +138,17 @@ static void print_eta(double t_pass, int32_t n_chunk)
     fprintf(stderr, "%.2f minutes\n", total / 60.0);
 }
 
-static int perplexity(ntp_model *m, const int32_t *toks, int32_t n_tok, ntp_context_params cp)
+/* Score every chunk; c's n_ctx is the chunk length. */
+static int perplexity(ntp_context *c, const ntp_model *m, const int32_t *toks, int32_t n_tok,
+                      int32_t n_batch)
 {
-    const int32_t n_ctx = cp.n_ctx, n_chunk = n_tok / n_ctx;
-    ntp_context *c = NULL;
-    if (ntp_context_new(m, cp, &c) != NTP_OK) {
-        fprintf(stderr, "numatp perplexity: %s\n", ntp_last_error());
-        return 1;
-    }
+    const int32_t n_ctx = ntp_context_n_ctx(c), n_chunk = n_tok / n_ctx;
     /* The stderr lines read as llama-perplexity's do; it may put several chunks in one batch
      * (n_seq), numatp evaluates one chunk at a time. */
     fprintf(stderr,
             "perplexity: calculating perplexity over %d chunks, n_ctx=%d, batch_size=%d, "
             "n_seq=1\n",
-            n_chunk, n_ctx, cp.n_batch);
+            n_chunk, n_ctx, n_batch);
     struct ppl_sums s = {0};
     int rc = 0;
     for (int32_t i = 0; i < n_chunk && rc == 0; i++) {
@@ -164,7 +161,6 @@ static int perplexity(ntp_model *m, const int32_t *toks, int32_t n_tok, ntp_cont
             fflush(stdout);
         }
     }
-    ntp_context_free(c);
     if (rc != 0)
         return rc;
     printf("\n");
@@ -178,49 +174,59 @@ static int perplexity(ntp_model *m, const int32_t *toks, int32_t n_tok, ntp_cont
     return 0;
 }
 
+/* Tokenize the file, make the context and check that the text fills two chunks. */
+static int ppl_file(ntp_model *m, const struct ntp_cli_infer *o, const char *file,
+                    ntp_context_params cp)
+{
+    int32_t *toks = NULL, n_tok = 0;
+    ntp_context *c = NULL;
+    int rc = tokenize_file(m, file, &toks, &n_tok);
+    if (rc == 0)
+        rc = ntp_cli_infer_context("perplexity", o, m, cp, &c);
+    const int32_t n_ctx = rc == 0 ? ntp_context_n_ctx(c) : 0;
+    if (rc == 0 && n_tok < 2 * (int64_t)n_ctx) {
+        fprintf(stderr,
+                "numatp perplexity: %s: %d tokens; at least %lld (2 x the context %d) are needed\n",
+                file, n_tok, 2 * (long long)n_ctx, n_ctx);
+        rc = 1;
+    }
+    if (rc == 0)
+        rc = perplexity(c, m, toks, n_tok, cp.n_batch < n_ctx ? cp.n_batch : n_ctx);
+    ntp_context_free(c);
+    free(toks);
+    return rc;
+}
+
 int ntp_cli_perplexity(int argc, char **argv)
 {
-    const char *model = NULL, *file = NULL, *kv = NULL;
-    int64_t ctx = 512, batch = 512, threads = 0;
+    const char *file = NULL;
+    int64_t batch = 512;
     bool help = false;
-    const struct ntp_cli_opt opts[] = {
-        {"--model", "-m", NTP_CLI_STR, &model},     {"--file", "-f", NTP_CLI_STR, &file},
-        {"--ctx-size", "-c", NTP_CLI_INT, &ctx},    {"--batch-size", "-b", NTP_CLI_INT, &batch},
-        {"--threads", "-t", NTP_CLI_INT, &threads}, {"--kv-type", NULL, NTP_CLI_STR, &kv},
-        {"--help", "-h", NTP_CLI_FLAG, &help},      {NULL, NULL, NTP_CLI_FLAG, NULL},
+    struct ntp_cli_infer o = {.ctx = 512};
+    const struct ntp_cli_opt own[] = {
+        {"--file", "-f", NTP_CLI_STR, .dst = &file},
+        {"--batch-size", "-b", NTP_CLI_INT, .dst = &batch, .lo = 1, .hi = NTP_CLI_MAX_CTX},
+        {"--help", "-h", NTP_CLI_FLAG, .dst = &help},
+        {NULL},
     };
-    int rc = ntp_cli_parse_opts("perplexity", argc, argv, opts);
-    if (rc != 0)
-        return rc;
-    if (help)
-        return usage(stdout), 0;
-    if (model == NULL || file == NULL || ctx < 4 || ctx > (1 << 24) || batch < 1 ||
-        batch > (1 << 24) || threads < 0 || threads > 4096 ||
-        (kv && strcmp(kv, "f16") != 0 && strcmp(kv, "f32") != 0)) {
-        fprintf(stderr, "numatp perplexity: needs -m FILE -f TEXT, -c >= 4, -b >= 1, --kv-type "
-                        "f16|f32 (see numatp perplexity --help)\n");
+    struct ntp_cli_opt inf[NTP_CLI_INFER_N_OPTS + 1];
+    ntp_cli_infer_opts(&o, false, inf);
+    int rc = ntp_cli_parse("perplexity", argc, argv,
+                           (const struct ntp_cli_opt *const[]){own, inf, NULL});
+    if (rc != 0 || help)
+        return help ? (usage(stdout), 0) : rc;
+    if (file == NULL || (o.ctx > 0 && o.ctx < 4)) {
+        fprintf(stderr, "numatp perplexity: %s (see numatp perplexity --help)\n",
+                file ? "--ctx-size must be 0 or 4 and more: the second half of a chunk is scored"
+                     : "-f TEXT is required");
         return 2;
     }
     ntp_model *m = NULL;
-    if (ntp_cli_load_model("perplexity", model, (int)threads, &m) != 0)
-        return 1;
-    int32_t *toks = NULL, n_tok = 0;
-    rc = tokenize_file(m, file, &toks, &n_tok);
-    if (rc == 0 && n_tok < 2 * ctx) {
-        fprintf(stderr,
-                "numatp perplexity: %s: %d tokens; at least %lld (2 x the context %lld) "
-                "are needed\n",
-                file, n_tok, 2 * (long long)ctx, (long long)ctx);
-        rc = 1;
-    }
-    if (rc == 0) {
-        ntp_context_params cp = ntp_context_default_params();
-        cp.n_ctx = (int32_t)ctx;
-        cp.n_batch = (int32_t)(batch < ctx ? batch : ctx);
-        cp.kv_type = kv && strcmp(kv, "f32") == 0 ? NTP_TYPE_F32 : NTP_TYPE_F16;
-        rc = perplexity(m, toks, n_tok, cp);
-    }
-    free(toks);
+    ntp_context_params cp;
+    if ((rc = ntp_cli_infer_load("perplexity", &o, &m, &cp)) != 0)
+        return rc;
+    cp.n_batch = (int32_t)batch;
+    rc = ppl_file(m, &o, file, cp);
     ntp_model_free(m);
     return rc;
 }

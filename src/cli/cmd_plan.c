@@ -1,11 +1,11 @@
 /*
  * cmd_plan.c - `numatp plan -m FILE --tp N`: the shard plan of a model over N
- * tensor-parallel devices (DESIGN.md "The two cuts"), without loading the
+ * tensor-parallel devices (docs/architecture.md), without loading the
  * weights: per device its query and KV heads, its FFN and vocabulary slices,
  * the bytes of weights it would hold, and what is replicated.
  */
 #include "cli/cli.h"
-#include "cli/cli_opts.h"
+#include "cli/infer.h"
 #include "model/hybrid.h"
 #include "model/plan.h"
 
@@ -14,17 +14,19 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: numatp plan -m FILE [--tp N] [-ngl N [--gpu-output]]\n\n"
-               "Print how the model's weights are split over N tensor-parallel devices:\n"
-               "column cuts for Q/K/V, gate/up and the output head, row cuts for O and\n"
-               "down on head and quantization-block boundaries.\n\n"
-               "options:\n"
-               "  -m, --model FILE   GGUF model (required)\n"
-               "  --tp N             devices (default 2)\n"
-               "  -ngl, --gpu-layers N  also show the GPU's share for hybrid offload: the\n"
-               "                     first N blocks, their GPU memory, how many fit\n"
-               "  --gpu-output       the output head on the GPU too\n"
-               "  -h, --help         this help\n");
+    fprintf(f,
+            "usage: numatp plan -m FILE [--tp N] [-ngl N [--gpu-output]]\n\n"
+            "Print how the model's weights are split over N tensor-parallel devices:\n"
+            "column cuts for Q/K/V, gate/up and the output head, row cuts for O and\n"
+            "down on head and quantization-block boundaries.\n\n"
+            "options:\n"
+            "  -m, --model FILE      GGUF model (required)\n"
+            "  --tp N                devices, 1 .. %d (default 2)\n"
+            "  -ngl, --gpu-layers N  also show the GPU's share for hybrid offload: the first\n"
+            "                        N blocks (0 .. %d), their GPU memory, how many fit\n"
+            "  --gpu-output          the output head on the GPU too\n"
+            "  -h, --help            this help\n",
+            NTP_CLI_MAX_TP, NTP_CLI_MAX_NGL);
 }
 
 static void print_device(int d, const struct ntp_shard *sh, uint64_t bytes, int64_t group)
@@ -40,12 +42,11 @@ static void print_device(int d, const struct ntp_shard *sh, uint64_t bytes, int6
            (double)bytes / (1024.0 * 1024.0));
 }
 
-/* The GPU's share under --gpu-layers (CUDA issue): blocks, bytes, and whether they fit. */
+/* The GPU's share under --gpu-layers: blocks, bytes, and whether they fit. */
 static int print_gpu(const char *model, int64_t ngl, bool gpu_output)
 {
     struct ntp_hybrid_plan h;
-    if (ntp__hybrid_plan_file(model, ngl > INT32_MAX ? INT32_MAX : (int32_t)ngl, gpu_output, &h) !=
-        NTP_OK) {
+    if (ntp__hybrid_plan_file(model, (int32_t)ngl, gpu_output, &h) != NTP_OK) {
         fprintf(stderr, "numatp plan: %s\n", ntp_last_error());
         return 1;
     }
@@ -71,22 +72,22 @@ int ntp_cli_plan(int argc, char **argv)
     const char *model = NULL;
     int64_t tp = 2, ngl = 0;
     bool help = false, gpu_output = false;
+    /* The same names and ranges as the inference commands' options (infer.h). */
     const struct ntp_cli_opt opts[] = {
-        {"--model", "-m", NTP_CLI_STR, &model},
-        {"--tp", NULL, NTP_CLI_INT, &tp},
-        {"--help", "-h", NTP_CLI_FLAG, &help},
-        {"--gpu-layers", "-ngl", NTP_CLI_INT, &ngl},
-        {"--gpu-output", NULL, NTP_CLI_FLAG, &gpu_output},
-        {NULL, NULL, NTP_CLI_FLAG, NULL},
+        {"--model", "-m", NTP_CLI_STR, .dst = &model},
+        {"--tp", NULL, NTP_CLI_INT, .dst = &tp, .lo = 1, .hi = NTP_CLI_MAX_TP},
+        {"--gpu-layers", "-ngl --n-gpu-layers", NTP_CLI_INT, .dst = &ngl, .lo = 0,
+         .hi = NTP_CLI_MAX_NGL},
+        {"--gpu-output", NULL, NTP_CLI_FLAG, .dst = &gpu_output},
+        {"--help", "-h", NTP_CLI_FLAG, .dst = &help},
+        {NULL},
     };
-    int rc = ntp_cli_parse_opts("plan", argc, argv, opts);
-    if (rc != 0)
-        return rc;
-    if (help)
-        return usage(stdout), 0;
-    if (model == NULL || tp < 1 || tp > NTP_PLAN_MAX_DEV) {
-        fprintf(stderr, "numatp plan: -m FILE is required and --tp must be 1..%d\n",
-                NTP_PLAN_MAX_DEV);
+    int rc = ntp_cli_parse("plan", argc, argv, (const struct ntp_cli_opt *const[]){opts, NULL});
+    if (rc != 0 || help)
+        return help ? (usage(stdout), 0) : rc;
+    if (model == NULL || (gpu_output && ngl == 0)) {
+        fprintf(stderr, "numatp plan: %s (see numatp plan --help)\n",
+                model ? "--gpu-output needs --gpu-layers N with N > 0" : "-m FILE is required");
         return 2;
     }
     struct ntp_plan plan;
@@ -109,9 +110,5 @@ int ntp_cli_plan(int argc, char **argv)
            plan.kv_replicas > 1 ? "; * = KV heads shared with another device" : "");
     if (plan.note[0])
         printf("note: %s\n", plan.note);
-    if (ngl < 0 || (gpu_output && ngl == 0)) {
-        fprintf(stderr, "numatp plan: --gpu-layers must be >= 0, and > 0 with --gpu-output\n");
-        return 2;
-    }
     return ngl > 0 ? print_gpu(model, ngl, gpu_output) : 0;
 }

@@ -5,7 +5,7 @@
  * per token with --pieces.
  */
 #include "cli/cli.h"
-#include "cli/cli_opts.h"
+#include "cli/opts.h"
 #include "ntp.h"
 #include "tokenizer/tokenizer.h"
 
@@ -118,17 +118,17 @@ int ntp_cli_tokenize(int argc, char **argv)
     const char *model = NULL, *prompt = NULL, *file = NULL;
     bool no_bos = false, no_special = false, ids_line = false, pieces = false, help = false;
     const struct ntp_cli_opt opts[] = {
-        {"--model", "-m", NTP_CLI_STR, &model},
-        {"--prompt", "-p", NTP_CLI_STR, &prompt},
-        {"--file", "-f", NTP_CLI_STR, &file},
-        {"--no-bos", NULL, NTP_CLI_FLAG, &no_bos},
-        {"--no-parse-special", NULL, NTP_CLI_FLAG, &no_special},
-        {"--ids", NULL, NTP_CLI_FLAG, &ids_line},
-        {"--pieces", NULL, NTP_CLI_FLAG, &pieces},
-        {"--help", "-h", NTP_CLI_FLAG, &help},
-        {NULL, NULL, NTP_CLI_FLAG, NULL},
+        {"--model", "-m", NTP_CLI_STR, .dst = &model},
+        {"--prompt", "-p", NTP_CLI_STR, .dst = &prompt},
+        {"--file", "-f", NTP_CLI_STR, .dst = &file},
+        {"--no-bos", NULL, NTP_CLI_FLAG, .dst = &no_bos},
+        {"--no-parse-special", NULL, NTP_CLI_FLAG, .dst = &no_special},
+        {"--ids", NULL, NTP_CLI_FLAG, .dst = &ids_line},
+        {"--pieces", NULL, NTP_CLI_FLAG, .dst = &pieces},
+        {"--help", "-h", NTP_CLI_FLAG, .dst = &help},
+        {NULL},
     };
-    int rc = ntp_cli_parse_opts("tokenize", argc, argv, opts);
+    int rc = ntp_cli_parse("tokenize", argc, argv, (const struct ntp_cli_opt *const[]){opts, NULL});
     if (rc)
         return rc;
     if (help) {

@@ -180,12 +180,15 @@ def test_bench_errors(model):
              (("-m", model, "--json", "--csv"), "format"), (("-m", model, "-o", "xml"), "-o"),
              (("-m", model, "-ngl", "-1"), "-ngl"), (("-m", model, "--stream-size", "1Z"),
                                                      "--stream-size"),
-             (("-m", "/nonexistent/model.gguf"), "/nonexistent/model.gguf"),
              (("-p", "8"), "-m"), (("-m", model, "--frobnicate"), "--frobnicate"))
     for args, word in cases:
         rc, out, err = run("bench", *args)
         check(rc == 2 and word in err, "bench %s: exit 2 naming %s (%d: %s)"
               % (" ".join(args), word, rc, err.strip()))
+    # A file that cannot be read is a runtime error (1), as in every inference command.
+    rc, out, err = run("bench", "-m", "/nonexistent/model.gguf")
+    check(rc == 1 and "/nonexistent/model.gguf" in err,
+          "bench -m /nonexistent/model.gguf: exit 1 naming the file (%d: %s)" % (rc, err.strip()))
 
 
 def main():
