@@ -11,6 +11,8 @@ packages=(
     gcc clang meson ninja-build pkg-config
     # hwloc: topology and thread binding; libnuma: node-local memory and page checks
     libhwloc-dev hwloc libnuma-dev numactl
+    # hwloc.pc asks for -ludev when linking statically (tests/install: pkg-config --static)
+    libudev-dev
     # OpenBLAS: float GEMMs; OpenMP comes with gcc (libgomp)
     libopenblas-dev
     # sanitizers and libFuzzer runtimes for clang

@@ -1,7 +1,7 @@
 /*
- * test_gguf_fixtures.c - the vocab-only GGUF files llama.cpp made (in
- * ../shared/fixtures/tokenizer) open, hold what a tokenizer needs, and come
- * back byte for byte when every key is copied through the writer.
+ * test_gguf_fixtures.c - the vocab-only GGUF files llama.cpp made (copied into
+ * tests/data/tokenizer) open, hold what a tokenizer needs, and come back byte
+ * for byte when every key is copied through the writer.
  */
 #include "gguf_test_util.h"
 #include "test.h"
@@ -61,10 +61,13 @@ static void check_fixture(const char *path)
 
 int main(void)
 {
-    const char *pattern = NTP_SHARED_DIR "/fixtures/tokenizer/*.gguf";
+    /* The fixtures are part of the repository: finding none is a failure, not a skip. */
+    const char *pattern = NTP_SOURCE_ROOT "/tests/data/tokenizer/*.gguf";
     glob_t gl;
-    if (glob(pattern, 0, NULL, &gl) != 0 || gl.gl_pathc == 0)
-        NTP_TEST_SKIP("no tokenizer fixtures at %s", pattern);
+    if (glob(pattern, 0, NULL, &gl) != 0 || gl.gl_pathc == 0) {
+        fprintf(stderr, "test_gguf_fixtures: no tokenizer fixtures at %s\n", pattern);
+        return 1;
+    }
     for (size_t i = 0; i < gl.gl_pathc; i++)
         check_fixture(gl.gl_pathv[i]);
     globfree(&gl);

@@ -430,8 +430,8 @@ static void test_files(void)
     expect_open(path, NTP_E_FORMAT, "bad magic");
     /* A real file cut short: a tokenizer fixture when there is one, else a made one. */
     char fixture[512];
-    snprintf(fixture, sizeof fixture, "%s/fixtures/tokenizer/ggml-vocab-llama-spm.gguf",
-             NTP_SHARED_DIR);
+    snprintf(fixture, sizeof fixture, "%s/tests/data/tokenizer/ggml-vocab-llama-spm.gguf",
+             NTP_SOURCE_ROOT);
     FILE *f = fopen(fixture, "rb");
     void *buf = NULL;
     size_t len = 0;

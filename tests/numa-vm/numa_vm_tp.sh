@@ -1,10 +1,13 @@
 #!/bin/bash
-# numa_vm_tp.sh NUMATP NODES - tensor parallelism on real NUMA nodes (suite
-# numa-vm): boot a QEMU guest with NODES NUMA nodes (one vCPU each) through
-# run-in-numa-vm.sh, and in it run `numatp run --tp auto --verify-numa` on a
-# tiny generated model. Passes when every device sits on its own node, every
-# weight / KV cache / scratch page is on its device's node, and the greedy
-# tokens equal those of `--tp 1`. Skips (77) when qemu or busybox is missing.
+# numa_vm_tp.sh NUMATP NODES SOURCE_ROOT BUILD_ROOT - tensor parallelism on
+# real NUMA nodes (suite numa-vm): boot a QEMU guest with NODES NUMA nodes (one
+# vCPU each) through run-in-numa-vm.sh, and in it run `numatp run --tp auto
+# --verify-numa` on a tiny generated model. The source and build folders are
+# shared with the guest at their own paths, so a clone anywhere works (under
+# /tmp, say, which the guest's own /tmp would otherwise hide). Passes when
+# every device sits on its own node, every weight / KV cache / scratch page is
+# on its device's node, and the greedy tokens equal those of `--tp 1`. Skips
+# (77) when qemu or busybox is missing.
 # Under TCG (no usable KVM) the guest is 10-20x slower, so the model is tiny.
 set -uo pipefail
 
@@ -15,6 +18,8 @@ command -v busybox >/dev/null || [ -x /bin/busybox ] ||
 
 numatp=$(realpath "$1")
 nodes=${2:-2}
+source_root=$(realpath "$3")
+build_root=$(realpath "$4")
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ntp_numavm_XXXXXX")
@@ -27,8 +32,9 @@ cd "$work" || exit 1
 guest_cmd="NTP_LOG=info '$numatp' run -m model.gguf -p 'numa' -n 12 --temp 0 -c 64 --tp auto \
 --verify-numa >auto.out 2>auto.err; a=\$?; '$numatp' run -m model.gguf -p 'numa' -n 12 --temp 0 \
 -c 64 --tp 1 >one.out 2>one.err; echo \$a \$? >rc"
+# The work folder (the current directory) is shared read-write by default.
 "$here/run-in-numa-vm.sh" --nodes "$nodes" --mem-per-node 512M --cpus-per-node 1 \
-    --timeout 500 -- bash -c "$guest_cmd"
+    --ro "$source_root" --ro "$build_root" --timeout 500 -- bash -c "$guest_cmd"
 vm_rc=$?
 if [ $vm_rc -ne 0 ] || [ ! -f rc ]; then
     echo "FAIL: the guest did not run the commands (run-in-numa-vm.sh exit $vm_rc)"

@@ -27,8 +27,8 @@ import forward as F  # noqa: E402
 import gguf_read as R  # noqa: E402
 import gguf_write as W  # noqa: E402
 
-SHARED = os.environ.get("NTP_SHARED_DIR",
-                        os.path.join(HERE, "..", "..", "..", "shared"))
+# llama.cpp's test vocabularies, kept in the repository
+FIXTURES = os.path.join(HERE, "..", "data", "tokenizer")
 
 
 def f16_bytes(x):
@@ -783,14 +783,12 @@ class ForwardTest(TmpDir):
             F.Model(p)
 
 
-# --- (d) the shared tokenizer fixtures ----------------------------------------
+# --- (d) the tokenizer fixtures ----------------------------------------------
 
 class FixtureTest(unittest.TestCase):
     def test_tokenizer_fixtures(self):
-        files = sorted(glob.glob(os.path.join(SHARED, "fixtures", "tokenizer",
-                                              "*.gguf")))
-        if not files:
-            self.skipTest("no fixtures under %s" % SHARED)
+        files = sorted(glob.glob(os.path.join(FIXTURES, "*.gguf")))
+        self.assertTrue(files, "no fixtures under %s" % FIXTURES)
         for p in files:
             g = R.GGUFFile(p)
             self.assertIn(g.version, (2, 3))
