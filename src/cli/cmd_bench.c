@@ -357,7 +357,7 @@ static int bench_combo(struct bench *b, int64_t tp, int64_t t, int64_t ngl, doub
         if (n == 0)
             continue;
         struct result *r = &b->rows[b->n_rows];
-        /* --tp 0 (auto): report the CPU devices the loader made. */
+        /* --tp auto (0): report the CPU devices the loader made. */
         const int64_t tp_used = tp ? tp : ntp_model_n_devices(m) - (ngl > 0 ? 1 : 0);
         *r = (struct result){.n_prompt = pp ? n : 0,
                              .n_gen = pp ? 0 : n,
@@ -609,7 +609,7 @@ int ntp_cli_bench(int argc, char **argv)
     int rc =
         ntp_cli_parse("bench", argc, argv, (const struct ntp_cli_opt *const[]){own, inf, NULL});
     if (rc != 0 || a.help)
-        return a.help ? (usage(stdout), 0) : rc;
+        return rc != 0 ? rc : (usage(stdout), 0);
     if (ntp_topology_detect(&b.topo) != NTP_OK) {
         fprintf(stderr, "numatp bench: %s\n", ntp_last_error());
         return 1;

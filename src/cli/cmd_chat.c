@@ -85,7 +85,7 @@ static int parse_args(int argc, char **argv, struct chat_opts *o)
     int rc =
         ntp_cli_parse("chat", argc, argv, (const struct ntp_cli_opt *const[]){own, smp, inf, NULL});
     if (rc != 0 || o->help)
-        return o->help ? (usage(stdout), -1) : rc;
+        return rc != 0 ? rc : (usage(stdout), -1);
     enum ntp_chat_style style;
     if (o->tmpl_name && ntp__chat_style_from_name(o->tmpl_name, &style) != NTP_OK) {
         fprintf(stderr, "numatp chat: --chat-template: %s\n", ntp_last_error());

@@ -482,7 +482,7 @@ int ntp_cli_info(int argc, char **argv)
     const int rc =
         ntp_cli_parse("info", argc, argv, (const struct ntp_cli_opt *const[]){opts, NULL});
     if (rc != 0 || help)
-        return help ? (usage(stdout), 0) : rc;
+        return rc != 0 ? rc : (usage(stdout), 0);
     ntp_gguf *g = NULL;
     if (path && ntp_gguf_open(path, &g) != NTP_OK) {
         fprintf(stderr, "numatp info: %s\n", ntp_last_error());

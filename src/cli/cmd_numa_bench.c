@@ -16,12 +16,10 @@
 #include "comm/comm.h"
 #include "numa/membw.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 /* ---------------------------------------------------------------- state */

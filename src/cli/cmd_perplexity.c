@@ -214,7 +214,7 @@ int ntp_cli_perplexity(int argc, char **argv)
     int rc = ntp_cli_parse("perplexity", argc, argv,
                            (const struct ntp_cli_opt *const[]){own, inf, NULL});
     if (rc != 0 || help)
-        return help ? (usage(stdout), 0) : rc;
+        return rc != 0 ? rc : (usage(stdout), 0);
     if (file == NULL || (o.ctx > 0 && o.ctx < 4)) {
         fprintf(stderr, "numatp perplexity: %s (see numatp perplexity --help)\n",
                 file ? "--ctx-size must be 0 or 4 and more: the second half of a chunk is scored"

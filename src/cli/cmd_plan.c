@@ -84,7 +84,7 @@ int ntp_cli_plan(int argc, char **argv)
     };
     int rc = ntp_cli_parse("plan", argc, argv, (const struct ntp_cli_opt *const[]){opts, NULL});
     if (rc != 0 || help)
-        return help ? (usage(stdout), 0) : rc;
+        return rc != 0 ? rc : (usage(stdout), 0);
     if (model == NULL || (gpu_output && ngl == 0)) {
         fprintf(stderr, "numatp plan: %s (see numatp plan --help)\n",
                 model ? "--gpu-output needs --gpu-layers N with N > 0" : "-m FILE is required");

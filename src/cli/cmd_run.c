@@ -187,7 +187,7 @@ int ntp_cli_run(int argc, char **argv)
     int rc =
         ntp_cli_parse("run", argc, argv, (const struct ntp_cli_opt *const[]){own, smp, inf, NULL});
     if (rc != 0 || a.help)
-        return a.help ? (usage(stdout), 0) : rc;
+        return rc != 0 ? rc : (usage(stdout), 0);
     if (a.prompt == NULL) {
         fprintf(stderr, "numatp run: -p PROMPT is required (see numatp run --help)\n");
         return 2;
