@@ -35,14 +35,14 @@ def run(args, stdin=""):
     return p.returncode, p.stdout, p.stderr
 
 
-def make_files(tmp):
-    """A tiny F32 model and the first 3000 bytes of the perplexity text."""
+def make_files(tmp, n_bytes):
+    """A tiny F32 model (context 256) and the first n_bytes of the perplexity text."""
     model = os.path.join(tmp, "f32.gguf")
     rc, _, err = run(["gen", "-q", "--type", "f32", "-o", model])
     check(rc == 0, "gen the model (%s)" % err)
     text = os.path.join(tmp, "text.txt")
     with open(os.path.join(SOURCE_ROOT, "tests", "data", "ppl-english.txt"), "rb") as f:
-        head = f.read(3000)
+        head = f.read(n_bytes)
     with open(text, "wb") as f:
         f.write(head)
     return model, text
@@ -54,7 +54,7 @@ def commands(model, text):
     return {
         "run": (["run", "-m", model, "-p", "hello", "-n", "2", "-t", "1"], ""),
         "chat": (["chat", "-m", model, "--chat-template", "chatml", "-n", "2", "-t", "1"], "hi\n"),
-        "perplexity": (["perplexity", "-m", model, "-f", text, "-c", "16", "-t", "1"], ""),
+        "perplexity": (["perplexity", "-m", model, "-f", text, "-c", "32", "-t", "1"], ""),
         "bench": (["bench", "-m", model, "-p", "2", "-n", "1", "-r", "1", "-t", "1",
                    "--stream-size", "0"], ""),
     }
@@ -79,7 +79,7 @@ def shared_flags():
     return [
         ("-m", [], [None]),
         ("--model", [], [None]),
-        ("-c", ["32"], ["-1", "x", "16777217", "32x"]),
+        ("-c", ["48"], ["-1", "x", "16777217", "32x"]),
         ("--ctx-size", ["0"], ["-5"]),
         ("-t", ["2"], ["0", "1x", "4097", "99999999999999999999", "", None]),
         ("--threads", [], ["0"]),
@@ -195,7 +195,8 @@ def test_tp(model, text):
 
 def main():
     with tempfile.TemporaryDirectory() as tmp:
-        model, text = make_files(tmp)
+        # The table's perplexity runs need 2 x 256 tokens for -c 0 (the model's context).
+        model, text = make_files(tmp, 1100 if MODE == "table" else 3000)
         if MODE == "table":
             test_table(model, text)
         else:
