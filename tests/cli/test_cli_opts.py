@@ -6,7 +6,8 @@ table: every shared flag through every inference command (run, chat,
     perplexity, bench): a valid value is accepted (exit 0), a bad one (out of
     range, not a number, trailing junk, overflow, a value for a flag, a
     missing value) is refused with exit 2 and a message naming the flag as it
-    was written; every command's --help lists every shared flag.
+    was written, as is an unknown option; every command's --help lists every
+    shared flag.
 tp: tensor parallelism in the commands that used to refuse it: perplexity
     --tp 2 gives the final estimate of --tp 1 (to 1e-4 relative), and chat
     --tp 2 answers, with the reply of --tp 1 (greedy).
@@ -158,6 +159,10 @@ def test_table(model, text):
             test_bad(cmds, flag, v)
     test_gpu_output(cmds)
     test_help(cmds)
+    for name, (base, stdin) in cmds.items():
+        rc, _, err = run(base + ["--frobnicate", "1"], stdin)
+        check(rc == 2 and "unknown option '--frobnicate'" in err,
+              "%s --frobnicate: exit 2 naming it (%d: %s)" % (name, rc, err.strip()))
     # Lists are bench's: the others name the flag and take one value.
     rc, _, err = run(commands(model, text)["bench"][0] + ["-t", "1,2", "--tp", "1,2"])
     check(rc == 0, "bench -t 1,2 --tp 1,2 (exit %d: %s)" % (rc, err.strip()[-300:]))
