@@ -1,5 +1,5 @@
 /*
- * allreduce.c - latency of the shared-memory all-reduce (src/comm/) for
+ * allreduce.c - latency of the "shm" collective's all-reduce (src/comm/) for
  * vectors of 1 KB .. 4 MB over N = 2, 4 and 8 devices, each a thread team
  * (one thread by default), against a plain memcpy of the same bytes as the
  * floor. Every device runs all its rounds in one job; before each round the
@@ -12,7 +12,7 @@
  * One line per (devices, size): median and 90th percentile in microseconds.
  * Large sizes use fewer rounds (at most 512 MB of vectors per result).
  */
-#include "comm/allreduce.h"
+#include "comm/comm.h"
 #include "numa/team.h"
 
 #include <stdatomic.h>
@@ -23,7 +23,7 @@
 #include <time.h>
 
 struct group {
-    struct ntp_allreduce *ar;
+    struct ntp_comm *ar;
     _Atomic uint32_t arrived, phase; /* the group barrier */
     int n_threads_all;               /* threads over all devices */
     int64_t n;                       /* floats per call */
@@ -64,7 +64,7 @@ static void dev_fn(void *ctx, int ith, int nth)
     for (int r = 0; r < g->rounds; r++) {
         group_barrier(g);
         const double t0 = now();
-        ntp__allreduce(g->ar, j->rank, j->buf, g->n, NULL, ith, nth);
+        g->ar->iface->allreduce_team(g->ar, j->rank, j->buf, g->n, NULL, ith, nth);
         if (j->rank == 0 && ith == 0)
             g->lat[r] = now() - t0;
     }
@@ -101,11 +101,11 @@ static const ntp_topology *topo;
 static int bench_one(int n_dev, int n_thr, int64_t bytes, int rounds, bool json)
 {
     struct group g = {.n_threads_all = n_dev * n_thr, .n = bytes / 4, .rounds = rounds};
-    struct ntp_allreduce_params ap = {.n_dev = n_dev, .max_n = g.n, .n_slices = n_thr};
+    struct ntp_comm_params cp = {.size = n_dev, .max_n = g.n, .max_threads = n_thr};
     struct ntp_team *teams[16] = {NULL};
     struct dev_job jobs[16];
     g.lat = calloc((size_t)rounds, sizeof *g.lat);
-    if (ntp__allreduce_new(&ap, &g.ar) != NTP_OK || g.lat == NULL) {
+    if (ntp__comm_new("shm", &cp, &g.ar) != NTP_OK || g.lat == NULL) {
         fprintf(stderr, "allreduce: %s\n", ntp_last_error());
         return 1;
     }
@@ -140,7 +140,7 @@ static int bench_one(int n_dev, int n_thr, int64_t bytes, int rounds, bool json)
         ntp__team_free(teams[d]);
         free(jobs[d].buf);
     }
-    ntp__allreduce_free(g.ar);
+    ntp__comm_free(g.ar);
     free(g.lat);
     return 0;
 }

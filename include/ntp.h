@@ -4,12 +4,27 @@
  * numatp runs GGUF language models on multi-socket CPU servers, treating each
  * NUMA node as one tensor-parallel device. This is the only public header.
  *
- * Conventions (see STYLE.md in the design notes):
+ * Conventions (docs/architecture.md has the design behind them):
  *  - every fallible call returns ntp_status: 0 is success, negative is an error;
  *    ntp_status_str() names the code, ntp_last_error() gives the message of the
- *    last failing call on the calling thread (it names the file, key or tensor);
+ *    last failing call on the calling thread (it names the file, key or tensor;
+ *    an error inside a device's worker threads reaches the calling thread);
  *  - handles are opaque, made and freed in pairs; freeing NULL is a no-op;
  *  - the library never exits or aborts on bad input.
+ *
+ * Threads:
+ *  - a model may be used from several threads at once: its accessors
+ *    (ntp_model_*), ntp_tokenize, ntp_token_*, ntp_context_new and
+ *    ntp_context_free;
+ *  - a context belongs to one thread at a time: never call ntp_decode,
+ *    ntp_get_logits, ntp_context_reset or the stats calls on one context from
+ *    two threads at once;
+ *  - two contexts on one model may decode from different threads at the same
+ *    time. The model's devices run one decode at a time (each device has one
+ *    thread team), so such calls take turns, each with the same result as
+ *    alone; batching many sequences into one context is what makes them
+ *    share the weight reads;
+ *  - ntp_model_free only once every context on the model has been freed.
  */
 #ifndef NTP_H
 #define NTP_H

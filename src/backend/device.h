@@ -1,44 +1,39 @@
 /*
  * device.h - the device interface: what the forward pass (src/exec/) asks of
  * a device that holds a shard of a model, whatever the device is (a NUMA
- * node's CPU cores today, a CUDA GPU later).
+ * node's CPU cores, a CUDA GPU). Device kinds are listed in registry.h.
  *
  * A device is a const struct ntp_device_iface of function pointers plus a
  * context. The model and exec code call only these functions and never
  * branch on the kind of device. Optional members may be NULL; each says so.
  *
- * Tensor parallelism (DESIGN.md "The two cuts"): every device holds a shard
+ * Tensor parallelism (docs/architecture.md "The two cuts"): every device holds a shard
  * of each weight, described by struct ntp_shard: its query heads and KV
  * heads (column shards of Q/K/V, row shard of O), its slice of the FFN width
  * (column shards of gate/up, row shard of down) and its slice of the vocabulary
  * (column shard of the output head). Inside run_layers a device meets the
  * others exactly twice per layer, in the all-reduce of the O and down
- * partial sums (struct ntp_comm_ops); with one device that is a no-op.
- * The first copy of everything lives in this one header so that a new
- * backend needs nothing else from exec/ or model/.
+ * partial sums, through its group's collective (comm/comm.h); with one
+ * device there is none. What a backend needs of the model is in this header
+ * and model/config.h, so a new backend needs nothing else from exec/ or model/.
+ *
+ * exec/ checks the arguments of every run (positions, token counts, layer
+ * and row ranges) before it calls a device; devices do not check them again.
  */
 #ifndef NTP_BACKEND_DEVICE_H
 #define NTP_BACKEND_DEVICE_H
 
 #include "ntp.h"
 
+#include "comm/comm.h"
 #include "kernels/kernels.h"
-#include "model/arch.h"
+#include "model/config.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 /* ------------------------------------------------------- model description */
-
-/* Everything about the model a device needs to run its layers; owned by the model. */
-struct ntp_model_cfg {
-    struct ntp_hparams hp;    /* full-model sizes (not the shard's) */
-    struct ntp_rope_cfg rope; /* rotary embedding */
-    bool qkv_bias;            /* attn_q/k/v have biases (qwen2) */
-    bool qk_norm;             /* per-head RMS norm of q and k before RoPE (qwen3) */
-    float attn_scale;         /* multiplies q·k; 1/sqrt(head_dim_k) */
-};
 
 /* The part of the model one device holds (the shard plan for that device). */
 struct ntp_shard {
@@ -77,25 +72,6 @@ struct ntp_dev_weights {
                                                   a copy of TOKEN_EMBD when tied) */
 };
 
-/* ------------------------------------------------------------- collective */
-
-/*
- * Sum of a float vector across the devices of a tensor-parallel group. Every
- * thread of the calling device calls it with the same buf and n and its own
- * (ith, nth): each sums its slices, so remote reads spread over cores
- * (DESIGN.md "All-reduce"). On return the calling thread's slices of buf hold
- * the sum, and of acc (when not NULL) have had the sum added; the rest of
- * the vector is final after the device's threads meet at a barrier. The
- * slices are the all-reduce's own business, which is why it does the add.
- * src/comm/ implements it; a group of one device passes allreduce = NULL.
- */
-struct ntp_comm_ops {
-    ntp_status (*allreduce)(void *comm, int rank, float *buf, int64_t n, float *acc, int ith,
-                            int nth);
-    void *comm; /* the group's shared state; owner: whoever built the group */
-    int rank;   /* this device's index in the group */
-};
-
 /* ----------------------------------------------------------------- device */
 
 /* Per-context state on a device (KV cache, scratch); defined by each backend. */
@@ -108,7 +84,8 @@ struct ntp_dev_state_params {
     const struct ntp_model_cfg *cfg; /* model description (owner: model) */
     const struct ntp_shard *shard;   /* what this device holds (owner: model) */
     const struct ntp_dev_weights *w; /* this device's weights (owner: model) */
-    struct ntp_comm_ops comm;        /* all-reduce of the tensor-parallel group */
+    struct ntp_comm_member comm;     /* the tensor-parallel group's collective and this
+                                        device's rank in it; comm.comm NULL: alone */
     int64_t n_ctx;                   /* positions in the KV cache */
     int64_t n_batch;                 /* most tokens per run_layers/run_output call */
     enum ntp_type kv_type;           /* F16 or F32 */

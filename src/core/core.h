@@ -53,4 +53,16 @@ static inline bool ntp__add_u64(uint64_t a, uint64_t b, uint64_t *out)
     return !__builtin_add_overflow(a, b, out);
 }
 
+/*
+ * Part [*r0, *r1) of [0, n) that worker ith of nth takes: contiguous, the
+ * remainder spread one each over the first parts. Every split of work over
+ * threads or devices uses it, so that their boundaries agree.
+ */
+static inline void ntp__slice(int64_t n, int ith, int nth, int64_t *r0, int64_t *r1)
+{
+    const int64_t per = n / nth, extra = n % nth;
+    *r0 = ith * per + (ith < extra ? ith : extra);
+    *r1 = *r0 + per + (ith < extra ? 1 : 0);
+}
+
 #endif /* NTP_CORE_H */

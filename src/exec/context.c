@@ -13,7 +13,7 @@
  */
 #include "ntp.h"
 
-#include "comm/allreduce.h"
+#include "comm/comm.h"
 #include "core/core.h"
 #include "model/model.h"
 #include "numa/place.h"
@@ -28,7 +28,7 @@ struct stage {
     int dev0, n_dev;            /* model devices [dev0, dev0 + n_dev) */
     int64_t layer0, layer1;     /* blocks [layer0, layer1) */
     bool async;                 /* every device has run_layers_start / run_wait */
-    struct ntp_allreduce *comm; /* the group's all-reduce (owned; NULL for one device) */
+    struct ntp_comm *comm;      /* the group's collective (owned; NULL for one device) */
 };
 
 struct ntp_context {
@@ -62,7 +62,7 @@ void ntp_context_free(ntp_context *c)
         dev->iface->state_free(dev, c->st[d]);
     }
     for (int i = 0; i < c->n_stage; i++)
-        ntp__allreduce_free(c->stage[i].comm);
+        ntp__comm_free(c->stage[i].comm);
     free(c->hidden);
     free(c->logits);
     free(c);
@@ -113,25 +113,31 @@ static ntp_status make_stages(ntp_context *c)
     return NTP_OK;
 }
 
-/* The all-reduce of a group of more than one device, its buffers on the devices' nodes. */
+/*
+ * The collective of a group of more than one device, its buffers on the
+ * devices' nodes. Every group today is a set of devices in this process, so
+ * its kind is the shared-memory tree (or the kind NTP_COMM names); a group
+ * spanning processes would pick its kind here.
+ */
 static ntp_status make_comm(ntp_context *c, struct stage *st)
 {
     const ntp_model *m = c->model;
     if (st->n_dev < 2)
         return NTP_OK;
-    int nodes[NTP_MAX_DEVICES], slices = 1;
+    int nodes[NTP_MAX_DEVICES], threads = 1;
     for (int i = 0; i < st->n_dev; i++) {
         const struct ntp_model_device *md = &m->dev[st->dev0 + i];
         nodes[i] = md->dev->iface->node ? md->dev->iface->node(md->dev) : -1;
-        slices = md->n_threads > slices ? md->n_threads : slices;
+        threads = md->n_threads > threads ? md->n_threads : threads;
     }
-    const struct ntp_allreduce_params ap = {
-        .n_dev = st->n_dev,
+    const struct ntp_comm_params cp = {
+        .size = st->n_dev,
         .max_n = (int64_t)c->p.n_batch * m->cfg.hp.n_embd,
-        .n_slices = slices,
+        .max_threads = threads,
         .nodes = nodes,
     };
-    return ntp__allreduce_new(&ap, &st->comm);
+    const char *kind = getenv("NTP_COMM");
+    return ntp__comm_new(kind && kind[0] ? kind : "shm", &cp, &st->comm);
 }
 
 static ntp_status make_states(ntp_context *c)
@@ -148,9 +154,7 @@ static ntp_status make_states(ntp_context *c)
                 .cfg = &m->cfg,
                 .shard = &md->shard,
                 .w = &md->w,
-                .comm = {.allreduce = st->comm ? ntp__allreduce : NULL,
-                         .comm = st->comm,
-                         .rank = r},
+                .comm = {.comm = st->comm, .rank = r},
                 .n_ctx = c->p.n_ctx,
                 .n_batch = c->p.n_batch,
                 .kv_type = c->p.kv_type,
@@ -328,27 +332,34 @@ static double now_s(void)
 void ntp_context_get_stats(const ntp_context *c, ntp_context_stats *out)
 {
     *out = c->stats;
-    for (int i = 0; i < c->n_stage; i++)
-        if (c->stage[i].comm) {
-            out->t_allreduce += (double)ntp__allreduce_time_ns(c->stage[i].comm) * 1e-9;
-            out->n_allreduce += (int64_t)ntp__allreduce_calls(c->stage[i].comm);
+    for (int i = 0; i < c->n_stage; i++) {
+        const struct ntp_comm *cm = c->stage[i].comm;
+        if (cm && cm->iface->stats) {
+            struct ntp_comm_stats cs;
+            cm->iface->stats(cm, &cs);
+            out->t_allreduce += (double)cs.time_ns * 1e-9;
+            out->n_allreduce += (int64_t)cs.calls;
         }
+    }
 }
 
 void ntp_context_reset_stats(ntp_context *c)
 {
     memset(&c->stats, 0, sizeof c->stats);
     for (int i = 0; i < c->n_stage; i++)
-        if (c->stage[i].comm)
-            ntp__allreduce_time_reset(c->stage[i].comm);
+        if (c->stage[i].comm && c->stage[i].comm->iface->stats_reset)
+            c->stage[i].comm->iface->stats_reset(c->stage[i].comm);
 }
 
 static ntp_status decode_all(ntp_context *c, const int32_t *tokens, int32_t n, bool all_logits);
 
 ntp_status ntp_decode(ntp_context *c, const int32_t *tokens, int32_t n, bool all_logits)
 {
+    /* The model's devices run one context at a time (each has one thread team). */
+    pthread_mutex_lock(&c->model->run_lock);
     const double t0 = now_s();
     ntp_status s = decode_all(c, tokens, n, all_logits);
+    pthread_mutex_unlock(&c->model->run_lock);
     c->stats.n_decode++;
     c->stats.n_tokens += s == NTP_OK ? n : 0;
     c->stats.t_decode += now_s() - t0;

@@ -23,6 +23,9 @@
 
 #include "ntp.h"
 
+#include "core/core.h"
+#include "model/config.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -155,17 +158,6 @@ ntp_status ntp__kernels_matmul(const struct ntp_kernels *k, const struct ntp_mat
 /* The reference table entry of t (used by ntp__kernels_init and the tests). */
 void ntp__kernels_ref_fill(struct ntp_kernel_type table[NTP_TYPE_COUNT]);
 
-/*
- * Row range [*r0, *r1) of n rows that thread ith of nth computes (contiguous,
- * balanced). Packed matrices are sliced by groups: n / 16 groups, scaled back to rows.
- */
-static inline void ntp__slice(int64_t n, int ith, int nth, int64_t *r0, int64_t *r1)
-{
-    const int64_t per = n / nth, extra = n % nth;
-    *r0 = ith * per + (ith < extra ? ith : extra);
-    *r1 = *r0 + per + (ith < extra ? 1 : 0);
-}
-
 /* ------------------------------------------------- float ops (reference) */
 
 /*
@@ -184,21 +176,7 @@ void ntp__add_f32(float *y, const float *x, int64_t n);
 /* dot of float vectors. */
 float ntp__dot_f32(const float *a, const float *b, int64_t n);
 
-/* How positions rotate q and k: ggml's rope with linear, YaRN and per-frequency scaling. */
-struct ntp_rope_cfg {
-    int64_t n_rot;     /* rotated dimensions per head (even, <= head_dim_k) */
-    bool neox;         /* rotate halves (x[i], x[i + n_rot/2]) instead of pairs */
-    float freq_base;   /* theta base */
-    float freq_scale;  /* 1 / linear or YaRN scaling factor; 1 when unscaled */
-    float ext_factor;  /* YaRN extrapolation mix; 0 unless YaRN */
-    float attn_factor; /* magnitude scale of cos/sin (YaRN); 1 otherwise */
-    float beta_fast;   /* YaRN ramp bounds (llama.cpp defaults 32 and 1) */
-    float beta_slow;
-    int64_t n_ctx_orig;        /* context the model was trained with (YaRN ramp) */
-    const float *freq_factors; /* n_rot/2 divisors of each frequency (llama3 rope_freqs), or NULL;
-                                  host memory owned by the model */
-};
-
+/* Rotary embedding (struct ntp_rope_cfg: model/config.h). */
 /*
  * cos/sin of every rotated pair for one position: cs[2i] = cos, cs[2i+1] =
  * sin of pair i (i < n_rot/2), magnitudes scaled by YaRN's mscale.

@@ -10,6 +10,8 @@
 
 #include "ntp.h"
 
+#include "model/config.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -73,27 +75,6 @@ enum ntp_tensor_role {
     NTP_ROLE_BIAS,   /* linear-layer bias, always F32 */
 };
 
-/* Every tensor an architecture in the table can have; the order is the file order. */
-enum ntp_tensor_id {
-    NTP_T_TOKEN_EMBD,
-    NTP_T_ATTN_NORM,
-    NTP_T_ATTN_Q,
-    NTP_T_ATTN_Q_BIAS,
-    NTP_T_ATTN_K,
-    NTP_T_ATTN_K_BIAS,
-    NTP_T_ATTN_V,
-    NTP_T_ATTN_V_BIAS,
-    NTP_T_ATTN_Q_NORM,
-    NTP_T_ATTN_K_NORM,
-    NTP_T_ATTN_OUTPUT,
-    NTP_T_FFN_NORM,
-    NTP_T_FFN_GATE,
-    NTP_T_FFN_UP,
-    NTP_T_FFN_DOWN,
-    NTP_T_OUTPUT_NORM,
-    NTP_T_OUTPUT,
-    NTP_T_COUNT,
-};
 
 struct ntp_tensor_desc {
     const char *name;          /* llama.cpp name; "%d" is the layer index when per_layer */
@@ -104,25 +85,6 @@ struct ntp_tensor_desc {
     enum ntp_dim ne[2];        /* shape in GGUF order: ne[0] is the contiguous input dimension */
 };
 
-/*
- * Hyper-parameters of a model, as read from or written to the metadata. The
- * head dimensions are explicit because qwen3 (and others) decouple them from
- * n_embd / n_head.
- */
-struct ntp_hparams {
-    int64_t n_embd;       /* hidden size */
-    int64_t n_layer;      /* transformer blocks */
-    int64_t n_head;       /* query heads */
-    int64_t n_head_kv;    /* key/value heads (n_head % n_head_kv == 0) */
-    int64_t head_dim_k;   /* per-head width of q and k (key_length) */
-    int64_t head_dim_v;   /* per-head width of v (value_length) */
-    int64_t n_ff;         /* feed-forward width */
-    int64_t n_vocab;      /* tokens */
-    int64_t n_ctx;        /* training context length */
-    int64_t n_rot;        /* rotated dimensions per head (rope.dimension_count) */
-    float rms_eps;        /* RMS norm epsilon */
-    float rope_freq_base; /* RoPE theta */
-};
 
 /* The architecture named name ("llama", "qwen2", "qwen3"), or NULL. */
 const struct ntp_arch *ntp__arch_find(const char *name);

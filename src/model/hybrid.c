@@ -24,8 +24,7 @@
 #include "model/hybrid.h"
 #include "model/model.h"
 
-#include "backend/cpu/cpu_device.h"
-#include "backend/cuda/cuda_device.h"
+#include "backend/registry.h"
 #include "core/core.h"
 
 #include <stdio.h>
@@ -57,17 +56,16 @@ static ntp_status new_gpu(const struct ntp_model *m, struct ntp_model_device *md
     memset(md, 0, sizeof *md);
     md->shard = shard;
     const char *stand_in = getenv("NTP_GPU_STAND_IN");
-    if (stand_in && strcmp(stand_in, "cpu") == 0) {
-        /* Its memory is params.memory_limit, so that tests can run the "how many fit" check. */
-        const struct ntp_cpu_device_params cp = {.node = -1,
-                                                 .n_threads = 1,
-                                                 .isa = m->params.isa,
-                                                 .memory_limit = m->params.memory_limit};
-        md->n_threads = 1;
-        return ntp__cpu_device_new(&cp, &md->dev);
-    }
-    const struct ntp_cuda_device_params cp = {.ordinal = 0};
-    return ntp__cuda_device_new(&cp, &md->dev);
+    const bool cpu = stand_in && strcmp(stand_in, "cpu") == 0;
+    /* The stand-in's memory is params.memory_limit, so that tests can run the "how many fit"
+       check. */
+    const struct ntp_device_spec sp = {.index = 0,
+                                       .node = -1,
+                                       .n_threads = 1,
+                                       .isa = m->params.isa,
+                                       .memory_limit = m->params.memory_limit};
+    md->n_threads = cpu ? 1 : 0;
+    return ntp__device_new(cpu ? "cpu" : "cuda", &sp, &md->dev);
 }
 
 /* "layers 0-11", "layer 0" or "no layers", plus ", output head", into buf. */
@@ -228,8 +226,8 @@ ntp_status ntp__hybrid_check_fits(struct ntp_model *m, const ntp_gguf *g)
 static bool gpu_free(char *desc, size_t size, uint64_t *avail)
 {
     struct ntp_device *d = NULL;
-    const struct ntp_cuda_device_params cp = {.ordinal = 0};
-    if (ntp__cuda_device_new(&cp, &d) != NTP_OK) {
+    const struct ntp_device_spec sp = {.index = 0};
+    if (ntp__device_new("cuda", &sp, &d) != NTP_OK) {
         snprintf(desc, size, "%s", ntp_last_error());
         return false;
     }

@@ -5,7 +5,7 @@
  */
 #include "model/model.h"
 
-#include "backend/cpu/cpu_device.h"
+#include "backend/registry.h"
 #include "core/core.h"
 #include "kernels/quant.h"
 #include "model/plan.h"
@@ -394,7 +394,7 @@ static ntp_status check_fits(struct ntp_model *m, int d, uint64_t need)
 
 /* ------------------------------------------------------------------ load */
 
-/* The layout of the run (DESIGN.md "Threads and memory") from the parameters. */
+/* The layout of the run (docs/architecture.md "Threads and memory") from the parameters. */
 static ntp_status make_layout(struct ntp_model *m, struct ntp_layout *l)
 {
     const ntp_model_params *p = &m->params;
@@ -421,7 +421,7 @@ static ntp_status make_devices(struct ntp_model *m)
     if (s != NTP_OK)
         return s;
     for (int d = 0; d < l.n_dev && s == NTP_OK; d++) {
-        const struct ntp_cpu_device_params cp = {
+        const struct ntp_device_spec sp = {
             .node = l.dev[d].node,
             .n_threads = l.dev[d].n_threads,
             .memory_limit = m->params.memory_limit,
@@ -429,7 +429,7 @@ static ntp_status make_devices(struct ntp_model *m)
             .topo = m->topo,
             .pus = l.dev[d].pus,
         };
-        s = ntp__cpu_device_new(&cp, &m->dev[d].dev);
+        s = ntp__device_new("cpu", &sp, &m->dev[d].dev);
         m->dev[d].n_threads = l.dev[d].n_threads;
         if (s == NTP_OK)
             m->n_dev = d + 1;
@@ -518,6 +518,7 @@ static ntp_status open_model(const char *path, ntp_gguf **g, struct ntp_model **
         ntp_gguf_free(*g);
         return ntp__error(NTP_E_NOMEM, "%s: out of memory", path);
     }
+    pthread_mutex_init(&(*m)->run_lock, NULL);
     return NTP_OK;
 }
 
@@ -560,6 +561,7 @@ void ntp_model_free(ntp_model *m)
     ntp__free_aligned(m->embd);
     free(m->rope_freqs);
     ntp_topology_free(m->topo);
+    pthread_mutex_destroy(&m->run_lock);
     free(m);
 }
 
@@ -586,6 +588,7 @@ ntp_status ntp__model_plan_file(const char *path, int n_dev, struct ntp_plan *pl
     *hp = m->cfg.hp;
     if (s != NTP_OK)
         ntp__error_prefix("%s", path);
+    pthread_mutex_destroy(&m->run_lock);
     free(m);
     ntp_gguf_free(g);
     return s;

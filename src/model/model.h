@@ -13,6 +13,8 @@
 #include "model/arch.h"
 #include "model/plan.h"
 
+#include <pthread.h>
+
 /* Most devices a model can span (NUMA nodes plus GPUs). */
 #define NTP_MAX_DEVICES 16
 
@@ -43,6 +45,8 @@ struct ntp_model {
     ntp_topology *topo;          /* the machine (owned; the devices' threads are bound with it) */
     struct ntp_plan plan;        /* the shard plan of the devices */
     char layout_desc[320];       /* which devices were made and why (the layout's description) */
+    pthread_mutex_t run_lock;    /* held while a context runs the devices: each device has one
+                                    team, so runs of two contexts take turns (exec/context.c) */
 };
 
 /*

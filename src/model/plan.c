@@ -29,9 +29,8 @@ static int64_t lcm64(int64_t a, int64_t b)
 /* Device d's part [*a, *b) of n elements cut in units of u (the end is always a cut). */
 static void share(int64_t n, int64_t u, int d, int n_dev, int64_t *a, int64_t *b)
 {
-    const int64_t units = (n + u - 1) / u, per = units / n_dev, extra = units % n_dev;
-    const int64_t u0 = d * per + (d < extra ? d : extra);
-    const int64_t u1 = u0 + per + (d < extra ? 1 : 0);
+    int64_t u0, u1;
+    ntp__slice((n + u - 1) / u, d, n_dev, &u0, &u1);
     *a = u0 * u < n ? u0 * u : n;
     *b = u1 * u < n ? u1 * u : n;
 }

@@ -313,10 +313,10 @@ struct stream {
 /* Thread ith's element range, cut on 4 KiB (512 doubles) boundaries. */
 static void stream_slice(size_t n, int ith, int nth, size_t *i0, size_t *i1)
 {
-    const size_t pages = n / 512, per = pages / (size_t)nth, extra = pages % (size_t)nth;
-    const size_t u = (size_t)ith;
-    *i0 = (u * per + (u < extra ? u : extra)) * 512;
-    *i1 = *i0 + (per + (u < extra ? 1 : 0)) * 512;
+    int64_t p0, p1;
+    ntp__slice((int64_t)(n / 512), ith, nth, &p0, &p1);
+    *i0 = (size_t)p0 * 512;
+    *i1 = (size_t)p1 * 512;
     if (ith == nth - 1)
         *i1 = n;
 }

@@ -1,5 +1,5 @@
 /*
- * test_allreduce.c - the all-reduce under stress: N = 1..8 devices, each a
+ * test_allreduce.c - the "shm" collective (src/comm/) under stress: N = 1..8 devices, each a
  * persistent thread team (1 to 3 threads), random sizes from 1 float to
  * max_n, many rounds back to back, every element of every device checked
  * every round. Values are small integers so every sum is exact whatever the
@@ -10,7 +10,7 @@
  * The rounds are spread over the device counts 1..8; each round runs on all
  * devices at once (their teams started together, then waited for).
  */
-#include "comm/allreduce.h"
+#include "comm/comm.h"
 #include "numa/team.h"
 #include "test.h"
 
@@ -22,7 +22,7 @@
 #define MAX_DEV 8
 
 struct job {
-    struct ntp_allreduce *ar; /* the group */
+    struct ntp_comm *ar; /* the group */
     int rank, n_dev;
     float *buf; /* [max_n] this device's vector */
     float *acc; /* [max_n] accumulator (acc += sum is checked too) */
@@ -55,7 +55,7 @@ static void round_fn(void *ctx, int ith, int nth)
         j->acc[i] = 1.0f;
     }
     ntp__team_barrier(j->team);
-    if (ntp__allreduce(j->ar, j->rank, j->buf, j->n, j->acc, ith, nth) != NTP_OK)
+    if (j->ar->iface->allreduce_team(j->ar, j->rank, j->buf, j->n, j->acc, ith, nth) != NTP_OK)
         atomic_fetch_add(j->bad, 1);
     ntp__team_barrier(j->team);
     int bad = 0;
@@ -99,9 +99,9 @@ static void run_group(int n_dev, int rounds, int64_t max_n, uint64_t *seed)
         jobs[d].buf = malloc((size_t)max_n * sizeof(float));
         jobs[d].acc = malloc((size_t)max_n * sizeof(float));
     }
-    struct ntp_allreduce *ar = NULL;
-    struct ntp_allreduce_params ap = {.n_dev = n_dev, .max_n = max_n, .n_slices = max_thr};
-    CHECK_OK(ntp__allreduce_new(&ap, &ar));
+    struct ntp_comm *ar = NULL;
+    struct ntp_comm_params cp = {.size = n_dev, .max_n = max_n, .max_threads = max_thr};
+    CHECK_OK(ntp__comm_new("shm", &cp, &ar));
     for (int r = 0; r < rounds && ar; r++) {
         const int64_t n = random_size(seed, max_n);
         for (int d = 0; d < n_dev; d++) {
@@ -119,7 +119,7 @@ static void run_group(int n_dev, int rounds, int64_t max_n, uint64_t *seed)
             break;
         }
     }
-    ntp__allreduce_free(ar);
+    ntp__comm_free(ar);
     for (int d = 0; d < n_dev; d++) {
         ntp__team_free(teams[d]);
         free(jobs[d].buf);
@@ -130,16 +130,19 @@ static void run_group(int n_dev, int rounds, int64_t max_n, uint64_t *seed)
 /* Bad parameters are errors, not crashes. */
 static void test_errors(void)
 {
-    struct ntp_allreduce *ar = NULL;
-    struct ntp_allreduce_params ap = {.n_dev = 0, .max_n = 16, .n_slices = 1};
-    CHECK_STATUS(ntp__allreduce_new(&ap, &ar), NTP_E_INVALID_ARG);
-    ap.n_dev = 2;
-    CHECK_OK(ntp__allreduce_new(&ap, &ar));
+    struct ntp_comm *ar = NULL;
+    struct ntp_comm_params cp = {.size = 0, .max_n = 16, .max_threads = 1};
+    CHECK_STATUS(ntp__comm_new("shm", &cp, &ar), NTP_E_INVALID_ARG);
+    cp.size = 2;
+    CHECK_STATUS(ntp__comm_new("carrier-pigeon", &cp, &ar), NTP_E_UNSUPPORTED);
+    CHECK(strstr(ntp_last_error(), "carrier-pigeon") != NULL);
+    CHECK_OK(ntp__comm_new("shm", &cp, &ar));
     float x[32] = {0};
-    CHECK_STATUS(ntp__allreduce(ar, 0, x, 32, NULL, 0, 1), NTP_E_INVALID_ARG);
-    CHECK_STATUS(ntp__allreduce(ar, 2, x, 4, NULL, 0, 1), NTP_E_INVALID_ARG);
-    ntp__allreduce_free(ar);
-    ntp__allreduce_free(NULL);
+    CHECK_STATUS(ar->iface->allreduce(ar, 0, x, 32), NTP_E_INVALID_ARG);
+    CHECK_STATUS(ar->iface->allreduce(ar, 2, x, 4), NTP_E_INVALID_ARG);
+    CHECK_STATUS(ar->iface->allreduce_team(ar, 0, x, 4, NULL, 1, 2), NTP_E_INVALID_ARG);
+    ntp__comm_free(ar);
+    ntp__comm_free(NULL);
 }
 
 int main(int argc, char **argv)

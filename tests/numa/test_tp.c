@@ -46,15 +46,19 @@ static int32_t argmax(const float *x, int32_t n)
     return b;
 }
 
-/* Load with tp devices (one thread each; tp 1: two threads), prompt then 64 greedy steps. */
+/*
+ * Load with tp devices (one thread each, or NTP_TEST_TP_THREADS; tp 1: two
+ * threads), prompt then 64 greedy steps.
+ */
 static int run_tp(const char *path, int tp, struct run_out *o)
 {
     ntp_model_params mp = ntp_model_default_params();
+    const char *thr = getenv("NTP_TEST_TP_THREADS");
     mp.tp = tp;
     if (tp == 1)
         mp.n_threads = 2;
     else
-        mp.threads_per_device = 1;
+        mp.threads_per_device = thr ? atoi(thr) : 1;
     ntp_context_params cp = ntp_context_default_params();
     cp.n_ctx = 96;
     cp.n_batch = 5; /* the prompt goes in three batches */

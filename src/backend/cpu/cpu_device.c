@@ -12,6 +12,7 @@
 #include "kernels/packed.h"
 #include "numa/place.h"
 
+#include <numa.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,9 +276,6 @@ static ntp_status cpu_state_new(struct ntp_device *d, const struct ntp_dev_state
     const struct ntp_hparams *hp = &p->cfg->hp;
     const struct ntp_shard *sh = p->shard;
     *out = NULL;
-    if (p->kv_type != NTP_TYPE_F16 && p->kv_type != NTP_TYPE_F32)
-        return ntp__error(NTP_E_UNSUPPORTED, "KV cache type %s: expected F16 or F32",
-                          ntp_type_name(p->kv_type));
     struct ntp_dev_state *s = calloc(1, sizeof *s);
     if (s == NULL)
         return ntp__error(NTP_E_NOMEM, "cpu device: cannot allocate a context state");
@@ -341,9 +339,6 @@ static ntp_status cpu_hidden_write(struct ntp_device *d, struct ntp_dev_state *s
                                    int64_t n_tok)
 {
     (void)d;
-    if (n_tok < 0 || n_tok > s->p.n_batch)
-        return ntp__error(NTP_E_INVALID_ARG, "cpu device: batch of %lld tokens (at most %lld)",
-                          (long long)n_tok, (long long)s->p.n_batch);
     memcpy(s->x, x, (size_t)n_tok * (size_t)s->n_embd * sizeof(float));
     return NTP_OK;
 }
@@ -352,9 +347,6 @@ static ntp_status cpu_hidden_read(struct ntp_device *d, struct ntp_dev_state *s,
                                   int64_t n_tok)
 {
     (void)d;
-    if (n_tok < 0 || n_tok > s->p.n_batch)
-        return ntp__error(NTP_E_INVALID_ARG, "cpu device: batch of %lld tokens (at most %lld)",
-                          (long long)n_tok, (long long)s->p.n_batch);
     memcpy(x, s->x, (size_t)n_tok * (size_t)s->n_embd * sizeof(float));
     return NTP_OK;
 }
@@ -363,6 +355,7 @@ static ntp_status cpu_hidden_read(struct ntp_device *d, struct ntp_dev_state *s,
 static ntp_status job_start(struct ntp_device *d, struct ntp_dev_state *s, ntp_team_fn fn)
 {
     atomic_store(&s->job.err, NTP_OK);
+    s->job.msg[0] = '\0';
     s->job.busy = true;
     ntp__team_start(cpu_of(d)->team, fn, s);
     return NTP_OK;
@@ -371,9 +364,6 @@ static ntp_status job_start(struct ntp_device *d, struct ntp_dev_state *s, ntp_t
 static ntp_status cpu_run_layers_start(struct ntp_device *d, struct ntp_dev_state *s,
                                        const struct ntp_dev_run *run)
 {
-    ntp_status st = ntp__cpu_check_layers(s, run);
-    if (st != NTP_OK)
-        return st;
     s->job.run = *run;
     return job_start(d, s, ntp__cpu_layers_job);
 }
@@ -381,9 +371,6 @@ static ntp_status cpu_run_layers_start(struct ntp_device *d, struct ntp_dev_stat
 static ntp_status cpu_run_output_start(struct ntp_device *d, struct ntp_dev_state *s,
                                        const struct ntp_dev_output_run *run)
 {
-    ntp_status st = ntp__cpu_check_output(s, run);
-    if (st != NTP_OK)
-        return st;
     s->job.out = *run;
     return job_start(d, s, ntp__cpu_output_job);
 }
@@ -396,7 +383,8 @@ static ntp_status cpu_run_wait(struct ntp_device *d, struct ntp_dev_state *s)
     s->job.busy = false;
     const ntp_status err = (ntp_status)atomic_load(&s->job.err);
     if (err != NTP_OK)
-        return ntp__error(err, "%s: a kernel failed (%s)", d->desc, ntp_status_str(err));
+        return ntp__error(err, "%s: %s", d->desc,
+                          s->job.msg[0] ? s->job.msg : ntp_status_desc(err));
     return NTP_OK;
 }
 
@@ -455,6 +443,13 @@ static const struct ntp_device_iface cpu_iface = {
     .state_place = cpu_state_place,
     .node = cpu_node,
 };
+
+int ntp__cpu_device_count(char *why, size_t why_size)
+{
+    (void)why;
+    (void)why_size;
+    return numa_available() < 0 ? 1 : numa_num_configured_nodes();
+}
 
 ntp_status ntp__cpu_device_new(const struct ntp_cpu_device_params *p, struct ntp_device **out)
 {

@@ -1,7 +1,8 @@
 /*
  * cpu_device.h - the CPU device: one NUMA node's cores running a model shard
  * with one persistent thread team bound to the node's cores (numa/team.h), its
- * weights and buffers in the node's memory (DESIGN.md "Threads and memory").
+ * weights and buffers in the node's memory (docs/architecture.md "Threads
+ * and memory").
  */
 #ifndef NTP_BACKEND_CPU_DEVICE_H
 #define NTP_BACKEND_CPU_DEVICE_H
@@ -19,6 +20,9 @@ struct ntp_cpu_device_params {
 
 /* Make a CPU device. Free it with d->iface->destroy(d). */
 ntp_status ntp__cpu_device_new(const struct ntp_cpu_device_params *p, struct ntp_device **out);
+
+/* NUMA nodes of this machine (1 without NUMA support): one CPU device each by default. */
+int ntp__cpu_device_count(char *why, size_t why_size);
 
 /*
  * OpenBLAS (prefill attention) picks its kernels from the CPU model when it

@@ -35,6 +35,7 @@ struct cpu_job {
     struct ntp_dev_run run;        /* for run_layers */
     struct ntp_dev_output_run out; /* for run_output */
     _Atomic int err;               /* first failing status of the job (NTP_OK if none) */
+    char msg[256];                 /* its message, written by the thread that set err */
     bool busy;                     /* started and not yet waited for */
 };
 
@@ -69,10 +70,6 @@ struct ntp_dev_state {
     struct cpu_job job;            /* the team's current job */
 };
 
-/* Checks of a run's arguments, done on the calling thread before the team starts. */
-ntp_status ntp__cpu_check_layers(const struct ntp_dev_state *s, const struct ntp_dev_run *run);
-ntp_status ntp__cpu_check_output(const struct ntp_dev_state *s,
-                                 const struct ntp_dev_output_run *run);
 /* Team jobs of cpu_layer.c: ctx is the state; they run s->job.run / s->job.out. */
 void ntp__cpu_layers_job(void *ctx, int ith, int nth);
 void ntp__cpu_output_job(void *ctx, int ith, int nth);

@@ -16,6 +16,7 @@
 
 #include <math.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #if NTP_HAVE_OPENBLAS
 #include <cblas.h>
@@ -29,13 +30,26 @@ struct thr {
     const float *act_src;        /* the float rows the act buffer now holds, or NULL */
     enum ntp_type act_type;      /* their format there */
     float *scratch;              /* thr_floats floats private to this thread */
-    _Atomic int *err;            /* first failing status of the call (shared) */
     struct ntp_team *team;       /* the device's team (for barriers) */
 };
 
 static void team_barrier(struct thr *th)
 {
     ntp__team_barrier(th->team);
+}
+
+/*
+ * Record a failure of this thread's part of the job: the first one wins and
+ * keeps its message (this thread's ntp_last_error), which run_wait hands to
+ * the caller's thread. The thread goes on with the job's phases, so that the
+ * team still meets at every barrier.
+ */
+static void fail(struct thr *th, ntp_status st)
+{
+    struct cpu_job *j = &th->s->job;
+    int expected = NTP_OK;
+    if (atomic_compare_exchange_strong(&j->err, &expected, (int)st))
+        snprintf(j->msg, sizeof j->msg, "%s", ntp_last_error());
 }
 
 static const struct ntp_dev_tensor *layer_w(const struct thr *th, int64_t il, enum ntp_tensor_id id)
@@ -106,10 +120,8 @@ static void mm(struct thr *th, const struct ntp_dev_tensor *w, const float *src,
     };
     prep_act(th, src, ld_src, n_tok, w->ne[0], w->type, &a.x, &a.x_stride);
     ntp_status st = ntp__kernels_matmul(th->k, &a);
-    if (st != NTP_OK) {
-        int expected = NTP_OK;
-        atomic_compare_exchange_strong(th->err, &expected, (int)st);
-    }
+    if (st != NTP_OK)
+        fail(th, st);
 }
 
 /* RMS-normalize rows [0, n_tok) of s->x into s->xn with weight w (this thread's tokens). */
@@ -124,26 +136,31 @@ static void norm_rows(struct thr *th, const struct ntp_dev_tensor *w, int64_t n_
 }
 
 /*
- * Sum the partials across devices (all-reduce) and add the sum to the
- * residual stream; the all-reduce adds each thread's own slices, so no
- * barrier is needed between the two.
+ * Sum the partials across the group's devices and add the sum to the
+ * residual stream. A collective that spreads a call over the team also does
+ * the add, on each thread's own share, so no barrier is needed between the
+ * two; one called once per device runs on thread 0 while the others wait.
  */
 static void reduce_residual(struct thr *th, int64_t n_tok)
 {
     struct ntp_dev_state *s = th->s;
     const int64_t n = n_tok * s->n_embd;
-    const struct ntp_comm_ops *c = &s->p.comm;
-    if (c->allreduce) {
-        ntp_status st = c->allreduce(c->comm, c->rank, s->part, n, s->x, th->ith, th->nth);
-        if (st != NTP_OK) {
-            int expected = NTP_OK;
-            atomic_compare_exchange_strong(th->err, &expected, (int)st);
+    const struct ntp_comm_member *m = &s->p.comm;
+    ntp_status st = NTP_OK;
+    if (m->comm && m->comm->iface->allreduce_team) {
+        st = m->comm->iface->allreduce_team(m->comm, m->rank, s->part, n, s->x, th->ith, th->nth);
+    } else {
+        if (m->comm) {
+            if (th->ith == 0)
+                st = m->comm->iface->allreduce(m->comm, m->rank, s->part, n);
+            team_barrier(th);
         }
-        return;
+        int64_t i0, i1;
+        ntp__slice(n, th->ith, th->nth, &i0, &i1);
+        ntp__add_f32(s->x + i0, s->part + i0, i1 - i0);
     }
-    int64_t i0, i1;
-    ntp__slice(n, th->ith, th->nth, &i0, &i1);
-    ntp__add_f32(s->x + i0, s->part + i0, i1 - i0);
+    if (st != NTP_OK)
+        fail(th, st);
 }
 
 /* Store one head's key or value row (hd floats) at cache row p, head slot g. */
@@ -377,24 +394,6 @@ static void thr_init(struct thr *th, struct ntp_dev_state *s, int ith, int nth)
     th->act_src = NULL;
     th->act_type = NTP_TYPE_F32;
     th->scratch = s->thr + (size_t)th->ith * (size_t)s->thr_floats;
-    th->err = &s->job.err;
-}
-
-ntp_status ntp__cpu_check_layers(const struct ntp_dev_state *s, const struct ntp_dev_run *run)
-{
-    const struct ntp_shard *sh = s->p.shard;
-    if (run->n_tok < 1 || run->n_tok > s->p.n_batch || run->pos < 0 ||
-        run->pos + run->n_tok > s->p.n_ctx)
-        return ntp__error(NTP_E_INVALID_ARG,
-                          "cpu device: batch of %lld tokens at position %lld (batch size %lld, "
-                          "context %lld)",
-                          (long long)run->n_tok, (long long)run->pos, (long long)s->p.n_batch,
-                          (long long)s->p.n_ctx);
-    if (run->layer0 < sh->layer0 || run->layer1 > sh->layer0 + sh->n_layer ||
-        run->layer0 > run->layer1)
-        return ntp__error(NTP_E_INVALID_ARG, "cpu device: layers [%lld, %lld) not held",
-                          (long long)run->layer0, (long long)run->layer1);
-    return NTP_OK;
 }
 
 void ntp__cpu_layers_job(void *ctx, int ith, int nth)
@@ -413,15 +412,6 @@ void ntp__cpu_layers_job(void *ctx, int ith, int nth)
         block_attn(&th, il, run);
         block_ffn(&th, il, run);
     }
-}
-
-ntp_status ntp__cpu_check_output(const struct ntp_dev_state *s,
-                                 const struct ntp_dev_output_run *run)
-{
-    if (run->tok0 < 0 || run->n_tok < 1 || run->tok0 + run->n_tok > s->p.n_batch)
-        return ntp__error(NTP_E_INVALID_ARG, "cpu device: output rows [%lld, %lld) out of range",
-                          (long long)run->tok0, (long long)(run->tok0 + run->n_tok));
-    return NTP_OK;
 }
 
 void ntp__cpu_output_job(void *ctx, int ith, int nth)

@@ -1,5 +1,20 @@
 /*
- * allreduce.c - recursive-doubling all-reduce over shared memory.
+ * shm.c - the "shm" collective (comm.h): a recursive-doubling all-reduce over
+ * shared memory, for the devices of a group in one process.
+ *
+ * Every device copies its partial into a buffer in its own node's memory and
+ * publishes a sequence number on its own cache line; log2(N) pairwise
+ * exchanges then give every device the full sum. A group whose size is not a
+ * power of two first folds the devices past the largest power of two P into
+ * devices 0 .. N-P-1, and those hand the result back at the end.
+ *
+ * The vector is cut into max_threads slices (64-byte aligned); thread ith of a
+ * device with nth threads handles slices ith, ith + nth, ... and meets only
+ * the threads of the other devices that handle the same slice, so a call
+ * needs no barrier inside a device. Sequence numbers only grow (no flag is
+ * ever reset), so calls may follow each other back to back. Every device ends
+ * with bit-identical sums: each pairwise step computes a + b on both sides,
+ * and float addition is commutative.
  *
  * Per call, device d publishes a series of levels, each a buffer in its own
  * memory, and after each a sequence number (call * stages + stage):
@@ -17,7 +32,7 @@
  * half straight from the other's buffer and stores the sum into both, so
  * there are no levels and no copy, and each cache line crosses cores once.
  */
-#include "comm/allreduce.h"
+#include "comm/comm.h"
 
 #include "core/core.h"
 #include "numa/place.h"
@@ -45,7 +60,8 @@ struct dev_part {
     void *mem;          /* the allocation holding both (place alloc) */
 };
 
-struct ntp_allreduce {
+struct shm_comm {
+    struct ntp_comm base; /* first: the object is a struct ntp_comm */
     int n_dev, p2, log_p2, n_extra; /* N, largest power of two P <= N, log2(P), N - P */
     int n_slices;
     int n_lvl;       /* levels per parity: lvl 0, lvl 1 and one per exchange (0 for N = 2) */
@@ -54,62 +70,94 @@ struct ntp_allreduce {
     size_t lvl_stride; /* floats between levels (max_n rounded up to 16) */
     uint64_t time_ns;  /* time rank 0's thread 0 spent in calls (only it writes) */
     uint64_t calls;    /* calls rank 0's thread 0 made */
-    struct dev_part dev[NTP_ALLREDUCE_MAX_DEV];
+    struct dev_part dev[NTP_COMM_MAX_SIZE];
 };
 
-void ntp__allreduce_free(struct ntp_allreduce *a)
+static void shm_destroy(struct ntp_comm *c)
 {
-    if (a == NULL)
-        return;
+    struct shm_comm *a = (struct shm_comm *)c;
     for (int d = 0; d < a->n_dev; d++)
         ntp__place_free(a->dev[d].mem);
     free(a);
 }
 
-ntp_status ntp__allreduce_new(const struct ntp_allreduce_params *p, struct ntp_allreduce **out)
+static ntp_status shm_allreduce(struct ntp_comm *c, int rank, float *buf, int64_t n);
+static ntp_status shm_allreduce_team(struct ntp_comm *c, int rank, float *buf, int64_t n,
+                                     float *acc, int ith, int nth);
+static void shm_stats(const struct ntp_comm *c, struct ntp_comm_stats *out);
+static void shm_stats_reset(struct ntp_comm *c);
+
+static const struct ntp_comm_iface shm_iface = {
+    .name = "shm",
+    .destroy = shm_destroy,
+    .allreduce = shm_allreduce,
+    .allreduce_team = shm_allreduce_team,
+    .stats = shm_stats,
+    .stats_reset = shm_stats_reset,
+};
+
+/*
+ * The same tree offering only the one-thread call, as a kind whose transport
+ * is one call per process (MPI) does: tests run the devices' path for such
+ * kinds with it (NTP_COMM=shm-serial).
+ */
+static const struct ntp_comm_iface shm_serial_iface = {
+    .name = "shm-serial",
+    .destroy = shm_destroy,
+    .allreduce = shm_allreduce,
+    .stats = shm_stats,
+    .stats_reset = shm_stats_reset,
+};
+
+ntp_status ntp__comm_shm_serial_new(const struct ntp_comm_params *p, struct ntp_comm **out)
+{
+    const struct ntp_comm_params one = {
+        .size = p->size, .max_n = p->max_n, .max_threads = 1, .nodes = p->nodes};
+    ntp_status s = ntp__comm_shm_new(&one, out);
+    if (s == NTP_OK)
+        (*out)->iface = &shm_serial_iface;
+    return s;
+}
+
+ntp_status ntp__comm_shm_new(const struct ntp_comm_params *p, struct ntp_comm **out)
 {
     *out = NULL;
-    if (p->n_dev < 1 || p->n_dev > NTP_ALLREDUCE_MAX_DEV || p->max_n < 1 || p->n_slices < 1)
+    if (p->size < 1 || p->size > NTP_COMM_MAX_SIZE || p->max_n < 1 || p->max_threads < 1)
         return ntp__error(NTP_E_INVALID_ARG,
-                          "all-reduce: %d devices (1..%d), %lld floats, %d slices (>= 1)", p->n_dev,
-                          NTP_ALLREDUCE_MAX_DEV, (long long)p->max_n, p->n_slices);
-    struct ntp_allreduce *a = calloc(1, sizeof *a);
+                          "all-reduce: %d devices (1..%d), %lld floats, %d threads (>= 1)",
+                          p->size, NTP_COMM_MAX_SIZE, (long long)p->max_n, p->max_threads);
+    struct shm_comm *a = calloc(1, sizeof *a);
     if (a == NULL)
         return ntp__error(NTP_E_NOMEM, "all-reduce: out of memory");
-    a->n_dev = p->n_dev;
-    a->n_slices = p->n_slices;
+    a->base = (struct ntp_comm){.iface = &shm_iface, .size = p->size};
+    a->n_dev = p->size;
+    a->n_slices = p->max_threads;
     a->max_n = p->max_n;
-    for (a->p2 = 1; a->p2 * 2 <= p->n_dev; a->p2 *= 2)
+    for (a->p2 = 1; a->p2 * 2 <= p->size; a->p2 *= 2)
         a->log_p2++;
-    a->n_extra = p->n_dev - a->p2;
+    a->n_extra = p->size - a->p2;
     /* A group of two sums in place in the callers' buffers (pair_slice): no levels. */
-    a->n_lvl = p->n_dev == 2 ? 0 : 2 + a->log_p2;
+    a->n_lvl = p->size == 2 ? 0 : 2 + a->log_p2;
     a->stages = 2 + (uint32_t)a->log_p2;
     a->lvl_stride = ((size_t)p->max_n + 15) / 16 * 16;
-    const size_t slot_bytes = (size_t)p->n_slices * sizeof(struct slot);
+    const size_t slot_bytes = (size_t)a->n_slices * sizeof(struct slot);
     const size_t lvl_bytes = 2 * (size_t)a->n_lvl * a->lvl_stride * sizeof(float);
     for (int d = 0; d < a->n_dev; d++) {
         struct dev_part *dp = &a->dev[d];
         dp->mem = ntp__place_alloc(slot_bytes + lvl_bytes, p->nodes ? p->nodes[d] : -1);
         if (dp->mem == NULL) {
-            ntp__allreduce_free(a);
+            shm_destroy(&a->base);
             return ntp__error(NTP_E_NOMEM, "all-reduce: cannot allocate %zu bytes for device %d",
                               slot_bytes + lvl_bytes, d);
         }
         dp->slots = dp->mem;
         dp->lvl = (float *)((uint8_t *)dp->mem + slot_bytes);
     }
-    *out = a;
+    *out = &a->base;
     return NTP_OK;
 }
 
-uint64_t ntp__allreduce_bytes_per_dev(const struct ntp_allreduce *a)
-{
-    return (uint64_t)a->n_slices * sizeof(struct slot) +
-           2 * (uint64_t)a->n_lvl * a->lvl_stride * sizeof(float);
-}
-
-static inline float *level(const struct ntp_allreduce *a, int d, uint32_t parity, int l)
+static inline float *level(const struct shm_comm *a, int d, uint32_t parity, int l)
 {
     return a->dev[d].lvl + ((size_t)parity * (size_t)a->n_lvl + (size_t)l) * a->lvl_stride;
 }
@@ -127,7 +175,7 @@ static inline void publish(struct slot *s, uint32_t v)
  * machine: a thread that only yields stays runnable, is charged for it, and
  * is scheduled late once the data is there, while a woken sleeper runs at once.
  */
-static inline void wait_stage(const struct ntp_allreduce *a, int d, int s, uint32_t v)
+static inline void wait_stage(const struct shm_comm *a, int d, int s, uint32_t v)
 {
     struct slot *sl = &a->dev[d].slots[s];
     uint32_t cur;
@@ -136,7 +184,7 @@ static inline void wait_stage(const struct ntp_allreduce *a, int d, int s, uint3
 }
 
 /* The level device d exchanges at step k (its folded partial for k = 0). */
-static inline int exchange_level(const struct ntp_allreduce *a, int d, int k)
+static inline int exchange_level(const struct shm_comm *a, int d, int k)
 {
     if (k > 0)
         return 1 + k;
@@ -157,14 +205,6 @@ static void add_out(float *restrict y, const float *u, const float *v, float *re
         y[i] = t;
         acc[i] += t;
     }
-}
-
-/* Part ith of nth of [0, n), the remainder spread over the first parts. */
-static void part_of(int64_t n, int ith, int nth, int64_t *r0, int64_t *r1)
-{
-    const int64_t per = n / nth, extra = n % nth;
-    *r0 = ith * per + (ith < extra ? ith : extra);
-    *r1 = *r0 + per + (ith < extra ? 1 : 0);
 }
 
 /* acc += x. */
@@ -218,7 +258,7 @@ static void pair_sum(float *restrict mine, float *restrict theirs, float *restri
  * peer does not touch until it has seen that stage 2; and it returns only
  * after the peer's stage 2, the peer's last access to its buffer.
  */
-static void pair_slice(const struct ntp_allreduce *a, int d, int s, float *buf, float *acc,
+static void pair_slice(const struct shm_comm *a, int d, int s, float *buf, float *acc,
                        int64_t i0, int64_t i1)
 {
     struct slot *me = &a->dev[d].slots[s];
@@ -241,7 +281,7 @@ static void pair_slice(const struct ntp_allreduce *a, int d, int s, float *buf, 
 }
 
 /* Elements [i0, i1) of slice s for device d. */
-static void reduce_slice(const struct ntp_allreduce *a, int d, int s, float *buf, float *acc,
+static void reduce_slice(const struct shm_comm *a, int d, int s, float *buf, float *acc,
                          int64_t i0, int64_t i1)
 {
     struct slot *me = &a->dev[d].slots[s];
@@ -283,14 +323,17 @@ static void reduce_slice(const struct ntp_allreduce *a, int d, int s, float *buf
         acc_add(acc + i0, buf + i0, len);
 }
 
-ntp_status ntp__allreduce(void *comm, int rank, float *buf, int64_t n, float *acc, int ith, int nth)
+static ntp_status shm_allreduce_team(struct ntp_comm *c, int rank, float *buf, int64_t n,
+                                     float *acc, int ith, int nth)
 {
-    const struct ntp_allreduce *a = comm;
-    if (rank < 0 || rank >= a->n_dev || n < 0 || n > a->max_n || nth > a->n_slices)
+    struct shm_comm *a = (struct shm_comm *)c;
+    if (rank < 0 || rank >= a->n_dev || n < 0 || n > a->max_n || ith < 0 || nth < 1 ||
+        ith >= nth || nth > a->n_slices)
         return ntp__error(NTP_E_INVALID_ARG,
-                          "all-reduce: rank %d of %d, %lld floats (at most %lld), %d threads "
+                          "all-reduce: rank %d of %d, %lld floats (at most %lld), thread %d of %d "
                           "(at most %d)",
-                          rank, a->n_dev, (long long)n, (long long)a->max_n, nth, a->n_slices);
+                          rank, a->n_dev, (long long)n, (long long)a->max_n, ith, nth,
+                          a->n_slices);
     const bool timed = rank == 0 && ith == 0;
     struct timespec t0, t1;
     if (timed)
@@ -299,7 +342,7 @@ ntp_status ntp__allreduce(void *comm, int rank, float *buf, int64_t n, float *ac
     const int64_t units = (n + 15) / 16;
     for (int s = ith; s < a->n_slices; s += nth) {
         int64_t u0, u1;
-        part_of(units, s, a->n_slices, &u0, &u1);
+        ntp__slice(units, s, a->n_slices, &u0, &u1);
         const int64_t i0 = u0 * 16 < n ? u0 * 16 : n, i1 = u1 * 16 < n ? u1 * 16 : n;
         if (a->n_dev == 2)
             pair_slice(a, rank, s, buf, acc, i0, i1);
@@ -308,26 +351,28 @@ ntp_status ntp__allreduce(void *comm, int rank, float *buf, int64_t n, float *ac
     }
     if (timed) {
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        struct ntp_allreduce *w = comm;
-        w->time_ns +=
+        a->time_ns +=
             (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000ll + (t1.tv_nsec - t0.tv_nsec));
-        w->calls++;
+        a->calls++;
     }
     return NTP_OK;
 }
 
-uint64_t ntp__allreduce_time_ns(const struct ntp_allreduce *a)
+/* One thread takes every slice. */
+static ntp_status shm_allreduce(struct ntp_comm *c, int rank, float *buf, int64_t n)
 {
-    return a->time_ns;
+    return shm_allreduce_team(c, rank, buf, n, NULL, 0, 1);
 }
 
-uint64_t ntp__allreduce_calls(const struct ntp_allreduce *a)
+static void shm_stats(const struct ntp_comm *c, struct ntp_comm_stats *out)
 {
-    return a->calls;
+    const struct shm_comm *a = (const struct shm_comm *)c;
+    *out = (struct ntp_comm_stats){.time_ns = a->time_ns, .calls = a->calls};
 }
 
-void ntp__allreduce_time_reset(struct ntp_allreduce *a)
+static void shm_stats_reset(struct ntp_comm *c)
 {
+    struct shm_comm *a = (struct shm_comm *)c;
     a->time_ns = 0;
     a->calls = 0;
 }

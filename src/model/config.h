@@ -1,0 +1,86 @@
+/*
+ * config.h - what a model is, as the layers below the model read it: its
+ * hyper-parameters, its rotary embedding, the switches of its architecture
+ * and the names (ids) of its weights. Kernels, backends and exec include this
+ * header directly; it includes nothing of the project but ntp.h, so none of
+ * them reaches through another layer to get these types
+ * (docs/architecture.md "Layers").
+ */
+#ifndef NTP_MODEL_CONFIG_H
+#define NTP_MODEL_CONFIG_H
+
+#include "ntp.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/*
+ * Hyper-parameters of a model, as read from or written to the metadata. The
+ * head dimensions are explicit because qwen3 (and others) decouple them from
+ * n_embd / n_head.
+ */
+struct ntp_hparams {
+    int64_t n_embd;       /* hidden size */
+    int64_t n_layer;      /* transformer blocks */
+    int64_t n_head;       /* query heads */
+    int64_t n_head_kv;    /* key/value heads (n_head % n_head_kv == 0) */
+    int64_t head_dim_k;   /* per-head width of q and k (key_length) */
+    int64_t head_dim_v;   /* per-head width of v (value_length) */
+    int64_t n_ff;         /* feed-forward width */
+    int64_t n_vocab;      /* tokens */
+    int64_t n_ctx;        /* training context length */
+    int64_t n_rot;        /* rotated dimensions per head (rope.dimension_count) */
+    float rms_eps;        /* RMS norm epsilon */
+    float rope_freq_base; /* RoPE theta */
+};
+
+/* How positions rotate q and k: ggml's rope with linear, YaRN and per-frequency scaling. */
+struct ntp_rope_cfg {
+    int64_t n_rot;     /* rotated dimensions per head (even, <= head_dim_k) */
+    bool neox;         /* rotate halves (x[i], x[i + n_rot/2]) instead of pairs */
+    float freq_base;   /* theta base */
+    float freq_scale;  /* 1 / linear or YaRN scaling factor; 1 when unscaled */
+    float ext_factor;  /* YaRN extrapolation mix; 0 unless YaRN */
+    float attn_factor; /* magnitude scale of cos/sin (YaRN); 1 otherwise */
+    float beta_fast;   /* YaRN ramp bounds (llama.cpp defaults 32 and 1) */
+    float beta_slow;
+    int64_t n_ctx_orig;        /* context the model was trained with (YaRN ramp) */
+    const float *freq_factors; /* n_rot/2 divisors of each frequency (llama3 rope_freqs), or NULL;
+                                  host memory owned by the model */
+};
+
+/* Everything about the model a device needs to run its layers; owned by the model. */
+struct ntp_model_cfg {
+    struct ntp_hparams hp;    /* full-model sizes (not the shard's) */
+    struct ntp_rope_cfg rope; /* rotary embedding */
+    bool qkv_bias;            /* attn_q/k/v have biases (qwen2) */
+    bool qk_norm;             /* per-head RMS norm of q and k before RoPE (qwen3) */
+    float attn_scale;         /* multiplies q·k; 1/sqrt(head_dim_k) */
+};
+
+/*
+ * Every weight an architecture in the table (model/arch.c) can have; the
+ * order is the file order. Devices index their weights by these ids.
+ */
+enum ntp_tensor_id {
+    NTP_T_TOKEN_EMBD,
+    NTP_T_ATTN_NORM,
+    NTP_T_ATTN_Q,
+    NTP_T_ATTN_Q_BIAS,
+    NTP_T_ATTN_K,
+    NTP_T_ATTN_K_BIAS,
+    NTP_T_ATTN_V,
+    NTP_T_ATTN_V_BIAS,
+    NTP_T_ATTN_Q_NORM,
+    NTP_T_ATTN_K_NORM,
+    NTP_T_ATTN_OUTPUT,
+    NTP_T_FFN_NORM,
+    NTP_T_FFN_GATE,
+    NTP_T_FFN_UP,
+    NTP_T_FFN_DOWN,
+    NTP_T_OUTPUT_NORM,
+    NTP_T_OUTPUT,
+    NTP_T_COUNT,
+};
+
+#endif /* NTP_MODEL_CONFIG_H */

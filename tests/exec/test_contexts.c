@@ -1,0 +1,107 @@
+/*
+ * test_contexts.c - two contexts on one model, decoding from two threads at
+ * the same time (include/ntp.h "Threads"): each must produce exactly the
+ * tokens and logits it produces alone. The model is tensor-parallel (two
+ * devices), so the contexts share the devices' teams and the all-reduce.
+ */
+#include "model/gen.h"
+#include "test.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define N_PROMPT 9
+#define N_GEN    24
+
+struct run {
+    ntp_context *c;
+    int32_t first;      /* first prompt token: the two threads use different prompts */
+    int32_t tok[N_GEN]; /* greedy tokens */
+    float last[512];    /* logits of the last step (n_vocab <= 512) */
+    ntp_status st;
+};
+
+static int32_t argmax(const float *x, int32_t n)
+{
+    int32_t b = 0;
+    for (int32_t i = 1; i < n; i++)
+        b = x[i] > x[b] ? i : b;
+    return b;
+}
+
+/* Prompt, then N_GEN greedy steps, from position 0. */
+static void *generate(void *arg)
+{
+    struct run *r = arg;
+    const int32_t nv = 320;
+    int32_t toks[N_PROMPT];
+    for (int i = 0; i < N_PROMPT; i++)
+        toks[i] = (r->first + i * 37) % nv;
+    ntp_context_reset(r->c);
+    r->st = ntp_decode(r->c, toks, N_PROMPT, false);
+    for (int i = 0; i < N_GEN && r->st == NTP_OK; i++) {
+        r->tok[i] = argmax(ntp_get_logits(r->c, -1), nv);
+        r->st = ntp_decode(r->c, &r->tok[i], 1, false);
+    }
+    if (r->st == NTP_OK)
+        memcpy(r->last, ntp_get_logits(r->c, -1), (size_t)nv * sizeof(float));
+    return NULL;
+}
+
+int main(void)
+{
+    char dir[] = "/tmp/ntp_ctx_XXXXXX", path[64];
+    if (mkdtemp(dir) == NULL)
+        NTP_TEST_SKIP("cannot make a temporary folder");
+    snprintf(path, sizeof path, "%s/m.gguf", dir);
+    struct ntp_gen_params g = ntp_gen_default_params();
+    g.arch = "llama";
+    g.n_embd = 128;
+    g.n_layer = 2;
+    g.n_head = 4;
+    g.n_head_kv = 2;
+    g.n_ff = 256;
+    g.n_vocab = 320;
+    g.n_ctx = 64;
+    g.type = NTP_TYPE_F32;
+    CHECK_OK(ntp__model_gen(&g, path));
+    ntp_model_params mp = ntp_model_default_params();
+    mp.tp = 2;
+    mp.threads_per_device = 1;
+    ntp_model *m = NULL;
+    CHECK_OK(ntp_model_load(path, mp, &m));
+    ntp_context_params cp = ntp_context_default_params();
+    cp.n_ctx = 64;
+    cp.kv_type = NTP_TYPE_F32;
+    struct run alone[2] = {{.first = 3}, {.first = 101}}, both[2] = {{.first = 3}, {.first = 101}};
+    for (int i = 0; m && i < 2; i++) {
+        CHECK_OK(ntp_context_new(m, cp, &alone[i].c));
+        both[i].c = alone[i].c;
+    }
+    if (m && alone[0].c && alone[1].c) {
+        generate(&alone[0]); /* one after the other: the reference */
+        generate(&alone[1]);
+        pthread_t th[2];
+        for (int round = 0; round < 3; round++) {
+            for (int i = 0; i < 2; i++)
+                pthread_create(&th[i], NULL, generate, &both[i]);
+            for (int i = 0; i < 2; i++)
+                pthread_join(th[i], NULL);
+            for (int i = 0; i < 2; i++) {
+                CHECK_OK(both[i].st);
+                CHECK(memcmp(both[i].tok, alone[i].tok, sizeof both[i].tok) == 0);
+                CHECK(memcmp(both[i].last, alone[i].last, sizeof both[i].last) == 0);
+            }
+        }
+        CHECK(memcmp(alone[0].tok, alone[1].tok, sizeof alone[0].tok) != 0);
+    }
+    for (int i = 0; i < 2; i++)
+        ntp_context_free(alone[i].c);
+    ntp_model_free(m);
+    unlink(path);
+    rmdir(dir);
+    return ntp_test_result("contexts");
+}
