@@ -369,7 +369,7 @@ typedef struct ntp_model_params {
     int32_t n_gpu_layers;
     bool gpu_output; /* the final norm and output head on the GPU too (needs n_gpu_layers > 0) */
     /*
-     * Tensor parallelism (DESIGN.md "Threads and memory"). tp: CPU devices; 0
+     * Tensor parallelism (docs/architecture.md "Threads and memory"). tp: CPU devices; 0
      * (auto): one per NUMA node with cores; more than the nodes: the nodes'
      * cores are split into virtual devices (the log says so).
      */

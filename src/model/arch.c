@@ -87,14 +87,12 @@ const struct ntp_arch *ntp__arch_find(const char *name)
     return NULL;
 }
 
-int ntp__arch_count(void)
+void ntp__arch_names(char *buf, size_t size)
 {
-    return (int)(sizeof archs / sizeof archs[0]);
-}
-
-const struct ntp_arch *ntp__arch_at(int i)
-{
-    return i >= 0 && i < ntp__arch_count() ? &archs[i] : NULL;
+    size_t w = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof archs / sizeof archs[0] && w < size; i++)
+        w += (size_t)snprintf(buf + w, size - w, "%s%s", i ? ", " : "", archs[i].name);
 }
 
 const struct ntp_tensor_desc *ntp__tensor_desc(enum ntp_tensor_id id)

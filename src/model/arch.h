@@ -88,20 +88,14 @@ struct ntp_tensor_desc {
 
 /* The architecture named name ("llama", "qwen2", "qwen3"), or NULL. */
 const struct ntp_arch *ntp__arch_find(const char *name);
-/* The i-th known architecture (0 <= i < ntp__arch_count()), for listings and tests. */
-int ntp__arch_count(void);
-const struct ntp_arch *ntp__arch_at(int i);
+/* The names of the known architectures, "llama, qwen2, ...", into buf (for messages). */
+void ntp__arch_names(char *buf, size_t size);
 
 /* Description of tensor id (never NULL for id < NTP_T_COUNT). */
 const struct ntp_tensor_desc *ntp__tensor_desc(enum ntp_tensor_id id);
 /* Whether a model with these features has the tensor (features: arch bits | NTP_FEAT_OUTPUT when
  * untied). */
 bool ntp__tensor_present(enum ntp_tensor_id id, unsigned features);
-/*
- * The tensor's name for layer il (ignored for per-model tensors) into buf.
- * NTP_E_OVERFLOW when it does not fit.
- */
-ntp_status ntp__tensor_name(enum ntp_tensor_id id, int il, char *buf, size_t size);
 /* ne[0..1] of the tensor for hp (unused dimensions are 1). */
 void ntp__tensor_shape(enum ntp_tensor_id id, const struct ntp_hparams *hp, int64_t ne[2]);
 /* Value of a symbolic dimension. */

@@ -12,6 +12,7 @@
 #include "ntp.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -82,5 +83,12 @@ enum ntp_tensor_id {
     NTP_T_OUTPUT,
     NTP_T_COUNT,
 };
+
+/*
+ * The tensor's GGUF name for layer il (ignored for per-model tensors) into
+ * buf, e.g. "blk.3.attn_q.weight" (model/arch.c). NTP_E_OVERFLOW when it
+ * does not fit.
+ */
+ntp_status ntp__tensor_name(enum ntp_tensor_id id, int il, char *buf, size_t size);
 
 #endif /* NTP_MODEL_CONFIG_H */

@@ -339,10 +339,12 @@ static unsigned model_features(const struct ntp_gen_params *p, const struct ntp_
 ntp_status ntp__gen_check(const struct ntp_gen_params *p)
 {
     const struct ntp_arch *a = ntp__arch_find(p->arch);
-    if (a == NULL)
-        return ntp__error(NTP_E_INVALID_ARG,
-                          "architecture '%s' (--arch): expected llama, qwen2 or qwen3",
-                          p->arch ? p->arch : "(null)");
+    if (a == NULL) {
+        char known[256];
+        ntp__arch_names(known, sizeof known);
+        return ntp__error(NTP_E_INVALID_ARG, "architecture '%s' (--arch): expected one of %s",
+                          p->arch ? p->arch : "(null)", known);
+    }
     ntp_status s = check_sizes(p);
     if (s == NTP_OK)
         s = check_rope(p, a);

@@ -249,9 +249,12 @@ ntp_status ntp__hybrid_plan_file(const char *path, int32_t ngl, bool gpu_output,
     const char *name = NULL;
     const struct ntp_arch *arch = NULL;
     struct ntp_hparams hp;
+    char known[256];
+    ntp__arch_names(known, sizeof known);
     if ((s = ntp_gguf_get_str(g, "general.architecture", &name)) == NTP_OK &&
         (arch = ntp__arch_find(name)) == NULL)
-        s = ntp__error(NTP_E_UNSUPPORTED, "%s: architecture '%s' is not supported", path, name);
+        s = ntp__error(NTP_E_UNSUPPORTED, "%s: architecture '%s' is not supported (known: %s)",
+                       path, name, known);
     if (s == NTP_OK)
         s = ntp__hparams_read(g, arch, &hp);
     if (s == NTP_OK) {

@@ -81,10 +81,12 @@ static ntp_status read_cfg(const ntp_gguf *g, struct ntp_model *m)
     if (s != NTP_OK)
         return s;
     m->arch = ntp__arch_find(arch);
-    if (m->arch == NULL)
+    if (m->arch == NULL) {
+        char known[256];
+        ntp__arch_names(known, sizeof known);
         return ntp__error(NTP_E_UNSUPPORTED,
-                          "general.architecture '%s' is not supported (known: llama, qwen2, qwen3)",
-                          arch);
+                          "general.architecture '%s' is not supported (known: %s)", arch, known);
+    }
     struct ntp_model_cfg *c = &m->cfg;
     if ((s = ntp__hparams_read(g, m->arch, &c->hp)) != NTP_OK)
         return s;
@@ -188,7 +190,7 @@ static int64_t max_block(const ntp_gguf *g, enum ntp_tensor_id id, int64_t n_lay
 }
 
 /*
- * The tensor-parallel plan (DESIGN.md "The two cuts") over n_dev devices:
+ * The tensor-parallel plan (docs/architecture.md "The two cuts") over n_dev devices:
  * every device runs every layer on its shard; row cuts of O and down fall on
  * the largest block size any layer uses for them.
  */

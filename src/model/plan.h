@@ -1,5 +1,5 @@
 /*
- * plan.h - the shard planner (DESIGN.md "The two cuts"): which part of every
+ * plan.h - the shard planner (docs/architecture.md "The two cuts"): which part of every
  * weight each device of a tensor-parallel group holds. Q/K/V, gate/up and the
  * output head are cut by columns (output features), O and down by rows
  * (input features). A row cut must fall on a block boundary of the tensor's

@@ -1,6 +1,6 @@
 /*
  * layout.h - which devices a run uses and which processors each device's
- * threads run on (DESIGN.md "Threads and memory"): by default one device per
+ * threads run on (docs/architecture.md "Threads and memory"): by default one device per
  * NUMA node that has cores, one thread per physical core. With more devices
  * than nodes (`--tp N` on a small machine) the nodes' cores are split into
  * virtual devices; that is how tensor parallelism is tested on one node.

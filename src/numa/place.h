@@ -1,5 +1,5 @@
 /*
- * place.h - node-local memory (DESIGN.md "Threads and memory"): buffers bound
+ * place.h - node-local memory (docs/architecture.md "Threads and memory"): buffers bound
  * to one NUMA node with mbind, and the check of where their pages really are
  * (move_pages). A device's weights, KV cache, scratch and all-reduce buffers
  * come from here so that every byte it streams is in its own node's memory.

@@ -198,11 +198,6 @@ ntp_status ntp__team_new(const struct ntp_team_params *p, struct ntp_team **out)
     return NTP_OK;
 }
 
-int ntp__team_size(const struct ntp_team *t)
-{
-    return t->n;
-}
-
 bool ntp__team_bound(const struct ntp_team *t)
 {
     return t->bind && atomic_load(&((struct ntp_team *)t)->n_bound) == t->n;

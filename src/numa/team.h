@@ -1,6 +1,6 @@
 /*
- * team.h - a device's persistent thread team (DESIGN.md "Threads and
- * memory"): n threads, each bound to one processor of the device's node,
+ * team.h - a device's persistent thread team (docs/architecture.md
+ * "Threads and memory"): n threads, each bound to one processor of the device's node,
  * started when the device is made and kept until it is freed, so no thread is
  * created per token. The team runs one job at a time, fn(ctx, ith, nth) on
  * every thread; inside a job the threads meet at a spin barrier that lives in
@@ -32,7 +32,6 @@ struct ntp_team_params {
 ntp_status ntp__team_new(const struct ntp_team_params *p, struct ntp_team **out);
 /* Stop and join the threads; NULL is a no-op. No job may be running. */
 void ntp__team_free(struct ntp_team *t);
-int ntp__team_size(const struct ntp_team *t);
 /* Whether every thread was bound as asked (false when binding failed or was not asked). */
 bool ntp__team_bound(const struct ntp_team *t);
 

@@ -1,6 +1,6 @@
 /*
- * test_tp.c - tensor parallelism is invisible (DESIGN.md "Testing
- * strategy"): on generated models of each architecture and several weight
+ * test_tp.c - tensor parallelism is invisible (docs/architecture.md
+ * "Testing"): on generated models of each architecture and several weight
  * types, --tp 1, 2, 3 and 4 (virtual devices on this machine) give the same
  * greedy tokens for 64 steps and logits equal to 1e-5 relative (F32 weights)
  * or 1e-3 (quantized), prompt logits included. The shapes cover uneven

@@ -7,7 +7,7 @@
  *
  * Activations for a matmul are quantized once into the shared act buffer
  * (each thread quantizes a slice of the tokens), then every thread multiplies
- * its slice of the weight rows (DESIGN.md "Kernels").
+ * its slice of the weight rows (docs/architecture.md "Kernels").
  */
 #include "backend/cpu/cpu_int.h"
 

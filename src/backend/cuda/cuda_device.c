@@ -11,7 +11,6 @@
 #include "core/core.h"
 #include "core/half.h"
 #include "kernels/quant.h"
-#include "model/arch.h" /* tensor names, for the log line about F16 copies */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,8 +245,11 @@ static ntp_status resolve_weights(struct ntp_device *d, struct cuda_state *s)
             snprintf(what, sizeof what, "a tensor");
         st = resolve(d, &s->p.w->layer[i], what, &s->wl[i]);
     }
-    for (int id = 0; id < NTP_T_COUNT && st == NTP_OK; id++)
-        st = resolve(d, &s->p.w->global[id], ntp__tensor_desc(id)->name, &s->wg[id]);
+    for (int id = 0; id < NTP_T_COUNT && st == NTP_OK; id++) {
+        if (ntp__tensor_name(id, 0, what, sizeof what) != NTP_OK)
+            snprintf(what, sizeof what, "a tensor");
+        st = resolve(d, &s->p.w->global[id], what, &s->wg[id]);
+    }
     return st;
 }
 

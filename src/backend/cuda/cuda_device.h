@@ -1,8 +1,8 @@
 /*
  * cuda_device.h - the CUDA device: one GPU holding a range of transformer
  * blocks (and optionally the output head) in its own memory, behind the
- * same struct ntp_device_iface as the CPU devices (DESIGN.md "Devices and
- * the CUDA backend"). Only the hidden state crosses PCIe, in hidden_write
+ * same struct ntp_device_iface as the CPU devices (docs/architecture.md
+ * "Devices"). Only the hidden state crosses PCIe, in hidden_write
  * and hidden_read; weights cross once, at load.
  *
  * Weights of the types the kernels read directly (F32, F16, Q4_0, Q8_0,
