@@ -127,15 +127,16 @@ static int parse_float(const struct spelling *sp, const struct ntp_cli_opt *o, c
 
 static int parse_choice(const struct spelling *sp, const struct ntp_cli_opt *o, const char *v)
 {
-    char list[256];
+    char list[256] = "";
     size_t w = 0;
     for (int i = 0; o->choices[i]; i++) {
         if (strcmp(v, o->choices[i]) == 0) {
             *(int *)o->dst = i;
             return 0;
         }
-        w += (size_t)snprintf(list + w, w < sizeof list ? sizeof list - w : 0, "%s%s",
-                              i ? ", " : "is not one of: ", o->choices[i]);
+        if (w < sizeof list)
+            w += (size_t)snprintf(list + w, sizeof list - w, "%s%s",
+                                  i ? ", " : "is not one of: ", o->choices[i]);
     }
     return bad(sp, v, list);
 }
