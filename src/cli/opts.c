@@ -62,7 +62,7 @@ static int out_of_range(const struct spelling *sp, const struct ntp_cli_opt *o, 
     return 2;
 }
 
-/* One integer v[0, n) of option o: o's word, or digits in [lo, hi] with nothing after them. */
+/* One integer of option o: its word (for 0), or digits in [lo, hi] with nothing after them. */
 static int parse_int(const struct spelling *sp, const struct ntp_cli_opt *o, const char *v,
                      int64_t *out)
 {
