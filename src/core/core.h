@@ -34,7 +34,6 @@ void ntp__error_clear(void);
 enum ntp_log_level { NTP_LOG_DEBUG, NTP_LOG_INFO, NTP_LOG_WARN, NTP_LOG_ERROR, NTP_LOG_NONE };
 
 /* Messages below the level are dropped; NTP_LOG sets it ("debug", "info", ...). */
-void ntp__log_set_level(enum ntp_log_level level);
 enum ntp_log_level ntp__log_get_level(void);
 /* Log to stderr with a level tag. Never to stdout: stdout carries generated text. */
 void ntp__log(enum ntp_log_level level, const char *fmt, ...) NTP_PRINTF(2, 3);

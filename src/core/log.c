@@ -7,8 +7,9 @@
 #include <string.h>
 
 /*
- * The level is the one process-wide setting of the library: it is read by
- * every thread, so it is atomic, and it starts from NTP_LOG when unset (-1).
+ * The level is the one process-wide setting of the library, from NTP_LOG: it
+ * is read by every thread, so it is atomic, and read from the environment on
+ * first use (-1: not yet).
  */
 static _Atomic int log_level = -1;
 
@@ -22,11 +23,6 @@ static enum ntp_log_level level_from_env(void)
                 return (enum ntp_log_level)i;
     }
     return NTP_LOG_INFO;
-}
-
-void ntp__log_set_level(enum ntp_log_level level)
-{
-    atomic_store(&log_level, (int)level);
 }
 
 enum ntp_log_level ntp__log_get_level(void)

@@ -159,29 +159,14 @@ int32_t ntp__tokenizer_eot(const ntp_tokenizer *t)
     return t->eot;
 }
 
-int32_t ntp__tokenizer_eom(const ntp_tokenizer *t)
-{
-    return t->eom;
-}
-
 int32_t ntp__tokenizer_unk(const ntp_tokenizer *t)
 {
     return t->unk;
 }
 
-int32_t ntp__tokenizer_pad(const ntp_tokenizer *t)
-{
-    return t->pad;
-}
-
 bool ntp__tokenizer_add_bos(const ntp_tokenizer *t)
 {
     return t->add_bos;
-}
-
-bool ntp__tokenizer_add_eos(const ntp_tokenizer *t)
-{
-    return t->add_eos;
 }
 
 bool ntp__tokenizer_is_eog(const ntp_tokenizer *t, int32_t id)
@@ -192,9 +177,4 @@ bool ntp__tokenizer_is_eog(const ntp_tokenizer *t, int32_t id)
 uint32_t ntp__tokenizer_attr(const ntp_tokenizer *t, int32_t id)
 {
     return (id >= 0 && id < t->n_vocab) ? t->tok[id].attr : 0;
-}
-
-const char *ntp__tokenizer_text(const ntp_tokenizer *t, int32_t id)
-{
-    return (id >= 0 && id < t->n_vocab) ? t->text + t->tok[id].off : NULL;
 }

@@ -105,17 +105,12 @@ const char *ntp__tokenizer_pre(const ntp_tokenizer *t);
 int32_t ntp__tokenizer_bos(const ntp_tokenizer *t);
 int32_t ntp__tokenizer_eos(const ntp_tokenizer *t);
 int32_t ntp__tokenizer_eot(const ntp_tokenizer *t);
-int32_t ntp__tokenizer_eom(const ntp_tokenizer *t);
 int32_t ntp__tokenizer_unk(const ntp_tokenizer *t);
-int32_t ntp__tokenizer_pad(const ntp_tokenizer *t);
 bool ntp__tokenizer_add_bos(const ntp_tokenizer *t);
-bool ntp__tokenizer_add_eos(const ntp_tokenizer *t);
 /* Whether generation stops at id (EOS, EOT, EOM and the other end-of-generation tokens). */
 bool ntp__tokenizer_is_eog(const ntp_tokenizer *t, int32_t id);
 /* Attributes of id (enum ntp__tok_attr bits); 0 outside the vocabulary. */
 uint32_t ntp__tokenizer_attr(const ntp_tokenizer *t, int32_t id);
-/* The token's text as stored in the file (NUL-terminated), or NULL outside the vocabulary. */
-const char *ntp__tokenizer_text(const ntp_tokenizer *t, int32_t id);
 /* Id of the token whose text is exactly text[0, len), or NTP_TOKEN_NONE. */
 int32_t ntp__tokenizer_find(const ntp_tokenizer *t, const char *text, size_t len);
 
