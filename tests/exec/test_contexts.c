@@ -4,8 +4,7 @@
  * tokens and logits it produces alone. The model is tensor-parallel (two
  * devices), so the contexts share the devices' teams and the all-reduce.
  */
-#include "model/gen.h"
-#include "test.h"
+#include "model/forward_util.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -36,10 +35,9 @@ static int32_t argmax(const float *x, int32_t n)
 static void *generate(void *arg)
 {
     struct run *r = arg;
-    const int32_t nv = 320;
+    const int32_t nv = 300;
     int32_t toks[N_PROMPT];
-    for (int i = 0; i < N_PROMPT; i++)
-        toks[i] = (r->first + i * 37) % nv;
+    fwd_tokens(toks, N_PROMPT, nv, (uint32_t)r->first);
     ntp_context_reset(r->c);
     r->st = ntp_decode(r->c, toks, N_PROMPT, false);
     for (int i = 0; i < N_GEN && r->st == NTP_OK; i++) {
@@ -53,21 +51,12 @@ static void *generate(void *arg)
 
 int main(void)
 {
-    char dir[] = "/tmp/ntp_ctx_XXXXXX", path[64];
-    if (mkdtemp(dir) == NULL)
-        NTP_TEST_SKIP("cannot make a temporary folder");
-    snprintf(path, sizeof path, "%s/m.gguf", dir);
-    struct ntp_gen_params g = ntp_gen_default_params();
-    g.arch = "llama";
-    g.n_embd = 128;
-    g.n_layer = 2;
-    g.n_head = 4;
-    g.n_head_kv = 2;
-    g.n_ff = 256;
-    g.n_vocab = 320;
-    g.n_ctx = 64;
+    fwd_init();
+    char path[160];
+    struct ntp_gen_params g = fwd_small("llama"); /* 300 tokens */
     g.type = NTP_TYPE_F32;
-    CHECK_OK(ntp__model_gen(&g, path));
+    if (fwd_gen(&g, "m", path, sizeof path) != 0)
+        return ntp_test_result("contexts");
     ntp_model_params mp = ntp_model_default_params();
     mp.tp = 2;
     mp.threads_per_device = 1;
@@ -101,7 +90,6 @@ int main(void)
     for (int i = 0; i < 2; i++)
         ntp_context_free(alone[i].c);
     ntp_model_free(m);
-    unlink(path);
-    rmdir(dir);
+    fwd_cleanup();
     return ntp_test_result("contexts");
 }
