@@ -62,7 +62,10 @@ flags=(-std=c11 -Wall -Wextra -Wpedantic -Werror)
 # shellcheck disable=SC2046 # pkg-config's output is a list of words
 if $cc "${flags[@]}" "$here/use_numatp.c" -o "$tmp/use_shared" $("${pc[@]}" --cflags --libs numatp)
 then
-    LD_LIBRARY_PATH=$dest$libdir ldd "$tmp/use_shared" | grep -q "libnumatp.so.0 => $dest$libdir/" ||
+    # ldd's output goes to a file first: with pipefail, `ldd | grep -q` fails
+    # whenever grep stops reading before ldd has written everything.
+    LD_LIBRARY_PATH=$dest$libdir ldd "$tmp/use_shared" >"$tmp/ldd_shared"
+    grep -q "libnumatp.so.0 => $dest$libdir/" "$tmp/ldd_shared" ||
         bad "use_shared does not load the installed libnumatp.so.0"
     LD_LIBRARY_PATH=$dest$libdir "$tmp/use_shared" "$tmp/m.gguf" >"$tmp/shared.out" ||
         bad "use_shared failed"
@@ -77,7 +80,8 @@ static_libs=$("${pc[@]}" --static --libs numatp | sed 's/-lnumatp\b/-l:libnumatp
 # shellcheck disable=SC2046,SC2086
 if $cc "${flags[@]}" "$here/use_numatp.c" -o "$tmp/use_static" $("${pc[@]}" --cflags numatp) \
     $static_libs; then
-    ldd "$tmp/use_static" | grep -q libnumatp && bad "use_static loads libnumatp.so"
+    ldd "$tmp/use_static" >"$tmp/ldd_static"
+    grep -q libnumatp "$tmp/ldd_static" && bad "use_static loads libnumatp.so"
     "$tmp/use_static" "$tmp/m.gguf" >"$tmp/static.out" || bad "use_static failed"
     cmp -s "$tmp/want" "$tmp/static.out" ||
         bad "static: '$(cat "$tmp/static.out")', numatp run: '$(cat "$tmp/want")'"
