@@ -377,6 +377,14 @@ typedef struct ntp_model_params {
     const char *numa_nodes;     /* OS node numbers to use ("0,1", "0-3"); NULL: every node */
     int32_t threads_per_device; /* 0: n_threads / devices if n_threads is set, else one per core */
     bool smt;                   /* also run threads on the other hardware threads of a core */
+    /*
+     * true (the default): map the file and copy the weights out of the
+     * mapping; a file that shrinks meanwhile fails the load with NTP_E_IO
+     * ("the file changed while it was being read") instead of SIGBUS, which
+     * is caught for the time of the copy. false (--no-mmap): never map it;
+     * read the metadata and the weights with read calls.
+     */
+    bool use_mmap;
 } ntp_model_params;
 
 ntp_model_params ntp_model_default_params(void);

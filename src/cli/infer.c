@@ -36,6 +36,7 @@ void ntp_cli_infer_opts(struct ntp_cli_infer *o, bool lists, struct ntp_cli_opt 
         {"--gpu-layers", "-ngl --n-gpu-layers", NTP_CLI_INTS, .dst = &o->gpu_layers, .lo = 0,
          .hi = NTP_CLI_MAX_NGL, .max_n = n},
         {"--gpu-output", NULL, NTP_CLI_FLAG, .dst = &o->gpu_output},
+        {"--no-mmap", NULL, NTP_CLI_FLAG, .dst = &o->no_mmap},
     };
     for (int i = 0; i < NTP_CLI_INFER_N_OPTS; i++)
         out[i] = opts[i];
@@ -64,7 +65,8 @@ void ntp_cli_infer_help(FILE *f, const char *ctx_default)
         "  -ngl, --gpu-layers N    run the first N transformer blocks on the GPU (CUDA), the\n"
         "                          rest on the CPU devices, 0 .. %d; N above the model's\n"
         "                          count: all (default 0; also --n-gpu-layers)\n"
-        "  --gpu-output            run the final norm and output head on the GPU as well\n",
+        "  --gpu-output            run the final norm and output head on the GPU as well\n"
+        "  --no-mmap               read the model file instead of mapping it\n",
         NTP_CLI_MAX_CTX, ctx_default, NTP_CLI_MAX_THREADS, NTP_CLI_MAX_TP, NTP_CLI_MAX_THREADS,
         NTP_CLI_MAX_NGL);
 }
@@ -111,6 +113,7 @@ int ntp_cli_infer_apply(const char *cmd, const struct ntp_cli_infer *o, ntp_mode
     mp->smt = o->smt;
     mp->n_gpu_layers = first(&o->gpu_layers);
     mp->gpu_output = o->gpu_output;
+    mp->use_mmap = !o->no_mmap;
     *cp = ntp_context_default_params();
     cp->n_ctx = o->ctx > 0 ? (int32_t)o->ctx : 0;
     cp->kv_type = o->kv_type == 1 ? NTP_TYPE_F32 : NTP_TYPE_F16;

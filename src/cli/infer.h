@@ -33,11 +33,12 @@ struct ntp_cli_infer {
     bool smt;                       /* --smt */
     bool verify_numa;               /* --verify-numa */
     bool gpu_output;                /* --gpu-output */
+    bool no_mmap;                   /* --no-mmap */
     int kv_type;                    /* --kv-type: 0 f16, 1 f32 */
 };
 
 /* Table entries of the options above, plus the NULL entry that ends them. */
-#define NTP_CLI_INFER_N_OPTS 11
+#define NTP_CLI_INFER_N_OPTS 12
 
 /*
  * The entries for o into out[0, NTP_CLI_INFER_N_OPTS] (the last one ends the

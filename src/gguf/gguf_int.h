@@ -49,8 +49,10 @@ struct ntp_gguf_index {
 
 struct ntp_gguf {
     const uint8_t *buf;             /* the parsed bytes: caller's buffer or our mapping */
-    uint64_t size;                  /* bytes of buf */
+    uint64_t size;                  /* bytes of the file (of buf, unless read without mapping) */
     void *map;                      /* mmap of the file for ntp_gguf_open, else NULL */
+    int fd;                         /* the file read without mapping it, else -1 */
+    int guard;                      /* slot of the SIGBUS guard watching map, else -1 */
     uint32_t version;               /* 2 or 3 */
     uint64_t alignment;             /* general.alignment or 32; a power of two */
     uint64_t data_offset;           /* start of the tensor data section in buf */
@@ -69,5 +71,17 @@ struct ntp_gguf {
  * names and no message is set (the caller words it); NTP_E_NOMEM sets one.
  */
 ntp_status ntp__gguf_index_build(ntp_gguf *g, bool tensors, int64_t *first, int64_t *second);
+
+/*
+ * Parse the first len bytes of a GGUF of file_size bytes (len <= file_size):
+ * the metadata must lie within buf; tensor data is checked against file_size.
+ * with_data: buf is the whole file and the tensors' data pointers point into
+ * it; otherwise they are NULL (the data is read from the file).
+ */
+ntp_status ntp__gguf_parse_part(const void *buf, size_t len, uint64_t file_size, bool with_data,
+                                ntp_gguf **out);
+
+/* What a file of st_mode mode is, for messages: "a FIFO", "a directory", ... */
+const char *ntp__gguf_file_kind(unsigned mode);
 
 #endif /* NTP_GGUF_INT_H */

@@ -1,6 +1,6 @@
 /*
- * gguf_read.c - the GGUF reader: a pure, bounds-checked parse of a buffer and
- * an open() that maps a file read-only around it.
+ * gguf_read.c - the GGUF reader: a pure, bounds-checked parse of a buffer (opening
+ * files is gguf_file.c's).
  *
  * Layout (v2 and v3 are the same; v3 only added big-endian files, which we
  * refuse): magic "GGUF", u32 version, u64 tensor count, u64 key/value count,
@@ -18,15 +18,13 @@
  *   NTP_E_TYPE         general.alignment that is not a uint32
  * Every message names the item (header, key, tensor) and the byte offset.
  */
+#include "gguf/gguf_file.h"
 #include "gguf/gguf_int.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 /* Smallest encodings, used to reject counts before allocating for them. */
@@ -44,9 +42,11 @@
 struct parser {
     const uint8_t *buf; /* bytes being parsed, len of them (borrowed) */
     size_t len;
-    size_t pos;      /* next byte to read */
-    ntp_gguf *g;     /* handle being filled */
-    char where[112]; /* the item being read, for messages: "header", "key 'x'", ... */
+    uint64_t file_size; /* bytes of the whole file: where tensor data must end */
+    bool with_data;     /* buf is the whole file: tensors point into it */
+    size_t pos;         /* next byte to read */
+    ntp_gguf *g;        /* handle being filled */
+    char where[112];    /* the item being read, for messages: "header", "key 'x'", ... */
 };
 
 static ntp_status perr_at(const struct parser *p, size_t at, ntp_status s, const char *fmt, ...)
@@ -524,11 +524,12 @@ static ntp_status place_tensors(struct parser *p)
         if (!ntp__add_u64(g->data_offset, t->offset, &begin) || !ntp__add_u64(begin, t->size, &end))
             return ntp__error(NTP_E_OVERFLOW, "tensor '%s': data offset %llu + size %llu overflows",
                               t->name, (unsigned long long)t->offset, (unsigned long long)t->size);
-        if (end > p->len)
+        if (end > p->file_size)
             return ntp__error(NTP_E_TRUNCATED,
-                              "tensor '%s': data [%llu, %llu) outside the file (%zu bytes)",
-                              t->name, (unsigned long long)begin, (unsigned long long)end, p->len);
-        t->data = p->buf + begin;
+                              "tensor '%s': data [%llu, %llu) outside the file (%llu bytes)",
+                              t->name, (unsigned long long)begin, (unsigned long long)end,
+                              (unsigned long long)p->file_size);
+        t->data = p->with_data ? p->buf + begin : NULL;
     }
     return check_overlap(g);
 }
@@ -551,6 +552,12 @@ static ntp_status build_index(ntp_gguf *g, bool tensors)
 
 ntp_status ntp_gguf_parse(const void *buf, size_t len, ntp_gguf **out)
 {
+    return ntp__gguf_parse_part(buf, len, len, true, out);
+}
+
+ntp_status ntp__gguf_parse_part(const void *buf, size_t len, uint64_t file_size, bool with_data,
+                                ntp_gguf **out)
+{
     if (out == NULL || (buf == NULL && len > 0))
         return ntp__error(NTP_E_INVALID_ARG, "ntp_gguf_parse: NULL buffer or output");
     *out = NULL;
@@ -558,9 +565,12 @@ ntp_status ntp_gguf_parse(const void *buf, size_t len, ntp_gguf **out)
     if (g == NULL)
         return ntp__error(NTP_E_NOMEM, "no memory for a GGUF handle");
     g->buf = buf;
-    g->size = len;
+    g->size = file_size;
+    g->fd = -1;
+    g->guard = -1;
     g->alignment = NTP_GGUF_DEFAULT_ALIGNMENT;
-    struct parser p = {.buf = buf, .len = len, .g = g};
+    struct parser p = {
+        .buf = buf, .len = len, .file_size = file_size, .with_data = with_data, .g = g};
     uint64_t n_tensors = 0, n_kv = 0;
     ntp_status s = read_header(&p, &n_tensors, &n_kv);
     if (s == NTP_OK)
@@ -584,49 +594,6 @@ ntp_status ntp_gguf_parse(const void *buf, size_t len, ntp_gguf **out)
     return NTP_OK;
 }
 
-ntp_status ntp_gguf_open(const char *path, ntp_gguf **out)
-{
-    if (path == NULL || out == NULL)
-        return ntp__error(NTP_E_INVALID_ARG, "ntp_gguf_open: NULL path or output");
-    *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ntp__error(NTP_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int err = errno;
-        close(fd);
-        return ntp__error(NTP_E_IO, "%s: cannot stat: %s", path, strerror(err));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return ntp__error(NTP_E_IO, "%s: not a regular file", path);
-    }
-    size_t size = (size_t)st.st_size;
-    void *map = NULL;
-    /* mmap refuses length 0; an empty file still goes through parse for its message. */
-    if (size > 0) {
-        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
-            int err = errno;
-            close(fd);
-            return ntp__error(NTP_E_IO, "%s: cannot map %zu bytes: %s", path, size, strerror(err));
-        }
-    }
-    close(fd);
-    ntp_gguf *g;
-    ntp_status s = ntp_gguf_parse(map, size, &g);
-    if (s != NTP_OK) {
-        if (map)
-            munmap(map, size);
-        ntp__error_prefix("%s", path);
-        return s;
-    }
-    g->map = map;
-    *out = g;
-    return NTP_OK;
-}
-
 void ntp_gguf_free(ntp_gguf *g)
 {
     if (g == NULL)
@@ -639,7 +606,10 @@ void ntp_gguf_free(ntp_gguf *g)
     free(g->t_index.slots);
     free(g->kv);
     free(g->tensors);
+    ntp__gguf_guard_end(g); /* before the mapping goes */
     if (g->map)
         munmap(g->map, (size_t)g->size);
+    if (g->fd >= 0)
+        close(g->fd);
     free(g);
 }

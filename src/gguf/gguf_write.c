@@ -4,12 +4,16 @@
  * accepts: tensor data packed in insertion order, each start aligned, the
  * file padded to the alignment after the last tensor (as ggml writes it).
  */
+#include "gguf/gguf_file.h"
 #include "gguf/gguf_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define ALIGNMENT_KEY "general.alignment"
@@ -525,25 +529,65 @@ ntp_status ntp_gguf_writer_to_buffer(const ntp_gguf_writer *w, void **buf, size_
     return NTP_OK;
 }
 
+ntp_status ntp__gguf_check_target(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? NTP_OK
+                               : ntp__error(NTP_E_IO, "%s: cannot stat: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return ntp__error(NTP_E_IO, "%s exists and is %s, not a regular file: not replaced", path,
+                          ntp__gguf_file_kind(st.st_mode));
+    if ((st.st_mode & 0222) == 0 || access(path, W_OK) != 0)
+        return ntp__error(NTP_E_IO, "%s exists and is read-only: not replaced", path);
+    return NTP_OK;
+}
+
+/*
+ * A new file beside path, "<path>.tmp.<pid>.<n>", created with O_EXCL: never
+ * an existing file or a link someone left there, never the file of another
+ * writer. tmp receives its name (size: strlen(path) + 40).
+ */
+static int create_temp(const char *path, char *tmp, size_t size)
+{
+    static atomic_uint counter;
+    for (int tries = 0; tries < 100; tries++) {
+        snprintf(tmp, size, "%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&counter, 1));
+        const int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    return -1;
+}
+
+/*
+ * Write to a temporary file in path's folder, flush and sync it, then rename
+ * it over path, so that path holds the old file or the whole new one.
+ */
 ntp_status ntp_gguf_writer_write_file(const ntp_gguf_writer *w, const char *path)
 {
     if (w == NULL || path == NULL)
         return ntp__error(NTP_E_INVALID_ARG, "ntp_gguf_writer_write_file: NULL argument");
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 5);
+    ntp_status s = ntp__gguf_check_target(path);
+    if (s != NTP_OK)
+        return s;
+    const size_t size = strlen(path) + 40;
+    char *tmp = malloc(size);
     if (tmp == NULL)
         return ntp__error(NTP_E_NOMEM, "%s: no memory", path);
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".tmp", 5);
-    ntp_status s = NTP_OK;
-    struct sink o = {.f = fopen(tmp, "wb")};
+    const int fd = create_temp(path, tmp, size);
+    struct sink o = {.f = fd >= 0 ? fdopen(fd, "wb") : NULL};
     if (o.f == NULL) {
         s = ntp__error(NTP_E_IO, "%s: cannot create: %s", tmp, strerror(errno));
-        goto out;
+        if (fd >= 0) {
+            close(fd);
+            unlink(tmp);
+        }
+        free(tmp);
+        return s;
     }
     put_file(w, &o);
-    /* Flush and sync before the rename, so the new name never points at a partial file. */
-    if (fflush(o.f) != 0 || o.failed || fsync(fileno(o.f)) != 0)
+    if (fflush(o.f) != 0 || o.failed || fsync(fd) != 0)
         s = ntp__error(NTP_E_IO, "%s: write failed: %s", tmp, strerror(errno));
     if (fclose(o.f) != 0 && s == NTP_OK)
         s = ntp__error(NTP_E_IO, "%s: close failed: %s", tmp, strerror(errno));
@@ -551,7 +595,6 @@ ntp_status ntp_gguf_writer_write_file(const ntp_gguf_writer *w, const char *path
         s = ntp__error(NTP_E_IO, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
     if (s != NTP_OK)
         unlink(tmp);
-out:
     free(tmp);
     return s;
 }

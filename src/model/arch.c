@@ -8,7 +8,10 @@
 
 #include "core/core.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /*
@@ -249,6 +252,81 @@ static ntp_status read_optional(const ntp_gguf *g, const struct ntp_arch *arch,
     return read_i64(g, arch, NTP_KV_VOCAB_SIZE, hp->n_vocab == 0, &hp->n_vocab);
 }
 
+/* Highest N of the tensors named blk.N.*, or -1 when there are none. */
+static int64_t highest_block(const ntp_gguf *g)
+{
+    int64_t top = -1;
+    for (int64_t i = 0; i < ntp_gguf_n_tensors(g); i++) {
+        const char *name = ntp_gguf_tensor_at(g, i)->name;
+        if (strncmp(name, "blk.", 4) != 0 || !isdigit((unsigned char)name[4]))
+            continue;
+        char *end;
+        errno = 0;
+        const unsigned long long n = strtoull(name + 4, &end, 10);
+        if (*end == '.' && errno == 0 && n < INT32_MAX && (int64_t)n > top)
+            top = (int64_t)n;
+    }
+    return top;
+}
+
+/*
+ * Tensor tname must exist with rows (ne[1]) = n * size: n a count from key,
+ * size the width of one (of what is named by size_key; NULL: one row each).
+ */
+static ntp_status check_rows(const ntp_gguf *g, const char *tname, const char *key, int64_t n,
+                             const char *size_key, int64_t size)
+{
+    const ntp_gguf_tensor *t = ntp_gguf_find_tensor(g, tname);
+    if (t == NULL)
+        return ntp__error(NTP_E_NOT_FOUND, "tensor '%s' is missing", tname);
+    int64_t want;
+    if (!__builtin_mul_overflow(n, size, &want) && t->ne[1] == want)
+        return NTP_OK;
+    char times[96] = "";
+    if (size_key)
+        snprintf(times, sizeof times, " times %s %lld", size_key, (long long)size);
+    return ntp__error(NTP_E_FORMAT, "%s = %lld%s does not match tensor '%s', which has %lld rows",
+                      key, (long long)n, times, tname, (long long)t->ne[1]);
+}
+
+/*
+ * The counts that loops run over (blocks, heads, tokens) against the tensors
+ * the file holds, before anything loops over them: a hostile block_count of
+ * 2^32 - 1 must fail here, not after walking four billion missing blocks.
+ */
+static ntp_status check_counts(const ntp_gguf *g, const struct ntp_arch *arch,
+                               const struct ntp_hparams *hp)
+{
+    char kb[128], kh[128], kkv[128], kv[128];
+    ntp_status s;
+    if ((s = ntp__arch_key(arch, NTP_KV_BLOCK_COUNT, kb, sizeof kb)) != NTP_OK ||
+        (s = ntp__arch_key(arch, NTP_KV_HEAD_COUNT, kh, sizeof kh)) != NTP_OK ||
+        (s = ntp__arch_key(arch, NTP_KV_HEAD_COUNT_KV, kkv, sizeof kkv)) != NTP_OK ||
+        (s = ntp__arch_key(arch, NTP_KV_VOCAB_SIZE, kv, sizeof kv)) != NTP_OK)
+        return s;
+    const int64_t top = highest_block(g);
+    if (hp->n_layer > top + 1 && top < 0)
+        return ntp__error(NTP_E_FORMAT, "%s = %lld, but the file has no blk.N tensors", kb,
+                          (long long)hp->n_layer);
+    if (hp->n_layer > top + 1)
+        return ntp__error(NTP_E_FORMAT,
+                          "%s = %lld, but the file's tensors stop at blk.%lld (%lld blocks)", kb,
+                          (long long)hp->n_layer, (long long)top, (long long)(top + 1));
+    const ntp_gguf_value *toks = ntp_gguf_get(g, "tokenizer.ggml.tokens");
+    if (toks && toks->type == NTP_GGUF_ARRAY && (int64_t)toks->arr.len != hp->n_vocab)
+        return ntp__error(NTP_E_FORMAT,
+                          "the tokenizer has %llu tokens (tokenizer.ggml.tokens) but the model's "
+                          "vocabulary has %lld (%s): they must be equal",
+                          (unsigned long long)toks->arr.len, (long long)hp->n_vocab, kv);
+    if ((s = check_rows(g, "token_embd.weight", kv, hp->n_vocab, NULL, 1)) != NTP_OK ||
+        (s = check_rows(g, "blk.0.attn_q.weight", kh, hp->n_head, "key_length", hp->head_dim_k)) !=
+            NTP_OK ||
+        (s = check_rows(g, "blk.0.attn_k.weight", kkv, hp->n_head_kv, "key_length",
+                        hp->head_dim_k)) != NTP_OK)
+        return s;
+    return check_rows(g, "blk.0.attn_v.weight", kkv, hp->n_head_kv, "value_length", hp->head_dim_v);
+}
+
 ntp_status ntp__hparams_read(const ntp_gguf *g, const struct ntp_arch *arch, struct ntp_hparams *hp)
 {
     memset(hp, 0, sizeof *hp);
@@ -266,7 +344,7 @@ ntp_status ntp__hparams_read(const ntp_gguf *g, const struct ntp_arch *arch, str
             NTP_E_FORMAT,
             "%s.rope.dimension_count %lld: expected an even number <= key_length %lld", arch->name,
             (long long)hp->n_rot, (long long)hp->head_dim_k);
-    return NTP_OK;
+    return check_counts(g, arch, hp);
 }
 
 const char *ntp__file_type_name(uint32_t ftype)

@@ -9,6 +9,7 @@
 #include "model/gen.h"
 
 #include "core/core.h"
+#include "gguf/gguf_file.h"
 #include "kernels/quant.h"
 #include "model/arch.h"
 #include "tokenizer/synth_vocab.h"
@@ -685,8 +686,8 @@ ntp_status ntp__model_gen(const struct ntp_gen_params *params, const char *path)
 {
     struct ntp_gen_params p = *params;
     ntp_status s = ntp__gen_check(&p);
-    if (s != NTP_OK)
-        return s;
+    if (s != NTP_OK || (s = ntp__gguf_check_target(path)) != NTP_OK)
+        return s; /* a bad target is refused before the minutes a large model takes */
     const struct ntp_arch *a = ntp__arch_find(p.arch);
     ntp_gguf *src = NULL;
     ntp_gguf_writer *w = NULL;

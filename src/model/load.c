@@ -7,6 +7,7 @@
 
 #include "backend/registry.h"
 #include "core/core.h"
+#include "gguf/gguf_file.h"
 #include "kernels/quant.h"
 #include "model/plan.h"
 #include "numa/layout.h"
@@ -22,6 +23,7 @@ ntp_model_params ntp_model_default_params(void)
 {
     ntp_model_params p;
     memset(&p, 0, sizeof p);
+    p.use_mmap = true;
     return p;
 }
 
@@ -216,9 +218,9 @@ static ntp_status plan_devices(const struct ntp_hparams *hp, const ntp_gguf *g, 
 
 /* Where a shard's bytes come from in the file and what it becomes on the device. */
 struct slice {
-    const uint8_t *src; /* first byte in the file */
-    size_t src_stride;  /* bytes between rows in the file */
-    size_t row_bytes;   /* bytes copied per row */
+    uint64_t src_off;  /* first byte, from the start of the tensor's data */
+    size_t src_stride; /* bytes between rows in the file */
+    size_t row_bytes;  /* bytes copied per row */
     size_t n_rows;
     int64_t ne[2]; /* shard shape */
 };
@@ -230,14 +232,14 @@ static ntp_status plan_slice(const ntp_gguf_tensor *t, int dim, int64_t start, i
     ntp_status s = ntp_type_row_size(t->type, t->ne[0], &full);
     if (s != NTP_OK)
         return s;
-    sl->src = t->data;
+    sl->src_off = 0;
     sl->src_stride = full;
     sl->row_bytes = full;
     sl->n_rows = (size_t)t->ne[1];
     sl->ne[0] = t->ne[0];
     sl->ne[1] = t->ne[1];
     if (dim == 1) {
-        sl->src += (size_t)start * full;
+        sl->src_off += (uint64_t)start * full;
         sl->n_rows = (size_t)len;
         sl->ne[1] = len;
     } else if (dim == 0) {
@@ -248,7 +250,7 @@ static ntp_status plan_slice(const ntp_gguf_tensor *t, int dim, int64_t start, i
                               "boundaries",
                               t->name, (long long)start, (long long)(start + len),
                               ntp_type_name(t->type));
-        sl->src += off;
+        sl->src_off += off;
         sl->row_bytes = part;
         sl->ne[0] = len;
     }
@@ -261,11 +263,45 @@ static ntp_status plan_slice(const ntp_gguf_tensor *t, int dim, int64_t start, i
 struct walk {
     struct ntp_model *m;
     struct ntp_model_device *md;
+    const ntp_gguf *g;
     uint64_t off;   /* bytes placed so far in md->buf */
     uint64_t done;  /* bytes uploaded, for progress */
     uint64_t total; /* bytes to upload (second pass) */
     bool upload;    /* false: only size and check */
+    uint8_t *stage; /* rows read from an unmapped file on their way to the device (malloc'd) */
+    size_t stage_size;
 };
+
+/* Bytes read from an unmapped file at a time, at least one row. */
+#define STAGE_BYTES ((size_t)4 << 20)
+
+/* Upload a shard of an unmapped file: rows are read into the staging buffer, then uploaded. */
+static ntp_status upload_read(struct walk *wk, const ntp_gguf_tensor *t, const struct slice *sl,
+                              uint8_t *dst)
+{
+    struct ntp_device *dev = wk->md->dev;
+    const size_t rows = sl->src_stride < STAGE_BYTES ? STAGE_BYTES / sl->src_stride : 1;
+    if (wk->stage_size < rows * sl->src_stride) {
+        free(wk->stage);
+        wk->stage_size = rows * sl->src_stride;
+        if ((wk->stage = malloc(wk->stage_size)) == NULL) {
+            wk->stage_size = 0;
+            return ntp__error(NTP_E_NOMEM, "no memory for a %zu-byte read buffer",
+                              rows * sl->src_stride);
+        }
+    }
+    for (size_t r = 0; r < sl->n_rows; r += rows) {
+        const size_t k = sl->n_rows - r < rows ? sl->n_rows - r : rows;
+        ntp_status s = ntp__gguf_read(wk->g, t, sl->src_off + r * sl->src_stride, wk->stage,
+                                      (k - 1) * sl->src_stride + sl->row_bytes);
+        if (s == NTP_OK)
+            s = dev->iface->upload_2d(dev, dst + r * sl->row_bytes, sl->row_bytes, wk->stage,
+                                      sl->src_stride, sl->row_bytes, k);
+        if (s != NTP_OK)
+            return s;
+    }
+    return NTP_OK;
+}
 
 /* Place (and in the upload pass copy) one tensor's shard into slot. */
 static ntp_status walk_tensor(struct walk *wk, const ntp_gguf_tensor *t, enum ntp_tensor_id id,
@@ -282,9 +318,11 @@ static ntp_status walk_tensor(struct walk *wk, const ntp_gguf_tensor *t, enum nt
     if (wk->upload) {
         struct ntp_device *dev = wk->md->dev;
         uint8_t *dst = (uint8_t *)wk->md->buf + wk->off;
-        s = dev->iface->upload_2d(dev, dst, sl.row_bytes, sl.src, sl.src_stride, sl.row_bytes,
-                                  sl.n_rows);
-        if (s != NTP_OK)
+        /* From the mapping under its SIGBUS guard (the copy may run on the device's threads). */
+        s = t->data ? dev->iface->upload_2d(dev, dst, sl.row_bytes, t->data + sl.src_off,
+                                            sl.src_stride, sl.row_bytes, sl.n_rows)
+                    : upload_read(wk, t, &sl, dst);
+        if (s != NTP_OK || (s = ntp__gguf_guard_check(wk->g)) != NTP_OK)
             return s;
         *slot = (struct ntp_dev_tensor){t->type, {sl.ne[0], sl.ne[1]}, sl.row_bytes, dst, false};
         if (ntp__tensor_desc(id)->role == NTP_ROLE_MATRIX && dev->iface->pack_matrix &&
@@ -301,8 +339,9 @@ static ntp_status walk_tensor(struct walk *wk, const ntp_gguf_tensor *t, enum nt
 }
 
 /* Every tensor of the device's shard: its layers, then the final norm and the head. */
-static ntp_status walk_device(struct walk *wk, const ntp_gguf *g)
+static ntp_status walk_device(struct walk *wk)
 {
+    const ntp_gguf *g = wk->g;
     const struct ntp_shard *sh = &wk->md->shard;
     const unsigned feat = file_features(wk->m, g);
     const ntp_gguf_tensor *t;
@@ -341,8 +380,7 @@ static ntp_status load_embedding(struct ntp_model *m, const ntp_gguf *g)
     if (m->embd == NULL)
         return ntp__error(NTP_E_NOMEM, "cannot allocate %llu bytes for token_embd.weight",
                           (unsigned long long)t->size);
-    memcpy(m->embd, t->data, m->embd_row * (size_t)t->ne[1]);
-    return NTP_OK;
+    return ntp__gguf_read(g, t, 0, m->embd, m->embd_row * (size_t)t->ne[1]);
 }
 
 /* llama3-style per-frequency RoPE factors (only llama's graph uses them, as in llama.cpp). */
@@ -361,9 +399,8 @@ static ntp_status load_rope_freqs(struct ntp_model *m, const ntp_gguf *g)
     m->rope_freqs = malloc((size_t)n * sizeof(float));
     if (m->rope_freqs == NULL)
         return ntp__error(NTP_E_NOMEM, "out of memory");
-    memcpy(m->rope_freqs, t->data, (size_t)n * sizeof(float));
     m->cfg.rope.freq_factors = m->rope_freqs;
-    return NTP_OK;
+    return ntp__gguf_read(g, t, 0, m->rope_freqs, (size_t)n * sizeof(float));
 }
 
 static void mib_text(uint64_t bytes, char *buf, size_t size)
@@ -449,42 +486,51 @@ static ntp_status make_devices(struct ntp_model *m)
     return s;
 }
 
-/* Size, check and copy the weights of every device. */
-static ntp_status load_weights(struct ntp_model *m, const ntp_gguf *g)
+/* Size and check the weights of every device, then see that they fit. */
+static ntp_status size_weights(struct ntp_model *m, const ntp_gguf *g, struct walk *wk)
 {
-    struct walk wk[NTP_MAX_DEVICES];
-    uint64_t total = 0;
     ntp_status s;
     for (int d = 0; d < m->n_dev; d++) {
         struct ntp_model_device *md = &m->dev[d];
         md->w.layer = calloc((size_t)md->shard.n_layer * NTP_T_COUNT + 1, sizeof *md->w.layer);
         if (md->w.layer == NULL)
             return ntp__error(NTP_E_NOMEM, "out of memory");
-        wk[d] = (struct walk){.m = m, .md = md};
-        if ((s = walk_device(&wk[d], g)) != NTP_OK)
+        wk[d] = (struct walk){.m = m, .md = md, .g = g};
+        if ((s = walk_device(&wk[d])) != NTP_OK)
             return s;
         md->bytes = wk[d].off;
-        total += md->bytes;
     }
     const uint64_t embd = m->embd_row * (uint64_t)m->cfg.hp.n_vocab;
     if ((s = ntp__hybrid_check_fits(m, g)) != NTP_OK) /* how many GPU layers fit (hybrid.c) */
         return s;
     for (int d = 0; d < m->n_dev; d++)
-        if ((s = check_fits(m, d,
-                            m->dev[d].bytes + (d == ntp__hybrid_host_dev(m) ? embd : 0))) != NTP_OK)
+        if ((s = check_fits(m, d, m->dev[d].bytes + (d == ntp__hybrid_host_dev(m) ? embd : 0))) !=
+            NTP_OK)
             return s;
-    for (int d = 0; d < m->n_dev; d++) {
+    return NTP_OK;
+}
+
+/* Size, check and copy the weights of every device. */
+static ntp_status load_weights(struct ntp_model *m, const ntp_gguf *g)
+{
+    struct walk wk[NTP_MAX_DEVICES] = {0};
+    uint64_t total = 0;
+    ntp_status s = size_weights(m, g, wk);
+    for (int d = 0; d < m->n_dev; d++)
+        total += m->dev[d].bytes;
+    for (int d = 0; d < m->n_dev && s == NTP_OK; d++) {
         struct ntp_model_device *md = &m->dev[d];
         if ((s = md->dev->iface->buffer_alloc(md->dev, md->bytes, &md->buf)) != NTP_OK)
-            return s;
+            break;
         wk[d].off = 0;
         wk[d].upload = true;
         wk[d].total = total;
         wk[d].done = d > 0 ? wk[d - 1].done : 0;
-        if ((s = walk_device(&wk[d], g)) != NTP_OK)
-            return s;
+        s = walk_device(&wk[d]);
     }
-    return NTP_OK;
+    for (int d = 0; d < m->n_dev; d++)
+        free(wk[d].stage);
+    return s;
 }
 
 static ntp_status load_from(struct ntp_model *m, const ntp_gguf *g)
@@ -509,12 +555,16 @@ static ntp_status load_from(struct ntp_model *m, const ntp_gguf *g)
     return ntp__tokenizer_load(g, &m->tok);
 }
 
-/* Map the file at path and make an empty model for it; the caller frees both. */
-static ntp_status open_model(const char *path, ntp_gguf **g, struct ntp_model **m)
+/*
+ * Open the file at path (mapped, with the SIGBUS guard on until it is freed,
+ * or unmapped) and make an empty model for it; the caller frees both.
+ */
+static ntp_status open_model(const char *path, bool map, ntp_gguf **g, struct ntp_model **m)
 {
-    ntp_status s = ntp_gguf_open(path, g);
+    ntp_status s = ntp__gguf_open_file(path, map, g);
     if (s != NTP_OK)
         return s;
+    ntp__gguf_guard_begin(*g);
     *m = calloc(1, sizeof **m);
     if (*m == NULL) {
         ntp_gguf_free(*g);
@@ -532,7 +582,7 @@ ntp_status ntp_model_load(const char *path, ntp_model_params params, ntp_model *
     *out = NULL;
     ntp_gguf *g;
     struct ntp_model *m;
-    ntp_status s = open_model(path, &g, &m);
+    ntp_status s = open_model(path, params.use_mmap, &g, &m);
     if (s != NTP_OK)
         return s;
     m->params = params;
@@ -573,7 +623,7 @@ ntp_status ntp__model_plan_file(const char *path, int n_dev, struct ntp_plan *pl
     ntp__error_clear();
     ntp_gguf *g;
     struct ntp_model *m;
-    ntp_status s = open_model(path, &g, &m);
+    ntp_status s = open_model(path, false, &g, &m);
     if (s != NTP_OK)
         return s;
     if ((s = read_cfg(g, m)) == NTP_OK &&
@@ -582,8 +632,8 @@ ntp_status ntp__model_plan_file(const char *path, int n_dev, struct ntp_plan *pl
             /* The sizing walk of the loader, with no device behind it. */
             struct ntp_model_device md = {.shard = plan->shard[d]};
             md.w.layer = calloc((size_t)md.shard.n_layer * NTP_T_COUNT + 1, sizeof *md.w.layer);
-            struct walk wk = {.m = m, .md = &md};
-            s = md.w.layer ? walk_device(&wk, g) : ntp__error(NTP_E_NOMEM, "out of memory");
+            struct walk wk = {.m = m, .md = &md, .g = g};
+            s = md.w.layer ? walk_device(&wk) : ntp__error(NTP_E_NOMEM, "out of memory");
             bytes[d] = wk.off;
             free(md.w.layer);
         }

@@ -6,9 +6,12 @@
 #include "gguf_test_util.h"
 #include "test.h"
 
+#include <dirent.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Every scalar type through set_value, plus the typed setters. */
@@ -375,11 +378,111 @@ static void test_file(void)
     ntp_gguf_writer_free(w);
 }
 
+static long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+static void expect_refused(const ntp_gguf_writer *w, const char *path, const char *needle)
+{
+    CHECK_STATUS(ntp_gguf_writer_write_file(w, path), NTP_E_IO);
+    if (strstr(ntp_last_error(), needle) == NULL || strstr(ntp_last_error(), path) == NULL) {
+        fprintf(stderr, "message '%s' lacks '%s' or the path\n", ntp_last_error(), needle);
+        ntp_test_failures++;
+    }
+}
+
+struct racer {
+    const char *path;
+    uint32_t id;
+};
+
+/* One of the racing writers: a file of its own, eight times to the shared path. */
+static void *race_writer(void *arg)
+{
+    const struct racer *r = arg;
+    const char *path = r->path;
+    ntp_gguf_writer *w = NULL;
+    CHECK_OK(ntp_gguf_writer_new(&w));
+    CHECK_OK(ntp_gguf_writer_set_u32(w, "writer", r->id));
+    add_arrays(w);
+    add_tensors(w, 3);
+    for (int i = 0; i < 8; i++)
+        CHECK_OK(ntp_gguf_writer_write_file(w, path));
+    ntp_gguf_writer_free(w);
+    return NULL;
+}
+
+/* Entries of folder dir besides . and .. */
+static int entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;)
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/*
+ * What the writer must not replace or follow: a FIFO, a symbolic link or a
+ * read-only file at the path is refused and left as it was (they used to be
+ * replaced by a regular file); a link at the fixed temporary name once used
+ * (path.tmp) is not followed; no temporary is left behind; writers racing to
+ * one path leave one whole file.
+ */
+static void test_file_targets(void)
+{
+    char dir[] = "/tmp/ntp-test-targets-XXXXXX", path[128], victim[128], tmp[140];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/x.gguf", dir);
+    snprintf(victim, sizeof victim, "%s/victim", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(victim, "w");
+    CHECK(f != NULL && fputs("keep", f) >= 0 && fclose(f) == 0);
+    ntp_gguf_writer *w = NULL;
+    CHECK_OK(ntp_gguf_writer_new(&w));
+    add_scalars(w);
+    struct stat st;
+    CHECK(mkfifo(path, 0600) == 0);
+    expect_refused(w, path, "exists and is a FIFO, not a regular file");
+    CHECK(lstat(path, &st) == 0 && S_ISFIFO(st.st_mode) && unlink(path) == 0);
+    CHECK(symlink(victim, path) == 0);
+    expect_refused(w, path, "is a symbolic link");
+    CHECK(lstat(path, &st) == 0 && S_ISLNK(st.st_mode) && unlink(path) == 0);
+    CHECK(file_size(victim) == 4);
+    CHECK(link(victim, path) == 0 && chmod(path, 0444) == 0);
+    expect_refused(w, path, "is read-only");
+    CHECK(file_size(path) == 4 && unlink(path) == 0 && chmod(victim, 0644) == 0);
+    CHECK(symlink(victim, tmp) == 0);
+    CHECK_OK(ntp_gguf_writer_write_file(w, path));
+    CHECK(file_size(victim) == 4 && unlink(tmp) == 0);
+    ntp_gguf_writer_free(w);
+    CHECK(entries(dir) == 2); /* x.gguf and victim: no temporary left */
+    pthread_t th[4];
+    struct racer r[4];
+    for (int i = 0; i < 4; i++) {
+        r[i] = (struct racer){path, (uint32_t)i};
+        CHECK(pthread_create(&th[i], NULL, race_writer, &r[i]) == 0);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    ntp_gguf *g = NULL;
+    CHECK_OK(ntp_gguf_open(path, &g));
+    CHECK(g != NULL && ntp_gguf_find_key(g, "writer") >= 0);
+    ntp_gguf_free(g);
+    CHECK(entries(dir) == 2);
+    CHECK(unlink(path) == 0 && unlink(victim) == 0 && rmdir(dir) == 0);
+}
+
 int main(void)
 {
     test_round_trip();
     test_getters();
     test_writer_rules();
     test_file();
+    test_file_targets();
     return ntp_test_result("test_gguf");
 }

@@ -455,7 +455,14 @@ static void test_files(void)
     free(buf);
     unlink(path);
     expect_open(path, NTP_E_IO, "cannot open");
-    expect_open(dir, NTP_E_IO, "not a regular file");
+    expect_open(dir, NTP_E_IO, "a directory, not a regular file");
+    expect_open("/dev/null", NTP_E_IO, "a character device, not a regular file");
+    /* A FIFO is refused at once; opening it used to wait for a writer forever. */
+    CHECK(mkfifo(path, 0600) == 0);
+    alarm(20);
+    expect_open(path, NTP_E_IO, "a FIFO, not a regular file");
+    alarm(0);
+    unlink(path);
 }
 
 int main(void)

@@ -96,6 +96,17 @@ check "gen help" 0 "$numatp" gen --help
 contains "gen help" "$tmp/out" "--kv-heads"
 [ -e "$tmp/x.gguf" ] && { echo "FAIL: a failed gen left $tmp/x.gguf"; fail=1; }
 
+# -o onto what is not a regular file we may write: refused and left as it was
+# (it used to be replaced by a regular file), before anything is generated.
+mkfifo "$tmp/fifo"
+check "gen onto a FIFO" 1 "$numatp" gen -o "$tmp/fifo" --preset tiny -q
+contains "gen onto a FIFO" "$tmp/err" "is a FIFO, not a regular file"
+[ -p "$tmp/fifo" ] || { echo "FAIL: gen replaced the FIFO"; fail=1; }
+ln -s /dev/null "$tmp/link"
+check "gen onto a symlink" 1 "$numatp" gen -o "$tmp/link" --preset tiny -q
+contains "gen onto a symlink" "$tmp/err" "is a symbolic link"
+[ -L "$tmp/link" ] || { echo "FAIL: gen replaced the symbolic link"; fail=1; }
+
 # Presets with overrides, a vocabulary from a fixture and a mix.
 check "preset" 0 "$numatp" gen -o "$tmp/p.gguf" --preset tiny --layers 1 --mix q4_k_m --tied -q
 check "preset info" 0 "$numatp" info -m "$tmp/p.gguf"

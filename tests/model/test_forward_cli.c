@@ -36,6 +36,12 @@ static void test_run(const char *model)
     CHECK(run_cmd(cmd, b, sizeof b) == 0);
     CHECK(strcmp(a, b) == 0 && strlen(a) > 0);
     CHECK(strstr(a, "tok/s") == NULL);
+    /* --no-mmap reads the same weights. */
+    snprintf(cmd, sizeof cmd,
+             "%s run -m '%s' -p 'hello there' -n 12 --temp 0 -t 1 --no-mmap 2>/dev/null", numatp,
+             model);
+    CHECK(run_cmd(cmd, b, sizeof b) == 0);
+    CHECK(strcmp(a, b) == 0);
     snprintf(cmd, sizeof cmd, "%s run -m '%s' -p hi -n 4 --seed 5 -t 1 2>&1 >/dev/null", numatp,
              model);
     CHECK(run_cmd(cmd, a, sizeof a) == 0);

@@ -6,6 +6,10 @@
  * before anything is allocated), context overflow and bad token ids.
  */
 #include "forward_util.h"
+#include "model/hybrid.h"
+#include "model/plan.h"
+
+#include <time.h>
 
 static char base[300];
 
@@ -17,6 +21,9 @@ struct edit {
     const char *retype_tensor; /* tensor written with type new_type and the same shape */
     enum ntp_type new_type;
     const char *reshape_tensor; /* tensor written with half as many rows */
+    const char *set_key;        /* key given the value set_u32 */
+    uint32_t set_u32;
+    uint64_t n_tokens; /* tokenizer arrays cut to this many entries; 0: as they are */
 };
 
 static void *zeros(size_t n)
@@ -61,12 +68,18 @@ static void make_variant(const char *name, const struct edit *e, char *path, siz
         exit(1);
     for (int64_t i = 0; i < ntp_gguf_n_kv(g); i++) {
         const char *key = ntp_gguf_kv_key(g, i);
+        ntp_gguf_value v = *ntp_gguf_kv_value(g, i);
         if (e->drop_key && strcmp(key, e->drop_key) == 0)
             continue;
+        if (e->n_tokens && strncmp(key, "tokenizer.ggml.", 15) == 0 && v.type == NTP_GGUF_ARRAY &&
+            v.arr.len > e->n_tokens)
+            v.arr.len = e->n_tokens;
         if (e->arch && strcmp(key, "general.architecture") == 0)
             CHECK_OK(ntp_gguf_writer_set_str(w, key, e->arch));
+        else if (e->set_key && strcmp(key, e->set_key) == 0)
+            CHECK_OK(ntp_gguf_writer_set_u32(w, key, e->set_u32));
         else
-            CHECK_OK(ntp_gguf_writer_set_value(w, key, ntp_gguf_kv_value(g, i)));
+            CHECK_OK(ntp_gguf_writer_set_value(w, key, &v));
     }
     for (int64_t i = 0; i < ntp_gguf_n_tensors(g); i++)
         CHECK_OK(copy_tensor(w, ntp_gguf_tensor_at(g, i), e));
@@ -108,11 +121,17 @@ static void test_load_errors(void)
     make_variant("tensor", &(struct edit){.drop_tensor = "blk.1.ffn_up.weight"}, path, sizeof path);
     expect_load_error(path, mp, NTP_E_NOT_FOUND,
                       (const char *const[]){"blk.1.ffn_up.weight", NULL});
-    make_variant("shape", &(struct edit){.reshape_tensor = "blk.0.attn_k.weight"}, path,
+    make_variant("shape", &(struct edit){.reshape_tensor = "blk.1.ffn_up.weight"}, path,
                  sizeof path);
     expect_load_error(
         path, mp, NTP_E_FORMAT,
-        (const char *const[]){"blk.0.attn_k.weight", "[64, 16", "expected [64, 32]", NULL});
+        (const char *const[]){"blk.1.ffn_up.weight", "[64, 48", "expected [64, 96]", NULL});
+    /* Head counts are checked against the tensors before the planner divides by them. */
+    make_variant("heads", &(struct edit){.reshape_tensor = "blk.0.attn_k.weight"}, path,
+                 sizeof path);
+    expect_load_error(path, mp, NTP_E_FORMAT,
+                      (const char *const[]){"llama.attention.head_count_kv = 2",
+                                            "blk.0.attn_k.weight", "16 rows", NULL});
     make_variant(
         "type", &(struct edit){.retype_tensor = "blk.0.attn_q.weight", .new_type = NTP_TYPE_IQ4_NL},
         path, sizeof path);
@@ -127,6 +146,44 @@ static void test_load_errors(void)
     /* Too big for the memory: refused with the sizes, before any weight is allocated. */
     mp.memory_limit = 4096;
     expect_load_error(base, mp, NTP_E_NOMEM, (const char *const[]){"needs", "4096 bytes", NULL});
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/*
+ * Counts checked against the tensors the file holds before anything loops
+ * over them: a block_count of 2^32 - 1 over a file of 2 blocks is refused by
+ * the loader, `numatp plan` and the hybrid planner in well under a second (it
+ * used to walk every declared block for tens of minutes); a tokenizer of 100
+ * tokens against a vocabulary of 300 is refused naming both.
+ */
+static void test_counts(ntp_model_params mp)
+{
+    char path[300];
+    make_variant("blocks", &(struct edit){.set_key = "llama.block_count", .set_u32 = 4294967295u},
+                 path, sizeof path);
+    const char *const needles[] = {"llama.block_count = 4294967295", "blk.1 (2 blocks)", NULL};
+    const double t0 = now_s();
+    expect_load_error(path, mp, NTP_E_FORMAT, needles);
+    struct ntp_plan plan;
+    struct ntp_hparams hp;
+    uint64_t bytes[NTP_PLAN_MAX_DEV];
+    CHECK_STATUS(ntp__model_plan_file(path, 2, &plan, &hp, bytes), NTP_E_FORMAT);
+    CHECK(strstr(ntp_last_error(), needles[0]) != NULL);
+    struct ntp_hybrid_plan hyb;
+    CHECK_STATUS(ntp__hybrid_plan_file(path, 100000, false, &hyb), NTP_E_FORMAT);
+    CHECK(strstr(ntp_last_error(), needles[0]) != NULL);
+    const double dt = now_s() - t0;
+    printf("block_count 2^32-1 refused by load, plan and hybrid plan in %.3f s\n", dt);
+    CHECK(dt < 1.0);
+    make_variant("tokens", &(struct edit){.n_tokens = 100}, path, sizeof path);
+    expect_load_error(path, mp, NTP_E_FORMAT,
+                      (const char *const[]){"100 tokens", "vocabulary has 300", NULL});
 }
 
 static void test_decode_errors(void)
@@ -175,6 +232,9 @@ int main(void)
     struct ntp_gen_params p = fwd_small("llama");
     if (fwd_gen(&p, "base", base, sizeof base) == 0) {
         test_load_errors();
+        ntp_model_params mp = ntp_model_default_params();
+        mp.n_threads = 1;
+        test_counts(mp);
         test_decode_errors();
     }
     ntp_model *m = (ntp_model *)1;
