@@ -7,11 +7,17 @@
  * cache stays valid. When a template rewrites earlier text (e.g. llama3 trims
  * a reply that ended in white space), the context is reset and the
  * conversation decoded again from the start.
+ *
+ * A line that is not valid UTF-8 is reported and skipped; the session goes
+ * on, and ends with status 1 so that a script learns a turn was dropped. Ctrl-C ends the reply
+ * being written (or the wait for a line), prints what was generated and exits with status 130.
  */
 #include "cli/cli.h"
 #include "cli/infer.h"
+#include "cli/io.h"
 #include "core/core.h"
 #include "model/chat_template.h"
+#include "tokenizer/unicode.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,13 +46,20 @@ struct chat {
     int32_t *toks;             /* [tok_cap] tokenization scratch, malloc'd */
     int32_t tok_cap;           /* entries of toks */
     int32_t stop_tok;          /* the template's turn-end marker as one token, or -1 */
+    bool out_failed;           /* a write to stdout failed (main reports it) */
+    bool skipped;              /* a line of stdin was not UTF-8 */
+    int64_t n_gen;             /* reply tokens generated, for the closing line */
+    double t_gen;              /* seconds spent generating them */
 };
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: numatp chat -m FILE [options]\n\n"
                "Reads user turns from stdin, one per line, and streams the replies to "
-               "stdout.\n\n"
+               "stdout.\n"
+               "A line that is not valid UTF-8 is reported and skipped (the exit status is then\n"
+               "1). Ctrl-C stops, prints the tokens generated and their speed, and exits with\n"
+               "status 130.\n\n"
                "options:\n"
                "  --system TEXT           system prompt\n"
                "  --chat-template NAME    template instead of the model's "
@@ -89,6 +102,12 @@ static int parse_args(int argc, char **argv, struct chat_opts *o)
     enum ntp_chat_style style;
     if (o->tmpl_name && ntp__chat_style_from_name(o->tmpl_name, &style) != NTP_OK) {
         fprintf(stderr, "numatp chat: --chat-template: %s\n", ntp_last_error());
+        return 2;
+    }
+    size_t bad = 0;
+    if (o->system && !ntp__utf8_valid(o->system, strlen(o->system), &bad)) {
+        fprintf(stderr, "numatp chat: --system is not valid UTF-8 at byte %zu (0x%02X)\n", bad,
+                (unsigned)(unsigned char)o->system[bad]);
         return 2;
     }
     ntp_model_params mp;
@@ -292,7 +311,10 @@ static ntp_status emit(struct chat *c, int32_t tok, char **reply, size_t *len, s
     if (s != NTP_OK)
         return s;
     fwrite(piece, 1, n, stdout);
-    fflush(stdout);
+    if (!ntp_cli_flush()) {
+        c->out_failed = true;
+        return NTP_E_IO;
+    }
     if (!append(reply, len, cap, piece, n))
         return ntp__error(NTP_E_NOMEM, "chat: reply of %zu bytes", *len + n);
     return NTP_OK;
@@ -310,7 +332,7 @@ static ntp_status generate(struct chat *c, int32_t n_predict, char **reply, size
     *len = 0;
     if (!append(reply, len, &cap, "", 0))
         return ntp__error(NTP_E_NOMEM, "chat: reply");
-    for (int32_t i = 0; n_predict < 0 || i < n_predict; i++) {
+    for (int32_t i = 0; (n_predict < 0 || i < n_predict) && !ntp_cli_interrupted(); i++) {
         const float *logits = ntp_get_logits(c->c, -1);
         int32_t tok = -1;
         if (!logits)
@@ -321,6 +343,7 @@ static ntp_status generate(struct chat *c, int32_t n_predict, char **reply, size
         if (ntp_token_is_eog(c->m, tok) || tok == c->stop_tok)
             break;
         s = emit(c, tok, reply, len, &cap);
+        c->n_gen++;
         if (s == NTP_OK)
             s = ntp__sampler_accept(c->smp, tok);
         if (s == NTP_OK)
@@ -339,16 +362,57 @@ static ntp_status turn(struct chat *c, const struct chat_opts *o, const char *li
         s = feed_conversation(c);
     char *reply = NULL;
     size_t len = 0;
+    const double t0 = ntp_cli_now();
     if (s == NTP_OK)
         s = generate(c, (int32_t)o->n_predict, &reply, &len);
+    c->t_gen += ntp_cli_now() - t0;
     fputc('\n', stdout);
-    fflush(stdout);
+    if (!ntp_cli_flush() && !c->out_failed) {
+        c->out_failed = true;
+        s = s == NTP_OK ? NTP_E_IO : s;
+    }
     if (s == NTP_OK)
         s = push_msg(c, "assistant", reply, len);
     /* What the cache now holds: the prompt plus the reply's tokens. */
     if (s == NTP_OK && !append(&c->done, &c->done_len, &c->done_cap, reply, len))
         s = ntp__error(NTP_E_NOMEM, "chat: conversation text");
     free(reply);
+    return s;
+}
+
+/* Whether line number no of stdin can be a turn; a line that is not UTF-8 is reported. */
+static bool line_ok(struct chat *c, const char *line, size_t n, int64_t no)
+{
+    size_t bad = 0;
+    if (ntp__utf8_valid(line, n, &bad))
+        return true;
+    fprintf(stderr,
+            "numatp chat: line %lld is not valid UTF-8 at byte %zu of the line (0x%02X); "
+            "skipped\n",
+            (long long)no, bad, (unsigned)(unsigned char)line[bad]);
+    c->skipped = true;
+    return false;
+}
+
+/* Read turns from stdin until its end, an error or Ctrl-C. */
+static ntp_status converse(struct chat *c, const struct chat_opts *o)
+{
+    const bool tty = isatty(STDIN_FILENO);
+    char *line = NULL;
+    size_t line_cap = 0;
+    ntp_status s = NTP_OK;
+    for (int64_t no = 1; s == NTP_OK && !ntp_cli_interrupted(); no++) {
+        if (tty)
+            fputs("> ", stderr);
+        ssize_t n = getline(&line, &line_cap, stdin);
+        if (n < 0)
+            break;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = '\0';
+        if (n > 0 && line_ok(c, line, (size_t)n, no))
+            s = turn(c, o, line, (size_t)n);
+    }
+    free(line);
     return s;
 }
 
@@ -362,23 +426,19 @@ int ntp_cli_chat(int argc, char **argv)
     rc = chat_open(&c, &o);
     ntp_status s =
         rc == 0 && o.system ? push_msg(&c, "system", o.system, strlen(o.system)) : NTP_OK;
-    bool tty = isatty(STDIN_FILENO);
-    char *line = NULL;
-    size_t line_cap = 0;
-    while (rc == 0 && s == NTP_OK) {
-        if (tty)
-            fputs("> ", stderr);
-        ssize_t n = getline(&line, &line_cap, stdin);
-        if (n < 0)
-            break;
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-            line[--n] = '\0';
-        if (n > 0)
-            s = turn(&c, &o, line, (size_t)n);
+    if (rc == 0 && s == NTP_OK) {
+        ntp_cli_catch_sigint();
+        s = converse(&c, &o);
     }
-    free(line);
     if (rc == 0 && s != NTP_OK)
-        rc = fail(s);
+        rc = c.out_failed ? 1 : fail(s); /* main reports a write error */
+    if (rc == 0 && ntp_cli_interrupted()) {
+        fprintf(stderr, "numatp chat: interrupted; %lld tokens generated, %.2f tok/s\n",
+                (long long)c.n_gen, c.t_gen > 0 ? (double)c.n_gen / c.t_gen : 0.0);
+        rc = NTP_CLI_EXIT_INTERRUPTED;
+    }
+    if (rc == 0 && c.skipped)
+        rc = 1;
     chat_close(&c);
     return rc;
 }

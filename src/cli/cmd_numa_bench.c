@@ -56,6 +56,7 @@ struct nb {
     int reps;           /* repetitions */
     bool json;          /* --json */
     const char *svg;    /* --svg FILE, or NULL */
+    FILE *svg_f;        /* svg, opened before measuring so a bad path fails at once; owned */
     const char *isa;    /* kernel ISA of the GEMV runs (static string) */
     struct ntp_kernels kernels;
     struct nb_cell *cell;    /* [n * n], row = cpu node; owned */
@@ -679,13 +680,10 @@ static void svg_legend(FILE *f, const struct svg_geom *g, int y)
             g->hi);
 }
 
-static int write_svg(const struct nb *b)
+static int write_svg(struct nb *b)
 {
-    FILE *f = fopen(b->svg, "w");
-    if (f == NULL) {
-        fprintf(stderr, "numatp numa-bench: --svg %s: %s\n", b->svg, strerror(errno));
-        return 1;
-    }
+    FILE *f = b->svg_f;
+    b->svg_f = NULL;
     struct svg_geom g = {.left = 90, .top = 120, .cell_w = 110, .cell_h = 70};
     g.width = g.left + b->n * g.cell_w + 40;
     g.width = g.width < 560 ? 560 : g.width;
@@ -721,8 +719,9 @@ static int write_svg(const struct nb *b)
     svg_cells(f, b, &g);
     svg_legend(f, &g, g.top + b->n * g.cell_h + 16);
     fprintf(f, "</svg>\n");
-    if (fclose(f) != 0) {
-        fprintf(stderr, "numatp numa-bench: --svg %s: write failed\n", b->svg);
+    const bool failed = ferror(f) != 0;
+    if (fclose(f) != 0 || failed) {
+        fprintf(stderr, "numatp numa-bench: --svg %s: write failed: %s\n", b->svg, strerror(errno));
         return 1;
     }
     return 0;
@@ -753,7 +752,8 @@ struct nb_args {
     bool json, help;
 };
 
-/* Check the arguments into b; 2 on a usage error, -1 for --help. */
+/* Check the arguments into b and open --svg's file; 2 on a usage error, 1 when that file
+ * cannot be made, -1 for --help. */
 static int nb_check(const struct nb_args *a, struct nb *b)
 {
     if (a->help)
@@ -777,6 +777,10 @@ static int nb_check(const struct nb_args *a, struct nb *b)
     b->reps = (int)a->reps;
     b->json = a->json;
     b->svg = a->svg;
+    if (a->svg && (b->svg_f = fopen(a->svg, "w")) == NULL) {
+        fprintf(stderr, "numatp numa-bench: --svg %s: %s\n", a->svg, strerror(errno));
+        return 1;
+    }
     return 0;
 }
 
@@ -843,6 +847,10 @@ int ntp_cli_numa_bench(int argc, char **argv)
     if (rc != 0)
         return rc < 0 ? 0 : rc;
     rc = nb_run(&b);
+    if (b.svg_f) { /* not written: no half-made file is left */
+        fclose(b.svg_f);
+        remove(b.svg);
+    }
     free(b.cell);
     free(b.gemv);
     free(b.ar);

@@ -7,10 +7,12 @@
  * BOS when the model adds one, and only the second half of each chunk is
  * scored: the logits at position first + i (first = n_ctx / 2) predict the
  * token at first + i + 1. Running sums of the negative log-likelihood and of
- * its square give the "+/-" estimate.
+ * its square give the "+/-" estimate. Ctrl-C stops after the current chunk
+ * with the estimate so far on stderr and exit status 130.
  */
 #include "cli/cli.h"
 #include "cli/infer.h"
+#include "cli/io.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -23,45 +25,16 @@ static void usage(FILE *f)
             "usage: numatp perplexity -m FILE -f TEXT [options]\n\n"
             "Perplexity of a text file, computed as llama-perplexity does. Progress per\n"
             "chunk and the final estimate go to stdout. -c is the tokens per chunk; the\n"
-            "text needs two chunks' worth or more.\n\n"
+            "text needs two chunks' worth or more. Ctrl-C stops after the current chunk,\n"
+            "prints the estimate so far to stderr and exits with status 130.\n\n"
             "options:\n"
-            "  -f, --file TEXT         text file (required)\n"
+            "  -f, --file TEXT         text file (required; '-': stdin)\n"
+            "  --max-input-bytes SIZE  refuse a text longer than SIZE, e.g. 64K, 512M, 2G\n"
+            "                          (default %lluM)\n"
             "  -b, --batch-size N      tokens computed at once, 1 .. %d (default 512)\n",
-            NTP_CLI_MAX_CTX);
+            NTP_CLI_MAX_INPUT_DEFAULT >> 20, NTP_CLI_MAX_CTX);
     ntp_cli_infer_help(f, "512");
     fprintf(f, "  -h, --help              this help\n");
-}
-
-/* The whole file in a malloc'd NUL-terminated buffer. */
-static char *read_text(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n - 1, f);
-        if (n < cap - 1)
-            break;
-        char *nb = realloc(buf, cap * 2);
-        if (nb == NULL) {
-            free(buf);
-            buf = NULL;
-        }
-        buf = nb;
-        cap *= 2;
-    }
-    if (buf && ferror(f)) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) {
-        buf[n] = '\0';
-        *len = n;
-    }
-    return buf;
 }
 
 /* -log p(tok) from one row of logits, with llama.cpp's log_softmax arithmetic. */
@@ -106,23 +79,16 @@ static int eval_chunk(ntp_context *c, const ntp_model *m, const int32_t *chunk, 
     return 0;
 }
 
-static int tokenize_file(const ntp_model *m, const char *path, int32_t **toks, int32_t *n)
+static int tokenize_text(const ntp_model *m, const char *path, const char *text, size_t len,
+                         int32_t **toks, int32_t *n)
 {
-    size_t len = 0;
-    char *text = read_text(path, &len);
-    if (text == NULL) {
-        fprintf(stderr, "numatp perplexity: %s: cannot read the file\n", path);
-        return 1;
-    }
     ntp_status s = ntp_tokenize(m, text, len, true, false, NULL, 0, n);
     *toks =
         (s == NTP_OK || s == NTP_E_OVERFLOW) ? malloc(((size_t)*n + 1) * sizeof(int32_t)) : NULL;
     if (*toks == NULL || ntp_tokenize(m, text, len, true, false, *toks, *n, n) != NTP_OK) {
         fprintf(stderr, "numatp perplexity: %s: %s\n", path, ntp_last_error());
-        free(text);
         return 1;
     }
-    free(text);
     return 0;
 }
 
@@ -138,7 +104,23 @@ static void print_eta(double t_pass, int32_t n_chunk)
     fprintf(stderr, "%.2f minutes\n", total / 60.0);
 }
 
-/* Score every chunk; c's n_ctx is the chunk length. */
+/* llama-perplexity's closing line, from the chunks scored so far. */
+static void print_estimate(FILE *f, const struct ppl_sums *s)
+{
+    if (s->count == 0) {
+        fprintf(f, "No chunk was scored\n");
+        return;
+    }
+    const double nll = s->nll / (double)s->count, ppl = exp(nll);
+    const double var = s->nll2 / (double)s->count - nll * nll;
+    if (var > 0 && s->count > 1)
+        fprintf(f, "Final estimate: PPL = %.4lf +/- %.5lf\n", ppl,
+                sqrt(var / (double)(s->count - 1)) * ppl);
+    else
+        fprintf(f, "Unexpected negative standard deviation of log(prob)\n");
+}
+
+/* Score every chunk, or those before Ctrl-C; c's n_ctx is the chunk length. */
 static int perplexity(ntp_context *c, const ntp_model *m, const int32_t *toks, int32_t n_tok,
                       int32_t n_batch)
 {
@@ -151,36 +133,36 @@ static int perplexity(ntp_context *c, const ntp_model *m, const int32_t *toks, i
             n_chunk, n_ctx, n_batch);
     struct ppl_sums s = {0};
     int rc = 0;
-    for (int32_t i = 0; i < n_chunk && rc == 0; i++) {
+    int32_t i = 0;
+    for (; i < n_chunk && rc == 0 && !ntp_cli_interrupted(); i++) {
         const double t0 = ntp_cli_now();
         rc = eval_chunk(c, m, toks + (size_t)i * n_ctx, n_ctx, &s);
         if (i == 0 && rc == 0)
             print_eta(ntp_cli_now() - t0, n_chunk);
         if (rc == 0) {
             printf("[%d]%.4lf,", i + 1, exp(s.nll / (double)s.count));
-            fflush(stdout);
+            rc = ntp_cli_flush() ? 0 : 1; /* main says why */
         }
     }
     if (rc != 0)
         return rc;
     printf("\n");
-    const double nll = s.nll / (double)s.count, ppl = exp(nll);
-    const double var = s.nll2 / (double)s.count - nll * nll;
-    if (var > 0 && s.count > 1)
-        printf("Final estimate: PPL = %.4lf +/- %.5lf\n", ppl,
-               sqrt(var / (double)(s.count - 1)) * ppl);
-    else
-        printf("Unexpected negative standard deviation of log(prob)\n");
-    return 0;
+    if (!ntp_cli_interrupted()) {
+        print_estimate(stdout, &s);
+        return 0;
+    }
+    fprintf(stderr, "numatp perplexity: interrupted after %d of %d chunks\n", i, n_chunk);
+    print_estimate(stderr, &s);
+    return NTP_CLI_EXIT_INTERRUPTED;
 }
 
-/* Tokenize the file, make the context and check that the text fills two chunks. */
-static int ppl_file(ntp_model *m, const struct ntp_cli_infer *o, const char *file,
-                    ntp_context_params cp)
+/* Tokenize the text, make the context and check that the text fills two chunks. */
+static int ppl_text(ntp_model *m, const struct ntp_cli_infer *o, const char *file, const char *text,
+                    size_t len, ntp_context_params cp)
 {
     int32_t *toks = NULL, n_tok = 0;
     ntp_context *c = NULL;
-    int rc = tokenize_file(m, file, &toks, &n_tok);
+    int rc = tokenize_text(m, file, text, len, &toks, &n_tok);
     if (rc == 0)
         rc = ntp_cli_infer_context("perplexity", o, m, cp, &c);
     const int32_t n_ctx = rc == 0 ? ntp_context_n_ctx(c) : 0;
@@ -190,8 +172,10 @@ static int ppl_file(ntp_model *m, const struct ntp_cli_infer *o, const char *fil
                 file, n_tok, 2 * (long long)n_ctx, n_ctx);
         rc = 1;
     }
-    if (rc == 0)
+    if (rc == 0) {
+        ntp_cli_catch_sigint();
         rc = perplexity(c, m, toks, n_tok, cp.n_batch < n_ctx ? cp.n_batch : n_ctx);
+    }
     ntp_context_free(c);
     free(toks);
     return rc;
@@ -201,10 +185,12 @@ int ntp_cli_perplexity(int argc, char **argv)
 {
     const char *file = NULL;
     int64_t batch = 512;
+    uint64_t max_input = NTP_CLI_MAX_INPUT_DEFAULT;
     bool help = false;
     struct ntp_cli_infer o = {.ctx = 512};
     const struct ntp_cli_opt own[] = {
         {"--file", "-f", NTP_CLI_STR, .dst = &file},
+        {"--max-input-bytes", NULL, NTP_CLI_SIZE, .dst = &max_input},
         {"--batch-size", "-b", NTP_CLI_INT, .dst = &batch, .lo = 1, .hi = NTP_CLI_MAX_CTX},
         {"--help", "-h", NTP_CLI_FLAG, .dst = &help},
         {NULL},
@@ -215,18 +201,30 @@ int ntp_cli_perplexity(int argc, char **argv)
                            (const struct ntp_cli_opt *const[]){own, inf, NULL});
     if (rc != 0 || help)
         return rc != 0 ? rc : (usage(stdout), 0);
-    if (file == NULL || (o.ctx > 0 && o.ctx < 4)) {
-        fprintf(stderr, "numatp perplexity: %s (see numatp perplexity --help)\n",
-                file ? "--ctx-size must be 0 or 4 and more: the second half of a chunk is scored"
-                     : "-f TEXT is required");
+    if (file == NULL) {
+        fprintf(stderr, "numatp perplexity: -f TEXT is required (see numatp perplexity --help)\n");
         return 2;
     }
-    ntp_model *m = NULL;
+    if (o.ctx > 0 && o.ctx < 4) {
+        fprintf(stderr,
+                "numatp perplexity: --ctx-size %lld is out of range (0, or 4 .. %d: the second "
+                "half of a chunk is scored)\n",
+                (long long)o.ctx, NTP_CLI_MAX_CTX);
+        return 2;
+    }
+    /* Usage errors first, then the text, then the model: the cheap failures come first. */
+    ntp_model_params mp;
     ntp_context_params cp;
-    if ((rc = ntp_cli_infer_load("perplexity", &o, &m, &cp)) != 0)
+    if ((rc = ntp_cli_infer_apply("perplexity", &o, &mp, &cp)) != 0)
         return rc;
+    size_t len = 0;
+    char *text = ntp_cli_read_text("perplexity", file, max_input, &len);
+    ntp_model *m = NULL;
+    rc = text ? ntp_cli_infer_load("perplexity", &o, &m, &cp) : 1;
     cp.n_batch = (int32_t)batch;
-    rc = ppl_file(m, &o, file, cp);
+    if (rc == 0)
+        rc = ppl_text(m, &o, file, text, len, cp);
     ntp_model_free(m);
+    free(text);
     return rc;
 }

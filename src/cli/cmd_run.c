@@ -1,10 +1,12 @@
 /*
  * cmd_run.c - `numatp run`: generate text from a prompt. Only the generated
  * text goes to stdout, flushed token by token; logs and the closing speed
- * line go to stderr.
+ * line go to stderr. Ctrl-C ends generation after the current token, with
+ * the speed line, and exit status 130.
  */
 #include "cli/cli.h"
 #include "cli/infer.h"
+#include "cli/io.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +18,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: numatp run -m FILE -p PROMPT [options]\n\n"
                "Generate text from a prompt. The generated text goes to stdout as it is\n"
-               "produced; logs and speeds go to stderr.\n\n"
+               "produced; logs and speeds go to stderr. Ctrl-C stops after the current\n"
+               "token, prints the speeds and exits with status 130.\n\n"
                "options:\n"
                "  -p, --prompt TEXT       prompt (required)\n"
                "  -n, --n-predict N       tokens to generate at most, 0 .. 2147483647 (default "
@@ -55,8 +58,9 @@ static size_t utf8_complete(const char *s, size_t n)
 /*
  * Print a token's bytes, holding back the start of a UTF-8 character whose
  * remaining bytes come with the next token(s). pend/npend carry them over.
+ * false after a write error on stdout.
  */
-static void emit_piece(const ntp_model *m, int32_t tok, char *pend, size_t *npend)
+static bool emit_piece(const ntp_model *m, int32_t tok, char *pend, size_t *npend)
 {
     char buf[512];
     size_t len = 0;
@@ -65,9 +69,9 @@ static void emit_piece(const ntp_model *m, int32_t tok, char *pend, size_t *npen
         len = 0; /* a piece longer than the buffer is not a real token; skip it */
     const size_t n = *npend + len, ok = utf8_complete(buf, n);
     fwrite(buf, 1, ok, stdout);
-    fflush(stdout);
     *npend = n - ok;
     memcpy(pend, buf + ok, *npend);
+    return ntp_cli_flush();
 }
 
 /* Tokenize the prompt into a malloc'd array. */
@@ -94,6 +98,7 @@ static int tokenize_prompt(const ntp_model *m, const char *text, bool add_bos, i
 
 struct gen_stats {
     int32_t n_prompt, n_gen; /* tokens evaluated */
+    int32_t n_printed;       /* tokens generated and printed */
     double t_prompt, t_gen;  /* seconds */
 };
 
@@ -119,8 +124,10 @@ static int generate(ntp_context *c, const ntp_model *m, struct ntp_sampler *smp,
         }
         if (ntp_token_is_eog(m, tok))
             break;
-        emit_piece(m, tok, pend, &npend);
-        if (i + 1 == a->n_predict)
+        if (!emit_piece(m, tok, pend, &npend))
+            return 1; /* main says why */
+        st->n_printed++;
+        if (i + 1 == a->n_predict || ntp_cli_interrupted())
             break;
         if (ntp_context_pos(c) >= ntp_context_n_ctx(c)) {
             fprintf(stderr, "\nnumatp run: context full (%d positions), stopping\n",
@@ -136,8 +143,7 @@ static int generate(ntp_context *c, const ntp_model *m, struct ntp_sampler *smp,
     st->t_gen = ntp_cli_now() - t0;
     fwrite(pend, 1, npend, stdout); /* an incomplete character at the very end */
     printf("\n");
-    fflush(stdout);
-    return 0;
+    return ntp_cli_flush() ? 0 : 1;
 }
 
 static int run_model(ntp_model *m, const struct run_args *a, ntp_context_params cp)
@@ -159,9 +165,14 @@ static int run_model(ntp_model *m, const struct run_args *a, ntp_context_params 
     if (rc == 0) {
         fprintf(stderr, "numatp: prompt %d tokens, context %d, seed %u\n", st.n_prompt,
                 ntp_context_n_ctx(c), ntp__sampler_seed(smp));
+        ntp_cli_catch_sigint();
         rc = generate(c, m, smp, a, prompt, &st);
     }
-    if (rc == 0)
+    if (rc == 0 && ntp_cli_interrupted()) {
+        fprintf(stderr, "numatp run: interrupted after %d tokens\n", st.n_printed);
+        rc = NTP_CLI_EXIT_INTERRUPTED;
+    }
+    if (rc == 0 || rc == NTP_CLI_EXIT_INTERRUPTED)
         fprintf(stderr, "prompt eval: %.2f tok/s, generation: %.2f tok/s\n",
                 st.t_prompt > 0 ? st.n_prompt / st.t_prompt : 0.0,
                 st.t_gen > 0 ? st.n_gen / st.t_gen : 0.0);
@@ -188,8 +199,9 @@ int ntp_cli_run(int argc, char **argv)
         ntp_cli_parse("run", argc, argv, (const struct ntp_cli_opt *const[]){own, smp, inf, NULL});
     if (rc != 0 || a.help)
         return rc != 0 ? rc : (usage(stdout), 0);
-    if (a.prompt == NULL) {
-        fprintf(stderr, "numatp run: -p PROMPT is required (see numatp run --help)\n");
+    if (a.prompt == NULL || a.prompt[0] == '\0') {
+        fprintf(stderr, "numatp run: %s (see numatp run --help)\n",
+                a.prompt ? "-p '': the prompt is empty" : "-p PROMPT is required");
         return 2;
     }
     ntp_model *m = NULL;

@@ -5,11 +5,11 @@
  * per token with --pieces.
  */
 #include "cli/cli.h"
+#include "cli/io.h"
 #include "cli/opts.h"
 #include "ntp.h"
 #include "tokenizer/tokenizer.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,47 +24,14 @@ static void usage(FILE *f)
             "  -m, --model FILE     GGUF file with the tokenizer (a vocabulary-only file will do)\n"
             "  -p, --prompt TEXT    the text\n"
             "  -f, --file FILE      read the text from FILE, byte for byte ('-': stdin)\n"
+            "  --max-input-bytes N  refuse a text of more than N bytes (K, M, G: binary\n"
+            "                       multiples; default %lluM)\n"
             "  --no-bos             do not add BOS/EOS even when the vocabulary asks for them\n"
             "  --no-parse-special   treat control-token texts such as <|im_start|> as text\n"
             "  --ids                print the line of ids (the default output)\n"
             "  --pieces             print one line per token: id 'piece'\n"
-            "  -h, --help           this help\n");
-}
-
-/* Read a whole file (or stdin for "-"); NULL after printing why. */
-static char *read_all(const char *path, size_t *len)
-{
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "numatp tokenize: cannot open '%s': %s\n", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap)
-            break;
-        char *more = realloc(buf, cap * 2);
-        if (!more) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = more;
-        cap *= 2;
-    }
-    bool bad = ferror(f) || !buf;
-    if (f != stdin)
-        fclose(f);
-    if (bad) {
-        fprintf(stderr, "numatp tokenize: cannot read '%s': %s\n", path,
-                buf ? strerror(errno) : "out of memory");
-        free(buf);
-        return NULL;
-    }
-    *len = n;
-    return buf;
+            "  -h, --help           this help\n",
+            NTP_CLI_MAX_INPUT_DEFAULT >> 20);
 }
 
 static ntp_tokenizer *load_tokenizer(const char *path)
@@ -117,10 +84,12 @@ int ntp_cli_tokenize(int argc, char **argv)
 {
     const char *model = NULL, *prompt = NULL, *file = NULL;
     bool no_bos = false, no_special = false, ids_line = false, pieces = false, help = false;
+    uint64_t max_input = NTP_CLI_MAX_INPUT_DEFAULT;
     const struct ntp_cli_opt opts[] = {
         {"--model", "-m", NTP_CLI_STR, .dst = &model},
         {"--prompt", "-p", NTP_CLI_STR, .dst = &prompt},
         {"--file", "-f", NTP_CLI_STR, .dst = &file},
+        {"--max-input-bytes", NULL, NTP_CLI_SIZE, .dst = &max_input},
         {"--no-bos", NULL, NTP_CLI_FLAG, .dst = &no_bos},
         {"--no-parse-special", NULL, NTP_CLI_FLAG, .dst = &no_special},
         {"--ids", NULL, NTP_CLI_FLAG, .dst = &ids_line},
@@ -141,7 +110,7 @@ int ntp_cli_tokenize(int argc, char **argv)
         return 2;
     }
     size_t len = prompt ? strlen(prompt) : 0, n = 0;
-    char *text = prompt ? NULL : read_all(file, &len);
+    char *text = prompt ? NULL : ntp_cli_read_text("tokenize", file, max_input, &len);
     if (!prompt && !text)
         return 1;
     ntp_tokenizer *t = load_tokenizer(model);
@@ -154,7 +123,7 @@ int ntp_cli_tokenize(int argc, char **argv)
         if (ids_line || !pieces)
             printf("\n");
     }
-    rc = ids && fflush(stdout) == 0 ? 0 : 1;
+    rc = ids ? 0 : 1; /* main checks the writes */
     free(ids);
     free(text);
     ntp__tokenizer_free(t);

@@ -2,6 +2,7 @@
 #include "cli/infer.h"
 #include "numa/layout.h"
 
+#include <limits.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -52,13 +53,14 @@ void ntp_cli_infer_help(FILE *f, const char *ctx_default)
         "                          4096) (default: %s)\n"
         "  --kv-type f16|f32       KV cache type (default f16)\n"
         "  -t, --threads N         compute threads in all, 1 .. %d (default: one per\n"
-        "                          physical core)\n"
+        "                          physical core); more than a device has cores (hardware\n"
+        "                          threads with --smt) is capped at them, with a warning\n"
         "  --tp auto|N             tensor-parallel CPU devices, 1 .. %d; auto (default): one\n"
         "                          per NUMA node; more than the nodes splits their cores into\n"
         "                          virtual devices\n"
         "  --numa-nodes LIST       NUMA nodes to use, e.g. 0,1 or 0-3 (default: all)\n"
-        "  --threads-per-device N  threads of each device, 1 .. %d (default: -t shared out,\n"
-        "                          else one per physical core)\n"
+        "  --threads-per-device N  threads of each device, 1 .. %d, capped as -t is\n"
+        "                          (default: -t shared out, else one per physical core)\n"
         "  --smt                   also use the hyperthreads of each core\n"
         "  --verify-numa           check that every weight, KV cache and scratch page is on\n"
         "                          its device's node (move_pages); a misplaced page is an error\n"
@@ -133,6 +135,54 @@ static bool load_progress(float fraction, void *user)
     return true;
 }
 
+/*
+ * More threads than a device has processors only make them take turns (a
+ * decode step waits for the slowest thread), so -t and --threads-per-device
+ * are capped at the processors of the smallest device, with a warning, as
+ * llama.cpp users expect a large -t to run rather than fail. The layout is
+ * the one the loader will make; its errors are the loader's to report.
+ */
+static void cap_threads(const char *cmd, ntp_model_params *mp)
+{
+    ntp_topology *t = NULL;
+    struct ntp_layout l = {0};
+    const struct ntp_layout_params lp = {.tp = mp->tp,
+                                         .numa_nodes = mp->numa_nodes,
+                                         .threads_per_device = mp->threads_per_device,
+                                         .n_threads = mp->n_threads,
+                                         .smt = mp->smt};
+    if ((mp->n_threads > 0 || mp->threads_per_device > 0) && ntp_topology_detect(&t) == NTP_OK &&
+        ntp__layout_make(t, &lp, &l) == NTP_OK) {
+        int want = 0, have = INT_MAX;
+        for (int d = 0; d < l.n_dev; d++) {
+            want = l.dev[d].n_threads > want ? l.dev[d].n_threads : want;
+            have = l.dev[d].n_slots < have ? l.dev[d].n_slots : have;
+        }
+        if (want > have) {
+            fprintf(stderr,
+                    "numatp %s: warning: %s %d gives a device %d threads but it has %d %s; "
+                    "using %d per device (more threads than processors only take turns)\n",
+                    cmd, mp->threads_per_device > 0 ? "--threads-per-device" : "--threads",
+                    mp->threads_per_device > 0 ? mp->threads_per_device : mp->n_threads, want, have,
+                    mp->smt ? "hardware threads" : "cores", have);
+            mp->threads_per_device = have;
+        }
+    }
+    ntp__layout_free(&l);
+    ntp_topology_free(t);
+}
+
+/* A context longer than the model was trained on runs, but past that length it guesses. */
+static void warn_ctx(const char *cmd, const ntp_model *m, const ntp_context_params *cp)
+{
+    const int32_t train = ntp_model_n_ctx_train(m);
+    if (train > 0 && cp->n_ctx > train)
+        fprintf(stderr,
+                "numatp %s: warning: -c %d is more than the %d positions the model was trained "
+                "on; what it predicts past them may be poor\n",
+                cmd, (int)cp->n_ctx, (int)train);
+}
+
 int ntp_cli_infer_load(const char *cmd, const struct ntp_cli_infer *o, ntp_model **m,
                        ntp_context_params *cp)
 {
@@ -140,6 +190,7 @@ int ntp_cli_infer_load(const char *cmd, const struct ntp_cli_infer *o, ntp_model
     const int rc = ntp_cli_infer_apply(cmd, o, &mp, cp);
     if (rc != 0)
         return rc;
+    cap_threads(cmd, &mp);
     int last = 0;
     struct stat st;
     if (stat(o->model, &st) == 0 && st.st_size > (256 << 20)) {
@@ -155,6 +206,7 @@ int ntp_cli_infer_load(const char *cmd, const struct ntp_cli_infer *o, ntp_model
             o->model, ntp_model_arch(*m), ntp_model_n_layer(*m), ntp_model_n_vocab(*m),
             (double)ntp_model_weight_bytes(*m) / (1024.0 * 1024.0), ntp_model_device_desc(*m),
             ntp_cli_now() - t0);
+    warn_ctx(cmd, *m, cp);
     return 0;
 }
 

@@ -1,9 +1,12 @@
 /* main.c - `numatp <command> [options]`: dispatch to the subcommands. */
 #include "cli/cli.h"
+#include "cli/io.h"
 #include "ntp.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const struct ntp_cli_cmd commands[] = {
     {"run", ntp_cli_run, "generate text from a prompt"},
@@ -32,7 +35,28 @@ static void usage(FILE *f)
     fprintf(f, "\n`numatp <command> --help` describes a command's options.\n");
 }
 
-int main(int argc, char **argv)
+/*
+ * OpenBLAS starts its worker threads in its constructor, before main, and
+ * under a tight `ulimit -v` they can keep the process from exiting. numatp
+ * runs OpenBLAS on one thread per call anyway (docs/architecture.md,
+ * "Threads and memory"), so the process starts again with
+ * OPENBLAS_NUM_THREADS=1, which OpenBLAS reads in that constructor. If the
+ * exec fails, numatp goes on as it is.
+ */
+static void openblas_one_thread(char **argv)
+{
+#if NTP_HAVE_OPENBLAS
+    const char *v = getenv("OPENBLAS_NUM_THREADS");
+    if (v && strcmp(v, "1") == 0)
+        return;
+    if (setenv("OPENBLAS_NUM_THREADS", "1", 1) == 0)
+        execv("/proc/self/exe", argv);
+#else
+    (void)argv;
+#endif
+}
+
+static int dispatch(int argc, char **argv, const char **cmd)
 {
     if (argc < 2) {
         usage(stderr);
@@ -48,8 +72,18 @@ int main(int argc, char **argv)
         return 0;
     }
     for (const struct ntp_cli_cmd *c = commands; c->name; c++)
-        if (strcmp(argv[1], c->name) == 0)
+        if (strcmp(argv[1], c->name) == 0) {
+            *cmd = c->name;
             return c->fn(argc - 1, argv + 1);
+        }
     fprintf(stderr, "numatp: unknown command '%s' (see numatp --help)\n", argv[1]);
     return 2;
+}
+
+int main(int argc, char **argv)
+{
+    openblas_one_thread(argv);
+    const char *cmd = NULL;
+    const int rc = dispatch(argc, argv, &cmd);
+    return ntp_cli_finish(cmd, rc);
 }

@@ -155,6 +155,10 @@ static int parse_value(const struct spelling *sp, const struct ntp_cli_opt *o, c
     case NTP_CLI_STR:
         *(const char **)o->dst = v;
         return 0;
+    case NTP_CLI_SIZE:
+        return ntp_cli_parse_size(v, o->dst)
+                   ? 0
+                   : bad(sp, v, "is not a byte count above 0 (e.g. 64K, 512M, 2G)");
     case NTP_CLI_FLAG:
         break;
     }

@@ -18,6 +18,7 @@ enum ntp_cli_opt_kind {
     NTP_CLI_STR,    /* const char * (points into argv) */
     NTP_CLI_CHOICE, /* int: the index of the value in choices */
     NTP_CLI_FLAG,   /* bool, set to true; takes no value */
+    NTP_CLI_SIZE,   /* uint64_t: a byte count as ntp_cli_parse_size reads it */
 };
 
 /* Most values of one list option (`numatp bench -t 1,2,4`). */

@@ -15,38 +15,15 @@ tp: tensor parallelism in the commands that used to refuse it: perplexity
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 
-NUMATP, SOURCE_ROOT, MODE = sys.argv[1], sys.argv[2], sys.argv[3]
-failures = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cli_util import Cli  # noqa: E402
 
-
-def check(cond, what):
-    global failures
-    if not cond:
-        failures += 1
-        print("FAIL:", what, file=sys.stderr)
-
-
-def run(args, stdin=""):
-    p = subprocess.run([NUMATP, *args], input=stdin, capture_output=True, text=True,
-                       errors="replace", timeout=120)
-    return p.returncode, p.stdout, p.stderr
-
-
-def make_files(tmp, n_bytes):
-    """A tiny F32 model (context 256) and the first n_bytes of the perplexity text."""
-    model = os.path.join(tmp, "f32.gguf")
-    rc, _, err = run(["gen", "-q", "--type", "f32", "-o", model])
-    check(rc == 0, "gen the model (%s)" % err)
-    text = os.path.join(tmp, "text.txt")
-    with open(os.path.join(SOURCE_ROOT, "tests", "data", "ppl-english.txt"), "rb") as f:
-        head = f.read(n_bytes)
-    with open(text, "wb") as f:
-        f.write(head)
-    return model, text
+MODE = sys.argv[3]
+cli = Cli("cli_opts " + MODE)
+check, run = cli.check, cli.run
 
 
 # Each command with the arguments that make it cheap; the flag under test comes
@@ -201,16 +178,12 @@ def test_tp(model, text):
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         # The table's perplexity runs need 2 x 256 tokens for -c 0 (the model's context).
-        model, text = make_files(tmp, 1100 if MODE == "table" else 3000)
+        model, text = cli.tiny_files(tmp, 1100 if MODE == "table" else 3000)
         if MODE == "table":
             test_table(model, text)
         else:
             test_tp(model, text)
-    if failures:
-        print("cli_opts %s: %d check(s) failed" % (MODE, failures), file=sys.stderr)
-        return 1
-    print("cli_opts %s: ok" % MODE)
-    return 0
+    return cli.done()
 
 
 if __name__ == "__main__":
