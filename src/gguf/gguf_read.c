@@ -433,6 +433,7 @@ static ntp_status read_tensor_type(struct parser *p, ntp_gguf_tensor *t)
 static ntp_status read_tensor_infos(struct parser *p, uint64_t n_tensors)
 {
     ntp_gguf *g = p->g;
+    snprintf(p->where, sizeof p->where, "tensor infos");
     if (n_tensors > 0 && (g->tensors = calloc((size_t)n_tensors, sizeof *g->tensors)) == NULL)
         return perr(p, NTP_E_NOMEM, "no memory for %llu tensor infos",
                     (unsigned long long)n_tensors);
