@@ -6,7 +6,8 @@
 #      suites that cannot run here skip and say why)
 #   2. ASan+UBSan build, the fast suite
 #   3. TSan build, the tsan suite (threading tests)
-#   4. libFuzzer on the GGUF parser for NTP_FUZZ_SECONDS (default 60)
+#   4. aarch64 cross build (scripts/cross-test.sh), the fast suite under qemu-user
+#   5. libFuzzer on the GGUF parser for NTP_FUZZ_SECONDS (default 60)
 # Ends with one line "N passed, N failed, N skipped".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -56,6 +57,12 @@ if scripts/build.sh build-tsan -Db_sanitize=thread -Db_lundef=false -Dcuda=disab
 else
     fail_step "TSan build failed"
 fi
+
+step "aarch64 cross build (reference kernels only): fast suite under qemu-user"
+mkdir -p build-aarch64
+scripts/cross-test.sh build-aarch64 2>&1 | tee build-aarch64/test-fast.log
+grep -qE '^Ok:' build-aarch64/test-fast.log || fail_step "aarch64 cross build failed"
+count build-aarch64/test-fast.log
 
 step "libFuzzer: GGUF parser for ${NTP_FUZZ_SECONDS:-60} s"
 if CC=clang scripts/build.sh build-fuzz -Dfuzz=true -Dcuda=disabled -Dopenblas=disabled; then
