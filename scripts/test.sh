@@ -8,6 +8,7 @@
 #   3. TSan build, the tsan suite (threading tests)
 #   4. aarch64 cross build (scripts/cross-test.sh), the fast suite under qemu-user
 #   5. libFuzzer on the GGUF parser for NTP_FUZZ_SECONDS (default 60)
+#   6. libFuzzer on the commands' arguments for as long
 # Ends with one line "N passed, N failed, N skipped".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -73,6 +74,13 @@ if CC=clang scripts/build.sh build-fuzz -Dfuzz=true -Dcuda=disabled -Dopenblas=d
     fi
 else
     fail_step "fuzz build failed"
+fi
+
+step "libFuzzer: command-line arguments for ${NTP_FUZZ_SECONDS:-60} s"
+if tests/fuzz/run-fuzz.sh build-fuzz "${NTP_FUZZ_SECONDS:-60}" cli; then
+    passed=$((passed + 1))
+else
+    fail_step "the command-line fuzzer found a crash (see above)"
 fi
 
 echo

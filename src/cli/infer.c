@@ -160,11 +160,11 @@ static void cap_threads(const char *cmd, ntp_model_params *mp)
         }
         if (want > have) {
             fprintf(stderr,
-                    "numatp %s: warning: %s %d gives a device %d threads but it has %d %s; "
+                    "numatp %s: warning: %s %d gives a device %d threads but it has %d %s%s; "
                     "using %d per device (more threads than processors only take turns)\n",
                     cmd, mp->threads_per_device > 0 ? "--threads-per-device" : "--threads",
                     mp->threads_per_device > 0 ? mp->threads_per_device : mp->n_threads, want, have,
-                    mp->smt ? "hardware threads" : "cores", have);
+                    mp->smt ? "hardware thread" : "core", have > 1 ? "s" : "", have);
             mp->threads_per_device = have;
         }
     }
