@@ -84,7 +84,7 @@ char *ntp_cli_read_text(const char *cmd, const char *path, uint64_t limit, size_
     char *buf = read_up_to(f, limit, &n);
     if (buf && n > limit)
         return too_long(cmd, path, limit, f, buf);
-    const int err = buf == NULL ? ENOMEM : ferror(f) ? errno : 0;
+    const int err = buf == NULL ? ENOMEM : ferror(f) ? (errno ? errno : EIO) : 0;
     if (f != stdin)
         fclose(f);
     if (err) {
