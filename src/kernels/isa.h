@@ -6,8 +6,9 @@
  * built. kernels.c calls a fill only after the entry's supported() said the
  * CPU and OS run it. A fill overwrites the table entries it implements and
  * leaves the others (the reference's) in place; it never changes a type's
- * act_type, so every kernel of a type reads the same activations. Adding an
- * ISA is one row of the table in kernels.c (docs/architecture.md, "Kernels").
+ * act_type, so every kernel of a type reads the same activations. A new ISA
+ * is a library with its flags in meson.build, its fill declared here and one
+ * row of the table in kernels.c (docs/architecture.md, "Kernels").
  */
 #ifndef NTP_KERNELS_ISA_H
 #define NTP_KERNELS_ISA_H

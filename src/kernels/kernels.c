@@ -62,19 +62,17 @@ bool ntp__kernels_isa_ok(const char *isa)
 /* The error for an NTP_ISA value that is not in the table: what is. */
 static ntp_status unknown_isa(const char *isa)
 {
-    char names[128] = "";
-    for (int i = 0; i < N_ISA; i++)
-        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
-                 i == 0           ? ""
-                 : i == N_ISA - 1 ? " or "
-                                  : ", ",
-                 isas[i].name);
 #if NTP_HAVE_X86_KERNELS
     if (strcmp(isa, "amx") == 0)
         return ntp__error(NTP_E_UNSUPPORTED,
                           "NTP_ISA='amx': numatp has no AMX kernels yet (prefill runs on "
                           "AVX-512 VNNI; use NTP_ISA=avx512)");
 #endif
+    char names[128] = "";
+    for (int i = 0; i < N_ISA; i++) {
+        const char *sep = i == 0 ? "" : i == N_ISA - 1 ? " or " : ", ";
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", sep, isas[i].name);
+    }
     return ntp__error(NTP_E_UNSUPPORTED, "NTP_ISA='%s': unknown kernel ISA (expected %s)", isa,
                       names);
 }
