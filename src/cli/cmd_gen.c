@@ -166,7 +166,7 @@ static double n_params(const struct ntp_gen_params *p)
 
 int ntp_cli_gen(int argc, char **argv)
 {
-    struct ntp_gen_params p = ntp_gen_default_params();
+    struct ntp_gen_params p = ntp__gen_default_params();
     struct gen_args a = {.seed = (int64_t)p.seed};
     bool vocab_given = false;
     int rc = parse_args(argc, argv, &a, &p, &vocab_given);

@@ -25,7 +25,7 @@
 #define GEN_STD_NORM   0.05f /* norm weights are 1 + this much noise */
 #define GEN_STD_BIAS   0.02f
 
-struct ntp_gen_params ntp_gen_default_params(void)
+struct ntp_gen_params ntp__gen_default_params(void)
 {
     struct ntp_gen_params p = {
         .arch = "llama",
@@ -46,7 +46,7 @@ struct ntp_gen_params ntp_gen_default_params(void)
 
 ntp_status ntp__gen_preset(const char *name, struct ntp_gen_params *p)
 {
-    struct ntp_gen_params d = ntp_gen_default_params();
+    struct ntp_gen_params d = ntp__gen_default_params();
     if (strcmp(name, "tinyllama-1b") == 0) {
         /* TinyLlama-1.1B: config.json of TinyLlama/TinyLlama-1.1B-Chat-v1.0. */
         d.n_embd = 2048;

@@ -70,7 +70,7 @@ struct ntp_gen_params {
  * A small llama (256 wide, 2 layers, 4 heads, 2 KV heads, FFN 768, 512
  * tokens, context 256), F32 weights, seed 1, synthetic vocabulary.
  */
-struct ntp_gen_params ntp_gen_default_params(void);
+struct ntp_gen_params ntp__gen_default_params(void);
 
 /*
  * Fill p with a named preset's shape ("tiny": the defaults; "tinyllama-1b":

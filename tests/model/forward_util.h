@@ -44,7 +44,7 @@ static inline void fwd_cleanup(void)
 /* Small model parameters: fast in C and numpy alike. */
 static inline struct ntp_gen_params fwd_small(const char *arch)
 {
-    struct ntp_gen_params p = ntp_gen_default_params();
+    struct ntp_gen_params p = ntp__gen_default_params();
     p.arch = arch;
     p.n_embd = 64;
     p.n_layer = 2;

@@ -163,7 +163,7 @@ static void check_model(const char *name, struct ntp_gen_params p, double tol)
 static struct ntp_gen_params model(const char *arch, int64_t embd, int64_t heads, int64_t kv,
                                    int64_t ff, enum ntp_type type)
 {
-    struct ntp_gen_params p = ntp_gen_default_params();
+    struct ntp_gen_params p = ntp__gen_default_params();
     p.arch = arch;
     p.n_embd = embd;
     p.n_layer = 2;
