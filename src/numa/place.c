@@ -109,9 +109,15 @@ ntp_status ntp__place_count(const void *p, size_t size, int node, struct ntp_pla
         size_t n = 0;
         for (; n < CHUNK && a < end; n++, a += ps)
             pages[n] = (void *)a;
-        if (move_pages(0, (unsigned long)n, pages, NULL, status, 0) != 0)
-            return ntp__error(NTP_E_IO, "move_pages failed (%s): cannot tell where pages are",
-                              strerror(errno));
+        if (move_pages(0, (unsigned long)n, pages, NULL, status, 0) != 0) {
+            if (errno != ENOSYS)
+                return ntp__error(NTP_E_IO, "move_pages failed (%s): cannot tell where pages are",
+                                  strerror(errno));
+            /* No NUMA page calls (a kernel without NUMA, or qemu-user, which does not pass
+               them on): libnuma sees one node then, and every page is on it. */
+            for (size_t i = 0; i < n; i++)
+                status[i] = 0;
+        }
         for (size_t i = 0; i < n; i++) {
             c->bytes += ps;
             if (status[i] == node || (node < 0 && status[i] >= 0))
