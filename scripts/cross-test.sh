@@ -53,5 +53,5 @@ if [ ! -f "$dir/build.ninja" ]; then
         -Dwerror=true >/dev/null
 fi
 ninja -C "$dir" >/dev/null || ninja -C "$dir"
-# qemu runs the programs several times slower than the hardware would.
-meson test -C "$dir" --suite fast --print-errorlogs --num-processes 2 --timeout-multiplier 4
+# qemu runs the programs 5-10 times slower than the hardware would.
+meson test -C "$dir" --suite fast --print-errorlogs --num-processes 2 --timeout-multiplier 8
