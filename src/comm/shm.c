@@ -68,9 +68,11 @@ struct shm_comm {
     uint32_t stages; /* sequence numbers per call */
     int64_t max_n;
     size_t lvl_stride; /* floats between levels (max_n rounded up to 16) */
-    uint64_t time_ns;  /* time rank 0's thread 0 spent in calls (only it writes) */
-    uint64_t calls;    /* calls rank 0's thread 0 made */
     struct dev_part dev[NTP_COMM_MAX_SIZE];
+    /* Written after every call by rank 0's thread 0 only: on a cache line of their own, so
+       that the other devices' reads of the fields above never miss on them. */
+    alignas(64) uint64_t time_ns; /* time rank 0's thread 0 spent in calls */
+    uint64_t calls;               /* calls rank 0's thread 0 made */
 };
 
 static void shm_destroy(struct ntp_comm *c)
@@ -78,7 +80,7 @@ static void shm_destroy(struct ntp_comm *c)
     struct shm_comm *a = (struct shm_comm *)c;
     for (int d = 0; d < a->n_dev; d++)
         ntp__place_free(a->dev[d].mem);
-    free(a);
+    ntp__free_aligned(a);
 }
 
 static ntp_status shm_allreduce(struct ntp_comm *c, int rank, float *buf, int64_t n);
@@ -126,9 +128,10 @@ ntp_status ntp__comm_shm_new(const struct ntp_comm_params *p, struct ntp_comm **
         return ntp__error(NTP_E_INVALID_ARG,
                           "all-reduce: %d devices (1..%d), %lld floats, %d threads (>= 1)",
                           p->size, NTP_COMM_MAX_SIZE, (long long)p->max_n, p->max_threads);
-    struct shm_comm *a = calloc(1, sizeof *a);
+    struct shm_comm *a = ntp__alloc_aligned(sizeof *a, alignof(struct shm_comm));
     if (a == NULL)
         return ntp__error(NTP_E_NOMEM, "all-reduce: out of memory");
+    memset(a, 0, sizeof *a);
     a->base = (struct ntp_comm){.iface = &shm_iface, .size = p->size};
     a->n_dev = p->size;
     a->n_slices = p->max_threads;
