@@ -22,7 +22,8 @@ ntp_status ntp__comm_new(const char *kind, const struct ntp_comm_params *p, stru
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (strcmp(kinds[i].name, kind) == 0)
             return kinds[i].create(p, out);
-    return ntp__error(NTP_E_UNSUPPORTED, "collective kind '%s' is unknown (known: shm, shm-serial)", kind);
+    return ntp__error(NTP_E_UNSUPPORTED, "collective kind '%s' is unknown (known: shm, shm-serial)",
+                      kind);
 }
 
 void ntp__comm_free(struct ntp_comm *c)

@@ -61,7 +61,7 @@ struct dev_part {
 };
 
 struct shm_comm {
-    struct ntp_comm base; /* first: the object is a struct ntp_comm */
+    struct ntp_comm base;           /* first: the object is a struct ntp_comm */
     int n_dev, p2, log_p2, n_extra; /* N, largest power of two P <= N, log2(P), N - P */
     int n_slices;
     int n_lvl;       /* levels per parity: lvl 0, lvl 1 and one per exchange (0 for N = 2) */
@@ -126,8 +126,8 @@ ntp_status ntp__comm_shm_new(const struct ntp_comm_params *p, struct ntp_comm **
     *out = NULL;
     if (p->size < 1 || p->size > NTP_COMM_MAX_SIZE || p->max_n < 1 || p->max_threads < 1)
         return ntp__error(NTP_E_INVALID_ARG,
-                          "all-reduce: %d devices (1..%d), %lld floats, %d threads (>= 1)",
-                          p->size, NTP_COMM_MAX_SIZE, (long long)p->max_n, p->max_threads);
+                          "all-reduce: %d devices (1..%d), %lld floats, %d threads (>= 1)", p->size,
+                          NTP_COMM_MAX_SIZE, (long long)p->max_n, p->max_threads);
     struct shm_comm *a = ntp__alloc_aligned(sizeof *a, alignof(struct shm_comm));
     if (a == NULL)
         return ntp__error(NTP_E_NOMEM, "all-reduce: out of memory");
@@ -261,8 +261,8 @@ static void pair_sum(float *restrict mine, float *restrict theirs, float *restri
  * peer does not touch until it has seen that stage 2; and it returns only
  * after the peer's stage 2, the peer's last access to its buffer.
  */
-static void pair_slice(const struct shm_comm *a, int d, int s, float *buf, float *acc,
-                       int64_t i0, int64_t i1)
+static void pair_slice(const struct shm_comm *a, int d, int s, float *buf, float *acc, int64_t i0,
+                       int64_t i1)
 {
     struct slot *me = &a->dev[d].slots[s];
     const uint32_t base = me->calls * a->stages;
@@ -284,8 +284,8 @@ static void pair_slice(const struct shm_comm *a, int d, int s, float *buf, float
 }
 
 /* Elements [i0, i1) of slice s for device d. */
-static void reduce_slice(const struct shm_comm *a, int d, int s, float *buf, float *acc,
-                         int64_t i0, int64_t i1)
+static void reduce_slice(const struct shm_comm *a, int d, int s, float *buf, float *acc, int64_t i0,
+                         int64_t i1)
 {
     struct slot *me = &a->dev[d].slots[s];
     const uint32_t base = me->calls * a->stages, par = me->calls & 1;
@@ -330,13 +330,12 @@ static ntp_status shm_allreduce_team(struct ntp_comm *c, int rank, float *buf, i
                                      float *acc, int ith, int nth)
 {
     struct shm_comm *a = (struct shm_comm *)c;
-    if (rank < 0 || rank >= a->n_dev || n < 0 || n > a->max_n || ith < 0 || nth < 1 ||
-        ith >= nth || nth > a->n_slices)
+    if (rank < 0 || rank >= a->n_dev || n < 0 || n > a->max_n || ith < 0 || nth < 1 || ith >= nth ||
+        nth > a->n_slices)
         return ntp__error(NTP_E_INVALID_ARG,
                           "all-reduce: rank %d of %d, %lld floats (at most %lld), thread %d of %d "
                           "(at most %d)",
-                          rank, a->n_dev, (long long)n, (long long)a->max_n, ith, nth,
-                          a->n_slices);
+                          rank, a->n_dev, (long long)n, (long long)a->max_n, ith, nth, a->n_slices);
     const bool timed = rank == 0 && ith == 0;
     struct timespec t0, t1;
     if (timed)

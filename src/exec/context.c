@@ -25,10 +25,10 @@
 
 /* A pipeline stage: a layer range and the tensor-parallel group that runs it. */
 struct stage {
-    int dev0, n_dev;            /* model devices [dev0, dev0 + n_dev) */
-    int64_t layer0, layer1;     /* blocks [layer0, layer1) */
-    bool async;                 /* every device has run_layers_start / run_wait */
-    struct ntp_comm *comm;      /* the group's collective (owned; NULL for one device) */
+    int dev0, n_dev;        /* model devices [dev0, dev0 + n_dev) */
+    int64_t layer0, layer1; /* blocks [layer0, layer1) */
+    bool async;             /* every device has run_layers_start / run_wait */
+    struct ntp_comm *comm;  /* the group's collective (owned; NULL for one device) */
 };
 
 struct ntp_context {

@@ -75,7 +75,6 @@ enum ntp_tensor_role {
     NTP_ROLE_BIAS,   /* linear-layer bias, always F32 */
 };
 
-
 struct ntp_tensor_desc {
     const char *name;          /* llama.cpp name; "%d" is the layer index when per_layer */
     bool per_layer;            /* one per transformer block ("blk.%d.") or one per model */
@@ -84,7 +83,6 @@ struct ntp_tensor_desc {
     uint32_t n_dims;           /* 1 or 2 */
     enum ntp_dim ne[2];        /* shape in GGUF order: ne[0] is the contiguous input dimension */
 };
-
 
 /* The architecture named name ("llama", "qwen2", "qwen3"), or NULL. */
 const struct ntp_arch *ntp__arch_find(const char *name);

@@ -41,12 +41,12 @@ struct ntp_model {
     size_t embd_row;             /* bytes per embedding row */
     int n_dev;                   /* devices in use: the tensor-parallel group */
     struct ntp_model_device dev[NTP_MAX_DEVICES];
-    char device_desc[1024];      /* ntp_model_device_desc() text */
-    ntp_topology *topo;          /* the machine (owned; the devices' threads are bound with it) */
-    struct ntp_plan plan;        /* the shard plan of the devices */
-    char layout_desc[320];       /* which devices were made and why (the layout's description) */
-    pthread_mutex_t run_lock;    /* held while a context runs the devices: each device has one
-                                    team, so runs of two contexts take turns (exec/context.c) */
+    char device_desc[1024];   /* ntp_model_device_desc() text */
+    ntp_topology *topo;       /* the machine (owned; the devices' threads are bound with it) */
+    struct ntp_plan plan;     /* the shard plan of the devices */
+    char layout_desc[320];    /* which devices were made and why (the layout's description) */
+    pthread_mutex_t run_lock; /* held while a context runs the devices: each device has one
+                                 team, so runs of two contexts take turns (exec/context.c) */
 };
 
 /*

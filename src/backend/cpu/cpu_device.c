@@ -206,7 +206,8 @@ static ntp_status cpu_pack_matrix(struct ntp_device *d, struct ntp_dev_tensor *t
     struct pack_job j = {.t = t};
     ntp__team_run(c->team, pack_job_fn, &j);
     if (j.err != NTP_OK)
-        return ntp__error((ntp_status)j.err, "cpu device: no memory to pack a %lld x %lld %s matrix",
+        return ntp__error((ntp_status)j.err,
+                          "cpu device: no memory to pack a %lld x %lld %s matrix",
                           (long long)t->ne[1], (long long)t->ne[0], ntp_type_name(t->type));
     return NTP_OK;
 }

@@ -298,8 +298,10 @@ static void attention_blas(struct thr *th, int64_t il, const struct ntp_dev_run 
         for (int64_t p0 = 0; p0 < n_pos; p0 += NTP_ATT_P) {
             const int64_t np = n_pos - p0 < NTP_ATT_P ? n_pos - p0 : NTP_ATT_P;
             for (int64_t p = 0; p < np; p++) {
-                th->k->kv_to_f32(s->p.kv_type, kc + (size_t)(p0 + p) * s->kv_row, kf + p * hdk, hdk);
-                th->k->kv_to_f32(s->p.kv_type, vc + (size_t)(p0 + p) * s->kv_row, vf + p * hdv, hdv);
+                th->k->kv_to_f32(s->p.kv_type, kc + (size_t)(p0 + p) * s->kv_row, kf + p * hdk,
+                                 hdk);
+                th->k->kv_to_f32(s->p.kv_type, vc + (size_t)(p0 + p) * s->kv_row, vf + p * hdv,
+                                 hdv);
             }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nt, (int)np, (int)hdk,
                         s->p.cfg->attn_scale, s->q + (t0 * nh + h) * hdk, (int)(nh * hdk), kf,
