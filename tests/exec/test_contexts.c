@@ -17,7 +17,7 @@
 
 struct run {
     ntp_context *c;
-    int32_t first;      /* first prompt token: the two threads use different prompts */
+    int32_t first;      /* seed of the prompt: the two threads use different prompts */
     int32_t tok[N_GEN]; /* greedy tokens */
     float last[512];    /* logits of the last step (n_vocab <= 512) */
     ntp_status st;
