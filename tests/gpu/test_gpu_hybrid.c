@@ -1,7 +1,10 @@
 /*
  * test_gpu_hybrid.c - hybrid GPU + CPU inference through the public API
  * (ntp_model_params.n_gpu_layers, gpu_output), end to end on generated
- * models (needs a GPU; otherwise "SKIP: no CUDA device (...)", exit 77).
+ * models (needs a GPU; otherwise "SKIP: no CUDA device (...)", exit 77):
+ * llama (F32), qwen2 (F16), qwen3 (Q4_K_M) and gemma3 (F32; post-norms,
+ * GeGLU, a window of 5 positions, shorter than the prompt, in five of its
+ * six layers; a tied head; the embedding scale, which the host applies).
  *
  * For each model the CPU alone (n_gpu_layers = 0), at the same batch size, is
  * the baseline (batches of 8 or more tokens attend through another path,
@@ -174,6 +177,12 @@ int main(void)
     p.head_dim = 64;
     CHECK_OK(ntp__gen_parse_mix("q4_k_m", &p));
     check_model(&p, "qwen3-q4_k_m", true);
+    p = fwd_small("gemma3");
+    p.n_layer = 6; /* five local layers, then a global one */
+    p.n_swa = 5;   /* shorter than the prompt */
+    p.head_dim = 32;
+    p.tied_output = true;
+    check_model(&p, "gemma3-f32", false);
     char path[300];
     p = fwd_small("llama");
     if (fwd_gen(&p, "refuse", path, sizeof path) == 0) {

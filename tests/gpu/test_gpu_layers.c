@@ -21,8 +21,17 @@
  *    than twice the row's largest difference (so that no rounding could swap
  *    them) has the same argmax on both; rows closer than that are counted.
  * Covered: llama (normal RoPE), qwen2 (biases, NeoX), qwen3 (q/k norm),
- * GQA, F16 and F32 KV caches, Q4_0, Q8_0, Q4_K_M (Q4_K + Q6_K), Q5_K (F16
- * copies), a tied output head.
+ * gemma3 (post-norms, GeGLU, five local layers with their own RoPE base and
+ * windows of 3, 5 and 7 positions, shorter than the prompt, then a global
+ * one), GQA, F16 and F32 KV caches, Q4_0, Q8_0, Q4_K_M (Q4_K + Q6_K), Q5_K
+ * (F16 copies), a tied output head, the widest head the kernels take (256).
+ * gemma3 runs with float weights only: quantized, the CPU's Q8 activations
+ * move its logits by 2.5-3.5e-2 (RMS) from float activations (measured
+ * against the numpy reference, which multiplies as the GPU does), beyond
+ * the bounds above; the quantized kernels are those the others cover.
+ * The context is longer than twice the local layers' ring (window + BATCH -
+ * 1, config.h ntp__kv_ring), so the CPU keeps those in its ring layout while
+ * the GPU keeps its plain one: the two layouts are held against each other.
  */
 #include "gpu_util.h"
 
@@ -31,7 +40,7 @@
 
 #define N_PRE  20
 #define N_DEC  6
-#define N_CTX  64
+#define N_CTX  80
 #define BATCH  32
 #define MAX_NV 300
 
@@ -184,6 +193,17 @@ static void run_model(struct ntp_device *g, const struct ntp_gen_params *p, enum
     ntp_model_free(m);
 }
 
+/* gemma3 of six blocks (five local, then one global) with a window of n_swa < N_PRE positions. */
+static struct ntp_gen_params gemma3(int64_t n_swa)
+{
+    struct ntp_gen_params p = fwd_small("gemma3");
+    p.n_layer = 6;
+    p.n_swa = n_swa;
+    p.head_dim = 32; /* q/k width 128, not n_embd: key_length sets the attention scale */
+    p.tied_output = true;
+    return p;
+}
+
 int main(void)
 {
     gpu_require(true);
@@ -200,6 +220,14 @@ int main(void)
     run_model(g, &p, NTP_TYPE_F32, exact, "qwen2-f16");
     p = fwd_small("qwen3");
     run_model(g, &p, NTP_TYPE_F32, exact, "qwen3-f32");
+    p = gemma3(5);
+    run_model(g, &p, NTP_TYPE_F32, exact, "gemma3-f32-kv32");
+    p = gemma3(3); /* fewer positions than the attention kernel has warps */
+    run_model(g, &p, NTP_TYPE_F16, exact_kv16, "gemma3-f32-kv16");
+    p = gemma3(7);
+    p.n_embd = 256;
+    p.head_dim = 256; /* the widest head the kernels take, as real gemma3 has */
+    run_model(g, &p, NTP_TYPE_F32, exact, "gemma3-f32-hd256");
     /* Quantized: rows of whole 256-element blocks so that the k-quants apply. */
     static const char *const quants[][2] = {
         {"qwen2", "q8_0"}, {"llama", "q4_0"}, {"qwen3", "q4_k_m"}, {"llama", "q5_k"}};

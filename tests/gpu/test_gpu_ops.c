@@ -6,8 +6,8 @@
  *    device makes), with 1, 3 and 8 tokens (matrix-vector kernel) and 17
  *    tokens (cuBLAS tiles, several and a ragged one), odd row counts, against
  *    dequantize-with-the-reference then multiply in double;
- *  - RMSNorm, SwiGLU and RoPE (normal and NeoX, partial rotation) against
- *    the reference float ops.
+ *  - RMSNorm, SwiGLU, GeGLU and RoPE (normal and NeoX, partial rotation)
+ *    against the reference float ops.
  * Attention, the KV cache and the layer order are covered by test_gpu_layers.
  * Without a GPU (NTP_GPU_STAND_IN=cpu, test 'gpu_ops_host' of the fast suite)
  * only the checks that need none run: the block sizes the kernels assume,
@@ -115,7 +115,10 @@ static void test_rmsnorm(struct ntp_device *d)
     }
 }
 
-static void test_swiglu(struct ntp_device *d)
+/* A gated activation (op: SWIGLU or GEGLU) against its reference ref_fn, gates in [-6, 6). */
+static void test_glu(struct ntp_device *d, enum ntp_cuda_test_op op,
+                     void (*ref_fn)(float *, const float *, const float *, int64_t),
+                     const char *name)
 {
     enum { N = 1000 };
     static float g[N], u[N], out[N], ref[N];
@@ -123,12 +126,11 @@ static void test_swiglu(struct ntp_device *d)
         g[i] = 6.0f * gpu_rand();
         u[i] = gpu_rand();
     }
-    ntp__swiglu_f32(ref, g, u, N);
-    const struct ntp_cuda_test_rows a = {
-        .op = NTP_CUDA_TEST_SWIGLU, .x = g, .x2 = u, .n = N, .n_rows = 1, .y = out};
+    ref_fn(ref, g, u, N);
+    const struct ntp_cuda_test_rows a = {.op = op, .x = g, .x2 = u, .n = N, .n_rows = 1, .y = out};
     CHECK_OK(ntp__cuda_test_rows(d, &a));
     const double e = gpu_nmse(out, ref, N);
-    printf("swiglu: nmse %.2e\n", e);
+    printf("%s: nmse %.2e\n", name, e);
     CHECK(e <= 1e-11);
 }
 
@@ -229,7 +231,8 @@ int main(void)
         return ntp_test_result("gpu_ops");
     test_matmuls(d);
     test_rmsnorm(d);
-    test_swiglu(d);
+    test_glu(d, NTP_CUDA_TEST_SWIGLU, ntp__swiglu_f32, "swiglu");
+    test_glu(d, NTP_CUDA_TEST_GEGLU, ntp__geglu_f32, "geglu");
     test_rope(d, false, 64);
     test_rope(d, true, 64);
     test_rope(d, true, 32);

@@ -185,8 +185,8 @@ ntp_status ntp__cuda_convert_f16(struct ntp_device *d, const struct ntp_dev_tens
         s = ntp__cu_status(cudaMemcpy(dev_buf, h, bytes, cudaMemcpyHostToDevice),
                            "cudaMemcpy (F16 copy)");
     if (s == NTP_OK)
-        *out =
-            (struct ntp_dev_tensor){NTP_TYPE_F16, {k, rows}, (size_t)k * sizeof(ntp_f16), dev_buf, false};
+        *out = (struct ntp_dev_tensor){
+            NTP_TYPE_F16, {k, rows}, (size_t)k * sizeof(ntp_f16), dev_buf, false};
     else
         cu_buffer_free(d, dev_buf);
     free(raw);
@@ -318,7 +318,7 @@ static ntp_status alloc_buffers(struct ntp_device *d, struct cuda_state *s)
     st_alloc(d, nb * (size_t)s->n_embd * fl, &s->part, &st);
     st_alloc(d, nb * (size_t)s->nff * fl, &s->gate, &st);
     st_alloc(d, nb * (size_t)s->nff * fl, &s->up, &st);
-    st_alloc(d, nb * (size_t)s->n_rot * fl, &s->rope_cs, &st);
+    st_alloc(d, (size_t)s->rope_tables * nb * (size_t)s->n_rot * fl, &s->rope_cs, &st);
     if (p->n_batch > NTP_CU_MATVEC_MAX_TOK) {
         s->wtile_floats = wtile_size(s);
         st_alloc(d, (size_t)s->wtile_floats * fl, &s->wtile, &st);
@@ -331,7 +331,7 @@ static ntp_status alloc_buffers(struct ntp_device *d, struct cuda_state *s)
         st_alloc(d, (size_t)s->logit_rows * (size_t)nv * fl, &s->logits, &st);
     }
     if (st == NTP_OK) {
-        s->cs_host = malloc(nb * (size_t)(s->n_rot ? s->n_rot : 1) * fl);
+        s->cs_host = malloc((size_t)s->rope_tables * nb * (size_t)(s->n_rot ? s->n_rot : 1) * fl);
         if (s->cs_host == NULL)
             st = ntp__error(NTP_E_NOMEM, "%s: out of memory", d->desc);
     }
@@ -374,6 +374,7 @@ static ntp_status cu_state_new(struct ntp_device *d, const struct ntp_dev_state_
     s->nkv = p->shard->n_head_kv;
     s->nff = p->shard->n_ff;
     s->n_rot = p->cfg->rope.n_rot;
+    s->rope_tables = p->cfg->is_swa ? 2 : 1;
     st = resolve_weights(d, s);
     if (st == NTP_OK)
         st = alloc_buffers(d, s);

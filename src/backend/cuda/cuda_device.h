@@ -61,6 +61,7 @@ ntp_status ntp__cuda_test_matmul(struct ntp_device *d, const struct ntp_cuda_tes
 enum ntp_cuda_test_op {
     NTP_CUDA_TEST_RMSNORM, /* y[r] = rmsnorm(x[r], w, eps) over rows of n */
     NTP_CUDA_TEST_SWIGLU,  /* y = silu(x) * x2, n * n_rows elements */
+    NTP_CUDA_TEST_GEGLU,   /* y = gelu(x) * x2 (GELU's tanh form), n * n_rows elements */
     NTP_CUDA_TEST_ROPE,    /* y = x rotated: rows are heads of width n, aux the cos/sin cache
                               [n_rows / aux_heads][n_rot] */
 };
@@ -68,7 +69,7 @@ enum ntp_cuda_test_op {
 struct ntp_cuda_test_rows {
     enum ntp_cuda_test_op op;
     const float *x;  /* host: [n_rows][n] */
-    const float *x2; /* host: second operand of SWIGLU, else NULL */
+    const float *x2; /* host: second operand of SWIGLU and GEGLU, else NULL */
     const float *w;  /* host: [n] norm weight (RMSNORM), may be NULL */
     const float *cs; /* host: ROPE cos/sin cache, [n_rows / heads][n_rot] */
     int64_t n, n_rows;

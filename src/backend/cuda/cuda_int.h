@@ -37,18 +37,26 @@ struct cuda_state {
     struct ntp_dev_tensor *wl;             /* [n_layer][NTP_T_COUNT] weights, F16 copies substituted
                                               for non-native types (host array, owner) */
     struct ntp_dev_tensor wg[NTP_T_COUNT]; /* per-model weights, substituted likewise */
-    void *k_cache, *v_cache; /* [n_layer][n_ctx][nkv * hdk] (K), [..][nkv * hdv] (V) */
-    float *x;                /* [n_batch][n_embd] hidden state */
-    float *xn;               /* [n_batch][n_embd] normed input of a projection */
-    float *q;                /* [n_batch][nh * hdk] */
-    float *kx;               /* [n_batch][nkv * hdk] */
-    float *vx;               /* [n_batch][nkv * hdv] */
-    float *att;              /* [n_batch][nh * hdv] */
-    float *part;             /* [n_batch][n_embd] output of O and down */
-    float *gate, *up;        /* [n_batch][nff] */
-    float *rope_cs;          /* [n_batch][n_rot] cos/sin per token */
-    float *cs_host;          /* [n_batch][n_rot] host staging of rope_cs (malloc) */
-    float *wtile;            /* [wtile_floats] dequantized weight rows for cuBLAS, or NULL */
+    /*
+     * [n_layer][n_ctx][nkv * hdk] (K), [..][nkv * hdv] (V): row p holds
+     * position p in every layer. Sliding-window layers keep this plain
+     * layout too (and read only their window of it); the ring the CPU
+     * device keeps for them (config.h, ntp__kv_ring) only saves memory.
+     */
+    void *k_cache, *v_cache;
+    float *x;            /* [n_batch][n_embd] hidden state */
+    float *xn;           /* [n_batch][n_embd] normed input of a projection */
+    float *q;            /* [n_batch][nh * hdk] */
+    float *kx;           /* [n_batch][nkv * hdk] */
+    float *vx;           /* [n_batch][nkv * hdv] */
+    float *att;          /* [n_batch][nh * hdv] */
+    float *part;         /* [n_batch][n_embd] output of O and down */
+    float *gate, *up;    /* [n_batch][nff] */
+    float *rope_cs;      /* [rope_tables * n_batch][n_rot] cos/sin of a run's n_tok
+                            tokens: the rows of cfg->rope, then those of cfg->rope_swa */
+    float *cs_host;      /* host staging of rope_cs, the same size (malloc) */
+    int64_t rope_tables; /* 2 when the model has sliding-window layers, else 1 */
+    float *wtile;        /* [wtile_floats] dequantized weight rows for cuBLAS, or NULL */
     int64_t wtile_floats;
     float *logits; /* [logit_rows][shard n_vocab] output head results, or NULL */
     int64_t logit_rows;

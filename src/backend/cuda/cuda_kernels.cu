@@ -254,6 +254,16 @@ __global__ void k_swiglu(float *g, const float *u, int64_t n)
         g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+__global__ void k_geglu(float *g, const float *u, int64_t n)
+{
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) {
+        const float x = g[i];
+        g[i] =
+            0.5f * x * (1.0f + tanhf(0.7978845608028654f * x * (1.0f + 0.044715f * x * x))) * u[i];
+    }
+}
+
 /* One thread per (token, head, pair); pairs as ntp__rope_apply_f32 forms them. */
 __global__ void k_rope(float *x, const float *cs, int64_t n_tok, int64_t n_head, int64_t hd,
                        int64_t n_rot, bool neox)
@@ -292,7 +302,8 @@ __device__ __forceinline__ float kv_at(const void *c, bool f16, int64_t i)
 constexpr int kHdPerLane = NTP_CU_MAX_HEAD_DIM / 32;
 
 /*
- * Block (h, t): each warp walks positions w, w + kWarps, ... keeping an
+ * Block (h, t): each warp walks positions lo + w, lo + w + kWarps, ... up to
+ * the token's own (lo: 0, or the start of its sliding window) keeping an
  * online softmax (running max m, running sum l, weighted values acc; lane
  * owns elements lane + 32 j); the warps' partial results are merged at the
  * end. Scores, sums and weights are float.
@@ -304,7 +315,8 @@ __global__ void k_attention(ntp_cu_attn a)
     __shared__ float sacc[kWarps][NTP_CU_MAX_HEAD_DIM];
     const int64_t h = blockIdx.x, t = blockIdx.y;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    const int64_t n_pos = a.pos + t + 1;
+    const int64_t last = a.pos + t;
+    const int64_t lo = a.window > 0 && last >= a.window ? last - a.window + 1 : 0;
     const int64_t g = (a.head0 + h) / a.group - a.head_kv0;
     const float *q = a.q + (t * a.n_head + h) * a.hdk;
     for (int64_t i = threadIdx.x; i < a.hdk; i += kThreads)
@@ -314,7 +326,7 @@ __global__ void k_attention(ntp_cu_attn a)
     float m = -INFINITY, l = 0.0f, acc[kHdPerLane];
     for (int j = 0; j < kHdPerLane; j++)
         acc[j] = 0.0f;
-    for (int64_t p = warp; p < n_pos; p += kWarps) {
+    for (int64_t p = lo + warp; p <= last; p += kWarps) {
         const int64_t kb = p * k_ld + g * a.hdk, vb = p * v_ld + g * a.hdv;
         float d = 0.0f;
         for (int64_t i = lane; i < a.hdk; i += 32)
@@ -461,6 +473,14 @@ extern "C" cudaError_t ntp__cu_swiglu(float *g, const float *u, int64_t n, cudaS
     return cudaGetLastError();
 }
 
+extern "C" cudaError_t ntp__cu_geglu(float *g, const float *u, int64_t n, cudaStream_t st)
+{
+    if (n == 0)
+        return cudaSuccess;
+    k_geglu<<<blocks_for(n, 256), 256, 0, st>>>(g, u, n);
+    return cudaGetLastError();
+}
+
 extern "C" cudaError_t ntp__cu_rope(float *x, const float *cs, int64_t n_tok, int64_t n_head,
                                     int64_t hd, int64_t n_rot, bool neox, cudaStream_t st)
 {
@@ -486,7 +506,7 @@ extern "C" cudaError_t ntp__cu_kv_store(void *cache, bool f16, const float *src,
 extern "C" cudaError_t ntp__cu_attention(const struct ntp_cu_attn *a, cudaStream_t st)
 {
     if (a->hdk > NTP_CU_MAX_HEAD_DIM || a->hdv > NTP_CU_MAX_HEAD_DIM || a->group < 1 ||
-        a->n_tok > 65535)
+        a->n_tok > 65535 || a->window < 0)
         return cudaErrorInvalidValue;
     if (a->n_tok == 0 || a->n_head == 0)
         return cudaSuccess;

@@ -75,6 +75,12 @@ cudaError_t ntp__cu_add_bias(float *x, const float *b, int64_t width, int64_t n_
 cudaError_t ntp__cu_swiglu(float *g, const float *u, int64_t n, cudaStream_t st);
 
 /*
+ * g[i] = gelu(g[i]) * u[i] for i < n, with GELU's tanh form
+ * x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) as ntp__geglu_f32 (gemma).
+ */
+cudaError_t ntp__cu_geglu(float *g, const float *u, int64_t n, cudaStream_t st);
+
+/*
  * Rotate heads in place: x is [n_tok][n_head][hd] floats, cs is [n_tok][n_rot]
  * (cos, sin of each pair at the token's position, from ntp__rope_cache_f32).
  */
@@ -89,7 +95,10 @@ cudaError_t ntp__cu_rope(float *x, const float *cs, int64_t n_tok, int64_t n_hea
 cudaError_t ntp__cu_kv_store(void *cache, bool f16, const float *src, int64_t n_tok, int64_t width,
                              int64_t pos, cudaStream_t st);
 
-/* Causal GQA attention of a batch over one layer's KV cache. */
+/*
+ * Causal GQA attention of a batch over one layer's KV cache, in which
+ * position p is row p (every layer, sliding-window ones included).
+ */
 struct ntp_cu_attn {
     const float *q;    /* [n_tok][n_head][hdk] */
     const void *k;     /* the layer's keys: [n_ctx][n_head_kv][hdk], F16 or F32 */
@@ -98,6 +107,9 @@ struct ntp_cu_attn {
     float *out;        /* [n_tok][n_head][hdv] */
     int64_t n_tok;     /* tokens of the batch; token t sits at position pos + t */
     int64_t pos;       /* position of token 0 */
+    int64_t window;    /* 0: token t attends to positions 0 .. pos + t; else only to the
+                          last window of them, max(0, pos + t - window + 1) .. pos + t
+                          (a sliding-window layer, hp.n_swa) */
     int64_t n_head;    /* query heads of the shard */
     int64_t n_head_kv; /* KV heads of the shard */
     int64_t head0;     /* first query head of the shard (model numbering) */

@@ -1,16 +1,23 @@
 /*
  * cuda_layer.c - the transformer block and the output head on the GPU, in
  * the same order of operations as the CPU device (src/backend/cpu/cpu_layer.c):
- * RMSNorm; Q, K, V (+ bias); per-head q/k norm (qwen3); RoPE; K and V into
- * the cache; causal GQA attention; O; residual; RMSNorm; gate, up; SwiGLU;
- * down; residual. All kernels go to the default stream in order, so each
- * sees the previous one's results; the host waits only at the end of a call.
+ * RMSNorm; Q, K, V (+ bias); per-head q/k norm (qwen3, gemma3); RoPE; K and
+ * V into the cache; causal GQA attention, over a sliding window in the local
+ * layers (gemma3); O; post-norm (gemma3); residual; RMSNorm; gate, up; SwiGLU
+ * or GeGLU; down; post-norm; residual. All kernels go to the default stream
+ * in order, so each sees the previous one's results; the host waits only at
+ * the end of a call.
  *
  * A GPU is never part of a tensor-parallel group (state_new refuses one), so
  * the two all-reduce points of a layer are plain residual additions here.
  * RoPE's cos/sin come from the reference ntp__rope_cache_f32 on the host
- * (n_tok * n_rot floats per call), so linear, YaRN and per-frequency scaling
- * are exactly the CPU's.
+ * (n_tok * n_rot floats per table and call), so linear, YaRN and
+ * per-frequency scaling are exactly the CPU's.
+ *
+ * Sliding-window layers keep the plain cache layout (row p for position p)
+ * and the attention kernel starts each token at the first position of its
+ * window; the CPU device's ring (config.h, ntp__kv_ring) is a memory saving
+ * that the GPU does without.
  */
 #include "backend/cuda/cuda_int.h"
 
@@ -20,7 +27,8 @@
 struct cu_run {
     struct cuda_state *s;
     struct cuda_device *c;
-    ntp_status st; /* NTP_OK until something fails */
+    ntp_status st;       /* NTP_OK until something fails */
+    const float *cs_swa; /* cos/sin of the batch for the sliding-window layers (in rope_cs) */
 };
 
 static void ck(struct cu_run *r, cudaError_t e, const char *what)
@@ -110,11 +118,16 @@ static void kv_store(struct cu_run *r, int64_t li, const struct ntp_dev_run *run
     ck(r, ntp__cu_kv_store(vc, f16, s->vx, run->n_tok, vw, run->pos, 0), "kv_store V");
 }
 
-/* Biases, q/k norms and RoPE of the new q and k; v's bias. */
+/*
+ * Biases, q/k norms and RoPE of the new q and k; v's bias. A sliding-window
+ * layer rotates with cfg->rope_swa, which differs from cfg->rope only in its
+ * frequencies (model/load.c): same n_rot, same pairing.
+ */
 static void qkv_post(struct cu_run *r, int64_t il, int64_t n)
 {
     struct cuda_state *s = r->s;
     const struct ntp_model_cfg *cfg = s->p.cfg;
+    const float *cs = ntp__layer_swa(cfg, il) ? r->cs_swa : s->rope_cs;
     if (cfg->qkv_bias) {
         ck(r, ntp__cu_add_bias(s->q, fdata(lw(r, il, NTP_T_ATTN_Q_BIAS)), s->nh * s->hdk, n, 0),
            "q bias");
@@ -134,9 +147,24 @@ static void qkv_post(struct cu_run *r, int64_t il, int64_t n)
                            eps, 0),
            "k norm");
     }
-    ck(r, ntp__cu_rope(s->q, s->rope_cs, n, s->nh, s->hdk, s->n_rot, cfg->rope.neox, 0), "rope q");
-    ck(r, ntp__cu_rope(s->kx, s->rope_cs, n, s->nkv, s->hdk, s->n_rot, cfg->rope.neox, 0),
-       "rope k");
+    ck(r, ntp__cu_rope(s->q, cs, n, s->nh, s->hdk, s->n_rot, cfg->rope.neox, 0), "rope q");
+    ck(r, ntp__cu_rope(s->kx, cs, n, s->nkv, s->hdk, s->n_rot, cfg->rope.neox, 0), "rope k");
+}
+
+/*
+ * part (O's or down's output) into the residual stream: x += part, or with
+ * post-norms (gemma3) x += rmsnorm(part) with the layer's weight post.
+ */
+static void residual(struct cu_run *r, int64_t il, enum ntp_tensor_id post, int64_t n,
+                     const char *what)
+{
+    struct cuda_state *s = r->s;
+    if (s->p.cfg->post_norm)
+        ck(r,
+           ntp__cu_rmsnorm(s->part, s->part, fdata(lw(r, il, post)), s->n_embd, n,
+                           s->p.cfg->hp.rms_eps, 0),
+           what);
+    ck(r, ntp__cu_add(s->x, s->part, n * s->n_embd, 0), what);
 }
 
 /* The attention half of block il: norm, QKV, RoPE, cache, attention, O, residual. */
@@ -164,6 +192,7 @@ static void block_attn(struct cu_run *r, int64_t il, const struct ntp_dev_run *r
         .out = s->att,
         .n_tok = n,
         .pos = run->pos,
+        .window = ntp__layer_swa(s->p.cfg, il) ? s->p.cfg->hp.n_swa : 0,
         .n_head = s->nh,
         .n_head_kv = s->nkv,
         .head0 = sh->head0,
@@ -176,10 +205,28 @@ static void block_attn(struct cu_run *r, int64_t il, const struct ntp_dev_run *r
     if (r->st == NTP_OK)
         ck(r, ntp__cu_attention(&a, 0), "attention");
     mm(r, lw(r, il, NTP_T_ATTN_OUTPUT), s->att, s->nh * s->hdv, n, s->part, e);
-    ck(r, ntp__cu_add(s->x, s->part, n * e, 0), "residual (attention)");
+    residual(r, il, NTP_T_ATTN_POST_NORM, n, "residual (attention)");
 }
 
-/* The FFN half of block il: norm, gate/up, SwiGLU, down, residual. */
+/*
+ * g = act(g) * u, the FFN's gate. Every activation of the enum has its case,
+ * so that one added to config.h without a kernel here fails to compile
+ * (-Wswitch) instead of running the wrong one.
+ */
+static cudaError_t glu(enum ntp_ffn_act act, float *g, const float *u, int64_t n)
+{
+    switch (act) {
+    case NTP_FFN_SILU:
+        return ntp__cu_swiglu(g, u, n, 0);
+    case NTP_FFN_GELU:
+        return ntp__cu_geglu(g, u, n, 0);
+    case NTP_FFN_ACT_COUNT:
+        break;
+    }
+    return cudaErrorInvalidValue;
+}
+
+/* The FFN half of block il: norm, gate/up, SwiGLU or GeGLU, down, residual. */
 static void block_ffn(struct cu_run *r, int64_t il, const struct ntp_dev_run *run)
 {
     struct cuda_state *s = r->s;
@@ -190,28 +237,38 @@ static void block_ffn(struct cu_run *r, int64_t il, const struct ntp_dev_run *ru
        "ffn norm");
     mm(r, lw(r, il, NTP_T_FFN_GATE), s->xn, e, n, s->gate, ff);
     mm(r, lw(r, il, NTP_T_FFN_UP), s->xn, e, n, s->up, ff);
-    ck(r, ntp__cu_swiglu(s->gate, s->up, n * ff, 0), "swiglu");
+    ck(r, glu(s->p.cfg->ffn_act, s->gate, s->up, n * ff), "ffn activation");
     mm(r, lw(r, il, NTP_T_FFN_DOWN), s->gate, ff, n, s->part, e);
-    ck(r, ntp__cu_add(s->x, s->part, n * e, 0), "residual (ffn)");
+    residual(r, il, NTP_T_FFN_POST_NORM, n, "residual (ffn)");
 }
 
-/* cos/sin of the batch's positions, computed on the host as the CPU does, then uploaded. */
+/*
+ * cos/sin of the batch's positions, computed on the host as the CPU does,
+ * then uploaded in one copy: n_tok rows of cfg->rope and, with
+ * sliding-window layers, n_tok rows of cfg->rope_swa after them.
+ */
 static void rope_upload(struct cu_run *r, const struct ntp_dev_run *run)
 {
     struct cuda_state *s = r->s;
+    const int64_t rows = run->n_tok * s->n_rot;
+    r->cs_swa = s->rope_cs + rows;
     if (s->n_rot == 0)
         return;
-    for (int64_t t = 0; t < run->n_tok; t++)
+    for (int64_t t = 0; t < run->n_tok; t++) {
         ntp__rope_cache_f32(s->cs_host + t * s->n_rot, run->pos + t, &s->p.cfg->rope);
+        if (s->rope_tables == 2)
+            ntp__rope_cache_f32(s->cs_host + rows + t * s->n_rot, run->pos + t,
+                                &s->p.cfg->rope_swa);
+    }
     ck(r,
-       cudaMemcpy(s->rope_cs, s->cs_host, (size_t)(run->n_tok * s->n_rot) * sizeof(float),
+       cudaMemcpy(s->rope_cs, s->cs_host, (size_t)(s->rope_tables * rows) * sizeof(float),
                   cudaMemcpyHostToDevice),
        "cudaMemcpy (rope cache)");
 }
 
 ntp_status ntp__cuda_run_layers(struct cuda_state *s, const struct ntp_dev_run *run)
 {
-    struct cu_run r = {s, s->dev->impl, NTP_OK};
+    struct cu_run r = {s, s->dev->impl, NTP_OK, NULL};
     rope_upload(&r, run);
     for (int64_t il = run->layer0; il < run->layer1 && r.st == NTP_OK; il++) {
         block_attn(&r, il, run);
@@ -228,7 +285,7 @@ ntp_status ntp__cuda_run_output(struct cuda_state *s, const struct ntp_dev_outpu
     const int64_t nv = s->p.shard->n_vocab, e = s->n_embd;
     if (out->data == NULL || nv == 0)
         return NTP_OK;
-    struct cu_run r = {s, s->dev->impl, NTP_OK};
+    struct cu_run r = {s, s->dev->impl, NTP_OK, NULL};
     ck(&r,
        ntp__cu_rmsnorm(s->xn, s->x + run->tok0 * e, fdata(&s->wg[NTP_T_OUTPUT_NORM]), e, run->n_tok,
                        s->p.cfg->hp.rms_eps, 0),

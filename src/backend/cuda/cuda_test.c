@@ -92,6 +92,9 @@ ntp_status ntp__cuda_test_rows(struct ntp_device *d, const struct ntp_cuda_test_
     case NTP_CUDA_TEST_SWIGLU:
         e = x2 ? ntp__cu_swiglu(x, x2, a->n * a->n_rows, 0) : cudaErrorInvalidValue;
         break;
+    case NTP_CUDA_TEST_GEGLU:
+        e = x2 ? ntp__cu_geglu(x, x2, a->n * a->n_rows, 0) : cudaErrorInvalidValue;
+        break;
     case NTP_CUDA_TEST_ROPE:
         e = a->heads > 0
                 ? ntp__cu_rope(x, cs, a->n_rows / a->heads, a->heads, a->n, a->n_rot, a->neox, 0)
