@@ -16,9 +16,10 @@ static void usage(FILE *f)
             "and benchmarks. Shapes default to the 'tiny' preset.\n\n"
             "options:\n"
             "  -o, --output FILE     file to write (required)\n"
-            "  --preset NAME         tiny (256 x 2 layers) or tinyllama-1b (2048 x 22 layers);\n"
-            "                        other options override its values\n"
-            "  --arch NAME           llama, qwen2 or qwen3 (default llama)\n"
+            "  --preset NAME         tiny (256 x 2 layers), tinyllama-1b (2048 x 22 layers) or\n"
+            "                        gemma3-270m (640 x 18 layers); other options override\n"
+            "                        its values\n"
+            "  --arch NAME           llama, qwen2, qwen3 or gemma3 (default llama)\n"
             "  --dim N               hidden size n_embd\n"
             "  --layers N            transformer blocks\n"
             "  --heads N             query heads\n"
@@ -35,6 +36,8 @@ static void usage(FILE *f)
             "  --tied                no output.weight: the output head reuses token_embd\n"
             "  --rope-base X         RoPE theta (default 10000 for llama, 1e6 for qwen)\n"
             "  --rms-eps X           RMS norm epsilon (default 1e-5 for llama, 1e-6 for qwen)\n"
+            "  --sliding-window N    window of gemma3's local layers (five of every six);\n"
+            "                        0 (default): every layer is global\n"
             "  --rope-scaling TYPE   write RoPE scaling metadata: none, linear or yarn\n"
             "  --rope-scale F        rope.scaling.factor (context stretch, e.g. 4); with\n"
             "                        --rope-freqs also llama3's factor (default 8)\n"
@@ -62,7 +65,7 @@ static int bad_value(const char *opt, const char *v, const char *want)
     return 2;
 }
 
-#define GEN_N_OPTS 28 /* entries of gen_opts, the end included */
+#define GEN_N_OPTS 29 /* entries of gen_opts, the end included */
 
 /* The option table: a's strings and flags, p's shapes (sizes 0 or more, factors above 0). */
 static void gen_opts(struct gen_args *a, struct ntp_gen_params *p, struct ntp_cli_opt *out)
@@ -94,6 +97,7 @@ static void gen_opts(struct gen_args *a, struct ntp_gen_params *p, struct ntp_cl
         {"--tied", NULL, NTP_CLI_FLAG, .dst = &p->tied_output},
         GEN_POS("--rope-base", rope_freq_base),
         GEN_POS("--rms-eps", rms_eps),
+        GEN_INT("--sliding-window", n_swa),
         {"--rope-scaling", NULL, NTP_CLI_STR, .dst = &a->rope_scaling},
         GEN_POS("--rope-scale", rope_scale),
         GEN_INT("--rope-orig-ctx", rope_orig_ctx),

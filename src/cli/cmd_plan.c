@@ -2,7 +2,9 @@
  * cmd_plan.c - `numatp plan -m FILE --tp N`: the shard plan of a model over N
  * tensor-parallel devices (docs/architecture.md), without loading the
  * weights: per device its query and KV heads, its FFN and vocabulary slices,
- * the bytes of weights it would hold, and what is replicated.
+ * the bytes of weights it would hold, what is replicated, and the KV cache a
+ * context of -c positions would take (less where sliding-window layers keep
+ * a ring).
  */
 #include "cli/cli.h"
 #include "cli/infer.h"
@@ -15,18 +17,43 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: numatp plan -m FILE [--tp N] [-ngl N [--gpu-output]]\n\n"
+            "usage: numatp plan -m FILE [--tp N] [-c N] [-ngl N [--gpu-output]]\n\n"
             "Print how the model's weights are split over N tensor-parallel devices:\n"
             "column cuts for Q/K/V, gate/up and the output head, row cuts for O and\n"
             "down on head and quantization-block boundaries.\n\n"
             "options:\n"
             "  -m, --model FILE      GGUF model (required)\n"
             "  --tp N                devices, 1 .. %d (default 2)\n"
+            "  -c, --ctx-size N      context positions for the KV cache line, 1 .. %d\n"
+            "                        (default: min(training context, 4096), as run)\n"
+            "  -b, --batch-size N    tokens per batch, 1 .. %d (default 512)\n"
+            "  --kv-type f16|f32     KV cache type (default f16)\n"
             "  -ngl, --gpu-layers N  also show the GPU's share for hybrid offload: the first\n"
             "                        N blocks (0 .. %d), their GPU memory, how many fit\n"
             "  --gpu-output          the output head on the GPU too\n"
             "  -h, --help            this help\n",
-            NTP_CLI_MAX_TP, NTP_CLI_MAX_NGL);
+            NTP_CLI_MAX_TP, NTP_CLI_MAX_CTX, NTP_CLI_MAX_CTX, NTP_CLI_MAX_NGL);
+}
+
+/* The KV cache per device, and what the sliding-window layers' rings save. */
+static void print_kv(const struct ntp_kv_plan *kv, int n_dev, const struct ntp_hparams *hp,
+                     const char *kv_name)
+{
+    const double mib = 1024.0 * 1024.0;
+    uint64_t total = 0, plain = 0;
+    printf("kv cache at -c %lld, batch %lld, %s:", (long long)kv->n_ctx, (long long)kv->n_batch,
+           kv_name);
+    for (int d = 0; d < n_dev; d++) {
+        printf("%s dev %d %.1f MiB", d ? "," : "", d, (double)kv->bytes[d] / mib);
+        total += kv->bytes[d];
+        plain += kv->plain[d];
+    }
+    printf("; total %.1f MiB\n", (double)total / mib);
+    if (kv->n_ring)
+        printf("kv cache: %lld of %lld layers attend to a sliding window of %lld positions and "
+               "keep a ring of %lld (%.1f MiB instead of %.1f MiB)\n",
+               (long long)kv->n_ring, (long long)hp->n_layer, (long long)hp->n_swa,
+               (long long)kv->ring, (double)total / mib, (double)plain / mib);
 }
 
 static void print_device(int d, const struct ntp_shard *sh, uint64_t bytes, int64_t group)
@@ -70,12 +97,16 @@ static int print_gpu(const char *model, int64_t ngl, bool gpu_output)
 int ntp_cli_plan(int argc, char **argv)
 {
     const char *model = NULL;
-    int64_t tp = 2, ngl = 0;
+    int64_t tp = 2, ngl = 0, ctx = 0, batch = 512, kv_type = 0;
     bool help = false, gpu_output = false;
+    static const char *const kv_types[] = {"f16", "f32", NULL};
     /* The same names and ranges as the inference commands' options (infer.h). */
     const struct ntp_cli_opt opts[] = {
         {"--model", "-m", NTP_CLI_STR, .dst = &model},
         {"--tp", NULL, NTP_CLI_INT, .dst = &tp, .lo = 1, .hi = NTP_CLI_MAX_TP},
+        {"--ctx-size", "-c", NTP_CLI_INT, .dst = &ctx, .lo = 1, .hi = NTP_CLI_MAX_CTX},
+        {"--batch-size", "-b", NTP_CLI_INT, .dst = &batch, .lo = 1, .hi = NTP_CLI_MAX_CTX},
+        {"--kv-type", NULL, NTP_CLI_CHOICE, .dst = &kv_type, .choices = kv_types},
         {"--gpu-layers", "-ngl --n-gpu-layers", NTP_CLI_INT, .dst = &ngl, .lo = 0,
          .hi = NTP_CLI_MAX_NGL},
         {"--gpu-output", NULL, NTP_CLI_FLAG, .dst = &gpu_output},
@@ -93,7 +124,15 @@ int ntp_cli_plan(int argc, char **argv)
     struct ntp_plan plan;
     struct ntp_hparams hp;
     uint64_t bytes[NTP_PLAN_MAX_DEV] = {0}, total = 0;
-    if (ntp__model_plan_file(model, (int)tp, &plan, &hp, bytes) != NTP_OK) {
+    struct ntp_kv_plan kv = {.n_ctx = ctx, .n_batch = batch, .elem = kv_type == 1 ? 4 : 2};
+    if (ctx == 0) { /* the context's default (ntp_context_default_params), known once read */
+        if (ntp__model_plan_file(model, (int)tp, &plan, &hp, bytes, NULL) != NTP_OK) {
+            fprintf(stderr, "numatp plan: %s\n", ntp_last_error());
+            return 1;
+        }
+        kv.n_ctx = hp.n_ctx < 4096 ? hp.n_ctx : 4096;
+    }
+    if (ntp__model_plan_file(model, (int)tp, &plan, &hp, bytes, &kv) != NTP_OK) {
         fprintf(stderr, "numatp plan: %s\n", ntp_last_error());
         return 1;
     }
@@ -108,6 +147,7 @@ int ntp_cli_plan(int argc, char **argv)
     printf("total %.1f MiB of weights; replicated on every device: the norms%s\n",
            (double)total / (1024.0 * 1024.0),
            plan.kv_replicas > 1 ? "; * = KV heads shared with another device" : "");
+    print_kv(&kv, plan.n_dev, &hp, kv_types[kv_type]);
     if (plan.note[0])
         printf("note: %s\n", plan.note);
     return ngl > 0 ? print_gpu(model, ngl, gpu_output) : 0;

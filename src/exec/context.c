@@ -18,6 +18,7 @@
 #include "model/model.h"
 #include "numa/place.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,7 +299,13 @@ static ntp_status run_head(ntp_context *c, int64_t n, float *logits, int64_t out
     }
     const struct ntp_dev_output_run out = {
         .tok0 = out0, .n_tok = n - out0, .logits = logits, .ld = m->cfg.hp.n_vocab};
-    return s == NTP_OK ? run_group(c, st->dev0, st->n_dev, NULL, &out) : s;
+    if (s == NTP_OK)
+        s = run_group(c, st->dev0, st->n_dev, NULL, &out);
+    const float cap = m->cfg.hp.logit_softcap;
+    if (s == NTP_OK && cap > 0.0f) /* final_logit_softcapping, as llama.cpp's graph does it */
+        for (int64_t i = 0; i < (n - out0) * m->cfg.hp.n_vocab; i++)
+            logits[i] = cap * tanhf(logits[i] / cap);
+    return s;
 }
 
 /*

@@ -114,8 +114,11 @@ typedef float (*ntp_exp_sum_fn)(float *x, int64_t n, float m);
 /* The reference (src/kernels/ref/ops.c): expf, summed in double. */
 float ntp__exp_sum_ref(float *x, int64_t n, float m);
 
-/* y[i] = silu(g[i]) * u[i] (SwiGLU) over n elements; y may alias g or u. */
-typedef void (*ntp_swiglu_fn)(float *y, const float *g, const float *u, int64_t n);
+/*
+ * y[i] = act(g[i]) * u[i] over n elements, the gate of an FFN: SwiGLU (silu)
+ * or GeGLU (GELU, tanh form); y may alias g or u.
+ */
+typedef void (*ntp_glu_fn)(float *y, const float *g, const float *u, int64_t n);
 
 /* The table of one device: chosen ISA and the kernels of every type. */
 struct ntp_kernels {
@@ -125,7 +128,7 @@ struct ntp_kernels {
     ntp_attn_fn attn;                            /* one head's attention (never NULL) */
     ntp_kv_to_f32_fn kv_to_f32;                  /* cache rows to floats (never NULL) */
     ntp_exp_sum_fn exp_sum;                      /* a softmax's exponentials (never NULL) */
-    ntp_swiglu_fn swiglu;                        /* the FFN's gate (never NULL) */
+    ntp_glu_fn glu[NTP_FFN_ACT_COUNT];           /* the FFN's gate, by activation (never NULL) */
 };
 
 /*
@@ -169,6 +172,8 @@ void ntp__kernels_ref_fill(struct ntp_kernel_type table[NTP_TYPE_COUNT]);
 void ntp__rmsnorm_f32(float *y, const float *x, const float *w, int64_t n, float eps);
 /* y[i] = silu(g[i]) * u[i] (SwiGLU), y may alias g or u. */
 void ntp__swiglu_f32(float *y, const float *g, const float *u, int64_t n);
+/* y[i] = gelu(g[i]) * u[i] (GeGLU, GELU's tanh form as ggml's gelu), y may alias g or u. */
+void ntp__geglu_f32(float *y, const float *g, const float *u, int64_t n);
 /* x[i] = exp(x[i] - max) / sum, over n elements. */
 void ntp__softmax_f32(float *x, int64_t n);
 /* y[i] += x[i]. */

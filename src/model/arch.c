@@ -1,6 +1,6 @@
 /*
  * arch.c - the architecture table: names, features, metadata keys and tensor
- * shapes of llama, qwen2 and qwen3, checked against llama.cpp (llama-arch.cpp
+ * shapes of llama, qwen2, qwen3 and gemma3, checked against llama.cpp (llama-arch.cpp
  * for the names, llama-model.cpp for the shapes, convert_hf_to_gguf.py for the
  * keys the converter writes).
  */
@@ -17,13 +17,19 @@
 /*
  * llama: no biases, no q/k norm, "normal" RoPE (the converter permutes q and k
  * so that adjacent pairs rotate). qwen2 adds q/k/v biases, qwen3 drops them
- * for per-head q/k RMS norms; both rotate halves (NEOX). The typical values
- * are those of Llama-2/TinyLlama and Qwen2/Qwen3 configs.
+ * for per-head q/k RMS norms; both rotate halves (NEOX). gemma3 (llama.cpp's
+ * src/models/gemma3.cpp) has qwen3's q/k norms, norms after attention and
+ * FFN as well as before, GeGLU, embeddings scaled by sqrt(n_embd), and five
+ * sliding-window layers to each global one; its converter adds 1 to every
+ * norm weight, so the weights are used as they are. The typical values are
+ * those of Llama-2/TinyLlama, Qwen2/Qwen3 and Gemma 3 configs.
  */
 static const struct ntp_arch archs[] = {
-    {"llama", NTP_ROPE_NORM, 0, 1e-5f, 10000.0f},
-    {"qwen2", NTP_ROPE_NEOX, NTP_FEAT_QKV_BIAS, 1e-6f, 1000000.0f},
-    {"qwen3", NTP_ROPE_NEOX, NTP_FEAT_QK_NORM, 1e-6f, 1000000.0f},
+    {"llama", NTP_ROPE_NORM, 0, 1e-5f, 10000.0f, NTP_FFN_SILU, false, 0},
+    {"qwen2", NTP_ROPE_NEOX, NTP_FEAT_QKV_BIAS, 1e-6f, 1000000.0f, NTP_FFN_SILU, false, 0},
+    {"qwen3", NTP_ROPE_NEOX, NTP_FEAT_QK_NORM, 1e-6f, 1000000.0f, NTP_FFN_SILU, false, 0},
+    {"gemma3", NTP_ROPE_NEOX, NTP_FEAT_QK_NORM | NTP_FEAT_POST_NORM, 1e-6f, 1000000.0f,
+     NTP_FFN_GELU, true, 6},
 };
 
 static const char *const hparam_keys[NTP_KV_COUNT] = {
@@ -39,6 +45,10 @@ static const char *const hparam_keys[NTP_KV_COUNT] = {
     [NTP_KV_KEY_LENGTH] = "%s.attention.key_length",
     [NTP_KV_VALUE_LENGTH] = "%s.attention.value_length",
     [NTP_KV_VOCAB_SIZE] = "%s.vocab_size",
+    [NTP_KV_SLIDING_WINDOW] = "%s.attention.sliding_window",
+    [NTP_KV_SWA_PATTERN] = "%s.attention.sliding_window_pattern",
+    [NTP_KV_ROPE_FREQ_BASE_SWA] = "%s.rope.freq_base_swa",
+    [NTP_KV_LOGIT_SOFTCAP] = "%s.final_logit_softcapping",
 };
 
 #define M NTP_ROLE_MATRIX
@@ -70,10 +80,22 @@ static const struct ntp_tensor_desc tensors[NTP_T_COUNT] = {
         {"blk.%d.attn_k_norm.weight", true, N, NTP_FEAT_QK_NORM, 1, {NTP_DIM_HEAD, NTP_DIM_ONE}},
     [NTP_T_ATTN_OUTPUT] =
         {"blk.%d.attn_output.weight", true, M, 0, 2, {NTP_DIM_ATTN, NTP_DIM_EMBD}},
+    [NTP_T_ATTN_POST_NORM] = {"blk.%d.post_attention_norm.weight",
+                              true,
+                              N,
+                              NTP_FEAT_POST_NORM,
+                              1,
+                              {NTP_DIM_EMBD, NTP_DIM_ONE}},
     [NTP_T_FFN_NORM] = {"blk.%d.ffn_norm.weight", true, N, 0, 1, {NTP_DIM_EMBD, NTP_DIM_ONE}},
     [NTP_T_FFN_GATE] = {"blk.%d.ffn_gate.weight", true, M, 0, 2, {NTP_DIM_EMBD, NTP_DIM_FF}},
     [NTP_T_FFN_UP] = {"blk.%d.ffn_up.weight", true, M, 0, 2, {NTP_DIM_EMBD, NTP_DIM_FF}},
     [NTP_T_FFN_DOWN] = {"blk.%d.ffn_down.weight", true, M, 0, 2, {NTP_DIM_FF, NTP_DIM_EMBD}},
+    [NTP_T_FFN_POST_NORM] = {"blk.%d.post_ffw_norm.weight",
+                             true,
+                             N,
+                             NTP_FEAT_POST_NORM,
+                             1,
+                             {NTP_DIM_EMBD, NTP_DIM_ONE}},
     [NTP_T_OUTPUT_NORM] = {"output_norm.weight", false, N, 0, 1, {NTP_DIM_EMBD, NTP_DIM_ONE}},
     [NTP_T_OUTPUT] = {"output.weight", false, M, NTP_FEAT_OUTPUT, 2, {NTP_DIM_EMBD, NTP_DIM_VOCAB}},
 };
@@ -221,6 +243,54 @@ static ntp_status read_required(const ntp_gguf *g, const struct ntp_arch *arch,
     return read_f32(g, arch, NTP_KV_RMS_EPS, true, &hp->rms_eps);
 }
 
+/*
+ * The sliding-window keys of an architecture that has them. A window of 0
+ * (or none) means every layer is global, as in llama.cpp; the final logit
+ * soft-capping is read here too, as only these architectures use it.
+ */
+static ntp_status read_swa(const ntp_gguf *g, const struct ntp_arch *arch, struct ntp_hparams *hp)
+{
+    char key[128];
+    ntp_status s;
+    if (arch->swa_pattern == 0)
+        return NTP_OK;
+    hp->rope_freq_base_swa = 10000.0f;
+    if ((s = ntp__arch_key(arch, NTP_KV_SLIDING_WINDOW, key, sizeof key)) != NTP_OK)
+        return s;
+    if (ntp_gguf_find_key(g, key) >= 0) {
+        if ((s = ntp_gguf_get_i64(g, key, &hp->n_swa)) != NTP_OK)
+            return s;
+        if (hp->n_swa < 0)
+            return ntp__error(NTP_E_FORMAT, "%s = %lld: expected 0 (no window) or more", key,
+                              (long long)hp->n_swa);
+    }
+    if ((s = ntp__arch_key(arch, NTP_KV_LOGIT_SOFTCAP, key, sizeof key)) != NTP_OK)
+        return s;
+    if (ntp_gguf_find_key(g, key) >= 0) {
+        if ((s = ntp_gguf_get_f32(g, key, &hp->logit_softcap)) != NTP_OK)
+            return s;
+        if (!(hp->logit_softcap >= 0.0f))
+            return ntp__error(NTP_E_FORMAT, "%s = %g: expected 0 (none) or more", key,
+                              (double)hp->logit_softcap);
+    }
+    if (hp->n_swa == 0)
+        return NTP_OK;
+    hp->swa_pattern = arch->swa_pattern;
+    if ((s = ntp__arch_key(arch, NTP_KV_SWA_PATTERN, key, sizeof key)) != NTP_OK)
+        return s;
+    const ntp_gguf_value *pat = ntp_gguf_get(g, key);
+    if (pat && pat->type == NTP_GGUF_ARRAY) {
+        hp->swa_pattern = -1; /* per layer: the loader reads it */
+    } else if (pat) {
+        if ((s = ntp_gguf_get_i64(g, key, &hp->swa_pattern)) != NTP_OK)
+            return s;
+        if (hp->swa_pattern < 0)
+            return ntp__error(NTP_E_FORMAT, "%s = %lld: expected 0 (every layer local) or more",
+                              key, (long long)hp->swa_pattern);
+    }
+    return read_f32(g, arch, NTP_KV_ROPE_FREQ_BASE_SWA, false, &hp->rope_freq_base_swa);
+}
+
 /* The optional keys, with llama.cpp's defaults; 0 marks "not given" until resolved. */
 static ntp_status read_optional(const ntp_gguf *g, const struct ntp_arch *arch,
                                 struct ntp_hparams *hp)
@@ -249,7 +319,9 @@ static ntp_status read_optional(const ntp_gguf *g, const struct ntp_arch *arch,
     const ntp_gguf_value *toks = ntp_gguf_get(g, "tokenizer.ggml.tokens");
     if (toks && toks->type == NTP_GGUF_ARRAY)
         hp->n_vocab = (int64_t)toks->arr.len;
-    return read_i64(g, arch, NTP_KV_VOCAB_SIZE, hp->n_vocab == 0, &hp->n_vocab);
+    if ((s = read_i64(g, arch, NTP_KV_VOCAB_SIZE, hp->n_vocab == 0, &hp->n_vocab)) != NTP_OK)
+        return s;
+    return read_swa(g, arch, hp);
 }
 
 /* Highest N of the tensors named blk.N.*, or -1 when there are none. */

@@ -1,5 +1,5 @@
 /*
- * arch.h - the model architectures numatp knows (llama, qwen2, qwen3), as data:
+ * arch.h - the model architectures numatp knows (llama, qwen2, qwen3, gemma3), as data:
  * their GGUF metadata keys, the tensors each one has with llama.cpp's names,
  * and the shape of every tensor in GGUF order (ne0 = input dimension). The
  * random-weight generator writes files from this table and the model loader
@@ -24,9 +24,10 @@ enum ntp_rope_type {
 
 /* Optional parts of an architecture; a tensor needs all the features it names. */
 enum ntp_arch_feature {
-    NTP_FEAT_QKV_BIAS = 1u << 0, /* attn_q/k/v have biases (qwen2) */
-    NTP_FEAT_QK_NORM = 1u << 1,  /* per-head RMS norm of q and k before RoPE (qwen3) */
-    NTP_FEAT_OUTPUT = 1u << 2,   /* separate output.weight; absent when tied to token_embd */
+    NTP_FEAT_QKV_BIAS = 1u << 0,  /* attn_q/k/v have biases (qwen2) */
+    NTP_FEAT_QK_NORM = 1u << 1,   /* per-head RMS norm of q and k before RoPE (qwen3) */
+    NTP_FEAT_OUTPUT = 1u << 2,    /* separate output.weight; absent when tied to token_embd */
+    NTP_FEAT_POST_NORM = 1u << 3, /* post_attention_norm and post_ffw_norm (gemma3) */
 };
 
 struct ntp_arch {
@@ -35,22 +36,30 @@ struct ntp_arch {
     unsigned features;            /* NTP_FEAT_* bits the architecture always has */
     float typical_rms_eps;        /* RMS norm epsilon of the real models (generator default) */
     float typical_rope_freq_base; /* RoPE theta of the real models (generator default) */
+    enum ntp_ffn_act ffn_act;     /* the FFN's gated activation */
+    bool embd_scale;              /* token embeddings multiplied by sqrt(n_embd) (gemma) */
+    int64_t swa_pattern;          /* > 0: the architecture reads attention.sliding_window, and
+                                     this is its pattern when the file gives none; 0: no SWA */
 };
 
 /* Hyper-parameter keys, "%s" standing for the architecture name. */
 enum ntp_hparam_key {
-    NTP_KV_CONTEXT_LENGTH,   /* "%s.context_length" */
-    NTP_KV_EMBEDDING_LENGTH, /* "%s.embedding_length" */
-    NTP_KV_BLOCK_COUNT,      /* "%s.block_count" */
-    NTP_KV_FEED_FORWARD,     /* "%s.feed_forward_length" */
-    NTP_KV_HEAD_COUNT,       /* "%s.attention.head_count" */
-    NTP_KV_HEAD_COUNT_KV,    /* "%s.attention.head_count_kv" */
-    NTP_KV_RMS_EPS,          /* "%s.attention.layer_norm_rms_epsilon" */
-    NTP_KV_ROPE_FREQ_BASE,   /* "%s.rope.freq_base" */
-    NTP_KV_ROPE_DIM_COUNT,   /* "%s.rope.dimension_count" */
-    NTP_KV_KEY_LENGTH,       /* "%s.attention.key_length" */
-    NTP_KV_VALUE_LENGTH,     /* "%s.attention.value_length" */
-    NTP_KV_VOCAB_SIZE,       /* "%s.vocab_size" */
+    NTP_KV_CONTEXT_LENGTH,     /* "%s.context_length" */
+    NTP_KV_EMBEDDING_LENGTH,   /* "%s.embedding_length" */
+    NTP_KV_BLOCK_COUNT,        /* "%s.block_count" */
+    NTP_KV_FEED_FORWARD,       /* "%s.feed_forward_length" */
+    NTP_KV_HEAD_COUNT,         /* "%s.attention.head_count" */
+    NTP_KV_HEAD_COUNT_KV,      /* "%s.attention.head_count_kv" */
+    NTP_KV_RMS_EPS,            /* "%s.attention.layer_norm_rms_epsilon" */
+    NTP_KV_ROPE_FREQ_BASE,     /* "%s.rope.freq_base" */
+    NTP_KV_ROPE_DIM_COUNT,     /* "%s.rope.dimension_count" */
+    NTP_KV_KEY_LENGTH,         /* "%s.attention.key_length" */
+    NTP_KV_VALUE_LENGTH,       /* "%s.attention.value_length" */
+    NTP_KV_VOCAB_SIZE,         /* "%s.vocab_size" */
+    NTP_KV_SLIDING_WINDOW,     /* "%s.attention.sliding_window" */
+    NTP_KV_SWA_PATTERN,        /* "%s.attention.sliding_window_pattern" (integer or bool array) */
+    NTP_KV_ROPE_FREQ_BASE_SWA, /* "%s.rope.freq_base_swa" */
+    NTP_KV_LOGIT_SOFTCAP,      /* "%s.final_logit_softcapping" */
     NTP_KV_COUNT,
 };
 
@@ -107,8 +116,11 @@ ntp_status ntp__arch_key(const struct ntp_arch *arch, enum ntp_hparam_key k, cha
  * Read the hyper-parameters of arch from g, with llama.cpp's defaults for the
  * optional keys (head_count_kv = head_count, key/value_length = n_embd/n_head,
  * rope.dimension_count = key_length, rope.freq_base = 10000, vocab_size =
- * length of tokenizer.ggml.tokens; the RMS epsilon is required). Checks that the
- * values are positive and consistent; messages name the key.
+ * length of tokenizer.ggml.tokens; the RMS epsilon is required; for an
+ * architecture with sliding windows, sliding_window = 0 (none), its pattern
+ * = the architecture's, rope.freq_base_swa = 10000). Checks that the values
+ * are positive and consistent; messages name the key. A pattern given as a
+ * per-layer array leaves hp->swa_pattern -1 (the loader reads the array).
  */
 ntp_status ntp__hparams_read(const ntp_gguf *g, const struct ntp_arch *arch,
                              struct ntp_hparams *hp);

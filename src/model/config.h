@@ -21,18 +21,25 @@
  * n_embd / n_head.
  */
 struct ntp_hparams {
-    int64_t n_embd;       /* hidden size */
-    int64_t n_layer;      /* transformer blocks */
-    int64_t n_head;       /* query heads */
-    int64_t n_head_kv;    /* key/value heads (n_head % n_head_kv == 0) */
-    int64_t head_dim_k;   /* per-head width of q and k (key_length) */
-    int64_t head_dim_v;   /* per-head width of v (value_length) */
-    int64_t n_ff;         /* feed-forward width */
-    int64_t n_vocab;      /* tokens */
-    int64_t n_ctx;        /* training context length */
-    int64_t n_rot;        /* rotated dimensions per head (rope.dimension_count) */
-    float rms_eps;        /* RMS norm epsilon */
-    float rope_freq_base; /* RoPE theta */
+    int64_t n_embd;           /* hidden size */
+    int64_t n_layer;          /* transformer blocks */
+    int64_t n_head;           /* query heads */
+    int64_t n_head_kv;        /* key/value heads (n_head % n_head_kv == 0) */
+    int64_t head_dim_k;       /* per-head width of q and k (key_length) */
+    int64_t head_dim_v;       /* per-head width of v (value_length) */
+    int64_t n_ff;             /* feed-forward width */
+    int64_t n_vocab;          /* tokens */
+    int64_t n_ctx;            /* training context length */
+    int64_t n_rot;            /* rotated dimensions per head (rope.dimension_count) */
+    float rms_eps;            /* RMS norm epsilon */
+    float rope_freq_base;     /* RoPE theta */
+    int64_t n_swa;            /* sliding window of the local layers (attention.sliding_window);
+                                 0: every layer attends to the whole context */
+    int64_t swa_pattern;      /* with n_swa: layers il with il % swa_pattern < swa_pattern - 1
+                                 are local, all of them for 0 (attention.sliding_window_pattern,
+                                 gemma3 default 6); -1: the file lists them (bool array) */
+    float rope_freq_base_swa; /* RoPE theta of the local layers (rope.freq_base_swa) */
+    float logit_softcap;      /* final_logit_softcapping: logits = c tanh(logits / c); 0: none */
 };
 
 /* How positions rotate q and k: ggml's rope with linear, YaRN and per-frequency scaling. */
@@ -50,14 +57,62 @@ struct ntp_rope_cfg {
                                   host memory owned by the model */
 };
 
+/* The gated activation of the feed-forward network: act(gate) * up. */
+enum ntp_ffn_act {
+    NTP_FFN_SILU, /* SwiGLU: llama, qwen */
+    NTP_FFN_GELU, /* GeGLU with GELU's tanh form: gemma */
+    NTP_FFN_ACT_COUNT,
+};
+
 /* Everything about the model a device needs to run its layers; owned by the model. */
 struct ntp_model_cfg {
-    struct ntp_hparams hp;    /* full-model sizes (not the shard's) */
-    struct ntp_rope_cfg rope; /* rotary embedding */
-    bool qkv_bias;            /* attn_q/k/v have biases (qwen2) */
-    bool qk_norm;             /* per-head RMS norm of q and k before RoPE (qwen3) */
+    struct ntp_hparams hp;        /* full-model sizes (not the shard's) */
+    struct ntp_rope_cfg rope;     /* rotary embedding (of the global layers, with SWA) */
+    struct ntp_rope_cfg rope_swa; /* rotary embedding of the local (sliding-window) layers */
+    bool qkv_bias;                /* attn_q/k/v have biases (qwen2) */
+    bool qk_norm;                 /* per-head RMS norm of q and k before RoPE (qwen3, gemma3) */
+    bool post_norm;           /* RMS norms of the attention and FFN outputs (post_attention_norm,
+                                 post_ffw_norm) after the all-reduce, before the residual add (gemma3) */
+    enum ntp_ffn_act ffn_act; /* the FFN's gate */
     float attn_scale;         /* multiplies q·k; 1/sqrt(head_dim_k) */
+    float embd_scale;         /* multiplies the token embeddings: 1, or sqrt(n_embd) (gemma) */
+    const bool *is_swa;       /* [n_layer] whether layer il attends to a sliding window of
+                                 hp.n_swa positions; NULL when none does (host, owned by
+                                 the model) */
 };
+
+/* Whether layer il attends to a sliding window (cfg->hp.n_swa positions ending at its own). */
+static inline bool ntp__layer_swa(const struct ntp_model_cfg *cfg, int64_t il)
+{
+    return cfg->is_swa != NULL && cfg->is_swa[il];
+}
+
+/*
+ * The KV cache of a sliding-window layer need not hold the whole context:
+ * a batch of n_batch tokens reads at most n_swa + n_batch - 1 consecutive
+ * positions. When that ring is shorter than n_ctx, position p is stored
+ * twice, at rows p % ring and p % ring + ring of a 2 * ring row cache, so
+ * that every window is one contiguous run of rows starting at row
+ * (first position) % ring and the attention kernels need not wrap. Returns
+ * the ring (> 0), or 0 when layer il keeps the plain layout (row p for
+ * position p, n_ctx rows).
+ */
+static inline int64_t ntp__kv_ring(const struct ntp_model_cfg *cfg, int64_t il, int64_t n_ctx,
+                                   int64_t n_batch)
+{
+    if (!ntp__layer_swa(cfg, il))
+        return 0;
+    const int64_t ring = cfg->hp.n_swa + n_batch - 1;
+    return 2 * ring < n_ctx ? ring : 0;
+}
+
+/* Rows of layer il's KV cache: n_ctx, or twice the ring of a sliding-window layer. */
+static inline int64_t ntp__kv_rows(const struct ntp_model_cfg *cfg, int64_t il, int64_t n_ctx,
+                                   int64_t n_batch)
+{
+    const int64_t ring = ntp__kv_ring(cfg, il, n_ctx, n_batch);
+    return ring ? 2 * ring : n_ctx;
+}
 
 /*
  * Every weight an architecture in the table (model/arch.c) can have; the
@@ -75,10 +130,12 @@ enum ntp_tensor_id {
     NTP_T_ATTN_Q_NORM,
     NTP_T_ATTN_K_NORM,
     NTP_T_ATTN_OUTPUT,
+    NTP_T_ATTN_POST_NORM,
     NTP_T_FFN_NORM,
     NTP_T_FFN_GATE,
     NTP_T_FFN_UP,
     NTP_T_FFN_DOWN,
+    NTP_T_FFN_POST_NORM,
     NTP_T_OUTPUT_NORM,
     NTP_T_OUTPUT,
     NTP_T_COUNT,

@@ -58,21 +58,38 @@ ntp_status ntp__gen_preset(const char *name, struct ntp_gen_params *p)
         d.n_ctx = 2048;
         d.rope_freq_base = 10000.0f;
         d.rms_eps = 1e-5f;
+    } else if (strcmp(name, "gemma3-270m") == 0) {
+        /* Gemma 3 270M: the metadata of the published GGUF conversion. */
+        d.arch = "gemma3";
+        d.n_embd = 640;
+        d.n_layer = 18;
+        d.n_head = 4;
+        d.n_head_kv = 1;
+        d.head_dim = 256;
+        d.n_ff = 2048;
+        d.n_vocab = 262144;
+        d.n_ctx = 32768;
+        d.n_swa = 512;
+        d.rope_freq_base = 1000000.0f;
+        d.rms_eps = 1e-6f;
+        d.tied_output = true;
     } else if (strcmp(name, "tiny") != 0) {
-        return ntp__error(NTP_E_NOT_FOUND, "unknown preset '%s' (expected tiny or tinyllama-1b)",
-                          name);
+        return ntp__error(NTP_E_NOT_FOUND,
+                          "unknown preset '%s' (expected tiny, tinyllama-1b or gemma3-270m)", name);
     }
     p->arch = d.arch;
     p->n_embd = d.n_embd;
     p->n_layer = d.n_layer;
     p->n_head = d.n_head;
     p->n_head_kv = d.n_head_kv;
-    p->head_dim = 0;
+    p->head_dim = d.head_dim;
     p->n_ff = d.n_ff;
     p->n_vocab = d.n_vocab;
     p->n_ctx = d.n_ctx;
     p->rope_freq_base = d.rope_freq_base;
     p->rms_eps = d.rms_eps;
+    p->n_swa = d.n_swa;
+    p->tied_output = d.tied_output;
     return NTP_OK;
 }
 
@@ -194,6 +211,7 @@ static void params_to_hparams(const struct ntp_gen_params *p, const struct ntp_a
     hp->n_ctx = p->n_ctx;
     hp->rms_eps = p->rms_eps > 0 ? p->rms_eps : a->typical_rms_eps;
     hp->rope_freq_base = p->rope_freq_base > 0 ? p->rope_freq_base : a->typical_rope_freq_base;
+    hp->n_swa = p->n_swa;
 }
 
 /* Can numatp write weights of type t? (Q8_K/Q8_1 are activation formats.) */
@@ -328,6 +346,15 @@ static ntp_status check_rope(const struct ntp_gen_params *p, const struct ntp_ar
         return ntp__error(NTP_E_INVALID_ARG,
                           "rope_freqs.weight (--rope-freqs): only the llama architecture uses "
                           "frequency factors, not %s",
+                          a->name);
+    if (p->n_swa < 0 || p->n_swa > (int64_t)1 << 31)
+        return ntp__error(NTP_E_INVALID_ARG,
+                          "sliding window (--sliding-window) %lld: expected 0 .. 2^31",
+                          (long long)p->n_swa);
+    if (p->n_swa > 0 && a->swa_pattern == 0)
+        return ntp__error(NTP_E_INVALID_ARG,
+                          "sliding window (--sliding-window): the %s architecture has no "
+                          "sliding-window layers (gemma3 has)",
                           a->name);
     return NTP_OK;
 }
@@ -561,6 +588,8 @@ static ntp_status write_hparams(ntp_gguf_writer *w, const struct ntp_arch *a,
         (s = set_key_u32(w, a, NTP_KV_ROPE_DIM_COUNT, hp->n_rot)) != NTP_OK ||
         (s = set_key_u32(w, a, NTP_KV_KEY_LENGTH, hp->head_dim_k)) != NTP_OK ||
         (s = set_key_u32(w, a, NTP_KV_VALUE_LENGTH, hp->head_dim_v)) != NTP_OK)
+        return s;
+    if (hp->n_swa > 0 && (s = set_key_u32(w, a, NTP_KV_SLIDING_WINDOW, hp->n_swa)) != NTP_OK)
         return s;
     return set_key_u32(w, a, NTP_KV_VOCAB_SIZE, hp->n_vocab);
 }

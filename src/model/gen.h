@@ -1,6 +1,6 @@
 /*
  * gen.h - write a GGUF model with random weights (`numatp gen`): any size of
- * llama, qwen2 or qwen3, any weight type or a llama.cpp-like mix such as
+ * llama, qwen2, qwen3 or gemma3, any weight type or a llama.cpp-like mix such as
  * Q4_K_M, a synthetic byte-level BPE vocabulary or one copied from another
  * file. The weights are deterministic in the seed and scaled like a fresh
  * initialization, so a forward pass gives finite, varied logits: files for
@@ -30,7 +30,7 @@ enum ntp_gen_rope_scaling {
 };
 
 struct ntp_gen_params {
-    const char *arch;        /* "llama", "qwen2" or "qwen3"; not owned */
+    const char *arch;        /* "llama", "qwen2", "qwen3" or "gemma3"; not owned */
     const char *name;        /* general.name; NULL: "numatp-gen-<arch>"; not owned */
     int64_t n_embd;          /* hidden size */
     int64_t n_layer;         /* transformer blocks */
@@ -42,6 +42,8 @@ struct ntp_gen_params {
     int64_t n_ctx;           /* context_length written to the file */
     float rope_freq_base;    /* 0: the architecture's typical value (10000 or 1e6) */
     float rms_eps;           /* 0: the architecture's typical value (1e-5 or 1e-6) */
+    int64_t n_swa;           /* attention.sliding_window of an architecture with local
+                                layers (gemma3: five of every six); 0: not written */
     bool tied_output;        /* no output.weight: the output head reuses token_embd */
     enum ntp_type type;      /* type of every 2-D matrix when mix is NONE */
     enum ntp_gen_mix mix;    /* a named mix instead of one type */
@@ -73,9 +75,11 @@ struct ntp_gen_params {
 struct ntp_gen_params ntp__gen_default_params(void);
 
 /*
- * Fill p with a named preset's shape ("tiny": the defaults; "tinyllama-1b":
- * TinyLlama-1.1B's shape, 22 x 2048, 32/4 heads, FFN 5632, 32000 tokens),
- * keeping its type, mix, seed and vocabulary source. NTP_E_NOT_FOUND if unknown.
+ * Fill p with a named preset's architecture and shape ("tiny": the defaults;
+ * "tinyllama-1b": TinyLlama-1.1B's shape, 22 x 2048, 32/4 heads, FFN 5632,
+ * 32000 tokens; "gemma3-270m": Gemma 3 270M's, 18 x 640, 4/1 heads of 256,
+ * FFN 2048, 262144 tokens, window 512, tied head), keeping its type, mix,
+ * seed and vocabulary source. NTP_E_NOT_FOUND if unknown.
  */
 ntp_status ntp__gen_preset(const char *name, struct ntp_gen_params *p);
 

@@ -75,6 +75,41 @@ static ntp_status read_rope_scaling(const ntp_gguf *g, const char *arch, struct 
     return s;
 }
 
+/*
+ * Which layers attend to a sliding window: the file's per-layer bool array,
+ * or llama.cpp's pattern (every swa_pattern-th layer global, the last of
+ * each group; all local for a pattern of 0). Nothing when there is no window.
+ */
+static ntp_status read_swa_layers(const ntp_gguf *g, struct ntp_model *m)
+{
+    const struct ntp_hparams *hp = &m->cfg.hp;
+    if (hp->n_swa == 0)
+        return NTP_OK;
+    m->swa_layers = calloc((size_t)hp->n_layer, sizeof *m->swa_layers);
+    if (m->swa_layers == NULL)
+        return ntp__error(NTP_E_NOMEM, "out of memory");
+    m->cfg.is_swa = m->swa_layers;
+    if (hp->swa_pattern >= 0) {
+        for (int64_t il = 0; il < hp->n_layer; il++)
+            m->swa_layers[il] = hp->swa_pattern == 0 || il % hp->swa_pattern < hp->swa_pattern - 1;
+        return NTP_OK;
+    }
+    char key[128];
+    ntp_status s = ntp__arch_key(m->arch, NTP_KV_SWA_PATTERN, key, sizeof key);
+    if (s != NTP_OK)
+        return s;
+    const ntp_gguf_value *v = ntp_gguf_get(g, key);
+    if (v->arr.type != NTP_GGUF_BOOL || (int64_t)v->arr.len != hp->n_layer)
+        return ntp__error(NTP_E_FORMAT,
+                          "%s: expected an integer or an array of %lld bools (one per block), "
+                          "found an array of %llu %s",
+                          key, (long long)hp->n_layer, (unsigned long long)v->arr.len,
+                          ntp_gguf_type_name(v->arr.type));
+    for (int64_t il = 0; il < hp->n_layer; il++)
+        m->swa_layers[il] = v->arr.elems[il].b;
+    return NTP_OK;
+}
+
 /* Architecture, hyper-parameters and RoPE of the file. */
 static ntp_status read_cfg(const ntp_gguf *g, struct ntp_model *m)
 {
@@ -107,8 +142,20 @@ static ntp_status read_cfg(const ntp_gguf *g, struct ntp_model *m)
     c->qkv_bias = (m->arch->features & NTP_FEAT_QKV_BIAS) != 0 ||
                   ntp_gguf_find_tensor(g, "blk.0.attn_q.bias") != NULL;
     c->qk_norm = (m->arch->features & NTP_FEAT_QK_NORM) != 0;
+    c->post_norm = (m->arch->features & NTP_FEAT_POST_NORM) != 0;
+    c->ffn_act = m->arch->ffn_act;
     c->attn_scale = 1.0f / sqrtf((float)c->hp.head_dim_k);
-    return NTP_OK;
+    /* llama.cpp (models/gemma3.cpp) knows Gemma 3 27B by its 62 blocks: its
+       query_pre_attn_scalar is n_embd / n_head, not key_length */
+    if (strcmp(m->arch->name, "gemma3") == 0 && c->hp.n_layer == 62)
+        c->attn_scale = 1.0f / sqrtf((float)(c->hp.n_embd / c->hp.n_head));
+    c->embd_scale = m->arch->embd_scale ? sqrtf((float)c->hp.n_embd) : 1.0f;
+    /* The local layers rotate with their own base and no scaling (llama.cpp's
+       rope_freq_base_train_swa / rope_freq_scale_train_swa). */
+    c->rope_swa = c->rope;
+    c->rope_swa.freq_base = c->hp.rope_freq_base_swa;
+    c->rope_swa.freq_scale = 1.0f;
+    return read_swa_layers(g, m);
 }
 
 /* Features of this file: the architecture's, plus biases and an untied head when present. */
@@ -612,13 +659,38 @@ void ntp_model_free(ntp_model *m)
     ntp__tokenizer_free(m->tok);
     ntp__free_aligned(m->embd);
     free(m->rope_freqs);
+    free(m->swa_layers);
     ntp_topology_free(m->topo);
     pthread_mutex_destroy(&m->run_lock);
     free(m);
 }
 
+/* What kv asks for the shards of plan, from the model's layers (see struct ntp_kv_plan). */
+static void plan_kv(const struct ntp_model_cfg *cfg, const struct ntp_plan *plan,
+                    struct ntp_kv_plan *kv)
+{
+    const struct ntp_hparams *hp = &cfg->hp;
+    const uint64_t width =
+        (uint64_t)(hp->head_dim_k > hp->head_dim_v ? hp->head_dim_k : hp->head_dim_v) * kv->elem;
+    kv->n_ring = kv->ring = 0;
+    for (int64_t il = 0; il < hp->n_layer; il++)
+        if (ntp__kv_ring(cfg, il, kv->n_ctx, kv->n_batch)) {
+            kv->n_ring++;
+            kv->ring = ntp__kv_ring(cfg, il, kv->n_ctx, kv->n_batch);
+        }
+    for (int d = 0; d < plan->n_dev; d++) {
+        const struct ntp_shard *sh = &plan->shard[d];
+        const uint64_t row = 2 * width * (uint64_t)sh->n_head_kv; /* K and V */
+        kv->bytes[d] = kv->plain[d] = 0;
+        for (int64_t il = sh->layer0; il < sh->layer0 + sh->n_layer; il++) {
+            kv->bytes[d] += row * (uint64_t)ntp__kv_rows(cfg, il, kv->n_ctx, kv->n_batch);
+            kv->plain[d] += row * (uint64_t)kv->n_ctx;
+        }
+    }
+}
+
 ntp_status ntp__model_plan_file(const char *path, int n_dev, struct ntp_plan *plan,
-                                struct ntp_hparams *hp, uint64_t *bytes)
+                                struct ntp_hparams *hp, uint64_t *bytes, struct ntp_kv_plan *kv)
 {
     ntp__error_clear();
     ntp_gguf *g;
@@ -638,9 +710,12 @@ ntp_status ntp__model_plan_file(const char *path, int n_dev, struct ntp_plan *pl
             free(md.w.layer);
         }
     *hp = m->cfg.hp;
+    if (s == NTP_OK && kv)
+        plan_kv(&m->cfg, plan, kv);
     if (s != NTP_OK)
         ntp__error_prefix("%s", path);
     pthread_mutex_destroy(&m->run_lock);
+    free(m->swa_layers);
     free(m);
     ntp_gguf_free(g);
     return s;
@@ -650,6 +725,9 @@ void ntp__model_embed(const struct ntp_model *m, int32_t tok, float *x)
 {
     ntp__quant_fns(m->embd_type)
         ->dequantize(m->embd + (size_t)tok * m->embd_row, x, m->cfg.hp.n_embd);
+    if (m->cfg.embd_scale != 1.0f)
+        for (int64_t i = 0; i < m->cfg.hp.n_embd; i++)
+            x[i] *= m->cfg.embd_scale;
 }
 
 /* -------------------------------------------------------------- accessors */

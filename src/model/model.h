@@ -34,6 +34,7 @@ struct ntp_model {
     const struct ntp_arch *arch; /* architecture table entry (static) */
     struct ntp_model_cfg cfg;    /* sizes, RoPE, options: what devices need to compute */
     float *rope_freqs;           /* [n_rot / 2] llama3 frequency factors, or NULL (host) */
+    bool *swa_layers;            /* [n_layer] sliding-window layers (cfg.is_swa), or NULL */
     struct ntp_tokenizer *tok;   /* tokenizer (owner: the model) */
     ntp_model_params params;     /* as given to ntp_model_load */
     enum ntp_type embd_type;     /* type of token_embd */
@@ -50,8 +51,8 @@ struct ntp_model {
 };
 
 /*
- * Dequantize the embedding row of token tok into x[0, n_embd).
- * tok must be in [0, n_vocab) (callers check).
+ * Dequantize the embedding row of token tok into x[0, n_embd), times
+ * cfg.embd_scale. tok must be in [0, n_vocab) (callers check).
  */
 void ntp__model_embed(const struct ntp_model *m, int32_t tok, float *x);
 

@@ -49,13 +49,24 @@ ntp_status ntp__plan_make(const struct ntp_hparams *hp, const struct ntp_plan_pa
 int ntp__plan_cut(enum ntp_tensor_id id, const struct ntp_shard *sh, const struct ntp_hparams *hp,
                   int64_t *start, int64_t *len);
 
+/* The KV cache a context of the planned devices would allocate (CPU devices' layout). */
+struct ntp_kv_plan {
+    int64_t n_ctx, n_batch;           /* in: the context's positions and batch */
+    size_t elem;                      /* in: bytes per cached element (2: F16, 4: F32) */
+    uint64_t bytes[NTP_PLAN_MAX_DEV]; /* out: K and V bytes per device */
+    uint64_t plain[NTP_PLAN_MAX_DEV]; /* out: the same if every layer kept n_ctx rows */
+    int64_t n_ring;                   /* out: layers keeping a ring (config.h, ntp__kv_ring) */
+    int64_t ring;                     /* out: their ring, in positions */
+};
+
 /*
  * For `numatp plan`: read the model description of the GGUF file at path and
  * plan it over n_dev devices without loading the weights; bytes[d] receives
- * the weight bytes device d would hold, *hp the model's sizes. Defined in
- * load.c, which owns reading a model.
+ * the weight bytes device d would hold, *hp the model's sizes, and kv (when
+ * not NULL) the KV cache sizes for its n_ctx and n_batch. Defined in load.c,
+ * which owns reading a model.
  */
 ntp_status ntp__model_plan_file(const char *path, int n_dev, struct ntp_plan *plan,
-                                struct ntp_hparams *hp, uint64_t *bytes);
+                                struct ntp_hparams *hp, uint64_t *bytes, struct ntp_kv_plan *kv);
 
 #endif /* NTP_MODEL_PLAN_H */

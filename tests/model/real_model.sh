@@ -27,27 +27,8 @@ set -uo pipefail
 
 numatp="$1"
 root="$2"
-python=/usr/bin/python3
-fail=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-check() { # check NAME GOT WANT
-    if [ "$2" = "$3" ]; then
-        echo "ok   $1"
-    else
-        echo "FAIL $1"
-        printf '  got:  %q\n  want: %q\n' "$2" "$3"
-        fail=1
-    fi
-}
-
-if ! model=$("$root/scripts/fetch-models.sh" 2>"$tmp/fetch.err"); then
-    echo "SKIP: the default model could not be fetched (no network or pip?):"
-    sed 's/^/  /' "$tmp/fetch.err" | tail -5
-    exit 77
-fi
-echo "model: $model"
+. "$root/tests/model/real_util.sh"
+real_model_fetch smollm2
 t0=$SECONDS
 
 # (b) tokenizer: the prompt below, and a sentence with punctuation, digits

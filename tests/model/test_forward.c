@@ -6,7 +6,10 @@
  *  - with an F32 KV cache too (the reference then keeps K/V unrounded);
  *  - prefill as one batch, in batches of 5 and token by token give the same
  *    logits (to float reordering, 1e-5); so do a 600-token prompt's batches
- *    of 512, of 100 and of 1 (1e-4: F16 cache, 3 chunks of cached positions).
+ *    of 512, of 100 and of 1 (1e-4: F16 cache, 3 chunks of cached positions);
+ *  - gemma3 with a sliding window shorter than the prompt: against the
+ *    reference, and a 600-token prompt whose batches of 512 (a plain cache),
+ *    100 and 1 (a ring cache of the local layers) agree (F32 cache, 1e-5).
  */
 #include "forward_util.h"
 
@@ -124,6 +127,35 @@ static void check_token_by_token(void)
     ntp_model_free(m);
 }
 
+/*
+ * The local layers' ring cache (config.h, ntp__kv_ring): a window of 40 with
+ * batches of 100 (ring of 139 positions, so blocks of the prefill attention
+ * wrap around it) and of 1 (ring of 40) against one plain-cache batch of 512,
+ * with an F32 cache so that only the order of float sums differs (1e-5).
+ */
+static void check_swa_ring(void)
+{
+    struct ntp_gen_params p = fwd_small("gemma3");
+    p.n_layer = 6; /* five local layers, then a global one */
+    p.n_swa = 40;
+    p.n_ctx = 640;
+    p.tied_output = true;
+    char path[300];
+    if (fwd_gen(&p, "swa-ring", path, sizeof path) != 0)
+        return;
+    static int32_t toks[N_LONG];
+    fwd_tokens(toks, N_LONG, NV, 17);
+    CHECK(fwd_engine_ctx(path, NTP_TYPE_F32, 512, 640, toks, N_LONG, long_a, 0, NULL) == 0);
+    CHECK(fwd_engine_ctx(path, NTP_TYPE_F32, 100, 640, toks, N_LONG, long_b, 0, NULL) == 0);
+    const double e100 = fwd_rel_err(long_b, long_a, N_LONG * NV);
+    CHECK(fwd_engine_ctx(path, NTP_TYPE_F32, 1, 640, toks, N_LONG, long_b, 0, NULL) == 0);
+    const double e1 = fwd_rel_err(long_b, long_a, N_LONG * NV);
+    printf("sliding window ring (%d): batch 100 vs 512: %.2e, batch 1 vs 512: %.2e\n", N_LONG, e100,
+           e1);
+    CHECK(e100 <= 1e-5);
+    CHECK(e1 <= 1e-5);
+}
+
 int main(void)
 {
     fwd_init();
@@ -141,6 +173,14 @@ int main(void)
     p.head_dim = 32; /* q/k width 128 != n_embd 64, as real qwen3 decouples them */
     check_against_reference("qwen3", &p, "f16", NTP_TYPE_F16);
     check_against_reference("qwen3-kvf32", &p, "f32", NTP_TYPE_F32);
+    p = fwd_small("gemma3");
+    p.n_layer = 6;   /* layers 0-4 local, 5 global */
+    p.n_swa = 5;     /* shorter than the prompt */
+    p.head_dim = 32; /* key_length sets the attention scale */
+    p.tied_output = true;
+    check_against_reference("gemma3", &p, "f16", NTP_TYPE_F16);
+    check_against_reference("gemma3-kvf32", &p, "f32", NTP_TYPE_F32);
+    check_swa_ring();
     check_batching();
     check_token_by_token();
     fwd_cleanup();

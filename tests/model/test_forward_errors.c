@@ -3,7 +3,8 @@
  * the right status and a message naming the file, key or tensor: unknown
  * architecture, missing key, missing tensor, wrong shape, a tensor type the
  * kernels cannot compute with, weights larger than the memory limit (checked
- * before anything is allocated), context overflow and bad token ids.
+ * before anything is allocated), context overflow and bad token ids; for
+ * gemma3 a missing post-norm and bad sliding-window keys.
  */
 #include "forward_util.h"
 #include "model/hybrid.h"
@@ -23,7 +24,11 @@ struct edit {
     const char *reshape_tensor; /* tensor written with half as many rows */
     const char *set_key;        /* key given the value set_u32 */
     uint32_t set_u32;
-    uint64_t n_tokens; /* tokenizer arrays cut to this many entries; 0: as they are */
+    uint64_t n_tokens;   /* tokenizer arrays cut to this many entries; 0: as they are */
+    const char *i32_key; /* key added (or replaced) as an INT32 of value i32, or NULL */
+    int32_t i32;
+    const char *bools_key; /* key added as an array of n_bools BOOLs (all true), or NULL */
+    uint64_t n_bools;
 };
 
 static void *zeros(size_t n)
@@ -69,7 +74,8 @@ static void make_variant(const char *name, const struct edit *e, char *path, siz
     for (int64_t i = 0; i < ntp_gguf_n_kv(g); i++) {
         const char *key = ntp_gguf_kv_key(g, i);
         ntp_gguf_value v = *ntp_gguf_kv_value(g, i);
-        if (e->drop_key && strcmp(key, e->drop_key) == 0)
+        if ((e->drop_key && strcmp(key, e->drop_key) == 0) ||
+            (e->i32_key && strcmp(key, e->i32_key) == 0))
             continue;
         if (e->n_tokens && strncmp(key, "tokenizer.ggml.", 15) == 0 && v.type == NTP_GGUF_ARRAY &&
             v.arr.len > e->n_tokens)
@@ -80,6 +86,14 @@ static void make_variant(const char *name, const struct edit *e, char *path, siz
             CHECK_OK(ntp_gguf_writer_set_u32(w, key, e->set_u32));
         else
             CHECK_OK(ntp_gguf_writer_set_value(w, key, &v));
+    }
+    if (e->i32_key)
+        CHECK_OK(ntp_gguf_writer_set_i32(w, e->i32_key, e->i32));
+    if (e->bools_key) {
+        bool *b = zeros(e->n_bools * sizeof *b);
+        memset(b, 1, e->n_bools * sizeof *b);
+        CHECK_OK(ntp_gguf_writer_set_arr_data(w, e->bools_key, NTP_GGUF_BOOL, b, e->n_bools));
+        free(b);
     }
     for (int64_t i = 0; i < ntp_gguf_n_tensors(g); i++)
         CHECK_OK(copy_tensor(w, ntp_gguf_tensor_at(g, i), e));
@@ -173,7 +187,7 @@ static void test_counts(ntp_model_params mp)
     struct ntp_plan plan;
     struct ntp_hparams hp;
     uint64_t bytes[NTP_PLAN_MAX_DEV];
-    CHECK_STATUS(ntp__model_plan_file(path, 2, &plan, &hp, bytes), NTP_E_FORMAT);
+    CHECK_STATUS(ntp__model_plan_file(path, 2, &plan, &hp, bytes, NULL), NTP_E_FORMAT);
     CHECK(strstr(ntp_last_error(), needles[0]) != NULL);
     struct ntp_hybrid_plan hyb;
     CHECK_STATUS(ntp__hybrid_plan_file(path, 100000, false, &hyb), NTP_E_FORMAT);
@@ -184,6 +198,39 @@ static void test_counts(ntp_model_params mp)
     make_variant("tokens", &(struct edit){.n_tokens = 100}, path, sizeof path);
     expect_load_error(path, mp, NTP_E_FORMAT,
                       (const char *const[]){"100 tokens", "vocabulary has 300", NULL});
+}
+
+/*
+ * gemma3's own parts: a missing post-norm, a negative window, and a per-layer
+ * pattern whose length is not the block count.
+ */
+static void test_gemma3_errors(ntp_model_params mp)
+{
+    char path[300];
+    make_variant("g3-postnorm", &(struct edit){.drop_tensor = "blk.1.post_ffw_norm.weight"}, path,
+                 sizeof path);
+    expect_load_error(path, mp, NTP_E_NOT_FOUND,
+                      (const char *const[]){"blk.1.post_ffw_norm.weight", "gemma3", NULL});
+    make_variant("g3-window",
+                 &(struct edit){.i32_key = "gemma3.attention.sliding_window", .i32 = -4}, path,
+                 sizeof path);
+    expect_load_error(path, mp, NTP_E_FORMAT,
+                      (const char *const[]){"gemma3.attention.sliding_window = -4", NULL});
+    make_variant(
+        "g3-pattern",
+        &(struct edit){.bools_key = "gemma3.attention.sliding_window_pattern", .n_bools = 3}, path,
+        sizeof path);
+    expect_load_error(path, mp, NTP_E_FORMAT,
+                      (const char *const[]){"gemma3.attention.sliding_window_pattern",
+                                            "array of 2 bools", "array of 3 bool", NULL});
+    /* The same array with one entry per block is read: every layer local. */
+    make_variant(
+        "g3-pattern-ok",
+        &(struct edit){.bools_key = "gemma3.attention.sliding_window_pattern", .n_bools = 2}, path,
+        sizeof path);
+    ntp_model *m = NULL;
+    CHECK_OK(ntp_model_load(path, mp, &m));
+    ntp_model_free(m);
 }
 
 static void test_decode_errors(void)
@@ -236,6 +283,14 @@ int main(void)
         mp.n_threads = 1;
         test_counts(mp);
         test_decode_errors();
+    }
+    p = fwd_small("gemma3");
+    p.n_swa = 4;
+    p.tied_output = true;
+    if (fwd_gen(&p, "base-gemma3", base, sizeof base) == 0) {
+        ntp_model_params mp = ntp_model_default_params();
+        mp.n_threads = 1;
+        test_gemma3_errors(mp);
     }
     ntp_model *m = (ntp_model *)1;
     CHECK_STATUS(ntp_model_load("/nonexistent/x.gguf", ntp_model_default_params(), &m), NTP_E_IO);

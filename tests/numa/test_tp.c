@@ -6,7 +6,7 @@
  * or 1e-3 (quantized), prompt logits included. The shapes cover uneven
  * splits (3 devices over 8 KV heads: 3/3/2), KV-head replication (4 devices,
  * 2 KV heads) and devices left without heads where quantization blocks allow
- * no finer cut of attn_output.
+ * no finer cut of attn_output, and gemma3's post-norms and sliding windows.
  *
  * Quantized models quantize the activations too (Q8_0 / Q8_K), which is not
  * continuous: the row-parallel partial sums are added in another order than
@@ -195,6 +195,15 @@ int main(void)
     check_model("llama-q4_k", model("llama", 256, 8, 4, 512, NTP_TYPE_Q4_K), 1e-3);
     struct ntp_gen_params f16 = model("qwen2", 128, 4, 2, 96, NTP_TYPE_F16);
     check_model("qwen2-f16", f16, 1e-3);
+    /* gemma3: post-norms after the all-reduce, GeGLU, sliding windows of 8 positions in
+       layers 0-4 and a global layer 5; one KV head replicated on every device. */
+    struct ntp_gen_params g3 = model("gemma3", 128, 4, 1, 256, NTP_TYPE_F32);
+    g3.n_layer = 6;
+    g3.n_swa = 8;
+    g3.tied_output = true;
+    check_model("gemma3-f32", g3, 1e-5);
+    g3.type = NTP_TYPE_Q8_0;
+    check_model("gemma3-q8_0", g3, 1e-3);
     rmdir(tmpdir);
     return ntp_test_result("tp");
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Reference forward pass (numpy) for llama / qwen2 / qwen3 GGUF models.
+"""Reference forward pass (numpy) for llama / qwen2 / qwen3 / gemma3 GGUF models.
 
 It computes what llama.cpp computes for these architectures (see README.md in
 this folder for each behaviour mirrored and the llama.cpp source it comes
@@ -34,7 +34,10 @@ ROPE_NEOX = "neox"      # rotate pairs (i, i + n_rot/2)
 # llama.cpp llama_model_rope_type(): LLAMA uses LLAMA_ROPE_TYPE_NORM, QWEN2 and
 # QWEN3 use LLAMA_ROPE_TYPE_NEOX. The HF->GGUF converter permutes llama's Q/K
 # rows so that the interleaved (normal) layout reproduces HF's rotate_half.
-ARCH_ROPE = {"llama": ROPE_NORMAL, "qwen2": ROPE_NEOX, "qwen3": ROPE_NEOX}
+ARCH_ROPE = {"llama": ROPE_NORMAL, "qwen2": ROPE_NEOX, "qwen3": ROPE_NEOX,
+             "gemma3": ROPE_NEOX}
+# Architectures with per-head RMS norms of Q and K before RoPE.
+QK_NORM = ("qwen3", "gemma3")
 
 
 class ModelError(Exception):
@@ -52,6 +55,11 @@ def rms_norm(x, w, eps):
 def silu(x):
     # x * sigmoid(x), written with tanh so that large |x| cannot overflow exp
     return x * (0.5 * (1.0 + np.tanh(0.5 * x)))
+
+
+def gelu(x):
+    # the tanh form, as ggml's gelu and Gemma's gelu_pytorch_tanh
+    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
 
 
 def softmax(x, axis=-1):
@@ -138,11 +146,13 @@ def apply_rope(x, theta, mode, mscale=1.0):
     return out
 
 
-def attention(q, k, v, q_pos, scale):
+def attention(q, k, v, q_pos, scale, window=0):
     """Causal grouped-query attention.
 
     q: (n, n_head, hd_k); k: (T, n_head_kv, hd_k); v: (T, n_head_kv, hd_v);
     q_pos: (n,) absolute positions of the queries; key t sits at position t.
+    window > 0: a query at p sees only keys t with p - t < window (llama.cpp's
+    LLAMA_SWA_TYPE_STANDARD mask).
     Query head h reads KV head h // (n_head / n_head_kv) (ggml_mul_mat's
     broadcast over dim 2). Returns (n, n_head * hd_v).
     """
@@ -154,7 +164,10 @@ def attention(q, k, v, q_pos, scale):
     g = n_head // n_kv
     qg = q.reshape(n, n_kv, g, hd)
     scores = np.einsum("nkgd,tkd->kgnt", qg, k) * scale
-    mask = np.arange(t_len)[None, :] > np.asarray(q_pos)[:, None]  # (n, T)
+    kpos, qpos = np.arange(t_len)[None, :], np.asarray(q_pos)[:, None]
+    mask = kpos > qpos  # (n, T)
+    if window > 0:
+        mask |= qpos - kpos >= window
     scores = np.where(mask[None, None], -np.inf, scores)
     p = softmax(scores, axis=-1)
     out = np.einsum("kgnt,tkd->nkgd", p, v)
@@ -202,6 +215,36 @@ class HParams:
         self.freq_base = float(g.get(a + ".rope.freq_base", 10000.0))
         self.rope_mode = ARCH_ROPE[a]
         self._rope_scaling(g)
+        # llama.cpp's gemma3 attention scale: 1/sqrt(key_length), except for
+        # the 27B model (62 blocks), whose query_pre_attn_scalar is n_embd/n_head
+        self.attn_scale = 1.0 / math.sqrt(self.head_dim_k)
+        if a == "gemma3" and self.n_layer == 62:
+            self.attn_scale = 1.0 / math.sqrt(self.n_embd // self.n_head)
+        self._gemma3(g)
+
+    def _gemma3(self, g):
+        """Sliding windows (models/gemma3.cpp, load_swa_pattern with 6), the
+        local layers' own RoPE base, embedding scale and logit soft-capping."""
+        a = self.arch
+        self.swa = [False] * self.n_layer
+        self.freq_base_swa = 10000.0
+        self.softcap = 0.0
+        self.embd_scale = 1.0
+        self.n_swa = 0
+        if a != "gemma3":
+            return
+        self.embd_scale = math.sqrt(self.n_embd)
+        self.softcap = float(g.get(a + ".final_logit_softcapping", 0.0))
+        self.n_swa = int(g.get(a + ".attention.sliding_window", 0))
+        if self.n_swa <= 0:
+            return
+        pat = g.get(a + ".attention.sliding_window_pattern", 6)
+        if isinstance(pat, list):
+            self.swa = [bool(b) for b in pat]
+        else:
+            pat = int(pat)
+            self.swa = [pat == 0 or il % pat < pat - 1 for il in range(self.n_layer)]
+        self.freq_base_swa = float(g.get(a + ".rope.freq_base_swa", 10000.0))
 
     def _rope_scaling(self, g):
         """freq_scale, ext_factor, attn_factor, n_ctx_orig, beta_fast/slow:
@@ -310,9 +353,12 @@ class Model:
             "attn_output.weight": (hp.n_embd, hp.n_head * hp.head_dim_v),
             "ffn_norm.weight": (hp.n_embd,),
         }
-        if hp.arch == "qwen3":
+        if hp.arch in QK_NORM:
             want["attn_q_norm.weight"] = (hp.head_dim_k,)
             want["attn_k_norm.weight"] = (hp.head_dim_k,)
+        if hp.arch == "gemma3":
+            want["post_attention_norm.weight"] = (hp.n_embd,)
+            want["post_ffw_norm.weight"] = (hp.n_embd,)
         for il in range(hp.n_layer):
             for suffix, shape in want.items():
                 name = "blk.%d.%s" % (il, suffix)
@@ -375,12 +421,16 @@ def _layer_attention(m, il, x, pos, cache):
     q = q.reshape(n, hp.n_head, hp.head_dim_k)
     k = k.reshape(n, hp.n_head_kv, hp.head_dim_k)
     v = v.reshape(n, hp.n_head_kv, hp.head_dim_v)
-    if hp.arch == "qwen3":
-        # models/qwen3.cpp: per-head RMS norm of Q and K before RoPE
+    if hp.arch in QK_NORM:
+        # models/qwen3.cpp, gemma3.cpp: per-head RMS norm of Q and K before RoPE
         q = rms_norm(q, m.w(p + "attn_q_norm.weight").astype(dt), hp.eps)
         k = rms_norm(k, m.w(p + "attn_k_norm.weight").astype(dt), hp.eps)
-    theta = rope_angles(pos, hp.n_rot, hp.freq_base, hp.freq_scale,
-                        m.rope_factors, hp.yarn())
+    if hp.swa[il]:
+        # the local layers rotate with their own base, unscaled
+        theta = rope_angles(pos, hp.n_rot, hp.freq_base_swa, 1.0, None, None)
+    else:
+        theta = rope_angles(pos, hp.n_rot, hp.freq_base, hp.freq_scale,
+                            m.rope_factors, hp.yarn())
     q = apply_rope(q, theta, hp.rope_mode, hp.mscale)
     k = apply_rope(k, theta, hp.rope_mode, hp.mscale)
     if m.kv == "f16":
@@ -391,9 +441,11 @@ def _layer_attention(m, il, x, pos, cache):
     k_all, v_all = cache.append(il, k, v)
     # a Python float, so that float32 activations stay float32 under
     # NumPy 2's promotion rules (an np.float64 scalar would widen them)
-    scale = 1.0 / math.sqrt(hp.head_dim_k)
-    a = attention(q, k_all, v_all, pos, scale)
-    return linear(a, m.w(p + "attn_output.weight"), m.opt(p + "attn_output.bias"))
+    a = attention(q, k_all, v_all, pos, float(hp.attn_scale), hp.n_swa if hp.swa[il] else 0)
+    out = linear(a, m.w(p + "attn_output.weight"), m.opt(p + "attn_output.bias"))
+    if hp.arch == "gemma3":
+        out = rms_norm(out, m.w(p + "post_attention_norm.weight").astype(dt), hp.eps)
+    return out
 
 
 def _layer_ffn(m, il, x):
@@ -402,8 +454,11 @@ def _layer_ffn(m, il, x):
     h = rms_norm(x, m.w(p + "ffn_norm.weight").astype(dt), hp.eps)
     gate = linear(h, m.w(p + "ffn_gate.weight"), m.opt(p + "ffn_gate.bias"))
     up = linear(h, m.w(p + "ffn_up.weight"), m.opt(p + "ffn_up.bias"))
-    return linear(silu(gate) * up, m.w(p + "ffn_down.weight"),
-                  m.opt(p + "ffn_down.bias"))
+    act = gelu if hp.arch == "gemma3" else silu
+    out = linear(act(gate) * up, m.w(p + "ffn_down.weight"), m.opt(p + "ffn_down.bias"))
+    if hp.arch == "gemma3":
+        out = rms_norm(out, m.w(p + "post_ffw_norm.weight").astype(dt), hp.eps)
+    return out
 
 
 def forward(m, tokens, cache=None, all_logits=False):
@@ -422,7 +477,7 @@ def forward(m, tokens, cache=None, all_logits=False):
     if bad.size:
         raise ModelError("token id %d out of range [0, %d)" % (bad[0], m.n_vocab))
     pos = np.arange(cache.n, cache.n + toks.size)
-    x = m.w("token_embd.weight")[toks].astype(m.dtype)
+    x = m.w("token_embd.weight")[toks].astype(m.dtype) * float(hp.embd_scale)
     for il in range(hp.n_layer):
         x = x + _layer_attention(m, il, x, pos, cache)
         x = x + _layer_ffn(m, il, x)
@@ -430,7 +485,10 @@ def forward(m, tokens, cache=None, all_logits=False):
     if not all_logits:
         x = x[-1:]
     x = rms_norm(x, m.w("output_norm.weight").astype(m.dtype), hp.eps)
-    return linear(x, m.w(m.output_name), m.opt("output.bias"))
+    logits = linear(x, m.w(m.output_name), m.opt("output.bias"))
+    if hp.softcap > 0.0:
+        logits = hp.softcap * np.tanh(logits / hp.softcap)
+    return logits
 
 
 def greedy(m, tokens, n_new):

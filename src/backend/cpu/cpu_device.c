@@ -263,11 +263,41 @@ static void cpu_state_free(struct ntp_device *d, struct ntp_dev_state *s)
     (void)d;
     if (s == NULL)
         return;
-    void *bufs[] = {s->k_cache, s->v_cache, s->x,    s->xn, s->q,       s->kx,  s->vx,
-                    s->att,     s->part,    s->gate, s->up, s->rope_cs, s->act, s->thr};
+    void *bufs[] = {s->k_cache, s->v_cache, s->x,   s->xn,   s->q,
+                    s->kx,      s->vx,      s->att, s->part, s->gate,
+                    s->up,      s->rope_cs, s->act, s->thr,  s->rope_cs_swa};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         ntp__place_free(bufs[i]);
+    free(s->kv_off);
+    free(s->kv_ring);
     free(s);
+}
+
+/*
+ * Where each layer's rows start in the KV caches (sliding-window layers may
+ * keep a ring instead of n_ctx rows: config.h, ntp__kv_ring); the caches'
+ * size in bytes into *bytes. NTP_E_NOMEM, or NTP_E_OVERFLOW past size_t.
+ */
+static ntp_status kv_layout(struct ntp_dev_state *s, size_t *bytes)
+{
+    const struct ntp_shard *sh = s->p.shard;
+    s->kv_off = calloc((size_t)sh->n_layer + 1, sizeof *s->kv_off);
+    s->kv_ring = calloc((size_t)sh->n_layer + 1, sizeof *s->kv_ring);
+    if (s->kv_off == NULL || s->kv_ring == NULL)
+        return ntp__error(NTP_E_NOMEM, "cpu device: cannot allocate a context state");
+    size_t off = 0;
+    for (int64_t li = 0; li < sh->n_layer; li++) {
+        const int64_t il = sh->layer0 + li;
+        s->kv_off[li] = off;
+        s->kv_ring[li] = ntp__kv_ring(s->p.cfg, il, s->p.n_ctx, s->p.n_batch);
+        const size_t rows = (size_t)ntp__kv_rows(s->p.cfg, il, s->p.n_ctx, s->p.n_batch);
+        size_t layer;
+        if (__builtin_mul_overflow(rows, s->kv_row, &layer) ||
+            __builtin_add_overflow(off, layer, &off))
+            return ntp__error(NTP_E_OVERFLOW, "cpu device: the KV cache does not fit in memory");
+    }
+    *bytes = off;
+    return NTP_OK;
 }
 
 static ntp_status cpu_state_new(struct ntp_device *d, const struct ntp_dev_state_params *p,
@@ -296,7 +326,12 @@ static ntp_status cpu_state_new(struct ntp_device *d, const struct ntp_dev_state
         s->thr_floats = NTP_ATT_SCRATCH(s->hdk, s->hdv);
 #endif
     int bad = 0;
-    const size_t kv_bytes = (size_t)sh->n_layer * (size_t)p->n_ctx * s->kv_row;
+    size_t kv_bytes = 0;
+    const ntp_status st = kv_layout(s, &kv_bytes);
+    if (st != NTP_OK) {
+        cpu_state_free(d, s);
+        return st;
+    }
     s->k_cache = state_alloc(c, kv_bytes, &bad);
     s->v_cache = state_alloc(c, kv_bytes, &bad);
     s->x = state_alloc(c, nb * (size_t)s->n_embd * fl, &bad);
@@ -309,6 +344,7 @@ static ntp_status cpu_state_new(struct ntp_device *d, const struct ntp_dev_state
     s->gate = state_alloc(c, nb * (size_t)sh->n_ff * fl, &bad);
     s->up = state_alloc(c, nb * (size_t)sh->n_ff * fl, &bad);
     s->rope_cs = state_alloc(c, nb * (size_t)p->cfg->rope.n_rot * fl, &bad);
+    s->rope_cs_swa = state_alloc(c, nb * (size_t)p->cfg->rope.n_rot * fl, &bad);
     s->act = state_alloc(c, nb * s->act_row, &bad);
     s->thr = state_alloc(c, (size_t)s->n_threads * (size_t)s->thr_floats * fl, &bad);
     if (bad) {
@@ -318,8 +354,9 @@ static ntp_status cpu_state_new(struct ntp_device *d, const struct ntp_dev_state
                           "positions, batch %lld)",
                           2 * kv_bytes, (long long)p->n_ctx, (long long)p->n_batch);
     }
-    void *bufs[] = {s->k_cache, s->v_cache, s->x,    s->xn, s->q,       s->kx,  s->vx,
-                    s->att,     s->part,    s->gate, s->up, s->rope_cs, s->act, s->thr};
+    void *bufs[] = {s->k_cache, s->v_cache, s->x,   s->xn,   s->q,
+                    s->kx,      s->vx,      s->att, s->part, s->gate,
+                    s->up,      s->rope_cs, s->act, s->thr,  s->rope_cs_swa};
     size_t sizes[sizeof bufs / sizeof bufs[0]];
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         sizes[i] = ntp__place_size(bufs[i]);
@@ -407,8 +444,9 @@ static ntp_status cpu_run_output(struct ntp_device *d, struct ntp_dev_state *s,
 static ntp_status cpu_state_place(struct ntp_device *d, struct ntp_dev_state *s,
                                   struct ntp_place_count *c)
 {
-    const void *bufs[] = {s->k_cache, s->v_cache, s->x,    s->xn, s->q,       s->kx,  s->vx,
-                          s->att,     s->part,    s->gate, s->up, s->rope_cs, s->act, s->thr};
+    const void *bufs[] = {s->k_cache, s->v_cache, s->x,   s->xn,   s->q,
+                          s->kx,      s->vx,      s->att, s->part, s->gate,
+                          s->up,      s->rope_cs, s->act, s->thr,  s->rope_cs_swa};
     ntp_status st = NTP_OK;
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0] && st == NTP_OK; i++)
         st = ntp__place_count(bufs[i], ntp__place_size(bufs[i]), cpu_of(d)->p.node, c);

@@ -49,8 +49,11 @@ struct ntp_dev_state {
     struct ntp_dev_state_params p; /* as given (pointers owned by the model) */
     int64_t n_embd, hdk, hdv;      /* hidden size and head widths (from cfg) */
     size_t kv_row;                 /* bytes of one position of K (or V) in one layer */
-    uint8_t *k_cache;              /* [n_layer][n_ctx][nkv * hdk] in kv_type */
-    uint8_t *v_cache;              /* [n_layer][n_ctx][nkv * hdv] in kv_type */
+    uint8_t *k_cache;              /* [n_layer][rows][nkv * hdk] in kv_type; rows = n_ctx, or
+                                      twice the ring of a sliding-window layer (ntp__kv_ring) */
+    uint8_t *v_cache;              /* [n_layer][rows][nkv * hdv] in kv_type */
+    size_t *kv_off;                /* [n_layer] byte offset of each layer in k_cache/v_cache */
+    int64_t *kv_ring;              /* [n_layer] the layer's ring, 0: row p for position p */
     float *x;                      /* [n_batch][n_embd] residual stream (the hidden state) */
     float *xn;                     /* [n_batch][n_embd] normed input of a projection */
     float *q;                      /* [n_batch][nh * hdk] */
@@ -61,6 +64,8 @@ struct ntp_dev_state {
     float *gate;                   /* [n_batch][nff] */
     float *up;                     /* [n_batch][nff] */
     float *rope_cs;                /* [n_batch][n_rot] cos/sin of each token's position */
+    float *rope_cs_swa;            /* [n_batch][n_rot] the same for the sliding-window layers'
+                                      RoPE (used when the model has such layers) */
     void *act;                     /* [n_batch][act_row] activations quantized for a matmul */
     size_t act_row;                /* bytes per row of act (largest need over the weights) */
     float *thr;                    /* [n_threads][thr_floats] per-thread scratch */

@@ -140,14 +140,31 @@ static void norm_rows(struct thr *th, const struct ntp_dev_tensor *w, int64_t n_
  * residual stream. A collective that spreads a call over the team also does
  * the add, on each thread's own share, so no barrier is needed between the
  * two; one called once per device runs on thread 0 while the others wait.
+ * With a post-norm (gemma3) the whole sum is needed first: each thread then
+ * normalizes its tokens' rows of the sum and adds them.
  */
-static void reduce_residual(struct thr *th, int64_t n_tok)
+static void reduce_residual(struct thr *th, int64_t n_tok, const struct ntp_dev_tensor *post)
 {
     struct ntp_dev_state *s = th->s;
     const int64_t n = n_tok * s->n_embd;
     const struct ntp_comm_member *m = &s->p.comm;
     ntp_status st = NTP_OK;
-    if (m->comm && m->comm->iface->allreduce_team) {
+    if (post && post->data) {
+        if (m->comm && m->comm->iface->allreduce_team)
+            st = m->comm->iface->allreduce_team(m->comm, m->rank, s->part, n, NULL, th->ith,
+                                                th->nth);
+        else if (m->comm && th->ith == 0)
+            st = m->comm->iface->allreduce(m->comm, m->rank, s->part, n);
+        if (m->comm)
+            team_barrier(th);
+        int64_t t0, t1;
+        ntp__slice(n_tok, th->ith, th->nth, &t0, &t1);
+        for (int64_t t = t0; t < t1; t++) {
+            float *row = s->part + t * s->n_embd;
+            ntp__rmsnorm_f32(row, row, post->data, s->n_embd, s->p.cfg->hp.rms_eps);
+            ntp__add_f32(s->x + t * s->n_embd, row, s->n_embd);
+        }
+    } else if (m->comm && m->comm->iface->allreduce_team) {
         st = m->comm->iface->allreduce_team(m->comm, m->rank, s->part, n, s->x, th->ith, th->nth);
     } else {
         if (m->comm) {
@@ -163,18 +180,38 @@ static void reduce_residual(struct thr *th, int64_t n_tok)
         fail(th, st);
 }
 
-/* Store one head's key or value row (hd floats) at cache row p, head slot g. */
+/* Layer li's (index in the shard) first cache row for position p: p, or p % ring in a ring. */
+static size_t kv_at(const struct ntp_dev_state *s, int64_t li, int64_t p)
+{
+    const int64_t ring = s->kv_ring[li];
+    return s->kv_off[li] + (size_t)(ring ? p % ring : p) * s->kv_row;
+}
+
+/*
+ * Store one head's key or value row (hd floats) for position p, head slot g:
+ * at its row, and in a ring once more one ring further on (config.h, ntp__kv_ring).
+ */
 static void kv_store(const struct ntp_dev_state *s, uint8_t *cache, int64_t li, int64_t p,
                      int64_t g, int64_t hd, const float *src)
 {
-    uint8_t *row = cache + ((size_t)li * (size_t)s->p.n_ctx + (size_t)p) * s->kv_row;
-    if (s->p.kv_type == NTP_TYPE_F16) {
-        ntp_f16 *dst = (ntp_f16 *)row + g * hd;
-        for (int64_t i = 0; i < hd; i++)
-            dst[i] = ntp__f32_to_f16(src[i]);
-    } else {
-        memcpy((float *)row + g * hd, src, (size_t)hd * sizeof(float));
+    uint8_t *row = cache + kv_at(s, li, p);
+    for (int copy = 0; copy < (s->kv_ring[li] ? 2 : 1); copy++) {
+        if (s->p.kv_type == NTP_TYPE_F16) {
+            ntp_f16 *dst = (ntp_f16 *)row + g * hd;
+            for (int64_t i = 0; i < hd; i++)
+                dst[i] = ntp__f32_to_f16(src[i]);
+        } else {
+            memcpy((float *)row + g * hd, src, (size_t)hd * sizeof(float));
+        }
+        row += (size_t)s->kv_ring[li] * s->kv_row;
     }
+}
+
+/* The first position token position p attends to: 0, or the start of its sliding window. */
+static int64_t attn_lo(const struct ntp_dev_state *s, int64_t il, int64_t p)
+{
+    const int64_t w = s->p.cfg->hp.n_swa;
+    return ntp__layer_swa(s->p.cfg, il) && p >= w ? p - w + 1 : 0;
 }
 
 /* Bias, per-head norm and rotation of one q or k head row x of width hd. */
@@ -202,11 +239,12 @@ static void qkv_post(struct thr *th, int64_t il, const struct ntp_dev_run *run)
     const struct ntp_model_cfg *cfg = s->p.cfg;
     const int64_t nh = sh->n_head, nkv = sh->n_head_kv, per = nh + nkv;
     const int64_t li = il - sh->layer0;
+    const float *cs0 = ntp__layer_swa(cfg, il) ? s->rope_cs_swa : s->rope_cs;
     int64_t u0, u1;
     ntp__slice(run->n_tok * per, th->ith, th->nth, &u0, &u1);
     for (int64_t u = u0; u < u1; u++) {
         const int64_t t = u / per, j = u % per, p = run->pos + t;
-        const float *cs = s->rope_cs + t * cfg->rope.n_rot;
+        const float *cs = cs0 + t * cfg->rope.n_rot;
         if (j < nh) {
             float *q = s->q + (t * nh + j) * s->hdk;
             qk_head(th, q, cfg->qkv_bias ? layer_w(th, il, NTP_T_ATTN_Q_BIAS) : NULL, j,
@@ -228,7 +266,8 @@ static void qkv_post(struct thr *th, int64_t il, const struct ntp_dev_run *run)
 
 /*
  * Causal attention of each (token, query head) over the cached positions
- * 0 .. pos + t; query head h reads KV head h / (n_head / n_head_kv) (GQA).
+ * lo .. pos + t (lo = 0, or the start of a sliding window); query head h
+ * reads KV head h / (n_head / n_head_kv) (GQA).
  */
 static void attention(struct thr *th, int64_t il, const struct ntp_dev_run *run)
 {
@@ -238,21 +277,22 @@ static void attention(struct thr *th, int64_t il, const struct ntp_dev_run *run)
     const int64_t nh = sh->n_head, group = hp->n_head / hp->n_head_kv;
     const int64_t li = il - sh->layer0;
     const size_t esz = s->p.kv_type == NTP_TYPE_F16 ? sizeof(ntp_f16) : sizeof(float);
-    const size_t layer_off = (size_t)li * (size_t)s->p.n_ctx * s->kv_row;
     int64_t u0, u1;
     ntp__slice(run->n_tok * nh, th->ith, th->nth, &u0, &u1);
     for (int64_t u = u0; u < u1; u++) {
         const int64_t t = u / nh, h = u % nh;
         const int64_t g = (sh->head0 + h) / group - sh->head_kv0;
+        const int64_t lo = attn_lo(s, il, run->pos + t);
+        const size_t row0 = kv_at(s, li, lo);
         const struct ntp_attn_args a = {
             .q = s->q + (t * nh + h) * s->hdk,
-            .k = s->k_cache + layer_off + (size_t)(g * s->hdk) * esz,
-            .v = s->v_cache + layer_off + (size_t)(g * s->hdv) * esz,
+            .k = s->k_cache + row0 + (size_t)(g * s->hdk) * esz,
+            .v = s->v_cache + row0 + (size_t)(g * s->hdv) * esz,
             .kv_stride = s->kv_row,
             .kv_type = s->p.kv_type,
             .hdk = s->hdk,
             .hdv = s->hdv,
-            .n_pos = run->pos + t + 1,
+            .n_pos = run->pos + t + 1 - lo,
             .scale = s->p.cfg->attn_scale,
             .score = th->scratch,
             .out = s->att + (t * nh + h) * s->hdv,
@@ -269,6 +309,8 @@ static void attention(struct thr *th, int64_t il, const struct ntp_dev_run *run)
  * in chunks of NTP_ATT_P: the chunk's keys and values become floats once per
  * unit, S = scale Q K^T and O += P V are sgemm calls, and the softmax runs
  * online (a running maximum and sum per token rescale O as chunks arrive).
+ * A block reads positions lo .. its last token's (lo: its first token's
+ * window start, or 0), each token masking what lies outside its own range.
  * Scratch: NTP_ATT_SCRATCH(hdk, hdv) floats per thread (cpu_int.h).
  */
 static void attention_blas(struct thr *th, int64_t il, const struct ntp_dev_run *run)
@@ -278,7 +320,6 @@ static void attention_blas(struct thr *th, int64_t il, const struct ntp_dev_run 
     const int64_t nh = sh->n_head, group = s->p.cfg->hp.n_head / s->p.cfg->hp.n_head_kv;
     const int64_t hdk = s->hdk, hdv = s->hdv, n_tb = (run->n_tok + NTP_ATT_TB - 1) / NTP_ATT_TB;
     const size_t esz = s->p.kv_type == NTP_TYPE_F16 ? sizeof(ntp_f16) : sizeof(float);
-    const size_t layer_off = (size_t)(il - sh->layer0) * (size_t)s->p.n_ctx * s->kv_row;
     float *kf = th->scratch, *vf = kf + NTP_ATT_P * hdk, *sc = vf + NTP_ATT_P * hdv;
     float *o = sc + NTP_ATT_TB * NTP_ATT_P, *mx = o + NTP_ATT_TB * hdv, *sum = mx + NTP_ATT_TB;
     int64_t u0, u1;
@@ -287,9 +328,11 @@ static void attention_blas(struct thr *th, int64_t il, const struct ntp_dev_run 
         const int64_t h = u / n_tb, t0 = (u % n_tb) * NTP_ATT_TB;
         const int64_t nt = run->n_tok - t0 < NTP_ATT_TB ? run->n_tok - t0 : NTP_ATT_TB;
         const int64_t g = (sh->head0 + h) / group - sh->head_kv0;
-        const uint8_t *kc = s->k_cache + layer_off + (size_t)(g * hdk) * esz;
-        const uint8_t *vc = s->v_cache + layer_off + (size_t)(g * hdv) * esz;
-        const int64_t n_pos = run->pos + t0 + nt; /* the block's last token sees them all */
+        const int64_t lo = attn_lo(s, il, run->pos + t0);
+        const size_t row0 = kv_at(s, il - sh->layer0, lo);
+        const uint8_t *kc = s->k_cache + row0 + (size_t)(g * hdk) * esz;
+        const uint8_t *vc = s->v_cache + row0 + (size_t)(g * hdv) * esz;
+        const int64_t n_pos = run->pos + t0 + nt - lo; /* lo .. the block's last token */
         for (int64_t i = 0; i < nt; i++) {
             mx[i] = -INFINITY;
             sum[i] = 0;
@@ -308,21 +351,27 @@ static void attention_blas(struct thr *th, int64_t il, const struct ntp_dev_run 
                         (int)hdk, 0.0f, sc, NTP_ATT_P);
             for (int64_t i = 0; i < nt; i++) {
                 float *row = sc + i * NTP_ATT_P;
-                /* token t0 + i sees positions up to pos + t0 + i (causal) */
-                const int64_t last = run->pos + t0 + i - p0, valid = last + 1 < np ? last + 1 : np;
-                float m = mx[i];
-                for (int64_t j = 0; j < valid; j++)
-                    m = row[j] > m ? row[j] : m;
-                const float rescale = valid > 0 && mx[i] != -INFINITY ? expf(mx[i] - m) : 1.0f;
-                const int64_t nv = valid > 0 ? valid : 0; /* the rest is masked out */
-                const float add = th->k->exp_sum(row, nv, m);
-                memset(row + nv, 0, (size_t)(np - nv) * sizeof *row);
-                if (valid > 0) {
-                    for (int64_t d = 0; d < hdv; d++)
-                        o[i * hdv + d] *= rescale;
-                    sum[i] = sum[i] * rescale + add;
-                    mx[i] = m;
+                /* token t0 + i sees positions attn_lo .. pos + t0 + i (causal, windowed):
+                   row[jlo, jlo + nv) of this chunk; the rest is masked out */
+                const int64_t p = run->pos + t0 + i, q0 = lo + p0;
+                const int64_t jlo = attn_lo(s, il, p) > q0 ? attn_lo(s, il, p) - q0 : 0;
+                const int64_t jhi = p - q0 + 1 < np ? p - q0 + 1 : np;
+                if (jhi <= jlo) {
+                    memset(row, 0, (size_t)np * sizeof *row);
+                    continue;
                 }
+                const int64_t nv = jhi - jlo;
+                float m = mx[i];
+                for (int64_t j = jlo; j < jhi; j++)
+                    m = row[j] > m ? row[j] : m;
+                const float rescale = mx[i] != -INFINITY ? expf(mx[i] - m) : 1.0f;
+                const float add = th->k->exp_sum(row + jlo, nv, m);
+                memset(row, 0, (size_t)jlo * sizeof *row);
+                memset(row + jhi, 0, (size_t)(np - jhi) * sizeof *row);
+                for (int64_t d = 0; d < hdv; d++)
+                    o[i * hdv + d] *= rescale;
+                sum[i] = sum[i] * rescale + add;
+                mx[i] = m;
             }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nt, (int)hdv, (int)np, 1.0f,
                         sc, NTP_ATT_P, vf, (int)hdv, 1.0f, o, (int)hdv);
@@ -360,11 +409,11 @@ static void block_attn(struct thr *th, int64_t il, const struct ntp_dev_run *run
     mm(th, layer_w(th, il, NTP_T_ATTN_OUTPUT), s->att, sh->n_head * s->hdv, n, s->part, e);
     team_barrier(th);
     act_release(th);
-    reduce_residual(th, n);
+    reduce_residual(th, n, layer_w(th, il, NTP_T_ATTN_POST_NORM));
     team_barrier(th);
 }
 
-/* The FFN half of block il: norm, gate/up, SwiGLU, down, all-reduce #2. */
+/* The FFN half of block il: norm, gate/up, SwiGLU or GeGLU, down, all-reduce #2. */
 static void block_ffn(struct thr *th, int64_t il, const struct ntp_dev_run *run)
 {
     struct ntp_dev_state *s = th->s;
@@ -376,12 +425,12 @@ static void block_ffn(struct thr *th, int64_t il, const struct ntp_dev_run *run)
     act_release(th);
     int64_t i0, i1;
     ntp__slice(n * ff, th->ith, th->nth, &i0, &i1);
-    th->k->swiglu(s->gate + i0, s->gate + i0, s->up + i0, i1 - i0);
+    th->k->glu[s->p.cfg->ffn_act](s->gate + i0, s->gate + i0, s->up + i0, i1 - i0);
     team_barrier(th);
     mm(th, layer_w(th, il, NTP_T_FFN_DOWN), s->gate, ff, n, s->part, e);
     team_barrier(th);
     act_release(th);
-    reduce_residual(th, n);
+    reduce_residual(th, n, layer_w(th, il, NTP_T_FFN_POST_NORM));
     team_barrier(th);
 }
 
@@ -407,8 +456,11 @@ void ntp__cpu_layers_job(void *ctx, int ith, int nth)
     const int64_t n_rot = s->p.cfg->rope.n_rot;
     int64_t t0, t1;
     ntp__slice(run->n_tok, th.ith, th.nth, &t0, &t1);
-    for (int64_t t = t0; t < t1; t++)
+    for (int64_t t = t0; t < t1; t++) {
         ntp__rope_cache_f32(s->rope_cs + t * n_rot, run->pos + t, &s->p.cfg->rope);
+        if (s->p.cfg->is_swa)
+            ntp__rope_cache_f32(s->rope_cs_swa + t * n_rot, run->pos + t, &s->p.cfg->rope_swa);
+    }
     /* The first layer's norm touches only this thread's tokens; prep_act meets the team. */
     for (int64_t il = run->layer0; il < run->layer1; il++) {
         block_attn(&th, il, run);

@@ -23,6 +23,19 @@ void ntp__swiglu_f32(float *y, const float *g, const float *u, int64_t n)
         y[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+/*
+ * gelu(x) = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), the tanh form
+ * that ggml's GELU and Gemma's gelu_pytorch_tanh use.
+ */
+void ntp__geglu_f32(float *y, const float *g, const float *u, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        const float x = g[i];
+        y[i] =
+            0.5f * x * (1.0f + tanhf(0.7978845608028654f * x * (1.0f + 0.044715f * x * x))) * u[i];
+    }
+}
+
 /* x[i] = exp(x[i] - m), summed in double. */
 static double exp_sum(float *x, int64_t n, float m)
 {

@@ -1,6 +1,6 @@
 /*
  * attn.c - attention of one head over an F16/F32 cache, the softmax's
- * exponentials (exp_sum) and the FFN's SwiGLU, on a vector exp.
+ * exponentials (exp_sum) and the FFN's SwiGLU and GeGLU, on a vector exp.
  */
 #include "kernels/x86/simd_x86.h"
 #include "kernels/x86/x86.h"
@@ -83,6 +83,27 @@ static void swiglu(float *y, const float *g, const float *u, int64_t n)
     ntp__swiglu_f32(y + i, g + i, u + i, n - i);
 }
 
+/*
+ * gelu(g) u with GELU's tanh form: x/2 (1 + tanh(z)) = x sigmoid(2z) for
+ * z = sqrt(2/pi) (x + 0.044715 x^3), so the sigmoid is swiglu's, on w = 2z.
+ */
+static void geglu(float *y, const float *g, const float *u, int64_t n)
+{
+    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    const __m256 c1 = _mm256_set1_ps(2.0f * 0.7978845608028654f), c3 = _mm256_set1_ps(0.044715f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 vg = _mm256_loadu_ps(g + i);
+        const __m256 x2 = _mm256_mul_ps(vg, vg);
+        const __m256 w = _mm256_mul_ps(_mm256_mul_ps(c1, vg), _mm256_fmadd_ps(c3, x2, one));
+        const __m256 t = exp8_neg(_mm256_or_ps(w, sign)); /* exp(-|w|) */
+        const __m256 num = _mm256_blendv_ps(one, t, w);   /* sign of w picks t */
+        const __m256 s = _mm256_div_ps(_mm256_mul_ps(vg, num), _mm256_add_ps(one, t));
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(s, _mm256_loadu_ps(u + i)));
+    }
+    ntp__geglu_f32(y + i, g + i, u + i, n - i);
+}
+
 static void attn_head(const struct ntp_attn_args *a)
 {
     const bool f16 = a->kv_type == NTP_TYPE_F16;
@@ -154,5 +175,6 @@ void NTP_X86(fill_attn)(struct ntp_kernels *k)
     k->attn = attn_head;
     k->kv_to_f32 = kv_to_f32;
     k->exp_sum = exp_sum;
-    k->swiglu = swiglu;
+    k->glu[NTP_FFN_SILU] = swiglu;
+    k->glu[NTP_FFN_GELU] = geglu;
 }
