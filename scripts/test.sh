@@ -13,17 +13,23 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-passed=0 failed=0 skipped=0
-# Add the counts meson printed for one `meson test` run to the totals.
+passed=0 failed=0 skipped=0 failures=""
+# Add the counts meson printed for one `meson test` run to the totals, and
+# remember the names of the tests that failed or timed out.
 count() {
     local log="$1" n
+    failures+=$(grep -E '^ *[0-9]+/[0-9]+ .* (FAIL|TIMEOUT) ' "$log" | sed "s|^|  $log: |")$'\n'
     n=$(grep -E '^Ok:' "$log" | awk '{print $2}'); passed=$((passed + ${n:-0}))
     n=$(grep -E '^Fail:' "$log" | awk '{print $2}'); failed=$((failed + ${n:-0}))
     n=$(grep -E '^Timeout:' "$log" | awk '{print $2}'); failed=$((failed + ${n:-0}))
     n=$(grep -E '^Skipped:' "$log" | awk '{print $2}'); skipped=$((skipped + ${n:-0}))
 }
 step() { printf '\n=== %s\n' "$*"; }
-fail_step() { echo "test.sh: $*" >&2; failed=$((failed + 1)); }
+fail_step() {
+    echo "test.sh: $*" >&2
+    failed=$((failed + 1))
+    failures+="  test.sh: $*"$'\n'
+}
 
 step "set-up"
 scripts/setup.sh || { echo "test.sh: set-up failed" >&2; exit 1; }
@@ -84,5 +90,9 @@ else
 fi
 
 echo
+if [ "$failed" -gt 0 ]; then
+    echo "failed:"
+    printf '%s' "$failures" | grep -v '^$'
+fi
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
