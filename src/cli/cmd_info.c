@@ -11,6 +11,7 @@
 #include "cli/opts.h"
 #include "kernels/kernels.h"
 #include "model/arch.h"
+#include "model/plan.h"
 #include "ntp.h"
 
 #include <inttypes.h>
@@ -271,6 +272,31 @@ static void text_tensors(FILE *f, const ntp_gguf *g)
     }
 }
 
+/*
+ * The KV cache a context at the default size would take (what `numatp plan`
+ * prints per device), for a model numatp can run; nothing otherwise.
+ */
+static void text_kv(FILE *f, const char *path)
+{
+    struct ntp_plan plan;
+    struct ntp_hparams hp;
+    uint64_t bytes[NTP_PLAN_MAX_DEV];
+    struct ntp_kv_plan kv = {.n_batch = 512, .elem = 2};
+    if (ntp__model_plan_file(path, 1, &plan, &hp, bytes, NULL) != NTP_OK)
+        return;
+    kv.n_ctx = hp.n_ctx < 4096 ? hp.n_ctx : 4096;
+    if (ntp__model_plan_file(path, 1, &plan, &hp, bytes, &kv) != NTP_OK)
+        return;
+    char a[32], b[32];
+    fprintf(f, "kv cache     %s at -c %lld (f16)", human_bytes(kv.bytes[0], a),
+            (long long)kv.n_ctx);
+    if (kv.n_ring)
+        fprintf(f, "; %lld of %lld layers keep a sliding window of %lld (%s without)",
+                (long long)kv.n_ring, (long long)hp.n_layer, (long long)hp.n_swa,
+                human_bytes(kv.plain[0], b));
+    fprintf(f, "\n");
+}
+
 static void text_model(FILE *f, const ntp_gguf *g, const char *path)
 {
     char hb[32];
@@ -287,6 +313,8 @@ static void text_model(FILE *f, const ntp_gguf *g, const char *path)
             arch && ntp__arch_find(arch) ? "" : " (numatp cannot run it)");
     if (ftn)
         fprintf(f, "file type    %s (%" PRIu32 ")\n", ftn, ft);
+    if (arch && ntp__arch_find(arch))
+        text_kv(f, path);
     fprintf(f, "general\n");
     text_keys(f, g, "general.");
     if (arch) {

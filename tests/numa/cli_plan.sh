@@ -1,7 +1,9 @@
 #!/bin/bash
 # cli_plan.sh NUMATP - `numatp plan`: one line per device with its heads, KV
 # heads, FFN and vocabulary slices and bytes; uneven 3/3/2 heads over 3
-# devices; KV heads marked shared over 4 devices with 2 KV heads; usage errors.
+# devices; KV heads marked shared over 4 devices with 2 KV heads; the KV
+# cache per device, smaller where gemma3's sliding-window layers keep a ring;
+# usage errors.
 set -uo pipefail
 numatp=$1
 tmp=$(mktemp -d)
@@ -19,6 +21,21 @@ check 'grep -q "MiB" <<<"$out" && grep -q "^total" <<<"$out"' "bytes per device 
 out=$("$numatp" plan -m "$tmp/b.gguf" --tp 4)
 check 'grep -q "KV heads replicated on up to 2 devices" <<<"$out"' "KV replication noted: $out"
 check 'grep -q "^dev 1 .*kv heads \[  0,   1)  1\*" <<<"$out"' "shared KV head marked: $out"
+# 2 layers x 4096 positions x 2 KV heads of 16 x (K + V) x 2 bytes = 1 MiB
+out=$("$numatp" plan -m "$tmp/b.gguf" --tp 1 -c 4096)
+check 'grep -q "^kv cache at -c 4096, batch 512, f16: dev 0 1.0 MiB; total 1.0 MiB" <<<"$out"' \
+    "KV cache line: $out"
+# gemma3, 6 layers (5 local with a window of 64): the local ones keep a ring of
+# 64 + 512 - 1 = 575 positions, 1150 rows instead of 4096
+"$numatp" gen -o "$tmp/g.gguf" --arch gemma3 --dim 128 --layers 6 --heads 4 --kv-heads 1 \
+    --head-dim 32 --ff 192 --vocab 300 --ctx 8192 --sliding-window 64 --tied 2>/dev/null
+out=$("$numatp" plan -m "$tmp/g.gguf" --tp 2 -c 4096 --kv-type f32)
+check 'grep -q "5 of 6 layers attend to a sliding window of 64 positions and keep a ring of 575" \
+    <<<"$out"' "ring noted: $out"
+# per device: (5 x 1150 + 4096) rows x 1 KV head x 32 x 2 x 4 bytes = 2.40 MiB
+check 'grep -q "f32: dev 0 2.4 MiB, dev 1 2.4 MiB; total 4.8 MiB" <<<"$out"' "ring sizes: $out"
+"$numatp" plan -m "$tmp/g.gguf" -c 0 2>"$tmp/err"; rc=$?
+check '[ $rc = 2 ] && grep -q -- "-c 0 is out of range" "$tmp/err"' "-c 0 refused (exit $rc)"
 "$numatp" plan -m "$tmp/a.gguf" --tp 0 2>"$tmp/err"; rc=$?
 check '[ $rc = 2 ]' "--tp 0 is a usage error (exit $rc)"
 check 'grep -q -- "--tp" "$tmp/err"' "the message names --tp"
