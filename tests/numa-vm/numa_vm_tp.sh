@@ -2,8 +2,10 @@
 # numa_vm_tp.sh NUMATP NODES SOURCE_ROOT BUILD_ROOT - tensor parallelism on
 # real NUMA nodes (suite numa-vm): boot a QEMU guest with NODES NUMA nodes (one
 # vCPU each) through run-in-numa-vm.sh, and in it run `numatp run --tp auto
-# --verify-numa` on a tiny generated model. The source and build folders are
-# shared with the guest at their own paths, so a clone anywhere works (under
+# --verify-numa` on two tiny generated models (llama; gemma3, whose local
+# layers keep ring KV caches and whose post-norms follow the all-reduce). The
+# source and build folders are shared with the guest at their own paths, so a
+# clone anywhere works (under
 # /tmp, say, which the guest's own /tmp would otherwise hide). Passes when
 # every device sits on its own node, every weight / KV cache / scratch page is
 # on its device's node, and the greedy tokens equal those of `--tp 1`. Skips
@@ -27,37 +29,50 @@ trap 'rm -rf "$work"' EXIT
 cd "$work" || exit 1
 "$numatp" gen -o model.gguf --dim 128 --layers 2 --heads 8 --kv-heads 4 --ff 256 --vocab 300 \
     --ctx 64 --type q8_0 >/dev/null 2>gen.err || { cat gen.err; exit 1; }
+"$numatp" gen -o gemma.gguf --arch gemma3 --dim 128 --layers 6 --heads 4 --kv-heads 2 \
+    --head-dim 32 --ff 256 --vocab 300 --ctx 2048 --sliding-window 4 --tied --type q8_0 \
+    >/dev/null 2>gen.err || { cat gen.err; exit 1; }
 
-# In the guest: --tp auto with the page check, then --tp 1; outputs stay in $work.
-guest_cmd="NTP_LOG=info '$numatp' run -m model.gguf -p 'numa' -n 12 --temp 0 -c 64 --tp auto \
---verify-numa >auto.out 2>auto.err; a=\$?; '$numatp' run -m model.gguf -p 'numa' -n 12 --temp 0 \
--c 64 --tp 1 >one.out 2>one.err; echo \$a \$? >rc"
+# In the guest, per model: --tp auto with the page check, then --tp 1; outputs
+# stay in $work. At -c 2048 the gemma3 local layers keep a ring (4 + 512 - 1
+# positions, 1030 rows instead of 2048).
+run_pair() { # run_pair MODEL PREFIX CTX
+    echo "NTP_LOG=info '$numatp' run -m $1 -p 'numa' -n 12 --temp 0 -c $3 --tp auto \
+--verify-numa >$2auto.out 2>$2auto.err; a=\$?; '$numatp' run -m $1 -p 'numa' -n 12 --temp 0 \
+-c $3 --tp 1 >$2one.out 2>$2one.err; echo \$a \$? >$2rc"
+}
+guest_cmd="$(run_pair model.gguf '' 64); $(run_pair gemma.gguf g- 2048)"
 # The work folder (the current directory) is shared read-write by default.
 "$here/run-in-numa-vm.sh" --nodes "$nodes" --mem-per-node 512M --cpus-per-node 1 \
     --ro "$source_root" --ro "$build_root" --timeout 500 -- bash -c "$guest_cmd"
 vm_rc=$?
-if [ $vm_rc -ne 0 ] || [ ! -f rc ]; then
+if [ $vm_rc -ne 0 ] || [ ! -f rc ] || [ ! -f g-rc ]; then
     echo "FAIL: the guest did not run the commands (run-in-numa-vm.sh exit $vm_rc)"
-    cat auto.err one.err 2>/dev/null
+    cat auto.err one.err g-auto.err g-one.err 2>/dev/null
     exit 1
 fi
 fail=0
-read -r rc_auto rc_one <rc
-cat auto.err
-[ "$rc_auto" = 0 ] || { echo "FAIL: numatp run --tp auto --verify-numa exited $rc_auto"; fail=1; }
-[ "$rc_one" = 0 ] || { echo "FAIL: numatp run --tp 1 exited $rc_one"; cat one.err; fail=1; }
-for ((d = 0; d < nodes; d++)); do
-    grep -q "^dev $d node $d: " auto.err ||
-        { echo "FAIL: device $d is not on node $d"; fail=1; }
-done
-grep -q "every page is on its device's node" auto.err ||
-    { echo "FAIL: --verify-numa did not find every page on its node"; fail=1; }
-grep -q "tp $nodes: one device per NUMA node" auto.err ||
-    { echo "FAIL: --tp auto did not make one device per node"; fail=1; }
-if ! cmp -s auto.out one.out; then
-    echo "FAIL: --tp auto and --tp 1 generated different text:"
-    cat auto.out one.out
-    fail=1
-fi
-[ $fail = 0 ] && echo "numa-vm: $nodes nodes: devices on their nodes, pages placed, same tokens as --tp 1"
+check_pair() { # check_pair PREFIX NAME
+    local p=$1 rc_auto rc_one
+    read -r rc_auto rc_one <"${p}rc"
+    cat "${p}auto.err"
+    [ "$rc_auto" = 0 ] || { echo "FAIL: $2: run --tp auto --verify-numa exited $rc_auto"; fail=1; }
+    [ "$rc_one" = 0 ] || { echo "FAIL: $2: run --tp 1 exited $rc_one"; cat "${p}one.err"; fail=1; }
+    for ((d = 0; d < nodes; d++)); do
+        grep -q "^dev $d node $d: " "${p}auto.err" ||
+            { echo "FAIL: $2: device $d is not on node $d"; fail=1; }
+    done
+    grep -q "every page is on its device's node" "${p}auto.err" ||
+        { echo "FAIL: $2: --verify-numa did not find every page on its node"; fail=1; }
+    grep -q "tp $nodes: one device per NUMA node" "${p}auto.err" ||
+        { echo "FAIL: $2: --tp auto did not make one device per node"; fail=1; }
+    if ! cmp -s "${p}auto.out" "${p}one.out"; then
+        echo "FAIL: $2: --tp auto and --tp 1 generated different text:"
+        cat "${p}auto.out" "${p}one.out"
+        fail=1
+    fi
+}
+check_pair "" llama
+check_pair g- gemma3
+[ $fail = 0 ] && echo "numa-vm: $nodes nodes, llama and gemma3: devices on their nodes, pages placed, same tokens as --tp 1"
 exit $fail
