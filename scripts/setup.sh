@@ -19,6 +19,9 @@ packages=(
     libclang-rt-14-dev
     # the numpy reference forward pass; pip fetches the example models
     python3 python3-numpy python3-pip unzip
+    # numatp serve: HTTP (libmicrohttpd) and JSON (jansson); python3-venv for the
+    # venv that holds the openai package tests/server drives it with
+    libmicrohttpd-dev libjansson-dev python3-venv
     # the numa-vm test suite: a throw-away QEMU guest with several NUMA nodes
     qemu-system-x86 busybox-static xz-utils
 )

@@ -24,5 +24,7 @@ int ntp_cli_perplexity(int argc, char **argv);
 int ntp_cli_plan(int argc, char **argv);
 int ntp_cli_numa_bench(int argc, char **argv);
 int ntp_cli_bench(int argc, char **argv);
+/* Only in a build with the server (NTP_HAVE_SERVER: libmicrohttpd and jansson found). */
+int ntp_cli_serve(int argc, char **argv);
 
 #endif /* NTP_CLI_H */

@@ -19,6 +19,9 @@ static const struct ntp_cli_cmd commands[] = {
     {"bench", ntp_cli_bench, "prompt and generation speed like llama-bench, with weight bandwidth"},
     {"numa-bench", ntp_cli_numa_bench,
      "measure the NUMA bandwidth and latency matrix of this machine"},
+#if NTP_HAVE_SERVER
+    {"serve", ntp_cli_serve, "an OpenAI-compatible HTTP server (chat and text completions)"},
+#endif
     {"plan", ntp_cli_plan, "show how a model's weights are split over tensor-parallel devices"},
     {NULL, NULL, NULL},
 };
