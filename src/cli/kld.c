@@ -9,10 +9,8 @@
 #include "ntp.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <libgen.h>
 #include <math.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -107,19 +105,6 @@ struct ntp_kld_writer {
     int err; /* errno of the first failed write; 0: none */
 };
 
-/* A new file "<path>.tmp.<pid>.<n>" beside path, made with O_EXCL (as the GGUF writer does). */
-static int create_temp(const char *path, char *tmp, size_t size)
-{
-    static atomic_uint counter;
-    for (int tries = 0; tries < 100; tries++) {
-        snprintf(tmp, size, "%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&counter, 1));
-        const int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0 || errno != EEXIST)
-            return fd;
-    }
-    return -1;
-}
-
 /* The folder path would be created in: it must exist and let us add a file. */
 static int check_folder(const char *path)
 {
@@ -170,7 +155,7 @@ static int create(struct ntp_kld_writer *w)
         fprintf(stderr, CMD ": --kl-divergence-base %s: out of memory\n", w->path);
         return 1;
     }
-    const int fd = create_temp(w->path, w->tmp, size);
+    const int fd = ntp__create_temp(w->path, w->tmp, size);
     w->f = fd >= 0 ? fdopen(fd, "wb") : NULL;
     if (w->f == NULL) {
         fprintf(stderr, CMD ": --kl-divergence-base %s: cannot create '%s': %s\n", w->path, w->tmp,

@@ -45,4 +45,13 @@ void ntp__gguf_guard_end(ntp_gguf *g);
  */
 ntp_status ntp__gguf_check_target(const char *path);
 
+/*
+ * A new file beside path, "<path>.tmp.<pid>.<n>", created with O_EXCL: never
+ * an existing file or a link someone left there, never the file of another
+ * writer. tmp receives its name (size: strlen(path) + 40). The descriptor,
+ * or -1 with errno set. Used by every writer that renames a finished file
+ * over its target (the GGUF writer, perplexity's KL-divergence base).
+ */
+int ntp__create_temp(const char *path, char *tmp, size_t size);
+
 #endif /* NTP_GGUF_FILE_H */

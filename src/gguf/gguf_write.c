@@ -543,12 +543,7 @@ ntp_status ntp__gguf_check_target(const char *path)
     return NTP_OK;
 }
 
-/*
- * A new file beside path, "<path>.tmp.<pid>.<n>", created with O_EXCL: never
- * an existing file or a link someone left there, never the file of another
- * writer. tmp receives its name (size: strlen(path) + 40).
- */
-static int create_temp(const char *path, char *tmp, size_t size)
+int ntp__create_temp(const char *path, char *tmp, size_t size)
 {
     static atomic_uint counter;
     for (int tries = 0; tries < 100; tries++) {
@@ -575,7 +570,7 @@ ntp_status ntp_gguf_writer_write_file(const ntp_gguf_writer *w, const char *path
     char *tmp = malloc(size);
     if (tmp == NULL)
         return ntp__error(NTP_E_NOMEM, "%s: no memory", path);
-    const int fd = create_temp(path, tmp, size);
+    const int fd = ntp__create_temp(path, tmp, size);
     struct sink o = {.f = fd >= 0 ? fdopen(fd, "wb") : NULL};
     if (o.f == NULL) {
         s = ntp__error(NTP_E_IO, "%s: cannot create: %s", tmp, strerror(errno));
