@@ -25,72 +25,62 @@
 #define GEN_STD_NORM   0.05f /* norm weights are 1 + this much noise */
 #define GEN_STD_BIAS   0.02f
 
+/* A named shape: the architecture and sizes a preset sets. */
+struct gen_preset {
+    const char *name, *arch;
+    int64_t n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_vocab, n_ctx, n_swa;
+    float rope_freq_base, rms_eps;
+    bool tied_output;
+};
+
+/*
+ * tiny: the default shape (RoPE theta and epsilon the architecture's typical
+ * ones). tinyllama-1b: config.json of
+ * TinyLlama/TinyLlama-1.1B-Chat-v1.0. gemma3-270m: the metadata of the
+ * published GGUF conversion of Gemma 3 270M.
+ */
+static const struct gen_preset presets[] = {
+    {"tiny", "llama", 256, 2, 4, 2, 0, 768, 512, 256, 0, 0.0f, 0.0f, false},
+    {"tinyllama-1b", "llama", 2048, 22, 32, 4, 0, 5632, 32000, 2048, 0, 10000.0f, 1e-5f, false},
+    {"gemma3-270m", "gemma3", 640, 18, 4, 1, 256, 2048, 262144, 32768, 512, 1000000.0f, 1e-6f,
+     true},
+};
+
+ntp_status ntp__gen_preset(const char *name, struct ntp_gen_params *p)
+{
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
+        const struct gen_preset *d = &presets[i];
+        if (strcmp(name, d->name) != 0)
+            continue;
+        p->arch = d->arch;
+        p->n_embd = d->n_embd;
+        p->n_layer = d->n_layer;
+        p->n_head = d->n_head;
+        p->n_head_kv = d->n_head_kv;
+        p->head_dim = d->head_dim;
+        p->n_ff = d->n_ff;
+        p->n_vocab = d->n_vocab;
+        p->n_ctx = d->n_ctx;
+        p->n_swa = d->n_swa;
+        p->rope_freq_base = d->rope_freq_base;
+        p->rms_eps = d->rms_eps;
+        p->tied_output = d->tied_output;
+        return NTP_OK;
+    }
+    return ntp__error(NTP_E_NOT_FOUND,
+                      "unknown preset '%s' (expected tiny, tinyllama-1b or gemma3-270m)", name);
+}
+
 struct ntp_gen_params ntp__gen_default_params(void)
 {
     struct ntp_gen_params p = {
-        .arch = "llama",
-        .n_embd = 256,
-        .n_layer = 2,
-        .n_head = 4,
-        .n_head_kv = 2,
-        .n_ff = 768,
-        .n_vocab = 512,
-        .n_ctx = 256,
         .type = NTP_TYPE_F32,
         .mix = NTP_GEN_MIX_NONE,
         .embd_type = NTP_TYPE_COUNT,
         .seed = 1,
     };
+    ntp__gen_preset("tiny", &p);
     return p;
-}
-
-ntp_status ntp__gen_preset(const char *name, struct ntp_gen_params *p)
-{
-    struct ntp_gen_params d = ntp__gen_default_params();
-    if (strcmp(name, "tinyllama-1b") == 0) {
-        /* TinyLlama-1.1B: config.json of TinyLlama/TinyLlama-1.1B-Chat-v1.0. */
-        d.n_embd = 2048;
-        d.n_layer = 22;
-        d.n_head = 32;
-        d.n_head_kv = 4;
-        d.n_ff = 5632;
-        d.n_vocab = 32000;
-        d.n_ctx = 2048;
-        d.rope_freq_base = 10000.0f;
-        d.rms_eps = 1e-5f;
-    } else if (strcmp(name, "gemma3-270m") == 0) {
-        /* Gemma 3 270M: the metadata of the published GGUF conversion. */
-        d.arch = "gemma3";
-        d.n_embd = 640;
-        d.n_layer = 18;
-        d.n_head = 4;
-        d.n_head_kv = 1;
-        d.head_dim = 256;
-        d.n_ff = 2048;
-        d.n_vocab = 262144;
-        d.n_ctx = 32768;
-        d.n_swa = 512;
-        d.rope_freq_base = 1000000.0f;
-        d.rms_eps = 1e-6f;
-        d.tied_output = true;
-    } else if (strcmp(name, "tiny") != 0) {
-        return ntp__error(NTP_E_NOT_FOUND,
-                          "unknown preset '%s' (expected tiny, tinyllama-1b or gemma3-270m)", name);
-    }
-    p->arch = d.arch;
-    p->n_embd = d.n_embd;
-    p->n_layer = d.n_layer;
-    p->n_head = d.n_head;
-    p->n_head_kv = d.n_head_kv;
-    p->head_dim = d.head_dim;
-    p->n_ff = d.n_ff;
-    p->n_vocab = d.n_vocab;
-    p->n_ctx = d.n_ctx;
-    p->rope_freq_base = d.rope_freq_base;
-    p->rms_eps = d.rms_eps;
-    p->n_swa = d.n_swa;
-    p->tied_output = d.tied_output;
-    return NTP_OK;
 }
 
 ntp_status ntp__gen_parse_mix(const char *name, struct ntp_gen_params *p)
