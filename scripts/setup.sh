@@ -31,6 +31,16 @@ for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 
+# The openai Python package for tests/server, in a venv under the numatp cache
+# (Debian 12 refuses pip installs into the system python). Once the packages
+# are there; a failure (no network) only skips that part of the test.
+openai_venv() {
+    local venv="${NUMATP_CACHE:-$HOME/.cache/numatp}/venv"
+    [ -x "$venv/bin/python3" ] && "$venv/bin/python3" -c "import openai" 2>/dev/null && return 0
+    python3 -m venv "$venv" && "$venv/bin/pip" install -q openai ||
+        echo "setup: could not install the openai package into $venv (tests/server skips that part)" >&2
+}
+
 if [ "${1:-}" = "--check" ]; then
     if [ ${#missing[@]} -gt 0 ]; then
         echo "missing packages: ${missing[*]}"
@@ -42,6 +52,7 @@ fi
 
 if [ ${#missing[@]} -eq 0 ]; then
     echo "setup: all ${#packages[@]} packages already installed"
+    openai_venv
     exit 0
 fi
 
@@ -53,3 +64,4 @@ fi
 echo "setup: installing ${missing[*]}"
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+openai_venv

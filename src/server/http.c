@@ -85,7 +85,8 @@ struct conn {
     enum route route;
     char *body;
     size_t len, cap;
-    bool answered; /* a response is queued (413 during the upload) */
+    bool too_big;  /* the body passed the limit */
+    bool answered; /* a response is queued */
 };
 
 /* What a completion and the scheduler share. */
@@ -566,16 +567,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     if (*upload_size > 0) {
         const size_t n = *upload_size;
         *upload_size = 0;
-        if (c->answered)
-            return MHD_YES;
-        if (c->len + n > h->max_body) {
-            struct ntp_oai_error err;
-            ntp_oai_fail(&err, 413, NULL, "request_too_large",
-                         "the request body is over the limit of %llu bytes (--max-body)",
-                         (unsigned long long)h->max_body);
-            c->answered = true;
-            return reply_error(h, mc, c->route, &err);
-        }
+        c->too_big = c->too_big || c->len + n > h->max_body;
+        if (c->too_big)
+            return MHD_YES; /* the rest is read and dropped; 413 once it is all in */
         if (c->len + n + 1 > c->cap) {
             const size_t cap = 2 * (c->len + n + 1);
             char *b = realloc(c->body, cap);
@@ -592,6 +586,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     if (c->answered)
         return MHD_YES;
     c->answered = true;
+    if (c->too_big) {
+        struct ntp_oai_error err;
+        ntp_oai_fail(&err, 413, NULL, "request_too_large",
+                     "the request body is over the limit of %llu bytes (--max-body)",
+                     (unsigned long long)h->max_body);
+        return reply_error(h, mc, c->route, &err);
+    }
     return dispatch(h, mc, c, method, url);
 }
 

@@ -1,0 +1,350 @@
+"""test_server.py - `numatp serve` end to end on tiny generated models: every
+endpoint, streamed and not, the error answers (status and OpenAI's error
+shape), the API key, a full queue, a client leaving mid-stream, SIGTERM,
+hostile requests, "batching must not change answers", and, when the venv of
+scripts/setup.sh holds it, the official openai package.
+
+usage: test_server.py NUMATP SOURCE_ROOT built|not-built"""
+import http.client
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "cli"))
+from cli_util import Cli  # noqa: E402
+
+t = Cli("server")
+VENV_PY = os.path.join(os.environ.get("NUMATP_CACHE", os.path.expanduser("~/.cache/numatp")),
+                       "venv", "bin", "python3")
+
+
+class Server:
+    """A running `numatp serve`; its stderr is kept in self.log."""
+
+    def __init__(self, model, *args):
+        self.p = t.popen(["serve", "-m", model, "--port", "0", "-t", "1", *args])
+        self.log, self.port = [], None
+        for line in self.p.stderr:
+            line = line.decode(errors="replace")
+            self.log.append(line)
+            if "listening on http://127.0.0.1:" in line:
+                self.port = int(line.rsplit(":", 1)[1])
+                break
+        threading.Thread(target=self._drain, daemon=True).start()
+        for _ in range(200):
+            if self.port and self.get("/health")[0] == 200:
+                return
+            time.sleep(0.05)
+        t.check(False, "server did not come up: %s" % "".join(self.log))
+
+    def _drain(self):
+        for line in self.p.stderr:
+            self.log.append(line.decode(errors="replace"))
+
+    def request(self, method, path, body=None, headers=None, timeout=60):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, r.getheader("Content-Type") or "", data
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body, **kw):
+        return self.request("POST", path, body, **kw)
+
+    def json(self, path, body, **kw):
+        s, _, d = self.post(path, body, **kw)
+        try:
+            return s, json.loads(d)
+        except ValueError:
+            return s, {"unparsed": d[:200]}
+
+    def metric(self, name):
+        for line in self.get("/metrics")[2].decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return None
+
+    def stop(self, what):
+        self.p.send_signal(signal.SIGTERM)
+        try:
+            rc = self.p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            rc = "hung"
+        t.check(rc == 0, "%s: SIGTERM exits 0 (got %s): %s" % (what, rc, "".join(self.log[-5:])))
+
+
+def sse(server, path, body):
+    """The events of a streamed request, parsed (the final "[DONE]" as the string)."""
+    s, ctype, data = server.post(path, body)
+    t.check(s == 200 and ctype.startswith("text/event-stream"), "stream status %d %s" % (s, ctype))
+    events = []
+    for block in data.decode().split("\n\n"):
+        if block:
+            t.check(block.startswith("data: "), "event line: %r" % block[:80])
+            payload = block[len("data: "):]
+            events.append(payload if payload == "[DONE]" else json.loads(payload))
+    return events
+
+
+def error_shape(what, status, body, want_status, param=None, code=None):
+    e = body.get("error") if isinstance(body, dict) else None
+    t.check(status == want_status, "%s: status %d, want %d (%s)" % (what, status, want_status, body))
+    t.check(isinstance(e, dict) and set(e) == {"message", "type", "param", "code"}
+            and isinstance(e["message"], str) and e["message"],
+            "%s: error shape: %s" % (what, body))
+    if e and param is not None:
+        t.check(e["param"] == param, "%s: param %s, want %s" % (what, e["param"], param))
+    if e and code is not None:
+        t.check(e["code"] == code, "%s: code %s, want %s" % (what, e["code"], code))
+
+
+CHAT = "/v1/chat/completions"
+COMPL = "/v1/completions"
+
+
+def check_shapes(sv):
+    s, ctype, d = sv.get("/health")
+    t.check((s, json.loads(d)) == (200, {"status": "ok"}), "health: %d %s" % (s, d))
+    s, _, d = sv.get("/v1/models")
+    models = json.loads(d)
+    t.check(s == 200 and models["object"] == "list" and models["data"][0]["id"] == "tiny"
+            and models["data"][0]["object"] == "model", "models: %s" % d)
+    s, r = sv.json(COMPL, {"model": "tiny", "prompt": "hello world", "max_tokens": 6,
+                           "temperature": 0})
+    t.check(s == 200 and set(r) == {"id", "object", "created", "model", "choices", "usage"},
+            "completion keys: %s" % r)
+    t.check(r.get("object") == "text_completion" and r["id"].startswith("cmpl-"), "completion: %s" % r)
+    c = r["choices"][0]
+    t.check(set(c) == {"index", "text", "logprobs", "finish_reason"} and c["index"] == 0
+            and c["finish_reason"] in ("stop", "length"), "completion choice: %s" % c)
+    u = r["usage"]
+    t.check(u["completion_tokens"] <= 6 and u["prompt_tokens"] > 0
+            and u["total_tokens"] == u["prompt_tokens"] + u["completion_tokens"], "usage %s" % u)
+    msgs = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
+    body = {"messages": msgs, "max_completion_tokens": 8, "temperature": 0, "seed": 3}
+    s, r = sv.json(CHAT, body)
+    t.check(s == 200 and r.get("object") == "chat.completion" and r["id"].startswith("chatcmpl-"),
+            "chat: %s" % r)
+    m = r["choices"][0]["message"]
+    t.check(m["role"] == "assistant" and isinstance(m["content"], str), "chat message %s" % m)
+    # The same request streamed: role first, the same text, a finish, usage, [DONE].
+    ev = sse(sv, CHAT, dict(body, stream=True, stream_options={"include_usage": True}))
+    t.check(ev[-1] == "[DONE]" and ev[0]["choices"][0]["delta"].get("role") == "assistant",
+            "stream start/end: %s" % ev[:1])
+    text = "".join(e["choices"][0]["delta"].get("content", "") for e in ev[:-1] if e["choices"])
+    t.check(text == m["content"], "streamed text %r != %r" % (text, m["content"]))
+    t.check(ev[-2]["choices"] == [] and ev[-2]["usage"] == r["usage"], "usage chunk %s" % ev[-2])
+    t.check(ev[-3]["choices"][0]["finish_reason"] == r["choices"][0]["finish_reason"],
+            "stream finish %s" % ev[-3])
+    t.check(all(e["object"] == "chat.completion.chunk" and e["id"] == ev[0]["id"]
+                for e in ev[:-1]), "chunk ids and objects")
+    ev = sse(sv, COMPL, {"prompt": "hello", "max_tokens": 4, "stream": True})
+    t.check(ev[-1] == "[DONE]" and all("usage" not in e for e in ev[:-1])
+            and ev[-2]["choices"][0]["finish_reason"] in ("stop", "length"), "text stream %s" % ev)
+    # A stop string cuts the text before it.
+    full = sv.json(COMPL, {"prompt": "abc", "max_tokens": 12, "temperature": 0})[1]
+    txt = full["choices"][0]["text"]
+    pair = re.search("[a-z]{2}", txt[1:])  # ASCII: the same bytes in the token stream
+    if pair:
+        stop = pair.group(0)
+        r = sv.json(COMPL, {"prompt": "abc", "max_tokens": 12, "temperature": 0, "stop": [stop]})[1]
+        t.check(r["choices"][0]["text"] == txt[:txt.index(stop)]
+                and r["choices"][0]["finish_reason"] == "stop", "stop string: %s" % r)
+    s, ctype, d = sv.get("/metrics")
+    for name in ("numatp_requests_total{", "numatp_prompt_tokens_total ",
+                 "numatp_completion_tokens_total ", "numatp_queue_length ", "numatp_slots_busy ",
+                 "numatp_time_to_first_token_seconds_bucket", "numatp_time_per_output_token_seconds_count"):
+        t.check(name in d.decode(), "metrics lacks %s" % name)
+
+
+def check_errors(sv):
+    msgs = [{"role": "user", "content": "hi"}]
+    cases = [
+        ("malformed JSON", COMPL, "{bad", 400, None, "invalid_json"),
+        ("not an object", COMPL, "[1]", 400, None, None),
+        ("wrong type", CHAT, {"messages": msgs, "temperature": "hot"}, 400, "temperature", None),
+        ("max_tokens type", COMPL, {"prompt": "a", "max_tokens": "5"}, 400, "max_tokens", None),
+        ("empty messages", CHAT, {"messages": []}, 400, "messages", None),
+        ("bad role", CHAT, {"messages": [{"role": "robot", "content": "x"}]}, 400, "messages", None),
+        ("no prompt", COMPL, {}, 400, "prompt", None),
+        ("long prompt", COMPL, {"prompt": "lorem ipsum " * 400}, 400, "prompt",
+         "context_length_exceeded"),
+        ("max_tokens past context", COMPL, {"prompt": "a", "max_tokens": 100000}, 400, "max_tokens",
+         "context_length_exceeded"),
+        ("n > 1", CHAT, {"messages": msgs, "n": 2}, 400, "n", None),
+        ("logprobs", CHAT, {"messages": msgs, "logprobs": True}, 400, "logprobs", None),
+        ("stop type", COMPL, {"prompt": "a", "stop": 5}, 400, "stop", None),
+        ("unknown model", CHAT, {"model": "gpt-4", "messages": msgs}, 404, "model",
+         "model_not_found"),
+    ]
+    for what, path, body, st, param, code in cases:
+        s, r = sv.json(path, body)
+        error_shape(what, s, r, st, param, code)
+    s, _, d = sv.get("/v1/nothing")
+    error_shape("unknown route", s, json.loads(d), 404)
+    s, _, d = sv.request("DELETE", CHAT)
+    error_shape("wrong method", s, json.loads(d), 404)
+    s, _, d = sv.post(COMPL, "x" * (1 << 20 | 1000))
+    error_shape("body over the limit", s, json.loads(d), 413, None, "request_too_large")
+
+
+def check_batching(sv):
+    """8 concurrent greedy requests return what each returns alone."""
+    bodies = [{"prompt": "story %d about %s" % (i, "abcdefgh"[i]), "max_tokens": 16,
+               "temperature": 0} for i in range(8)]
+    alone = [sv.json(COMPL, b)[1]["choices"][0]["text"] for b in bodies]
+    together = [None] * 8
+
+    def one(i):
+        together[i] = sv.json(COMPL, bodies[i])[1]["choices"][0]["text"]
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    t.check(alone == together, "batching changed answers:\n%s\n%s" % (alone, together))
+
+
+def check_hostile(sv):
+    rnd = random.Random(7)
+    for i in range(300):
+        kind = i % 4
+        if kind == 0:
+            body = bytes(rnd.getrandbits(8) for _ in range(rnd.randrange(1, 200)))
+            s = sv.post(rnd.choice([COMPL, CHAT]), body)[0]
+        elif kind == 1:
+            junk = rnd.choice([None, 1, -1e300, "x", [], {}, [{"role": 1}], True, "\u0000"])
+            key = rnd.choice(["messages", "prompt", "max_tokens", "stop", "temperature", "seed",
+                              "top_k", "stream", "stream_options", "n", "model"])
+            base = {"messages": [{"role": "user", "content": "hi"}]} if i % 8 == 1 else {"prompt": "hi"}
+            base[key] = junk
+            base.setdefault("max_tokens", 2)
+            s = sv.post(CHAT if "messages" in base else COMPL, base)[0]
+        elif kind == 2:
+            with socket.create_connection(("127.0.0.1", sv.port), timeout=10) as so:
+                so.sendall(bytes(rnd.getrandbits(8) for _ in range(rnd.randrange(1, 300))) + b"\r\n\r\n")
+                try:
+                    so.recv(100)
+                except OSError:
+                    pass
+            continue
+        else:
+            s = sv.request(rnd.choice(["GET", "PUT", "POST", "HEAD"]),
+                           "/" + "".join(rnd.choice("v1/%?&=.") for _ in range(20)))[0]
+        t.check(s in (200, 400, 404, 413), "hostile request %d: status %d" % (i, s))
+    s, r = sv.json(COMPL, {"prompt": "still alive", "max_tokens": 3})
+    t.check(s == 200 and r["usage"]["completion_tokens"] <= 3, "after hostile requests: %s" % r)
+
+
+def check_queue_disconnect(model):
+    """--parallel 1 --queue-size 1: a third request gets 503; a client leaving mid-stream frees
+    the slot at once; SIGTERM with a stream running exits 0."""
+    sv = Server(model, "--parallel", "1", "--queue-size", "1", "-c", "4096", "--alias", "q")
+    c = http.client.HTTPConnection("127.0.0.1", sv.port, timeout=30)
+    c.request("POST", COMPL, json.dumps({"prompt": "go", "stream": True, "temperature": 0}))
+    first = c.getresponse()
+    first.read1(64)  # the stream runs
+    queued = {}
+    th = threading.Thread(target=lambda: queued.update(r=sv.json(COMPL, {"prompt": "b",
+                                                                         "max_tokens": 3})))
+    th.start()
+    for _ in range(200):
+        if sv.metric("numatp_queue_length") == 1:
+            break
+        time.sleep(0.02)
+    s, r = sv.json(COMPL, {"prompt": "c", "max_tokens": 3})
+    error_shape("full queue", s, r, 503, None, "queue_full")
+    done_before = sv.metric("numatp_completion_tokens_total")
+    c.close()  # the client leaves mid-stream
+    first.close()
+    th.join(30)
+    t.check(queued.get("r", (0,))[0] == 200, "queued request after the disconnect: %s" % queued)
+    gen = sv.metric("numatp_completion_tokens_total") - done_before
+    t.check(gen < 4000, "the cancelled stream ran on: %d tokens" % gen)
+    t.check(sv.metric("numatp_slots_busy") == 0, "slot freed after the disconnect")
+    c = http.client.HTTPConnection("127.0.0.1", sv.port, timeout=30)
+    c.request("POST", CHAT, json.dumps({"messages": [{"role": "user", "content": "x"}],
+                                        "stream": True}))
+    c.getresponse().read1(64)
+    sv.stop("SIGTERM with a stream running")
+    c.close()
+
+
+def check_api_key(model):
+    sv = Server(model, "--api-key", "sekrit", "--alias", "k")
+    body = {"prompt": "a", "max_tokens": 2}
+    s, r = sv.json(COMPL, body)
+    error_shape("no key", s, r, 401, None, "invalid_api_key")
+    s, r = sv.json(COMPL, body, headers={"Authorization": "Bearer wrong"})
+    error_shape("wrong key", s, r, 401)
+    s, r = sv.json(COMPL, body, headers={"Authorization": "Bearer sekrit"})
+    t.check(s == 200, "right key: %d %s" % (s, r))
+    t.check(sv.get("/health")[0] == 200, "/health needs no key")
+    t.check(sv.get("/metrics")[0] == 401, "/metrics needs the key")
+    sv.stop("api key")
+
+
+def check_openai_package(sv):
+    if not os.access(VENV_PY, os.X_OK):
+        print("openai package: skipped, no venv at %s (scripts/setup.sh makes it)" % VENV_PY)
+        return
+    code = """
+import sys, openai
+c = openai.OpenAI(base_url="http://127.0.0.1:%d/v1", api_key="none")
+r = c.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "hi"}],
+                              max_tokens=5, temperature=0)
+s = c.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "hi"}],
+                              max_tokens=5, temperature=0, stream=True)
+text = "".join(ch.choices[0].delta.content or "" for ch in s if ch.choices)
+assert text == r.choices[0].message.content, (text, r)
+assert c.completions.create(model="tiny", prompt="x", max_tokens=3).usage.completion_tokens <= 3
+assert [m.id for m in c.models.list()] == ["tiny"]
+try:
+    c.chat.completions.create(model="nope", messages=[{"role": "user", "content": "hi"}])
+    sys.exit("no error for an unknown model")
+except openai.NotFoundError:
+    pass
+print("openai package: ok")
+""" % sv.port
+    p = subprocess.run([VENV_PY, "-c", code], capture_output=True, text=True, timeout=60)
+    t.check(p.returncode == 0, "openai package: %s %s" % (p.stdout, p.stderr))
+    print(p.stdout.strip())
+
+
+def main():
+    if sys.argv[3] != "built":
+        print("server: skipped: this build has no `numatp serve` (libmicrohttpd-dev and "
+              "libjansson-dev were not found; scripts/setup.sh installs them)")
+        return 77
+    with tempfile.TemporaryDirectory() as tmp:
+        model = os.path.join(tmp, "tiny.gguf")
+        rc, _, err = t.run(["gen", "-q", "--name", "tiny", "--ctx", "4096", "-o", model])
+        t.check(rc == 0, "gen: %s" % err)
+        sv = Server(model, "-c", "256")
+        check_shapes(sv)
+        check_errors(sv)
+        check_batching(sv)
+        check_openai_package(sv)
+        check_hostile(sv)
+        sv.stop("main server")
+        check_api_key(model)
+        check_queue_disconnect(model)
+    return t.done()
+
+
+sys.exit(main())
