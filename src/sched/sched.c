@@ -113,6 +113,7 @@ static void finish(struct ntp_sched *s, struct slot *sl, enum ntp_sched_finish w
     emit(sl, sl->pend, sl->n_pend);
     sl->n_pend = 0;
     const struct ntp_sched_event ev = {
+        .text = "",
         .finish = why,
         .n_prompt = sl->q->r.n_prompt,
         .n_completion = sl->n_gen,
@@ -327,7 +328,8 @@ static void step(struct ntp_sched *s)
 /* The final event of a request that never reached a slot. */
 static void cancel_queued(struct req *q)
 {
-    const struct ntp_sched_event ev = {.finish = NTP_SCHED_CANCELLED, .n_prompt = q->r.n_prompt};
+    const struct ntp_sched_event ev = {
+        .text = "", .finish = NTP_SCHED_CANCELLED, .n_prompt = q->r.n_prompt};
     q->r.fn(q->r.user, &ev);
     req_free(q);
 }

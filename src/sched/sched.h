@@ -41,7 +41,8 @@ enum ntp_sched_finish {
 
 /* What the callback gets: new text, and at the end why it ended and the counts. */
 struct ntp_sched_event {
-    const char *text; /* new bytes of the reply (raw token bytes: UTF-8 may be split) */
+    const char
+        *text; /* new bytes of the reply (raw token bytes: UTF-8 may be split); "" at the end */
     size_t len;
     enum ntp_sched_finish finish;
     int32_t n_prompt, n_completion; /* tokens */
