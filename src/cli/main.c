@@ -79,6 +79,13 @@ static int dispatch(int argc, char **argv, const char **cmd)
             *cmd = c->name;
             return c->fn(argc - 1, argv + 1);
         }
+#if !NTP_HAVE_SERVER
+    if (strcmp(argv[1], "serve") == 0) {
+        fprintf(stderr, "numatp: this build has no server: `serve` needs libmicrohttpd and "
+                        "jansson (scripts/setup.sh installs them; meson option -Dserver)\n");
+        return 1;
+    }
+#endif
     fprintf(stderr, "numatp: unknown command '%s' (see numatp --help)\n", argv[1]);
     return 2;
 }
