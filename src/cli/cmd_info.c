@@ -12,6 +12,7 @@
 #include "kernels/kernels.h"
 #include "model/arch.h"
 #include "model/plan.h"
+#include "tokenizer/unicode.h"
 #include "ntp.h"
 
 #include <inttypes.h>
@@ -45,7 +46,7 @@ static void put_str(FILE *f, const char *s, size_t n, bool json)
     }
     fputc('"', f);
     for (size_t i = 0; i < n;) {
-        const size_t len = ntp_cli_utf8_char(s + i, n - i);
+        const size_t len = ntp__utf8_char(s + i, n - i);
         const unsigned char c = (unsigned char)s[i];
         if (len > 1)
             fwrite(s + i, 1, len, f);

@@ -6,19 +6,11 @@
 #include <string.h>
 #include <time.h>
 
-size_t ntp_cli_utf8_char(const char *s, size_t n)
-{
-    size_t len = ntp__utf8_seq_len((unsigned char)s[0]), bad = 0;
-    if (len > n)
-        return 0;
-    return ntp__utf8_valid(s, len, &bad) ? len : 0;
-}
-
 void ntp_cli_json_strn(FILE *f, const char *s, size_t n)
 {
     fputc('"', f);
     for (size_t i = 0; i < n;) {
-        const size_t len = ntp_cli_utf8_char(s + i, n - i);
+        const size_t len = ntp__utf8_char(s + i, n - i);
         const unsigned char c = (unsigned char)s[i];
         if (len == 0)
             fputs("\\ufffd", f);

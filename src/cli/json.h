@@ -24,9 +24,6 @@ void ntp_cli_json_str(FILE *f, const char *s);
 /* A number; NaN and infinities (which JSON lacks) write null. */
 void ntp_cli_json_num(FILE *f, double v);
 
-/* Bytes of the valid UTF-8 character at s[0, n), or 0 when s does not start one. */
-size_t ntp_cli_utf8_char(const char *s, size_t n);
-
 /* "2026-11-21T17:24:41Z" (UTC, now) into buf (at least 32 bytes). */
 void ntp_cli_iso_time(char *buf, size_t cap);
 

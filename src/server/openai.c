@@ -5,7 +5,6 @@
  */
 #include "server/openai.h"
 
-#include "cli/json.h"
 #include "tokenizer/unicode.h"
 
 #include <math.h>
@@ -277,7 +276,7 @@ static json_t *utf8_json(const char *s, size_t n)
         return NULL;
     size_t o = 0;
     for (size_t i = 0; i < n;) {
-        const size_t c = ntp_cli_utf8_char(s + i, n - i);
+        const size_t c = ntp__utf8_char(s + i, n - i);
         if (c == 0) {
             memcpy(buf + o, "\xEF\xBF\xBD", 3);
             o += 3;

@@ -169,6 +169,14 @@ size_t ntp__utf8_seq_len(unsigned char c)
     return by_nibble[c >> 4];
 }
 
+size_t ntp__utf8_char(const char *s, size_t n)
+{
+    size_t len = ntp__utf8_seq_len((unsigned char)s[0]), bad = 0;
+    if (len > n)
+        return 0;
+    return ntp__utf8_valid(s, len, &bad) ? len : 0;
+}
+
 /*
  * GPT-2 keeps the printable bytes ('!'..'~', U+00A1..U+00AC, U+00AE..U+00FF)
  * as themselves and gives the other 68 bytes, in ascending order, the code

@@ -55,6 +55,8 @@ uint32_t ntp__utf8_next_lenient(const char *s, size_t len, size_t *i);
 size_t ntp__utf8_put(uint32_t cp, char *out);
 /* Bytes of the sequence that starts with lead byte c, from its high nibble (1 for junk). */
 size_t ntp__utf8_seq_len(unsigned char c);
+/* Bytes of the one valid UTF-8 character at s[0, n), or 0 when it is invalid or cut short. */
+size_t ntp__utf8_char(const char *s, size_t n);
 
 /* GPT-2's printable stand-in for byte b (a code point below U+0144). */
 uint32_t ntp__gpt2_byte_to_cp(uint8_t b);
