@@ -436,7 +436,10 @@ bool ntp_model_add_bos(const ntp_model *m); /* whether tokenizing with add_speci
 typedef struct ntp_context_params {
     int32_t n_ctx;          /* positions of the KV cache; 0: min(training context, 4096) */
     int32_t n_batch;        /* most tokens computed at once (longer inputs are split); 512 */
-    enum ntp_type kv_type;  /* KV cache element type: NTP_TYPE_F16 (default) or NTP_TYPE_F32 */
+    enum ntp_type kv_type;  /* KV cache element type of K and V: NTP_TYPE_F16 (default),
+                               NTP_TYPE_F32, or NTP_TYPE_Q8_0 / NTP_TYPE_Q4_0 (blocks of 32,
+                               as llama.cpp's -ctk/-ctv; head widths must be multiples of
+                               32; CPU devices only: NTP_E_UNSUPPORTED otherwise) */
 } ntp_context_params;
 
 ntp_context_params ntp_context_default_params(void);

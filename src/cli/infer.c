@@ -9,7 +9,10 @@
 
 _Static_assert(NTP_CLI_MAX_TP == NTP_LAYOUT_MAX_DEV, "--tp's range is the layout's device limit");
 
-static const char *const kv_types[] = {"f16", "f32", NULL};
+/* The values of --kv-type, -ctk and -ctv, and the cache types they name. */
+static const char *const kv_types[] = {"f16", "f32", "q8_0", "q4_0", NULL};
+static const enum ntp_type kv_type_ids[] = {NTP_TYPE_F16, NTP_TYPE_F32, NTP_TYPE_Q8_0,
+                                            NTP_TYPE_Q4_0};
 
 double ntp_cli_now(void)
 {
@@ -25,6 +28,8 @@ void ntp_cli_infer_opts(struct ntp_cli_infer *o, bool lists, struct ntp_cli_opt 
         {"--model", "-m", NTP_CLI_STR, .dst = &o->model},
         {"--ctx-size", "-c", NTP_CLI_INT, .dst = &o->ctx, .lo = 0, .hi = NTP_CLI_MAX_CTX},
         {"--kv-type", NULL, NTP_CLI_CHOICE, .dst = &o->kv_type, .choices = kv_types},
+        {"--cache-type-k", "-ctk", NTP_CLI_CHOICE, .dst = &o->kv_type_k, .choices = kv_types},
+        {"--cache-type-v", "-ctv", NTP_CLI_CHOICE, .dst = &o->kv_type_v, .choices = kv_types},
         {"--threads", "-t", NTP_CLI_INTS, .dst = &o->threads, .lo = 1, .hi = NTP_CLI_MAX_THREADS,
          .max_n = n},
         {"--tp", NULL, NTP_CLI_INTS, .dst = &o->tp, .lo = 1, .hi = NTP_CLI_MAX_TP, .word = "auto",
@@ -51,7 +56,12 @@ void ntp_cli_infer_help(FILE *f, const char *ctx_default)
         "  -m, --model FILE        GGUF model (required)\n"
         "  -c, --ctx-size N        context positions, 0 .. %d; 0: min(training context,\n"
         "                          4096) (default: %s)\n"
-        "  --kv-type f16|f32       KV cache type (default f16)\n"
+        "  --kv-type TYPE          K and V cache type: f16 (default), f32, q8_0 or q4_0;\n"
+        "                          q8_0 and q4_0 (blocks of 32) need head widths that are\n"
+        "                          multiples of 32 and CPU devices\n"
+        "  -ctk, --cache-type-k TYPE, -ctv, --cache-type-v TYPE\n"
+        "                          llama.cpp's names (default f16 each): numatp keeps K and\n"
+        "                          V in one type, so they must be equal\n"
         "  -t, --threads N         compute threads in all, 1 .. %d (default: one per\n"
         "                          physical core); more than a device has cores (hardware\n"
         "                          threads with --smt) is capped at them, with a warning\n"
@@ -92,6 +102,19 @@ static int infer_check(const char *cmd, const struct ntp_cli_infer *o)
         fprintf(stderr, "numatp %s: --gpu-output needs --gpu-layers N with N > 0\n", cmd);
         return 2;
     }
+    /* One type for K and V: -ctk and -ctv agree, and with --kv-type when both name one. */
+    if (o->kv_type_k != o->kv_type_v) {
+        fprintf(stderr,
+                "numatp %s: -ctk %s with -ctv %s: numatp keeps K and V in one cache type; give "
+                "both the same type (or --kv-type TYPE)\n",
+                cmd, kv_types[o->kv_type_k], kv_types[o->kv_type_v]);
+        return 2;
+    }
+    if (o->kv_type_k != 0 && o->kv_type != 0 && o->kv_type != o->kv_type_k) {
+        fprintf(stderr, "numatp %s: --kv-type %s with -ctk/-ctv %s: give one cache type\n", cmd,
+                kv_types[o->kv_type], kv_types[o->kv_type_k]);
+        return 2;
+    }
     int nodes[NTP_LAYOUT_MAX_DEV], n_nodes;
     if (o->numa_nodes &&
         ntp__layout_parse_nodes(o->numa_nodes, nodes, NTP_LAYOUT_MAX_DEV, &n_nodes) != NTP_OK) {
@@ -118,7 +141,7 @@ int ntp_cli_infer_apply(const char *cmd, const struct ntp_cli_infer *o, ntp_mode
     mp->use_mmap = !o->no_mmap;
     *cp = ntp_context_default_params();
     cp->n_ctx = o->ctx > 0 ? (int32_t)o->ctx : 0;
-    cp->kv_type = o->kv_type == 1 ? NTP_TYPE_F32 : NTP_TYPE_F16;
+    cp->kv_type = kv_type_ids[o->kv_type_k != 0 ? o->kv_type_k : o->kv_type];
     return 0;
 }
 

@@ -80,9 +80,18 @@ static ntp_status check_params(const ntp_model *m, ntp_context_params *p)
         p->n_batch = 512;
     if (p->n_batch > p->n_ctx)
         p->n_batch = p->n_ctx;
-    if (p->kv_type != NTP_TYPE_F16 && p->kv_type != NTP_TYPE_F32)
-        return ntp__error(NTP_E_UNSUPPORTED, "context: KV cache type %s (expected F16 or F32)",
-                          ntp_type_name(p->kv_type));
+    const enum ntp_type kv = p->kv_type;
+    if (kv != NTP_TYPE_F16 && kv != NTP_TYPE_F32 && kv != NTP_TYPE_Q8_0 && kv != NTP_TYPE_Q4_0)
+        return ntp__error(NTP_E_UNSUPPORTED,
+                          "context: KV cache type %s (expected F16, F32, Q8_0 or Q4_0)",
+                          ntp_type_name(kv));
+    /* A quantized cache stores each head's row in blocks of 32. */
+    const int64_t hdk = m->cfg.hp.head_dim_k, hdv = m->cfg.hp.head_dim_v;
+    if ((kv == NTP_TYPE_Q8_0 || kv == NTP_TYPE_Q4_0) && (hdk % 32 != 0 || hdv % 32 != 0))
+        return ntp__error(NTP_E_UNSUPPORTED,
+                          "context: a %s KV cache needs head widths that are multiples of 32; "
+                          "this model's are %lld (keys) and %lld (values): use F16 or F32",
+                          ntp_type_name(kv), (long long)hdk, (long long)hdv);
     return NTP_OK;
 }
 

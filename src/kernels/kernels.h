@@ -85,26 +85,57 @@ struct ntp_kernel_type {
 /*
  * Causal attention of one query head over n_pos cached positions:
  *     out = sum_p softmax_p(scale * q . K[p]) V[p].
- * K and V rows are kv_type (F16 or F32); this head's key of position p
- * starts at k + p * kv_stride bytes, its value at v + p * kv_stride.
+ * K and V rows are kv_type; this head's key of position p starts at
+ * k + p * kv_stride bytes, its value at v + p * kv_stride. F16 and F32
+ * caches are read as floats. A Q8_0 or Q4_0 cache holds each head's row in
+ * blocks of 32 (hdk and hdv multiples of 32) and is read as llama.cpp reads
+ * one (-ctk/-ctv): q is quantized to Q8_0 once per call and q . K[p] is the
+ * kernels' product of kv_type with Q8_0 activations (ggml's vec_dot_type,
+ * integer dots per block); value rows are dequantized and summed in float,
+ * as ggml's CPU flash attention does. (The CPU device rotates such a
+ * cache's heads before they reach these kernels, as llama.cpp does:
+ * ntp__hadamard_f32 below.)
  */
 struct ntp_attn_args {
-    const float *q;        /* hdk floats (owner: caller) */
-    const void *k, *v;     /* this head's slot in cache row 0 (owner: caller) */
-    size_t kv_stride;      /* bytes between cache rows */
-    enum ntp_type kv_type; /* NTP_TYPE_F16 or NTP_TYPE_F32 */
-    int64_t hdk, hdv;      /* key and value widths */
-    int64_t n_pos;         /* positions attended (>= 1) */
-    float scale;           /* applied to q . k before the softmax */
-    float *score;          /* n_pos floats of scratch (owner: caller) */
-    float *out;            /* hdv floats written (owner: caller) */
+    const float *q;                 /* hdk floats (owner: caller) */
+    const void *k, *v;              /* this head's slot in cache row 0 (owner: caller) */
+    size_t kv_stride;               /* bytes between cache rows */
+    enum ntp_type kv_type;          /* NTP_TYPE_F16, F32, Q8_0 or Q4_0 */
+    int64_t hdk, hdv;               /* key and value widths */
+    int64_t n_pos;                  /* positions attended (>= 1) */
+    float scale;                    /* applied to q . k before the softmax */
+    float *score;                   /* n_pos floats of scratch (owner: caller) */
+    float *out;                     /* hdv floats written (owner: caller) */
+    void *q_dot;                    /* hdk floats of scratch for q in Q8_0 (quantized cache) */
+    const struct ntp_kernels *kern; /* the table whose product a quantized cache's q . K uses */
 };
 typedef void (*ntp_attn_fn)(const struct ntp_attn_args *a);
 
 /* The reference attention of one head (src/kernels/ref/attn.c). */
 void ntp__attn_ref(const struct ntp_attn_args *a);
 
-/* n cache elements of kv_type (F16 or F32) at x to floats at y. */
+/*
+ * score[p] = scale * q . K[p] for p < n_pos over a Q8_0 or Q4_0 key cache:
+ * q quantized with a->kern's quantizer into q_dot, then its product
+ * (src/kernels/ref/attn.c; every ISA's attention uses it).
+ */
+void ntp__attn_scores_quant(const struct ntp_attn_args *a);
+
+/*
+ * x = H x over n floats, n a power of two: H is the orthonormal Walsh-Hadamard
+ * matrix in Sylvester's order (entries +-1/sqrt(n)), so H H = I and dot
+ * products are kept. llama.cpp rotates a quantized cache's q, k and v with
+ * it to spread outliers over the blocks (src/kernels/ref/attn.c).
+ */
+void ntp__hadamard_f32(float *x, int64_t n);
+
+/* Whether kv_type is a cache of 32-element blocks (Q8_0, Q4_0) rather than floats. */
+static inline bool ntp__kv_quantized(enum ntp_type kv_type)
+{
+    return kv_type == NTP_TYPE_Q8_0 || kv_type == NTP_TYPE_Q4_0;
+}
+
+/* n cache elements of kv_type at x to floats at y (a multiple of 32 for Q8_0 and Q4_0). */
 typedef void (*ntp_kv_to_f32_fn)(enum ntp_type kv_type, const void *x, float *y, int64_t n);
 /* The reference conversion (src/kernels/ref/attn.c). */
 void ntp__kv_to_f32_ref(enum ntp_type kv_type, const void *x, float *y, int64_t n);

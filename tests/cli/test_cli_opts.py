@@ -7,7 +7,7 @@ table: every shared flag through every inference command (run, chat,
     range, not a number, trailing junk, overflow, a value for a flag, a
     missing value) is refused with exit 2 and a message naming the flag as it
     was written, as is an unknown option; every command's --help lists every
-    shared flag.
+    shared flag; the KV cache types (--kv-type, -ctk, -ctv) and what they refuse.
 tp: tensor parallelism in the commands that used to refuse it: perplexity
     --tp 2 gives the final estimate of --tp 1 (to 1e-4 relative), and chat
     --tp 2 answers, with the reply of --tp 1 (greedy).
@@ -69,7 +69,11 @@ def shared_flags():
         ("-ngl", ["0"], ["-1", "x", "100001"]),
         ("--gpu-layers", [], ["-1"]),
         ("--n-gpu-layers", [], ["1e3"]),
-        ("--kv-type", ["f32"], ["q8_0", "F16"]),
+        ("--kv-type", ["f32", "q8_0", "q4_0"], ["q5_k", "F16"]),
+        ("-ctk", ["f16"], ["q4_k"]),
+        ("--cache-type-k", ["f16"], ["f8"]),
+        ("-ctv", ["f16"], ["Q8_0"]),
+        ("--cache-type-v", ["f16"], [None]),
     ]
 
 
@@ -117,6 +121,31 @@ def test_gpu_output(cmds):
         check(ok, "%s -ngl 1 --gpu-output: %s (exit %d: %s)" % (name, want, rc, err.strip()[-300:]))
 
 
+def test_kv_types(cmds, tmp):
+    """One cache type for K and V: -ctk and -ctv must agree (each f16 unless given, as in
+    llama.cpp) and with --kv-type; an unknown type names the allowed ones; a quantized
+    cache needs heads whose width is a multiple of 32."""
+    base, _ = cmds["run"]
+    rc, _, err = run(base + ["-ctk", "q8_0", "-ctv", "q8_0"])
+    check(rc == 0, "run -ctk q8_0 -ctv q8_0: exit 0 (%d: %s)" % (rc, err.strip()[-300:]))
+    rc, _, err = run(base + ["--kv-type", "q5_k"])
+    check(rc == 2 and "f16, f32, q8_0, q4_0" in err,
+          "run --kv-type q5_k names the allowed types (%d: %s)" % (rc, err.strip()))
+    for args in (["-ctk", "q8_0"], ["-ctv", "q4_0"], ["-ctk", "q8_0", "-ctv", "q4_0"],
+                 ["--kv-type", "f32", "-ctk", "q8_0", "-ctv", "q8_0"]):
+        rc, out, err = run(base + args)
+        check(rc == 2 and "one cache type" in err and out == "",
+              "run %s: exit 2, one cache type for K and V (%d: %s)"
+              % (" ".join(args), rc, err.strip()))
+    model = os.path.join(tmp, "heads40.gguf")
+    rc, _, err = run(["gen", "-q", "--type", "f32", "--head-dim", "40", "-o", model])
+    check(rc == 0, "gen --head-dim 40 (%s)" % err.strip())
+    rc, _, err = run(["run", "-m", model, "-p", "hello", "-n", "1", "--kv-type", "q8_0"])
+    check(rc == 1 and "multiples of 32" in err and "are 40" in err,
+          "run --kv-type q8_0 on heads of 40: exit 1 naming the width (%d: %s)"
+          % (rc, err.strip()))
+
+
 def test_help(cmds):
     spellings = [f for f, _, _ in shared_flags()] + ["--gpu-output"]
     for name in cmds:
@@ -127,7 +156,7 @@ def test_help(cmds):
                   "%s --help lists %s" % (name, s))
 
 
-def test_table(model, text):
+def test_table(model, text, tmp):
     cmds = commands(model, text)
     for flag, valid, bad in shared_flags():
         for v in valid:
@@ -135,6 +164,7 @@ def test_table(model, text):
         for v in bad:
             test_bad(cmds, flag, v)
     test_gpu_output(cmds)
+    test_kv_types(cmds, tmp)
     test_help(cmds)
     for name, (base, stdin) in cmds.items():
         rc, _, err = run(base + ["--frobnicate", "1"], stdin)
@@ -180,7 +210,7 @@ def main():
         # The table's perplexity runs need 2 x 256 tokens for -c 0 (the model's context).
         model, text = cli.tiny_files(tmp, 1100 if MODE == "table" else 3000)
         if MODE == "table":
-            test_table(model, text)
+            test_table(model, text, tmp)
         else:
             test_tp(model, text)
     return cli.done()

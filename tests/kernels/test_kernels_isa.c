@@ -3,8 +3,10 @@
  * format against the reference, on random data with sizes that are not
  * multiples of the tiles (rows 1..37, tokens 1..13, k of 1 and several
  * blocks), NaN-poisoned outputs (elements outside a thread's slice, and the
- * ldy padding, must stay NaN) and uneven (ith, nth) slicings. An ISA this CPU
- * lacks is skipped with a message.
+ * ldy padding, must stay NaN) and uneven (ith, nth) slicings; attention over
+ * every KV cache type likewise (test_attention), and the reference's Hadamard
+ * rotation against its matrix. An ISA this CPU lacks is skipped with a
+ * message.
  *
  * Tolerances. Both sides use the same (reference-quantized) activations, so
  * they compute the same mathematical sum and differ only in float rounding
@@ -449,46 +451,180 @@ static void test_glu(const struct ntp_kernels *k)
     }
 }
 
-static void test_attention(const struct ntp_kernels *k)
+/*
+ * One head's attention over a cache of n positions of type kt, each row
+ * holding 3 head slots (the device's layout, kernels.h) with this head in
+ * the middle: keys in [-2, 2), values in [-1, 1), q in [-1, 1). The same
+ * floats in an F32 cache give want (the rounding of the cache aside).
+ */
+struct attn_case {
+    enum ntp_type kt;
+    int64_t hd, n;
+    size_t slot, stride; /* bytes of one head slot and of one cache row */
+    uint8_t *kc, *vc;    /* the cache in kt */
+    float *kf, *vf;      /* the same cache in floats */
+    float q[256], want[256];
+};
+
+static void attn_case_make(struct attn_case *c, enum ntp_type kt, int64_t hd, int64_t n)
 {
-    const int64_t hds[] = {64, 13, 40, 128}, npos[] = {1, 7, 100};
-    int bad = 0;
-    for (int ti = 0; ti < 2; ti++)
-        for (int hi = 0; hi < 4; hi++)
-            for (int pi = 0; pi < 3; pi++) {
-                const enum ntp_type kt = ti ? NTP_TYPE_F32 : NTP_TYPE_F16;
-                const int64_t hd = hds[hi], n = npos[pi], slots = 3;
-                const size_t esz = ti ? 4 : 2, stride = (size_t)(slots * hd) * esz;
-                uint8_t *kc = malloc(stride * (size_t)n), *vc = malloc(stride * (size_t)n);
-                float q[128], out[128 + 1], ref_out[128], score[100], score2[100];
-                for (int64_t i = 0; i < n * slots * hd; i++) {
-                    const float a = frand() * 2, b = frand();
-                    if (ti) {
-                        ((float *)kc)[i] = a;
-                        ((float *)vc)[i] = b;
-                    } else {
-                        ((ntp_f16 *)kc)[i] = ntp__f32_to_f16(a);
-                        ((ntp_f16 *)vc)[i] = ntp__f32_to_f16(b);
-                    }
-                }
-                for (int64_t i = 0; i < hd; i++)
-                    q[i] = frand();
+    const int64_t slots = 3;
+    c->kt = kt;
+    c->hd = hd;
+    c->n = n;
+    CHECK_OK(ntp_type_row_size(kt, hd, &c->slot));
+    c->stride = (size_t)slots * c->slot;
+    c->kc = malloc(c->stride * (size_t)n);
+    c->vc = malloc(c->stride * (size_t)n);
+    c->kf = malloc((size_t)(n * slots * hd) * sizeof(float));
+    c->vf = malloc((size_t)(n * slots * hd) * sizeof(float));
+    for (int64_t i = 0; i < n * slots * hd; i++) {
+        c->kf[i] = frand() * 2;
+        c->vf[i] = frand();
+    }
+    for (int64_t r = 0; r < n * slots; r++) {
+        CHECK_OK(ntp__quantize_row(kt, c->kf + r * hd, c->kc + (size_t)r * c->slot, hd));
+        CHECK_OK(ntp__quantize_row(kt, c->vf + r * hd, c->vc + (size_t)r * c->slot, hd));
+    }
+    for (int64_t i = 0; i < hd; i++)
+        c->q[i] = frand();
+    float score[300];
+    const struct ntp_attn_args a = {
+        .q = c->q,
+        .k = c->kf + hd,
+        .v = c->vf + hd,
+        .kv_stride = (size_t)(slots * hd) * sizeof(float),
+        .kv_type = NTP_TYPE_F32,
+        .hdk = hd,
+        .hdv = hd,
+        .n_pos = n,
+        .scale = 0.125f,
+        .score = score,
+        .out = c->want,
+    };
+    ntp__attn_ref(&a);
+}
+
+static void attn_case_free(struct attn_case *c)
+{
+    free(c->kc);
+    free(c->vc);
+    free(c->kf);
+    free(c->vf);
+}
+
+/* Attention over the case's cache with the kernels of table t into out. */
+static void attn_run(const struct ntp_kernels *t, ntp_attn_fn fn, const struct attn_case *c,
+                     float *out)
+{
+    float score[300], q_dot[256];
+    const struct ntp_attn_args a = {
+        .q = c->q,
+        .k = c->kc + c->slot,
+        .v = c->vc + c->slot,
+        .kv_stride = c->stride,
+        .kv_type = c->kt,
+        .hdk = c->hd,
+        .hdv = c->hd,
+        .n_pos = c->n,
+        .scale = 0.125f,
+        .score = score,
+        .out = out,
+        .q_dot = q_dot,
+        .kern = t,
+    };
+    fn(&a);
+}
+
+/*
+ * Attention and kv_to_f32 of every cache type against the reference: head
+ * widths 13 and 40 (float caches only) and 32 .. 256, 1 .. 300 positions;
+ * out[hd] must stay NaN. Outputs are convex mixes of values in [-1, 1], so
+ * errors are absolute. Against the reference on the same cache: 1e-5 (float
+ * rounding order; a quantized cache's q . k is an exact integer sum per block
+ * on both sides). Against the F32 cache of the same floats: the rounding of
+ * the cache and, for Q8_0 and Q4_0, of q: 1e-3 for F16 (values rounded by
+ * 2^-11 relative), 1e-2 for Q8_0 (by at most 1/254, scores by a few 1e-3)
+ * and 0.2 for Q4_0 (by up to d = 1/8: ggml's Q4_0 maps the largest
+ * magnitude to -8, so +8 on the other side is clamped to 7). kv_to_f32 must
+ * equal the reference bit for bit.
+ */
+static void test_attention(const struct ntp_kernels *ref, const struct ntp_kernels *k)
+{
+    static const enum ntp_type kts[] = {NTP_TYPE_F16, NTP_TYPE_F32, NTP_TYPE_Q8_0, NTP_TYPE_Q4_0};
+    static const double vs_f32[] = {1e-3, 1e-6, 1e-2, 0.2};
+    static const int64_t hds[] = {13, 40, 32, 64, 96, 128, 256}, npos[] = {1, 7, 100, 300};
+    for (size_t ti = 0; ti < sizeof kts / sizeof kts[0]; ti++) {
+        int bad = 0, bad_f32 = 0, bad_conv = 0;
+        double worst = 0, worst_f32 = 0;
+        for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++)
+            for (size_t pi = 0; pi < sizeof npos / sizeof npos[0]; pi++) {
+                const int64_t hd = hds[hi];
+                if (ntp__kv_quantized(kts[ti]) && hd % 32 != 0)
+                    continue;
+                struct attn_case c;
+                attn_case_make(&c, kts[ti], hd, npos[pi]);
+                float out[256 + 1], ref_out[256], conv[256], ref_conv[256];
                 out[hd] = NAN;
-                struct ntp_attn_args a = {q, kc + hd * esz, vc + hd * esz, stride, kt, hd, hd,
-                                          n, 0.125f,        score,         out};
-                k->attn(&a);
-                a.score = score2;
-                a.out = ref_out;
-                ntp__attn_ref(&a);
-                /* Outputs are convex mixes of values in [-1, 1]: absolute error. */
-                for (int64_t i = 0; i < hd; i++)
-                    bad += !(fabsf(out[i] - ref_out[i]) <= 1e-5f);
+                attn_run(k, k->attn, &c, out);
+                attn_run(ref, ntp__attn_ref, &c, ref_out);
+                for (int64_t i = 0; i < hd; i++) {
+                    const double e = fabs(out[i] - ref_out[i]), ef = fabs(out[i] - c.want[i]);
+                    worst = e > worst ? e : worst;
+                    worst_f32 = ef > worst_f32 ? ef : worst_f32;
+                    bad += !(e <= 1e-5);
+                    bad_f32 += !(ef <= vs_f32[ti]);
+                }
                 bad += !isnan(out[hd]);
-                free(kc);
-                free(vc);
+                k->kv_to_f32(kts[ti], c.vc + c.slot, conv, hd);
+                ntp__kv_to_f32_ref(kts[ti], c.vc + c.slot, ref_conv, hd);
+                bad_conv += memcmp(conv, ref_conv, (size_t)hd * sizeof(float)) != 0;
+                attn_case_free(&c);
             }
+        printf("%s attention %s: max |diff| %.2e vs reference, %.2e vs an F32 cache\n", k->isa,
+               ntp_type_name(kts[ti]), worst, worst_f32);
+        if (bad || bad_f32 || bad_conv)
+            fprintf(stderr, "%s attention %s: %d mismatches, %d off the F32 cache, %d kv_to_f32\n",
+                    k->isa, ntp_type_name(kts[ti]), bad, bad_f32, bad_conv);
+        CHECK(bad == 0 && bad_f32 == 0 && bad_conv == 0);
+    }
+}
+
+/*
+ * The rotation of a quantized cache (ntp__hadamard_f32, reference only)
+ * against the explicit matrix llama.cpp builds, Sylvester's H_2s = [[H_s,
+ * H_s], [H_s, -H_s]] scaled by 1/sqrt(n), for n = 1 .. 256, to 1e-6 of the
+ * inputs' size; a second rotation gives the input back (H H = I).
+ */
+static void test_hadamard(void)
+{
+    static float h[256 * 256];
+    int bad = 0;
+    for (int64_t n = 1; n <= 256; n *= 2) {
+        h[0] = 1;
+        for (int64_t sz = 1; sz < n; sz *= 2)
+            for (int64_t i = 0; i < sz; i++)
+                for (int64_t j = 0; j < sz; j++) {
+                    const float v = h[i * n + j];
+                    h[(i + sz) * n + j] = h[i * n + j + sz] = v;
+                    h[(i + sz) * n + j + sz] = -v;
+                }
+        float x[256], y[256];
+        for (int64_t i = 0; i < n; i++)
+            x[i] = y[i] = frand();
+        ntp__hadamard_f32(y, n);
+        for (int64_t i = 0; i < n; i++) {
+            double want = 0;
+            for (int64_t j = 0; j < n; j++)
+                want += h[i * n + j] * x[j] / sqrt((double)n);
+            bad += !(fabs(y[i] - want) <= 1e-6);
+        }
+        ntp__hadamard_f32(y, n);
+        for (int64_t i = 0; i < n; i++)
+            bad += !(fabsf(y[i] - x[i]) <= 1e-6f);
+    }
     if (bad)
-        fprintf(stderr, "%s attention: %d mismatches\n", k->isa, bad);
+        fprintf(stderr, "hadamard: %d mismatches\n", bad);
     CHECK(bad == 0);
 }
 
@@ -499,6 +635,7 @@ int main(void)
     CHECK_STATUS(ntp__kernels_init(&k, "sse9"), NTP_E_UNSUPPORTED);
     /* AMX has no kernels yet: asking for it is an error, not a silent fallback. */
     CHECK_STATUS(ntp__kernels_init(&k, "amx"), NTP_E_UNSUPPORTED);
+    test_hadamard();
     const char *isas[] = {"avx2", "avx512"};
     int ran = 0;
     for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
@@ -512,7 +649,7 @@ int main(void)
         test_quantize_act(&ref, &k);
         test_exp_sum(&k);
         test_glu(&k);
-        test_attention(&k);
+        test_attention(&ref, &k);
         test_products(&ref, &k);
         test_packed(&ref, &k);
         ran++;

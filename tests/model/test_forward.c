@@ -9,7 +9,8 @@
  *    of 512, of 100 and of 1 (1e-4: F16 cache, 3 chunks of cached positions);
  *  - gemma3 with a sliding window shorter than the prompt: against the
  *    reference, and a 600-token prompt whose batches of 512 (a plain cache),
- *    100 and 1 (a ring cache of the local layers) agree (F32 cache, 1e-5).
+ *    100 and 1 (a ring cache of the local layers) agree (F32 cache, 1e-5);
+ *  - Q8_0 and Q4_0 caches against the F32 cache at tp 1 and 2 (check_kv_quant).
  */
 #include "forward_util.h"
 
@@ -65,7 +66,7 @@ static void check_batching(void)
  * start mid-chunk) and single tokens (the per-token attention) agree.
  */
 #define N_LONG 600
-static float long_a[N_LONG * NV], long_b[N_LONG * NV];
+static float long_a[N_LONG * NV], long_b[N_LONG * NV], long_c[N_LONG * NV];
 
 static void check_long_prompt(void)
 {
@@ -132,6 +133,13 @@ static void check_token_by_token(void)
  * batches of 100 (ring of 139 positions, so blocks of the prefill attention
  * wrap around it) and of 1 (ring of 40) against one plain-cache batch of 512,
  * with an F32 cache so that only the order of float sums differs (1e-5).
+ * A Q8_0 cache (rotated heads of 64; ring rows copied, not quantized
+ * twice): its plain cache (batch 512) within 5e-2 of the F32 cache's
+ * (1.7e-2 here; this model is more sensitive than check_kv_quant's), the
+ * ring in batches of 100 within 2e-3 of its plain cache (5.7e-4 here: a
+ * last-bit difference may move a cache code), and in batches of 1 (the
+ * per-head kernel, q rounded to Q8_0 too) within 5e-2 of the F32 cache
+ * (2.0e-2 here).
  */
 static void check_swa_ring(void)
 {
@@ -139,6 +147,7 @@ static void check_swa_ring(void)
     p.n_layer = 6; /* five local layers, then a global one */
     p.n_swa = 40;
     p.n_ctx = 640;
+    p.head_dim = 64; /* a quantized cache's blocks, rotated (cpu_device.c, rot_k and rot_v) */
     p.tied_output = true;
     char path[300];
     if (fwd_gen(&p, "swa-ring", path, sizeof path) != 0)
@@ -154,6 +163,120 @@ static void check_swa_ring(void)
            e1);
     CHECK(e100 <= 1e-5);
     CHECK(e1 <= 1e-5);
+    CHECK(fwd_engine_ctx(path, NTP_TYPE_Q8_0, 512, 640, toks, N_LONG, long_b, 0, NULL) == 0);
+    const double eq = fwd_rel_err(long_b, long_a, N_LONG * NV);
+    CHECK(fwd_engine_ctx(path, NTP_TYPE_Q8_0, 100, 640, toks, N_LONG, long_c, 0, NULL) == 0);
+    const double eq100 = fwd_rel_err(long_c, long_b, N_LONG * NV);
+    CHECK(fwd_engine_ctx(path, NTP_TYPE_Q8_0, 1, 640, toks, N_LONG, long_c, 0, NULL) == 0);
+    const double eq1 = fwd_rel_err(long_c, long_a, N_LONG * NV);
+    printf("sliding window ring, Q8_0 cache: batch 512 vs F32 %.2e, batch 100 vs 512 %.2e, "
+           "batch 1 vs F32 %.2e\n",
+           eq, eq100, eq1);
+    CHECK(eq <= 5e-2);
+    CHECK(eq100 <= 2e-3);
+    CHECK(eq1 <= 5e-2);
+}
+
+/*
+ * The prompt's logits into out and N_GREEDY greedy tokens into gen with a
+ * kv cache, batches of n_batch, on tp devices sharing two threads.
+ */
+static int run_kv(const char *path, enum ntp_type kv, int tp, int32_t n_batch, const int32_t *toks,
+                  float *out, int32_t *gen)
+{
+    ntp_model_params mp = ntp_model_default_params();
+    mp.n_threads = 2;
+    mp.tp = tp;
+    ntp_context_params cp = ntp_context_default_params();
+    cp.kv_type = kv;
+    cp.n_batch = n_batch;
+    cp.n_ctx = 128;
+    ntp_model *m = NULL;
+    ntp_context *c = NULL;
+    int rc = -1;
+    if (ntp_model_load(path, mp, &m) != NTP_OK || ntp_context_new(m, cp, &c) != NTP_OK ||
+        ntp_decode(c, toks, N_PROMPT, true) != NTP_OK)
+        goto done;
+    for (int i = 0; i < N_PROMPT; i++)
+        memcpy(out + (size_t)i * NV, ntp_get_logits(c, i), NV * sizeof(float));
+    for (int i = 0; i < N_GREEDY; i++) {
+        gen[i] = fwd_argmax(ntp_get_logits(c, -1), NV);
+        if (i + 1 < N_GREEDY && ntp_decode(c, &gen[i], 1, false) != NTP_OK)
+            goto done;
+    }
+    rc = 0;
+done:
+    if (rc != 0)
+        fprintf(stderr, "kv %s tp %d: %s\n", ntp_type_name(kv), tp, ntp_last_error());
+    ntp_context_free(c);
+    ntp_model_free(m);
+    return rc;
+}
+
+/*
+ * Quantized KV caches (kernels.h) against the F32 cache on a llama model
+ * with heads of hd: the prompt in one batch (prefill attention on floats
+ * converted from the cache) and in batches of 5 (the per-head kernel, q in
+ * Q8_0), at tp 1 and 2, then 16 greedy tokens. Heads of 64 are rotated
+ * (cpu_device.c, rot_k and rot_v), heads of 32 are not. Q8_0: logits within
+ * 2e-2 of the F32 cache's (max |diff| / max |ref|; 4.8e-3 and 4.9e-3 here)
+ * and the same greedy tokens. Q4_0 rounds keys and values by up to 1/8 of
+ * their block's largest magnitude: within 0.25 (6.9e-2 and 6.8e-2 here),
+ * tokens not required to match. tp 2 gives tp 1's logits to 1e-3 (2e-7
+ * here; the all-reduce adds in another order, which may move one code of
+ * q's Q8_0 rounding).
+ */
+static void check_kv_quant_heads(int64_t hd)
+{
+    struct ntp_gen_params p = fwd_small("llama");
+    p.n_embd = 4 * hd; /* 4 heads */
+    char path[300], name[32];
+    snprintf(name, sizeof name, "kv-quant-%lld", (long long)hd);
+    if (fwd_gen(&p, name, path, sizeof path) != 0)
+        return;
+    int32_t toks[N_PROMPT], g_f32[N_GREEDY], g[N_GREEDY];
+    fwd_tokens(toks, N_PROMPT, NV, 21);
+    CHECK(run_kv(path, NTP_TYPE_F32, 1, 512, toks, ref, g_f32) == 0);
+    static const enum ntp_type kvs[] = {NTP_TYPE_Q8_0, NTP_TYPE_Q4_0};
+    static const int32_t batches[] = {512, 5};
+    for (int ki = 0; ki < 2; ki++)
+        for (int bi = 0; bi < 2; bi++)
+            for (int tp = 1; tp <= 2; tp++) {
+                float *out = tp == 1 ? alt : eng; /* tp 2 is compared with tp 1 too */
+                if (run_kv(path, kvs[ki], tp, batches[bi], toks, out, g) != 0) {
+                    CHECK(false);
+                    continue;
+                }
+                const double e = fwd_rel_err(out, ref, N_PROMPT * NV);
+                const double etp = tp == 2 ? fwd_rel_err(eng, alt, N_PROMPT * NV) : 0;
+                const bool same = memcmp(g, g_f32, sizeof g) == 0;
+                printf("heads %lld kv %s batch %3d tp %d: vs F32 cache %.2e, vs tp 1 %.2e, "
+                       "greedy %s\n",
+                       (long long)hd, ntp_type_name(kvs[ki]), (int)batches[bi], tp, e, etp,
+                       same ? "equal" : "differ");
+                CHECK(e <= (kvs[ki] == NTP_TYPE_Q8_0 ? 2e-2 : 0.25));
+                CHECK(etp <= 1e-3);
+                CHECK(same || kvs[ki] == NTP_TYPE_Q4_0);
+            }
+}
+
+/* check_kv_quant_heads with and without the rotation; heads of 16 refuse Q8_0, naming 16. */
+static void check_kv_quant(void)
+{
+    struct ntp_gen_params p = fwd_small("llama");
+    char path[300];
+    if (fwd_gen(&p, "kv-heads16", path, sizeof path) != 0)
+        return;
+    ntp_model *m = NULL;
+    ntp_context *c = NULL;
+    ntp_context_params cp = ntp_context_default_params();
+    cp.kv_type = NTP_TYPE_Q8_0;
+    CHECK_OK(ntp_model_load(path, ntp_model_default_params(), &m));
+    CHECK_STATUS(ntp_context_new(m, cp, &c), NTP_E_UNSUPPORTED);
+    CHECK(strstr(ntp_last_error(), "multiples of 32") && strstr(ntp_last_error(), "are 16"));
+    ntp_model_free(m);
+    check_kv_quant_heads(32);
+    check_kv_quant_heads(64);
 }
 
 int main(void)
@@ -183,6 +306,7 @@ int main(void)
     check_swa_ring();
     check_batching();
     check_token_by_token();
+    check_kv_quant();
     fwd_cleanup();
     return ntp_test_result("test_forward");
 }

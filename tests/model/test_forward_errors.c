@@ -242,8 +242,9 @@ static void test_decode_errors(void)
     CHECK_OK(ntp_model_load(base, mp, &m));
     ntp_context_params cp = ntp_context_default_params();
     cp.n_ctx = 16;
-    cp.kv_type = NTP_TYPE_Q8_0;
+    cp.kv_type = NTP_TYPE_Q4_K;
     CHECK_STATUS(ntp_context_new(m, cp, &c), NTP_E_UNSUPPORTED);
+    CHECK(strstr(ntp_last_error(), "F16, F32, Q8_0 or Q4_0") != NULL);
     cp.kv_type = NTP_TYPE_F16;
     CHECK_OK(ntp_context_new(m, cp, &c));
     if (c == NULL) {

@@ -316,18 +316,28 @@ static ntp_status cpu_state_new(struct ntp_device *d, const struct ntp_dev_state
     s->hdk = hp->head_dim_k;
     s->hdv = hp->head_dim_v;
     s->n_threads = c->p.n_threads;
-    const size_t kv_el = p->kv_type == NTP_TYPE_F16 ? 2 : 4;
     const size_t nb = (size_t)p->n_batch, fl = sizeof(float);
-    s->kv_row = (size_t)(sh->n_head_kv * (s->hdk > s->hdv ? s->hdk : s->hdv)) * kv_el;
     s->act_row = max_act_row(c, p);
-    s->thr_floats = p->n_ctx + s->hdv;
+    s->thr_floats = p->n_ctx + s->hdk;
 #if NTP_HAVE_OPENBLAS
     if (s->thr_floats < NTP_ATT_SCRATCH(s->hdk, s->hdv))
         s->thr_floats = NTP_ATT_SCRATCH(s->hdk, s->hdv);
 #endif
     int bad = 0;
     size_t kv_bytes = 0;
-    const ntp_status st = kv_layout(s, &kv_bytes);
+    ntp_status st = ntp_type_row_size(p->kv_type, s->hdk, &s->k_head);
+    if (st == NTP_OK)
+        st = ntp_type_row_size(p->kv_type, s->hdv, &s->v_head);
+    s->kv_row = (size_t)sh->n_head_kv * (s->k_head > s->v_head ? s->k_head : s->v_head);
+    /* llama.cpp's attention rotation (attn_rot_k/v), on for a quantized cache whose heads are
+       multiples of 64 wide: q and k in blocks of the largest power of two dividing hdk, v in
+       blocks of 64. Dot products are kept; the blocks see fewer outliers. */
+    if (ntp__kv_quantized(p->kv_type)) {
+        s->rot_k = s->hdk % 64 == 0 ? s->hdk & -s->hdk : 0;
+        s->rot_v = s->hdv % 64 == 0 ? 64 : 0;
+    }
+    if (st == NTP_OK)
+        st = kv_layout(s, &kv_bytes);
     if (st != NTP_OK) {
         cpu_state_free(d, s);
         return st;

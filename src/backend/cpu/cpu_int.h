@@ -48,10 +48,15 @@ struct ntp_dev_state {
     struct ntp_device *dev;        /* the device that made it */
     struct ntp_dev_state_params p; /* as given (pointers owned by the model) */
     int64_t n_embd, hdk, hdv;      /* hidden size and head widths (from cfg) */
+    size_t k_head, v_head;         /* bytes of one KV head's key (value) in kv_type */
+    int64_t rot_k, rot_v;          /* a quantized cache's Hadamard blocks: q and k, v and the
+                                      attention output rotated in blocks of this many (0:
+                                      none; cpu_device.c, cpu_state_new) */
     size_t kv_row;                 /* bytes of one position of K (or V) in one layer */
-    uint8_t *k_cache;              /* [n_layer][rows][nkv * hdk] in kv_type; rows = n_ctx, or
-                                      twice the ring of a sliding-window layer (ntp__kv_ring) */
-    uint8_t *v_cache;              /* [n_layer][rows][nkv * hdv] in kv_type */
+    uint8_t *k_cache;              /* [n_layer][rows][nkv * hdk] in kv_type (head g's key at
+                                      byte g * k_head of a row); rows = n_ctx, or twice the
+                                      ring of a sliding-window layer (ntp__kv_ring) */
+    uint8_t *v_cache;              /* [n_layer][rows][nkv * hdv] in kv_type (g * v_head) */
     size_t *kv_off;                /* [n_layer] byte offset of each layer in k_cache/v_cache */
     int64_t *kv_ring;              /* [n_layer] the layer's ring, 0: row p for position p */
     float *x;                      /* [n_batch][n_embd] residual stream (the hidden state) */
@@ -69,8 +74,8 @@ struct ntp_dev_state {
     void *act;                     /* [n_batch][act_row] activations quantized for a matmul */
     size_t act_row;                /* bytes per row of act (largest need over the weights) */
     float *thr;                    /* [n_threads][thr_floats] per-thread scratch */
-    int64_t thr_floats;            /* floats per thread: attention scores (n_ctx), or the
-                                      prefill attention's NTP_ATT_SCRATCH */
+    int64_t thr_floats;            /* floats per thread: attention scores (n_ctx) and q in
+                                      Q8_0 (hdk), or the prefill attention's NTP_ATT_SCRATCH */
     int n_threads;                 /* team size the scratch was sized for */
     struct cpu_job job;            /* the team's current job */
 };

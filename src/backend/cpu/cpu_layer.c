@@ -12,7 +12,7 @@
 #include "backend/cpu/cpu_int.h"
 
 #include "core/core.h"
-#include "core/half.h"
+#include "kernels/quant.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -188,23 +188,25 @@ static size_t kv_at(const struct ntp_dev_state *s, int64_t li, int64_t p)
 }
 
 /*
- * Store one head's key or value row (hd floats) for position p, head slot g:
- * at its row, and in a ring once more one ring further on (config.h, ntp__kv_ring).
+ * Store head g's key or value row (hd floats, head bytes in kv_type) for
+ * position p: at its row, and in a ring once more one ring further on
+ * (config.h, ntp__kv_ring). Q8_0 and Q4_0 rows come from ggml's reference
+ * quantizers, so the cache is the same whichever kernels run.
  */
 static void kv_store(const struct ntp_dev_state *s, uint8_t *cache, int64_t li, int64_t p,
-                     int64_t g, int64_t hd, const float *src)
+                     int64_t g, size_t head, int64_t hd, const float *src)
 {
-    uint8_t *row = cache + kv_at(s, li, p);
-    for (int copy = 0; copy < (s->kv_ring[li] ? 2 : 1); copy++) {
-        if (s->p.kv_type == NTP_TYPE_F16) {
-            ntp_f16 *dst = (ntp_f16 *)row + g * hd;
-            for (int64_t i = 0; i < hd; i++)
-                dst[i] = ntp__f32_to_f16(src[i]);
-        } else {
-            memcpy((float *)row + g * hd, src, (size_t)hd * sizeof(float));
-        }
-        row += (size_t)s->kv_ring[li] * s->kv_row;
-    }
+    uint8_t *row = cache + kv_at(s, li, p) + (size_t)g * head;
+    ntp__quant_fns(s->p.kv_type)->quantize(src, row, hd);
+    if (s->kv_ring[li])
+        memcpy(row + (size_t)s->kv_ring[li] * s->kv_row, row, head);
+}
+
+/* x = H x in blocks of n over hd floats (ntp__hadamard_f32; n 0: no rotation). */
+static void kv_rotate(float *x, int64_t hd, int64_t n)
+{
+    for (int64_t i = 0; n > 0 && i < hd; i += n)
+        ntp__hadamard_f32(x + i, n);
 }
 
 /* The first position token position p attends to: 0, or the start of its sliding window. */
@@ -229,8 +231,9 @@ static void qk_head(const struct thr *th, float *x, const struct ntp_dev_tensor 
 
 /*
  * After the Q/K/V projections: biases, q/k norms and RoPE on every head of
- * every token, and the new keys and values written into the cache. Units are
- * (token, head) pairs over the shard's query heads then its KV heads.
+ * every token (then a quantized cache's rotation), and the new keys and
+ * values written into the cache. Units are (token, head) pairs over the
+ * shard's query heads then its KV heads.
  */
 static void qkv_post(struct thr *th, int64_t il, const struct ntp_dev_run *run)
 {
@@ -249,6 +252,7 @@ static void qkv_post(struct thr *th, int64_t il, const struct ntp_dev_run *run)
             float *q = s->q + (t * nh + j) * s->hdk;
             qk_head(th, q, cfg->qkv_bias ? layer_w(th, il, NTP_T_ATTN_Q_BIAS) : NULL, j,
                     cfg->qk_norm ? layer_w(th, il, NTP_T_ATTN_Q_NORM) : NULL, cs);
+            kv_rotate(q, s->hdk, s->rot_k);
             continue;
         }
         const int64_t g = j - nh;
@@ -259,8 +263,10 @@ static void qkv_post(struct thr *th, int64_t il, const struct ntp_dev_run *run)
         if (cfg->qkv_bias)
             ntp__add_f32(v, (const float *)layer_w(th, il, NTP_T_ATTN_V_BIAS)->data + g * s->hdv,
                          s->hdv);
-        kv_store(s, s->k_cache, li, p, g, s->hdk, k);
-        kv_store(s, s->v_cache, li, p, g, s->hdv, v);
+        kv_rotate(k, s->hdk, s->rot_k);
+        kv_rotate(v, s->hdv, s->rot_v);
+        kv_store(s, s->k_cache, li, p, g, s->k_head, s->hdk, k);
+        kv_store(s, s->v_cache, li, p, g, s->v_head, s->hdv, v);
     }
 }
 
@@ -276,7 +282,6 @@ static void attention(struct thr *th, int64_t il, const struct ntp_dev_run *run)
     const struct ntp_hparams *hp = &s->p.cfg->hp;
     const int64_t nh = sh->n_head, group = hp->n_head / hp->n_head_kv;
     const int64_t li = il - sh->layer0;
-    const size_t esz = s->p.kv_type == NTP_TYPE_F16 ? sizeof(ntp_f16) : sizeof(float);
     int64_t u0, u1;
     ntp__slice(run->n_tok * nh, th->ith, th->nth, &u0, &u1);
     for (int64_t u = u0; u < u1; u++) {
@@ -286,8 +291,8 @@ static void attention(struct thr *th, int64_t il, const struct ntp_dev_run *run)
         const size_t row0 = kv_at(s, li, lo);
         const struct ntp_attn_args a = {
             .q = s->q + (t * nh + h) * s->hdk,
-            .k = s->k_cache + row0 + (size_t)(g * s->hdk) * esz,
-            .v = s->v_cache + row0 + (size_t)(g * s->hdv) * esz,
+            .k = s->k_cache + row0 + (size_t)g * s->k_head,
+            .v = s->v_cache + row0 + (size_t)g * s->v_head,
             .kv_stride = s->kv_row,
             .kv_type = s->p.kv_type,
             .hdk = s->hdk,
@@ -296,8 +301,11 @@ static void attention(struct thr *th, int64_t il, const struct ntp_dev_run *run)
             .scale = s->p.cfg->attn_scale,
             .score = th->scratch,
             .out = s->att + (t * nh + h) * s->hdv,
+            .q_dot = th->scratch + s->p.n_ctx,
+            .kern = th->k,
         };
         th->k->attn(&a);
+        kv_rotate(a.out, s->hdv, s->rot_v); /* back from the rotated values */
     }
 }
 
@@ -319,7 +327,6 @@ static void attention_blas(struct thr *th, int64_t il, const struct ntp_dev_run 
     const struct ntp_shard *sh = s->p.shard;
     const int64_t nh = sh->n_head, group = s->p.cfg->hp.n_head / s->p.cfg->hp.n_head_kv;
     const int64_t hdk = s->hdk, hdv = s->hdv, n_tb = (run->n_tok + NTP_ATT_TB - 1) / NTP_ATT_TB;
-    const size_t esz = s->p.kv_type == NTP_TYPE_F16 ? sizeof(ntp_f16) : sizeof(float);
     float *kf = th->scratch, *vf = kf + NTP_ATT_P * hdk, *sc = vf + NTP_ATT_P * hdv;
     float *o = sc + NTP_ATT_TB * NTP_ATT_P, *mx = o + NTP_ATT_TB * hdv, *sum = mx + NTP_ATT_TB;
     int64_t u0, u1;
@@ -330,8 +337,8 @@ static void attention_blas(struct thr *th, int64_t il, const struct ntp_dev_run 
         const int64_t g = (sh->head0 + h) / group - sh->head_kv0;
         const int64_t lo = attn_lo(s, il, run->pos + t0);
         const size_t row0 = kv_at(s, il - sh->layer0, lo);
-        const uint8_t *kc = s->k_cache + row0 + (size_t)(g * hdk) * esz;
-        const uint8_t *vc = s->v_cache + row0 + (size_t)(g * hdv) * esz;
+        const uint8_t *kc = s->k_cache + row0 + (size_t)g * s->k_head;
+        const uint8_t *vc = s->v_cache + row0 + (size_t)g * s->v_head;
         const int64_t n_pos = run->pos + t0 + nt - lo; /* lo .. the block's last token */
         for (int64_t i = 0; i < nt; i++) {
             mx[i] = -INFINITY;
@@ -380,6 +387,7 @@ static void attention_blas(struct thr *th, int64_t il, const struct ntp_dev_run 
             float *out = s->att + ((t0 + i) * nh + h) * hdv;
             for (int64_t d = 0; d < hdv; d++)
                 out[d] = o[i * hdv + d] / sum[i];
+            kv_rotate(out, hdv, s->rot_v);
         }
     }
 }

@@ -341,6 +341,10 @@ static ntp_status alloc_buffers(struct ntp_device *d, struct cuda_state *s)
 static ntp_status check_state_params(struct ntp_device *d, const struct ntp_dev_state_params *p)
 {
     const struct ntp_hparams *hp = &p->cfg->hp;
+    if (p->kv_type != NTP_TYPE_F16 && p->kv_type != NTP_TYPE_F32)
+        return ntp__error(NTP_E_UNSUPPORTED,
+                          "%s: the CUDA device keeps an F16 or F32 cache (KV cache type %s)",
+                          d->desc, ntp_type_name(p->kv_type));
     if (p->comm.comm != NULL)
         return ntp__error(NTP_E_UNSUPPORTED,
                           "%s: a GPU cannot join a CPU tensor-parallel group; give it a layer "

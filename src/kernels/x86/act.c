@@ -21,21 +21,13 @@ NTP_INLINE __m256 absmax8(__m256 m, const float *x)
     return _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x)));
 }
 
-NTP_INLINE float hmax_ps(__m256 v)
-{
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ss(m, _mm_movehdup_ps(m));
-    return _mm_cvtss_f32(m);
-}
-
 /* One block of 32: d = absmax / 127, codes at qs; returns the sum of the codes. */
 NTP_INLINE int q8_block32(const float *x, int8_t *qs, float *d_out)
 {
     __m256 m = _mm256_setzero_ps();
     for (int j = 0; j < 32; j += 8)
         m = absmax8(m, x + j);
-    const float d = hmax_ps(m) / 127;
+    const float d = ntp__x86_hmax_ps(m) / 127;
     const __m256 id = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
     const __m256i q = ntp__x86_pack_i32_i8(q8_round8(x, id), q8_round8(x + 8, id),
                                            q8_round8(x + 16, id), q8_round8(x + 24, id));
@@ -77,7 +69,8 @@ void NTP_X86(quantize_q8_k)(const float *x, void *vy, int64_t n)
             mx = _mm256_max_ps(mx, v);
             mn = _mm256_min_ps(mn, v);
         }
-        const float hi = hmax_ps(mx), lo = -hmax_ps(_mm256_sub_ps(_mm256_setzero_ps(), mn));
+        const float hi = ntp__x86_hmax_ps(mx),
+                    lo = -ntp__x86_hmax_ps(_mm256_sub_ps(_mm256_setzero_ps(), mn));
         const float max = hi >= -lo ? hi : lo;
         const float iscale = max != 0.0f ? -127.0f / max : 0.0f;
         if (iscale == 0.0f || !(fabsf(iscale) <= 3.4e38f)) {

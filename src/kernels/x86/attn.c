@@ -1,7 +1,9 @@
 /*
- * attn.c - attention of one head over an F16/F32 cache, the softmax's
+ * attn.c - attention of one head over an F16, F32, Q8_0 or Q4_0 cache
+ * (kernels.h), the conversion of cache rows to floats, the softmax's
  * exponentials (exp_sum) and the FFN's SwiGLU and GeGLU, on a vector exp.
  */
+#include "kernels/x86/legacy.h"
 #include "kernels/x86/simd_x86.h"
 #include "kernels/x86/x86.h"
 
@@ -18,6 +20,31 @@ NTP_INLINE __m256 kv_load8(bool f16, const void *row, int64_t i)
 NTP_INLINE float kv_load1(bool f16, const void *row, int64_t i)
 {
     return f16 ? ntp__x86_h2f((const uint16_t *)row + i) : ((const float *)row)[i];
+}
+
+/* Bytes of one Q4_0 (q4) or Q8_0 cache block. */
+NTP_INLINE size_t kv_block_bytes(bool q4)
+{
+    return q4 ? sizeof(ntp_block_q4_0) : sizeof(ntp_block_q8_0);
+}
+
+/* The 32 codes of a Q4_0 (q4) or Q8_0 block at blk as floats, unscaled, 8 per vector. */
+NTP_INLINE void kv_block_ps(bool q4, const uint8_t *blk, __m256 f[4])
+{
+    if (!q4) {
+        const int8_t *qs = (const int8_t *)(blk + offsetof(ntp_block_q8_0, qs));
+        for (int j = 0; j < 4; j++)
+            f[j] = _mm256_cvtepi32_ps(
+                _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(qs + 8 * j))));
+        return;
+    }
+    const __m256i c =
+        _mm256_sub_epi8(lg_nibbles(blk + offsetof(ntp_block_q4_0, qs)), _mm256_set1_epi8(8));
+    const __m128i lo = _mm256_castsi256_si128(c), hi = _mm256_extracti128_si256(c, 1);
+    f[0] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo));
+    f[1] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8)));
+    f[2] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi));
+    f[3] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)));
 }
 
 /*
@@ -104,10 +131,11 @@ static void geglu(float *y, const float *g, const float *u, int64_t n)
     ntp__geglu_f32(y + i, g + i, u + i, n - i);
 }
 
-static void attn_head(const struct ntp_attn_args *a)
+/* score[p] = scale * q . K[p] over an F16 or F32 key cache. */
+static void scores_float(const struct ntp_attn_args *a)
 {
     const bool f16 = a->kv_type == NTP_TYPE_F16;
-    const uint8_t *k = a->k, *v = a->v;
+    const uint8_t *k = a->k;
     for (int64_t p = 0; p < a->n_pos; p++) {
         const void *kr = k + (size_t)p * a->kv_stride;
         __m256 acc = _mm256_setzero_ps();
@@ -119,31 +147,48 @@ static void attn_head(const struct ntp_attn_args *a)
             d += a->q[i] * kv_load1(f16, kr, i);
         a->score[p] = d * a->scale;
     }
-    float max = -INFINITY;
-    for (int64_t p = 0; p < a->n_pos; p++)
-        max = a->score[p] > max ? a->score[p] : max;
-    const __m256 inv = _mm256_set1_ps(1.0f / exp_sum(a->score, a->n_pos, max));
-    int64_t j = 0;
-    for (; j + 8 <= a->n_pos; j += 8)
-        _mm256_storeu_ps(a->score + j, _mm256_mul_ps(_mm256_loadu_ps(a->score + j), inv));
-    for (; j < a->n_pos; j++)
-        a->score[j] *= _mm256_cvtss_f32(inv);
+}
+
+/* o += s * (32 F16 or F32 cache elements at x). */
+NTP_INLINE void values_float32(bool f16, const void *x, float s, __m256 o[4])
+{
+    const __m256 sp = _mm256_set1_ps(s);
+    for (int j = 0; j < 4; j++)
+        o[j] = _mm256_fmadd_ps(sp, kv_load8(f16, x, 8 * j), o[j]);
+}
+
+/* o += s * (the Q4_0 or Q8_0 block at blk): each code times s * d. */
+NTP_INLINE void values_block(bool q4, const uint8_t *blk, float s, __m256 o[4])
+{
+    const __m256 w = _mm256_mul_ps(_mm256_set1_ps(s), lg_bcast_h(blk));
+    __m256 f[4];
+    kv_block_ps(q4, blk, f);
+    for (int j = 0; j < 4; j++)
+        o[j] = _mm256_fmadd_ps(w, f[j], o[j]);
+}
+
+/* out = sum_p score[p] V[p] over an F16 or F32 value cache. */
+static void values_float(const struct ntp_attn_args *a)
+{
+    const bool f16 = a->kv_type == NTP_TYPE_F16;
+    const uint8_t *v = a->v;
     int64_t i = 0;
-    /* Four value columns of 8 at a time, over every position: out stays in registers. */
+    /* 32 value columns at a time over every position, out in registers: even and odd
+       positions in two sets of sums, so that an FMA need not wait for the one before. */
     for (; i + 32 <= a->hdv; i += 32) {
-        __m256 o0 = _mm256_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
-        for (int64_t p = 0; p < a->n_pos; p++) {
-            const void *vr = v + (size_t)p * a->kv_stride;
-            const __m256 sp = _mm256_set1_ps(a->score[p]);
-            o0 = _mm256_fmadd_ps(sp, kv_load8(f16, vr, i), o0);
-            o1 = _mm256_fmadd_ps(sp, kv_load8(f16, vr, i + 8), o1);
-            o2 = _mm256_fmadd_ps(sp, kv_load8(f16, vr, i + 16), o2);
-            o3 = _mm256_fmadd_ps(sp, kv_load8(f16, vr, i + 24), o3);
+        const uint8_t *vi = v + (size_t)i * (f16 ? sizeof(uint16_t) : sizeof(float));
+        __m256 o[4], o1[4];
+        for (int j = 0; j < 4; j++)
+            o[j] = o1[j] = _mm256_setzero_ps();
+        int64_t p = 0;
+        for (; p + 2 <= a->n_pos; p += 2) {
+            values_float32(f16, vi + (size_t)p * a->kv_stride, a->score[p], o);
+            values_float32(f16, vi + (size_t)(p + 1) * a->kv_stride, a->score[p + 1], o1);
         }
-        _mm256_storeu_ps(a->out + i, o0);
-        _mm256_storeu_ps(a->out + i + 8, o1);
-        _mm256_storeu_ps(a->out + i + 16, o2);
-        _mm256_storeu_ps(a->out + i + 24, o3);
+        if (p < a->n_pos)
+            values_float32(f16, vi + (size_t)p * a->kv_stride, a->score[p], o);
+        for (int j = 0; j < 4; j++)
+            _mm256_storeu_ps(a->out + i + 8 * j, _mm256_add_ps(o[j], o1[j]));
     }
     for (; i + 8 <= a->hdv; i += 8) {
         __m256 o = _mm256_setzero_ps();
@@ -160,8 +205,83 @@ static void attn_head(const struct ntp_attn_args *a)
     }
 }
 
+/*
+ * out = sum_p score[p] V[p] over a Q4_0 (q4) or Q8_0 value cache: one block
+ * of 32 columns at a time over every position, out in registers, each code
+ * times score[p] * d (the dequantized row summed in float, as ggml does).
+ */
+NTP_INLINE void values_quant(const struct ntp_attn_args *a, bool q4)
+{
+    const uint8_t *v = a->v;
+    const size_t bb = kv_block_bytes(q4);
+    for (int64_t b = 0; b < a->hdv / NTP_QK; b++) {
+        const uint8_t *vb = v + (size_t)b * bb;
+        __m256 o[4], o1[4]; /* even and odd positions, as in values_float */
+        for (int j = 0; j < 4; j++)
+            o[j] = o1[j] = _mm256_setzero_ps();
+        int64_t p = 0;
+        for (; p + 2 <= a->n_pos; p += 2) {
+            values_block(q4, vb + (size_t)p * a->kv_stride, a->score[p], o);
+            values_block(q4, vb + (size_t)(p + 1) * a->kv_stride, a->score[p + 1], o1);
+        }
+        if (p < a->n_pos)
+            values_block(q4, vb + (size_t)p * a->kv_stride, a->score[p], o);
+        for (int j = 0; j < 4; j++)
+            _mm256_storeu_ps(a->out + b * NTP_QK + 8 * j, _mm256_add_ps(o[j], o1[j]));
+    }
+}
+
+static void attn_head(const struct ntp_attn_args *a)
+{
+    if (ntp__kv_quantized(a->kv_type))
+        ntp__attn_scores_quant(a);
+    else
+        scores_float(a);
+    /* The largest score, 8 at a time (max_ps keeps m when a score is NaN, as the scalar
+       comparison does). */
+    __m256 m8 = _mm256_set1_ps(-INFINITY);
+    int64_t p = 0;
+    for (; p + 8 <= a->n_pos; p += 8)
+        m8 = _mm256_max_ps(_mm256_loadu_ps(a->score + p), m8);
+    float max = ntp__x86_hmax_ps(m8);
+    for (; p < a->n_pos; p++)
+        max = a->score[p] > max ? a->score[p] : max;
+    const __m256 inv = _mm256_set1_ps(1.0f / exp_sum(a->score, a->n_pos, max));
+    int64_t j = 0;
+    for (; j + 8 <= a->n_pos; j += 8)
+        _mm256_storeu_ps(a->score + j, _mm256_mul_ps(_mm256_loadu_ps(a->score + j), inv));
+    for (; j < a->n_pos; j++)
+        a->score[j] *= _mm256_cvtss_f32(inv);
+    if (a->kv_type == NTP_TYPE_Q4_0)
+        values_quant(a, true);
+    else if (a->kv_type == NTP_TYPE_Q8_0)
+        values_quant(a, false);
+    else
+        values_float(a);
+}
+
+/* A Q4_0 (q4) or Q8_0 row of n elements to floats, code times d as the reference does. */
+NTP_INLINE void kv_quant_to_f32(bool q4, const uint8_t *x, float *y, int64_t n)
+{
+    for (int64_t b = 0; b < n / NTP_QK; b++, x += kv_block_bytes(q4), y += NTP_QK) {
+        const __m256 d = lg_bcast_h(x);
+        __m256 f[4];
+        kv_block_ps(q4, x, f);
+        for (int j = 0; j < 4; j++)
+            _mm256_storeu_ps(y + 8 * j, _mm256_mul_ps(f[j], d));
+    }
+}
+
 static void kv_to_f32(enum ntp_type kv_type, const void *x, float *y, int64_t n)
 {
+    if (kv_type == NTP_TYPE_Q4_0) {
+        kv_quant_to_f32(true, x, y, n);
+        return;
+    }
+    if (kv_type == NTP_TYPE_Q8_0) {
+        kv_quant_to_f32(false, x, y, n);
+        return;
+    }
     const bool f16 = kv_type == NTP_TYPE_F16;
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
