@@ -194,7 +194,11 @@ ntp_status ntp_context_new(ntp_model *m, ntp_context_params params, ntp_context 
         free(c);
         return ntp__error(NTP_E_NOMEM, "context: out of memory");
     }
+    /* The devices' teams first-touch the new state's pages: that is a job on
+       the same teams a decode of another context may be running. */
+    pthread_mutex_lock(&m->run_lock);
     s = make_states(c);
+    pthread_mutex_unlock(&m->run_lock);
     if (s != NTP_OK) {
         ntp_context_free(c);
         return s;

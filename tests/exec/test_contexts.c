@@ -3,10 +3,14 @@
  * the same time (include/ntp.h "Threads"): each must produce exactly the
  * tokens and logits it produces alone. The model is tensor-parallel (two
  * devices), so the contexts share the devices' teams and the all-reduce.
+ * Contexts made and freed on one thread while another decodes do not
+ * disturb it (a new context's state is first touched by the devices' teams,
+ * which must wait for the running decode).
  */
 #include "model/forward_util.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +50,27 @@ static void *generate(void *arg)
     }
     if (r->st == NTP_OK)
         memcpy(r->last, ntp_get_logits(r->c, -1), (size_t)nv * sizeof(float));
+    return NULL;
+}
+
+/* Make and free contexts (each first-touched by the devices' teams) until *stop. */
+struct churn {
+    ntp_model *m;
+    ntp_context_params cp;
+    _Atomic int stop;
+    int made;
+    ntp_status st;
+};
+
+static void *churn(void *arg)
+{
+    struct churn *ch = arg;
+    while (!ch->stop && ch->st == NTP_OK) {
+        ntp_context *c = NULL;
+        ch->st = ntp_context_new(ch->m, ch->cp, &c);
+        ntp_context_free(c);
+        ch->made++;
+    }
     return NULL;
 }
 
@@ -89,6 +114,31 @@ int main(void)
     }
     for (int i = 0; i < 2; i++)
         ntp_context_free(alone[i].c);
+    ntp_model_free(m);
+    m = NULL;
+    /* One device with a team of two threads, so that its jobs run on a worker. */
+    mp.tp = 1;
+    mp.threads_per_device = 2;
+    CHECK_OK(ntp_model_load(path, mp, &m));
+    struct run ref = {.first = 3}, run = {.first = 3};
+    if (m && ntp_context_new(m, cp, &ref.c) == NTP_OK) {
+        generate(&ref);
+        run.c = ref.c;
+        struct churn ch = {.m = m, .cp = cp};
+        pthread_t tc;
+        pthread_create(&tc, NULL, churn, &ch);
+        for (int round = 0; round < 5; round++) {
+            generate(&run);
+            CHECK_OK(run.st);
+            CHECK(memcmp(run.tok, ref.tok, sizeof run.tok) == 0);
+            CHECK(memcmp(run.last, ref.last, sizeof run.last) == 0);
+        }
+        ch.stop = 1;
+        pthread_join(tc, NULL);
+        CHECK_OK(ch.st);
+        printf("contexts made and freed during 5 decodes on another thread: %d\n", ch.made);
+    }
+    ntp_context_free(ref.c);
     ntp_model_free(m);
     fwd_cleanup();
     return ntp_test_result("contexts");
