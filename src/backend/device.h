@@ -88,7 +88,7 @@ struct ntp_dev_state_params {
                                         device's rank in it; comm.comm NULL: alone */
     int64_t n_ctx;                   /* positions in the KV cache */
     int64_t n_batch;                 /* most tokens per run_layers/run_output call */
-    enum ntp_type kv_type;           /* F16 or F32 */
+    enum ntp_type kv_type;           /* F16, F32, Q8_0 or Q4_0 (the CPU device; CUDA: F16, F32) */
 };
 
 /* One run of the transformer blocks over a batch of tokens. */

@@ -444,7 +444,7 @@ static void json_samples(FILE *f, const struct result *r, bool ts)
 static void json_row(const struct bench *b, const struct result *r)
 {
     FILE *f = stdout;
-    const char *kv_name = b->a->inf.kv_type == 1 ? "f32" : "f16";
+    const char *kv_name = ntp_cli_infer_kv_name(&b->a->inf);
     fputs("  {\"build_commit\": null, \"numatp_version\": ", f);
     ntp_cli_json_str(f, ntp_version());
     fputs(", \"cpu_info\": ", f);

@@ -27,7 +27,7 @@ static void usage(FILE *f)
             "  -c, --ctx-size N      context positions for the KV cache line, 1 .. %d\n"
             "                        (default: min(training context, 4096), as run)\n"
             "  -b, --batch-size N    tokens per batch, 1 .. %d (default 512)\n"
-            "  --kv-type f16|f32     KV cache type (default f16)\n"
+            "  --kv-type TYPE        KV cache type: f16 (default), f32, q8_0, q4_0\n"
             "  -ngl, --gpu-layers N  also show the GPU's share for hybrid offload: the first\n"
             "                        N blocks (0 .. %d), their GPU memory, how many fit\n"
             "  --gpu-output          the output head on the GPU too\n"
@@ -41,6 +41,14 @@ static void print_kv(const struct ntp_kv_plan *kv, int n_dev, const struct ntp_h
 {
     const double mib = 1024.0 * 1024.0;
     uint64_t total = 0, plain = 0;
+    size_t row;
+    if (ntp_type_row_size(kv->type, hp->head_dim_k, &row) != NTP_OK ||
+        ntp_type_row_size(kv->type, hp->head_dim_v, &row) != NTP_OK) {
+        printf("kv cache: %s cannot hold this model's heads of %lld (a multiple of 32 is "
+               "needed)\n",
+               kv_name, (long long)hp->head_dim_k);
+        return;
+    }
     printf("kv cache at -c %lld, batch %lld, %s:", (long long)kv->n_ctx, (long long)kv->n_batch,
            kv_name);
     for (int d = 0; d < n_dev; d++) {
@@ -99,7 +107,9 @@ int ntp_cli_plan(int argc, char **argv)
     const char *model = NULL;
     int64_t tp = 2, ngl = 0, ctx = 0, batch = 512, kv_type = 0;
     bool help = false, gpu_output = false;
-    static const char *const kv_types[] = {"f16", "f32", NULL};
+    static const char *const kv_types[] = {"f16", "f32", "q8_0", "q4_0", NULL};
+    static const enum ntp_type kv_ids[] = {NTP_TYPE_F16, NTP_TYPE_F32, NTP_TYPE_Q8_0,
+                                           NTP_TYPE_Q4_0};
     /* The same names and ranges as the inference commands' options (infer.h). */
     const struct ntp_cli_opt opts[] = {
         {"--model", "-m", NTP_CLI_STR, .dst = &model},
@@ -124,7 +134,7 @@ int ntp_cli_plan(int argc, char **argv)
     struct ntp_plan plan;
     struct ntp_hparams hp;
     uint64_t bytes[NTP_PLAN_MAX_DEV] = {0}, total = 0;
-    struct ntp_kv_plan kv = {.n_ctx = ctx, .n_batch = batch, .elem = kv_type == 1 ? 4 : 2};
+    struct ntp_kv_plan kv = {.n_ctx = ctx, .n_batch = batch, .type = kv_ids[kv_type]};
     if (ctx == 0) { /* the context's default (ntp_context_default_params), known once read */
         if (ntp__model_plan_file(model, (int)tp, &plan, &hp, bytes, NULL) != NTP_OK) {
             fprintf(stderr, "numatp plan: %s\n", ntp_last_error());

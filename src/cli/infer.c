@@ -124,6 +124,12 @@ static int infer_check(const char *cmd, const struct ntp_cli_infer *o)
     return 0;
 }
 
+/* The cache type the options name: -ctk/-ctv when given, else --kv-type (index of kv_types). */
+static int64_t kv_index(const struct ntp_cli_infer *o)
+{
+    return o->kv_type_k != 0 ? o->kv_type_k : o->kv_type;
+}
+
 int ntp_cli_infer_apply(const char *cmd, const struct ntp_cli_infer *o, ntp_model_params *mp,
                         ntp_context_params *cp)
 {
@@ -141,8 +147,13 @@ int ntp_cli_infer_apply(const char *cmd, const struct ntp_cli_infer *o, ntp_mode
     mp->use_mmap = !o->no_mmap;
     *cp = ntp_context_default_params();
     cp->n_ctx = o->ctx > 0 ? (int32_t)o->ctx : 0;
-    cp->kv_type = kv_type_ids[o->kv_type_k != 0 ? o->kv_type_k : o->kv_type];
+    cp->kv_type = kv_type_ids[kv_index(o)];
     return 0;
+}
+
+const char *ntp_cli_infer_kv_name(const struct ntp_cli_infer *o)
+{
+    return kv_types[kv_index(o)];
 }
 
 /* Progress every 10% on stderr; user points at the last tenth printed. */

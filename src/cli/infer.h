@@ -51,6 +51,9 @@ void ntp_cli_infer_opts(struct ntp_cli_infer *o, bool lists, struct ntp_cli_opt 
 /* The options' --help lines; ctx_default describes the command's -c default. */
 void ntp_cli_infer_help(FILE *f, const char *ctx_default);
 
+/* The KV cache type the options name, as llama.cpp writes it ("f16", "q8_0"). */
+const char *ntp_cli_infer_kv_name(const struct ntp_cli_infer *o);
+
 /*
  * Check what the parser cannot (-m given, --numa-nodes syntax, --gpu-output
  * with GPU layers) and fill the library's parameters from the first value of

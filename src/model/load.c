@@ -670,8 +670,10 @@ static void plan_kv(const struct ntp_model_cfg *cfg, const struct ntp_plan *plan
                     struct ntp_kv_plan *kv)
 {
     const struct ntp_hparams *hp = &cfg->hp;
-    const uint64_t width =
-        (uint64_t)(hp->head_dim_k > hp->head_dim_v ? hp->head_dim_k : hp->head_dim_v) * kv->elem;
+    const int64_t hd = hp->head_dim_k > hp->head_dim_v ? hp->head_dim_k : hp->head_dim_v;
+    size_t head_row = 0; /* one head's cached row (0 when the type cannot hold it) */
+    ntp_type_row_size(kv->type, hd, &head_row);
+    const uint64_t width = head_row;
     kv->n_ring = kv->ring = 0;
     for (int64_t il = 0; il < hp->n_layer; il++)
         if (ntp__kv_ring(cfg, il, kv->n_ctx, kv->n_batch)) {

@@ -25,6 +25,9 @@ check 'grep -q "^dev 1 .*kv heads \[  0,   1)  1\*" <<<"$out"' "shared KV head m
 out=$("$numatp" plan -m "$tmp/b.gguf" --tp 1 -c 4096)
 check 'grep -q "^kv cache at -c 4096, batch 512, f16: dev 0 1.0 MiB; total 1.0 MiB" <<<"$out"' \
     "KV cache line: $out"
+out=$("$numatp" plan -m "$tmp/b.gguf" --tp 1 -c 4096 --kv-type q8_0)
+check 'grep -q "^kv cache: q8_0 cannot hold this model.s heads of 16" <<<"$out"' \
+    "heads of 16 cannot be cached in q8_0: $out"
 # gemma3, 6 layers (5 local with a window of 64): the local ones keep a ring of
 # 64 + 512 - 1 = 575 positions, 1150 rows instead of 4096
 "$numatp" gen -o "$tmp/g.gguf" --arch gemma3 --dim 128 --layers 6 --heads 4 --kv-heads 1 \
@@ -34,6 +37,9 @@ check 'grep -q "5 of 6 layers attend to a sliding window of 64 positions and kee
     <<<"$out"' "ring noted: $out"
 # per device: (5 x 1150 + 4096) rows x 1 KV head x 32 x 2 x 4 bytes = 2.40 MiB
 check 'grep -q "f32: dev 0 2.4 MiB, dev 1 2.4 MiB; total 4.8 MiB" <<<"$out"' "ring sizes: $out"
+# q8_0: 34 bytes per 32 values instead of 128
+out=$("$numatp" plan -m "$tmp/g.gguf" --tp 1 -c 4096 --kv-type q8_0)
+check 'grep -q "q8_0: dev 0 0.6 MiB; total 0.6 MiB" <<<"$out"' "q8_0 sizes: $out"
 "$numatp" plan -m "$tmp/g.gguf" -c 0 2>"$tmp/err"; rc=$?
 check '[ $rc = 2 ] && grep -q -- "-c 0 is out of range" "$tmp/err"' "-c 0 refused (exit $rc)"
 "$numatp" plan -m "$tmp/a.gguf" --tp 0 2>"$tmp/err"; rc=$?
