@@ -142,14 +142,15 @@ static inline double fwd_rel_err(const float *a, const float *ref, size_t n)
  * gen is not NULL, n_greedy greedy tokens. batch: n_batch of the context
  * (1 decodes token by token); n_ctx: its positions.
  */
-static inline int fwd_engine_ctx(const char *model, enum ntp_type kv, int32_t n_batch,
-                                 int32_t n_ctx, const int32_t *toks, int n, float *out,
-                                 int n_greedy, int32_t *gen)
+static inline int fwd_engine_tp(const char *model, enum ntp_type kv, int32_t n_batch, int32_t n_ctx,
+                                int tp, const int32_t *toks, int n, float *out, int n_greedy,
+                                int32_t *gen)
 {
     ntp_model *m = NULL;
     ntp_context *c = NULL;
     ntp_model_params mp = ntp_model_default_params();
     mp.n_threads = 2;
+    mp.tp = tp;
     ntp_context_params cp = ntp_context_default_params();
     cp.kv_type = kv;
     cp.n_batch = n_batch;
@@ -170,10 +171,19 @@ static inline int fwd_engine_ctx(const char *model, enum ntp_type kv, int32_t n_
     rc = 0;
 done:
     if (rc != 0)
-        fprintf(stderr, "engine failed on %s: %s\n", model, ntp_last_error());
+        fprintf(stderr, "engine failed on %s (kv %s, tp %d): %s\n", model, ntp_type_name(kv), tp,
+                ntp_last_error());
     ntp_context_free(c);
     ntp_model_free(m);
     return rc;
+}
+
+/* fwd_engine_tp on one device. */
+static inline int fwd_engine_ctx(const char *model, enum ntp_type kv, int32_t n_batch,
+                                 int32_t n_ctx, const int32_t *toks, int n, float *out,
+                                 int n_greedy, int32_t *gen)
+{
+    return fwd_engine_tp(model, kv, n_batch, n_ctx, 1, toks, n, out, n_greedy, gen);
 }
 
 /* fwd_engine_ctx with a 128-position context. */

@@ -68,6 +68,21 @@ static void check_batching(void)
 #define N_LONG 600
 static float long_a[N_LONG * NV], long_b[N_LONG * NV], long_c[N_LONG * NV];
 
+/*
+ * The N_LONG-token prompt toks in batches of 512 (into long_a), 100 and 1 on
+ * a kv cache of 640 positions: how far batches of 100 and of 1 are from one
+ * batch of 512, into *e100 and *e1.
+ */
+static void batch_errors(const char *path, enum ntp_type kv, const int32_t *toks, double *e100,
+                         double *e1)
+{
+    CHECK(fwd_engine_ctx(path, kv, 512, 640, toks, N_LONG, long_a, 0, NULL) == 0);
+    CHECK(fwd_engine_ctx(path, kv, 100, 640, toks, N_LONG, long_b, 0, NULL) == 0);
+    *e100 = fwd_rel_err(long_b, long_a, N_LONG * NV);
+    CHECK(fwd_engine_ctx(path, kv, 1, 640, toks, N_LONG, long_b, 0, NULL) == 0);
+    *e1 = fwd_rel_err(long_b, long_a, N_LONG * NV);
+}
+
 static void check_long_prompt(void)
 {
     struct ntp_gen_params p = fwd_small("llama");
@@ -76,11 +91,8 @@ static void check_long_prompt(void)
         return;
     static int32_t toks[N_LONG];
     fwd_tokens(toks, N_LONG, NV, 13);
-    CHECK(fwd_engine_ctx(path, NTP_TYPE_F16, 512, 640, toks, N_LONG, long_a, 0, NULL) == 0);
-    CHECK(fwd_engine_ctx(path, NTP_TYPE_F16, 100, 640, toks, N_LONG, long_b, 0, NULL) == 0);
-    const double e100 = fwd_rel_err(long_b, long_a, N_LONG * NV);
-    CHECK(fwd_engine_ctx(path, NTP_TYPE_F16, 1, 640, toks, N_LONG, long_b, 0, NULL) == 0);
-    const double e1 = fwd_rel_err(long_b, long_a, N_LONG * NV);
+    double e100, e1;
+    batch_errors(path, NTP_TYPE_F16, toks, &e100, &e1);
     printf("long prompt (%d): batch 100 vs 512: %.2e, batch 1 vs 512: %.2e\n", N_LONG, e100, e1);
     CHECK(e100 <= 1e-4);
     CHECK(e1 <= 1e-4);
@@ -154,11 +166,8 @@ static void check_swa_ring(void)
         return;
     static int32_t toks[N_LONG];
     fwd_tokens(toks, N_LONG, NV, 17);
-    CHECK(fwd_engine_ctx(path, NTP_TYPE_F32, 512, 640, toks, N_LONG, long_a, 0, NULL) == 0);
-    CHECK(fwd_engine_ctx(path, NTP_TYPE_F32, 100, 640, toks, N_LONG, long_b, 0, NULL) == 0);
-    const double e100 = fwd_rel_err(long_b, long_a, N_LONG * NV);
-    CHECK(fwd_engine_ctx(path, NTP_TYPE_F32, 1, 640, toks, N_LONG, long_b, 0, NULL) == 0);
-    const double e1 = fwd_rel_err(long_b, long_a, N_LONG * NV);
+    double e100, e1;
+    batch_errors(path, NTP_TYPE_F32, toks, &e100, &e1);
     printf("sliding window ring (%d): batch 100 vs 512: %.2e, batch 1 vs 512: %.2e\n", N_LONG, e100,
            e1);
     CHECK(e100 <= 1e-5);
@@ -175,42 +184,6 @@ static void check_swa_ring(void)
     CHECK(eq <= 5e-2);
     CHECK(eq100 <= 2e-3);
     CHECK(eq1 <= 5e-2);
-}
-
-/*
- * The prompt's logits into out and N_GREEDY greedy tokens into gen with a
- * kv cache, batches of n_batch, on tp devices sharing two threads.
- */
-static int run_kv(const char *path, enum ntp_type kv, int tp, int32_t n_batch, const int32_t *toks,
-                  float *out, int32_t *gen)
-{
-    ntp_model_params mp = ntp_model_default_params();
-    mp.n_threads = 2;
-    mp.tp = tp;
-    ntp_context_params cp = ntp_context_default_params();
-    cp.kv_type = kv;
-    cp.n_batch = n_batch;
-    cp.n_ctx = 128;
-    ntp_model *m = NULL;
-    ntp_context *c = NULL;
-    int rc = -1;
-    if (ntp_model_load(path, mp, &m) != NTP_OK || ntp_context_new(m, cp, &c) != NTP_OK ||
-        ntp_decode(c, toks, N_PROMPT, true) != NTP_OK)
-        goto done;
-    for (int i = 0; i < N_PROMPT; i++)
-        memcpy(out + (size_t)i * NV, ntp_get_logits(c, i), NV * sizeof(float));
-    for (int i = 0; i < N_GREEDY; i++) {
-        gen[i] = fwd_argmax(ntp_get_logits(c, -1), NV);
-        if (i + 1 < N_GREEDY && ntp_decode(c, &gen[i], 1, false) != NTP_OK)
-            goto done;
-    }
-    rc = 0;
-done:
-    if (rc != 0)
-        fprintf(stderr, "kv %s tp %d: %s\n", ntp_type_name(kv), tp, ntp_last_error());
-    ntp_context_free(c);
-    ntp_model_free(m);
-    return rc;
 }
 
 /*
@@ -236,14 +209,16 @@ static void check_kv_quant_heads(int64_t hd)
         return;
     int32_t toks[N_PROMPT], g_f32[N_GREEDY], g[N_GREEDY];
     fwd_tokens(toks, N_PROMPT, NV, 21);
-    CHECK(run_kv(path, NTP_TYPE_F32, 1, 512, toks, ref, g_f32) == 0);
+    CHECK(fwd_engine_tp(path, NTP_TYPE_F32, 512, 128, 1, toks, N_PROMPT, ref, N_GREEDY, g_f32) ==
+          0);
     static const enum ntp_type kvs[] = {NTP_TYPE_Q8_0, NTP_TYPE_Q4_0};
     static const int32_t batches[] = {512, 5};
     for (int ki = 0; ki < 2; ki++)
         for (int bi = 0; bi < 2; bi++)
             for (int tp = 1; tp <= 2; tp++) {
                 float *out = tp == 1 ? alt : eng; /* tp 2 is compared with tp 1 too */
-                if (run_kv(path, kvs[ki], tp, batches[bi], toks, out, g) != 0) {
+                if (fwd_engine_tp(path, kvs[ki], batches[bi], 128, tp, toks, N_PROMPT, out,
+                                  N_GREEDY, g) != 0) {
                     CHECK(false);
                     continue;
                 }
