@@ -3,6 +3,7 @@
 #include "cli/io.h"
 #include "ntp.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,9 @@ static int dispatch(int argc, char **argv, const char **cmd)
 int main(int argc, char **argv)
 {
     openblas_one_thread(argv);
+    /* A write past the file-size limit (ulimit -f) then fails with EFBIG and is
+       reported as a write error, instead of the signal ending the process. */
+    signal(SIGXFSZ, SIG_IGN);
     const char *cmd = NULL;
     const int rc = dispatch(argc, argv, &cmd);
     return ntp_cli_finish(cmd, rc);
