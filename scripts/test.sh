@@ -92,7 +92,7 @@ fi
 echo
 if [ "$failed" -gt 0 ]; then
     echo "failed:"
-    printf '%s' "$failures" | grep -v '^$'
+    printf '%s' "$failures" | grep -v '^$' | awk '!seen[$0]++' # meson lists failures twice
 fi
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

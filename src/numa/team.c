@@ -7,8 +7,8 @@
  * change, run the job, and the last one to finish stores gen into `done`.
  * Barrier: a counter plus a phase word; the last arriver resets the counter
  * and bumps the phase. Every wait is ntp__wait_ne: bounded spin, then
- * sched_yield, then futex sleep, with a sleeper count so that wakers make the
- * futex system call only when someone sleeps.
+ * sched_yield, then futex sleep (bounded: SLEEP_BOUND_NS), with a sleeper
+ * count so that wakers make the futex system call only when someone sleeps.
  */
 #include "numa/team.h"
 
@@ -24,6 +24,7 @@
 #include <stdalign.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Pause iterations before yielding, and yields before sleeping. */
@@ -62,9 +63,18 @@ struct ntp_team {
     struct worker *workers; /* [n] (malloc) */
 };
 
+/*
+ * A sleeper wakes by itself after this long and looks again, so that a lost
+ * wake-up costs this much and never a hang: the aarch64 suite under
+ * qemu-user, on a loaded machine, once left a test waiting on its team
+ * until the test's timeout.
+ */
+#define SLEEP_BOUND_NS 50000000L
+
 static long futex(_Atomic uint32_t *w, int op, uint32_t val)
 {
-    return syscall(SYS_futex, (uint32_t *)w, op | FUTEX_PRIVATE_FLAG, val, NULL, NULL, 0);
+    const struct timespec bound = {0, SLEEP_BOUND_NS}; /* read by FUTEX_WAIT only */
+    return syscall(SYS_futex, (uint32_t *)w, op | FUTEX_PRIVATE_FLAG, val, &bound, NULL, 0);
 }
 
 static inline void cpu_pause(void)
