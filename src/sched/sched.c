@@ -10,6 +10,7 @@
 
 #include "core/core.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,9 @@ struct slot {
     float *logits;   /* [n_vocab] scratch for the penalties */
     char *pend;      /* text held back: it may be the start of a stop string */
     size_t n_pend, cap_pend;
+    struct ntp_sched_logprob *lp; /* [max_tokens or n_ctx] tokens not yet in an event, when
+                                     the request asks for logprobs (allocated at admission) */
+    int32_t n_lp;
     double t_first, t_last; /* clock at the first and the last token */
 };
 
@@ -101,9 +105,14 @@ static void emit(struct slot *sl, const char *text, size_t len)
 {
     if (len == 0)
         return;
-    const struct ntp_sched_event ev = {
-        .text = text, .len = len, .n_prompt = sl->q->r.n_prompt, .n_completion = sl->n_gen};
+    const struct ntp_sched_event ev = {.text = text,
+                                       .len = len,
+                                       .n_prompt = sl->q->r.n_prompt,
+                                       .n_completion = sl->n_gen,
+                                       .lp = sl->n_lp ? sl->lp : NULL,
+                                       .n_lp = sl->n_lp};
     sl->q->r.fn(sl->q->r.user, &ev);
+    sl->n_lp = 0;
 }
 
 /* End the slot's request: the rest of the held-back text, the final event, a free slot. */
@@ -120,8 +129,13 @@ static void finish(struct ntp_sched *s, struct slot *sl, enum ntp_sched_finish w
         .t_first = sl->n_gen > 0 ? sl->t_first - sl->q->t_submit : 0,
         .t_gen = sl->n_gen > 0 ? sl->t_last - sl->t_first : 0,
         .message = message,
+        .lp = sl->n_lp ? sl->lp : NULL,
+        .n_lp = sl->n_lp,
     };
     sl->q->r.fn(sl->q->r.user, &ev);
+    sl->n_lp = 0;
+    free(sl->lp);
+    sl->lp = NULL;
     pthread_mutex_lock(&s->mu);
     s->busy--;
     s->prompt_tokens += sl->n_done;
@@ -147,9 +161,18 @@ static void admit(struct ntp_sched *s, struct slot *sl, struct req *q)
     sl->n_done = sl->n_gen = 0;
     sl->n_pend = 0;
     sl->generating = false;
+    sl->n_lp = 0;
     memset(sl->counts, 0, (size_t)s->n_vocab * sizeof *sl->counts);
     ntp_context_reset(sl->c);
     ntp_status st = ntp__sampler_new(&q->r.sp, s->n_vocab, &sl->smp);
+    if (st == NTP_OK && q->r.logprobs) {
+        /* at most one entry per generated token is ever held */
+        const int32_t most = q->r.max_tokens > 0 && q->r.max_tokens < s->n_ctx ? q->r.max_tokens
+                                                                                : s->n_ctx;
+        sl->lp = malloc((size_t)most * sizeof *sl->lp);
+        if (!sl->lp)
+            st = ntp__error(NTP_E_NOMEM, "scheduler: logprobs of %d tokens", (int)most);
+    }
     for (int32_t i = 0; st == NTP_OK && i < q->r.n_prompt; i++)
         st = ntp__sampler_accept(sl->smp, q->r.prompt[i]);
     if (st != NTP_OK)
@@ -208,12 +231,15 @@ static bool pend_append(struct slot *sl, const char *p, size_t n)
  * back what may start a stop string), end on a stop string, max_tokens or a
  * full context, else keep it as the next token to decode.
  */
-static void take_token(struct ntp_sched *s, struct slot *sl, int32_t tok)
+static void take_token(struct ntp_sched *s, struct slot *sl, int32_t tok,
+                       const struct ntp_sched_logprob *lp)
 {
     if (ntp_token_is_eog(s->m, tok) || tok == sl->q->r.stop_token) {
         finish(s, sl, NTP_SCHED_STOP, NULL);
         return;
     }
+    if (lp)
+        sl->lp[sl->n_lp++] = *lp;
     sl->t_last = now();
     if (sl->n_gen++ == 0)
         sl->t_first = sl->t_last;
@@ -245,6 +271,39 @@ static void take_token(struct ntp_sched *s, struct slot *sl, int32_t tok)
     sl->generating = true;
 }
 
+/*
+ * tok's log-probability under logits (log-softmax) and the n_top most likely
+ * tokens with theirs, into *out.
+ */
+static void logprob_of(const float *logits, int32_t n_vocab, int32_t tok, int32_t n_top,
+                       struct ntp_sched_logprob *out)
+{
+    float mx = logits[0];
+    for (int32_t t = 1; t < n_vocab; t++)
+        mx = logits[t] > mx ? logits[t] : mx;
+    double sum = 0;
+    for (int32_t t = 0; t < n_vocab; t++)
+        sum += exp((double)(logits[t] - mx));
+    const float lse = mx + (float)log(sum);
+    out->token = tok;
+    out->logprob = logits[tok] - lse;
+    out->n_top = 0;
+    for (int32_t t = 0; t < n_vocab && n_top > 0; t++) { /* insertion into the top list */
+        int32_t i;
+        if (out->n_top < n_top)
+            i = out->n_top++;
+        else if (logits[t] > logits[out->top_token[n_top - 1]])
+            i = n_top - 1;
+        else
+            continue;
+        for (; i > 0 && logits[out->top_token[i - 1]] < logits[t]; i--)
+            out->top_token[i] = out->top_token[i - 1];
+        out->top_token[i] = t;
+    }
+    for (int32_t i = 0; i < out->n_top; i++)
+        out->top_logprob[i] = logits[out->top_token[i]] - lse;
+}
+
 /* Sample from the slot's last logits, with OpenAI's presence and frequency penalties. */
 static void sample(struct ntp_sched *s, struct slot *sl)
 {
@@ -263,7 +322,10 @@ static void sample(struct ntp_sched *s, struct slot *sl)
         fail(s, sl);
         return;
     }
-    take_token(s, sl, tok);
+    struct ntp_sched_logprob lp;
+    if (sl->q->r.logprobs)
+        logprob_of(logits, s->n_vocab, tok, sl->q->r.top_logprobs, &lp);
+    take_token(s, sl, tok, sl->q->r.logprobs ? &lp : NULL);
 }
 
 /* -------------------------------------------------------------- a step */
@@ -417,6 +479,9 @@ ntp_status ntp_sched_new(ntp_model *m, const struct ntp_sched_params *p, struct 
 
 ntp_status ntp_sched_submit(struct ntp_sched *s, const struct ntp_sched_request *r)
 {
+    if (r->logprobs && (r->top_logprobs < 0 || r->top_logprobs > NTP_SCHED_MAX_TOP))
+        return ntp__error(NTP_E_INVALID_ARG, "scheduler: top_logprobs %d (0 .. %d)",
+                          (int)r->top_logprobs, NTP_SCHED_MAX_TOP);
     if (r->n_prompt < 1 || r->n_prompt > s->n_ctx || !r->fn || r->n_stop < 0)
         return ntp__error(NTP_E_INVALID_ARG, "scheduler: a prompt of %d tokens (context %d)",
                           (int)r->n_prompt, (int)s->n_ctx);

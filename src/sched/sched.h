@@ -39,6 +39,19 @@ enum ntp_sched_finish {
     NTP_SCHED_ERROR,     /* the engine failed; message says why */
 };
 
+/* Most alternatives per token a request may ask for (OpenAI's top_logprobs limit). */
+#define NTP_SCHED_MAX_TOP 20
+
+/* A generated token's log-probability and the most likely alternatives at its step. */
+struct ntp_sched_logprob {
+    int32_t token;   /* the token sampled */
+    float logprob;   /* its natural log-probability (log-softmax of the logits, penalties
+                        applied, before temperature and truncation) */
+    int32_t n_top;   /* alternatives below, most likely first (the request's top_logprobs) */
+    int32_t top_token[NTP_SCHED_MAX_TOP];
+    float top_logprob[NTP_SCHED_MAX_TOP];
+};
+
 /* What the callback gets: new text, and at the end why it ended and the counts. */
 struct ntp_sched_event {
     const char
@@ -49,6 +62,11 @@ struct ntp_sched_event {
     double t_first;                 /* seconds from submit to the first token (0: none) */
     double t_gen;                   /* seconds from the first token to the last */
     const char *message;            /* NTP_SCHED_ERROR: what failed */
+    /* With logprobs asked (request.logprobs): the tokens sampled since the
+       previous event, in order (their text may still be held back for a stop
+       string); the final event carries the rest. Otherwise NULL and 0. */
+    const struct ntp_sched_logprob *lp;
+    int32_t n_lp;
 };
 
 /*
@@ -68,6 +86,8 @@ struct ntp_sched_request {
     const char *const *stop;      /* [n_stop] stop strings (copied) */
     int32_t n_stop;
     int32_t stop_token;        /* a token that also stops (a template's turn end), or -1 */
+    bool logprobs;             /* report each token's log-probability (event.lp) */
+    int32_t top_logprobs;      /* and this many alternatives, 0 .. NTP_SCHED_MAX_TOP */
     const atomic_bool *cancel; /* set by the caller to end the request within one step */
     ntp_sched_fn fn;
     void *user;

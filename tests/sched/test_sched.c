@@ -2,8 +2,8 @@
  * test_sched.c - the scheduler of `numatp serve` (src/sched) on a tiny
  * generated model: concurrent greedy requests give the tokens of a plain
  * decode loop (prompts read in the same chunks), stop strings, OpenAI's
- * penalties, a full queue, cancellation, stopping with requests in flight,
- * and requests that cannot run.
+ * penalties, logprobs, a full queue, cancellation, stopping with requests in
+ * flight, and requests that cannot run.
  */
 #include "core/core.h"
 #include "model/gen.h"
@@ -30,6 +30,8 @@ struct got {
     int cancel_after;    /* set cancel once this many tokens came (0: never) */
     atomic_bool *gate;   /* when set: the first event waits until *gate is false */
     atomic_bool entered; /* the callback ran once */
+    struct ntp_sched_logprob lp[64]; /* the tokens' logprobs, in order */
+    int n_lp;
 };
 
 static void on_event(void *user, const struct ntp_sched_event *ev)
@@ -42,6 +44,8 @@ static void on_event(void *user, const struct ntp_sched_event *ev)
         memcpy(g->text + g->len, ev->text, ev->len);
         g->len += ev->len;
     }
+    for (int32_t i = 0; i < ev->n_lp && g->n_lp < 64; i++)
+        g->lp[g->n_lp++] = ev->lp[i];
     if (g->cancel_after > 0 && ev->n_completion >= g->cancel_after)
         atomic_store(&g->cancel, true);
     if (ev->finish != NTP_SCHED_NONE) {
@@ -175,6 +179,40 @@ static void test_concurrent(ntp_model *m)
     ntp_sched_free(s);
 }
 
+/*
+ * Logprobs of a greedy request: one entry per generated token, the token is
+ * the first of its alternatives, alternatives in falling order, every value
+ * a log-probability, and the text the same as without logprobs.
+ */
+static void test_logprobs(ntp_model *m)
+{
+    static const int32_t prompt[5] = {3, 14, 15, 92, 65};
+    static struct got plain, g;
+    struct ntp_sched *s = start(m, 2, 4);
+    struct ntp_sched_request r = greedy(prompt, 5, &plain);
+    CHECK_OK(ntp_sched_submit(s, &r));
+    r = greedy(prompt, 5, &g);
+    r.logprobs = true;
+    r.top_logprobs = 5;
+    CHECK_OK(ntp_sched_submit(s, &r));
+    wait_final(&plain);
+    wait_final(&g);
+    CHECK(plain.n_lp == 0);
+    CHECK(g.len == plain.len && memcmp(g.text, plain.text, g.len) == 0);
+    CHECK(g.n_lp == g.last.n_completion && g.n_lp > 0);
+    for (int i = 0; i < g.n_lp; i++) {
+        const struct ntp_sched_logprob *lp = &g.lp[i];
+        CHECK(lp->n_top == 5 && lp->top_token[0] == lp->token);
+        CHECK(lp->logprob <= 0 && lp->logprob == lp->top_logprob[0]);
+        for (int k = 1; k < lp->n_top; k++)
+            CHECK(lp->top_logprob[k] <= lp->top_logprob[k - 1] &&
+                  lp->top_token[k] != lp->top_token[0]);
+    }
+    r.top_logprobs = NTP_SCHED_MAX_TOP + 1;
+    CHECK_STATUS(ntp_sched_submit(s, &r), NTP_E_INVALID_ARG);
+    ntp_sched_free(s);
+}
+
 /* One slot, a queue of one: a third request is refused at once; cancel; bad requests. */
 static void test_queue_cancel(ntp_model *m)
 {
@@ -247,6 +285,7 @@ int main(void)
     CHECK_OK(ntp_model_load(path, mp, &m));
     if (m) {
         test_concurrent(m);
+        test_logprobs(m);
         test_queue_cancel(m);
         test_stop(m);
     }
