@@ -7,15 +7,20 @@
  * and the scheduler share; it has two owners (the HTTP side and the
  * scheduler, which lets go with its final event) and is freed by the last.
  * A client that goes away mid-stream makes libmicrohttpd free the response,
- * which sets the job's cancel flag: the scheduler ends it within a step.
+ * which sets the job's cancel flag: the scheduler ends it within a step. A
+ * non-streamed request's handler waits for the end itself, so it watches
+ * its socket meanwhile: a client that closed it (or reset it) sets the
+ * cancel flag too.
  */
 #include "server/http.h"
 
 #include "core/core.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,7 +109,13 @@ struct job {
     char message[256];
     struct ntp_oai_reply reply;
     bool include_usage;
-    char *wire; /* formatted stream bytes not yet handed to libmicrohttpd */
+    bool oom; /* text or logprobs were lost for want of memory: the answer is an error */
+    const ntp_model *m;
+    bool logprobs;                /* the request asked for them */
+    struct ntp_sched_logprob *lp; /* every generated token's, in order */
+    size_t n_lp, cap_lp, lp_sent; /* lp_sent: entries a stream has passed on */
+    struct ntp_oai_offset lp_at;  /* stream: text_offset of lp[lp_sent] */
+    char *wire;                   /* formatted stream bytes not yet handed to libmicrohttpd */
     size_t wire_len, wire_off;
 };
 
@@ -118,6 +129,7 @@ static void job_put(struct job *j)
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv);
     free(j->text);
+    free(j->lp);
     free(j->wire);
     free(j);
 }
@@ -138,7 +150,21 @@ static void job_event(void *user, const struct ntp_sched_event *ev)
     if (j->n_text + ev->len + 1 <= j->cap_text) {
         memcpy(j->text + j->n_text, ev->text, ev->len);
         j->n_text += ev->len;
+    } else
+        j->oom = true;
+    if (ev->n_lp > 0 && j->n_lp + (size_t)ev->n_lp > j->cap_lp) {
+        const size_t cap = 2 * (j->n_lp + (size_t)ev->n_lp);
+        struct ntp_sched_logprob *l = realloc(j->lp, cap * sizeof *l);
+        if (l) {
+            j->lp = l;
+            j->cap_lp = cap;
+        }
     }
+    if (ev->n_lp > 0 && j->n_lp + (size_t)ev->n_lp <= j->cap_lp) {
+        memcpy(j->lp + j->n_lp, ev->lp, (size_t)ev->n_lp * sizeof *ev->lp);
+        j->n_lp += (size_t)ev->n_lp;
+    } else if (ev->n_lp > 0)
+        j->oom = true;
     if (ev->finish != NTP_SCHED_NONE) {
         j->done = true;
         j->last = *ev;
@@ -163,10 +189,18 @@ static const char *finish_name(enum ntp_sched_finish f)
     return f == NTP_SCHED_LENGTH ? "length" : "stop";
 }
 
+/* Whether the job ended with an answer to send (else job_error says why not). */
+static bool job_ok(const struct job *j)
+{
+    return !j->oom && (j->last.finish == NTP_SCHED_STOP || j->last.finish == NTP_SCHED_LENGTH);
+}
+
 /* The error of a job that ended without an answer (cancelled, or the engine failed). */
 static void job_error(const struct job *j, struct ntp_oai_error *err)
 {
-    if (j->last.finish == NTP_SCHED_CANCELLED)
+    if (j->oom)
+        ntp_oai_fail(err, 500, NULL, NULL, "out of memory for the reply");
+    else if (j->last.finish == NTP_SCHED_CANCELLED)
         ntp_oai_fail(err, 503, NULL, "shutting_down", "the server is shutting down");
     else
         ntp_oai_fail(err, 500, NULL, NULL, "generation failed: %s", j->message);
@@ -243,14 +277,22 @@ static void stream_next(struct job *j)
     j->seen = j->n_text;
     const size_t avail = j->n_text - j->sent;
     const size_t k = j->done ? avail : ntp_oai_utf8_ready(j->text + j->sent, avail);
-    bool ok = k == 0 || wire_add(j, ntp_oai_chunk(&j->reply, false, j->text + j->sent, k, NULL,
-                                                  j->include_usage));
+    /* the tokens since the last chunk go with the next chunk that has text, or the last */
+    struct ntp_oai_logprobs lp = {j->m, j->lp + j->lp_sent, j->n_lp - j->lp_sent, &j->lp_at};
+    bool ok = k == 0 ||
+              wire_add(j, ntp_oai_chunk(&j->reply, false, j->text + j->sent, k, NULL,
+                                        j->include_usage, j->logprobs && lp.n > 0 ? &lp : NULL));
     j->sent += k;
+    if (k > 0) {
+        j->lp_sent = j->n_lp;
+        lp.n = 0;
+    }
     if (j->done) {
         j->ended = true;
-        if (j->last.finish == NTP_SCHED_STOP || j->last.finish == NTP_SCHED_LENGTH) {
-            ok = ok && wire_add(j, ntp_oai_chunk(&j->reply, false, "", 0,
-                                                 finish_name(j->last.finish), j->include_usage));
+        if (job_ok(j)) {
+            ok = ok &&
+                 wire_add(j, ntp_oai_chunk(&j->reply, false, "", 0, finish_name(j->last.finish),
+                                           j->include_usage, j->logprobs && lp.n > 0 ? &lp : NULL));
             if (ok && j->include_usage)
                 ok = wire_add(
                     j, ntp_oai_usage_chunk(&j->reply, j->last.n_prompt, j->last.n_completion));
@@ -340,6 +382,8 @@ static bool submit(const struct ntp_http_engine *e, const struct ntp_oai_request
         .stop = q->stop,
         .n_stop = q->n_stop,
         .stop_token = q->chat ? e->turn_end : -1,
+        .logprobs = q->logprobs,
+        .top_logprobs = q->top_logprobs,
         .cancel = &j->cancel,
         .fn = job_event,
         .user = j,
@@ -366,10 +410,12 @@ static struct job *job_new(struct ntp_http *h, const struct ntp_oai_request *q)
     pthread_cond_init(&j->cv, NULL);
     atomic_init(&j->cancel, false);
     j->include_usage = q->include_usage;
+    j->logprobs = q->logprobs;
     j->reply.chat = q->chat;
     j->reply.created = (long long)time(NULL);
     pthread_mutex_lock(&h->mu);
     j->reply.model = h->e.served.model_name;
+    j->m = h->e.m;
     snprintf(j->reply.id, sizeof j->reply.id, "%s-%llx%06llx", q->chat ? "chatcmpl" : "cmpl",
              h->started, (unsigned long long)h->next_id++);
     pthread_mutex_unlock(&h->mu);
@@ -381,7 +427,7 @@ static enum MHD_Result answer_stream(struct ntp_http *h, struct MHD_Connection *
                                      struct job *j)
 {
     if (j->reply.chat &&
-        !wire_add(j, ntp_oai_chunk(&j->reply, true, "", 0, NULL, j->include_usage)))
+        !wire_add(j, ntp_oai_chunk(&j->reply, true, "", 0, NULL, j->include_usage, NULL)))
         j->ended = true;
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, j, stream_free);
@@ -397,21 +443,60 @@ static enum MHD_Result answer_stream(struct ntp_http *h, struct MHD_Connection *
     return res;
 }
 
-/* A whole answer once the scheduler's final event came. */
+/*
+ * Whether the client has closed its end of mc's connection (or reset it). A
+ * client that only shut down its sending side counts as gone: HTTP clients
+ * do not do that while they wait for an answer.
+ */
+static bool client_gone(struct MHD_Connection *mc)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return false;
+    struct pollfd p = {.fd = ci->connect_fd, .events = POLLIN | POLLRDHUP};
+    int n;
+    while ((n = poll(&p, 1, 0)) < 0 && errno == EINTR)
+        ;
+    return n == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+/* How often a waiting non-streamed answer looks at its client's socket. */
+#define GONE_POLL_NS 20000000L
+
+/*
+ * A whole answer once the scheduler's final event came. A client that leaves
+ * meanwhile cancels the request (the scheduler frees its slot within a step)
+ * and gets no answer.
+ */
 static enum MHD_Result answer_whole(struct ntp_http *h, struct MHD_Connection *mc, enum route r,
                                     struct job *j)
 {
+    bool gone = false;
     pthread_mutex_lock(&j->mu);
-    while (!j->done)
-        pthread_cond_wait(&j->cv, &j->mu);
+    while (!j->done) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += GONE_POLL_NS;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&j->cv, &j->mu, &ts);
+        if (!j->done && !gone && client_gone(mc)) {
+            gone = true;
+            atomic_store(&j->cancel, true);
+        }
+    }
     pthread_mutex_unlock(&j->mu);
-    enum MHD_Result res;
-    if (j->last.finish == NTP_SCHED_STOP || j->last.finish == NTP_SCHED_LENGTH)
+    enum MHD_Result res = MHD_NO; /* a client that left: close the connection */
+    struct ntp_oai_logprobs lp = {j->m, j->lp, j->n_lp, &(struct ntp_oai_offset){0, 0}};
+    if (!gone && job_ok(j))
         res = reply_json(h, mc, r, 200,
                          ntp_oai_response_json(&j->reply, j->text, j->n_text,
                                                finish_name(j->last.finish), j->last.n_prompt,
-                                               j->last.n_completion));
-    else {
+                                               j->last.n_completion, j->logprobs ? &lp : NULL));
+    else if (!gone) {
         struct ntp_oai_error err;
         job_error(j, &err);
         res = reply_error(h, mc, r, &err);

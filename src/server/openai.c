@@ -1,7 +1,8 @@
 /*
  * openai.c - OpenAI request fields in, OpenAI response shapes out
  * (openai.h). Every string that goes into JSON passes through utf8_json, so
- * a token that ends mid-character never makes invalid JSON.
+ * a token that ends mid-character never makes invalid JSON; logprobs carry
+ * each token's raw bytes beside its text for that case.
  */
 #include "server/openai.h"
 
@@ -109,6 +110,34 @@ static bool get_stop(json_t *o, struct ntp_oai_request *r, struct ntp_oai_error 
     return true;
 }
 
+/*
+ * Chat: "logprobs": true and "top_logprobs": N (which needs logprobs true);
+ * the legacy completions: "logprobs": N, the alternatives per token.
+ */
+static bool get_logprobs(json_t *o, bool chat, struct ntp_oai_request *r, struct ntp_oai_error *err)
+{
+    int64_t top = 0;
+    if (chat) {
+        if (!get_bool(o, "logprobs", &r->logprobs, err) ||
+            !get_int(o, "top_logprobs", 0, NTP_SCHED_MAX_TOP, &top, err))
+            return false;
+        if (field(o, "top_logprobs") && !r->logprobs)
+            return ntp_oai_fail(err, 400, "top_logprobs", "invalid_value",
+                                "'top_logprobs' needs 'logprobs': true");
+    } else {
+        if (field(o, "top_logprobs"))
+            return ntp_oai_fail(err, 400, "top_logprobs", "unsupported_parameter",
+                                "'top_logprobs' is a field of /v1/chat/completions; here "
+                                "'logprobs' is the number of alternatives (0 .. %d)",
+                                NTP_SCHED_MAX_TOP);
+        if (!get_int(o, "logprobs", 0, NTP_SCHED_MAX_TOP, &top, err))
+            return false;
+        r->logprobs = field(o, "logprobs") != NULL;
+    }
+    r->top_logprobs = (int32_t)top;
+    return true;
+}
+
 /* A message's content: a string, or an array of {"type": "text", "text": ...} parts. */
 static char *content_text(json_t *c, struct ntp_oai_error *err)
 {
@@ -206,14 +235,12 @@ bool ntp_oai_parse(const char *body, size_t len, bool chat, const struct ntp_oai
                             "The model '%s' does not exist; this server serves '%s'",
                             json_string_value(model), sv->model_name);
     int64_t n = 1, seed = -1, top_k = r->sp.top_k;
-    json_t *lp = field(o, "logprobs");
     if (!get_int(o, "n", 1, INT32_MAX, &n, err))
         return false;
     if (n != 1)
         return ntp_oai_fail(err, 400, "n", "invalid_value", "only n = 1 is supported");
-    if ((lp && !json_is_false(lp)) || field(o, "top_logprobs"))
-        return ntp_oai_fail(err, 400, lp ? "logprobs" : "top_logprobs", "unsupported_parameter",
-                            "logprobs are not supported by this server");
+    if (!get_logprobs(o, chat, r, err))
+        return false;
     json_t *so = field(o, "stream_options");
     if (so && !json_is_object(so))
         return ntp_oai_fail(err, 400, "stream_options", "invalid_type",
@@ -268,8 +295,11 @@ size_t ntp_oai_utf8_ready(const char *s, size_t n)
     return n;
 }
 
-/* s[0, n) as a JSON string, each byte that does not start valid UTF-8 written as U+FFFD. */
-static json_t *utf8_json(const char *s, size_t n)
+/*
+ * s[0, n) made valid UTF-8: each byte that does not start a valid character
+ * becomes U+FFFD. malloc'd and NUL-terminated; *len gets its length.
+ */
+static char *utf8_clean(const char *s, size_t n, size_t *len)
 {
     char *buf = malloc(3 * n + 1);
     if (!buf)
@@ -287,15 +317,186 @@ static json_t *utf8_json(const char *s, size_t n)
             i += c;
         }
     }
-    json_t *j = json_stringn(buf, o);
+    buf[o] = '\0';
+    *len = o;
+    return buf;
+}
+
+/* s[0, n) as a JSON string (utf8_clean). */
+static json_t *utf8_json(const char *s, size_t n)
+{
+    size_t len = 0;
+    char *buf = utf8_clean(s, n, &len);
+    json_t *j = buf ? json_stringn(buf, len) : NULL;
     free(buf);
     return j;
 }
 
+/* ------------------------------------------------------------ logprobs */
+
+/* One token's bytes: s[0, n), in small or, when longer, in big (malloc'd). */
+struct piece {
+    char small[128];
+    char *big;
+    const char *s;
+    size_t n;
+};
+
+/* tok's bytes into *p (none when the tokenizer has none for it); free p->big after. */
+static void piece_get(const ntp_model *m, int32_t tok, struct piece *p)
+{
+    size_t n = 0;
+    p->big = NULL;
+    p->s = p->small;
+    p->n = 0;
+    const ntp_status st = ntp_token_to_piece(m, tok, p->small, sizeof p->small, &n);
+    if (st == NTP_OK)
+        p->n = n;
+    else if (st == NTP_E_OVERFLOW && (p->big = malloc(n)) &&
+             ntp_token_to_piece(m, tok, p->big, n, &n) == NTP_OK) {
+        p->s = p->big;
+        p->n = n;
+    }
+}
+
+/* Move *o past the bytes s[0, n): a new character at each byte that does not continue one. */
+static void advance(struct ntp_oai_offset *o, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char b = (unsigned char)s[i];
+        if (o->pending > 0 && (b & 0xC0) == 0x80) {
+            o->pending--;
+            continue;
+        }
+        o->chars++;
+        o->pending = (int)ntp__utf8_seq_len(b) - 1;
+    }
+}
+
+/* A log-probability; OpenAI's -9999 stands for one too small to matter (or not finite). */
+static json_t *logprob_json(float v)
+{
+    return json_real(isfinite(v) && v > -9999.0f ? (v < 0 ? (double)v : 0.0) : -9999.0);
+}
+
+/* The raw bytes of a token as an array of integers 0 .. 255. */
+static json_t *bytes_json(const char *s, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        if (json_array_append_new(a, json_integer((unsigned char)s[i])) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    return a;
+}
+
+/* Chat's {"token", "logprob", "bytes"} of one token. */
+static json_t *chat_token(const ntp_model *m, int32_t tok, float logprob)
+{
+    struct piece p;
+    piece_get(m, tok, &p);
+    json_t *o = json_pack("{s:o,s:o,s:o}", "token", utf8_json(p.s, p.n), "logprob",
+                          logprob_json(logprob), "bytes", bytes_json(p.s, p.n));
+    free(p.big);
+    return o;
+}
+
+/* Chat's {"content": [each token with its "top_logprobs"], "refusal": null}. */
+static json_t *chat_logprobs(const struct ntp_oai_logprobs *lp)
+{
+    json_t *content = json_array();
+    bool ok = content != NULL;
+    for (size_t i = 0; ok && i < lp->n; i++) {
+        const struct ntp_sched_logprob *e = &lp->lp[i];
+        json_t *top = json_array();
+        for (int32_t k = 0; top && k < e->n_top; k++) {
+            json_t *alt = chat_token(lp->m, e->top_token[k], e->top_logprob[k]);
+            if (json_array_append_new(top, alt) != 0) {
+                json_decref(top);
+                top = NULL;
+            }
+        }
+        json_t *c = chat_token(lp->m, e->token, e->logprob);
+        if (json_object_set_new(c, "top_logprobs", top) != 0) {
+            json_decref(c); /* top, when there was one, is released by the call */
+            c = NULL;
+        }
+        ok = json_array_append_new(content, c) == 0;
+    }
+    if (!ok) {
+        json_decref(content);
+        return NULL;
+    }
+    return json_pack("{s:o,s:n}", "content", content, "refusal");
+}
+
+/*
+ * The legacy {text: logprob} of a token's alternatives and of the token
+ * itself when it is not one of them (as OpenAI does); of two tokens with the
+ * same text, the more likely one keeps the key.
+ */
+static json_t *legacy_top(const ntp_model *m, const struct ntp_sched_logprob *e)
+{
+    json_t *o = json_object();
+    for (int32_t k = 0; o && k <= e->n_top; k++) {
+        struct piece p;
+        piece_get(m, k < e->n_top ? e->top_token[k] : e->token, &p);
+        size_t n = 0;
+        char *key = utf8_clean(p.s, p.n, &n);
+        const float v = k < e->n_top ? e->top_logprob[k] : e->logprob;
+        if (!key || (!json_object_getn(o, key, n) &&
+                     json_object_setn_new(o, key, n, logprob_json(v)) != 0)) {
+            json_decref(o);
+            o = NULL;
+        }
+        free(key);
+        free(p.big);
+    }
+    return o;
+}
+
+/* The legacy {"tokens", "token_logprobs", "top_logprobs", "text_offset"} of /v1/completions. */
+static json_t *legacy_logprobs(const struct ntp_oai_logprobs *lp)
+{
+    json_t *tokens = json_array(), *values = json_array(), *tops = json_array(),
+           *offsets = json_array();
+    bool ok = tokens && values && tops && offsets;
+    for (size_t i = 0; ok && i < lp->n; i++) {
+        const struct ntp_sched_logprob *e = &lp->lp[i];
+        struct piece p;
+        piece_get(lp->m, e->token, &p);
+        ok = json_array_append_new(tokens, utf8_json(p.s, p.n)) == 0 &&
+             json_array_append_new(values, logprob_json(e->logprob)) == 0 &&
+             json_array_append_new(tops, legacy_top(lp->m, e)) == 0 &&
+             json_array_append_new(offsets, json_integer((json_int_t)lp->offset->chars)) == 0;
+        advance(lp->offset, p.s, p.n);
+        free(p.big);
+    }
+    if (!ok) {
+        json_decref(tokens);
+        json_decref(values);
+        json_decref(tops);
+        json_decref(offsets);
+        return NULL;
+    }
+    return json_pack("{s:o,s:o,s:o,s:o}", "tokens", tokens, "token_logprobs", values,
+                     "top_logprobs", tops, "text_offset", offsets);
+}
+
+/* A choice's "logprobs": null when not asked for. */
+static json_t *logprobs_json(bool chat, const struct ntp_oai_logprobs *lp)
+{
+    return !lp ? json_null() : chat ? chat_logprobs(lp) : legacy_logprobs(lp);
+}
+
+/* ------------------------------------------------------------- bodies */
+
 /* The compact text of o (which is released). */
 static char *dump(json_t *o)
 {
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    /* 9 digits: a float's logprob round-trips, without the noise of a double's 17 */
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
     json_decref(o);
     return s;
 }
@@ -327,13 +528,15 @@ static json_t *envelope(const struct ntp_oai_reply *r, const char *object, json_
 }
 
 char *ntp_oai_response_json(const struct ntp_oai_reply *r, const char *text, size_t len,
-                            const char *finish, int32_t n_prompt, int32_t n_completion)
+                            const char *finish, int32_t n_prompt, int32_t n_completion,
+                            const struct ntp_oai_logprobs *lp)
 {
-    json_t *choice =
-        r->chat ? json_pack("{s:i,s:{s:s,s:o},s:n,s:s}", "index", 0, "message", "role", "assistant",
-                            "content", utf8_json(text, len), "logprobs", "finish_reason", finish)
-                : json_pack("{s:i,s:o,s:n,s:s}", "index", 0, "text", utf8_json(text, len),
-                            "logprobs", "finish_reason", finish);
+    json_t *choice = r->chat
+                         ? json_pack("{s:i,s:{s:s,s:o},s:o,s:s}", "index", 0, "message", "role",
+                                     "assistant", "content", utf8_json(text, len), "logprobs",
+                                     logprobs_json(true, lp), "finish_reason", finish)
+                         : json_pack("{s:i,s:o,s:o,s:s}", "index", 0, "text", utf8_json(text, len),
+                                     "logprobs", logprobs_json(false, lp), "finish_reason", finish);
     json_t *o =
         envelope(r, r->chat ? "chat.completion" : "text_completion", json_pack("[o]", choice));
     if (o)
@@ -356,7 +559,7 @@ static char *event(json_t *o)
 }
 
 char *ntp_oai_chunk(const struct ntp_oai_reply *r, bool role, const char *text, size_t len,
-                    const char *finish, bool usage_null)
+                    const char *finish, bool usage_null, const struct ntp_oai_logprobs *lp)
 {
     json_t *choice;
     if (r->chat) {
@@ -365,11 +568,11 @@ char *ntp_oai_chunk(const struct ntp_oai_reply *r, bool role, const char *text, 
             json_object_set_new(delta, "role", json_string("assistant"));
         if (role || len > 0)
             json_object_set_new(delta, "content", utf8_json(text, len));
-        choice = json_pack("{s:i,s:o,s:n,s:s?}", "index", 0, "delta", delta, "logprobs",
-                           "finish_reason", finish);
+        choice = json_pack("{s:i,s:o,s:o,s:s?}", "index", 0, "delta", delta, "logprobs",
+                           logprobs_json(true, lp), "finish_reason", finish);
     } else
-        choice = json_pack("{s:i,s:o,s:n,s:s?}", "index", 0, "text", utf8_json(text, len),
-                           "logprobs", "finish_reason", finish);
+        choice = json_pack("{s:i,s:o,s:o,s:s?}", "index", 0, "text", utf8_json(text, len),
+                           "logprobs", logprobs_json(false, lp), "finish_reason", finish);
     json_t *o = envelope(r, r->chat ? "chat.completion.chunk" : "text_completion",
                          json_pack("[o]", choice));
     if (o && usage_null)

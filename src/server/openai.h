@@ -8,6 +8,7 @@
 
 #include "model/chat_template.h"
 #include "sampler/sampler.h"
+#include "sched/sched.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -43,7 +44,9 @@ struct ntp_oai_request {
     const char *stop[NTP_OAI_MAX_STOP]; /* point into root */
     int32_t n_stop;
     bool stream, include_usage;
-    json_t *root; /* the parsed body, kept for stop */
+    bool logprobs;        /* chat's logprobs: true, or the legacy logprobs: N given */
+    int32_t top_logprobs; /* alternatives per token, 0 .. NTP_SCHED_MAX_TOP */
+    json_t *root;         /* the parsed body, kept for stop */
 };
 
 /*
@@ -67,19 +70,46 @@ struct ntp_oai_reply {
     const char *model;
 };
 
+/*
+ * Where the legacy text_offset stands: the characters of the completion so
+ * far (each valid UTF-8 character or stray byte is one, as the text is
+ * written) and the continuation bytes its last character still expects.
+ */
+struct ntp_oai_offset {
+    size_t chars;
+    int pending;
+};
+
+/*
+ * Some generated tokens' log-probabilities for a body or a stream chunk: the
+ * tokens' text comes from m; offset stands before lp[0] and is advanced past
+ * the tokens written.
+ */
+struct ntp_oai_logprobs {
+    const ntp_model *m;
+    const struct ntp_sched_logprob *lp; /* [n] */
+    size_t n;
+    struct ntp_oai_offset *offset;
+};
+
 /* The malloc'd compact JSON of each body ("" on allocation failure is not possible: NULL). */
 char *ntp_oai_error_json(const struct ntp_oai_error *err);
 char *ntp_oai_models_json(const char *model, long long created);
-/* A whole non-streamed answer; finish is "stop" or "length". */
+/*
+ * A whole non-streamed answer; finish is "stop" or "length"; lp: the
+ * choice's logprobs (NULL: "logprobs": null).
+ */
 char *ntp_oai_response_json(const struct ntp_oai_reply *r, const char *text, size_t len,
-                            const char *finish, int32_t n_prompt, int32_t n_completion);
+                            const char *finish, int32_t n_prompt, int32_t n_completion,
+                            const struct ntp_oai_logprobs *lp);
 /*
  * One "data: {...}\n\n" event of a stream: text (role: the chat opening
  * chunk with the assistant's role), finish NULL or the reason; usage_null
- * adds "usage": null as OpenAI does when include_usage is set.
+ * adds "usage": null as OpenAI does when include_usage is set; lp: the
+ * chunk's tokens' logprobs, or NULL.
  */
 char *ntp_oai_chunk(const struct ntp_oai_reply *r, bool role, const char *text, size_t len,
-                    const char *finish, bool usage_null);
+                    const char *finish, bool usage_null, const struct ntp_oai_logprobs *lp);
 /* The closing usage event of a stream with include_usage (choices empty). */
 char *ntp_oai_usage_chunk(const struct ntp_oai_reply *r, int32_t n_prompt, int32_t n_completion);
 

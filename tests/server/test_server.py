@@ -1,8 +1,9 @@
 """test_server.py - `numatp serve` end to end on tiny generated models: every
-endpoint, streamed and not, the error answers (status and OpenAI's error
-shape), the API key, a full queue, a client leaving mid-stream, SIGTERM,
-hostile requests, "batching must not change answers", and, when the venv of
-scripts/setup.sh holds it, the official openai package.
+endpoint, streamed and not, logprobs in both shapes, the error answers (status
+and OpenAI's error shape), the API key, a full queue, a client leaving
+mid-stream or before a whole answer, SIGTERM, hostile requests, "batching must
+not change answers", and, when the venv of scripts/setup.sh holds it, the
+official openai package.
 
 usage: test_server.py NUMATP SOURCE_ROOT built|not-built"""
 import http.client
@@ -187,7 +188,22 @@ def check_errors(sv):
         ("max_tokens past context", COMPL, {"prompt": "a", "max_tokens": 100000}, 400, "max_tokens",
          "context_length_exceeded"),
         ("n > 1", CHAT, {"messages": msgs, "n": 2}, 400, "n", None),
-        ("logprobs", CHAT, {"messages": msgs, "logprobs": True}, 400, "logprobs", None),
+        ("logprobs type", CHAT, {"messages": msgs, "logprobs": 1}, 400, "logprobs", None),
+        ("top_logprobs alone", CHAT, {"messages": msgs, "top_logprobs": 2}, 400, "top_logprobs",
+         None),
+        ("top_logprobs, logprobs false", CHAT, {"messages": msgs, "logprobs": False,
+                                                "top_logprobs": 0}, 400, "top_logprobs", None),
+        ("top_logprobs > 20", CHAT, {"messages": msgs, "logprobs": True, "top_logprobs": 21}, 400,
+         "top_logprobs", None),
+        ("top_logprobs < 0", CHAT, {"messages": msgs, "logprobs": True, "top_logprobs": -1}, 400,
+         "top_logprobs", None),
+        ("top_logprobs type", CHAT, {"messages": msgs, "logprobs": True, "top_logprobs": 2.5}, 400,
+         "top_logprobs", None),
+        ("legacy logprobs bool", COMPL, {"prompt": "a", "logprobs": True}, 400, "logprobs", None),
+        ("legacy logprobs > 20", COMPL, {"prompt": "a", "logprobs": 21}, 400, "logprobs", None),
+        ("legacy logprobs < 0", COMPL, {"prompt": "a", "logprobs": -1}, 400, "logprobs", None),
+        ("legacy top_logprobs", COMPL, {"prompt": "a", "logprobs": 2, "top_logprobs": 2}, 400,
+         "top_logprobs", None),
         ("stop type", COMPL, {"prompt": "a", "stop": 5}, 400, "stop", None),
         ("unknown model", CHAT, {"model": "gpt-4", "messages": msgs}, 404, "model",
          "model_not_found"),
@@ -201,6 +217,95 @@ def check_errors(sv):
     error_shape("wrong method", s, json.loads(d), 404)
     s, _, d = sv.post(COMPL, "x" * (1 << 20 | 1000))
     error_shape("body over the limit", s, json.loads(d), 413, None, "request_too_large")
+
+
+def chat_entry_ok(what, e, n_top):
+    keys = {"token", "logprob", "bytes"}
+    t.check(set(e) == keys | {"top_logprobs"} and isinstance(e["token"], str)
+            and e["logprob"] <= 0 and all(isinstance(b, int) and 0 <= b < 256 for b in e["bytes"])
+            and len(e["top_logprobs"]) == n_top, "%s: entry %s" % (what, e))
+    tops = e["top_logprobs"]
+    t.check(all(set(a) == keys and a["logprob"] <= 0 for a in tops)
+            and all(tops[i]["logprob"] >= tops[i + 1]["logprob"] for i in range(len(tops) - 1)),
+            "%s: alternatives %s" % (what, tops))
+    try:
+        text = bytes(e["bytes"]).decode()
+        t.check(text == e["token"], "%s: token %r, bytes %r" % (what, e["token"], e["bytes"]))
+    except UnicodeDecodeError:
+        pass  # part of a character: the token's text has U+FFFD in its place
+
+
+def check_logprobs(sv):
+    """Chat's and the legacy logprobs, whole and streamed: one entry per generated token, values
+    <= 0, the greedy token first among the alternatives, streams carrying the same entries."""
+    msgs = [{"role": "user", "content": "tell me"}]
+    body = {"messages": msgs, "max_tokens": 12, "temperature": 0, "logprobs": True,
+            "top_logprobs": 3}
+    s, r = sv.json(CHAT, body)
+    lp = r["choices"][0]["logprobs"] if s == 200 else None
+    t.check(s == 200 and set(lp) == {"content", "refusal"}, "chat logprobs: %s" % r)
+    content = lp["content"]
+    t.check(len(content) == r["usage"]["completion_tokens"] > 0,
+            "chat logprobs: %d entries, %s" % (len(content), r["usage"]))
+    for e in content:
+        chat_entry_ok("chat", e, 3)
+        t.check(e["top_logprobs"][0]["token"] == e["token"]
+                and abs(e["top_logprobs"][0]["logprob"] - e["logprob"]) < 1e-6,
+                "greedy token is not the most likely: %s" % e)
+    raw = b"".join(bytes(e["bytes"]) for e in content)
+    t.check(raw.decode(errors="replace") == r["choices"][0]["message"]["content"]
+            or b"\x80" <= raw[-1:], "chat bytes %r vs text %r" % (raw, r["choices"][0]))
+    ev = sse(sv, CHAT, dict(body, stream=True, stream_options={"include_usage": True}))
+    streamed = [x for e in ev[:-2] if e["choices"][0]["logprobs"]
+                for x in e["choices"][0]["logprobs"]["content"]]
+    t.check(streamed == content, "streamed chat logprobs differ:\n%s\n%s" % (streamed, content))
+    t.check(len(streamed) == ev[-2]["usage"]["completion_tokens"], "streamed chat count")
+    # logprobs false (or null) leaves "logprobs": null; no top_logprobs gives [] alternatives.
+    s, r = sv.json(CHAT, {"messages": msgs, "max_tokens": 2, "logprobs": False})
+    t.check(s == 200 and r["choices"][0]["logprobs"] is None, "logprobs false: %s" % r)
+    s, r = sv.json(CHAT, {"messages": msgs, "max_tokens": 2, "logprobs": True})
+    t.check(s == 200 and all(e["top_logprobs"] == [] for e in r["choices"][0]["logprobs"]["content"]),
+            "logprobs without top_logprobs: %s" % r)
+
+    body = {"prompt": "once upon", "max_tokens": 10, "temperature": 0, "logprobs": 2}
+    s, r = sv.json(COMPL, body)
+    lp = r["choices"][0]["logprobs"] if s == 200 else {}
+    t.check(set(lp) == {"tokens", "token_logprobs", "top_logprobs", "text_offset"},
+            "legacy logprobs: %s" % r)
+    n = r["usage"]["completion_tokens"]
+    t.check(n > 0 and all(len(lp[k]) == n for k in lp), "legacy logprobs lengths: %s" % lp)
+    for i in range(n):
+        top = lp["top_logprobs"][i]
+        t.check(2 <= len(top) <= 3 and all(v <= 0 for v in top.values())
+                and lp["token_logprobs"][i] <= 0
+                and abs(max(top.values()) - lp["token_logprobs"][i]) < 1e-6
+                and top.get(lp["tokens"][i]) == lp["token_logprobs"][i],
+                "legacy greedy token %d: %s" % (i, lp))
+    off = lp["text_offset"]
+    text = r["choices"][0]["text"]
+    t.check(off[0] == 0 and all(off[i] <= off[i + 1] for i in range(n - 1))
+            and off[-1] <= len(text), "text_offset %s of %r" % (off, text))
+    for i in range(n):  # exact where the text is valid UTF-8 (each stray byte is U+FFFD)
+        if "\ufffd" not in text[:off[i] + len(lp["tokens"][i]) + 1]:
+            t.check(text[off[i]:off[i] + len(lp["tokens"][i])] == lp["tokens"][i],
+                    "token %d %r at %d of %r" % (i, lp["tokens"][i], off[i], text))
+    ev = sse(sv, COMPL, dict(body, stream=True))
+    parts = [e["choices"][0]["logprobs"] for e in ev[:-1] if e["choices"][0]["logprobs"]]
+    joined = {k: [x for p in parts for x in p[k]] for k in lp}
+    t.check(joined == lp, "streamed legacy logprobs differ:\n%s\n%s" % (joined, lp))
+    s, r = sv.json(COMPL, dict(body, logprobs=0))
+    lp = r["choices"][0]["logprobs"]
+    t.check(s == 200 and all(top == {tok: v} for top, tok, v in
+                             zip(lp["top_logprobs"], lp["tokens"], lp["token_logprobs"])),
+            "logprobs 0: only the token itself: %s" % lp)
+    # Sampled (not greedy) with 20 alternatives, and a stop string: still one entry per token.
+    s, r = sv.json(COMPL, {"prompt": "abc", "max_tokens": 16, "temperature": 1.5, "seed": 5,
+                           "logprobs": 20, "stop": ["e"]})
+    lp = r["choices"][0]["logprobs"]
+    t.check(s == 200 and len(lp["tokens"]) == r["usage"]["completion_tokens"]
+            and all(len(top) >= 1 and v <= 0 for top, v in zip(lp["top_logprobs"],
+                                                                  lp["token_logprobs"])),
+            "sampled logprobs with a stop string: %s" % r)
 
 
 def check_batching(sv):
@@ -230,7 +335,8 @@ def check_hostile(sv):
         elif kind == 1:
             junk = rnd.choice([None, 1, -1e300, "x", [], {}, [{"role": 1}], True, "\u0000"])
             key = rnd.choice(["messages", "prompt", "max_tokens", "stop", "temperature", "seed",
-                              "top_k", "stream", "stream_options", "n", "model"])
+                              "top_k", "stream", "stream_options", "n", "model", "logprobs",
+                              "top_logprobs"])
             base = {"messages": [{"role": "user", "content": "hi"}]} if i % 8 == 1 else {"prompt": "hi"}
             base[key] = junk
             base.setdefault("max_tokens", 2)
@@ -277,12 +383,36 @@ def check_queue_disconnect(model):
     gen = sv.metric("numatp_completion_tokens_total") - done_before
     t.check(gen < 4000, "the cancelled stream ran on: %d tokens" % gen)
     t.check(sv.metric("numatp_slots_busy") == 0, "slot freed after the disconnect")
+    check_whole_disconnect(sv)
     c = http.client.HTTPConnection("127.0.0.1", sv.port, timeout=30)
     c.request("POST", CHAT, json.dumps({"messages": [{"role": "user", "content": "x"}],
                                         "stream": True}))
     c.getresponse().read1(64)
     sv.stop("SIGTERM with a stream running")
     c.close()
+
+
+def check_whole_disconnect(sv):
+    """(--parallel 1) A client that leaves while it waits for a whole (non-streamed) answer of
+    4000 tokens frees the slot at once: the next request is served without waiting."""
+    body = json.dumps({"prompt": "go", "max_tokens": 4000, "temperature": 0}).encode()
+    so = socket.create_connection(("127.0.0.1", sv.port), timeout=10)
+    so.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    for _ in range(500):
+        if sv.metric("numatp_slots_busy") == 1:
+            break
+        time.sleep(0.01)
+    t.check(sv.metric("numatp_slots_busy") == 1, "the long request did not start")
+    before = sv.metric("numatp_completion_tokens_total")
+    so.close()
+    t0 = time.time()
+    s, r = sv.json(COMPL, {"prompt": "b", "max_tokens": 3, "temperature": 0})
+    took = time.time() - t0
+    t.check(s == 200, "request after the leaving client: %d %s" % (s, r))
+    gen = sv.metric("numatp_completion_tokens_total") - before - r["usage"]["completion_tokens"]
+    t.check(gen < 2000 and took < 2, "the abandoned request ran on: %d tokens, next request "
+            "waited %.2f s" % (gen, took))
 
 
 def check_api_key(model):
@@ -314,6 +444,24 @@ text = "".join(ch.choices[0].delta.content or "" for ch in s if ch.choices)
 assert text == r.choices[0].message.content, (text, r)
 assert c.completions.create(model="tiny", prompt="x", max_tokens=3).usage.completion_tokens <= 3
 assert [m.id for m in c.models.list()] == ["tiny"]
+r = c.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "hi"}],
+                              max_tokens=4, temperature=0, logprobs=True, top_logprobs=2)
+lp = r.choices[0].logprobs.content
+assert len(lp) == r.usage.completion_tokens and all(len(e.top_logprobs) == 2 for e in lp), r
+assert all(e.token == e.top_logprobs[0].token and e.logprob <= 0 for e in lp), r
+s = c.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "hi"}],
+                              max_tokens=4, temperature=0, logprobs=True, top_logprobs=2,
+                              stream=True)
+assert [e for ch in s if ch.choices and ch.choices[0].logprobs
+        for e in ch.choices[0].logprobs.content] == lp
+r = c.completions.create(model="tiny", prompt="x", max_tokens=3, temperature=0, logprobs=1)
+assert len(r.choices[0].logprobs.tokens) == r.usage.completion_tokens, r
+try:
+    c.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "hi"}],
+                              top_logprobs=2)
+    sys.exit("no error for top_logprobs without logprobs")
+except openai.BadRequestError:
+    pass
 try:
     c.chat.completions.create(model="nope", messages=[{"role": "user", "content": "hi"}])
     sys.exit("no error for an unknown model")
@@ -338,6 +486,7 @@ def main():
         sv = Server(model, "-c", "256")
         check_shapes(sv)
         check_errors(sv)
+        check_logprobs(sv)
         check_batching(sv)
         check_openai_package(sv)
         check_hostile(sv)
