@@ -123,27 +123,6 @@ static int fail(ntp_status s)
 
 /* ------------------------------------------------------------- set-up */
 
-/* The style from --chat-template, else detected from the file's tokenizer.chat_template. */
-static ntp_status choose_style(const struct chat_opts *o, enum ntp_chat_style *style)
-{
-    if (o->tmpl_name)
-        return ntp__chat_style_from_name(o->tmpl_name, style);
-    ntp_gguf *g = NULL;
-    ntp_status s = ntp_gguf_open(o->inf.model, &g);
-    if (s != NTP_OK)
-        return s;
-    const char *tmpl = NULL;
-    s = ntp_gguf_get_str(g, "tokenizer.chat_template", &tmpl);
-    if (s == NTP_OK)
-        s = ntp__chat_detect(tmpl, style);
-    else if (s == NTP_E_NOT_FOUND)
-        s = ntp__error(NTP_E_NOT_FOUND,
-                       "%s: no tokenizer.chat_template; pick one with --chat-template NAME",
-                       o->inf.model);
-    ntp_gguf_free(g);
-    return s;
-}
-
 /* Tokenize text[0, len) into c->toks (grown as needed); *n gets the count. */
 static ntp_status tokenize(struct chat *c, const char *text, size_t len, bool add_special,
                            int32_t *n)
@@ -173,7 +152,7 @@ static void find_stop_token(struct chat *c)
 /* Template, model, context and sampler. 0, or 1 after printing the error. */
 static int chat_open(struct chat *c, const struct chat_opts *o)
 {
-    ntp_status s = choose_style(o, &c->style);
+    ntp_status s = ntp__chat_choose(o->inf.model, o->tmpl_name, NTP_CHAT_UNKNOWN, &c->style, NULL);
     if (s != NTP_OK)
         return fail(s);
     ntp_context_params cp;

@@ -117,7 +117,7 @@ static int describe(const struct serve_opts *o, char **name, enum ntp_chat_style
         fprintf(stderr, "numatp serve: %s\n", ntp_last_error());
         return 1;
     }
-    const char *gname = NULL, *tmpl = NULL;
+    const char *gname = NULL;
     const char *slash = strrchr(o->inf.model, '/'), *base = slash ? slash + 1 : o->inf.model;
     size_t n = strlen(base);
     if (n > 5 && strcmp(base + n - 5, ".gguf") == 0)
@@ -128,19 +128,16 @@ static int describe(const struct serve_opts *o, char **name, enum ntp_chat_style
         *name = strdup(gname);
     else
         *name = strndup(base, n);
-    ntp_status s = NTP_OK;
-    if (o->tmpl_name)
-        s = ntp__chat_style_from_name(o->tmpl_name, style);
-    else if (ntp_gguf_get_str(g, "tokenizer.chat_template", &tmpl) == NTP_OK)
-        s = ntp__chat_detect(tmpl, style);
-    else {
-        *style = NTP_CHAT_CHATML;
+    ntp_gguf_free(g);
+    bool fell_back = false;
+    const ntp_status s =
+        *name ? ntp__chat_choose(o->inf.model, o->tmpl_name, NTP_CHAT_CHATML, style, &fell_back)
+              : NTP_OK;
+    if (fell_back)
         fprintf(stderr,
                 "numatp serve: %s has no chat template; using chatml (see "
                 "--chat-template)\n",
                 o->inf.model);
-    }
-    ntp_gguf_free(g);
     if (s != NTP_OK || !*name) {
         fprintf(stderr, "numatp serve: %s\n", *name ? ntp_last_error() : "out of memory");
         return 1;

@@ -423,6 +423,34 @@ ntp_status ntp__chat_detect(const char *tmpl, enum ntp_chat_style *out)
                       tmpl, strlen(tmpl) > 40 ? "..." : "", names);
 }
 
+ntp_status ntp__chat_choose(const char *path, const char *name, enum ntp_chat_style fallback,
+                            enum ntp_chat_style *out, bool *fell_back)
+{
+    if (fell_back)
+        *fell_back = false;
+    if (name)
+        return ntp__chat_style_from_name(name, out);
+    ntp_gguf *g = NULL;
+    ntp_status s = ntp_gguf_open(path, &g);
+    if (s != NTP_OK)
+        return s;
+    const char *tmpl = NULL;
+    s = ntp_gguf_get_str(g, "tokenizer.chat_template", &tmpl);
+    if (s == NTP_OK)
+        s = ntp__chat_detect(tmpl, out);
+    else if (s == NTP_E_NOT_FOUND && fallback != NTP_CHAT_UNKNOWN) {
+        ntp__error_clear();
+        *out = fallback;
+        if (fell_back)
+            *fell_back = true;
+        s = NTP_OK;
+    } else if (s == NTP_E_NOT_FOUND)
+        s = ntp__error(NTP_E_NOT_FOUND,
+                       "%s: no tokenizer.chat_template; pick one with --chat-template NAME", path);
+    ntp_gguf_free(g);
+    return s;
+}
+
 /* --------------------------------------------------------------- format */
 
 ntp_status ntp__chat_format(enum ntp_chat_style style, const struct ntp_chat_msg *msgs, size_t n,

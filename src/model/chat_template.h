@@ -57,6 +57,17 @@ ntp_status ntp__chat_detect(const char *tmpl, enum ntp_chat_style *out);
 /* Style by its name ("chatml", "llama3", "mistral", ...); NTP_E_NOT_FOUND listing the names. */
 ntp_status ntp__chat_style_from_name(const char *name, enum ntp_chat_style *out);
 
+/*
+ * The style a command uses: the one named name (--chat-template) when name is
+ * not NULL, else the family of the tokenizer.chat_template of the GGUF file
+ * at path. A file without one gives fallback (*fell_back, when not NULL, says
+ * so), or when fallback is NTP_CHAT_UNKNOWN, NTP_E_NOT_FOUND naming the file
+ * and asking for --chat-template. Errors of the name, the file or detection
+ * otherwise.
+ */
+ntp_status ntp__chat_choose(const char *path, const char *name, enum ntp_chat_style fallback,
+                            enum ntp_chat_style *out, bool *fell_back);
+
 /* The name of a style ("chatml"), or "unknown". */
 const char *ntp__chat_style_name(enum ntp_chat_style style);
 

@@ -415,6 +415,35 @@ def check_whole_disconnect(sv):
             "waited %.2f s" % (gen, took))
 
 
+def check_templates(tmp, model):
+    """The chat template: the tiny model's (chatml), phi-3's from a vocabulary that carries it,
+    chatml (said so) for a file without one, --chat-template over the file's; a wrong name is a
+    usage error."""
+    def vocab_model(name):
+        path = os.path.join(tmp, name + ".gguf")
+        rc, _, err = t.run(["gen", "-q", "--vocab-from", os.path.join(
+            t.source_root, "tests", "data", "tokenizer", "ggml-vocab-%s.gguf" % name), "-o", path])
+        t.check(rc == 0, "gen %s vocabulary: %s" % (name, err))
+        return path
+    phi, spm = vocab_model("phi-3"), vocab_model("llama-spm")
+    fallback = "has no chat template; using chatml"
+    for path, args, want, fell in ((phi, [], "template phi3", False),
+                                   (phi, ["--chat-template", "llama3"], "template llama3", False),
+                                   (spm, [], "template chatml", True)):
+        sv = Server(path, "--alias", "p", *args)
+        s, r = sv.json(CHAT, {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2})
+        t.check(s == 200, "chat with %s: %d %s" % (want, s, r))
+        sv.stop(want)
+        for _ in range(100):  # the line comes after /health answers: wait for the reader
+            if want in "".join(sv.log):
+                break
+            time.sleep(0.02)
+        log = "".join(sv.log)  # the fallback's line comes before the template's
+        t.check(want in log and (fallback in log) == fell, "%s: %s" % (want, log))
+    rc, _, err = t.run(["serve", "-m", model, "--chat-template", "nope", "--port", "0"])
+    t.check(rc == 2 and "--chat-template" in err, "bad --chat-template: %d %s" % (rc, err))
+
+
 def check_api_key(model):
     sv = Server(model, "--api-key", "sekrit", "--alias", "k")
     body = {"prompt": "a", "max_tokens": 2}
@@ -491,6 +520,7 @@ def main():
         check_openai_package(sv)
         check_hostile(sv)
         sv.stop("main server")
+        check_templates(tmp, model)
         check_api_key(model)
         check_queue_disconnect(model)
     return t.done()
