@@ -16,16 +16,23 @@ static void usage(FILE *f)
             "and benchmarks. Shapes default to the 'tiny' preset.\n\n"
             "options:\n"
             "  -o, --output FILE     file to write (required)\n"
-            "  --preset NAME         tiny (256 x 2 layers), tinyllama-1b (2048 x 22 layers) or\n"
-            "                        gemma3-270m (640 x 18 layers); other options override\n"
-            "                        its values\n"
-            "  --arch NAME           llama, qwen2, qwen3 or gemma3 (default llama)\n"
+            "  --preset NAME         tiny (256 x 2 layers), tinyllama-1b (2048 x 22 layers),\n"
+            "                        gemma3-270m (640 x 18 layers), tiny-moe (qwen3moe,\n"
+            "                        256 x 2 layers, 8 experts), qwen3-30b-a3b (qwen3moe,\n"
+            "                        2048 x 48 layers, 128 experts of 768, 8 per token) or\n"
+            "                        mixtral-8x7b (llama, 4096 x 32 layers, 8 experts of\n"
+            "                        14336, 2 per token); other options override its values\n"
+            "  --arch NAME           llama, qwen2, qwen3, qwen3moe or gemma3 (default llama)\n"
             "  --dim N               hidden size n_embd\n"
             "  --layers N            transformer blocks\n"
             "  --heads N             query heads\n"
             "  --kv-heads N          key/value heads (must divide --heads)\n"
             "  --head-dim N          per-head width (default dim / heads)\n"
             "  --ff N                feed-forward width\n"
+            "  --experts N           experts of a mixture-of-experts FFN in every block\n"
+            "                        (qwen3moe: default 8; llama: Mixtral-style; 0: dense)\n"
+            "  --experts-used N      experts per token (default 2)\n"
+            "  --expert-ff N         one expert's width (qwen3moe; default --ff)\n"
             "  --vocab N             synthetic vocabulary size (>= 259)\n"
             "  --vocab-from FILE     copy the tokenizer of another GGUF file (and its size)\n"
             "  --ctx N               context length written to the file\n"
@@ -65,7 +72,7 @@ static int bad_value(const char *opt, const char *v, const char *want)
     return 2;
 }
 
-#define GEN_N_OPTS 29 /* entries of gen_opts, the end included */
+#define GEN_N_OPTS 32 /* entries of gen_opts, the end included */
 
 /* The option table: a's strings and flags, p's shapes (sizes 0 or more, factors above 0). */
 static void gen_opts(struct gen_args *a, struct ntp_gen_params *p, struct ntp_cli_opt *out)
@@ -88,6 +95,9 @@ static void gen_opts(struct gen_args *a, struct ntp_gen_params *p, struct ntp_cl
         GEN_INT("--kv-heads", n_head_kv),
         GEN_INT("--head-dim", head_dim),
         GEN_INT("--ff", n_ff),
+        GEN_INT("--experts", n_expert),
+        GEN_INT("--experts-used", n_expert_used),
+        GEN_INT("--expert-ff", n_ff_exp),
         GEN_INT("--vocab", n_vocab),
         {"--vocab-from", NULL, NTP_CLI_STR, .dst = &p->vocab_from},
         GEN_INT("--ctx", n_ctx),
@@ -164,8 +174,10 @@ static int apply_args(const struct gen_args *a, struct ntp_gen_params *p)
 static double n_params(const struct ntp_gen_params *p)
 {
     const double d = (double)p->n_embd;
-    return (double)p->n_layer * (4.0 * d * d + 3.0 * d * (double)p->n_ff) +
-           2.0 * d * (double)p->n_vocab;
+    const double ffn = p->n_expert > 0
+                           ? (double)p->n_expert * (double)(p->n_ff_exp ? p->n_ff_exp : p->n_ff)
+                           : (double)p->n_ff;
+    return (double)p->n_layer * (4.0 * d * d + 3.0 * d * ffn) + 2.0 * d * (double)p->n_vocab;
 }
 
 int ntp_cli_gen(int argc, char **argv)
@@ -198,7 +210,14 @@ int ntp_cli_gen(int argc, char **argv)
         fprintf(stderr, "numatp gen: %s\n", ntp_last_error());
         return 1;
     }
-    if (!a.quiet)
+    if (!a.quiet && p.n_expert > 0)
+        fprintf(stderr,
+                "numatp gen: wrote %s (%s, %lld layers, %lld x %lld experts of %lld, %lld per "
+                "token, seed %llu)\n",
+                a.output, p.arch, (long long)p.n_layer, (long long)p.n_embd, (long long)p.n_expert,
+                (long long)(p.n_ff_exp ? p.n_ff_exp : p.n_ff),
+                (long long)(p.n_expert_used ? p.n_expert_used : 2), (unsigned long long)p.seed);
+    else if (!a.quiet)
         fprintf(stderr, "numatp gen: wrote %s (%s, %lld layers, %lld x %lld, seed %llu)\n",
                 a.output, p.arch, (long long)p.n_layer, (long long)p.n_embd, (long long)p.n_ff,
                 (unsigned long long)p.seed);

@@ -274,8 +274,9 @@ static void text_tensors(FILE *f, const ntp_gguf *g)
 }
 
 /*
- * The KV cache a context at the default size would take (what `numatp plan`
- * prints per device), for a model numatp can run; nothing otherwise.
+ * The experts of a mixture of experts, and the KV cache a context at the
+ * default size would take (what `numatp plan` prints per device), for a
+ * model numatp can run; nothing otherwise.
  */
 static void text_kv(FILE *f, const char *path)
 {
@@ -289,6 +290,11 @@ static void text_kv(FILE *f, const char *path)
     if (ntp__model_plan_file(path, 1, &plan, &hp, bytes, &kv) != NTP_OK)
         return;
     char a[32], b[32];
+    if (hp.n_expert > 0)
+        fprintf(f,
+                "experts      %lld per block, %lld per token, %lld wide (a mixture of experts "
+                "in every block)\n",
+                (long long)hp.n_expert, (long long)hp.n_expert_used, (long long)hp.n_ff_exp);
     fprintf(f, "kv cache     %s at -c %lld (f16)", human_bytes(kv.bytes[0], a),
             (long long)kv.n_ctx);
     if (kv.n_ring)

@@ -1,7 +1,7 @@
 /*
  * cmd_plan.c - `numatp plan -m FILE --tp N`: the shard plan of a model over N
  * tensor-parallel devices (docs/architecture.md), without loading the
- * weights: per device its query and KV heads, its FFN and vocabulary slices,
+ * weights: per device its query and KV heads, its FFN (or every expert's) and vocabulary slices,
  * the bytes of weights it would hold, what is replicated, and the KV cache a
  * context of -c positions would take (less where sliding-window layers keep
  * a ring).
@@ -146,16 +146,24 @@ int ntp_cli_plan(int argc, char **argv)
         fprintf(stderr, "numatp plan: %s\n", ntp_last_error());
         return 1;
     }
-    printf("%s: %lld layers, %lld heads / %lld KV heads of %lld, FFN %lld, vocabulary %lld; "
+    char ffn[160];
+    if (hp.n_expert > 0)
+        snprintf(ffn, sizeof ffn,
+                 "%lld experts of %lld, %lld per token (split by features: ffn is each "
+                 "device's slice of every expert)",
+                 (long long)hp.n_expert, (long long)hp.n_ff_exp, (long long)hp.n_expert_used);
+    else
+        snprintf(ffn, sizeof ffn, "FFN %lld", (long long)hp.n_ff);
+    printf("%s: %lld layers, %lld heads / %lld KV heads of %lld, %s, vocabulary %lld; "
            "%d devices\n",
            model, (long long)hp.n_layer, (long long)hp.n_head, (long long)hp.n_head_kv,
-           (long long)hp.head_dim_k, (long long)hp.n_ff, (long long)hp.n_vocab, plan.n_dev);
+           (long long)hp.head_dim_k, ffn, (long long)hp.n_vocab, plan.n_dev);
     for (int d = 0; d < plan.n_dev; d++) {
         print_device(d, &plan.shard[d], bytes[d], hp.n_head / hp.n_head_kv);
         total += bytes[d];
     }
-    printf("total %.1f MiB of weights; replicated on every device: the norms%s\n",
-           (double)total / (1024.0 * 1024.0),
+    printf("total %.1f MiB of weights; replicated on every device: the norms%s%s\n",
+           (double)total / (1024.0 * 1024.0), hp.n_expert > 0 ? " and the routers" : "",
            plan.kv_replicas > 1 ? "; * = KV heads shared with another device" : "");
     print_kv(&kv, plan.n_dev, &hp, kv_types[kv_type]);
     if (plan.note[0])

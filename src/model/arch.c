@@ -1,6 +1,6 @@
 /*
  * arch.c - the architecture table: names, features, metadata keys and tensor
- * shapes of llama, qwen2, qwen3 and gemma3, checked against llama.cpp (llama-arch.cpp
+ * shapes of llama, qwen2, qwen3, qwen3moe and gemma3, checked against llama.cpp (llama-arch.cpp
  * for the names, llama-model.cpp for the shapes, convert_hf_to_gguf.py for the
  * keys the converter writes).
  */
@@ -21,13 +21,19 @@
  * src/models/gemma3.cpp) has qwen3's q/k norms, norms after attention and
  * FFN as well as before, GeGLU, embeddings scaled by sqrt(n_embd), and five
  * sliding-window layers to each global one; its converter adds 1 to every
- * norm weight, so the weights are used as they are. The typical values are
- * those of Llama-2/TinyLlama, Qwen2/Qwen3 and Gemma 3 configs.
+ * norm weight, so the weights are used as they are. qwen3moe is qwen3 with a
+ * mixture of experts in every block (src/models/qwen3moe.cpp); a llama file
+ * with expert_count > 0 is Mixtral-style, the same FFN with its experts as
+ * wide as feed_forward_length. Both route as llama.cpp's build_moe_ffn with
+ * softmax gating and normalised weights. The typical values are those of
+ * Llama-2/TinyLlama, Qwen2/Qwen3 and Gemma 3 configs.
  */
 static const struct ntp_arch archs[] = {
     {"llama", NTP_ROPE_NORM, 0, 1e-5f, 10000.0f, NTP_FFN_SILU, false, 0},
     {"qwen2", NTP_ROPE_NEOX, NTP_FEAT_QKV_BIAS, 1e-6f, 1000000.0f, NTP_FFN_SILU, false, 0},
     {"qwen3", NTP_ROPE_NEOX, NTP_FEAT_QK_NORM, 1e-6f, 1000000.0f, NTP_FFN_SILU, false, 0},
+    {"qwen3moe", NTP_ROPE_NEOX, NTP_FEAT_QK_NORM | NTP_FEAT_MOE, 1e-6f, 1000000.0f, NTP_FFN_SILU,
+     false, 0},
     {"gemma3", NTP_ROPE_NEOX, NTP_FEAT_QK_NORM | NTP_FEAT_POST_NORM, 1e-6f, 1000000.0f,
      NTP_FFN_GELU, true, 6},
 };
@@ -49,6 +55,9 @@ static const char *const hparam_keys[NTP_KV_COUNT] = {
     [NTP_KV_SWA_PATTERN] = "%s.attention.sliding_window_pattern",
     [NTP_KV_ROPE_FREQ_BASE_SWA] = "%s.rope.freq_base_swa",
     [NTP_KV_LOGIT_SOFTCAP] = "%s.final_logit_softcapping",
+    [NTP_KV_EXPERT_COUNT] = "%s.expert_count",
+    [NTP_KV_EXPERT_USED_COUNT] = "%s.expert_used_count",
+    [NTP_KV_EXPERT_FF] = "%s.expert_feed_forward_length",
 };
 
 #define M NTP_ROLE_MATRIX
@@ -87,9 +96,32 @@ static const struct ntp_tensor_desc tensors[NTP_T_COUNT] = {
                               1,
                               {NTP_DIM_EMBD, NTP_DIM_ONE}},
     [NTP_T_FFN_NORM] = {"blk.%d.ffn_norm.weight", true, N, 0, 1, {NTP_DIM_EMBD, NTP_DIM_ONE}},
-    [NTP_T_FFN_GATE] = {"blk.%d.ffn_gate.weight", true, M, 0, 2, {NTP_DIM_EMBD, NTP_DIM_FF}},
-    [NTP_T_FFN_UP] = {"blk.%d.ffn_up.weight", true, M, 0, 2, {NTP_DIM_EMBD, NTP_DIM_FF}},
-    [NTP_T_FFN_DOWN] = {"blk.%d.ffn_down.weight", true, M, 0, 2, {NTP_DIM_FF, NTP_DIM_EMBD}},
+    [NTP_T_FFN_GATE] =
+        {"blk.%d.ffn_gate.weight", true, M, 0, 2, {NTP_DIM_EMBD, NTP_DIM_FF}, NTP_FEAT_MOE},
+    [NTP_T_FFN_UP] =
+        {"blk.%d.ffn_up.weight", true, M, 0, 2, {NTP_DIM_EMBD, NTP_DIM_FF}, NTP_FEAT_MOE},
+    [NTP_T_FFN_DOWN] =
+        {"blk.%d.ffn_down.weight", true, M, 0, 2, {NTP_DIM_FF, NTP_DIM_EMBD}, NTP_FEAT_MOE},
+    [NTP_T_FFN_GATE_INP] =
+        {"blk.%d.ffn_gate_inp.weight", true, M, NTP_FEAT_MOE, 2, {NTP_DIM_EMBD, NTP_DIM_EXPERT}},
+    [NTP_T_FFN_GATE_EXPS] = {"blk.%d.ffn_gate_exps.weight",
+                             true,
+                             M,
+                             NTP_FEAT_MOE,
+                             3,
+                             {NTP_DIM_EMBD, NTP_DIM_FF_EXP, NTP_DIM_EXPERT}},
+    [NTP_T_FFN_UP_EXPS] = {"blk.%d.ffn_up_exps.weight",
+                           true,
+                           M,
+                           NTP_FEAT_MOE,
+                           3,
+                           {NTP_DIM_EMBD, NTP_DIM_FF_EXP, NTP_DIM_EXPERT}},
+    [NTP_T_FFN_DOWN_EXPS] = {"blk.%d.ffn_down_exps.weight",
+                             true,
+                             M,
+                             NTP_FEAT_MOE,
+                             3,
+                             {NTP_DIM_FF_EXP, NTP_DIM_EMBD, NTP_DIM_EXPERT}},
     [NTP_T_FFN_POST_NORM] = {"blk.%d.post_ffw_norm.weight",
                              true,
                              N,
@@ -128,7 +160,7 @@ const struct ntp_tensor_desc *ntp__tensor_desc(enum ntp_tensor_id id)
 bool ntp__tensor_present(enum ntp_tensor_id id, unsigned features)
 {
     const struct ntp_tensor_desc *d = ntp__tensor_desc(id);
-    return d && (features & d->needs) == d->needs;
+    return d && (features & d->needs) == d->needs && (features & d->excludes) == 0;
 }
 
 ntp_status ntp__tensor_name(enum ntp_tensor_id id, int il, char *buf, size_t size)
@@ -169,15 +201,19 @@ int64_t ntp__hparams_dim(const struct ntp_hparams *hp, enum ntp_dim d)
         return hp->n_ff;
     case NTP_DIM_VOCAB:
         return hp->n_vocab;
+    case NTP_DIM_FF_EXP:
+        return hp->n_ff_exp;
+    case NTP_DIM_EXPERT:
+        return hp->n_expert;
     }
     return 0;
 }
 
-void ntp__tensor_shape(enum ntp_tensor_id id, const struct ntp_hparams *hp, int64_t ne[2])
+void ntp__tensor_shape(enum ntp_tensor_id id, const struct ntp_hparams *hp, int64_t ne[3])
 {
     const struct ntp_tensor_desc *d = ntp__tensor_desc(id);
-    ne[0] = d ? ntp__hparams_dim(hp, d->ne[0]) : 0;
-    ne[1] = d ? ntp__hparams_dim(hp, d->ne[1]) : 0;
+    for (int i = 0; i < 3; i++)
+        ne[i] = d ? ntp__hparams_dim(hp, d->ne[i]) : 0;
 }
 
 ntp_status ntp__arch_key(const struct ntp_arch *arch, enum ntp_hparam_key k, char *buf, size_t size)
@@ -291,6 +327,41 @@ static ntp_status read_swa(const ntp_gguf *g, const struct ntp_arch *arch, struc
     return read_f32(g, arch, NTP_KV_ROPE_FREQ_BASE_SWA, false, &hp->rope_freq_base_swa);
 }
 
+/*
+ * The mixture-of-experts keys: expert_count (required by an MoE architecture,
+ * optional for llama, where a count above 0 makes a Mixtral-style file),
+ * expert_used_count (1 .. expert_count) and the experts' width
+ * (expert_feed_forward_length, else feed_forward_length, as Mixtral's files
+ * have it).
+ */
+static ntp_status read_experts(const ntp_gguf *g, const struct ntp_arch *arch,
+                               struct ntp_hparams *hp)
+{
+    char key[128];
+    const bool moe_arch = (arch->features & NTP_FEAT_MOE) != 0;
+    ntp_status s = ntp__arch_key(arch, NTP_KV_EXPERT_COUNT, key, sizeof key);
+    if (s != NTP_OK)
+        return s;
+    if (!moe_arch && ntp_gguf_find_key(g, key) < 0)
+        return NTP_OK;
+    if ((s = ntp_gguf_get_i64(g, key, &hp->n_expert)) != NTP_OK)
+        return s;
+    if (hp->n_expert < (moe_arch ? 1 : 0) || hp->n_expert > NTP_MAX_EXPERTS)
+        return ntp__error(NTP_E_FORMAT, "%s = %lld: expected %d to %d", key,
+                          (long long)hp->n_expert, moe_arch ? 1 : 0, NTP_MAX_EXPERTS);
+    if (hp->n_expert == 0)
+        return NTP_OK;
+    char used[128];
+    if ((s = read_i64(g, arch, NTP_KV_EXPERT_USED_COUNT, true, &hp->n_expert_used)) != NTP_OK ||
+        (s = ntp__arch_key(arch, NTP_KV_EXPERT_USED_COUNT, used, sizeof used)) != NTP_OK)
+        return s;
+    if (hp->n_expert_used > hp->n_expert)
+        return ntp__error(NTP_E_FORMAT, "%s = %lld is more than %s = %lld", used,
+                          (long long)hp->n_expert_used, key, (long long)hp->n_expert);
+    hp->n_ff_exp = hp->n_ff;
+    return read_i64(g, arch, NTP_KV_EXPERT_FF, false, &hp->n_ff_exp);
+}
+
 /* The optional keys, with llama.cpp's defaults; 0 marks "not given" until resolved. */
 static ntp_status read_optional(const ntp_gguf *g, const struct ntp_arch *arch,
                                 struct ntp_hparams *hp)
@@ -319,7 +390,8 @@ static ntp_status read_optional(const ntp_gguf *g, const struct ntp_arch *arch,
     const ntp_gguf_value *toks = ntp_gguf_get(g, "tokenizer.ggml.tokens");
     if (toks && toks->type == NTP_GGUF_ARRAY)
         hp->n_vocab = (int64_t)toks->arr.len;
-    if ((s = read_i64(g, arch, NTP_KV_VOCAB_SIZE, hp->n_vocab == 0, &hp->n_vocab)) != NTP_OK)
+    if ((s = read_i64(g, arch, NTP_KV_VOCAB_SIZE, hp->n_vocab == 0, &hp->n_vocab)) != NTP_OK ||
+        (s = read_experts(g, arch, hp)) != NTP_OK)
         return s;
     return read_swa(g, arch, hp);
 }

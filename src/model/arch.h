@@ -1,5 +1,5 @@
 /*
- * arch.h - the model architectures numatp knows (llama, qwen2, qwen3, gemma3), as data:
+ * arch.h - the model architectures numatp knows (llama, qwen2, qwen3, qwen3moe, gemma3), as data:
  * their GGUF metadata keys, the tensors each one has with llama.cpp's names,
  * and the shape of every tensor in GGUF order (ne0 = input dimension). The
  * random-weight generator writes files from this table and the model loader
@@ -28,6 +28,8 @@ enum ntp_arch_feature {
     NTP_FEAT_QK_NORM = 1u << 1,   /* per-head RMS norm of q and k before RoPE (qwen3) */
     NTP_FEAT_OUTPUT = 1u << 2,    /* separate output.weight; absent when tied to token_embd */
     NTP_FEAT_POST_NORM = 1u << 3, /* post_attention_norm and post_ffw_norm (gemma3) */
+    NTP_FEAT_MOE = 1u << 4,       /* mixture-of-experts FFN (qwen3moe; llama with experts):
+                                     router and expert tensors instead of ffn_gate/up/down */
 };
 
 struct ntp_arch {
@@ -60,20 +62,25 @@ enum ntp_hparam_key {
     NTP_KV_SWA_PATTERN,        /* "%s.attention.sliding_window_pattern" (integer or bool array) */
     NTP_KV_ROPE_FREQ_BASE_SWA, /* "%s.rope.freq_base_swa" */
     NTP_KV_LOGIT_SOFTCAP,      /* "%s.final_logit_softcapping" */
+    NTP_KV_EXPERT_COUNT,       /* "%s.expert_count" */
+    NTP_KV_EXPERT_USED_COUNT,  /* "%s.expert_used_count" */
+    NTP_KV_EXPERT_FF,          /* "%s.expert_feed_forward_length" */
     NTP_KV_COUNT,
 };
 
 /* The symbolic dimensions tensor shapes are made of (see ntp__hparams_dim). */
 enum ntp_dim {
-    NTP_DIM_ONE,   /* 1: placeholder for unused dimensions */
-    NTP_DIM_EMBD,  /* n_embd */
-    NTP_DIM_Q,     /* n_head * head_dim_k: width of q */
-    NTP_DIM_KV,    /* n_head_kv * head_dim_k: width of k */
-    NTP_DIM_V,     /* n_head_kv * head_dim_v: width of v */
-    NTP_DIM_ATTN,  /* n_head * head_dim_v: width of the attention output, input of attn_output */
-    NTP_DIM_HEAD,  /* head_dim_k: the q/k norm weights */
-    NTP_DIM_FF,    /* n_ff */
-    NTP_DIM_VOCAB, /* n_vocab */
+    NTP_DIM_ONE,    /* 1: placeholder for unused dimensions */
+    NTP_DIM_EMBD,   /* n_embd */
+    NTP_DIM_Q,      /* n_head * head_dim_k: width of q */
+    NTP_DIM_KV,     /* n_head_kv * head_dim_k: width of k */
+    NTP_DIM_V,      /* n_head_kv * head_dim_v: width of v */
+    NTP_DIM_ATTN,   /* n_head * head_dim_v: width of the attention output, input of attn_output */
+    NTP_DIM_HEAD,   /* head_dim_k: the q/k norm weights */
+    NTP_DIM_FF,     /* n_ff */
+    NTP_DIM_VOCAB,  /* n_vocab */
+    NTP_DIM_FF_EXP, /* n_ff_exp: one expert's feed-forward width */
+    NTP_DIM_EXPERT, /* n_expert */
 };
 
 /* What kind of data a tensor holds; the generator picks types and scales by it. */
@@ -89,8 +96,11 @@ struct ntp_tensor_desc {
     bool per_layer;            /* one per transformer block ("blk.%d.") or one per model */
     enum ntp_tensor_role role; /* matrix, norm, bias or embedding */
     unsigned needs;            /* NTP_FEAT_* bits the model must have for the tensor to exist */
-    uint32_t n_dims;           /* 1 or 2 */
-    enum ntp_dim ne[2];        /* shape in GGUF order: ne[0] is the contiguous input dimension */
+    uint32_t n_dims;           /* 1, 2, or 3 for the expert tensors (one matrix per expert) */
+    enum ntp_dim ne[3];        /* shape in GGUF order: ne[0] is the contiguous input dimension,
+                                  ne[2] the expert */
+    unsigned excludes;         /* NTP_FEAT_* bits with which it does not exist (the dense FFN of
+                                  a mixture of experts) */
 };
 
 /* The architecture named name ("llama", "qwen2", "qwen3"), or NULL. */
@@ -103,8 +113,8 @@ const struct ntp_tensor_desc *ntp__tensor_desc(enum ntp_tensor_id id);
 /* Whether a model with these features has the tensor (features: arch bits | NTP_FEAT_OUTPUT when
  * untied). */
 bool ntp__tensor_present(enum ntp_tensor_id id, unsigned features);
-/* ne[0..1] of the tensor for hp (unused dimensions are 1). */
-void ntp__tensor_shape(enum ntp_tensor_id id, const struct ntp_hparams *hp, int64_t ne[2]);
+/* ne[0..2] of the tensor for hp (unused dimensions are 1). */
+void ntp__tensor_shape(enum ntp_tensor_id id, const struct ntp_hparams *hp, int64_t ne[3]);
 /* Value of a symbolic dimension. */
 int64_t ntp__hparams_dim(const struct ntp_hparams *hp, enum ntp_dim d);
 
@@ -116,7 +126,9 @@ ntp_status ntp__arch_key(const struct ntp_arch *arch, enum ntp_hparam_key k, cha
  * Read the hyper-parameters of arch from g, with llama.cpp's defaults for the
  * optional keys (head_count_kv = head_count, key/value_length = n_embd/n_head,
  * rope.dimension_count = key_length, rope.freq_base = 10000, vocab_size =
- * length of tokenizer.ggml.tokens; the RMS epsilon is required; for an
+ * length of tokenizer.ggml.tokens; the RMS epsilon is required; expert_count
+ * = 0 (dense) except for an MoE architecture, which needs it and
+ * expert_used_count, expert_feed_forward_length = feed_forward_length; for an
  * architecture with sliding windows, sliding_window = 0 (none), its pattern
  * = the architecture's, rope.freq_base_swa = 10000). Checks that the values
  * are positive and consistent; messages name the key. A pattern given as a

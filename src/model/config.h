@@ -40,6 +40,11 @@ struct ntp_hparams {
                                  gemma3 default 6); -1: the file lists them (bool array) */
     float rope_freq_base_swa; /* RoPE theta of the local layers (rope.freq_base_swa) */
     float logit_softcap;      /* final_logit_softcapping: logits = c tanh(logits / c); 0: none */
+    int64_t n_expert;         /* experts of each mixture-of-experts FFN (expert_count); 0: the
+                                 FFN is dense */
+    int64_t n_expert_used;    /* experts each token is routed to (expert_used_count) */
+    int64_t n_ff_exp;         /* feed-forward width of one expert (expert_feed_forward_length,
+                                 else feed_forward_length) */
 };
 
 /* How positions rotate q and k: ggml's rope with linear, YaRN and per-frequency scaling. */
@@ -80,6 +85,19 @@ struct ntp_model_cfg {
                                  hp.n_swa positions; NULL when none does (host, owned by
                                  the model) */
 };
+
+/* Most experts a mixture-of-experts layer may have (llama.cpp's LLAMA_MAX_EXPERTS). */
+#define NTP_MAX_EXPERTS 512
+
+/*
+ * Whether the FFN is a mixture of experts (docs/architecture.md "Mixture of
+ * experts"): a router picks n_expert_used of n_expert SwiGLU experts per
+ * token, weighted by the softmax of the router's logits over the chosen ones.
+ */
+static inline bool ntp__cfg_moe(const struct ntp_model_cfg *cfg)
+{
+    return cfg->hp.n_expert > 0;
+}
 
 /* Whether layer il attends to a sliding window (cfg->hp.n_swa positions ending at its own). */
 static inline bool ntp__layer_swa(const struct ntp_model_cfg *cfg, int64_t il)
@@ -135,6 +153,10 @@ enum ntp_tensor_id {
     NTP_T_FFN_GATE,
     NTP_T_FFN_UP,
     NTP_T_FFN_DOWN,
+    NTP_T_FFN_GATE_INP,  /* the router of a mixture of experts: [n_embd, n_expert] */
+    NTP_T_FFN_GATE_EXPS, /* every expert's gate, [n_embd, n_ff_exp, n_expert] */
+    NTP_T_FFN_UP_EXPS,   /* every expert's up, [n_embd, n_ff_exp, n_expert] */
+    NTP_T_FFN_DOWN_EXPS, /* every expert's down, [n_ff_exp, n_embd, n_expert] */
     NTP_T_FFN_POST_NORM,
     NTP_T_OUTPUT_NORM,
     NTP_T_OUTPUT,

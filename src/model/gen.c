@@ -31,19 +31,29 @@ struct gen_preset {
     int64_t n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_vocab, n_ctx, n_swa;
     float rope_freq_base, rms_eps;
     bool tied_output;
+    int64_t n_expert, n_expert_used, n_ff_exp;
 };
 
 /*
  * tiny: the default shape (RoPE theta and epsilon the architecture's typical
  * ones). tinyllama-1b: config.json of
  * TinyLlama/TinyLlama-1.1B-Chat-v1.0. gemma3-270m: the metadata of the
- * published GGUF conversion of Gemma 3 270M.
+ * published GGUF conversion of Gemma 3 270M. tiny-moe: the tiny shape as a
+ * qwen3moe. qwen3-30b-a3b: config.json of Qwen/Qwen3-30B-A3B (its
+ * feed_forward_length 6144 is unused: every block is a mixture).
+ * mixtral-8x7b: config.json of mistralai/Mixtral-8x7B-v0.1.
  */
 static const struct gen_preset presets[] = {
-    {"tiny", "llama", 256, 2, 4, 2, 0, 768, 512, 256, 0, 0.0f, 0.0f, false},
-    {"tinyllama-1b", "llama", 2048, 22, 32, 4, 0, 5632, 32000, 2048, 0, 10000.0f, 1e-5f, false},
-    {"gemma3-270m", "gemma3", 640, 18, 4, 1, 256, 2048, 262144, 32768, 512, 1000000.0f, 1e-6f,
-     true},
+    {"tiny", "llama", 256, 2, 4, 2, 0, 768, 512, 256, 0, 0.0f, 0.0f, false, 0, 0, 0},
+    {"tinyllama-1b", "llama", 2048, 22, 32, 4, 0, 5632, 32000, 2048, 0, 10000.0f, 1e-5f, false, 0,
+     0, 0},
+    {"gemma3-270m", "gemma3", 640, 18, 4, 1, 256, 2048, 262144, 32768, 512, 1000000.0f, 1e-6f, true,
+     0, 0, 0},
+    {"tiny-moe", "qwen3moe", 256, 2, 4, 2, 0, 768, 512, 256, 0, 0.0f, 0.0f, false, 8, 2, 128},
+    {"qwen3-30b-a3b", "qwen3moe", 2048, 48, 32, 4, 128, 6144, 151936, 40960, 0, 1000000.0f, 1e-6f,
+     false, 128, 8, 768},
+    {"mixtral-8x7b", "llama", 4096, 32, 32, 8, 0, 14336, 32000, 32768, 0, 1000000.0f, 1e-5f, false,
+     8, 2, 0},
 };
 
 ntp_status ntp__gen_preset(const char *name, struct ntp_gen_params *p)
@@ -65,10 +75,15 @@ ntp_status ntp__gen_preset(const char *name, struct ntp_gen_params *p)
         p->rope_freq_base = d->rope_freq_base;
         p->rms_eps = d->rms_eps;
         p->tied_output = d->tied_output;
+        p->n_expert = d->n_expert;
+        p->n_expert_used = d->n_expert_used;
+        p->n_ff_exp = d->n_ff_exp;
         return NTP_OK;
     }
     return ntp__error(NTP_E_NOT_FOUND,
-                      "unknown preset '%s' (expected tiny, tinyllama-1b or gemma3-270m)", name);
+                      "unknown preset '%s' (expected tiny, tinyllama-1b, gemma3-270m, tiny-moe, "
+                      "qwen3-30b-a3b or mixtral-8x7b)",
+                      name);
 }
 
 struct ntp_gen_params ntp__gen_default_params(void)
@@ -151,7 +166,8 @@ static enum ntp_type mix_type(const struct ntp_gen_params *p, enum ntp_tensor_id
     /* As llama-quantize: the output head, or the embedding standing in for it, gets Q6_K. */
     if (id == NTP_T_OUTPUT || (id == NTP_T_TOKEN_EMBD && p->tied_output))
         t = NTP_TYPE_Q6_K;
-    else if ((id == NTP_T_ATTN_V || id == NTP_T_FFN_DOWN) && use_more_bits(il, p->n_layer))
+    else if ((id == NTP_T_ATTN_V || id == NTP_T_FFN_DOWN || id == NTP_T_FFN_DOWN_EXPS) &&
+             use_more_bits(il, p->n_layer))
         t = NTP_TYPE_Q6_K;
     return mix_fallback(t, ne0);
 }
@@ -162,6 +178,8 @@ static enum ntp_type tensor_type(const struct ntp_gen_params *p, enum ntp_tensor
     const struct ntp_tensor_desc *d = ntp__tensor_desc(id);
     if (d->role == NTP_ROLE_NORM || d->role == NTP_ROLE_BIAS)
         return NTP_TYPE_F32; /* small, and every kernel wants them in float */
+    if (id == NTP_T_FFN_GATE_INP)
+        return NTP_TYPE_F32; /* the router: llama-quantize never quantizes it */
     if (d->role == NTP_ROLE_EMBD && p->embd_type != NTP_TYPE_COUNT)
         return p->embd_type;
     return p->mix == NTP_GEN_MIX_NONE ? p->type : mix_type(p, id, il, ne0);
@@ -202,6 +220,43 @@ static void params_to_hparams(const struct ntp_gen_params *p, const struct ntp_a
     hp->rms_eps = p->rms_eps > 0 ? p->rms_eps : a->typical_rms_eps;
     hp->rope_freq_base = p->rope_freq_base > 0 ? p->rope_freq_base : a->typical_rope_freq_base;
     hp->n_swa = p->n_swa;
+    /* An MoE-only architecture gets 8 experts, 2 per token, unless told otherwise. */
+    hp->n_expert = p->n_expert ? p->n_expert : (a->features & NTP_FEAT_MOE) ? 8 : 0;
+    hp->n_expert_used = p->n_expert_used ? p->n_expert_used : (hp->n_expert < 2 ? hp->n_expert : 2);
+    hp->n_ff_exp = hp->n_expert == 0 ? 0 : p->n_ff_exp ? p->n_ff_exp : p->n_ff;
+}
+
+/* The mixture-of-experts sizes of hp (from params_to_hparams) for the architecture a. */
+static ntp_status check_experts(const struct ntp_gen_params *p, const struct ntp_arch *a,
+                                const struct ntp_hparams *hp)
+{
+    if (p->n_expert < 0 || p->n_expert > NTP_MAX_EXPERTS || p->n_expert_used < 0 ||
+        p->n_ff_exp < 0 || p->n_ff_exp > (int64_t)1 << 31)
+        return ntp__error(NTP_E_INVALID_ARG,
+                          "n_expert (--experts) = %lld, n_expert_used (--experts-used) = %lld, "
+                          "n_ff_exp (--expert-ff) = %lld: expected 0 .. %d experts and "
+                          "sizes 0 .. 2^31",
+                          (long long)p->n_expert, (long long)p->n_expert_used,
+                          (long long)p->n_ff_exp, NTP_MAX_EXPERTS);
+    if (hp->n_expert == 0 && (p->n_expert_used > 0 || p->n_ff_exp > 0))
+        return ntp__error(NTP_E_INVALID_ARG,
+                          "experts per token (--experts-used) and expert width (--expert-ff) "
+                          "need experts (--experts)");
+    if (hp->n_expert > 0 && !(a->features & NTP_FEAT_MOE) && strcmp(a->name, "llama") != 0)
+        return ntp__error(NTP_E_INVALID_ARG,
+                          "experts (--experts): the %s architecture has no mixture of experts "
+                          "(llama and qwen3moe have)",
+                          a->name);
+    if (hp->n_expert > 0 && hp->n_expert_used > hp->n_expert)
+        return ntp__error(NTP_E_INVALID_ARG,
+                          "n_expert_used (--experts-used) = %lld: expected 1 .. n_expert (%lld)",
+                          (long long)hp->n_expert_used, (long long)hp->n_expert);
+    if (p->n_ff_exp > 0 && p->n_ff_exp != p->n_ff && !(a->features & NTP_FEAT_MOE))
+        return ntp__error(NTP_E_INVALID_ARG,
+                          "expert width (--expert-ff) = %lld: llama's experts are n_ff (--ff) = "
+                          "%lld wide",
+                          (long long)p->n_ff_exp, (long long)p->n_ff);
+    return NTP_OK;
 }
 
 /* Can numatp write weights of type t? (Q8_K/Q8_1 are activation formats.) */
@@ -284,8 +339,9 @@ static ntp_status check_blocks(const struct ntp_gen_params *p, const struct ntp_
             const struct ntp_tensor_desc *d = ntp__tensor_desc((enum ntp_tensor_id)id);
             if ((il > 0 && !d->per_layer) || !ntp__tensor_present((enum ntp_tensor_id)id, features))
                 continue;
-            int64_t ne[2];
+            int64_t ne[3];
             ntp__tensor_shape((enum ntp_tensor_id)id, hp, ne);
+            ne[1] *= ne[2]; /* the experts' rows */
             enum ntp_type t = tensor_type(p, (enum ntp_tensor_id)id, il, ne[0]);
             char name[96];
             ntp__tensor_name((enum ntp_tensor_id)id, (int)il, name, sizeof name);
@@ -351,7 +407,8 @@ static ntp_status check_rope(const struct ntp_gen_params *p, const struct ntp_ar
 
 static unsigned model_features(const struct ntp_gen_params *p, const struct ntp_arch *a)
 {
-    return a->features | (p->tied_output ? 0u : (unsigned)NTP_FEAT_OUTPUT);
+    return a->features | (p->tied_output ? 0u : (unsigned)NTP_FEAT_OUTPUT) |
+           (p->n_expert > 0 ? (unsigned)NTP_FEAT_MOE : 0u);
 }
 
 ntp_status ntp__gen_check(const struct ntp_gen_params *p)
@@ -377,6 +434,8 @@ ntp_status ntp__gen_check(const struct ntp_gen_params *p)
         return s;
     struct ntp_hparams hp;
     params_to_hparams(p, a, &hp);
+    if ((s = check_experts(p, a, &hp)) != NTP_OK)
+        return s;
     return check_blocks(p, &hp, model_features(p, a));
 }
 
@@ -414,8 +473,8 @@ static void fill_normal(float *x, int64_t n, uint64_t seed, float mean, float st
 struct gen_tensor {
     char name[96];      /* GGUF tensor name */
     enum ntp_type type; /* stored type */
-    uint32_t n_dims;    /* 1 or 2 */
-    int64_t ne[2];      /* GGUF order; ne[1] = 1 for vectors */
+    uint32_t n_dims;    /* 1, 2 or 3 (experts) */
+    int64_t ne[3];      /* GGUF order; ne[1] = 1 for vectors, ne[2] = 1 but for experts */
     float mean, std;    /* distribution of the elements */
     uint64_t seed;      /* from the model seed and the name */
 };
@@ -430,7 +489,7 @@ static uint64_t name_seed(uint64_t seed, const char *name)
 }
 
 /*
- * Fill out (ne[1] rows of row_size bytes) with the tensor's rows. Each row has
+ * Fill out (ne[1] * ne[2] rows of row_size bytes) with the tensor's rows. Each row has
  * its own stream, so threads may take rows in any order. Returns false when a
  * thread could not get its row buffer.
  */
@@ -438,7 +497,7 @@ static bool gen_rows(const struct gen_tensor *t, uint8_t *out, size_t row_size)
 {
     const ntp_quantize_row_fn quantize =
         t->type == NTP_TYPE_F32 ? NULL : ntp__quant_fns(t->type)->quantize;
-    const int64_t ne0 = t->ne[0], ne1 = t->ne[1];
+    const int64_t ne0 = t->ne[0], ne1 = t->ne[1] * t->ne[2];
     bool ok = true;
 #pragma omp parallel if (ne0 * ne1 >= (1 << 18)) reduction(&& : ok)
     {
@@ -466,10 +525,11 @@ static ntp_status add_tensor(ntp_gguf_writer *w, const struct gen_tensor *t)
     ntp_status s = ntp_type_row_size(t->type, t->ne[0], &row_size);
     if (s != NTP_OK)
         return s;
-    uint8_t *data = malloc(row_size * (size_t)t->ne[1]);
+    const size_t rows = (size_t)t->ne[1] * (size_t)t->ne[2];
+    uint8_t *data = malloc(row_size * rows);
     if (data == NULL)
         return ntp__error(NTP_E_NOMEM, "tensor '%s': out of memory for %zu bytes", t->name,
-                          row_size * (size_t)t->ne[1]);
+                          row_size * rows);
     if (!gen_rows(t, data, row_size)) {
         free(data);
         return ntp__error(NTP_E_NOMEM, "tensor '%s': out of memory for a row buffer", t->name);
@@ -580,6 +640,14 @@ static ntp_status write_hparams(ntp_gguf_writer *w, const struct ntp_arch *a,
         (s = set_key_u32(w, a, NTP_KV_VALUE_LENGTH, hp->head_dim_v)) != NTP_OK)
         return s;
     if (hp->n_swa > 0 && (s = set_key_u32(w, a, NTP_KV_SLIDING_WINDOW, hp->n_swa)) != NTP_OK)
+        return s;
+    if (hp->n_expert > 0 &&
+        ((s = set_key_u32(w, a, NTP_KV_EXPERT_COUNT, hp->n_expert)) != NTP_OK ||
+         (s = set_key_u32(w, a, NTP_KV_EXPERT_USED_COUNT, hp->n_expert_used)) != NTP_OK))
+        return s;
+    /* llama.cpp reads the experts' own width for qwen3moe; Mixtral's are n_ff wide */
+    if (hp->n_expert > 0 && (a->features & NTP_FEAT_MOE) &&
+        (s = set_key_u32(w, a, NTP_KV_EXPERT_FF, hp->n_ff_exp)) != NTP_OK)
         return s;
     return set_key_u32(w, a, NTP_KV_VOCAB_SIZE, hp->n_vocab);
 }

@@ -1,10 +1,9 @@
 /*
  * gen.h - write a GGUF model with random weights (`numatp gen`): any size of
- * llama, qwen2, qwen3 or gemma3, any weight type or a llama.cpp-like mix such as
- * Q4_K_M, a synthetic byte-level BPE vocabulary or one copied from another
- * file. The weights are deterministic in the seed and scaled like a fresh
- * initialization, so a forward pass gives finite, varied logits: files for
- * tests and benchmarks, not for reading.
+ * llama (dense or Mixtral-style), qwen2, qwen3, qwen3moe or gemma3, any weight type or a
+ * llama.cpp-like mix such as Q4_K_M, a synthetic byte-level BPE vocabulary or one copied from
+ * another file. The weights are deterministic in the seed and scaled like a fresh initialization,
+ * so a forward pass gives finite, varied logits: files for tests and benchmarks, not for reading.
  */
 #ifndef NTP_MODEL_GEN_H
 #define NTP_MODEL_GEN_H
@@ -30,7 +29,7 @@ enum ntp_gen_rope_scaling {
 };
 
 struct ntp_gen_params {
-    const char *arch;        /* "llama", "qwen2", "qwen3" or "gemma3"; not owned */
+    const char *arch;        /* "llama", "qwen2", "qwen3", "qwen3moe" or "gemma3"; not owned */
     const char *name;        /* general.name; NULL: "numatp-gen-<arch>"; not owned */
     int64_t n_embd;          /* hidden size */
     int64_t n_layer;         /* transformer blocks */
@@ -44,6 +43,12 @@ struct ntp_gen_params {
     float rms_eps;           /* 0: the architecture's typical value (1e-5 or 1e-6) */
     int64_t n_swa;           /* attention.sliding_window of an architecture with local
                                 layers (gemma3: five of every six); 0: not written */
+    int64_t n_expert;        /* experts per block: a mixture of experts in every block
+                                (qwen3moe; llama: Mixtral-style); 0: dense, or 8 for an
+                                MoE-only architecture (qwen3moe) */
+    int64_t n_expert_used;   /* experts per token; 0: 2 (at most n_expert) */
+    int64_t n_ff_exp;        /* one expert's width (qwen3moe's expert_feed_forward_length);
+                                0: n_ff. llama's experts are n_ff wide. */
     bool tied_output;        /* no output.weight: the output head reuses token_embd */
     enum ntp_type type;      /* type of every 2-D matrix when mix is NONE */
     enum ntp_gen_mix mix;    /* a named mix instead of one type */
@@ -78,7 +83,11 @@ struct ntp_gen_params ntp__gen_default_params(void);
  * Fill p with a named preset's architecture and shape ("tiny": the defaults;
  * "tinyllama-1b": TinyLlama-1.1B's shape, 22 x 2048, 32/4 heads, FFN 5632,
  * 32000 tokens; "gemma3-270m": Gemma 3 270M's, 18 x 640, 4/1 heads of 256,
- * FFN 2048, 262144 tokens, window 512, tied head), keeping its type, mix,
+ * FFN 2048, 262144 tokens, window 512, tied head; "tiny-moe": qwen3moe
+ * 2 x 256, 8 experts of 128, 2 per token; "qwen3-30b-a3b": Qwen3-30B-A3B's,
+ * 48 x 2048, 32/4 heads of 128, 128 experts of 768, 8 per token, 151936
+ * tokens; "mixtral-8x7b": Mixtral-8x7B's, llama 32 x 4096, 32/8 heads,
+ * 8 experts of 14336, 2 per token, 32000 tokens), keeping its type, mix,
  * seed and vocabulary source. NTP_E_NOT_FOUND if unknown.
  */
 ntp_status ntp__gen_preset(const char *name, struct ntp_gen_params *p);

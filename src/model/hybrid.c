@@ -40,7 +40,7 @@ static struct ntp_shard full_shard(const struct ntp_hparams *hp, int64_t layer0,
         .n_layer = n_layer,
         .n_head = hp->n_head,
         .n_head_kv = hp->n_head_kv,
-        .n_ff = hp->n_ff,
+        .n_ff = hp->n_expert > 0 ? hp->n_ff_exp : hp->n_ff, /* every expert whole */
         .n_vocab = head ? hp->n_vocab : 0,
     };
 }
@@ -115,6 +115,14 @@ ntp_status ntp__hybrid_place(struct ntp_model *m)
     ntp_status s = new_gpu(m, &gpu, full_shard(hp, 0, ngl, gpu_only));
     if (s != NTP_OK)
         return s;
+    /* The CUDA device has no expert kernels (its stand-in, a CPU device, has). */
+    if (ntp__cfg_moe(&m->cfg) && strcmp(gpu.dev->iface->name, "cpu") != 0) {
+        gpu.dev->iface->destroy(gpu.dev);
+        return ntp__error(NTP_E_UNSUPPORTED,
+                          "-ngl: the GPU cannot run mixture-of-experts layers yet (every block "
+                          "of this %s model is one); run it on the CPU devices (--gpu-layers 0)",
+                          m->arch->name);
+    }
     if (gpu_only) /* the CPU devices hold nothing: give them back */
         for (int d = 0; d < m->n_dev; d++) {
             m->dev[d].dev->iface->destroy(m->dev[d].dev);

@@ -8,6 +8,7 @@
 #include "backend/registry.h"
 #include "core/core.h"
 #include "gguf/gguf_file.h"
+#include "kernels/packed.h"
 #include "kernels/quant.h"
 #include "model/plan.h"
 #include "numa/layout.h"
@@ -166,6 +167,8 @@ static unsigned file_features(const struct ntp_model *m, const ntp_gguf *g)
         f |= NTP_FEAT_QKV_BIAS;
     if (ntp_gguf_find_tensor(g, "output.weight") != NULL)
         f |= NTP_FEAT_OUTPUT;
+    if (m->cfg.hp.n_expert > 0)
+        f |= NTP_FEAT_MOE; /* a Mixtral-style llama */
     return f;
 }
 
@@ -199,14 +202,21 @@ static ntp_status find_tensor(const struct ntp_model *m, const ntp_gguf *g, enum
         return ntp__error(NTP_E_NOT_FOUND, "tensor '%s' is missing (architecture %s)", name,
                           m->arch->name);
     const struct ntp_tensor_desc *d = ntp__tensor_desc(id);
-    int64_t ne[2];
+    int64_t ne[3];
     ntp__tensor_shape(id, &m->cfg.hp, ne);
-    if (t->ne[0] != ne[0] || t->ne[1] != ne[1] || t->ne[2] != 1 || t->ne[3] != 1)
+    if (t->ne[0] != ne[0] || t->ne[1] != ne[1] || t->ne[2] != ne[2] || t->ne[3] != 1) {
+        char want[96]; /* an expert tensor's third dimension is the expert count */
+        if (d->n_dims == 3)
+            snprintf(want, sizeof want, "[%lld, %lld, %lld]", (long long)ne[0], (long long)ne[1],
+                     (long long)ne[2]);
+        else
+            snprintf(want, sizeof want, "[%lld, %lld]", (long long)ne[0], (long long)ne[1]);
         return ntp__error(NTP_E_FORMAT,
-                          "tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld] "
-                          "from the hyper-parameters",
+                          "tensor '%s' has shape [%lld, %lld, %lld, %lld], expected %s from the "
+                          "hyper-parameters",
                           name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
-                          (long long)t->ne[3], (long long)ne[0], (long long)ne[1]);
+                          (long long)t->ne[3], want);
+    }
     bool ok = type_usable(m, d->role, t->type);
     if (ok && id == NTP_T_TOKEN_EMBD && !(file_features(m, g) & NTP_FEAT_OUTPUT))
         ok = type_usable(m, NTP_ROLE_MATRIX, t->type); /* tied: it is the output head too */
@@ -249,7 +259,8 @@ static ntp_status plan_devices(const struct ntp_hparams *hp, const ntp_gguf *g, 
     const struct ntp_plan_params pp = {
         .n_dev = n_dev,
         .attn_block = max_block(g, NTP_T_ATTN_OUTPUT, hp->n_layer),
-        .ffn_block = max_block(g, NTP_T_FFN_DOWN, hp->n_layer),
+        .ffn_block =
+            max_block(g, hp->n_expert > 0 ? NTP_T_FFN_DOWN_EXPS : NTP_T_FFN_DOWN, hp->n_layer),
         .layer0 = 0,
         .n_layer = hp->n_layer,
         .head = true,
@@ -263,13 +274,20 @@ static ntp_status plan_devices(const struct ntp_hparams *hp, const ntp_gguf *g, 
     return s;
 }
 
-/* Where a shard's bytes come from in the file and what it becomes on the device. */
+/*
+ * Where a shard's bytes come from in the file and what it becomes on the
+ * device. An expert tensor is n_mat matrices (one per expert, mat_stride
+ * bytes apart in the file), each cut the same way; on the device their
+ * shards lie back to back, so the shard is one matrix of n_mat * ne[1] rows.
+ */
 struct slice {
-    uint64_t src_off;  /* first byte, from the start of the tensor's data */
-    size_t src_stride; /* bytes between rows in the file */
-    size_t row_bytes;  /* bytes copied per row */
-    size_t n_rows;
-    int64_t ne[2]; /* shard shape */
+    uint64_t src_off;    /* first byte, from the start of the tensor's data */
+    size_t src_stride;   /* bytes between rows in the file */
+    size_t row_bytes;    /* bytes copied per row */
+    size_t n_rows;       /* rows copied per matrix */
+    size_t n_mat;        /* matrices (experts; 1 for a 2-D tensor) */
+    uint64_t mat_stride; /* bytes between matrices in the file */
+    int64_t ne[2];       /* shard shape of one matrix */
 };
 
 static ntp_status plan_slice(const ntp_gguf_tensor *t, int dim, int64_t start, int64_t len,
@@ -283,6 +301,8 @@ static ntp_status plan_slice(const ntp_gguf_tensor *t, int dim, int64_t start, i
     sl->src_stride = full;
     sl->row_bytes = full;
     sl->n_rows = (size_t)t->ne[1];
+    sl->n_mat = (size_t)t->ne[2];
+    sl->mat_stride = (uint64_t)full * (uint64_t)t->ne[1];
     sl->ne[0] = t->ne[0];
     sl->ne[1] = t->ne[1];
     if (dim == 1) {
@@ -360,20 +380,31 @@ static ntp_status walk_tensor(struct walk *wk, const ntp_gguf_tensor *t, enum nt
     ntp_status s = plan_slice(t, dim, start, len, &sl);
     if (s != NTP_OK)
         return s;
-    const uint64_t size = (uint64_t)sl.row_bytes * sl.n_rows;
+    const uint64_t mat = (uint64_t)sl.row_bytes * sl.n_rows, size = mat * sl.n_mat;
     wk->off = (wk->off + 63) & ~(uint64_t)63;
     if (wk->upload) {
         struct ntp_device *dev = wk->md->dev;
         uint8_t *dst = (uint8_t *)wk->md->buf + wk->off;
-        /* From the mapping under its SIGBUS guard (the copy may run on the device's threads). */
-        s = t->data ? dev->iface->upload_2d(dev, dst, sl.row_bytes, t->data + sl.src_off,
-                                            sl.src_stride, sl.row_bytes, sl.n_rows)
-                    : upload_read(wk, t, &sl, dst);
+        const uint64_t off0 = sl.src_off;
+        for (size_t e = 0; e < sl.n_mat && s == NTP_OK; e++) {
+            uint8_t *de = dst + e * mat;
+            sl.src_off = off0 + e * sl.mat_stride;
+            /* From the mapping under its SIGBUS guard (the copy may run on the device's
+               threads). */
+            s = t->data ? dev->iface->upload_2d(dev, de, sl.row_bytes, t->data + sl.src_off,
+                                                sl.src_stride, sl.row_bytes, sl.n_rows)
+                        : upload_read(wk, t, &sl, de);
+        }
         if (s != NTP_OK || (s = ntp__gguf_guard_check(wk->g)) != NTP_OK)
             return s;
-        *slot = (struct ntp_dev_tensor){t->type, {sl.ne[0], sl.ne[1]}, sl.row_bytes, dst, false};
+        /* The experts' shards as one matrix: expert e's rows start at row e * ne[1]. */
+        *slot = (struct ntp_dev_tensor){
+            t->type, {sl.ne[0], sl.ne[1] * (int64_t)sl.n_mat}, sl.row_bytes, dst, false};
+        /* Rows are packed in groups of 16 (kernels/packed.h): an expert's rows must not
+           share a group with the next expert's, or its row range could not be multiplied
+           alone. */
         if (ntp__tensor_desc(id)->role == NTP_ROLE_MATRIX && dev->iface->pack_matrix &&
-            (s = dev->iface->pack_matrix(dev, slot)) != NTP_OK)
+            sl.ne[1] % NTP_PACK_ROWS == 0 && (s = dev->iface->pack_matrix(dev, slot)) != NTP_OK)
             return s;
         wk->done += size;
         const ntp_model_params *p = &wk->m->params;
@@ -583,8 +614,14 @@ static ntp_status load_weights(struct ntp_model *m, const ntp_gguf *g)
 static ntp_status load_from(struct ntp_model *m, const ntp_gguf *g)
 {
     ntp_status s;
-    if ((s = read_cfg(g, m)) != NTP_OK || (s = load_rope_freqs(m, g)) != NTP_OK ||
-        (s = make_devices(m)) != NTP_OK)
+    if ((s = read_cfg(g, m)) != NTP_OK || (s = load_rope_freqs(m, g)) != NTP_OK)
+        return s;
+    /* Until the CPU device has its expert FFN (issue 14): refused, not run with no FFN. */
+    if (ntp__cfg_moe(&m->cfg))
+        return ntp__error(NTP_E_UNSUPPORTED,
+                          "%s: the CPU devices cannot run mixture-of-experts layers yet",
+                          m->arch->name);
+    if ((s = make_devices(m)) != NTP_OK)
         return s;
     if ((s = plan_devices(&m->cfg.hp, g, m->n_dev, true, &m->plan)) != NTP_OK)
         return s;

@@ -119,12 +119,14 @@ ntp_status ntp__plan_make(const struct ntp_hparams *hp, const struct ntp_plan_pa
     out->n_dev = p->n_dev;
     plan_heads(hp, p, out);
     const int64_t fb = p->ffn_block > 0 ? p->ffn_block : 1;
+    /* A mixture of experts (every block of one) cuts each expert's width the same way. */
+    const int64_t n_ff = hp->n_expert > 0 ? hp->n_ff_exp : hp->n_ff;
     for (int d = 0; d < p->n_dev; d++) {
         struct ntp_shard *sh = &out->shard[d];
         int64_t a, b;
         sh->layer0 = p->layer0;
         sh->n_layer = p->n_layer;
-        share(hp->n_ff, fb, d, p->n_dev, &a, &b);
+        share(n_ff, fb, d, p->n_dev, &a, &b);
         sh->ff0 = a;
         sh->n_ff = b - a;
         out->ffn_devices += sh->n_ff > 0;
@@ -178,6 +180,13 @@ int ntp__plan_cut(enum ntp_tensor_id id, const struct ntp_shard *sh, const struc
         *start = sh->ff0, *len = sh->n_ff;
         return 1;
     case NTP_T_FFN_DOWN: /* row-parallel */
+        *start = sh->ff0, *len = sh->n_ff;
+        return 0;
+    case NTP_T_FFN_GATE_EXPS: /* every expert: the same slice of its width */
+    case NTP_T_FFN_UP_EXPS:
+        *start = sh->ff0, *len = sh->n_ff;
+        return 1;
+    case NTP_T_FFN_DOWN_EXPS:
         *start = sh->ff0, *len = sh->n_ff;
         return 0;
     case NTP_T_OUTPUT:

@@ -9,6 +9,13 @@
  * device holds the KV heads its query heads read (KV heads replicated).
  * Where no legal cut gives every device a share, the devices that get none
  * hold an empty slice and the part runs on fewer devices (warned).
+ *
+ * A mixture of experts is cut by features: every expert's gate and up keep
+ * the shard's slice [ff0, ff0 + n_ff) of the expert width n_ff_exp (rows of
+ * each expert's matrix), down the matching input columns; the router
+ * (ffn_gate_inp) is replicated. So every device holds a share of every
+ * expert and a token's experts run on all devices, summed by the FFN's
+ * all-reduce as a dense FFN's are.
  */
 #ifndef NTP_MODEL_PLAN_H
 #define NTP_MODEL_PLAN_H
@@ -22,7 +29,7 @@
 struct ntp_plan_params {
     int n_dev;          /* devices of the group, 1 .. NTP_PLAN_MAX_DEV */
     int64_t attn_block; /* a row cut of attn_output must be a multiple of this (its block size) */
-    int64_t ffn_block;  /* a row cut of ffn_down must be a multiple of this */
+    int64_t ffn_block;  /* a row cut of ffn_down (ffn_down_exps) must be a multiple of this */
     int64_t layer0;     /* blocks the group runs: [layer0, layer0 + n_layer) */
     int64_t n_layer;
     bool head; /* the group holds the output head */

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cli_gen_info.sh NUMATP FIXTURE_DIR - `numatp gen` and `numatp info` from the
 # command line: exit codes, text and JSON output (JSON checked by python3's
-# parser when python3 is there), every tokenizer fixture, bad files and flags.
+# parser when python3 is there), a mixture of experts, every tokenizer
+# fixture, bad files and flags.
 set -u
 numatp=$1
 fixtures=$2
@@ -48,6 +49,18 @@ contains "info text" "$tmp/out" "NUMA node"
 check "info json" 0 "$numatp" info -m "$model" --json
 json_ok "info json"
 contains "info json" "$tmp/out" '"n_tokens": 300'
+# A mixture of experts: gen writes it, info describes it as one numatp runs.
+check "gen moe" 0 "$numatp" gen -o "$tmp/moe.gguf" --arch qwen3moe --dim 64 --layers 2 \
+    --heads 4 --kv-heads 2 --ff 128 --experts 6 --experts-used 3 --expert-ff 32 --vocab 300 -q
+check "info moe" 0 "$numatp" info -m "$tmp/moe.gguf"
+contains "info moe" "$tmp/out" "^experts      6 per block, 3 per token, 32 wide"
+contains "info moe" "$tmp/out" "blk.1.ffn_down_exps.weight *F32 *32 x 64 x 6"
+if grep -q "cannot run" "$tmp/out"; then echo "FAIL: info moe: says numatp cannot run it"; fail=1; fi
+check "info moe json" 0 "$numatp" info -m "$tmp/moe.gguf" --json
+json_ok "info moe json"
+contains "info moe json" "$tmp/out" '"expert_count": 6'
+check "gen moe bad" 2 "$numatp" gen -o "$tmp/bad.gguf" --arch qwen2 --experts 4 -q
+contains "gen moe bad" "$tmp/err" "has no mixture of experts"
 check "info machine only" 0 "$numatp" info
 contains "info machine only" "$tmp/out" "node"
 check "info machine json" 0 "$numatp" info --json

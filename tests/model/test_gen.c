@@ -7,6 +7,8 @@
  *  - the Q4_K_M mix picks llama-quantize's types layer by layer;
  *  - same seed, same bytes; another seed, other bytes; weights scaled as asked;
  *  - bad parameters fail with messages that name the problem;
+ *  - mixture-of-experts files (qwen3moe, Mixtral-style llama) have the
+ *    router and 3-D expert tensors instead of the dense FFN, and the keys;
  *  - the synthetic vocabulary is valid BPE at any size;
  *  - a vocabulary copied from a fixture keeps every tokenizer key.
  */
@@ -494,7 +496,7 @@ static void test_arch_table(void)
 {
     char names[64];
     ntp__arch_names(names, sizeof names);
-    CHECK(strcmp(names, "llama, qwen2, qwen3, gemma3") == 0);
+    CHECK(strcmp(names, "llama, qwen2, qwen3, qwen3moe, gemma3") == 0);
     const struct ntp_arch *l = ntp__arch_find("llama"), *q2 = ntp__arch_find("qwen2"),
                           *q3 = ntp__arch_find("qwen3");
     CHECK(l && q2 && q3 && ntp__arch_find("gpt2") == NULL && ntp__arch_find(NULL) == NULL);
@@ -515,6 +517,108 @@ static void test_arch_table(void)
     CHECK_STATUS(ntp__tensor_name(NTP_T_FFN_DOWN, 17, buf, 8), NTP_E_OVERFLOW);
     CHECK(ntp__file_type_name(15) && strcmp(ntp__file_type_name(15), "Q4_K_M") == 0);
     CHECK(ntp__file_type_name(4) == NULL && ntp__file_type_name(1000) == NULL);
+}
+
+static void check_tensor3(const ntp_gguf *g, const char *name, enum ntp_type type, int64_t ne0,
+                          int64_t ne1, int64_t ne2)
+{
+    const ntp_gguf_tensor *t = ntp_gguf_find_tensor(g, name);
+    CHECK(t != NULL);
+    if (t == NULL)
+        return;
+    if (t->type != type || t->ne[0] != ne0 || t->ne[1] != ne1 || t->ne[2] != ne2 || t->n_dims != 3)
+        fprintf(stderr, "%s: %s [%lld, %lld, %lld] %u dims, expected %s [%lld, %lld, %lld]\n", name,
+                ntp_type_name(t->type), (long long)t->ne[0], (long long)t->ne[1],
+                (long long)t->ne[2], t->n_dims, ntp_type_name(type), (long long)ne0, (long long)ne1,
+                (long long)ne2);
+    CHECK(t->type == type && t->n_dims == 3);
+    CHECK(t->ne[0] == ne0 && t->ne[1] == ne1 && t->ne[2] == ne2);
+}
+
+/* A mixture of experts: gen writes what the loader reads, and refuses nonsense. */
+static void check_moe(struct ntp_gen_params p, int64_t n_exp, int64_t used, int64_t width,
+                      const char *tag)
+{
+    char path[128], key[128];
+    tmp_path(path, sizeof path, tag);
+    CHECK_OK(ntp__model_gen(&p, path));
+    ntp_gguf *g = NULL;
+    CHECK_OK(ntp_gguf_open(path, &g));
+    if (g == NULL)
+        return;
+    const bool llama = strcmp(p.arch, "llama") == 0;
+    snprintf(key, sizeof key, "%s.expert_count", p.arch);
+    CHECK(get_u32(g, key) == (uint32_t)n_exp);
+    snprintf(key, sizeof key, "%s.expert_used_count", p.arch);
+    CHECK(get_u32(g, key) == (uint32_t)used);
+    snprintf(key, sizeof key, "%s.expert_feed_forward_length", p.arch);
+    CHECK(llama ? ntp_gguf_find_key(g, key) < 0 : get_u32(g, key) == (uint32_t)width);
+    struct ntp_hparams hp;
+    CHECK_OK(ntp__hparams_read(g, ntp__arch_find(p.arch), &hp));
+    CHECK(hp.n_expert == n_exp && hp.n_expert_used == used && hp.n_ff_exp == width);
+    const int64_t e = p.n_embd;
+    /* 3 global + per layer: 5 attention, 2 q/k norms (qwen3moe), ffn_norm, router, 3 experts */
+    CHECK(ntp_gguf_n_tensors(g) == 3 + p.n_layer * (llama ? 10 : 12));
+    for (int il = 0; il < p.n_layer; il++) {
+        char name[64];
+#define BLK(suffix) (snprintf(name, sizeof name, "blk.%d.%s", il, suffix), name)
+        CHECK(ntp_gguf_find_tensor(g, BLK("ffn_gate.weight")) == NULL);
+        CHECK(ntp_gguf_find_tensor(g, BLK("ffn_down.weight")) == NULL);
+        check_tensor(g, BLK("ffn_gate_inp.weight"), NTP_TYPE_F32, e, n_exp);
+        check_tensor3(g, BLK("ffn_gate_exps.weight"), p.type, e, width, n_exp);
+        check_tensor3(g, BLK("ffn_up_exps.weight"), p.type, e, width, n_exp);
+        check_tensor3(g, BLK("ffn_down_exps.weight"), p.type, width, e, n_exp);
+#undef BLK
+    }
+    ntp_gguf_free(g);
+    unlink(path);
+}
+
+static void test_moe(void)
+{
+    struct ntp_gen_params p = small("qwen3moe", NTP_TYPE_Q8_0);
+    check_moe(p, 8, 2, p.n_ff, "moe_default"); /* qwen3moe: 8 experts, 2 per token */
+    p.n_expert = 6;
+    p.n_expert_used = 3;
+    p.n_ff_exp = 32;
+    check_moe(p, 6, 3, 32, "moe_q3");
+    p = small("llama", NTP_TYPE_F16);
+    p.n_expert = 4;
+    check_moe(p, 4, 2, p.n_ff, "moe_llama");
+    /* the presets are shaped like the real models */
+    CHECK_OK(ntp__gen_preset("qwen3-30b-a3b", &p));
+    CHECK(strcmp(p.arch, "qwen3moe") == 0 && p.n_expert == 128 && p.n_expert_used == 8 &&
+          p.n_ff_exp == 768 && p.n_layer == 48 && p.head_dim == 128);
+    CHECK_OK(ntp__gen_check(&p));
+    CHECK_OK(ntp__gen_preset("mixtral-8x7b", &p));
+    CHECK(strcmp(p.arch, "llama") == 0 && p.n_expert == 8 && p.n_expert_used == 2 &&
+          p.n_ff == 14336 && p.n_head_kv == 8);
+    CHECK_OK(ntp__gen_check(&p));
+    CHECK_OK(ntp__gen_preset("tiny", &p));
+    CHECK(p.n_expert == 0);
+    /* refused: more experts per token than experts, experts on qwen2, a llama expert
+       width of its own, experts per token without experts, too many experts */
+    const struct {
+        const char *arch;
+        int64_t n, used, width;
+        const char *want;
+    } bad[] = {
+        {"qwen3moe", 4, 5, 0, "n_expert_used (--experts-used) = 5"},
+        {"qwen2", 4, 2, 0, "the qwen2 architecture has no mixture of experts"},
+        {"llama", 4, 2, 48, "llama's experts are n_ff (--ff) = 96 wide"},
+        {"llama", 0, 2, 0, "need experts (--experts)"},
+        {"qwen3moe", NTP_MAX_EXPERTS + 1, 2, 0, "n_expert (--experts) = 513"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        p = small(bad[i].arch, NTP_TYPE_F32);
+        p.n_expert = bad[i].n;
+        p.n_expert_used = bad[i].used;
+        p.n_ff_exp = bad[i].width;
+        CHECK_STATUS(ntp__gen_check(&p), NTP_E_INVALID_ARG);
+        if (strstr(ntp_last_error(), bad[i].want) == NULL)
+            fprintf(stderr, "message '%s' lacks '%s'\n", ntp_last_error(), bad[i].want);
+        CHECK(strstr(ntp_last_error(), bad[i].want) != NULL);
+    }
 }
 
 static void test_topology(void)
@@ -551,6 +655,7 @@ int main(void)
     }
     test_arch_table();
     test_archs();
+    test_moe();
     test_mix();
     test_determinism();
     test_scales();

@@ -50,5 +50,12 @@ check '[ $rc = 2 ]' "-m is required (exit $rc)"
 "$numatp" plan -m "$tmp/missing.gguf" 2>"$tmp/err"; rc=$?
 check '[ $rc = 1 ]' "a missing file is a runtime error (exit $rc)"
 check 'grep -q "missing.gguf" "$tmp/err"' "the message names the file"
+# A mixture of experts cut by features: each device a slice of every expert's width.
+"$numatp" gen -o "$tmp/moe.gguf" --arch qwen3moe --dim 128 --heads 4 --kv-heads 2 --ff 192 \
+    --experts 4 --expert-ff 64 --vocab 300 2>/dev/null
+out=$("$numatp" plan -m "$tmp/moe.gguf" --tp 2)
+check 'grep -q "4 experts of 64, 2 per token (split by features" <<<"$out"' "experts: $out"
+check 'grep -q "^dev 1 .*ffn \[    32,     64)     32" <<<"$out"' "expert slice: $out"
+check 'grep -q "the norms and the routers" <<<"$out"' "routers replicated: $out"
 [ $fail = 0 ] && echo "cli_plan: ok"
 exit $fail

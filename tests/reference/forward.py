@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Reference forward pass (numpy) for llama / qwen2 / qwen3 / gemma3 GGUF models.
+"""Reference forward pass (numpy) for llama / qwen2 / qwen3 / qwen3moe / gemma3 GGUF models.
 
 It computes what llama.cpp computes for these architectures (see README.md in
 this folder for each behaviour mirrored and the llama.cpp source it comes
@@ -35,9 +35,9 @@ ROPE_NEOX = "neox"      # rotate pairs (i, i + n_rot/2)
 # QWEN3 use LLAMA_ROPE_TYPE_NEOX. The HF->GGUF converter permutes llama's Q/K
 # rows so that the interleaved (normal) layout reproduces HF's rotate_half.
 ARCH_ROPE = {"llama": ROPE_NORMAL, "qwen2": ROPE_NEOX, "qwen3": ROPE_NEOX,
-             "gemma3": ROPE_NEOX}
+             "qwen3moe": ROPE_NEOX, "gemma3": ROPE_NEOX}
 # Architectures with per-head RMS norms of Q and K before RoPE.
-QK_NORM = ("qwen3", "gemma3")
+QK_NORM = ("qwen3", "qwen3moe", "gemma3")
 
 
 class ModelError(Exception):
@@ -221,6 +221,27 @@ class HParams:
         if a == "gemma3" and self.n_layer == 62:
             self.attn_scale = 1.0 / math.sqrt(self.n_embd // self.n_head)
         self._gemma3(g)
+        self._experts(g)
+
+    def _experts(self, g):
+        """A mixture of experts in every block (llama-model.cpp load_hparams):
+        expert_count (required for qwen3moe; a llama file with a count above
+        0 is Mixtral-style), expert_used_count, and the experts' width, which
+        qwen3moe reads from expert_feed_forward_length and llama takes from
+        feed_forward_length."""
+        a = self.arch
+        self.n_expert = int(g.get(a + ".expert_count", 0))
+        self.n_expert_used = int(g.get(a + ".expert_used_count", 0))
+        self.n_ff_exp = int(g.get(a + ".feed_forward_length", 0))
+        if a == "qwen3moe":
+            self.n_ff_exp = int(g.get(a + ".expert_feed_forward_length", self.n_ff_exp))
+            if self.n_expert <= 0:
+                raise ModelError("%s: qwen3moe needs %s.expert_count" % (g.path, a))
+        if self.n_expert > 0 and a not in ("llama", "qwen3moe"):
+            raise ModelError("%s: experts in a %s model are not supported" % (g.path, a))
+        if self.n_expert > 0 and not 0 < self.n_expert_used <= self.n_expert:
+            raise ModelError("%s: expert_used_count %d, expected 1 .. expert_count %d"
+                             % (g.path, self.n_expert_used, self.n_expert))
 
     def _gemma3(self, g):
         """Sliding windows (models/gemma3.cpp, load_swa_pattern with 6), the
@@ -359,6 +380,12 @@ class Model:
         if hp.arch == "gemma3":
             want["post_attention_norm.weight"] = (hp.n_embd,)
             want["post_ffw_norm.weight"] = (hp.n_embd,)
+        if hp.n_expert > 0:
+            # numpy order: (expert, rows, columns), ne reversed
+            want["ffn_gate_inp.weight"] = (hp.n_expert, hp.n_embd)
+            want["ffn_gate_exps.weight"] = (hp.n_expert, hp.n_ff_exp, hp.n_embd)
+            want["ffn_up_exps.weight"] = (hp.n_expert, hp.n_ff_exp, hp.n_embd)
+            want["ffn_down_exps.weight"] = (hp.n_expert, hp.n_embd, hp.n_ff_exp)
         for il in range(hp.n_layer):
             for suffix, shape in want.items():
                 name = "blk.%d.%s" % (il, suffix)
@@ -448,10 +475,43 @@ def _layer_attention(m, il, x, pos, cache):
     return out
 
 
+def route(logits, k):
+    """Experts and weights of each token (llama.cpp build_moe_ffn with softmax
+    gating and normalised weights, as qwen3moe and Mixtral use it): the
+    softmax over all experts, the k most probable ones (the first index on a
+    tie), their probabilities divided by their sum. Returns (sel, w), both
+    (n, k), sel in descending probability."""
+    probs = softmax(logits)
+    sel = np.argsort(-probs, axis=-1, kind="stable")[:, :k]
+    w = np.take_along_axis(probs, sel, axis=-1)
+    return sel, w / np.sum(w, axis=-1, keepdims=True)
+
+
+def _layer_moe(m, il, h):
+    """The mixture of experts: route, then each expert's SwiGLU FFN on the
+    tokens routed to it, summed with the routing weights."""
+    hp, dt = m.hp, m.dtype
+    p = "blk.%d." % il
+    sel, w = route(linear(h, m.w(p + "ffn_gate_inp.weight")), hp.n_expert_used)
+    gate, up = m.w(p + "ffn_gate_exps.weight"), m.w(p + "ffn_up_exps.weight")
+    down = m.w(p + "ffn_down_exps.weight")
+    out = np.zeros_like(h)
+    for e in range(hp.n_expert):
+        toks, slot = np.nonzero(sel == e)
+        if toks.size == 0:
+            continue
+        he = h[toks]
+        y = linear(silu(linear(he, gate[e])) * linear(he, up[e]), down[e])
+        out[toks] += y * w[toks, slot][:, None].astype(dt)
+    return out
+
+
 def _layer_ffn(m, il, x):
     hp, dt = m.hp, m.dtype
     p = "blk.%d." % il
     h = rms_norm(x, m.w(p + "ffn_norm.weight").astype(dt), hp.eps)
+    if hp.n_expert > 0:
+        return _layer_moe(m, il, h)
     gate = linear(h, m.w(p + "ffn_gate.weight"), m.opt(p + "ffn_gate.bias"))
     up = linear(h, m.w(p + "ffn_up.weight"), m.opt(p + "ffn_up.bias"))
     act = gelu if hp.arch == "gemma3" else silu

@@ -201,11 +201,14 @@ def quantize(values, ggml_type):
 def tiny_model(path, arch="llama", seed=0, n_vocab=64, n_embd=32, n_layer=2,
                n_head=4, n_head_kv=2, n_ff=64, head_dim=None, wtype=GGML_F32,
                tied=False, rope_base=10000.0, rope_dims=None, rope_scale=None,
-               rope_freqs=False, eps=1e-5, extra_kv=()):
+               rope_freqs=False, eps=1e-5, extra_kv=(), n_expert=0, n_expert_used=2,
+               n_ff_exp=None):
     """Write a small random model of a supported architecture.
 
     Matrices use wtype (F32, F16, Q8_0, ...); norms and biases are F32 as in
-    converted models. Returns the float32 weights before they were converted
+    converted models. n_expert > 0 (qwen3moe, or a Mixtral-style llama) puts
+    a mixture of n_expert experts (n_ff_exp wide, n_ff for llama) in every
+    block, with an F32 router. Returns the float32 weights before they were converted
     to wtype (read the file back to get the stored values).
     """
     rng = np.random.default_rng(seed)
@@ -227,6 +230,11 @@ def tiny_model(path, arch="llama", seed=0, n_vocab=64, n_embd=32, n_layer=2,
         w.add(a + ".attention.value_length", T_UINT32, hd)
     if rope_dims is not None:
         w.add(a + ".rope.dimension_count", T_UINT32, rope_dims)
+    if n_expert:
+        w.add(a + ".expert_count", T_UINT32, n_expert)
+        w.add(a + ".expert_used_count", T_UINT32, n_expert_used)
+        if arch == "qwen3moe":
+            w.add(a + ".expert_feed_forward_length", T_UINT32, n_ff_exp or n_ff)
     if rope_scale is not None:
         w.add(a + ".rope.scaling.type", T_STRING, "linear")
         w.add(a + ".rope.scaling.factor", T_FLOAT32, rope_scale)
@@ -245,6 +253,11 @@ def tiny_model(path, arch="llama", seed=0, n_vocab=64, n_embd=32, n_layer=2,
         m = (rng.standard_normal((rows, cols)) * s).astype(np.float32)
         weights[name] = m
         w.add_array(name, m, wtype if t is None else t)
+
+    def experts(name, n, rows, cols):
+        m = (rng.standard_normal((n, rows, cols)) / np.sqrt(cols)).astype(np.float32)
+        weights[name] = m
+        w.add_array(name, m, wtype)
 
     def vec(name, n, center=1.0, spread=0.1):
         v = (center + spread * rng.standard_normal(n)).astype(np.float32)
@@ -267,11 +280,18 @@ def tiny_model(path, arch="llama", seed=0, n_vocab=64, n_embd=32, n_layer=2,
             vec(p + "attn_q.bias", n_head * hd, 0.0, 0.5)
             vec(p + "attn_k.bias", n_head_kv * hd, 0.0, 0.5)
             vec(p + "attn_v.bias", n_head_kv * hd, 0.0, 0.5)
-        if arch == "qwen3":
+        if arch in ("qwen3", "qwen3moe"):
             vec(p + "attn_q_norm.weight", hd)
             vec(p + "attn_k_norm.weight", hd)
         mat(p + "attn_output.weight", n_embd, n_head * hd)
         vec(p + "ffn_norm.weight", n_embd)
+        if n_expert:
+            fe = n_ff_exp or n_ff if arch == "qwen3moe" else n_ff
+            mat(p + "ffn_gate_inp.weight", n_expert, n_embd, t=GGML_F32)
+            experts(p + "ffn_gate_exps.weight", n_expert, fe, n_embd)
+            experts(p + "ffn_up_exps.weight", n_expert, fe, n_embd)
+            experts(p + "ffn_down_exps.weight", n_expert, n_embd, fe)
+            continue
         mat(p + "ffn_gate.weight", n_ff, n_embd)
         mat(p + "ffn_up.weight", n_ff, n_embd)
         mat(p + "ffn_down.weight", n_embd, n_ff)

@@ -534,6 +534,26 @@ class YarnTest(unittest.TestCase):
         self.assertEqual(F.yarn_mscale(0.25, 0.0, 0.7), 0.7)
 
 
+def slow_moe(W_, p, h, k):
+    """One token's mixture of experts, element by element: the k largest
+    router logits (the softmax is monotonic), weights the softmax over
+    just those k (the same as all experts' softmax renormalised over them),
+    each expert's SwiGLU FFN."""
+    logits = [float(v) for v in W_(p + "ffn_gate_inp.weight") @ h]
+    order = sorted(range(len(logits)), key=lambda e: (-logits[e], e))[:k]
+    mx = max(logits[e] for e in order)
+    ex = [math.exp(logits[e] - mx) for e in order]
+    gate, up = W_(p + "ffn_gate_exps.weight"), W_(p + "ffn_up_exps.weight")
+    down = W_(p + "ffn_down_exps.weight")
+    out = np.zeros(len(h))
+    for e, we in zip(order, ex):
+        g = [float(np.dot(gate[e][r], h)) for r in range(gate.shape[1])]
+        u = [float(np.dot(up[e][r], h)) for r in range(up.shape[1])]
+        a = np.array([gi / (1.0 + math.exp(-gi)) * ui for gi, ui in zip(g, u)])
+        out += we / sum(ex) * (down[e] @ a)
+    return out
+
+
 def slow_forward(path, tokens, kv_f16):
     """Logits of every position, computed one token at a time with explicit
     per-head, per-position loops. Shares nothing with forward.py except the
@@ -611,7 +631,7 @@ def slow_forward(path, tokens, kv_f16):
             qh = [q[j * hd:(j + 1) * hd] for j in range(n_head)]
             kh = [k[j * hd:(j + 1) * hd] for j in range(n_kv)]
             vh = [v[j * hd:(j + 1) * hd] for j in range(n_kv)]
-            if arch == "qwen3":
+            if arch in ("qwen3", "qwen3moe"):
                 qh = [norm(t, W_(p + "attn_q_norm.weight")) for t in qh]
                 kh = [norm(t, W_(p + "attn_k_norm.weight")) for t in kh]
             qh = [rot(t, pos) for t in qh]
@@ -635,6 +655,9 @@ def slow_forward(path, tokens, kv_f16):
                 att.append(o)
             x = x + mv(p + "attn_output.weight", np.concatenate(att))
             h = norm(x, W_(p + "ffn_norm.weight"))
+            if arch + ".expert_count" in md:
+                x = x + slow_moe(W_, p, h, md[arch + ".expert_used_count"])
+                continue
             gt = mv(p + "ffn_gate.weight", h)
             up = mv(p + "ffn_up.weight", h)
             act = np.array([gi / (1.0 + math.exp(-gi)) for gi in gt]) * up
@@ -665,6 +688,11 @@ MODELS = {
         ("qwen2.rope.scaling.type", R.T_STRING, "yarn"),
         ("qwen2.rope.scaling.factor", R.T_FLOAT32, 8.0)]),
 }
+# qwen3moe: 8 experts of 24, 2 per token, Q8_0; Mixtral-style llama: 4 experts
+# as wide as n_ff, 2 per token, F32
+MODELS["qwen3moe"] = dict(arch="qwen3moe", wtype=R.GGML_Q8_0, n_expert=8, n_expert_used=2,
+                          n_ff_exp=32, rope_base=1000.0)
+MODELS["llama-moe"] = dict(arch="llama", n_expert=4, n_expert_used=2)
 TOKENS = [3, 17, 42, 0, 63, 17, 5]
 
 
@@ -707,6 +735,17 @@ class ForwardTest(TmpDir):
 
     def test_qwen3(self):
         self.check_arch("qwen3")
+
+    def test_moe(self):
+        self.check_arch("qwen3moe")
+        self.check_arch("llama-moe")
+        # routing: the top k of the softmax, renormalised; ties to the lower index
+        sel, w = F.route(np.array([[0.0, 2.0, 1.0, 2.0]]), 2)
+        self.assertEqual(sel.tolist(), [[1, 3]])
+        np.testing.assert_allclose(w, [[0.5, 0.5]])
+        sel, w = F.route(np.array([[math.log(3.0), 0.0, -5.0]]), 2)
+        self.assertEqual(sel.tolist(), [[0, 1]])
+        np.testing.assert_allclose(w, [[0.75, 0.25]], rtol=1e-12)
 
     def test_yarn(self):
         self.check_arch("llama-yarn")
