@@ -434,12 +434,16 @@ bool ntp_token_is_eog(const ntp_model *m, int32_t token); /* end of generation (
 bool ntp_model_add_bos(const ntp_model *m); /* whether tokenizing with add_special adds BOS */
 
 typedef struct ntp_context_params {
-    int32_t n_ctx;          /* positions of the KV cache; 0: min(training context, 4096) */
+    int32_t n_ctx;          /* positions of the KV cache (of each sequence); 0: min(training
+                               context, 4096) */
     int32_t n_batch;        /* most tokens computed at once (longer inputs are split); 512 */
     enum ntp_type kv_type;  /* KV cache element type of K and V: NTP_TYPE_F16 (default),
                                NTP_TYPE_F32, or NTP_TYPE_Q8_0 / NTP_TYPE_Q4_0 (blocks of 32,
                                as llama.cpp's -ctk/-ctv; head widths must be multiples of
                                32; CPU devices only: NTP_E_UNSUPPORTED otherwise) */
+    int32_t n_seq;          /* sequences held, each with its own KV cache of n_ctx positions,
+                               decoded together by ntp_decode_seqs (0: one; several need CPU
+                               devices only: NTP_E_UNSUPPORTED otherwise) */
 } ntp_context_params;
 
 ntp_context_params ntp_context_default_params(void);
@@ -449,23 +453,41 @@ ntp_status ntp_context_new(ntp_model *m, ntp_context_params params, ntp_context 
 void ntp_context_free(ntp_context *c);
 
 /*
- * Run n tokens at positions pos .. pos + n - 1 (pos: tokens decoded since
- * the last reset), in batches of n_batch, and append them to the KV cache.
- * all_logits: keep the logits of every one of the n tokens; otherwise only
- * the last one's. NTP_E_OVERFLOW when pos + n exceeds n_ctx (nothing is
- * computed), NTP_E_INVALID_ARG for a token id outside the vocabulary.
+ * Run n tokens of sequence 0 at positions pos .. pos + n - 1 (pos: tokens
+ * decoded since the last reset), in batches of n_batch, and append them to
+ * the KV cache. all_logits: keep the logits of every one of the n tokens;
+ * otherwise only the last one's. NTP_E_OVERFLOW when pos + n exceeds n_ctx
+ * (nothing is computed), NTP_E_INVALID_ARG for a token id outside the
+ * vocabulary.
  */
 ntp_status ntp_decode(ntp_context *c, const int32_t *tokens, int32_t n, bool all_logits);
 /*
- * Logits (n_vocab floats) of the i-th token of the last ntp_decode call; i =
- * -1 is the last token. NULL when that row was not kept. Valid until the next
- * ntp_decode or ntp_context_reset.
+ * The same for tokens of several sequences at once (continuous batching):
+ * token i belongs to sequence seq[i] (0 .. n_seq - 1) and goes at that
+ * sequence's next position, a sequence's tokens in the order given, each
+ * attending to its own sequence only. The tokens run as one batch (n_batch
+ * at a time), so every weight is read once for all of them. all_logits:
+ * keep every token's logits; otherwise those of each sequence's last token
+ * in the call. NTP_E_OVERFLOW when a sequence would pass n_ctx, and
+ * NTP_E_INVALID_ARG for a bad token or sequence (nothing is computed).
+ */
+ntp_status ntp_decode_seqs(ntp_context *c, const int32_t *tokens, const int32_t *seq, int32_t n,
+                           bool all_logits);
+/*
+ * Logits (n_vocab floats) of the i-th token of the last ntp_decode or
+ * ntp_decode_seqs call; i = -1 is the last token. NULL when that row was not
+ * kept. Valid until the next decode or reset.
  */
 const float *ntp_get_logits(const ntp_context *c, int32_t i);
-int32_t ntp_context_pos(const ntp_context *c);   /* tokens in the KV cache */
-int32_t ntp_context_n_ctx(const ntp_context *c); /* capacity of the KV cache */
-/* Forget every position (the next ntp_decode starts at position 0). */
+int32_t ntp_context_pos(const ntp_context *c);   /* tokens in sequence 0's KV cache */
+int32_t ntp_context_n_ctx(const ntp_context *c); /* capacity of each sequence's KV cache */
+int32_t ntp_context_n_seq(const ntp_context *c); /* sequences the context holds */
+/* Tokens in sequence seq's KV cache; -1 when there is no such sequence. */
+int32_t ntp_context_seq_pos(const ntp_context *c, int32_t seq);
+/* Forget every position of every sequence (each starts again at position 0). */
 void ntp_context_reset(ntp_context *c);
+/* Forget sequence seq's positions only (no-op for no such sequence). */
+void ntp_context_seq_reset(ntp_context *c, int32_t seq);
 
 /*
  * --verify-numa: ask the kernel (move_pages) where every page of every

@@ -86,18 +86,40 @@ struct ntp_dev_state_params {
     const struct ntp_dev_weights *w; /* this device's weights (owner: model) */
     struct ntp_comm_member comm;     /* the tensor-parallel group's collective and this
                                         device's rank in it; comm.comm NULL: alone */
-    int64_t n_ctx;                   /* positions in the KV cache */
+    int64_t n_ctx;                   /* positions in the KV cache, per sequence */
+    int64_t n_seq;                   /* sequences the KV cache holds (0: one); a device that
+                                        holds one only refuses more (NTP_E_UNSUPPORTED) */
     int64_t n_batch;                 /* most tokens per run_layers/run_output call */
     enum ntp_type kv_type;           /* F16, F32, Q8_0 or Q4_0 (the CPU device; CUDA: F16, F32) */
 };
 
-/* One run of the transformer blocks over a batch of tokens. */
+/*
+ * One run of the transformer blocks over a batch of tokens. Without seq the
+ * batch is consecutive tokens of sequence 0 at pos .. pos + n_tok - 1. With
+ * seq (only in a state of several sequences) token t belongs to sequence
+ * seq[t] at position tpos[t]; a sequence's tokens in a batch are consecutive
+ * positions in batch order, and each sees its own sequence's cache only.
+ */
 struct ntp_dev_run {
-    int64_t pos;    /* position of the first token; tokens are at pos .. pos + n_tok - 1 */
-    int64_t n_tok;  /* tokens in the batch, 1 .. n_batch */
-    int64_t layer0; /* first block to run (inside the shard) */
-    int64_t layer1; /* one past the last block */
+    int64_t pos;         /* position of the first token (without seq) */
+    int64_t n_tok;       /* tokens in the batch, 1 .. n_batch */
+    int64_t layer0;      /* first block to run (inside the shard) */
+    int64_t layer1;      /* one past the last block */
+    const int32_t *seq;  /* [n_tok] each token's sequence, or NULL; host memory that stays
+                            valid until the run is waited for */
+    const int32_t *tpos; /* [n_tok] each token's position (with seq) */
 };
+
+/* Token t's sequence and position in a run. */
+static inline int32_t ntp__run_seq(const struct ntp_dev_run *r, int64_t t)
+{
+    return r->seq ? r->seq[t] : 0;
+}
+
+static inline int64_t ntp__run_pos(const struct ntp_dev_run *r, int64_t t)
+{
+    return r->seq ? r->tpos[t] : r->pos + t;
+}
 
 /* One run of the output head: final norm, then logits of the device's vocabulary slice. */
 struct ntp_dev_output_run {

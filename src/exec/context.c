@@ -10,6 +10,11 @@
  * a GPU stage in front of it. The devices of the last stage holding a slice
  * of the vocabulary then compute their logits side by side (gathered, not
  * summed).
+ *
+ * A context may hold several sequences (continuous batching, ntp_decode_seqs):
+ * each has its own KV cache and position on every device, and one batch
+ * carries tokens of several; the devices are then given each token's
+ * sequence and position (device.h, struct ntp_dev_run).
  */
 #include "ntp.h"
 
@@ -36,13 +41,16 @@ struct ntp_context {
     ntp_model *model;                          /* not owned */
     ntp_context_params p;                      /* as given, n_ctx resolved */
     struct ntp_dev_state *st[NTP_MAX_DEVICES]; /* per device state (owner: the device) */
-    int64_t pos;                               /* tokens in the KV cache */
+    int64_t *pos;                              /* [n_seq] tokens in each sequence's cache */
+    int64_t *next;                             /* [n_seq] scratch: positions during a call */
+    int32_t *bseq, *bpos;                      /* [n_batch] a batch's sequences, positions */
     float *hidden;                             /* [n_batch][n_embd] host embeddings */
     float *logits;                             /* [logits_cap][n_vocab] rows kept */
     int64_t logits_cap;                        /* rows allocated in logits */
-    int64_t n_logits;                          /* rows of the last decode that were kept */
-    int64_t logits_first;                      /* token index (in that decode) of row 0 */
-    int64_t last_n;                            /* tokens of the last decode */
+    int32_t *row_of;                           /* [row_cap] each token of the last decode:
+                                                  its row in logits, or -1 (not kept) */
+    int64_t row_cap;                           /* entries allocated in row_of */
+    int64_t last_n;                            /* tokens of the last decode (0: none kept) */
     struct stage stage[NTP_MAX_DEVICES];       /* the pipeline, in layer order */
     int n_stage;
     ntp_context_stats stats; /* decode counts and times (all-reduce filled
@@ -51,7 +59,7 @@ struct ntp_context {
 
 ntp_context_params ntp_context_default_params(void)
 {
-    return (ntp_context_params){.n_ctx = 0, .n_batch = 512, .kv_type = NTP_TYPE_F16};
+    return (ntp_context_params){.n_ctx = 0, .n_batch = 512, .kv_type = NTP_TYPE_F16, .n_seq = 1};
 }
 
 void ntp_context_free(ntp_context *c)
@@ -66,14 +74,22 @@ void ntp_context_free(ntp_context *c)
         ntp__comm_free(c->stage[i].comm);
     free(c->hidden);
     free(c->logits);
+    free(c->row_of);
+    free(c->pos);
+    free(c->next);
+    free(c->bseq);
+    free(c->bpos);
     free(c);
 }
 
 static ntp_status check_params(const ntp_model *m, ntp_context_params *p)
 {
-    if (p->n_ctx < 0 || p->n_batch < 0)
-        return ntp__error(NTP_E_INVALID_ARG, "context: n_ctx %d and n_batch %d must be >= 0",
-                          (int)p->n_ctx, (int)p->n_batch);
+    if (p->n_ctx < 0 || p->n_batch < 0 || p->n_seq < 0)
+        return ntp__error(NTP_E_INVALID_ARG,
+                          "context: n_ctx %d, n_batch %d and n_seq %d must be >= 0",
+                          (int)p->n_ctx, (int)p->n_batch, (int)p->n_seq);
+    if (p->n_seq == 0)
+        p->n_seq = 1;
     if (p->n_ctx == 0)
         p->n_ctx = (int32_t)(m->cfg.hp.n_ctx < 4096 ? m->cfg.hp.n_ctx : 4096);
     if (p->n_batch == 0)
@@ -166,6 +182,7 @@ static ntp_status make_states(ntp_context *c)
                 .w = &md->w,
                 .comm = {.comm = st->comm, .rank = r},
                 .n_ctx = c->p.n_ctx,
+                .n_seq = c->p.n_seq,
                 .n_batch = c->p.n_batch,
                 .kv_type = c->p.kv_type,
             };
@@ -189,9 +206,14 @@ ntp_status ntp_context_new(ntp_model *m, ntp_context_params params, ntp_context 
         return ntp__error(NTP_E_NOMEM, "context: out of memory");
     c->model = m;
     c->p = params;
-    c->hidden = malloc((size_t)params.n_batch * (size_t)m->cfg.hp.n_embd * sizeof(float));
-    if (c->hidden == NULL) {
-        free(c);
+    const size_t nb = (size_t)params.n_batch, ns = (size_t)params.n_seq;
+    c->hidden = malloc(nb * (size_t)m->cfg.hp.n_embd * sizeof(float));
+    c->pos = calloc(ns, sizeof *c->pos);
+    c->next = calloc(ns, sizeof *c->next);
+    c->bseq = malloc(nb * sizeof *c->bseq);
+    c->bpos = malloc(nb * sizeof *c->bpos);
+    if (!c->hidden || !c->pos || !c->next || !c->bseq || !c->bpos) {
+        ntp_context_free(c);
         return ntp__error(NTP_E_NOMEM, "context: out of memory");
     }
     /* The devices' teams first-touch the new state's pages: that is a job on
@@ -207,9 +229,16 @@ ntp_status ntp_context_new(ntp_model *m, ntp_context_params params, ntp_context 
     return NTP_OK;
 }
 
-/* Make room for rows logit rows (kept across calls; grows only). */
-static ntp_status reserve_logits(ntp_context *c, int64_t rows)
+/* Make room for rows logit rows and n tokens' row numbers (kept across calls; grow only). */
+static ntp_status reserve_logits(ntp_context *c, int64_t rows, int64_t n)
 {
+    if (n > c->row_cap) {
+        int32_t *r = realloc(c->row_of, (size_t)n * sizeof *r);
+        if (r == NULL)
+            return ntp__error(NTP_E_NOMEM, "context: out of memory");
+        c->row_of = r;
+        c->row_cap = n;
+    }
     if (rows <= c->logits_cap)
         return NTP_OK;
     const size_t bytes = (size_t)rows * (size_t)c->model->cfg.hp.n_vocab * sizeof(float);
@@ -221,20 +250,32 @@ static ntp_status reserve_logits(ntp_context *c, int64_t rows)
     return NTP_OK;
 }
 
-static ntp_status check_tokens(const ntp_context *c, const int32_t *tokens, int32_t n)
+/* Token ids, sequences (NULL: 0) and room in every sequence's cache. */
+static ntp_status check_tokens(ntp_context *c, const int32_t *tokens, const int32_t *seq,
+                               int32_t n)
 {
     if (tokens == NULL || n < 1)
         return ntp__error(NTP_E_INVALID_ARG, "ntp_decode: %d tokens (need at least 1)", (int)n);
-    if (c->pos + n > c->p.n_ctx)
-        return ntp__error(NTP_E_OVERFLOW,
-                          "context overflow: %lld tokens in the cache + %d new > n_ctx %d",
-                          (long long)c->pos, (int)n, (int)c->p.n_ctx);
-    for (int32_t i = 0; i < n; i++)
+    for (int32_t i = 0; i < n; i++) {
         if (tokens[i] < 0 || tokens[i] >= c->model->cfg.hp.n_vocab)
             return ntp__error(NTP_E_INVALID_ARG,
                               "ntp_decode: token %d (index %d) outside the "
                               "vocabulary [0, %lld)",
                               (int)tokens[i], (int)i, (long long)c->model->cfg.hp.n_vocab);
+        if (seq && (seq[i] < 0 || seq[i] >= c->p.n_seq))
+            return ntp__error(NTP_E_INVALID_ARG,
+                              "ntp_decode_seqs: sequence %d (index %d) outside [0, %d)",
+                              (int)seq[i], (int)i, (int)c->p.n_seq);
+    }
+    memcpy(c->next, c->pos, (size_t)c->p.n_seq * sizeof *c->next);
+    for (int32_t i = 0; i < n; i++)
+        c->next[seq ? seq[i] : 0]++;
+    for (int32_t q = 0; q < c->p.n_seq; q++)
+        if (c->next[q] > c->p.n_ctx)
+            return ntp__error(NTP_E_OVERFLOW,
+                              "context overflow: %lld tokens in the cache + %lld new > n_ctx %d%s",
+                              (long long)c->pos[q], (long long)(c->next[q] - c->pos[q]),
+                              (int)c->p.n_ctx, c->p.n_seq > 1 ? " (in one sequence)" : "");
     return NTP_OK;
 }
 
@@ -271,15 +312,18 @@ static ntp_status run_group(ntp_context *c, int d0, int n, const struct ntp_dev_
     return s;
 }
 
-/* The batch's hidden state through one stage's layers. */
-static ntp_status run_stage(ntp_context *c, const struct stage *st, int64_t n, bool last)
+/* The batch's hidden state through one stage's layers (run: the batch's tokens). */
+static ntp_status run_stage(ntp_context *c, const struct stage *st, const struct ntp_dev_run *b,
+                            bool last)
 {
     ntp_model *m = c->model;
+    const int64_t n = b->n_tok;
     ntp_status s = NTP_OK;
     for (int d = st->dev0; d < st->dev0 + st->n_dev && s == NTP_OK; d++)
         s = m->dev[d].dev->iface->hidden_write(m->dev[d].dev, c->st[d], c->hidden, n);
-    const struct ntp_dev_run run = {
-        .pos = c->pos, .n_tok = n, .layer0 = st->layer0, .layer1 = st->layer1};
+    struct ntp_dev_run run = *b;
+    run.layer0 = st->layer0;
+    run.layer1 = st->layer1;
     if (s == NTP_OK && st->layer1 > st->layer0)
         s = run_group(c, st->dev0, st->n_dev, &run, NULL);
     if (s == NTP_OK && !last) /* only the hidden state crosses to the next stage */
@@ -298,8 +342,12 @@ static int head_stage(const ntp_context *c)
     return c->n_stage - 1;
 }
 
-/* Logits of rows out0 .. n - 1, from the head's stage (handed the final hidden state). */
-static ntp_status run_head(ntp_context *c, int64_t n, float *logits, int64_t out0)
+/*
+ * Logits of the batch's rows t whose row_of[t] >= 0 into logits row
+ * row_of[t], from the head's stage (handed the final hidden state); the
+ * rows kept are runs with consecutive numbers, each run one output call.
+ */
+static ntp_status run_head(ntp_context *c, int64_t n, const int32_t *row_of)
 {
     ntp_model *m = c->model;
     const struct stage *last = &c->stage[c->n_stage - 1], *st = &c->stage[head_stage(c)];
@@ -310,35 +358,57 @@ static ntp_status run_head(ntp_context *c, int64_t n, float *logits, int64_t out
         for (int d = st->dev0; d < st->dev0 + st->n_dev && s == NTP_OK; d++)
             s = m->dev[d].dev->iface->hidden_write(m->dev[d].dev, c->st[d], c->hidden, n);
     }
-    const struct ntp_dev_output_run out = {
-        .tok0 = out0, .n_tok = n - out0, .logits = logits, .ld = m->cfg.hp.n_vocab};
-    if (s == NTP_OK)
-        s = run_group(c, st->dev0, st->n_dev, NULL, &out);
+    const int64_t nv = m->cfg.hp.n_vocab;
     const float cap = m->cfg.hp.logit_softcap;
-    if (s == NTP_OK && cap > 0.0f) /* final_logit_softcapping, as llama.cpp's graph does it */
-        for (int64_t i = 0; i < (n - out0) * m->cfg.hp.n_vocab; i++)
-            logits[i] = cap * tanhf(logits[i] / cap);
+    for (int64_t t0 = 0, t1; t0 < n && s == NTP_OK; t0 = t1) {
+        for (t1 = t0 + 1; t1 < n && (row_of[t0] < 0) == (row_of[t1] < 0); t1++)
+            ;
+        if (row_of[t0] < 0)
+            continue;
+        float *logits = c->logits + (int64_t)row_of[t0] * nv;
+        const struct ntp_dev_output_run out = {
+            .tok0 = t0, .n_tok = t1 - t0, .logits = logits, .ld = nv};
+        s = run_group(c, st->dev0, st->n_dev, NULL, &out);
+        if (s == NTP_OK && cap > 0.0f) /* final_logit_softcapping, as llama.cpp's graph does */
+            for (int64_t i = 0; i < (t1 - t0) * nv; i++)
+                logits[i] = cap * tanhf(logits[i] / cap);
+    }
     return s;
 }
 
 /*
- * One batch of at most n_batch tokens through the pipeline, then the logits
- * of rows out0 .. n - 1 from the devices that hold the head.
+ * One batch of at most n_batch tokens (of sequences seq, NULL: 0) through
+ * the pipeline, then the logits of the rows row_of keeps from the devices
+ * that hold the head; the sequences' positions move on.
  */
-static ntp_status decode_batch(ntp_context *c, const int32_t *tokens, int64_t n, float *logits,
-                               int64_t out0)
+static ntp_status decode_batch(ntp_context *c, const int32_t *tokens, const int32_t *seq,
+                               int64_t n, const int32_t *row_of)
 {
     ntp_model *m = c->model;
     const int64_t e = m->cfg.hp.n_embd;
-    for (int64_t t = 0; t < n; t++)
+    bool head = false;
+    for (int64_t t = 0; t < n; t++) {
         ntp__model_embed(m, tokens[t], c->hidden + t * e);
+        head = head || row_of[t] >= 0;
+    }
+    struct ntp_dev_run run = {.pos = c->pos[0], .n_tok = n};
+    if (c->p.n_seq > 1) { /* each token's sequence and position */
+        for (int64_t t = 0; t < n; t++) {
+            c->bseq[t] = seq ? seq[t] : 0;
+            c->bpos[t] = (int32_t)c->pos[c->bseq[t]]++;
+        }
+        for (int64_t t = 0; t < n; t++) /* back until the batch has run */
+            c->pos[c->bseq[t]]--;
+        run.seq = c->bseq;
+        run.tpos = c->bpos;
+    }
     ntp_status s = NTP_OK;
     for (int i = 0; i < c->n_stage && s == NTP_OK; i++)
-        s = run_stage(c, &c->stage[i], n, i + 1 == c->n_stage);
-    if (s == NTP_OK && logits)
-        s = run_head(c, n, logits, out0);
-    if (s == NTP_OK)
-        c->pos += n;
+        s = run_stage(c, &c->stage[i], &run, i + 1 == c->n_stage);
+    if (s == NTP_OK && head)
+        s = run_head(c, n, row_of);
+    for (int64_t t = 0; t < n && s == NTP_OK; t++)
+        c->pos[seq ? seq[t] : 0]++;
     return s;
 }
 
@@ -371,14 +441,16 @@ void ntp_context_reset_stats(ntp_context *c)
             c->stage[i].comm->iface->stats_reset(c->stage[i].comm);
 }
 
-static ntp_status decode_all(ntp_context *c, const int32_t *tokens, int32_t n, bool all_logits);
+static ntp_status decode_all(ntp_context *c, const int32_t *tokens, const int32_t *seq, int32_t n,
+                             bool all_logits);
 
-ntp_status ntp_decode(ntp_context *c, const int32_t *tokens, int32_t n, bool all_logits)
+ntp_status ntp_decode_seqs(ntp_context *c, const int32_t *tokens, const int32_t *seq, int32_t n,
+                           bool all_logits)
 {
     /* The model's devices run one context at a time (each has one thread team). */
     pthread_mutex_lock(&c->model->run_lock);
     const double t0 = now_s();
-    ntp_status s = decode_all(c, tokens, n, all_logits);
+    ntp_status s = decode_all(c, tokens, seq, n, all_logits);
     pthread_mutex_unlock(&c->model->run_lock);
     c->stats.n_decode++;
     c->stats.n_tokens += s == NTP_OK ? n : 0;
@@ -386,26 +458,50 @@ ntp_status ntp_decode(ntp_context *c, const int32_t *tokens, int32_t n, bool all
     return s;
 }
 
-static ntp_status decode_all(ntp_context *c, const int32_t *tokens, int32_t n, bool all_logits)
+ntp_status ntp_decode(ntp_context *c, const int32_t *tokens, int32_t n, bool all_logits)
+{
+    return ntp_decode_seqs(c, tokens, NULL, n, all_logits);
+}
+
+/*
+ * Which tokens keep their logits, numbered in order into c->row_of (every
+ * token, or each sequence's last one; c->next serves as the seen marks); the
+ * number of rows kept.
+ */
+static int64_t number_rows(ntp_context *c, const int32_t *seq, int32_t n, bool all_logits)
+{
+    if (!all_logits)
+        memset(c->next, 0, (size_t)c->p.n_seq * sizeof *c->next);
+    for (int32_t i = n - 1; i >= 0; i--) {
+        const int32_t q = seq ? seq[i] : 0;
+        c->row_of[i] = all_logits || !c->next[q] ? 0 : -1;
+        c->next[q] = 1;
+    }
+    int64_t rows = 0;
+    for (int32_t i = 0; i < n; i++)
+        if (c->row_of[i] >= 0)
+            c->row_of[i] = (int32_t)rows++;
+    return rows;
+}
+
+static ntp_status decode_all(ntp_context *c, const int32_t *tokens, const int32_t *seq, int32_t n,
+                             bool all_logits)
 {
     ntp__error_clear();
-    ntp_status s = check_tokens(c, tokens, n);
+    c->last_n = 0;
+    ntp_status s = check_tokens(c, tokens, seq, n);
     if (s == NTP_OK)
-        s = reserve_logits(c, all_logits ? n : 1);
+        s = reserve_logits(c, 0, n);
+    if (s == NTP_OK)
+        s = reserve_logits(c, number_rows(c, seq, n, all_logits), n);
     if (s != NTP_OK)
         return s;
-    c->n_logits = 0;
-    c->last_n = n;
-    c->logits_first = all_logits ? 0 : n - 1;
-    const int64_t nv = c->model->cfg.hp.n_vocab;
     for (int64_t i = 0; i < n && s == NTP_OK; i += c->p.n_batch) {
         const int64_t nb = n - i < c->p.n_batch ? n - i : c->p.n_batch;
-        const bool last = i + nb == n;
-        float *dst = all_logits ? c->logits + i * nv : (last ? c->logits : NULL);
-        s = decode_batch(c, tokens + i, nb, dst, all_logits ? 0 : nb - 1);
+        s = decode_batch(c, tokens + i, seq ? seq + i : NULL, nb, c->row_of + i);
     }
     if (s == NTP_OK)
-        c->n_logits = all_logits ? n : 1;
+        c->last_n = n;
     return s;
 }
 
@@ -413,15 +509,31 @@ const float *ntp_get_logits(const ntp_context *c, int32_t i)
 {
     if (i < 0)
         i = (int32_t)c->last_n + i;
-    const int64_t row = i - c->logits_first;
-    if (c->n_logits == 0 || row < 0 || row >= c->n_logits)
+    if (i < 0 || i >= c->last_n || c->row_of[i] < 0)
         return NULL;
-    return c->logits + row * c->model->cfg.hp.n_vocab;
+    return c->logits + (int64_t)c->row_of[i] * c->model->cfg.hp.n_vocab;
 }
 
 int32_t ntp_context_pos(const ntp_context *c)
 {
-    return (int32_t)c->pos;
+    return (int32_t)c->pos[0];
+}
+
+int32_t ntp_context_n_seq(const ntp_context *c)
+{
+    return c->p.n_seq;
+}
+
+int32_t ntp_context_seq_pos(const ntp_context *c, int32_t seq)
+{
+    return seq >= 0 && seq < c->p.n_seq ? (int32_t)c->pos[seq] : -1;
+}
+
+void ntp_context_seq_reset(ntp_context *c, int32_t seq)
+{
+    if (seq < 0 || seq >= c->p.n_seq)
+        return;
+    c->pos[seq] = 0; /* positions past a sequence's own are never read */
 }
 
 int32_t ntp_context_n_ctx(const ntp_context *c)
@@ -436,8 +548,7 @@ void ntp_context_reset(ntp_context *c)
         if (dev->iface->state_clear)
             dev->iface->state_clear(dev, c->st[d]);
     }
-    c->pos = 0;
-    c->n_logits = 0;
+    memset(c->pos, 0, (size_t)c->p.n_seq * sizeof *c->pos);
     c->last_n = 0;
 }
 

@@ -2,9 +2,10 @@
  * sched.c - slots, queue and the engine thread of `numatp serve` (sched.h).
  *
  * The queue and the counters are shared with the submitting threads under
- * one mutex; everything about the slots (contexts, samplers, held-back
+ * one mutex; everything about the slots (the context, samplers, held-back
  * text) belongs to the engine thread alone, which also makes every call
- * into the engine, as ntp.h's thread rules ask.
+ * into the engine, as ntp.h's thread rules ask. Slot i is sequence i of one
+ * context of n_slots sequences, so that a step is one ntp_decode_seqs call.
  */
 #include "sched/sched.h"
 
@@ -12,6 +13,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,7 +27,7 @@ struct req {
 };
 
 struct slot {
-    ntp_context *c;
+    int32_t seq;   /* its sequence in the context */
     struct req *q; /* NULL: the slot is free */
     struct ntp_sampler *smp;
     int64_t order;   /* when it was admitted: the earliest prompt is read first */
@@ -45,8 +47,10 @@ struct slot {
 
 struct ntp_sched {
     ntp_model *m;
+    ntp_context *c; /* one sequence per slot */
     int32_t n_vocab, n_ctx, n_batch, n_slots;
     struct slot *slots;
+    int32_t *tok, *seq; /* [n_batch + n_slots] a step's batch */
     pthread_t thread;
     bool started;
     pthread_mutex_t mu; /* guards what follows */
@@ -163,7 +167,7 @@ static void admit(struct ntp_sched *s, struct slot *sl, struct req *q)
     sl->generating = false;
     sl->n_lp = 0;
     memset(sl->counts, 0, (size_t)s->n_vocab * sizeof *sl->counts);
-    ntp_context_reset(sl->c);
+    ntp_context_seq_reset(s->c, sl->seq);
     ntp_status st = ntp__sampler_new(&q->r.sp, s->n_vocab, &sl->smp);
     if (st == NTP_OK && q->r.logprobs) {
         /* at most one entry per generated token is ever held */
@@ -263,7 +267,7 @@ static void take_token(struct ntp_sched *s, struct slot *sl, int32_t tok,
     memmove(sl->pend, sl->pend + out, sl->n_pend - out);
     sl->n_pend -= out;
     if ((sl->q->r.max_tokens > 0 && sl->n_gen >= sl->q->r.max_tokens) ||
-        ntp_context_pos(sl->c) >= s->n_ctx) {
+        ntp_context_seq_pos(s->c, sl->seq) >= s->n_ctx) {
         finish(s, sl, NTP_SCHED_LENGTH, NULL);
         return;
     }
@@ -304,10 +308,9 @@ static void logprob_of(const float *logits, int32_t n_vocab, int32_t tok, int32_
         out->top_logprob[i] = logits[out->top_token[i]] - lse;
 }
 
-/* Sample from the slot's last logits, with OpenAI's presence and frequency penalties. */
-static void sample(struct ntp_sched *s, struct slot *sl)
+/* Sample from the slot's logits, with OpenAI's presence and frequency penalties. */
+static void sample(struct ntp_sched *s, struct slot *sl, const float *logits)
 {
-    const float *logits = ntp_get_logits(sl->c, -1);
     const float pres = sl->q->r.presence_penalty, freq = sl->q->r.frequency_penalty;
     if (logits && (pres != 0 || freq != 0) && sl->n_gen > 0) {
         memcpy(sl->logits, logits, (size_t)s->n_vocab * sizeof *logits);
@@ -330,25 +333,8 @@ static void sample(struct ntp_sched *s, struct slot *sl)
 
 /* -------------------------------------------------------------- a step */
 
-/*
- * One decode step of every generating slot: each slot's next token goes into
- * its KV cache and leaves its logits. THIS IS WHERE THE BATCHED DECODE GOES:
- * today every slot is its own ntp_decode call, so the weights are read once
- * per slot. Once the engine can decode several sequences (each with its own
- * KV cache and position) in one call, this function becomes that one call
- * and every weight is read once per step; nothing else here changes.
- */
-static void step_decode(struct ntp_sched *s)
-{
-    for (int32_t i = 0; i < s->n_slots; i++) {
-        struct slot *sl = &s->slots[i];
-        if (sl->q && sl->generating && ntp_decode(sl->c, &sl->next, 1, false) != NTP_OK)
-            fail(s, sl);
-    }
-}
-
-/* Decode one chunk of the prompt of the slot admitted first that is still reading one. */
-static void step_prompt(struct ntp_sched *s)
+/* The slot admitted first that is still reading its prompt, or NULL. */
+static struct slot *prompt_slot(struct ntp_sched *s)
 {
     struct slot *sl = NULL;
     for (int32_t i = 0; i < s->n_slots; i++) {
@@ -356,19 +342,17 @@ static void step_prompt(struct ntp_sched *s)
         if (c->q && !c->generating && (!sl || c->order < sl->order))
             sl = c;
     }
-    if (!sl)
-        return;
-    int32_t n = sl->q->r.n_prompt - sl->n_done;
-    n = n < s->n_batch ? n : s->n_batch;
-    if (ntp_decode(sl->c, sl->q->r.prompt + sl->n_done, n, false) != NTP_OK) {
-        fail(s, sl);
-        return;
-    }
-    sl->n_done += n;
-    if (sl->n_done == sl->q->r.n_prompt)
-        sample(s, sl); /* the first token, as soon as the prompt is read */
+    return sl;
 }
 
+/*
+ * One engine step, one batch: a chunk of at most n_batch tokens of the
+ * prompt admitted first that is still being read, then the next token of
+ * every generating slot. The batch goes through the engine in one
+ * ntp_decode_seqs call, so each weight is read once for all of them; each
+ * generating slot then samples its next token from its row, and the prompt's
+ * slot its first token once the prompt is read (it joins the next step).
+ */
 static void step(struct ntp_sched *s)
 {
     for (int32_t i = 0; i < s->n_slots; i++) {
@@ -376,14 +360,43 @@ static void step(struct ntp_sched *s)
         if (sl->q && sl->q->r.cancel && atomic_load(sl->q->r.cancel))
             finish(s, sl, NTP_SCHED_CANCELLED, NULL);
     }
-    /* Slots that generate now take part in this step's decode; one that
-     * finishes its prompt below joins it at once with its first token. */
-    step_prompt(s);
-    step_decode(s);
+    struct slot *ps = prompt_slot(s);
+    int32_t n = 0, n_chunk = 0;
+    if (ps) {
+        n_chunk = ps->q->r.n_prompt - ps->n_done;
+        n_chunk = n_chunk < s->n_batch ? n_chunk : s->n_batch;
+        for (; n < n_chunk; n++) {
+            s->tok[n] = ps->q->r.prompt[ps->n_done + n];
+            s->seq[n] = ps->seq;
+        }
+    }
     for (int32_t i = 0; i < s->n_slots; i++) {
-        struct slot *sl = &s->slots[i];
-        if (sl->q && sl->generating)
-            sample(s, sl);
+        const struct slot *sl = &s->slots[i];
+        if (sl->q && sl->generating) {
+            s->tok[n] = sl->next;
+            s->seq[n++] = sl->seq;
+        }
+    }
+    if (n == 0)
+        return;
+    if (ntp_decode_seqs(s->c, s->tok, s->seq, n, false) != NTP_OK) {
+        char msg[512]; /* every request of the batch fails with the engine's message */
+        snprintf(msg, sizeof msg, "%s", ntp_last_error());
+        for (int32_t i = 0; i < s->n_slots; i++)
+            if (s->slots[i].q && (s->slots[i].generating || &s->slots[i] == ps))
+                finish(s, &s->slots[i], NTP_SCHED_ERROR, msg);
+        return;
+    }
+    /* Each slot's row: a sequence's last token in the batch keeps its logits. */
+    for (int32_t i = n_chunk, k = 0; i < n; i++) {
+        while (s->slots[k].seq != s->seq[i])
+            k++;
+        sample(s, &s->slots[k], ntp_get_logits(s->c, i));
+    }
+    if (ps) {
+        ps->n_done += n_chunk;
+        if (ps->n_done == ps->q->r.n_prompt) /* the first token, as soon as the prompt is read */
+            sample(s, ps, ntp_get_logits(s->c, n_chunk - 1));
     }
 }
 
@@ -454,17 +467,28 @@ ntp_status ntp_sched_new(ntp_model *m, const struct ntp_sched_params *p, struct 
     pthread_cond_init(&s->cv, NULL);
     s->slots = calloc((size_t)p->n_slots, sizeof *s->slots);
     s->queue = calloc((size_t)p->queue_size, sizeof *s->queue);
-    ntp_status st = s->slots && s->queue ? NTP_OK : ntp__error(NTP_E_NOMEM, "scheduler");
+    s->tok = malloc((size_t)(p->n_batch + p->n_slots) * sizeof *s->tok);
+    s->seq = malloc((size_t)(p->n_batch + p->n_slots) * sizeof *s->seq);
+    ntp_status st = s->slots && s->queue && s->tok && s->seq
+                        ? NTP_OK
+                        : ntp__error(NTP_E_NOMEM, "scheduler");
+    /* One context, a sequence per slot; a step (a prompt chunk and a token of
+       every slot) is one batch. */
+    ntp_context_params cp = p->cparams;
+    cp.n_seq = p->n_slots;
+    cp.n_batch = p->n_batch + p->n_slots;
+    if (st == NTP_OK)
+        st = ntp_context_new(m, cp, &s->c);
     for (int32_t i = 0; st == NTP_OK && i < p->n_slots; i++) {
         struct slot *sl = &s->slots[i];
-        st = ntp_context_new(m, p->cparams, &sl->c);
+        sl->seq = i;
         sl->counts = calloc((size_t)s->n_vocab, sizeof *sl->counts);
         sl->logits = malloc((size_t)s->n_vocab * sizeof *sl->logits);
         if (st == NTP_OK && (!sl->counts || !sl->logits))
             st = ntp__error(NTP_E_NOMEM, "scheduler: slot %d", (int)i);
     }
     if (st == NTP_OK) {
-        s->n_ctx = ntp_context_n_ctx(s->slots[0].c);
+        s->n_ctx = ntp_context_n_ctx(s->c);
         if (pthread_create(&s->thread, NULL, engine, s) != 0)
             st = ntp__error(NTP_E_INTERNAL, "scheduler: cannot start the engine thread");
         s->started = st == NTP_OK;
@@ -537,14 +561,16 @@ void ntp_sched_free(struct ntp_sched *s)
     if (!s)
         return;
     ntp_sched_stop(s);
+    ntp_context_free(s->c);
     for (int32_t i = 0; s->slots && i < s->n_slots; i++) {
-        ntp_context_free(s->slots[i].c);
         free(s->slots[i].counts);
         free(s->slots[i].logits);
         free(s->slots[i].pend);
     }
     free(s->slots);
     free(s->queue);
+    free(s->tok);
+    free(s->seq);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s);

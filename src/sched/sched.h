@@ -1,14 +1,17 @@
 /*
  * sched.h - the request scheduler of `numatp serve`: a fixed number of
- * slots, each with its own context (KV cache), a bounded queue of requests,
- * and one engine thread that is the only caller of the engine.
+ * slots, each a sequence (with its own KV cache) of one context, a bounded
+ * queue of requests, and one engine thread that is the only caller of the
+ * engine.
  *
- * The engine thread loops: admit queued requests into free slots, decode one
- * chunk of at most n_batch prompt tokens of one slot that is still reading
- * its prompt (so running streams keep going while a long prompt is read),
- * then one decode step for every slot that is generating, sample a token for
- * each, detect stop strings and end-of-generation tokens, and hand each new
- * piece of text to the request's callback. Requests know nothing of HTTP.
+ * The engine thread loops: admit queued requests into free slots, then run
+ * one batch: a chunk of at most n_batch prompt tokens of the slot that is
+ * still reading its prompt and came first (so running streams keep going
+ * while a long prompt is read), and the next token of every slot that is
+ * generating, all in one ntp_decode_seqs call so each weight is read once
+ * per step. Then it samples a token for each, detects stop strings and
+ * end-of-generation tokens, and hands each new piece of text to the
+ * request's callback. Requests know nothing of HTTP.
  */
 #ifndef NTP_SCHED_H
 #define NTP_SCHED_H
@@ -27,7 +30,8 @@ struct ntp_sched_params {
     int32_t n_slots;            /* requests generating at once (--parallel) */
     int32_t queue_size;         /* requests waiting for a slot at most (--queue-size) */
     int32_t n_batch;            /* prompt tokens decoded per step for one slot (--batch-size) */
-    ntp_context_params cparams; /* each slot's context; n_ctx is per slot */
+    ntp_context_params cparams; /* the context: n_ctx is per slot; n_seq and n_batch are set
+                                   by the scheduler (n_slots, and n_batch + n_slots) */
 };
 
 /* Why a request ended. NONE: it has not (a piece of text is on its way). */
@@ -100,8 +104,8 @@ struct ntp_sched_stats {
 };
 
 /*
- * Make n_slots contexts on m and start the engine thread. NTP_E_INVALID_ARG
- * for bad params; the context's errors otherwise.
+ * Make the context of n_slots sequences on m and start the engine thread.
+ * NTP_E_INVALID_ARG for bad params; the context's errors otherwise.
  */
 ntp_status ntp_sched_new(ntp_model *m, const struct ntp_sched_params *p, struct ntp_sched **out);
 
@@ -113,7 +117,7 @@ ntp_status ntp_sched_new(ntp_model *m, const struct ntp_sched_params *p, struct 
  */
 ntp_status ntp_sched_submit(struct ntp_sched *s, const struct ntp_sched_request *r);
 
-/* Positions of each slot's context. */
+/* Positions of each slot's KV cache. */
 int32_t ntp_sched_n_ctx(const struct ntp_sched *s);
 
 void ntp_sched_get_stats(struct ntp_sched *s, struct ntp_sched_stats *out);
@@ -124,7 +128,7 @@ void ntp_sched_get_stats(struct ntp_sched *s, struct ntp_sched_stats *out);
  */
 void ntp_sched_stop(struct ntp_sched *s);
 
-/* ntp_sched_stop if needed, then free the contexts. NULL is a no-op. */
+/* ntp_sched_stop if needed, then free the context. NULL is a no-op. */
 void ntp_sched_free(struct ntp_sched *s);
 
 #endif /* NTP_SCHED_H */

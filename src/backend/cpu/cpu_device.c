@@ -270,13 +270,15 @@ static void cpu_state_free(struct ntp_device *d, struct ntp_dev_state *s)
         ntp__place_free(bufs[i]);
     free(s->kv_off);
     free(s->kv_ring);
+    free(s->blk);
     free(s);
 }
 
 /*
  * Where each layer's rows start in the KV caches (sliding-window layers may
- * keep a ring instead of n_ctx rows: config.h, ntp__kv_ring); the caches'
- * size in bytes into *bytes. NTP_E_NOMEM, or NTP_E_OVERFLOW past size_t.
+ * keep a ring instead of n_ctx rows: config.h, ntp__kv_ring) inside a
+ * sequence's cache, and the caches' size (n_seq such) in bytes into *bytes.
+ * NTP_E_NOMEM, or NTP_E_OVERFLOW past size_t.
  */
 static ntp_status kv_layout(struct ntp_dev_state *s, size_t *bytes)
 {
@@ -296,7 +298,9 @@ static ntp_status kv_layout(struct ntp_dev_state *s, size_t *bytes)
             __builtin_add_overflow(off, layer, &off))
             return ntp__error(NTP_E_OVERFLOW, "cpu device: the KV cache does not fit in memory");
     }
-    *bytes = off;
+    s->kv_seq = off;
+    if (__builtin_mul_overflow(off, (size_t)s->p.n_seq, bytes))
+        return ntp__error(NTP_E_OVERFLOW, "cpu device: the KV cache does not fit in memory");
     return NTP_OK;
 }
 
@@ -312,6 +316,7 @@ static ntp_status cpu_state_new(struct ntp_device *d, const struct ntp_dev_state
         return ntp__error(NTP_E_NOMEM, "cpu device: cannot allocate a context state");
     s->dev = d;
     s->p = *p;
+    s->p.n_seq = p->n_seq > 1 ? p->n_seq : 1;
     s->n_embd = hp->n_embd;
     s->hdk = hp->head_dim_k;
     s->hdv = hp->head_dim_v;
@@ -338,6 +343,9 @@ static ntp_status cpu_state_new(struct ntp_device *d, const struct ntp_dev_state
     }
     if (st == NTP_OK)
         st = kv_layout(s, &kv_bytes);
+    s->blk = malloc(nb * 3 * sizeof *s->blk);
+    if (st == NTP_OK && s->blk == NULL)
+        st = ntp__error(NTP_E_NOMEM, "cpu device: cannot allocate a context state");
     if (st != NTP_OK) {
         cpu_state_free(d, s);
         return st;
@@ -361,8 +369,9 @@ static ntp_status cpu_state_new(struct ntp_device *d, const struct ntp_dev_state
         cpu_state_free(d, s);
         return ntp__error(NTP_E_NOMEM,
                           "cpu device: cannot allocate the context (KV cache %zu bytes for %lld "
-                          "positions, batch %lld)",
-                          2 * kv_bytes, (long long)p->n_ctx, (long long)p->n_batch);
+                          "sequence(s) of %lld positions, batch %lld)",
+                          2 * kv_bytes, (long long)p->n_seq, (long long)p->n_ctx,
+                          (long long)p->n_batch);
     }
     void *bufs[] = {s->k_cache, s->v_cache, s->x,   s->xn,   s->q,
                     s->kx,      s->vx,      s->att, s->part, s->gate,
@@ -409,10 +418,35 @@ static ntp_status job_start(struct ntp_device *d, struct ntp_dev_state *s, ntp_t
     return NTP_OK;
 }
 
+/*
+ * The attention's blocks of a run (cpu_int.h, blk): each run of consecutive
+ * tokens of one sequence is cut into blocks of NTP_ATT_TB for OpenBLAS when
+ * it has NTP_ATT_MIN_TOK tokens or more, and into single tokens otherwise.
+ */
+static void make_blocks(struct ntp_dev_state *s, const struct ntp_dev_run *run)
+{
+    s->n_blk = 0;
+    for (int64_t t0 = 0, t1; t0 < run->n_tok; t0 = t1) {
+        for (t1 = t0 + 1; t1 < run->n_tok && ntp__run_seq(run, t1) == ntp__run_seq(run, t0) &&
+                          ntp__run_pos(run, t1) == ntp__run_pos(run, t1 - 1) + 1;
+             t1++)
+            ;
+        const bool blas = NTP_ATT_BLAS && t1 - t0 >= NTP_ATT_MIN_TOK;
+        const int64_t step = blas ? NTP_ATT_TB : 1;
+        for (int64_t t = t0; t < t1; t += step) {
+            int32_t *b = s->blk + 3 * s->n_blk++;
+            b[0] = (int32_t)t;
+            b[1] = (int32_t)(t1 - t < step ? t1 - t : step);
+            b[2] = blas;
+        }
+    }
+}
+
 static ntp_status cpu_run_layers_start(struct ntp_device *d, struct ntp_dev_state *s,
                                        const struct ntp_dev_run *run)
 {
     s->job.run = *run;
+    make_blocks(s, run);
     return job_start(d, s, ntp__cpu_layers_job);
 }
 

@@ -12,12 +12,18 @@
 #include <stdatomic.h>
 
 /*
- * Prefill attention through OpenBLAS (cpu_layer.c, attention_blas): batches
- * of at least NTP_ATT_MIN_TOK tokens, in blocks of NTP_ATT_TB tokens against
- * chunks of NTP_ATT_P cached positions; each thread's scratch then holds a
- * chunk's keys and values as floats, the scores, the output block and the
- * running maxima and sums.
+ * Prefill attention through OpenBLAS when the build has it (cpu_layer.c,
+ * attention_blas): runs of at least NTP_ATT_MIN_TOK consecutive tokens of one
+ * sequence, in blocks of NTP_ATT_TB tokens against chunks of NTP_ATT_P
+ * cached positions; each thread's scratch then holds a chunk's keys and
+ * values as floats, the scores, the output block and the running maxima and
+ * sums.
  */
+#if NTP_HAVE_OPENBLAS
+#define NTP_ATT_BLAS 1
+#else
+#define NTP_ATT_BLAS 0
+#endif
 #define NTP_ATT_MIN_TOK 8
 #define NTP_ATT_TB      32
 #define NTP_ATT_P       256
@@ -53,11 +59,12 @@ struct ntp_dev_state {
                                       attention output rotated in blocks of this many (0:
                                       none; cpu_device.c, cpu_state_new) */
     size_t kv_row;                 /* bytes of one position of K (or V) in one layer */
-    uint8_t *k_cache;              /* [n_layer][rows][nkv * hdk] in kv_type (head g's key at
-                                      byte g * k_head of a row); rows = n_ctx, or twice the
-                                      ring of a sliding-window layer (ntp__kv_ring) */
-    uint8_t *v_cache;              /* [n_layer][rows][nkv * hdv] in kv_type (g * v_head) */
-    size_t *kv_off;                /* [n_layer] byte offset of each layer in k_cache/v_cache */
+    uint8_t *k_cache;              /* [n_seq][n_layer][rows][nkv * hdk] in kv_type (head g's
+                                      key at byte g * k_head of a row); rows = n_ctx, or twice
+                                      the ring of a sliding-window layer (ntp__kv_ring) */
+    uint8_t *v_cache;              /* [n_seq][n_layer][rows][nkv * hdv] in kv_type (g * v_head) */
+    size_t kv_seq;                 /* bytes of one sequence's cache (all its layers) */
+    size_t *kv_off;                /* [n_layer] byte offset of each layer in a sequence's cache */
     int64_t *kv_ring;              /* [n_layer] the layer's ring, 0: row p for position p */
     float *x;                      /* [n_batch][n_embd] residual stream (the hidden state) */
     float *xn;                     /* [n_batch][n_embd] normed input of a projection */
@@ -77,6 +84,12 @@ struct ntp_dev_state {
     int64_t thr_floats;            /* floats per thread: attention scores (n_ctx) and q in
                                       Q8_0 (hdk), or the prefill attention's NTP_ATT_SCRATCH */
     int n_threads;                 /* team size the scratch was sized for */
+    int32_t *blk;                  /* [n_batch][3] the attention's token blocks in the current
+                                      run: first token, count, and 1 when OpenBLAS computes it
+                                      (up to NTP_ATT_TB consecutive tokens of one sequence, in a
+                                      run of NTP_ATT_MIN_TOK or more), else 0 (one token);
+                                      host memory, set when the run starts (cpu_device.c) */
+    int64_t n_blk;                 /* blocks in blk */
     struct cpu_job job;            /* the team's current job */
 };
 

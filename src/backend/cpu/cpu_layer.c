@@ -180,23 +180,26 @@ static void reduce_residual(struct thr *th, int64_t n_tok, const struct ntp_dev_
         fail(th, st);
 }
 
-/* Layer li's (index in the shard) first cache row for position p: p, or p % ring in a ring. */
-static size_t kv_at(const struct ntp_dev_state *s, int64_t li, int64_t p)
+/*
+ * Where sequence seq's position p is in layer li's (index in the shard)
+ * cache: row p, or p % ring in a ring, of that sequence's rows.
+ */
+static size_t kv_at(const struct ntp_dev_state *s, int64_t li, int32_t seq, int64_t p)
 {
     const int64_t ring = s->kv_ring[li];
-    return s->kv_off[li] + (size_t)(ring ? p % ring : p) * s->kv_row;
+    return (size_t)seq * s->kv_seq + s->kv_off[li] + (size_t)(ring ? p % ring : p) * s->kv_row;
 }
 
 /*
  * Store head g's key or value row (hd floats, head bytes in kv_type) for
- * position p: at its row, and in a ring once more one ring further on
- * (config.h, ntp__kv_ring). Q8_0 and Q4_0 rows come from ggml's reference
- * quantizers, so the cache is the same whichever kernels run.
+ * position p of sequence seq: at its row, and in a ring once more one ring
+ * further on (config.h, ntp__kv_ring). Q8_0 and Q4_0 rows come from ggml's
+ * reference quantizers, so the cache is the same whichever kernels run.
  */
-static void kv_store(const struct ntp_dev_state *s, uint8_t *cache, int64_t li, int64_t p,
-                     int64_t g, size_t head, int64_t hd, const float *src)
+static void kv_store(const struct ntp_dev_state *s, uint8_t *cache, int64_t li, int32_t seq,
+                     int64_t p, int64_t g, size_t head, int64_t hd, const float *src)
 {
-    uint8_t *row = cache + kv_at(s, li, p) + (size_t)g * head;
+    uint8_t *row = cache + kv_at(s, li, seq, p) + (size_t)g * head;
     ntp__quant_fns(s->p.kv_type)->quantize(src, row, hd);
     if (s->kv_ring[li])
         memcpy(row + (size_t)s->kv_ring[li] * s->kv_row, row, head);
@@ -246,7 +249,7 @@ static void qkv_post(struct thr *th, int64_t il, const struct ntp_dev_run *run)
     int64_t u0, u1;
     ntp__slice(run->n_tok * per, th->ith, th->nth, &u0, &u1);
     for (int64_t u = u0; u < u1; u++) {
-        const int64_t t = u / per, j = u % per, p = run->pos + t;
+        const int64_t t = u / per, j = u % per, p = ntp__run_pos(run, t);
         const float *cs = cs0 + t * cfg->rope.n_rot;
         if (j < nh) {
             float *q = s->q + (t * nh + j) * s->hdk;
@@ -265,133 +268,154 @@ static void qkv_post(struct thr *th, int64_t il, const struct ntp_dev_run *run)
                          s->hdv);
         kv_rotate(k, s->hdk, s->rot_k);
         kv_rotate(v, s->hdv, s->rot_v);
-        kv_store(s, s->k_cache, li, p, g, s->k_head, s->hdk, k);
-        kv_store(s, s->v_cache, li, p, g, s->v_head, s->hdv, v);
+        const int32_t seq = ntp__run_seq(run, t);
+        kv_store(s, s->k_cache, li, seq, p, g, s->k_head, s->hdk, k);
+        kv_store(s, s->v_cache, li, seq, p, g, s->v_head, s->hdv, v);
     }
 }
 
+/* The shard's KV head (index in the shard) that query head h (index in the shard) reads. */
+static int64_t kv_head(const struct ntp_dev_state *s, int64_t h)
+{
+    const struct ntp_shard *sh = s->p.shard;
+    return (sh->head0 + h) / (s->p.cfg->hp.n_head / s->p.cfg->hp.n_head_kv) - sh->head_kv0;
+}
+
 /*
- * Causal attention of each (token, query head) over the cached positions
- * lo .. pos + t (lo = 0, or the start of a sliding window); query head h
- * reads KV head h / (n_head / n_head_kv) (GQA).
+ * Causal attention of token t's query head h over its sequence's cached
+ * positions lo .. its own (lo = 0, or the start of a sliding window); query
+ * head h reads KV head h / (n_head / n_head_kv) (GQA).
  */
-static void attention(struct thr *th, int64_t il, const struct ntp_dev_run *run)
+static void attend_token(struct thr *th, int64_t il, const struct ntp_dev_run *run, int64_t t,
+                         int64_t h)
 {
     struct ntp_dev_state *s = th->s;
-    const struct ntp_shard *sh = s->p.shard;
-    const struct ntp_hparams *hp = &s->p.cfg->hp;
-    const int64_t nh = sh->n_head, group = hp->n_head / hp->n_head_kv;
-    const int64_t li = il - sh->layer0;
-    int64_t u0, u1;
-    ntp__slice(run->n_tok * nh, th->ith, th->nth, &u0, &u1);
-    for (int64_t u = u0; u < u1; u++) {
-        const int64_t t = u / nh, h = u % nh;
-        const int64_t g = (sh->head0 + h) / group - sh->head_kv0;
-        const int64_t lo = attn_lo(s, il, run->pos + t);
-        const size_t row0 = kv_at(s, li, lo);
-        const struct ntp_attn_args a = {
-            .q = s->q + (t * nh + h) * s->hdk,
-            .k = s->k_cache + row0 + (size_t)g * s->k_head,
-            .v = s->v_cache + row0 + (size_t)g * s->v_head,
-            .kv_stride = s->kv_row,
-            .kv_type = s->p.kv_type,
-            .hdk = s->hdk,
-            .hdv = s->hdv,
-            .n_pos = run->pos + t + 1 - lo,
-            .scale = s->p.cfg->attn_scale,
-            .score = th->scratch,
-            .out = s->att + (t * nh + h) * s->hdv,
-            .q_dot = th->scratch + s->p.n_ctx,
-            .kern = th->k,
-        };
-        th->k->attn(&a);
-        kv_rotate(a.out, s->hdv, s->rot_v); /* back from the rotated values */
-    }
+    const int64_t nh = s->p.shard->n_head, g = kv_head(s, h);
+    const int64_t p = ntp__run_pos(run, t), lo = attn_lo(s, il, p);
+    const size_t row0 = kv_at(s, il - s->p.shard->layer0, ntp__run_seq(run, t), lo);
+    const struct ntp_attn_args a = {
+        .q = s->q + (t * nh + h) * s->hdk,
+        .k = s->k_cache + row0 + (size_t)g * s->k_head,
+        .v = s->v_cache + row0 + (size_t)g * s->v_head,
+        .kv_stride = s->kv_row,
+        .kv_type = s->p.kv_type,
+        .hdk = s->hdk,
+        .hdv = s->hdv,
+        .n_pos = p + 1 - lo,
+        .scale = s->p.cfg->attn_scale,
+        .score = th->scratch,
+        .out = s->att + (t * nh + h) * s->hdv,
+        .q_dot = th->scratch + s->p.n_ctx,
+        .kern = th->k,
+    };
+    th->k->attn(&a);
+    kv_rotate(a.out, s->hdv, s->rot_v); /* back from the rotated values */
 }
 
 #if NTP_HAVE_OPENBLAS
 /*
  * Prefill attention with OpenBLAS (one thread per call: ntp__cpu_device_new
- * sets OpenBLAS to one thread, the team supplies the parallelism). Units are
- * (query head, block of NTP_ATT_TB tokens); the cached positions are taken
- * in chunks of NTP_ATT_P: the chunk's keys and values become floats once per
- * unit, S = scale Q K^T and O += P V are sgemm calls, and the softmax runs
- * online (a running maximum and sum per token rescale O as chunks arrive).
- * A block reads positions lo .. its last token's (lo: its first token's
- * window start, or 0), each token masking what lies outside its own range.
- * Scratch: NTP_ATT_SCRATCH(hdk, hdv) floats per thread (cpu_int.h).
+ * sets OpenBLAS to one thread, the team supplies the parallelism) of query
+ * head h over a block of nt <= NTP_ATT_TB consecutive tokens t0 .. of one
+ * sequence. The cached positions are taken in chunks of NTP_ATT_P: the
+ * chunk's keys and values become floats once per block, S = scale Q K^T and
+ * O += P V are sgemm calls, and the softmax runs online (a running maximum
+ * and sum per token rescale O as chunks arrive). A block reads positions
+ * lo .. its last token's (lo: its first token's window start, or 0), each
+ * token masking what lies outside its own range. Scratch:
+ * NTP_ATT_SCRATCH(hdk, hdv) floats per thread (cpu_int.h).
  */
-static void attention_blas(struct thr *th, int64_t il, const struct ntp_dev_run *run)
+static void attend_block_blas(struct thr *th, int64_t il, const struct ntp_dev_run *run,
+                              int64_t t0, int64_t nt, int64_t h)
 {
     struct ntp_dev_state *s = th->s;
     const struct ntp_shard *sh = s->p.shard;
-    const int64_t nh = sh->n_head, group = s->p.cfg->hp.n_head / s->p.cfg->hp.n_head_kv;
-    const int64_t hdk = s->hdk, hdv = s->hdv, n_tb = (run->n_tok + NTP_ATT_TB - 1) / NTP_ATT_TB;
+    const int64_t nh = sh->n_head, hdk = s->hdk, hdv = s->hdv;
     float *kf = th->scratch, *vf = kf + NTP_ATT_P * hdk, *sc = vf + NTP_ATT_P * hdv;
     float *o = sc + NTP_ATT_TB * NTP_ATT_P, *mx = o + NTP_ATT_TB * hdv, *sum = mx + NTP_ATT_TB;
-    int64_t u0, u1;
-    ntp__slice(nh * n_tb, th->ith, th->nth, &u0, &u1);
-    for (int64_t u = u0; u < u1; u++) {
-        const int64_t h = u / n_tb, t0 = (u % n_tb) * NTP_ATT_TB;
-        const int64_t nt = run->n_tok - t0 < NTP_ATT_TB ? run->n_tok - t0 : NTP_ATT_TB;
-        const int64_t g = (sh->head0 + h) / group - sh->head_kv0;
-        const int64_t lo = attn_lo(s, il, run->pos + t0);
-        const size_t row0 = kv_at(s, il - sh->layer0, lo);
-        const uint8_t *kc = s->k_cache + row0 + (size_t)g * s->k_head;
-        const uint8_t *vc = s->v_cache + row0 + (size_t)g * s->v_head;
-        const int64_t n_pos = run->pos + t0 + nt - lo; /* lo .. the block's last token */
-        for (int64_t i = 0; i < nt; i++) {
-            mx[i] = -INFINITY;
-            sum[i] = 0;
+    const int64_t pos0 = ntp__run_pos(run, t0); /* token t0 + i is at pos0 + i */
+    const int64_t g = kv_head(s, h);
+    const int64_t lo = attn_lo(s, il, pos0);
+    const size_t row0 = kv_at(s, il - sh->layer0, ntp__run_seq(run, t0), lo);
+    const uint8_t *kc = s->k_cache + row0 + (size_t)g * s->k_head;
+    const uint8_t *vc = s->v_cache + row0 + (size_t)g * s->v_head;
+    const int64_t n_pos = pos0 + nt - lo; /* lo .. the block's last token */
+    for (int64_t i = 0; i < nt; i++) {
+        mx[i] = -INFINITY;
+        sum[i] = 0;
+    }
+    memset(o, 0, (size_t)(nt * hdv) * sizeof(float));
+    for (int64_t p0 = 0; p0 < n_pos; p0 += NTP_ATT_P) {
+        const int64_t np = n_pos - p0 < NTP_ATT_P ? n_pos - p0 : NTP_ATT_P;
+        for (int64_t p = 0; p < np; p++) {
+            th->k->kv_to_f32(s->p.kv_type, kc + (size_t)(p0 + p) * s->kv_row, kf + p * hdk,
+                             hdk);
+            th->k->kv_to_f32(s->p.kv_type, vc + (size_t)(p0 + p) * s->kv_row, vf + p * hdv,
+                             hdv);
         }
-        memset(o, 0, (size_t)(nt * hdv) * sizeof(float));
-        for (int64_t p0 = 0; p0 < n_pos; p0 += NTP_ATT_P) {
-            const int64_t np = n_pos - p0 < NTP_ATT_P ? n_pos - p0 : NTP_ATT_P;
-            for (int64_t p = 0; p < np; p++) {
-                th->k->kv_to_f32(s->p.kv_type, kc + (size_t)(p0 + p) * s->kv_row, kf + p * hdk,
-                                 hdk);
-                th->k->kv_to_f32(s->p.kv_type, vc + (size_t)(p0 + p) * s->kv_row, vf + p * hdv,
-                                 hdv);
-            }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nt, (int)np, (int)hdk,
-                        s->p.cfg->attn_scale, s->q + (t0 * nh + h) * hdk, (int)(nh * hdk), kf,
-                        (int)hdk, 0.0f, sc, NTP_ATT_P);
-            for (int64_t i = 0; i < nt; i++) {
-                float *row = sc + i * NTP_ATT_P;
-                /* token t0 + i sees positions attn_lo .. pos + t0 + i (causal, windowed):
-                   row[jlo, jlo + nv) of this chunk; the rest is masked out */
-                const int64_t p = run->pos + t0 + i, q0 = lo + p0;
-                const int64_t jlo = attn_lo(s, il, p) > q0 ? attn_lo(s, il, p) - q0 : 0;
-                const int64_t jhi = p - q0 + 1 < np ? p - q0 + 1 : np;
-                if (jhi <= jlo) {
-                    memset(row, 0, (size_t)np * sizeof *row);
-                    continue;
-                }
-                const int64_t nv = jhi - jlo;
-                float m = mx[i];
-                for (int64_t j = jlo; j < jhi; j++)
-                    m = row[j] > m ? row[j] : m;
-                const float rescale = mx[i] != -INFINITY ? expf(mx[i] - m) : 1.0f;
-                const float add = th->k->exp_sum(row + jlo, nv, m);
-                memset(row, 0, (size_t)jlo * sizeof *row);
-                memset(row + jhi, 0, (size_t)(np - jhi) * sizeof *row);
-                for (int64_t d = 0; d < hdv; d++)
-                    o[i * hdv + d] *= rescale;
-                sum[i] = sum[i] * rescale + add;
-                mx[i] = m;
-            }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nt, (int)hdv, (int)np, 1.0f,
-                        sc, NTP_ATT_P, vf, (int)hdv, 1.0f, o, (int)hdv);
-        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nt, (int)np, (int)hdk,
+                    s->p.cfg->attn_scale, s->q + (t0 * nh + h) * hdk, (int)(nh * hdk), kf,
+                    (int)hdk, 0.0f, sc, NTP_ATT_P);
         for (int64_t i = 0; i < nt; i++) {
-            float *out = s->att + ((t0 + i) * nh + h) * hdv;
+            float *row = sc + i * NTP_ATT_P;
+            /* token t0 + i sees positions attn_lo .. pos + t0 + i (causal, windowed):
+               row[jlo, jlo + nv) of this chunk; the rest is masked out */
+            const int64_t p = pos0 + i, q0 = lo + p0;
+            const int64_t jlo = attn_lo(s, il, p) > q0 ? attn_lo(s, il, p) - q0 : 0;
+            const int64_t jhi = p - q0 + 1 < np ? p - q0 + 1 : np;
+            if (jhi <= jlo) {
+                memset(row, 0, (size_t)np * sizeof *row);
+                continue;
+            }
+            const int64_t nv = jhi - jlo;
+            float m = mx[i];
+            for (int64_t j = jlo; j < jhi; j++)
+                m = row[j] > m ? row[j] : m;
+            const float rescale = mx[i] != -INFINITY ? expf(mx[i] - m) : 1.0f;
+            const float add = th->k->exp_sum(row + jlo, nv, m);
+            memset(row, 0, (size_t)jlo * sizeof *row);
+            memset(row + jhi, 0, (size_t)(np - jhi) * sizeof *row);
             for (int64_t d = 0; d < hdv; d++)
-                out[d] = o[i * hdv + d] / sum[i];
-            kv_rotate(out, hdv, s->rot_v);
+                o[i * hdv + d] *= rescale;
+            sum[i] = sum[i] * rescale + add;
+            mx[i] = m;
         }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nt, (int)hdv, (int)np, 1.0f,
+                    sc, NTP_ATT_P, vf, (int)hdv, 1.0f, o, (int)hdv);
+    }
+    for (int64_t i = 0; i < nt; i++) {
+        float *out = s->att + ((t0 + i) * nh + h) * hdv;
+        for (int64_t d = 0; d < hdv; d++)
+            out[d] = o[i * hdv + d] / sum[i];
+        kv_rotate(out, hdv, s->rot_v);
     }
 }
 #endif
+
+/*
+ * Attention of every token of the run: units are (block, query head) over
+ * the run's blocks (cpu_int.h, blk), OpenBLAS for the blocks marked so and
+ * the attention kernel, token by token, for the others.
+ */
+static void attention(struct thr *th, int64_t il, const struct ntp_dev_run *run)
+{
+    const struct ntp_dev_state *s = th->s;
+    const int64_t nh = s->p.shard->n_head;
+    int64_t u0, u1;
+    ntp__slice(s->n_blk * nh, th->ith, th->nth, &u0, &u1);
+    for (int64_t u = u0; u < u1; u++) {
+        const int32_t *b = s->blk + 3 * (u / nh);
+        const int64_t h = u % nh;
+#if NTP_HAVE_OPENBLAS
+        if (b[2]) {
+            attend_block_blas(th, il, run, b[0], b[1], h);
+            continue;
+        }
+#endif
+        for (int64_t t = b[0]; t < b[0] + b[1]; t++)
+            attend_token(th, il, run, t, h);
+    }
+}
 
 /* The attention half of block il: norm, QKV, RoPE, cache, attention, O, all-reduce #1. */
 static void block_attn(struct thr *th, int64_t il, const struct ntp_dev_run *run)
@@ -407,12 +431,7 @@ static void block_attn(struct thr *th, int64_t il, const struct ntp_dev_run *run
     act_release(th);
     qkv_post(th, il, run);
     team_barrier(th);
-#if NTP_HAVE_OPENBLAS
-    if (run->n_tok >= NTP_ATT_MIN_TOK)
-        attention_blas(th, il, run);
-    else
-#endif
-        attention(th, il, run);
+    attention(th, il, run);
     team_barrier(th);
     mm(th, layer_w(th, il, NTP_T_ATTN_OUTPUT), s->att, sh->n_head * s->hdv, n, s->part, e);
     team_barrier(th);
@@ -465,9 +484,10 @@ void ntp__cpu_layers_job(void *ctx, int ith, int nth)
     int64_t t0, t1;
     ntp__slice(run->n_tok, th.ith, th.nth, &t0, &t1);
     for (int64_t t = t0; t < t1; t++) {
-        ntp__rope_cache_f32(s->rope_cs + t * n_rot, run->pos + t, &s->p.cfg->rope);
+        const int64_t p = ntp__run_pos(run, t);
+        ntp__rope_cache_f32(s->rope_cs + t * n_rot, p, &s->p.cfg->rope);
         if (s->p.cfg->is_swa)
-            ntp__rope_cache_f32(s->rope_cs_swa + t * n_rot, run->pos + t, &s->p.cfg->rope_swa);
+            ntp__rope_cache_f32(s->rope_cs_swa + t * n_rot, p, &s->p.cfg->rope_swa);
     }
     /* The first layer's norm touches only this thread's tokens; prep_act meets the team. */
     for (int64_t il = run->layer0; il < run->layer1; il++) {

@@ -345,6 +345,11 @@ static ntp_status check_state_params(struct ntp_device *d, const struct ntp_dev_
         return ntp__error(NTP_E_UNSUPPORTED,
                           "%s: the CUDA device keeps an F16 or F32 cache (KV cache type %s)",
                           d->desc, ntp_type_name(p->kv_type));
+    if (p->n_seq > 1)
+        return ntp__error(NTP_E_UNSUPPORTED,
+                          "%s: the GPU's KV cache holds one sequence; %lld at once (--parallel) "
+                          "need the CPU devices (no --gpu-layers)",
+                          d->desc, (long long)p->n_seq);
     if (p->comm.comm != NULL)
         return ntp__error(NTP_E_UNSUPPORTED,
                           "%s: a GPU cannot join a CPU tensor-parallel group; give it a layer "
