@@ -189,6 +189,60 @@ size_t ntp__kernels_act_row_size(const struct ntp_kernels *k, enum ntp_type t, i
  */
 ntp_status ntp__kernels_matmul(const struct ntp_kernels *k, const struct ntp_matmul_args *a);
 
+/* ------------------------------------------------- mixture of experts */
+
+/*
+ * The tokens routed to one expert: their activation and output rows are the
+ * consecutive "slots" [slot0, slot0 + n_tok) (src/kernels/moe.c).
+ */
+struct ntp_moe_group {
+    int64_t expert; /* the expert, 0 .. n_expert - 1 */
+    int64_t slot0;  /* its first slot */
+    int64_t n_tok;  /* its tokens (>= 1) */
+};
+
+/*
+ * One grouped product of a mixture of experts over this thread's share:
+ *     y[s * ldy + r] = dot(W_e row r, X row s)
+ * for every group (expert e, slots s of its tokens) and every row r < rows.
+ * All experts' matrices lie back to back: expert e's row r is matrix row
+ * e * rows + r. Each expert's rows are read once for all its tokens (a
+ * prefill reads each expert once per batch; a decode reads only the chosen
+ * experts). The rows of all groups are dealt out to the nth threads in runs
+ * of 16 rows, weighted by the groups' tokens, and every run is an ordinary
+ * product (ntp__kernels_matmul with one thread) on the expert's row range,
+ * so every ISA's kernels and packed layouts serve experts as they serve
+ * dense matrices.
+ */
+struct ntp_moe_matmul_args {
+    enum ntp_type wtype;               /* type of W */
+    const void *w;                     /* every expert's rows; row i at w + i * w_stride */
+    size_t w_stride;                   /* bytes between rows */
+    enum ntp_pack_layout layout;       /* W's layout; packed: rows a multiple of 16 */
+    int64_t rows;                      /* rows of one expert's matrix (output features) */
+    int64_t k;                         /* elements per row (input features) */
+    const struct ntp_moe_group *group; /* the experts with tokens, n_group of them */
+    int64_t n_group;
+    const void *x;   /* X: slot rows in W's act_type, slot s at x + s * x_stride */
+    size_t x_stride; /* bytes between X rows */
+    float *y;        /* Y: slot rows of ldy floats */
+    int64_t ldy;     /* floats between Y rows (>= rows) */
+    int ith, nth;    /* this thread of nth */
+};
+
+/* Run a's share of the grouped product (see struct ntp_moe_matmul_args). */
+ntp_status ntp__kernels_matmul_experts(const struct ntp_kernels *k,
+                                       const struct ntp_moe_matmul_args *a);
+
+/*
+ * Route one token: the n_used largest of n_expert router logits (the lower
+ * index first on a tie) into sel, in descending order, and their weights
+ * into w: the softmax over the chosen logits, which equals the softmax over
+ * all experts renormalised over the chosen ones (llama.cpp's build_moe_ffn
+ * with softmax gating and norm_w, as qwen3moe and Mixtral route).
+ */
+void ntp__moe_route(const float *logits, int64_t n_expert, int64_t n_used, int32_t *sel, float *w);
+
 /* The reference table entry of t (used by ntp__kernels_init and the tests). */
 void ntp__kernels_ref_fill(struct ntp_kernel_type table[NTP_TYPE_COUNT]);
 
