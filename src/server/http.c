@@ -278,7 +278,8 @@ static void stream_next(struct job *j)
     const size_t avail = j->n_text - j->sent;
     const size_t k = j->done ? avail : ntp_oai_utf8_ready(j->text + j->sent, avail);
     /* the tokens since the last chunk go with the next chunk that has text, or the last */
-    struct ntp_oai_logprobs lp = {j->m, j->lp + j->lp_sent, j->n_lp - j->lp_sent, &j->lp_at};
+    struct ntp_oai_logprobs lp = {j->m, j->lp ? j->lp + j->lp_sent : NULL, j->n_lp - j->lp_sent,
+                                  &j->lp_at};
     bool ok = k == 0 ||
               wire_add(j, ntp_oai_chunk(&j->reply, false, j->text + j->sent, k, NULL,
                                         j->include_usage, j->logprobs && lp.n > 0 ? &lp : NULL));

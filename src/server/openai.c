@@ -130,9 +130,12 @@ static bool get_logprobs(json_t *o, bool chat, struct ntp_oai_request *r, struct
                                 "'top_logprobs' is a field of /v1/chat/completions; here "
                                 "'logprobs' is the number of alternatives (0 .. %d)",
                                 NTP_SCHED_MAX_TOP);
-        if (!get_int(o, "logprobs", 0, NTP_SCHED_MAX_TOP, &top, err))
+        json_t *v = field(o, "logprobs");
+        if (json_is_false(v)) /* not OpenAI's type, but what a client means by it is clear */
+            v = NULL;
+        else if (!get_int(o, "logprobs", 0, NTP_SCHED_MAX_TOP, &top, err))
             return false;
-        r->logprobs = field(o, "logprobs") != NULL;
+        r->logprobs = v != NULL;
     }
     r->top_logprobs = (int32_t)top;
     return true;
