@@ -442,8 +442,7 @@ typedef struct ntp_context_params {
                                as llama.cpp's -ctk/-ctv; head widths must be multiples of
                                32; CPU devices only: NTP_E_UNSUPPORTED otherwise) */
     int32_t n_seq;          /* sequences held, each with its own KV cache of n_ctx positions,
-                               decoded together by ntp_decode_seqs (0: one; several need CPU
-                               devices only: NTP_E_UNSUPPORTED otherwise) */
+                               decoded together by ntp_decode_seqs (0: one) */
 } ntp_context_params;
 
 ntp_context_params ntp_context_default_params(void);

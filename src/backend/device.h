@@ -87,8 +87,7 @@ struct ntp_dev_state_params {
     struct ntp_comm_member comm;     /* the tensor-parallel group's collective and this
                                         device's rank in it; comm.comm NULL: alone */
     int64_t n_ctx;                   /* positions in the KV cache, per sequence */
-    int64_t n_seq;                   /* sequences the KV cache holds (0: one); a device that
-                                        holds one only refuses more (NTP_E_UNSUPPORTED) */
+    int64_t n_seq;                   /* sequences the KV cache holds (0: one) */
     int64_t n_batch;                 /* most tokens per run_layers/run_output call */
     enum ntp_type kv_type;           /* F16, F32, Q8_0 or Q4_0 (the CPU device; CUDA: F16, F32) */
 };

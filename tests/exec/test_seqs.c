@@ -7,7 +7,14 @@
  * sliding-window layers kept in rings (gemma3), and a quantized KV cache.
  * Also: all_logits rows, a sequence reset, and bad calls that compute
  * nothing.
+ *
+ * With NTP_TEST_GPU=1 (the seqs_gpu tests of suites gpu and fast) the first
+ * layer runs on the GPU and the rest on the CPU devices, a pipeline of two
+ * stages: on a real GPU (skipped without one) or on a CPU device standing in
+ * for it (NTP_GPU_STAND_IN=cpu). Each sequence must then get the logits it
+ * gets alone through the same pipeline.
  */
+#include "gpu/gpu_util.h"
 #include "model/forward_util.h"
 
 #include <stdio.h>
@@ -28,11 +35,14 @@ struct ref {
     float logits[N_SEQ][N_GEN + 1][NV];   /* after the prompt, then after each token */
 };
 
+static int32_t gpu_layers; /* 1 with NTP_TEST_GPU=1 */
+
 static ntp_model *load(const char *path, int tp)
 {
     ntp_model_params mp = ntp_model_default_params();
     mp.n_threads = 2;
     mp.tp = tp;
+    mp.n_gpu_layers = gpu_layers;
     ntp_model *m = NULL;
     CHECK_OK(ntp_model_load(path, mp, &m));
     return m;
@@ -172,6 +182,8 @@ static void rows_reset_errors(ntp_model *m, const struct ref *r)
 static void check_model(const char *path, enum ntp_type kv, double tol, bool extra)
 {
     static struct ref r;
+    if (gpu_layers && !gpu_stand_in()) /* the GPU's kernels for one token and for a batch */
+        tol = 1e-2;
     for (int tp = 1; tp <= 2; tp++) {
         ntp_model *m = load(path, tp);
         if (!m)
@@ -189,6 +201,11 @@ static void check_model(const char *path, enum ntp_type kv, double tol, bool ext
 
 int main(void)
 {
+    const char *gpu = getenv("NTP_TEST_GPU");
+    if (gpu && strcmp(gpu, "1") == 0) {
+        gpu_require(true);
+        gpu_layers = 1;
+    }
     fwd_init();
     char path[256];
     struct ntp_gen_params p = fwd_small("llama");
@@ -201,6 +218,10 @@ int main(void)
     p.type = NTP_TYPE_F32;
     if (fwd_gen(&p, "gemma3_swa", path, sizeof path) == 0)
         check_model(path, NTP_TYPE_F16, 1e-4, false);
+    if (gpu_layers) { /* the GPU keeps an F16 or F32 cache */
+        fwd_cleanup();
+        return ntp_test_result("test_seqs");
+    }
     p = fwd_small("qwen3");
     p.head_dim = 32;
     p.type = NTP_TYPE_Q4_0;

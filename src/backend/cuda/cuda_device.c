@@ -260,11 +260,13 @@ static void cu_state_free(struct ntp_device *d, struct ntp_dev_state *ds)
     struct cuda_state *s = (struct cuda_state *)ds;
     if (s == NULL)
         return;
-    void *bufs[] = {s->k_cache, s->v_cache, s->x,    s->xn, s->q,       s->kx,    s->vx,
-                    s->att,     s->part,    s->gate, s->up, s->rope_cs, s->wtile, s->logits};
+    void *bufs[] = {s->k_cache, s->v_cache, s->x,       s->xn,    s->q,      s->kx,
+                    s->vx,      s->att,     s->part,    s->gate,  s->up,     s->rope_cs,
+                    s->wtile,   s->logits,  s->tok_dev};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         cu_buffer_free(d, bufs[i]);
     free(s->cs_host);
+    free(s->tok_host);
     free(s->wl);
     free(s);
 }
@@ -305,7 +307,7 @@ static ntp_status alloc_buffers(struct ntp_device *d, struct cuda_state *s)
     const struct ntp_dev_state_params *p = &s->p;
     const size_t nb = (size_t)p->n_batch, fl = sizeof(float);
     const size_t kv_el = p->kv_type == NTP_TYPE_F16 ? 2 : 4;
-    const size_t cells = (size_t)p->shard->n_layer * (size_t)p->n_ctx;
+    const size_t cells = (size_t)p->shard->n_layer * (size_t)p->n_seq * (size_t)p->n_ctx;
     ntp_status st = NTP_OK;
     st_alloc(d, cells * (size_t)(s->nkv * s->hdk) * kv_el, &s->k_cache, &st);
     st_alloc(d, cells * (size_t)(s->nkv * s->hdv) * kv_el, &s->v_cache, &st);
@@ -319,6 +321,7 @@ static ntp_status alloc_buffers(struct ntp_device *d, struct cuda_state *s)
     st_alloc(d, nb * (size_t)s->nff * fl, &s->gate, &st);
     st_alloc(d, nb * (size_t)s->nff * fl, &s->up, &st);
     st_alloc(d, (size_t)s->rope_tables * nb * (size_t)s->n_rot * fl, &s->rope_cs, &st);
+    st_alloc(d, 2 * nb * sizeof(int32_t), &s->tok_dev, &st);
     if (p->n_batch > NTP_CU_MATVEC_MAX_TOK) {
         s->wtile_floats = wtile_size(s);
         st_alloc(d, (size_t)s->wtile_floats * fl, &s->wtile, &st);
@@ -332,7 +335,8 @@ static ntp_status alloc_buffers(struct ntp_device *d, struct cuda_state *s)
     }
     if (st == NTP_OK) {
         s->cs_host = malloc((size_t)s->rope_tables * nb * (size_t)(s->n_rot ? s->n_rot : 1) * fl);
-        if (s->cs_host == NULL)
+        s->tok_host = malloc(2 * nb * sizeof(int32_t));
+        if (s->cs_host == NULL || s->tok_host == NULL)
             st = ntp__error(NTP_E_NOMEM, "%s: out of memory", d->desc);
     }
     return st;
@@ -345,11 +349,6 @@ static ntp_status check_state_params(struct ntp_device *d, const struct ntp_dev_
         return ntp__error(NTP_E_UNSUPPORTED,
                           "%s: the CUDA device keeps an F16 or F32 cache (KV cache type %s)",
                           d->desc, ntp_type_name(p->kv_type));
-    if (p->n_seq > 1)
-        return ntp__error(NTP_E_UNSUPPORTED,
-                          "%s: the GPU's KV cache holds one sequence; %lld at once (--parallel) "
-                          "need the CPU devices (no --gpu-layers)",
-                          d->desc, (long long)p->n_seq);
     if (p->comm.comm != NULL)
         return ntp__error(NTP_E_UNSUPPORTED,
                           "%s: a GPU cannot join a CPU tensor-parallel group; give it a layer "
@@ -379,6 +378,7 @@ static ntp_status cu_state_new(struct ntp_device *d, const struct ntp_dev_state_
         return ntp__error(NTP_E_NOMEM, "%s: cannot allocate a context state", d->desc);
     s->dev = d;
     s->p = *p;
+    s->p.n_seq = p->n_seq > 1 ? p->n_seq : 1;
     s->n_embd = p->cfg->hp.n_embd;
     s->hdk = p->cfg->hp.head_dim_k;
     s->hdv = p->cfg->hp.head_dim_v;

@@ -38,10 +38,11 @@ struct cuda_state {
                                               for non-native types (host array, owner) */
     struct ntp_dev_tensor wg[NTP_T_COUNT]; /* per-model weights, substituted likewise */
     /*
-     * [n_layer][n_ctx][nkv * hdk] (K), [..][nkv * hdv] (V): row p holds
-     * position p in every layer. Sliding-window layers keep this plain
-     * layout too (and read only their window of it); the ring the CPU
-     * device keeps for them (config.h, ntp__kv_ring) only saves memory.
+     * [n_layer][n_seq][n_ctx][nkv * hdk] (K), [..][nkv * hdv] (V): row p of
+     * a sequence holds its position p in every layer. Sliding-window layers
+     * keep this plain layout too (and read only their window of it); the
+     * ring the CPU device keeps for them (config.h, ntp__kv_ring) only saves
+     * memory.
      */
     void *k_cache, *v_cache;
     float *x;            /* [n_batch][n_embd] hidden state */
@@ -55,6 +56,9 @@ struct cuda_state {
     float *rope_cs;      /* [rope_tables * n_batch][n_rot] cos/sin of a run's n_tok
                             tokens: the rows of cfg->rope, then those of cfg->rope_swa */
     float *cs_host;      /* host staging of rope_cs, the same size (malloc) */
+    int32_t *tok_dev;    /* [2][n_batch] a run's token positions, then their cache rows in a
+                            layer (sequence * n_ctx + position) */
+    int32_t *tok_host;   /* host staging of tok_dev (malloc) */
     int64_t rope_tables; /* 2 when the model has sliding-window layers, else 1 */
     float *wtile;        /* [wtile_floats] dequantized weight rows for cuBLAS, or NULL */
     int64_t wtile_floats;

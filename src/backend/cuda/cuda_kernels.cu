@@ -281,15 +281,17 @@ __global__ void k_rope(float *x, const float *cs, int64_t n_tok, int64_t n_head,
     v[b] = x0 * s + x1 * c;
 }
 
-__global__ void k_kv_store(void *cache, bool f16, const float *src, int64_t n, int64_t off)
+__global__ void k_kv_store(void *cache, bool f16, const float *src, int64_t n, int64_t width,
+                           const int32_t *row)
 {
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n)
         return;
+    const int64_t at = (int64_t)row[i / width] * width + i % width;
     if (f16)
-        static_cast<__half *>(cache)[off + i] = __float2half_rn(src[i]);
+        static_cast<__half *>(cache)[at] = __float2half_rn(src[i]);
     else
-        static_cast<float *>(cache)[off + i] = src[i];
+        static_cast<float *>(cache)[at] = src[i];
 }
 
 /* ----------------------------------------------------------- attention */
@@ -315,7 +317,7 @@ __global__ void k_attention(ntp_cu_attn a)
     __shared__ float sacc[kWarps][NTP_CU_MAX_HEAD_DIM];
     const int64_t h = blockIdx.x, t = blockIdx.y;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    const int64_t last = a.pos + t;
+    const int64_t last = a.pos[t], start = a.row[t] - last; /* the sequence's row 0 */
     const int64_t lo = a.window > 0 && last >= a.window ? last - a.window + 1 : 0;
     const int64_t g = (a.head0 + h) / a.group - a.head_kv0;
     const float *q = a.q + (t * a.n_head + h) * a.hdk;
@@ -327,7 +329,7 @@ __global__ void k_attention(ntp_cu_attn a)
     for (int j = 0; j < kHdPerLane; j++)
         acc[j] = 0.0f;
     for (int64_t p = lo + warp; p <= last; p += kWarps) {
-        const int64_t kb = p * k_ld + g * a.hdk, vb = p * v_ld + g * a.hdv;
+        const int64_t kb = (start + p) * k_ld + g * a.hdk, vb = (start + p) * v_ld + g * a.hdv;
         float d = 0.0f;
         for (int64_t i = lane; i < a.hdk; i += 32)
             d += sq[i] * kv_at(a.k, a.f16, kb + i);
@@ -494,12 +496,12 @@ extern "C" cudaError_t ntp__cu_rope(float *x, const float *cs, int64_t n_tok, in
 }
 
 extern "C" cudaError_t ntp__cu_kv_store(void *cache, bool f16, const float *src, int64_t n_tok,
-                                        int64_t width, int64_t pos, cudaStream_t st)
+                                        int64_t width, const int32_t *row, cudaStream_t st)
 {
     const int64_t n = n_tok * width;
     if (n == 0)
         return cudaSuccess;
-    k_kv_store<<<blocks_for(n, 256), 256, 0, st>>>(cache, f16, src, n, pos * width);
+    k_kv_store<<<blocks_for(n, 256), 256, 0, st>>>(cache, f16, src, n, width, row);
     return cudaGetLastError();
 }
 

@@ -89,15 +89,16 @@ cudaError_t ntp__cu_rope(float *x, const float *cs, int64_t n_tok, int64_t n_hea
 
 /*
  * Copy n_tok rows of width floats (src, rows width apart) into cache rows
- * pos .. pos + n_tok - 1 (cache rows width elements apart), as F16 (rounded
- * to nearest even) or F32.
+ * row[0], row[1], ... (GPU int32s; cache rows width elements apart), as F16
+ * (rounded to nearest even) or F32.
  */
 cudaError_t ntp__cu_kv_store(void *cache, bool f16, const float *src, int64_t n_tok, int64_t width,
-                             int64_t pos, cudaStream_t st);
+                             const int32_t *row, cudaStream_t st);
 
 /*
- * Causal GQA attention of a batch over one layer's KV cache, in which
- * position p is row p (every layer, sliding-window ones included).
+ * Causal GQA attention of a batch over one layer's KV cache, in which a
+ * token's sequence starts at row row[t] - pos[t] and its position p is the
+ * row after that start (every layer, sliding-window ones included).
  */
 struct ntp_cu_attn {
     const float *q;    /* [n_tok][n_head][hdk] */
@@ -105,11 +106,12 @@ struct ntp_cu_attn {
     const void *v;     /* the layer's values: [n_ctx][n_head_kv][hdv] */
     bool f16;          /* cache element type: F16 (true) or F32 */
     float *out;        /* [n_tok][n_head][hdv] */
-    int64_t n_tok;     /* tokens of the batch; token t sits at position pos + t */
-    int64_t pos;       /* position of token 0 */
-    int64_t window;    /* 0: token t attends to positions 0 .. pos + t; else only to the
-                          last window of them, max(0, pos + t - window + 1) .. pos + t
-                          (a sliding-window layer, hp.n_swa) */
+    int64_t n_tok;      /* tokens of the batch */
+    const int32_t *pos; /* [n_tok] GPU: token t's position in its sequence */
+    const int32_t *row; /* [n_tok] GPU: token t's cache row (its sequence's start + pos) */
+    int64_t window;     /* 0: token t attends to positions 0 .. pos[t]; else only to the
+                           last window of them, max(0, pos[t] - window + 1) .. pos[t]
+                           (a sliding-window layer, hp.n_swa) */
     int64_t n_head;    /* query heads of the shard */
     int64_t n_head_kv; /* KV heads of the shard */
     int64_t head0;     /* first query head of the shard (model numbering) */

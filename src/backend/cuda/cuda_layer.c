@@ -14,6 +14,8 @@
  * (n_tok * n_rot floats per table and call), so linear, YaRN and
  * per-frequency scaling are exactly the CPU's.
  *
+ * Each sequence of the state has its own cache rows, and a run names each
+ * token's position and row (positions_upload).
  * Sliding-window layers keep the plain cache layout (row p for position p)
  * and the attention kernel starts each token at the first position of its
  * window; the CPU device's ring (config.h, ntp__kv_ring) is a memory saving
@@ -105,17 +107,27 @@ static void mm(struct cu_run *r, const struct ntp_dev_tensor *w, const float *x,
     r->st = ntp__cuda_mm(r->c, &a);
 }
 
-/* K and V of the batch into the cache of layer li at positions pos ... */
+/* Layer li's (index in the shard) K or V cache, rows of width elements of el bytes. */
+static uint8_t *layer_cache(const struct cuda_state *s, void *cache, int64_t li, int64_t width,
+                            size_t el)
+{
+    return (uint8_t *)cache + (size_t)li * (size_t)(s->p.n_seq * s->p.n_ctx) * (size_t)width * el;
+}
+
+/* K and V of the batch into the cache of layer li, at each token's row. */
 static void kv_store(struct cu_run *r, int64_t li, const struct ntp_dev_run *run)
 {
     struct cuda_state *s = r->s;
     const bool f16 = s->p.kv_type == NTP_TYPE_F16;
     const size_t el = f16 ? 2 : 4;
     const int64_t kw = s->nkv * s->hdk, vw = s->nkv * s->hdv;
-    uint8_t *kc = (uint8_t *)s->k_cache + (size_t)li * (size_t)s->p.n_ctx * (size_t)kw * el;
-    uint8_t *vc = (uint8_t *)s->v_cache + (size_t)li * (size_t)s->p.n_ctx * (size_t)vw * el;
-    ck(r, ntp__cu_kv_store(kc, f16, s->kx, run->n_tok, kw, run->pos, 0), "kv_store K");
-    ck(r, ntp__cu_kv_store(vc, f16, s->vx, run->n_tok, vw, run->pos, 0), "kv_store V");
+    const int32_t *row = s->tok_dev + s->p.n_batch;
+    ck(r, ntp__cu_kv_store(layer_cache(s, s->k_cache, li, kw, el), f16, s->kx, run->n_tok, kw, row,
+                           0),
+       "kv_store K");
+    ck(r, ntp__cu_kv_store(layer_cache(s, s->v_cache, li, vw, el), f16, s->vx, run->n_tok, vw, row,
+                           0),
+       "kv_store V");
 }
 
 /*
@@ -183,15 +195,15 @@ static void block_attn(struct cu_run *r, int64_t il, const struct ntp_dev_run *r
     qkv_post(r, il, n);
     kv_store(r, il - sh->layer0, run);
     const size_t el = s->p.kv_type == NTP_TYPE_F16 ? 2 : 4;
-    const size_t layer_cells = (size_t)(il - sh->layer0) * (size_t)s->p.n_ctx;
     const struct ntp_cu_attn a = {
         .q = s->q,
-        .k = (const uint8_t *)s->k_cache + layer_cells * (size_t)(s->nkv * s->hdk) * el,
-        .v = (const uint8_t *)s->v_cache + layer_cells * (size_t)(s->nkv * s->hdv) * el,
+        .k = layer_cache(s, s->k_cache, il - sh->layer0, s->nkv * s->hdk, el),
+        .v = layer_cache(s, s->v_cache, il - sh->layer0, s->nkv * s->hdv, el),
         .f16 = s->p.kv_type == NTP_TYPE_F16,
         .out = s->att,
         .n_tok = n,
-        .pos = run->pos,
+        .pos = s->tok_dev,
+        .row = s->tok_dev + s->p.n_batch,
         .window = ntp__layer_swa(s->p.cfg, il) ? s->p.cfg->hp.n_swa : 0,
         .n_head = s->nh,
         .n_head_kv = s->nkv,
@@ -243,21 +255,30 @@ static void block_ffn(struct cu_run *r, int64_t il, const struct ntp_dev_run *ru
 }
 
 /*
- * cos/sin of the batch's positions, computed on the host as the CPU does,
- * then uploaded in one copy: n_tok rows of cfg->rope and, with
- * sliding-window layers, n_tok rows of cfg->rope_swa after them.
+ * Each token's position and cache row (tok_dev), then cos/sin of the
+ * positions, computed on the host as the CPU does and uploaded in one copy:
+ * n_tok rows of cfg->rope and, with sliding-window layers, n_tok rows of
+ * cfg->rope_swa after them.
  */
-static void rope_upload(struct cu_run *r, const struct ntp_dev_run *run)
+static void positions_upload(struct cu_run *r, const struct ntp_dev_run *run)
 {
     struct cuda_state *s = r->s;
-    const int64_t rows = run->n_tok * s->n_rot;
+    const int64_t rows = run->n_tok * s->n_rot, nb = s->p.n_batch;
+    for (int64_t t = 0; t < run->n_tok; t++) {
+        s->tok_host[t] = (int32_t)ntp__run_pos(run, t);
+        s->tok_host[nb + t] = (int32_t)(ntp__run_seq(run, t) * s->p.n_ctx + s->tok_host[t]);
+    }
+    ck(r,
+       cudaMemcpy(s->tok_dev, s->tok_host, (size_t)(2 * nb) * sizeof(int32_t),
+                  cudaMemcpyHostToDevice),
+       "cudaMemcpy (positions)");
     r->cs_swa = s->rope_cs + rows;
     if (s->n_rot == 0)
         return;
     for (int64_t t = 0; t < run->n_tok; t++) {
-        ntp__rope_cache_f32(s->cs_host + t * s->n_rot, run->pos + t, &s->p.cfg->rope);
+        ntp__rope_cache_f32(s->cs_host + t * s->n_rot, s->tok_host[t], &s->p.cfg->rope);
         if (s->rope_tables == 2)
-            ntp__rope_cache_f32(s->cs_host + rows + t * s->n_rot, run->pos + t,
+            ntp__rope_cache_f32(s->cs_host + rows + t * s->n_rot, s->tok_host[t],
                                 &s->p.cfg->rope_swa);
     }
     ck(r,
@@ -269,7 +290,7 @@ static void rope_upload(struct cu_run *r, const struct ntp_dev_run *run)
 ntp_status ntp__cuda_run_layers(struct cuda_state *s, const struct ntp_dev_run *run)
 {
     struct cu_run r = {s, s->dev->impl, NTP_OK, NULL};
-    rope_upload(&r, run);
+    positions_upload(&r, run);
     for (int64_t il = run->layer0; il < run->layer1 && r.st == NTP_OK; il++) {
         block_attn(&r, il, run);
         block_ffn(&r, il, run);
