@@ -41,7 +41,8 @@ struct ntp_shard {
     int64_t head0, n_head;       /* query heads [head0, head0 + n_head) */
     int64_t head_kv0, n_head_kv; /* KV heads [head_kv0, head_kv0 + n_head_kv); they hold every
                                     query head's group */
-    int64_t ff0, n_ff;           /* FFN features [ff0, ff0 + n_ff) */
+    int64_t ff0, n_ff;           /* FFN features [ff0, ff0 + n_ff); of a mixture of
+                                    experts: of every expert's width */
     int64_t vocab0, n_vocab;     /* output-head rows [vocab0, vocab0 + n_vocab); 0 rows: no head */
 };
 

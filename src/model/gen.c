@@ -22,6 +22,9 @@
 
 /* Standard deviations of a GPT-2-style initialization. */
 #define GEN_STD_MATRIX 0.02f /* linear layers and the embedding */
+/* The router: logits a few units apart, as trained routers give them, so that
+   a token's choice of experts does not hang on the last bits of its state. */
+#define GEN_STD_ROUTER 0.25f
 #define GEN_STD_NORM   0.05f /* norm weights are 1 + this much noise */
 #define GEN_STD_BIAS   0.02f
 
@@ -552,6 +555,8 @@ static void describe(const struct ntp_gen_params *p, const struct ntp_hparams *h
     t->std = d->role == NTP_ROLE_NORM   ? GEN_STD_NORM
              : d->role == NTP_ROLE_BIAS ? GEN_STD_BIAS
                                         : GEN_STD_MATRIX;
+    if (id == NTP_T_FFN_GATE_INP)
+        t->std = GEN_STD_ROUTER;
     t->seed = name_seed(p->seed, t->name);
 }
 

@@ -616,11 +616,6 @@ static ntp_status load_from(struct ntp_model *m, const ntp_gguf *g)
     ntp_status s;
     if ((s = read_cfg(g, m)) != NTP_OK || (s = load_rope_freqs(m, g)) != NTP_OK)
         return s;
-    /* Until the CPU device has its expert FFN (issue 14): refused, not run with no FFN. */
-    if (ntp__cfg_moe(&m->cfg))
-        return ntp__error(NTP_E_UNSUPPORTED,
-                          "%s: the CPU devices cannot run mixture-of-experts layers yet",
-                          m->arch->name);
     if ((s = make_devices(m)) != NTP_OK)
         return s;
     if ((s = plan_devices(&m->cfg.hp, g, m->n_dev, true, &m->plan)) != NTP_OK)

@@ -6,7 +6,9 @@
  * or 1e-3 (quantized), prompt logits included. The shapes cover uneven
  * splits (3 devices over 8 KV heads: 3/3/2), KV-head replication (4 devices,
  * 2 KV heads) and devices left without heads where quantization blocks allow
- * no finer cut of attn_output, and gemma3's post-norms and sliding windows.
+ * no finer cut of attn_output, gemma3's post-norms and sliding windows, and
+ * mixtures of experts (qwen3moe, Mixtral-style llama) whose experts' widths
+ * are split over the devices (unevenly, or onto one device).
  *
  * Quantized models quantize the activations too (Q8_0 / Q8_K), which is not
  * continuous: the row-parallel partial sums are added in another order than
@@ -209,6 +211,24 @@ int main(void)
        at tp 2 and 4, tokens all equal; the AVX-512 kernels: 0). */
     g3.type = NTP_TYPE_Q8_0;
     check_model("gemma3-q8_0", g3, 2e-2);
+    /* Mixtures of experts, split by features: every device a slice of every expert's
+       width; the router replicated, so every device routes every token alike. */
+    struct ntp_gen_params q3m = model("qwen3moe", 128, 8, 4, 192, NTP_TYPE_F32);
+    q3m.n_expert = 8;
+    q3m.n_expert_used = 2;
+    q3m.n_ff_exp = 64; /* 64 over 3 devices: 22/21/21 */
+    check_model("qwen3moe-f32", q3m, 1e-5);
+    struct ntp_gen_params mx = model("llama", 256, 8, 2, 256, NTP_TYPE_Q8_0);
+    mx.n_expert = 4; /* Mixtral-style: experts n_ff wide */
+    mx.n_expert_used = 2;
+    check_model("mixtral-q8_0", mx, 1e-3);
+    /* Q4_K experts 256 wide: one 256-element block, so one device holds every expert
+       and the others none (their partial is zero) */
+    struct ntp_gen_params q3k = model("qwen3moe", 256, 8, 4, 512, NTP_TYPE_Q4_K);
+    q3k.n_expert = 6;
+    q3k.n_expert_used = 3;
+    q3k.n_ff_exp = 256;
+    check_model("qwen3moe-q4_k", q3k, 1e-3);
     rmdir(tmpdir);
     return ntp_test_result("tp");
 }

@@ -8,6 +8,8 @@
  */
 #include "backend/cpu/cpu_int.h"
 
+#include "backend/cpu/cpu_moe.h"
+
 #include "core/core.h"
 #include "kernels/packed.h"
 #include "numa/place.h"
@@ -268,6 +270,7 @@ static void cpu_state_free(struct ntp_device *d, struct ntp_dev_state *s)
                     s->up,      s->rope_cs, s->act, s->thr,  s->rope_cs_swa};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         ntp__place_free(bufs[i]);
+    ntp__cpu_moe_free(s->moe);
     free(s->kv_off);
     free(s->kv_ring);
     free(s->blk);
@@ -343,6 +346,8 @@ static ntp_status cpu_state_new(struct ntp_device *d, const struct ntp_dev_state
     }
     if (st == NTP_OK)
         st = kv_layout(s, &kv_bytes);
+    if (st == NTP_OK)
+        st = ntp__cpu_moe_new(c, p, &s->moe);
     s->blk = malloc(nb * 3 * sizeof *s->blk);
     if (st == NTP_OK && s->blk == NULL)
         st = ntp__error(NTP_E_NOMEM, "cpu device: cannot allocate a context state");
@@ -494,6 +499,8 @@ static ntp_status cpu_state_place(struct ntp_device *d, struct ntp_dev_state *s,
     ntp_status st = NTP_OK;
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0] && st == NTP_OK; i++)
         st = ntp__place_count(bufs[i], ntp__place_size(bufs[i]), cpu_of(d)->p.node, c);
+    if (st == NTP_OK && s->moe)
+        st = ntp__cpu_moe_place(s->moe, cpu_of(d)->p.node, c);
     return st;
 }
 

@@ -84,6 +84,7 @@ struct ntp_dev_state {
     int64_t thr_floats;            /* floats per thread: attention scores (n_ctx) and q in
                                       Q8_0 (hdk), or the prefill attention's NTP_ATT_SCRATCH */
     int n_threads;                 /* team size the scratch was sized for */
+    struct cpu_moe *moe;           /* the expert FFN's buffers (cpu_moe.h); NULL: dense */
     int32_t *blk;                  /* [n_batch][3] the attention's token blocks in the current
                                       run: first token, count, and 1 when OpenBLAS computes it
                                       (up to NTP_ATT_TB consecutive tokens of one sequence, in a

@@ -11,6 +11,8 @@
  */
 #include "backend/cpu/cpu_int.h"
 
+#include "backend/cpu/cpu_moe.h"
+
 #include "core/core.h"
 #include "kernels/quant.h"
 
@@ -446,6 +448,16 @@ static void block_ffn(struct thr *th, int64_t il, const struct ntp_dev_run *run)
     struct ntp_dev_state *s = th->s;
     const int64_t n = run->n_tok, e = s->n_embd, ff = s->p.shard->n_ff;
     norm_rows(th, layer_w(th, il, NTP_T_FFN_NORM), n); /* prep_act meets the team */
+    if (s->moe) { /* a mixture of experts (cpu_moe.c) leaves its partial in s->part */
+        const ntp_status st = ntp__cpu_moe_ffn(s, th->k, th->team, th->ith, th->nth, il, n);
+        if (st != NTP_OK)
+            fail(th, st);
+        team_barrier(th);
+        act_release(th);
+        reduce_residual(th, n, layer_w(th, il, NTP_T_FFN_POST_NORM));
+        team_barrier(th);
+        return;
+    }
     mm(th, layer_w(th, il, NTP_T_FFN_GATE), s->xn, e, n, s->gate, ff);
     mm(th, layer_w(th, il, NTP_T_FFN_UP), s->xn, e, n, s->up, ff);
     team_barrier(th);
