@@ -7,8 +7,10 @@
  *     (2 x hwloc's LLC size, at least 256 MiB, at most 1 GiB): GB/s of
  *     weight bytes streamed, and that as a fraction of the STREAM-style read
  *     bandwidth of the same thread count.
- *   matmul (prefill): 128 tokens through a --mm-mib matrix (default 32 MiB):
- *     GOP/s counting a multiply and an add per weight per token.
+ *   matmul (prefill): 128 tokens (--mm-tok) through a --mm-mib matrix
+ *     (default 32 MiB): GOP/s counting a multiply and an add per weight per
+ *     token. A few tokens (--mm-tok 8) is the decode step of a server
+ *     batching 8 streams.
  *   Every figure is given twice: by wall time, and by the slowest thread's
  *   CPU time ("cpu-time"), which is what the kernel does on a core it has to
  *   itself; on a machine others share the two differ.
@@ -18,7 +20,7 @@
  * once beforehand: these are the products alone. Median of --reps runs.
  *
  *   bench/kernels [--json] [--threads 1,2] [--isa avx2,avx512] [--types q4_0,q8_0]
- *                 [--mv-mib N] [--mm-mib N] [--reps N] [--k N (row length, 4096)]
+ *                 [--mv-mib N] [--mm-mib N] [--mm-tok N] [--reps N] [--k N (row length, 4096)]
  */
 #include "core/core.h"
 #include "kernels/kernels.h"
@@ -272,7 +274,8 @@ struct opts {
     int n_types;
     size_t mv_bytes, mm_bytes;
     int reps;
-    int64_t k; /* elements per weight row (--k, default 4096) */
+    int64_t k;      /* elements per weight row (--k, default 4096) */
+    int64_t mm_tok; /* tokens of the matmul (--mm-tok, default 128) */
 };
 
 static void split(char *s, void (*add)(struct opts *, const char *), struct opts *o)
@@ -307,7 +310,7 @@ static int parse(int argc, char **argv, struct opts *o, uint64_t llc)
                                         NTP_TYPE_F32};
     uint64_t mv = 2 * llc;
     mv = mv < (256u << 20) ? (256u << 20) : mv > (1u << 30) ? (1u << 30) : mv;
-    *o = (struct opts){.mv_bytes = mv, .mm_bytes = 32u << 20, .reps = 5, .k = 4096};
+    *o = (struct opts){.mv_bytes = mv, .mm_bytes = 32u << 20, .reps = 5, .k = 4096, .mm_tok = 128};
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(argv[i], "--json") == 0)
@@ -322,6 +325,8 @@ static int parse(int argc, char **argv, struct opts *o, uint64_t llc)
             o->mv_bytes = (size_t)atol(argv[i]) << 20;
         else if (strcmp(argv[i], "--mm-mib") == 0 && v && ++i)
             o->mm_bytes = (size_t)atol(argv[i]) << 20;
+        else if (strcmp(argv[i], "--mm-tok") == 0 && v && ++i)
+            o->mm_tok = atol(argv[i]) >= 1 && atol(argv[i]) <= 4096 ? atol(argv[i]) : 128;
         else if (strcmp(argv[i], "--reps") == 0 && v && ++i)
             o->reps = atoi(argv[i]);
         else if (strcmp(argv[i], "--k") == 0 && v && ++i)
@@ -377,7 +382,7 @@ static void bench_type(const struct opts *o, const struct ntp_kernels *k, struct
     size_t rb, xs;
     ntp_type_row_size(t, kk, &rb);
     const int64_t mv_rows = (int64_t)(o->mv_bytes / rb), mm_rows = (int64_t)(o->mm_bytes / rb);
-    const int64_t n_tok = 128;
+    const int64_t n_tok = o->mm_tok;
     uint8_t *w = make_weights(t, kk, mv_rows, &rb);
     void *x = make_acts(k, t, kk, n_tok, &xs);
     float *y = ntp__alloc_aligned(
@@ -433,10 +438,10 @@ int main(int argc, char **argv)
     if (parse(argc, argv, &o, llc) != 0)
         return 2;
     if (!o.json)
-        printf("# LLC %llu MiB; matvec matrix %zu MiB (k = %lld), matmul %zu MiB x 128 tokens, "
+        printf("# LLC %llu MiB; matvec matrix %zu MiB (k = %lld), matmul %zu MiB x %lld tokens, "
                "median of %d\n",
                (unsigned long long)(llc >> 20), o.mv_bytes >> 20, (long long)o.k, o.mm_bytes >> 20,
-               o.reps);
+               (long long)o.mm_tok, o.reps);
     struct stream_ctx sc = {.bytes = o.mv_bytes};
     /*
      * The ceiling gets transparent huge pages (as numatp bench's STREAM does):
