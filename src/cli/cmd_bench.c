@@ -2,9 +2,11 @@
  * cmd_bench.c - `numatp bench`: prompt processing (pp: p tokens as one
  * batch) and generation (tg: n tokens one at a time) speed, like llama-bench,
  * for every combination of the listed tensor-parallel sizes, thread counts
- * and GPU layer counts. Each test runs once as a warm-up, then r times; the
- * result is the mean and standard deviation of the repetitions. Tokens are
- * random valid ids, not text, as llama-bench does.
+ * and GPU layer counts, at every listed depth (-d: the KV cache already
+ * holds that many tokens, filled before each pass and not timed). Each test
+ * runs once as a warm-up, then r times; the result is the mean and standard
+ * deviation of the repetitions. Tokens are random valid ids, not text, as
+ * llama-bench does.
  *
  * What llama-bench lacks: the weight bandwidth generation achieves (bytes
  * of weights read per token x tok/s) and its ratio to the STREAM read
@@ -35,7 +37,7 @@ struct bench_args {
     uint64_t stream_bytes; /* STREAM array size; 0: skip the measurement */
     int64_t reps;
     bool json, csv, md, help;
-    struct ntp_cli_ints p, n; /* -p, -n */
+    struct ntp_cli_ints p, n, d; /* -p, -n, -d */
     int fmt;                  /* enum out_fmt; -1 until -o or a format flag is seen */
     struct ntp_cli_infer inf; /* -m, -c, -t, --tp, -ngl, ...: -t, --tp and -ngl take lists */
 };
@@ -51,6 +53,7 @@ struct model_info {
 /* One row of the output: a test at one (tp, threads, ngl). */
 struct result {
     int64_t n_prompt, n_gen; /* one of them is 0 */
+    int64_t n_depth;         /* tokens in the cache before the timed part */
     int64_t tp, n_threads, ngl;
     int reps;
     double *samples_ns; /* [reps]; owned */
@@ -73,13 +76,16 @@ static void usage(FILE *f)
             "                          (default 512)\n"
             "  -n, --n-gen LIST        tokens generated one at a time, 0 .. %d; 0 skips tg\n"
             "                          (default 128)\n"
+            "  -d, --n-depth LIST      tokens already in the KV cache when pp or tg is timed\n"
+            "                          (filled before each pass, not timed), 0 .. %d\n"
+            "                          (default 0)\n"
             "  -r, --repetitions N     timed repetitions after one warm-up, 1 .. 1000 (default 5)\n"
             "  --stream-size SIZE      STREAM read array for bw_efficiency, e.g. 256M (default:\n"
             "                          4 x LLC, 64M to 1G); 0 skips it (bw_efficiency null)\n"
             "  -o, --output FMT        md (default), csv or json\n"
             "  --md, --csv, --json     the same as -o md|csv|json\n",
-            MAX_TOKENS, MAX_TOKENS);
-    ntp_cli_infer_help(f, "the longest test");
+            MAX_TOKENS, MAX_TOKENS, MAX_TOKENS);
+    ntp_cli_infer_help(f, "the longest test plus the deepest depth");
     fprintf(f, "  -h, --help              this help\n\n"
                "Results go to stdout, progress to stderr. bw_gbps is the weight bandwidth of\n"
                "generation; bw_efficiency divides it by the STREAM read bandwidth of the same\n"
@@ -115,6 +121,7 @@ static int bench_check(struct bench_args *a, int n_cores)
         return rc;
     list_default(&a->p, 512);
     list_default(&a->n, 128);
+    list_default(&a->d, 0);
     list_default(&a->inf.threads, n_cores);
     list_default(&a->inf.tp, 0);
     list_default(&a->inf.gpu_layers, 0);
@@ -253,15 +260,28 @@ static void mean_sd(const double *v, int n, double *mean, double *sd)
     *sd = n > 1 ? sqrt(ss / (n - 1)) : 0;
 }
 
-/* One timed pass of a test from an empty cache: ns into *ns. */
+/* "pp512", or "tg128 @ d4096" at a depth, as llama-bench names its tests. */
+static void test_name(const struct result *r, char *buf, size_t cap)
+{
+    const int w = snprintf(buf, cap, "%s%lld", r->n_prompt ? "pp" : "tg",
+                           (long long)(r->n_prompt ? r->n_prompt : r->n_gen));
+    if (r->n_depth > 0 && w > 0 && (size_t)w < cap)
+        snprintf(buf + w, cap - (size_t)w, " @ d%lld", (long long)r->n_depth);
+}
+
+/* One timed pass of a test from a cache of n_depth tokens (filled untimed): ns into *ns. */
 static int run_once(ntp_context *c, const ntp_model *m, const struct result *r, int32_t *tok,
                     uint32_t *seed, double *ns)
 {
     const int64_t n = r->n_prompt ? r->n_prompt : r->n_gen;
-    random_tokens(m, tok, n, seed);
     ntp_context_reset(c);
-    const double t0 = ntp_cli_now();
     ntp_status s = NTP_OK;
+    if (r->n_depth > 0) {
+        random_tokens(m, tok, r->n_depth, seed);
+        s = ntp_decode(c, tok, (int32_t)r->n_depth, false);
+    }
+    random_tokens(m, tok, n, seed);
+    const double t0 = ntp_cli_now();
     if (r->n_prompt)
         s = ntp_decode(c, tok, (int32_t)n, false);
     for (int64_t i = 0; s == NTP_OK && i < r->n_gen; i++)
@@ -342,18 +362,23 @@ static int bench_open(const struct bench_args *a, int64_t tp, int64_t t, int64_t
 /* Every test of one (tp, threads, ngl): load, context, pp and tg tests. */
 static int bench_combo(struct bench *b, int64_t tp, int64_t t, int64_t ngl, double stream_gbps)
 {
-    int64_t max_n = 1;
-    for (int i = 0; i < b->a->p.n; i++)
-        max_n = b->a->p.v[i] > max_n ? b->a->p.v[i] : max_n;
-    for (int i = 0; i < b->a->n.n; i++)
-        max_n = b->a->n.v[i] > max_n ? b->a->n.v[i] : max_n;
+    const struct bench_args *a = b->a;
+    int64_t max_n = 1, max_d = 0;
+    for (int i = 0; i < a->p.n; i++)
+        max_n = a->p.v[i] > max_n ? a->p.v[i] : max_n;
+    for (int i = 0; i < a->n.n; i++)
+        max_n = a->n.v[i] > max_n ? a->n.v[i] : max_n;
+    for (int i = 0; i < a->d.n; i++)
+        max_d = a->d.v[i] > max_d ? a->d.v[i] : max_d;
     ntp_model *m = NULL;
     ntp_context *c = NULL;
-    int32_t *tok = malloc((size_t)max_n * sizeof *tok);
-    int rc = tok ? bench_open(b->a, tp, t, ngl, max_n, &m, &c) : 1;
-    for (int k = 0; rc == 0 && k < b->a->p.n + b->a->n.n; k++) {
-        const bool pp = k < b->a->p.n;
-        const int64_t n = pp ? b->a->p.v[k] : b->a->n.v[k - b->a->p.n];
+    int32_t *tok = malloc((size_t)(max_n > max_d ? max_n : max_d) * sizeof *tok);
+    int rc = tok ? bench_open(a, tp, t, ngl, max_n + max_d, &m, &c) : 1;
+    const int n_tests = a->p.n + a->n.n;
+    for (int k = 0; rc == 0 && k < n_tests * a->d.n; k++) {
+        const int kt = k % n_tests;
+        const bool pp = kt < a->p.n;
+        const int64_t n = pp ? a->p.v[kt] : a->n.v[kt - a->p.n], depth = a->d.v[k / n_tests];
         if (n == 0)
             continue;
         struct result *r = &b->rows[b->n_rows];
@@ -361,15 +386,17 @@ static int bench_combo(struct bench *b, int64_t tp, int64_t t, int64_t ngl, doub
         const int64_t tp_used = tp ? tp : ntp_model_n_devices(m) - (ngl > 0 ? 1 : 0);
         *r = (struct result){.n_prompt = pp ? n : 0,
                              .n_gen = pp ? 0 : n,
+                             .n_depth = depth,
                              .tp = tp_used,
                              .n_threads = t,
                              .ngl = ngl,
                              .reps = (int)b->a->reps,
                              .stream_read_gbps = stream_gbps};
         r->samples_ns = calloc((size_t)r->reps, sizeof *r->samples_ns);
-        char tag[96];
-        snprintf(tag, sizeof tag, "[%d/%d] %s%lld, %lld threads, tp %lld:", b->n_rows + 1,
-                 b->cap_rows, pp ? "pp" : "tg", (long long)n, (long long)t, (long long)tp_used);
+        char tag[128], name[48];
+        test_name(r, name, sizeof name);
+        snprintf(tag, sizeof tag, "[%d/%d] %s, %lld threads, tp %lld:", b->n_rows + 1, b->cap_rows,
+                 name, (long long)t, (long long)tp_used);
         rc = r->samples_ns ? run_test(c, m, r, tok, tag) : 1;
         b->n_rows++;
     }
@@ -380,12 +407,6 @@ static int bench_combo(struct bench *b, int64_t tp, int64_t t, int64_t ngl, doub
 }
 
 /* ------------------------------------------------------------- output */
-
-static void test_name(const struct result *r, char *buf, size_t cap)
-{
-    snprintf(buf, cap, "%s%lld", r->n_prompt ? "pp" : "tg",
-             (long long)(r->n_prompt ? r->n_prompt : r->n_gen));
-}
 
 /* Weight GB/s of generation; < 0 for prompt processing (not a bandwidth figure). */
 static double bw_gbps(const struct bench *b, const struct result *r)
@@ -408,18 +429,18 @@ static void print_md(const struct bench *b)
     const double np = (double)b->mi.n_params;
     snprintf(params, sizeof params, np >= 1e9 ? "%.2f B" : "%.2f M",
              np >= 1e9 ? np / 1e9 : np / 1e6);
-    printf("| %-30s | %10s | %10s | %-10s | %-6s | %3s | %7s | %13s | %20s |\n", "model", "size",
+    printf("| %-30s | %10s | %10s | %-10s | %-6s | %3s | %7s | %15s | %20s |\n", "model", "size",
            "params", "backend", "isa", "tp", "threads", "test", "t/s");
-    printf("| %.30s | %.9s: | %.9s: | %.10s | %.6s | %.2s: | %.6s: | %.12s: | %.19s: |\n",
+    printf("| %.30s | %.9s: | %.9s: | %.10s | %.6s | %.2s: | %.6s: | %.14s: | %.19s: |\n",
            "------------------------------", "----------", "----------", "----------", "------",
-           "---", "-------", "-------------", "--------------------");
+           "---", "-------", "---------------", "--------------------");
     for (int i = 0; i < b->n_rows; i++) {
         const struct result *r = &b->rows[i];
         char test[32], ts[64];
         test_name(r, test, sizeof test);
         snprintf(ts, sizeof ts, "%.2f ± %.2f", r->avg_ts, r->stddev_ts);
         /* 21: "±" is two bytes but one column. */
-        printf("| %-30s | %10s | %10s | %-10s | %-6s | %3lld | %7lld | %13s | %21s |\n", b->mi.type,
+        printf("| %-30s | %10s | %10s | %-10s | %-6s | %3lld | %7lld | %15s | %21s |\n", b->mi.type,
                size, params, r->ngl > 0 ? "CUDA" : "CPU", b->isa, (long long)r->tp,
                (long long)r->n_threads, test, ts);
     }
@@ -456,10 +477,12 @@ static void json_row(const struct bench *b, const struct result *r)
     fprintf(f,
             ", \"model_size\": %llu, \"model_n_params\": %llu, \"n_batch\": %d, "
             "\"n_threads\": %lld, \"n_gpu_layers\": %lld, \"type_k\": \"%s\", "
-            "\"type_v\": \"%s\", \"n_prompt\": %lld, \"n_gen\": %lld, \"test_time\": \"%s\", ",
+            "\"type_v\": \"%s\", \"n_prompt\": %lld, \"n_gen\": %lld, \"n_depth\": %lld, "
+            "\"test_time\": \"%s\", ",
             (unsigned long long)b->mi.size, (unsigned long long)b->mi.n_params,
             ntp_context_default_params().n_batch, (long long)r->n_threads, (long long)r->ngl,
-            kv_name, kv_name, (long long)r->n_prompt, (long long)r->n_gen, r->test_time);
+            kv_name, kv_name, (long long)r->n_prompt, (long long)r->n_gen, (long long)r->n_depth,
+            r->test_time);
     fprintf(f,
             "\"avg_ns\": %.0f, \"stddev_ns\": %.0f, \"avg_ts\": %.6g, \"stddev_ts\": %.6g, "
             "\"samples_ns\": ",
@@ -498,7 +521,7 @@ static void csv_num(double v)
 static void print_csv(const struct bench *b)
 {
     printf("model_filename,model_type,model_size,model_n_params,backends,isa,tp,n_threads,"
-           "n_gpu_layers,n_prompt,n_gen,test_time,avg_ns,stddev_ns,avg_ts,stddev_ts,bw_gbps,"
+           "n_gpu_layers,n_prompt,n_gen,n_depth,test_time,avg_ns,stddev_ns,avg_ts,stddev_ts,bw_gbps,"
            "stream_read_gbps,bw_efficiency,allreduce_share\n");
     for (int i = 0; i < b->n_rows; i++) {
         const struct result *r = &b->rows[i];
@@ -506,10 +529,11 @@ static void print_csv(const struct bench *b)
         putchar('"');
         for (const char *p = b->a->inf.model; *p; p++)
             fputs(*p == '"' ? "\"\"" : (char[2]){*p, 0}, stdout);
-        printf("\",\"%s\",%llu,%llu,%s,%s,%lld,%lld,%lld,%lld,%lld,%s,%.0f,%.0f,%.6g,%.6g,",
+        printf("\",\"%s\",%llu,%llu,%s,%s,%lld,%lld,%lld,%lld,%lld,%lld,%s,%.0f,%.0f,%.6g,%.6g,",
                b->mi.type, (unsigned long long)b->mi.size, (unsigned long long)b->mi.n_params,
                r->ngl > 0 ? "CUDA" : "CPU", b->isa, (long long)r->tp, (long long)r->n_threads,
-               (long long)r->ngl, (long long)r->n_prompt, (long long)r->n_gen, r->test_time,
+               (long long)r->ngl, (long long)r->n_prompt, (long long)r->n_gen,
+               (long long)r->n_depth, r->test_time,
                r->avg_ns, r->stddev_ns, r->avg_ts, r->stddev_ts);
         csv_num(bw_gbps(b, r));
         putchar(',');
@@ -550,7 +574,7 @@ static int bench_all(struct bench *b)
     for (int i = 0; i < a->n.n; i++)
         tests += a->n.v[i] > 0;
     const struct ntp_cli_ints *t = &a->inf.threads, *tp = &a->inf.tp, *ngl = &a->inf.gpu_layers;
-    b->cap_rows = tests * tp->n * t->n * ngl->n;
+    b->cap_rows = tests * a->d.n * tp->n * t->n * ngl->n;
     b->rows = calloc((size_t)b->cap_rows, sizeof *b->rows);
     if (b->rows == NULL)
         return 1;
@@ -593,6 +617,8 @@ int ntp_cli_bench(int argc, char **argv)
         {"--n-prompt", "-p", NTP_CLI_INTS, .dst = &a.p, .lo = 0, .hi = MAX_TOKENS,
          .max_n = NTP_CLI_MAX_LIST},
         {"--n-gen", "-n", NTP_CLI_INTS, .dst = &a.n, .lo = 0, .hi = MAX_TOKENS,
+         .max_n = NTP_CLI_MAX_LIST},
+        {"--n-depth", "-d", NTP_CLI_INTS, .dst = &a.d, .lo = 0, .hi = MAX_TOKENS,
          .max_n = NTP_CLI_MAX_LIST},
         {"--repetitions", "-r", NTP_CLI_INT, .dst = &a.reps, .lo = 1, .hi = 1000},
         {"--output", "-o", NTP_CLI_CHOICE, .dst = &a.fmt, .choices = out_fmts},

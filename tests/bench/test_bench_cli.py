@@ -122,7 +122,8 @@ def make_model(tmp):
 BENCH_FAST = ("-p", "8", "-n", "4", "-r", "2", "-t", "1", "--stream-size", "1M")
 
 JSON_KEYS = (("model_filename", str), ("model_type", str), ("model_size", int),
-             ("model_n_params", int), ("n_prompt", int), ("n_gen", int), ("n_threads", int),
+             ("model_n_params", int), ("n_prompt", int), ("n_gen", int), ("n_depth", int),
+             ("n_threads", int),
              ("avg_ns", (int, float)), ("stddev_ns", (int, float)), ("avg_ts", (int, float)),
              ("stddev_ts", (int, float)), ("samples_ns", list), ("samples_ts", list),
              ("test_time", str), ("tp", int), ("isa", str), ("backends", str))
@@ -161,6 +162,17 @@ def test_bench(model):
     rc, out, err = run("bench", "-m", model, *BENCH_FAST, "-o", "csv")
     lines = out.splitlines()
     check(rc == 0 and len(lines) == 3 and lines[0].startswith("model_filename,"), "csv shape")
+    check(all(r["n_depth"] == 0 for r in rows), "no -d: depth 0")
+
+    # -d: every test at every depth, named as llama-bench names them
+    rc, out, err = run("bench", "-m", model, *BENCH_FAST, "-d", "0,24", "--json")
+    rows_d = json.loads(out) if rc == 0 else []
+    check(rc == 0 and [(r["n_prompt"], r["n_gen"], r["n_depth"]) for r in rows_d]
+          == [(8, 0, 0), (0, 4, 0), (8, 0, 24), (0, 4, 24)], "bench -d 0,24: 4 rows (%s)" % err)
+    rc, out, err = run("bench", "-m", model, *BENCH_FAST, "-d", "24")
+    check(rc == 0 and "pp8 @ d24" in out and "tg4 @ d24" in out, "markdown names pp8 @ d24")
+    rc, out, err = run("bench", "-m", model, *BENCH_FAST, "-d", "120", "-c", "64")
+    check(rc == 1 and "context" in err, "a depth past -c is refused (%d: %s)" % (rc, err.strip()))
 
     # With two devices the share of decode time spent in the all-reduce is a
     # fraction; with one device there is no all-reduce and it is null.
@@ -176,6 +188,7 @@ def test_bench(model):
 def test_bench_errors(model):
     cases = ((("-m", model, "-r", "0"), "-r"), (("-m", model, "-p", "-1"), "-p"),
              (("-m", model, "-n", "x"), "-n"), (("-m", model, "-t", "0"), "-t"),
+             (("-m", model, "-d", "-5"), "-d"),
              (("-m", model, "--tp", "-1"), "--tp"), (("-m", model, "-p", "0", "-n", "0"), "nothing"),
              (("-m", model, "--json", "--csv"), "format"), (("-m", model, "-o", "xml"), "-o"),
              (("-m", model, "-ngl", "-1"), "-ngl"), (("-m", model, "--stream-size", "1Z"),
