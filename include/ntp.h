@@ -351,6 +351,15 @@ uint64_t ntp_topology_llc_bytes(const ntp_topology *t);
 /* Called while a model loads with the fraction done in [0, 1]; return false to cancel. */
 typedef bool (*ntp_progress_fn)(float fraction, void *user);
 
+/*
+ * How a mixture of experts is split over the CPU devices (docs/architecture.md
+ * "Mixture of experts"; ntp_model_params.moe_split).
+ */
+enum ntp_moe_split {
+    NTP_MOE_SPLIT_FEATURES = 0, /* every device a slice of every expert's width (default) */
+    NTP_MOE_SPLIT_EXPERTS = 1,  /* whole experts per device */
+};
+
 typedef struct ntp_model_params {
     int32_t n_threads;        /* threads in all (split over the devices); <= 0: one per core */
     uint64_t memory_limit;    /* bytes the weights may take; 0: the system's available memory */
@@ -385,6 +394,13 @@ typedef struct ntp_model_params {
      * read the metadata and the weights with read calls.
      */
     bool use_mmap;
+    /*
+     * A mixture of experts' split over the tensor-parallel devices (enum
+     * ntp_moe_split); either way no expert weight is held twice and a
+     * token's partial outputs meet in the FFN's all-reduce. Dense models
+     * ignore it.
+     */
+    int32_t moe_split;
 } ntp_model_params;
 
 ntp_model_params ntp_model_default_params(void);

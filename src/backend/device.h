@@ -42,7 +42,10 @@ struct ntp_shard {
     int64_t head_kv0, n_head_kv; /* KV heads [head_kv0, head_kv0 + n_head_kv); they hold every
                                     query head's group */
     int64_t ff0, n_ff;           /* FFN features [ff0, ff0 + n_ff); of a mixture of
-                                    experts: of every expert's width */
+                                    experts: of each expert's width it holds */
+    int64_t expert0, n_expert;   /* a mixture of experts' experts [expert0, expert0 +
+                                    n_expert): all of them when split by features, a
+                                    share of whole ones when split by experts */
     int64_t vocab0, n_vocab;     /* output-head rows [vocab0, vocab0 + n_vocab); 0 rows: no head */
 };
 

@@ -284,10 +284,10 @@ static void text_kv(FILE *f, const char *path)
     struct ntp_hparams hp;
     uint64_t bytes[NTP_PLAN_MAX_DEV];
     struct ntp_kv_plan kv = {.n_batch = 512, .type = NTP_TYPE_F16};
-    if (ntp__model_plan_file(path, 1, &plan, &hp, bytes, NULL) != NTP_OK)
+    if (ntp__model_plan_file(path, 1, NTP_MOE_SPLIT_FEATURES, &plan, &hp, bytes, NULL) != NTP_OK)
         return;
     kv.n_ctx = hp.n_ctx < 4096 ? hp.n_ctx : 4096;
-    if (ntp__model_plan_file(path, 1, &plan, &hp, bytes, &kv) != NTP_OK)
+    if (ntp__model_plan_file(path, 1, NTP_MOE_SPLIT_FEATURES, &plan, &hp, bytes, &kv) != NTP_OK)
         return;
     char a[32], b[32];
     if (hp.n_expert > 0)

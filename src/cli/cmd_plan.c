@@ -28,6 +28,9 @@ static void usage(FILE *f)
             "                        (default: min(training context, 4096), as run)\n"
             "  -b, --batch-size N    tokens per batch, 1 .. %d (default 512)\n"
             "  --kv-type TYPE        KV cache type: f16 (default), f32, q8_0, q4_0\n"
+            "  --moe-split HOW       a mixture of experts over the devices: features\n"
+            "                        (default: a slice of every expert's width each) or\n"
+            "                        experts (whole experts each)\n"
             "  -ngl, --gpu-layers N  also show the GPU's share for hybrid offload: the first\n"
             "                        N blocks (0 .. %d), their GPU memory, how many fit\n"
             "  --gpu-output          the output head on the GPU too\n"
@@ -64,7 +67,7 @@ static void print_kv(const struct ntp_kv_plan *kv, int n_dev, const struct ntp_h
                (long long)kv->ring, (double)total / mib, (double)plain / mib);
 }
 
-static void print_device(int d, const struct ntp_shard *sh, uint64_t bytes, int64_t group)
+static void print_device(int d, const struct ntp_shard *sh, uint64_t bytes, int64_t group, bool moe)
 {
     const bool kv_shared = sh->n_head_kv * group > sh->n_head;
     printf("dev %-2d  heads [%3lld, %3lld) %3lld   kv heads [%3lld, %3lld) %2lld%s   "
@@ -75,6 +78,9 @@ static void print_device(int d, const struct ntp_shard *sh, uint64_t bytes, int6
            (long long)(sh->ff0 + sh->n_ff), (long long)sh->n_ff, (long long)sh->vocab0,
            (long long)(sh->vocab0 + sh->n_vocab), (long long)sh->n_vocab,
            (double)bytes / (1024.0 * 1024.0));
+    if (moe)
+        printf("        experts [%3lld, %3lld) %3lld\n", (long long)sh->expert0,
+               (long long)(sh->expert0 + sh->n_expert), (long long)sh->n_expert);
 }
 
 /* The GPU's share under --gpu-layers: blocks, bytes, and whether they fit. */
@@ -106,6 +112,7 @@ int ntp_cli_plan(int argc, char **argv)
 {
     const char *model = NULL;
     int64_t tp = 2, ngl = 0, ctx = 0, batch = 512, kv_type = 0;
+    int moe_split = NTP_MOE_SPLIT_FEATURES; /* an index of ntp_cli_moe_splits */
     bool help = false, gpu_output = false;
     static const char *const kv_types[] = {"f16", "f32", "q8_0", "q4_0", NULL};
     static const enum ntp_type kv_ids[] = {NTP_TYPE_F16, NTP_TYPE_F32, NTP_TYPE_Q8_0,
@@ -117,6 +124,7 @@ int ntp_cli_plan(int argc, char **argv)
         {"--ctx-size", "-c", NTP_CLI_INT, .dst = &ctx, .lo = 1, .hi = NTP_CLI_MAX_CTX},
         {"--batch-size", "-b", NTP_CLI_INT, .dst = &batch, .lo = 1, .hi = NTP_CLI_MAX_CTX},
         {"--kv-type", NULL, NTP_CLI_CHOICE, .dst = &kv_type, .choices = kv_types},
+        {"--moe-split", NULL, NTP_CLI_CHOICE, .dst = &moe_split, .choices = ntp_cli_moe_splits},
         {"--gpu-layers", "-ngl --n-gpu-layers", NTP_CLI_INT, .dst = &ngl, .lo = 0,
          .hi = NTP_CLI_MAX_NGL},
         {"--gpu-output", NULL, NTP_CLI_FLAG, .dst = &gpu_output},
@@ -136,22 +144,23 @@ int ntp_cli_plan(int argc, char **argv)
     uint64_t bytes[NTP_PLAN_MAX_DEV] = {0}, total = 0;
     struct ntp_kv_plan kv = {.n_ctx = ctx, .n_batch = batch, .type = kv_ids[kv_type]};
     if (ctx == 0) { /* the context's default (ntp_context_default_params), known once read */
-        if (ntp__model_plan_file(model, (int)tp, &plan, &hp, bytes, NULL) != NTP_OK) {
+        if (ntp__model_plan_file(model, (int)tp, moe_split, &plan, &hp, bytes, NULL) != NTP_OK) {
             fprintf(stderr, "numatp plan: %s\n", ntp_last_error());
             return 1;
         }
         kv.n_ctx = hp.n_ctx < 4096 ? hp.n_ctx : 4096;
     }
-    if (ntp__model_plan_file(model, (int)tp, &plan, &hp, bytes, &kv) != NTP_OK) {
+    if (ntp__model_plan_file(model, (int)tp, moe_split, &plan, &hp, bytes, &kv) != NTP_OK) {
         fprintf(stderr, "numatp plan: %s\n", ntp_last_error());
         return 1;
     }
     char ffn[160];
     if (hp.n_expert > 0)
-        snprintf(ffn, sizeof ffn,
-                 "%lld experts of %lld, %lld per token (split by features: ffn is each "
-                 "device's slice of every expert)",
-                 (long long)hp.n_expert, (long long)hp.n_ff_exp, (long long)hp.n_expert_used);
+        snprintf(ffn, sizeof ffn, "%lld experts of %lld, %lld per token (split by %s)",
+                 (long long)hp.n_expert, (long long)hp.n_ff_exp, (long long)hp.n_expert_used,
+                 moe_split == NTP_MOE_SPLIT_EXPERTS
+                     ? "experts: each device its experts, whole"
+                     : "features: ffn is each device's slice of every expert");
     else
         snprintf(ffn, sizeof ffn, "FFN %lld", (long long)hp.n_ff);
     printf("%s: %lld layers, %lld heads / %lld KV heads of %lld, %s, vocabulary %lld; "
@@ -159,7 +168,7 @@ int ntp_cli_plan(int argc, char **argv)
            model, (long long)hp.n_layer, (long long)hp.n_head, (long long)hp.n_head_kv,
            (long long)hp.head_dim_k, ffn, (long long)hp.n_vocab, plan.n_dev);
     for (int d = 0; d < plan.n_dev; d++) {
-        print_device(d, &plan.shard[d], bytes[d], hp.n_head / hp.n_head_kv);
+        print_device(d, &plan.shard[d], bytes[d], hp.n_head / hp.n_head_kv, hp.n_expert > 0);
         total += bytes[d];
     }
     printf("total %.1f MiB of weights; replicated on every device: the norms%s%s\n",

@@ -14,6 +14,9 @@ static const char *const kv_types[] = {"f16", "f32", "q8_0", "q4_0", NULL};
 static const enum ntp_type kv_type_ids[] = {NTP_TYPE_F16, NTP_TYPE_F32, NTP_TYPE_Q8_0,
                                             NTP_TYPE_Q4_0};
 
+const char *const ntp_cli_moe_splits[] = {
+    [NTP_MOE_SPLIT_FEATURES] = "features", [NTP_MOE_SPLIT_EXPERTS] = "experts", NULL};
+
 double ntp_cli_now(void)
 {
     struct timespec ts;
@@ -43,6 +46,7 @@ void ntp_cli_infer_opts(struct ntp_cli_infer *o, bool lists, struct ntp_cli_opt 
          .hi = NTP_CLI_MAX_NGL, .max_n = n},
         {"--gpu-output", NULL, NTP_CLI_FLAG, .dst = &o->gpu_output},
         {"--no-mmap", NULL, NTP_CLI_FLAG, .dst = &o->no_mmap},
+        {"--moe-split", NULL, NTP_CLI_CHOICE, .dst = &o->moe_split, .choices = ntp_cli_moe_splits},
     };
     for (int i = 0; i < NTP_CLI_INFER_N_OPTS; i++)
         out[i] = opts[i];
@@ -78,7 +82,10 @@ void ntp_cli_infer_help(FILE *f, const char *ctx_default)
         "                          rest on the CPU devices, 0 .. %d; N above the model's\n"
         "                          count: all (default 0; also --n-gpu-layers)\n"
         "  --gpu-output            run the final norm and output head on the GPU as well\n"
-        "  --no-mmap               read the model file instead of mapping it\n",
+        "  --no-mmap               read the model file instead of mapping it\n"
+        "  --moe-split HOW         a mixture of experts over the tensor-parallel devices:\n"
+        "                          features (default: each device a slice of every\n"
+        "                          expert's width) or experts (whole experts per device)\n",
         NTP_CLI_MAX_CTX, ctx_default, NTP_CLI_MAX_THREADS, NTP_CLI_MAX_TP, NTP_CLI_MAX_THREADS,
         NTP_CLI_MAX_NGL);
 }
@@ -145,6 +152,7 @@ int ntp_cli_infer_apply(const char *cmd, const struct ntp_cli_infer *o, ntp_mode
     mp->n_gpu_layers = first(&o->gpu_layers);
     mp->gpu_output = o->gpu_output;
     mp->use_mmap = !o->no_mmap;
+    mp->moe_split = o->moe_split;
     *cp = ntp_context_default_params();
     cp->n_ctx = o->ctx > 0 ? (int32_t)o->ctx : 0;
     cp->kv_type = kv_type_ids[kv_index(o)];

@@ -41,6 +41,7 @@ static struct ntp_shard full_shard(const struct ntp_hparams *hp, int64_t layer0,
         .n_head = hp->n_head,
         .n_head_kv = hp->n_head_kv,
         .n_ff = hp->n_expert > 0 ? hp->n_ff_exp : hp->n_ff, /* every expert whole */
+        .n_expert = hp->n_expert,
         .n_vocab = head ? hp->n_vocab : 0,
     };
 }

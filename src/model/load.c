@@ -254,7 +254,7 @@ static int64_t max_block(const ntp_gguf *g, enum ntp_tensor_id id, int64_t n_lay
  * the largest block size any layer uses for them.
  */
 static ntp_status plan_devices(const struct ntp_hparams *hp, const ntp_gguf *g, int n_dev,
-                               bool warn, struct ntp_plan *plan)
+                               int moe_split, bool warn, struct ntp_plan *plan)
 {
     const struct ntp_plan_params pp = {
         .n_dev = n_dev,
@@ -264,6 +264,7 @@ static ntp_status plan_devices(const struct ntp_hparams *hp, const ntp_gguf *g, 
         .layer0 = 0,
         .n_layer = hp->n_layer,
         .head = true,
+        .moe_split = moe_split,
     };
     ntp_status s = ntp__plan_make(hp, &pp, plan);
     /* KV-head replication is the plan working as designed; a part left unsplit is a warning. */
@@ -380,6 +381,10 @@ static ntp_status walk_tensor(struct walk *wk, const ntp_gguf_tensor *t, enum nt
     ntp_status s = plan_slice(t, dim, start, len, &sl);
     if (s != NTP_OK)
         return s;
+    if (ntp__tensor_desc(id)->n_dims == 3) { /* the experts the shard holds */
+        sl.src_off += (uint64_t)wk->md->shard.expert0 * sl.mat_stride;
+        sl.n_mat = (size_t)wk->md->shard.n_expert;
+    }
     const uint64_t mat = (uint64_t)sl.row_bytes * sl.n_rows, size = mat * sl.n_mat;
     wk->off = (wk->off + 63) & ~(uint64_t)63;
     if (wk->upload) {
@@ -618,7 +623,7 @@ static ntp_status load_from(struct ntp_model *m, const ntp_gguf *g)
         return s;
     if ((s = make_devices(m)) != NTP_OK)
         return s;
-    if ((s = plan_devices(&m->cfg.hp, g, m->n_dev, true, &m->plan)) != NTP_OK)
+    if ((s = plan_devices(&m->cfg.hp, g, m->n_dev, m->params.moe_split, true, &m->plan)) != NTP_OK)
         return s;
     for (int d = 0; d < m->n_dev; d++)
         m->dev[d].shard = m->plan.shard[d];
@@ -723,7 +728,7 @@ static void plan_kv(const struct ntp_model_cfg *cfg, const struct ntp_plan *plan
     }
 }
 
-ntp_status ntp__model_plan_file(const char *path, int n_dev, struct ntp_plan *plan,
+ntp_status ntp__model_plan_file(const char *path, int n_dev, int moe_split, struct ntp_plan *plan,
                                 struct ntp_hparams *hp, uint64_t *bytes, struct ntp_kv_plan *kv)
 {
     ntp__error_clear();
@@ -733,7 +738,7 @@ ntp_status ntp__model_plan_file(const char *path, int n_dev, struct ntp_plan *pl
     if (s != NTP_OK)
         return s;
     if ((s = read_cfg(g, m)) == NTP_OK &&
-        (s = plan_devices(&m->cfg.hp, g, n_dev, false, plan)) == NTP_OK)
+        (s = plan_devices(&m->cfg.hp, g, n_dev, moe_split, false, plan)) == NTP_OK)
         for (int d = 0; d < n_dev && s == NTP_OK; d++) {
             /* The sizing walk of the loader, with no device behind it. */
             struct ntp_model_device md = {.shard = plan->shard[d]};

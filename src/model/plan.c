@@ -113,22 +113,39 @@ ntp_status ntp__plan_make(const struct ntp_hparams *hp, const struct ntp_plan_pa
     if (p->n_dev < 1 || p->n_dev > NTP_PLAN_MAX_DEV)
         return ntp__error(NTP_E_INVALID_ARG, "shard plan: %d devices (1..%d)", p->n_dev,
                           NTP_PLAN_MAX_DEV);
+    if (p->moe_split != NTP_MOE_SPLIT_FEATURES && p->moe_split != NTP_MOE_SPLIT_EXPERTS)
+        return ntp__error(NTP_E_INVALID_ARG,
+                          "moe_split %d: expected NTP_MOE_SPLIT_FEATURES (0) or "
+                          "NTP_MOE_SPLIT_EXPERTS (1)",
+                          p->moe_split);
     if (hp->n_head < 1 || hp->n_head_kv < 1 || hp->n_head % hp->n_head_kv != 0)
         return ntp__error(NTP_E_FORMAT, "shard plan: %lld heads, %lld KV heads",
                           (long long)hp->n_head, (long long)hp->n_head_kv);
     out->n_dev = p->n_dev;
     plan_heads(hp, p, out);
     const int64_t fb = p->ffn_block > 0 ? p->ffn_block : 1;
-    /* A mixture of experts (every block of one) cuts each expert's width the same way. */
+    /* A mixture of experts (every block of one) cuts each expert's width the same way, or
+       deals out whole experts. */
+    const bool by_experts = hp->n_expert > 0 && p->moe_split == NTP_MOE_SPLIT_EXPERTS;
     const int64_t n_ff = hp->n_expert > 0 ? hp->n_ff_exp : hp->n_ff;
+    out->moe_split = p->moe_split;
     for (int d = 0; d < p->n_dev; d++) {
         struct ntp_shard *sh = &out->shard[d];
         int64_t a, b;
         sh->layer0 = p->layer0;
         sh->n_layer = p->n_layer;
-        share(n_ff, fb, d, p->n_dev, &a, &b);
-        sh->ff0 = a;
-        sh->n_ff = b - a;
+        if (by_experts) {
+            share(hp->n_expert, 1, d, p->n_dev, &a, &b);
+            sh->expert0 = a;
+            sh->n_expert = b - a;
+            sh->ff0 = 0;
+            sh->n_ff = sh->n_expert > 0 ? n_ff : 0;
+        } else {
+            share(n_ff, fb, d, p->n_dev, &a, &b);
+            sh->ff0 = a;
+            sh->n_ff = b - a;
+            sh->n_expert = hp->n_expert;
+        }
         out->ffn_devices += sh->n_ff > 0;
         if (p->head) {
             share(hp->n_vocab, 1, d, p->n_dev, &a, &b);
@@ -144,7 +161,10 @@ ntp_status ntp__plan_make(const struct ntp_hparams *hp, const struct ntp_plan_pa
                  "attention on %lld of %lld devices (attn_output cuts must fall on %lld-element "
                  "blocks and heads); ",
                  out->attn_devices, p->n_dev, (long long)(p->attn_block > 0 ? p->attn_block : 1));
-    if (out->ffn_devices < p->n_dev)
+    if (out->ffn_devices < p->n_dev && by_experts)
+        add_note(out, "experts on %lld of %lld devices (%lld experts); ", out->ffn_devices,
+                 p->n_dev, (long long)hp->n_expert);
+    else if (out->ffn_devices < p->n_dev)
         add_note(out,
                  "FFN on %lld of %lld devices (ffn_down cuts must fall on %lld-element "
                  "blocks); ",

@@ -10,12 +10,15 @@
  * Where no legal cut gives every device a share, the devices that get none
  * hold an empty slice and the part runs on fewer devices (warned).
  *
- * A mixture of experts is cut by features: every expert's gate and up keep
- * the shard's slice [ff0, ff0 + n_ff) of the expert width n_ff_exp (rows of
- * each expert's matrix), down the matching input columns; the router
- * (ffn_gate_inp) is replicated. So every device holds a share of every
- * expert and a token's experts run on all devices, summed by the FFN's
- * all-reduce as a dense FFN's are.
+ * A mixture of experts is cut by features (NTP_MOE_SPLIT_FEATURES): every
+ * expert's gate and up keep the shard's slice [ff0, ff0 + n_ff) of the
+ * expert width n_ff_exp (rows of each expert's matrix), down the matching
+ * input columns, so every device holds a share of every expert and a
+ * token's experts run on all devices. Or by experts (NTP_MOE_SPLIT_EXPERTS):
+ * device d holds whole experts [expert0, expert0 + n_expert) (uneven
+ * shares: 8 over 3 devices, 3/3/2), and a token's experts run where they
+ * are. Either way the router (ffn_gate_inp) is replicated and the partial
+ * outputs are summed by the FFN's all-reduce as a dense FFN's are.
  */
 #ifndef NTP_MODEL_PLAN_H
 #define NTP_MODEL_PLAN_H
@@ -32,7 +35,8 @@ struct ntp_plan_params {
     int64_t ffn_block;  /* a row cut of ffn_down (ffn_down_exps) must be a multiple of this */
     int64_t layer0;     /* blocks the group runs: [layer0, layer0 + n_layer) */
     int64_t n_layer;
-    bool head; /* the group holds the output head */
+    bool head;     /* the group holds the output head */
+    int moe_split; /* a mixture of experts' cut (enum ntp_moe_split, ntp.h) */
 };
 
 struct ntp_plan {
@@ -40,7 +44,8 @@ struct ntp_plan {
     struct ntp_shard shard[NTP_PLAN_MAX_DEV]; /* per device */
     int kv_replicas;  /* most devices holding one KV head (1: none replicated) */
     int attn_devices; /* devices with at least one query head */
-    int ffn_devices;  /* devices with a share of the FFN */
+    int ffn_devices;  /* devices with a share of the FFN (of a mixture: of the experts) */
+    int moe_split;    /* as asked (enum ntp_moe_split); meaningful for mixtures of experts */
     char note[320];   /* what is replicated or not split, and why; "" when nothing */
 };
 
@@ -68,12 +73,13 @@ struct ntp_kv_plan {
 
 /*
  * For `numatp plan`: read the model description of the GGUF file at path and
- * plan it over n_dev devices without loading the weights; bytes[d] receives
+ * plan it over n_dev devices (a mixture of experts cut as moe_split says)
+ * without loading the weights; bytes[d] receives
  * the weight bytes device d would hold, *hp the model's sizes, and kv (when
  * not NULL) the KV cache sizes for its n_ctx and n_batch. Defined in load.c,
  * which owns reading a model.
  */
-ntp_status ntp__model_plan_file(const char *path, int n_dev, struct ntp_plan *plan,
+ntp_status ntp__model_plan_file(const char *path, int n_dev, int moe_split, struct ntp_plan *plan,
                                 struct ntp_hparams *hp, uint64_t *bytes, struct ntp_kv_plan *kv);
 
 #endif /* NTP_MODEL_PLAN_H */

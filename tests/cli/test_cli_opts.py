@@ -74,6 +74,7 @@ def shared_flags():
         ("--cache-type-k", ["f16"], ["f8"]),
         ("-ctv", ["f16"], ["Q8_0"]),
         ("--cache-type-v", ["f16"], [None]),
+        ("--moe-split", ["features", "experts"], ["both", None]),
     ]
 
 

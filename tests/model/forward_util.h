@@ -22,6 +22,7 @@
 #define FWD_MAX_TOK 64
 
 static char fwd_tmpdir[64];
+static int32_t fwd_moe_split; /* a mixture of experts' split in fwd_engine_tp (ntp.h) */
 
 /* A fresh temporary folder for this test's files (removed by fwd_cleanup). */
 static inline void fwd_init(void)
@@ -151,6 +152,7 @@ static inline int fwd_engine_tp(const char *model, enum ntp_type kv, int32_t n_b
     ntp_model_params mp = ntp_model_default_params();
     mp.n_threads = 2;
     mp.tp = tp;
+    mp.moe_split = fwd_moe_split;
     ntp_context_params cp = ntp_context_default_params();
     cp.kv_type = kv;
     cp.n_batch = n_batch;

@@ -187,7 +187,8 @@ static void test_counts(ntp_model_params mp)
     struct ntp_plan plan;
     struct ntp_hparams hp;
     uint64_t bytes[NTP_PLAN_MAX_DEV];
-    CHECK_STATUS(ntp__model_plan_file(path, 2, &plan, &hp, bytes, NULL), NTP_E_FORMAT);
+    CHECK_STATUS(ntp__model_plan_file(path, 2, NTP_MOE_SPLIT_FEATURES, &plan, &hp, bytes, NULL),
+                 NTP_E_FORMAT);
     CHECK(strstr(ntp_last_error(), needles[0]) != NULL);
     struct ntp_hybrid_plan hyb;
     CHECK_STATUS(ntp__hybrid_plan_file(path, 100000, false, &hyb), NTP_E_FORMAT);

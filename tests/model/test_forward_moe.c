@@ -7,8 +7,8 @@
  *  - the prompt in one batch (the grouped expert products: each expert's
  *    rows read once for all its tokens), in batches of 5 and token by token
  *    (decode: only the chosen experts' rows) give the same logits (1e-5);
- *  - tp 2 and 3 (every expert's width split over the devices) give tp 1's
- *    logits (1e-5);
+ *  - tp 2 and 3, with every expert's width split over the devices or whole
+ *    experts dealt out (--moe-split experts), give tp 1's logits (1e-5);
  *  - every block format of the expert weights, and the Q4_K_M mix, stays
  *    within the dense quantized tests' bound of the reference (5e-2; the
  *    engine quantizes activations as ggml does), and decodes token by token
@@ -79,12 +79,16 @@ static void check_batching_tp(const char *name, const struct ntp_gen_params *p)
     const double e1 = fwd_rel_err(alt, eng, N_PROMPT * NV);
     printf("%-14s batch 5 vs 32: %.2e, batch 1 vs 32: %.2e", name, e5, e1);
     CHECK(e5 <= 1e-5 && e1 <= 1e-5);
-    for (int tp = 2; tp <= 3; tp++) {
-        CHECK(fwd_engine_tp(path, NTP_TYPE_F32, 512, 128, tp, toks, N_PROMPT, alt, 0, NULL) == 0);
-        const double e = fwd_rel_err(alt, eng, N_PROMPT * NV);
-        printf(", tp %d vs 1: %.2e", tp, e);
-        CHECK(e <= 1e-5);
-    }
+    for (int tp = 2; tp <= 3; tp++)
+        for (int split = 0; split < 2; split++) {
+            fwd_moe_split = split ? NTP_MOE_SPLIT_EXPERTS : NTP_MOE_SPLIT_FEATURES;
+            CHECK(fwd_engine_tp(path, NTP_TYPE_F32, 512, 128, tp, toks, N_PROMPT, alt, 0, NULL) ==
+                  0);
+            const double e = fwd_rel_err(alt, eng, N_PROMPT * NV);
+            printf(", tp %d %s vs 1: %.2e", tp, split ? "experts" : "features", e);
+            CHECK(e <= 1e-5);
+        }
+    fwd_moe_split = NTP_MOE_SPLIT_FEATURES;
     printf("\n");
 }
 

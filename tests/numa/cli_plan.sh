@@ -57,5 +57,13 @@ out=$("$numatp" plan -m "$tmp/moe.gguf" --tp 2)
 check 'grep -q "4 experts of 64, 2 per token (split by features" <<<"$out"' "experts: $out"
 check 'grep -q "^dev 1 .*ffn \[    32,     64)     32" <<<"$out"' "expert slice: $out"
 check 'grep -q "the norms and the routers" <<<"$out"' "routers replicated: $out"
+out=$("$numatp" plan -m "$tmp/moe.gguf" --tp 3 --moe-split experts)
+check 'grep -q "split by experts" <<<"$out"' "split by experts: $out"
+check '[ "$(grep -c "^        experts \[" <<<"$out")" = 3 ]' "an experts line per device: $out"
+check 'grep -q "^        experts \[  2,   3)   1" <<<"$out"' "device 2 holds expert 2: $out"
+check 'grep -q "^dev 2 .*ffn \[     0,     64)     64" <<<"$out"' "whole experts: $out"
+"$numatp" plan -m "$tmp/moe.gguf" --moe-split both >/dev/null 2>"$tmp/err"
+rc=$?
+check '[ $rc = 2 ] && grep -q "moe-split" "$tmp/err"' "bad --moe-split: exit $rc, $(cat "$tmp/err")"
 [ $fail = 0 ] && echo "cli_plan: ok"
 exit $fail

@@ -1,8 +1,8 @@
 /*
  * test_plan.c - the shard planner and the device layout: uneven shares,
  * KV-head replication, cuts on quantization-block and head boundaries, the
- * tensor slices each device keeps, and --numa-nodes / --tp layouts on this
- * machine.
+ * tensor slices each device keeps, a mixture of experts split by features
+ * and by experts, and --numa-nodes / --tp layouts on this machine.
  */
 #include "model/plan.h"
 #include "numa/layout.h"
@@ -140,9 +140,57 @@ static void test_layout(void)
     ntp_topology_free(t);
 }
 
+/* A mixture of experts: every expert's width cut on ffn_down_exps' blocks, or whole experts. */
+static void test_moe(void)
+{
+    struct ntp_hparams hp = hparams(512, 8, 2, 1024);
+    hp.n_expert = 8;
+    hp.n_expert_used = 2;
+    hp.n_ff_exp = 768;
+    /* features over 4 devices with 256-element blocks: 3 blocks, the last device idle */
+    struct ntp_plan_params p = {.n_dev = 4, .attn_block = 32, .ffn_block = 256, .n_layer = 4};
+    struct ntp_plan pl;
+    CHECK_OK(ntp__plan_make(&hp, &p, &pl));
+    int64_t f = 0;
+    for (int d = 0; d < 4; d++) {
+        const struct ntp_shard *s = &pl.shard[d];
+        CHECK(s->expert0 == 0 && s->n_expert == 8 && s->ff0 == f);
+        CHECK(s->n_ff == (d < 3 ? 256 : 0));
+        f += s->n_ff;
+    }
+    CHECK(f == 768 && pl.ffn_devices == 3 && strstr(pl.note, "FFN on 3 of 4 devices"));
+    int64_t a, n;
+    CHECK(ntp__plan_cut(NTP_T_FFN_GATE_EXPS, &pl.shard[1], &hp, &a, &n) == 1 && a == 256 &&
+          n == 256);
+    CHECK(ntp__plan_cut(NTP_T_FFN_DOWN_EXPS, &pl.shard[2], &hp, &a, &n) == 0 && a == 512 &&
+          n == 256);
+    CHECK(ntp__plan_cut(NTP_T_FFN_GATE_INP, &pl.shard[2], &hp, &a, &n) == -1);
+    /* experts over 3 devices: 3/3/2 whole experts, all of every expert's width */
+    p.moe_split = NTP_MOE_SPLIT_EXPERTS;
+    p.n_dev = 3;
+    CHECK_OK(ntp__plan_make(&hp, &p, &pl));
+    int64_t e = 0;
+    for (int d = 0; d < 3; d++) {
+        const struct ntp_shard *s = &pl.shard[d];
+        CHECK(s->expert0 == e && s->n_expert == (d < 2 ? 3 : 2));
+        CHECK(s->ff0 == 0 && s->n_ff == 768);
+        e += s->n_expert;
+    }
+    CHECK(e == 8 && pl.ffn_devices == 3 && strstr(pl.note, "experts on") == NULL);
+    /* 3 experts over 4 devices: one holds none */
+    hp.n_expert = 3;
+    p.n_dev = 4;
+    CHECK_OK(ntp__plan_make(&hp, &p, &pl));
+    CHECK(pl.ffn_devices == 3 && pl.shard[3].n_expert == 0 && pl.shard[3].n_ff == 0);
+    CHECK(strstr(pl.note, "experts on 3 of 4 devices (3 experts)") != NULL);
+    p.moe_split = 7;
+    CHECK_STATUS(ntp__plan_make(&hp, &p, &pl), NTP_E_INVALID_ARG);
+}
+
 int main(void)
 {
     test_uneven();
+    test_moe();
     test_kv_replication();
     test_blocks();
     test_cuts();

@@ -8,7 +8,8 @@
  * 2 KV heads) and devices left without heads where quantization blocks allow
  * no finer cut of attn_output, gemma3's post-norms and sliding windows, and
  * mixtures of experts (qwen3moe, Mixtral-style llama) whose experts' widths
- * are split over the devices (unevenly, or onto one device).
+ * are split over the devices (unevenly, or onto one device), or whose whole
+ * experts are dealt out (--moe-split experts).
  *
  * Quantized models quantize the activations too (Q8_0 / Q8_K), which is not
  * continuous: the row-parallel partial sums are added in another order than
@@ -31,6 +32,7 @@
 #define N_GEN    64
 
 static char tmpdir[64];
+static int32_t moe_split; /* how the next models' experts are split (enum ntp_moe_split) */
 
 struct run_out {
     float *prompt; /* [N_PROMPT][n_vocab] */
@@ -57,6 +59,7 @@ static int run_tp(const char *path, int tp, struct run_out *o)
     ntp_model_params mp = ntp_model_default_params();
     const char *thr = getenv("NTP_TEST_TP_THREADS");
     mp.tp = tp;
+    mp.moe_split = moe_split;
     if (tp == 1)
         mp.n_threads = 2;
     else
@@ -229,6 +232,11 @@ int main(void)
     q3k.n_expert_used = 3;
     q3k.n_ff_exp = 256;
     check_model("qwen3moe-q4_k", q3k, 1e-3);
+    /* Whole experts per device: 8 over 3 devices (3/3/2), 6 over 4 (2/2/1/1) */
+    moe_split = NTP_MOE_SPLIT_EXPERTS;
+    check_model("qwen3moe-f32-experts", q3m, 1e-5);
+    check_model("qwen3moe-q4_k-experts", q3k, 1e-3);
+    moe_split = NTP_MOE_SPLIT_FEATURES;
     rmdir(tmpdir);
     return ntp_test_result("tp");
 }

@@ -99,6 +99,8 @@ ntp_status ntp__cpu_moe_new(const struct cpu_device *c, const struct ntp_dev_sta
     m->n_expert = hp->n_expert;
     m->n_used = hp->n_expert_used;
     m->n_ff = p->shard->n_ff;
+    m->e0 = p->shard->expert0;
+    m->n_local = p->shard->n_expert;
     m->row_r = act_row(c, p, NTP_T_FFN_GATE_INP);
     m->row_g = act_row(c, p, NTP_T_FFN_GATE_EXPS);
     m->row_u = act_row(c, p, NTP_T_FFN_UP_EXPS);
@@ -182,19 +184,22 @@ static void route_all(struct cpu_moe *m, int64_t n_tok)
     }
     int64_t slot = 0;
     m->n_group = 0;
-    for (int64_t e = 0; e < m->n_expert; e++) {
+    for (int64_t e = m->e0; e < m->e0 + m->n_local; e++) {
         const int64_t n = m->cnt[e];
         if (n == 0)
             continue;
-        m->group[m->n_group++] = (struct ntp_moe_group){e, slot, n};
+        m->group[m->n_group++] = (struct ntp_moe_group){e - m->e0, slot, n};
         m->cnt[e] = slot; /* from here on: expert e's next free slot */
         slot += n;
     }
     for (int64_t t = 0; t < n_tok; t++)
         for (int64_t i = 0; i < k; i++) {
-            const int64_t j = m->cnt[m->sel[t * k + i]]++;
+            const int64_t e = m->sel[t * k + i];
+            const bool here = e >= m->e0 && e < m->e0 + m->n_local;
+            const int64_t j = here ? m->cnt[e]++ : -1;
             m->slot_of[t * k + i] = j;
-            m->tok_of[j] = t;
+            if (here)
+                m->tok_of[j] = t;
         }
 }
 
@@ -208,7 +213,7 @@ static ntp_status experts_mm(const struct ntp_kernels *k, const struct cpu_moe *
         .w = w->data,
         .w_stride = w->row_stride,
         .layout = w->layout,
-        .rows = w->ne[1] / m->n_expert,
+        .rows = w->ne[1] / m->n_local,
         .k = w->ne[0],
         .group = m->group,
         .n_group = m->n_group,
@@ -236,7 +241,7 @@ ntp_status ntp__cpu_moe_ffn(struct ntp_dev_state *s, const struct ntp_kernels *k
     const struct ntp_dev_tensor *lw = &s->p.w->layer[(il - s->p.shard->layer0) * NTP_T_COUNT];
     const struct ntp_dev_tensor *wr = &lw[NTP_T_FFN_GATE_INP], *wg = &lw[NTP_T_FFN_GATE_EXPS];
     const struct ntp_dev_tensor *wu = &lw[NTP_T_FFN_UP_EXPS], *wd = &lw[NTP_T_FFN_DOWN_EXPS];
-    const int64_t e = s->n_embd, ff = m->n_ff, n_slot = n_tok * m->n_used;
+    const int64_t e = s->n_embd, ff = m->n_ff;
     ntp_status st = NTP_OK;
     int64_t a0, a1;
     ntp__team_barrier(team); /* every token's normed row is written */
@@ -272,6 +277,8 @@ ntp_status ntp__cpu_moe_ffn(struct ntp_dev_state *s, const struct ntp_kernels *k
     if (ff > 0) {
         /* Each slot's token row in the act_type of gate (and of up, when it differs). */
         const bool own_u = k->type[wu->type].act_type != k->type[wg->type].act_type;
+        const int64_t ng = m->n_group; /* the slots of the experts held here */
+        const int64_t n_slot = ng ? m->group[ng - 1].slot0 + m->group[ng - 1].n_tok : 0;
         ntp__slice(n_slot, ith, nth, &a0, &a1);
         to_act(k, wg->type, s->xn, e, e, m->act_g, m->row_g, m->tok_of, a0, a1);
         if (own_u)
@@ -299,8 +306,11 @@ ntp_status ntp__cpu_moe_ffn(struct ntp_dev_state *s, const struct ntp_kernels *k
         float *out = s->part + t * e;
         memset(out, 0, (size_t)e * sizeof(float));
         for (int64_t i = 0; ff > 0 && i < m->n_used; i++) {
+            const int64_t j = m->slot_of[t * m->n_used + i];
+            if (j < 0)
+                continue; /* another device's expert */
             const float wt = m->w[t * m->n_used + i];
-            const float *y = m->yd + m->slot_of[t * m->n_used + i] * e;
+            const float *y = m->yd + j * e;
             for (int64_t c = 0; c < e; c++)
                 out[c] += wt * y[c];
         }

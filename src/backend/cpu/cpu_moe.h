@@ -20,14 +20,17 @@ struct ntp_place_count;
 struct cpu_moe {
     int64_t n_expert, n_used;    /* experts, experts per token */
     int64_t n_ff;                /* this device's slice of one expert's width */
+    int64_t e0, n_local;         /* the experts it holds: [e0, e0 + n_local) */
     float *logits;               /* [n_batch][n_expert] router logits */
     void *act_r;                 /* [n_batch][row_r] the normed rows in the router's act_type */
     int32_t *sel;                /* [n_batch][n_used] each token's experts, best first */
     float *w;                    /* [n_batch][n_used] their weights (sum 1) */
-    int64_t *slot_of;            /* [n_batch][n_used] the slot of each (token, choice) */
+    int64_t *slot_of;            /* [n_batch][n_used] the slot of each (token, choice); -1
+                                    where the expert is another device's */
     int64_t *tok_of;             /* [n_batch * n_used] the token of each slot */
     int64_t *cnt;                /* [n_expert] tokens routed to each expert */
-    struct ntp_moe_group *group; /* [n_expert] the experts with tokens, n_group of them */
+    struct ntp_moe_group *group; /* [n_expert] the experts with tokens held here (indexes
+                                    of the device's experts), n_group of them */
     int64_t n_group;
     void *act_g, *act_u; /* [slots][row_g], [slots][row_u] the slots' rows for gate and up */
     float *hg, *hu;      /* [slots][n_ff] gate and up outputs; hg becomes act(gate) * up */
