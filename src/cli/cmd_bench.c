@@ -38,8 +38,8 @@ struct bench_args {
     int64_t reps;
     bool json, csv, md, help;
     struct ntp_cli_ints p, n, d; /* -p, -n, -d */
-    int fmt;                  /* enum out_fmt; -1 until -o or a format flag is seen */
-    struct ntp_cli_infer inf; /* -m, -c, -t, --tp, -ngl, ...: -t, --tp and -ngl take lists */
+    int fmt;                     /* enum out_fmt; -1 until -o or a format flag is seen */
+    struct ntp_cli_infer inf;    /* -m, -c, -t, --tp, -ngl, ...: -t, --tp and -ngl take lists */
 };
 
 /* What the file says about the model (for the model/size/params columns). */
@@ -165,6 +165,17 @@ static int model_info_read(const char *path, struct model_info *mi)
     }
     memset(mi, 0, sizeof *mi);
     const bool has_output = ntp_gguf_find_tensor(g, "output.weight") != NULL;
+    const char *arch = "?";
+    ntp_gguf_get_str(g, "general.architecture", &arch);
+    /* A mixture of experts: a token reads the expert tensors' share of its chosen experts. */
+    char key[160];
+    uint32_t n_exp = 0, n_used = 0;
+    snprintf(key, sizeof key, "%s.expert_count", arch);
+    if (ntp_gguf_get_u32(g, key, &n_exp) != NTP_OK)
+        n_exp = 0;
+    snprintf(key, sizeof key, "%s.expert_used_count", arch);
+    if (n_exp == 0 || ntp_gguf_get_u32(g, key, &n_used) != NTP_OK || n_used > n_exp)
+        n_exp = n_used = 0;
     for (int64_t i = 0; i < ntp_gguf_n_tensors(g); i++) {
         const ntp_gguf_tensor *t = ntp_gguf_tensor_at(g, i);
         uint64_t ne = 1;
@@ -173,13 +184,16 @@ static int model_info_read(const char *path, struct model_info *mi)
         mi->size += t->size;
         mi->n_params += ne;
         /* Generation reads every weight once per token, except the embedding: one row of it
-           (negligible), unless the output head reuses it. */
-        if (!(has_output && strcmp(t->name, "token_embd.weight") == 0))
+           (negligible), unless the output head reuses it; of an expert tensor
+           (ne[2] = expert_count), the chosen experts' matrices. */
+        if (has_output && strcmp(t->name, "token_embd.weight") == 0)
+            continue;
+        if (n_exp > 0 && t->n_dims == 3 && t->ne[2] == (int64_t)n_exp)
+            mi->bytes_per_token += t->size / n_exp * n_used;
+        else
             mi->bytes_per_token += t->size;
     }
-    const char *arch = "?";
     uint32_t ft = 0;
-    ntp_gguf_get_str(g, "general.architecture", &arch);
     const char *ftn =
         ntp_gguf_get_u32(g, "general.file_type", &ft) == NTP_OK ? ntp__file_type_name(ft) : NULL;
     char label[32];
@@ -520,9 +534,10 @@ static void csv_num(double v)
 
 static void print_csv(const struct bench *b)
 {
-    printf("model_filename,model_type,model_size,model_n_params,backends,isa,tp,n_threads,"
-           "n_gpu_layers,n_prompt,n_gen,n_depth,test_time,avg_ns,stddev_ns,avg_ts,stddev_ts,bw_gbps,"
-           "stream_read_gbps,bw_efficiency,allreduce_share\n");
+    printf(
+        "model_filename,model_type,model_size,model_n_params,backends,isa,tp,n_threads,"
+        "n_gpu_layers,n_prompt,n_gen,n_depth,test_time,avg_ns,stddev_ns,avg_ts,stddev_ts,bw_gbps,"
+        "stream_read_gbps,bw_efficiency,allreduce_share\n");
     for (int i = 0; i < b->n_rows; i++) {
         const struct result *r = &b->rows[i];
         /* The file name is quoted (CSV doubles an embedded quote). */
@@ -533,8 +548,8 @@ static void print_csv(const struct bench *b)
                b->mi.type, (unsigned long long)b->mi.size, (unsigned long long)b->mi.n_params,
                r->ngl > 0 ? "CUDA" : "CPU", b->isa, (long long)r->tp, (long long)r->n_threads,
                (long long)r->ngl, (long long)r->n_prompt, (long long)r->n_gen,
-               (long long)r->n_depth, r->test_time,
-               r->avg_ns, r->stddev_ns, r->avg_ts, r->stddev_ts);
+               (long long)r->n_depth, r->test_time, r->avg_ns, r->stddev_ns, r->avg_ts,
+               r->stddev_ts);
         csv_num(bw_gbps(b, r));
         putchar(',');
         csv_num(r->stream_read_gbps > 0 ? r->stream_read_gbps : -1);

@@ -185,6 +185,24 @@ def test_bench(model):
         check(is_num(share) and 0 < share < 1, "tp 2: allreduce_share in (0, 1): %r" % share)
 
 
+def test_bench_moe(tmp):
+    """A mixture of experts: decode reads the chosen experts' share of the expert tensors,
+    so weight_bytes_per_token counts 2 of 8 experts' bytes, and both splits run."""
+    path = os.path.join(tmp, "moe.gguf")
+    rc, out, err = run("gen", "-q", "--preset", "tiny-moe", "--type", "q8_0", "-o", path)
+    check(rc == 0, "gen a tiny qwen3moe (%s)" % err)
+    rc, out, err = run("bench", "-m", path, *BENCH_FAST, "--tp", "2", "--moe-split", "experts",
+                       "--json")
+    rows = json.loads(out) if rc == 0 else []
+    check(rc == 0 and len(rows) == 2, "bench a qwen3moe split by experts (%d: %s)" % (rc, err))
+    if rows:
+        # per layer 3 expert tensors of 8 experts x 128 x 256 Q8_0 (34 bytes per 32)
+        exp = 2 * 3 * 8 * 128 * 256 // 32 * 34
+        b = rows[0]["weight_bytes_per_token"]
+        check(b == rows[0]["model_size"] - exp + exp // 4 - 512 * 256 // 32 * 34,
+              "weight_bytes_per_token counts 2 of 8 experts: %d of %d" % (b, rows[0]["model_size"]))
+
+
 def test_bench_errors(model):
     cases = ((("-m", model, "-r", "0"), "-r"), (("-m", model, "-p", "-1"), "-p"),
              (("-m", model, "-n", "x"), "-n"), (("-m", model, "-t", "0"), "-t"),
@@ -210,6 +228,7 @@ def main():
         test_numa_bench_errors()
         model = make_model(tmp)
         test_bench(model)
+        test_bench_moe(tmp)
         test_bench_errors(model)
     if failures:
         print("bench_cli: %d check(s) failed" % failures, file=sys.stderr)
