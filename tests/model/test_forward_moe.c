@@ -9,6 +9,8 @@
  *    (decode: only the chosen experts' rows) give the same logits (1e-5);
  *  - tp 2 and 3, with every expert's width split over the devices or whole
  *    experts dealt out (--moe-split experts), give tp 1's logits (1e-5);
+ *  - three sequences interleaved in the batches of one context
+ *    (ntp_decode_seqs) give each sequence's logits decoded alone (1e-5);
  *  - every block format of the expert weights, and the Q4_K_M mix, stays
  *    within the dense quantized tests' bound of the reference (5e-2; the
  *    engine quantizes activations as ggml does), and decodes token by token
@@ -92,6 +94,70 @@ static void check_batching_tp(const char *name, const struct ntp_gen_params *p)
     printf("\n");
 }
 
+/*
+ * Three sequences in one context, their tokens interleaved in every batch
+ * (ntp_decode_seqs: the experts' groups mix sequences), against each
+ * sequence decoded alone: the logits of every token agree (1e-5), at tp 2
+ * split each way.
+ */
+static void check_seqs(const char *name, const struct ntp_gen_params *p)
+{
+    enum { NS = 3, NT = 8 };
+    char path[300];
+    if (fwd_gen(p, name, path, sizeof path) != 0)
+        return;
+    int32_t toks[NS][NT], all[NS * NT], seq[NS * NT];
+    for (int s = 0; s < NS; s++)
+        fwd_tokens(toks[s], NT, NV, 11 + (uint32_t)s);
+    for (int i = 0; i < NS * NT; i++) { /* token i of the batch: sequence i % NS */
+        seq[i] = i % NS;
+        all[i] = toks[i % NS][i / NS];
+    }
+    for (int split = 0; split < 2; split++) {
+        ntp_model_params mp = ntp_model_default_params();
+        mp.n_threads = 2;
+        mp.tp = 2;
+        mp.moe_split = split ? NTP_MOE_SPLIT_EXPERTS : NTP_MOE_SPLIT_FEATURES;
+        ntp_context_params cp = ntp_context_default_params();
+        cp.n_ctx = 64;
+        cp.n_batch = 7; /* batches cut across the sequences */
+        cp.kv_type = NTP_TYPE_F32;
+        cp.n_seq = NS;
+        ntp_model *m = NULL;
+        ntp_context *c = NULL;
+        double worst = 0;
+        if (ntp_model_load(path, mp, &m) == NTP_OK && ntp_context_new(m, cp, &c) == NTP_OK &&
+            ntp_decode_seqs(c, all, seq, NS * NT, true) == NTP_OK) {
+            for (int i = 0; i < NS * NT; i++)
+                memcpy(alt + (size_t)i * NV, ntp_get_logits(c, i), NV * sizeof(float));
+            ntp_context_free(c);
+            c = NULL;
+            cp.n_seq = 1;
+            for (int s = 0; s < NS; s++) {
+                CHECK_OK(ntp_context_new(m, cp, &c));
+                if (c == NULL)
+                    break;
+                CHECK_OK(ntp_decode(c, toks[s], NT, true));
+                for (int t = 0; t < NT; t++) {
+                    const double e =
+                        fwd_rel_err(alt + (size_t)(t * NS + s) * NV, ntp_get_logits(c, t), NV);
+                    worst = e > worst ? e : worst;
+                }
+                ntp_context_free(c);
+                c = NULL;
+            }
+        } else {
+            fprintf(stderr, "%s: %s\n", name, ntp_last_error());
+            worst = INFINITY;
+        }
+        ntp_context_free(c);
+        ntp_model_free(m);
+        printf("%-14s 3 sequences in one batch vs alone, tp 2 by %s: %.2e\n", name,
+               split ? "experts" : "features", worst);
+        CHECK(worst <= 1e-5);
+    }
+}
+
 /* Expert weights in a block format (a type or a mix), against the reference. */
 static void check_quant(const char *arch, const char *fmt)
 {
@@ -138,6 +204,7 @@ int main(void)
     check_reference("mixtral-f32", &l);
     check_batching_tp("qwen3moe-batch", &q);
     check_batching_tp("mixtral-batch", &l);
+    check_seqs("qwen3moe-seqs", &q);
     static const char *const fmts[] = {"f16",  "bf16", "q8_0", "q4_0", "q4_1", "q5_0",  "q5_1",
                                        "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "q4_k_m"};
     for (size_t i = 0; i < sizeof fmts / sizeof fmts[0]; i++)
