@@ -2,8 +2,10 @@
 # numa_vm_tp.sh NUMATP NODES SOURCE_ROOT BUILD_ROOT - tensor parallelism on
 # real NUMA nodes (suite numa-vm): boot a QEMU guest with NODES NUMA nodes (one
 # vCPU each) through run-in-numa-vm.sh, and in it run `numatp run --tp auto
-# --verify-numa` on two tiny generated models (llama; gemma3, whose local
-# layers keep ring KV caches and whose post-norms follow the all-reduce). The
+# --verify-numa` on three tiny generated models (llama; gemma3, whose local
+# layers keep ring KV caches and whose post-norms follow the all-reduce; a
+# qwen3moe, its experts split by features and, once more, by whole experts:
+# every expert page on its device's node). The
 # source and build folders are shared with the guest at their own paths, so a
 # clone anywhere works (under
 # /tmp, say, which the guest's own /tmp would otherwise hide). Passes when
@@ -32,23 +34,29 @@ cd "$work" || exit 1
 "$numatp" gen -o gemma.gguf --arch gemma3 --dim 128 --layers 6 --heads 4 --kv-heads 2 \
     --head-dim 32 --ff 256 --vocab 300 --ctx 2048 --sliding-window 4 --tied --type q8_0 \
     >/dev/null 2>gen.err || { cat gen.err; exit 1; }
+"$numatp" gen -o moe.gguf --arch qwen3moe --dim 128 --layers 2 --heads 4 --kv-heads 2 \
+    --ff 256 --experts 8 --experts-used 2 --expert-ff 64 --vocab 300 --ctx 64 --type q8_0 \
+    >/dev/null 2>gen.err || { cat gen.err; exit 1; }
 
 # In the guest, per model: --tp auto with the page check, then --tp 1; outputs
 # stay in $work. At -c 2048 the gemma3 local layers keep a ring (4 + 512 - 1
 # positions, 1030 rows instead of 2048).
-run_pair() { # run_pair MODEL PREFIX CTX
-    echo "NTP_LOG=info '$numatp' run -m $1 -p 'numa' -n 12 --temp 0 -c $3 --tp auto \
---verify-numa >$2auto.out 2>$2auto.err; a=\$?; '$numatp' run -m $1 -p 'numa' -n 12 --temp 0 \
--c $3 --tp 1 >$2one.out 2>$2one.err; echo \$a \$? >$2rc"
+run_pair() { # run_pair MODEL PREFIX CTX [OPTION...]
+    local m=$1 p=$2 c=$3
+    shift 3
+    echo "NTP_LOG=info '$numatp' run -m $m -p 'numa' -n 12 --temp 0 -c $c --tp auto $* \
+--verify-numa >${p}auto.out 2>${p}auto.err; a=\$?; '$numatp' run -m $m -p 'numa' -n 12 --temp 0 \
+-c $c --tp 1 >${p}one.out 2>${p}one.err; echo \$a \$? >${p}rc"
 }
-guest_cmd="$(run_pair model.gguf '' 64); $(run_pair gemma.gguf g- 2048)"
+guest_cmd="$(run_pair model.gguf '' 64); $(run_pair gemma.gguf g- 2048); \
+$(run_pair moe.gguf m- 64); $(run_pair moe.gguf e- 64 --moe-split experts)"
 # The work folder (the current directory) is shared read-write by default.
 "$here/run-in-numa-vm.sh" --nodes "$nodes" --mem-per-node 512M --cpus-per-node 1 \
     --ro "$source_root" --ro "$build_root" --timeout 500 -- bash -c "$guest_cmd"
 vm_rc=$?
-if [ $vm_rc -ne 0 ] || [ ! -f rc ] || [ ! -f g-rc ]; then
+if [ $vm_rc -ne 0 ] || [ ! -f rc ] || [ ! -f g-rc ] || [ ! -f m-rc ] || [ ! -f e-rc ]; then
     echo "FAIL: the guest did not run the commands (run-in-numa-vm.sh exit $vm_rc)"
-    cat auto.err one.err g-auto.err g-one.err 2>/dev/null
+    cat auto.err one.err g-auto.err g-one.err m-auto.err e-auto.err 2>/dev/null
     exit 1
 fi
 fail=0
@@ -74,5 +82,7 @@ check_pair() { # check_pair PREFIX NAME
 }
 check_pair "" llama
 check_pair g- gemma3
-[ $fail = 0 ] && echo "numa-vm: $nodes nodes, llama and gemma3: devices on their nodes, pages placed, same tokens as --tp 1"
+check_pair m- "qwen3moe split by features"
+check_pair e- "qwen3moe split by experts"
+[ $fail = 0 ] && echo "numa-vm: $nodes nodes, llama, gemma3 and qwen3moe (both splits): devices on their nodes, pages placed, same tokens as --tp 1"
 exit $fail

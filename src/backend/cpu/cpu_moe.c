@@ -300,18 +300,25 @@ ntp_status ntp__cpu_moe_ffn(struct ntp_dev_state *s, const struct ntp_kernels *k
         ntp__team_barrier(team);
     }
 
-    /* Each token's partial: its experts' outputs times their weights, best expert first. */
-    ntp__slice(n_tok, ith, nth, &a0, &a1);
+    /* Each token's partial: its experts' outputs times their weights, best expert first;
+       the threads take tokens, or (fewer tokens than threads: a decode) columns. */
+    const bool by_tok = n_tok >= nth;
+    int64_t c0 = 0, c1 = e;
+    ntp__slice(by_tok ? n_tok : e, ith, nth, &a0, &a1);
+    if (!by_tok) {
+        c0 = a0, c1 = a1;
+        a0 = 0, a1 = n_tok;
+    }
     for (int64_t t = a0; t < a1; t++) {
         float *out = s->part + t * e;
-        memset(out, 0, (size_t)e * sizeof(float));
+        memset(out + c0, 0, (size_t)(c1 - c0) * sizeof(float));
         for (int64_t i = 0; ff > 0 && i < m->n_used; i++) {
             const int64_t j = m->slot_of[t * m->n_used + i];
             if (j < 0)
                 continue; /* another device's expert */
             const float wt = m->w[t * m->n_used + i];
             const float *y = m->yd + j * e;
-            for (int64_t c = 0; c < e; c++)
+            for (int64_t c = c0; c < c1; c++)
                 out[c] += wt * y[c];
         }
     }
