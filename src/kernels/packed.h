@@ -25,9 +25,15 @@
  * packed blocks are the ntp_pack_* structs below:
  *
  *   Q4_0: qs[c][4r+j] = q_r[4c+j] | q_r[16+4c+j] << 4
+ *   Q4_1: d[r], m[r]; qs as Q4_0
+ *   Q5_0: qs[c][4r+j] = (q_r[4c+j] & 15) | (q_r[16+4c+j] & 15) << 4
+ *         qh[4r+j] = bit c: bit 4 of q_r[4c+j], bit 4+c: bit 4 of q_r[16+4c+j] (c = 0..3)
+ *   Q5_1: d[r], m[r]; qh and qs as Q5_0
  *   Q8_0: qs[c][4r+j] = q_r[4c+j] + 128 (unsigned)
  *   Q4_K: sc[i][r] = row r's scales[i]
  *         qs[c][i][4r+j] = row r's qs[32c + 4i + j]: q_r[64c+4i+j] | q_r[64c+32+4i+j] << 4
+ *   Q5_K: d, dmin, sc as Q4_K; qs as Q4_K with the low 4 bits of the codes
+ *         qh[i][4r+j] = row r's qh[4i + j]: bit s is bit 4 of q_r[32s+4i+j]
  *   Q6_K: sc[s][r] = row r's scales[s]
  *         q[s][v][4r+j] = q_r[16s+4v+j] | (bits 2v, 2v+1 of q_r[16s+12+j]) << 6
  *
@@ -36,6 +42,15 @@
  * the codes of its first 12 elements of every row in bits 0-5, and the last
  * 4 split over the three vectors' bits 6-7, so that all four code vectors
  * of a sub-block come out with 9 bitwise operations.
+ *
+ * The 5-bit formats keep Q4_0's and Q4_K's nibbles and add 64-byte vectors
+ * of fifth bits (one per block of Q5_0/Q5_1, eight per super-block of
+ * Q5_K) whose byte 4r+j holds the fifth bits of the codes in byte 4r+j of
+ * several code vectors: for code vector c of Q5_0/Q5_1 bits c (low nibbles)
+ * and 4+c (high); for Q5_K's code vector (c, i) bits 2c and 2c+1 of qh[i],
+ * the sub-blocks of its low and high nibbles. A kernel moves one bit to
+ * bit 4 with a shift and an AND and merges it with the nibble in one bit
+ * select.
  */
 #ifndef NTP_KERNELS_PACKED_H
 #define NTP_KERNELS_PACKED_H
@@ -55,6 +70,23 @@ typedef struct ntp_pack_q4_0 {
     uint8_t qs[NTP_QK / 8][64]; /* 4 codes of each row per 64 bytes, two per byte */
 } ntp_pack_q4_0;
 
+typedef struct ntp_pack_q4_1 {
+    ntp_f16 d[NTP_PACK_ROWS], m[NTP_PACK_ROWS]; /* each row's scale and minimum */
+    uint8_t qs[NTP_QK / 8][64];                 /* as Q4_0 */
+} ntp_pack_q4_1;
+
+typedef struct ntp_pack_q5_0 {
+    ntp_f16 d[NTP_PACK_ROWS];   /* d[r] = row r's scale */
+    uint8_t qh[64];             /* the fifth bits, one byte per 4 codes of each row's 32 */
+    uint8_t qs[NTP_QK / 8][64]; /* the low 4 bits, as Q4_0 */
+} ntp_pack_q5_0;
+
+typedef struct ntp_pack_q5_1 {
+    ntp_f16 d[NTP_PACK_ROWS], m[NTP_PACK_ROWS]; /* each row's scale and minimum */
+    uint8_t qh[64];                             /* as Q5_0 */
+    uint8_t qs[NTP_QK / 8][64];                 /* as Q5_0 */
+} ntp_pack_q5_1;
+
 typedef struct ntp_pack_q8_0 {
     ntp_f16 d[NTP_PACK_ROWS];   /* d[r] = row r's scale */
     uint8_t qs[NTP_QK / 4][64]; /* 4 codes of each row per 64 bytes, plus 128 */
@@ -66,6 +98,14 @@ typedef struct ntp_pack_q4_K {
     uint8_t qs[4][8][64];                          /* chunk c, dword i of every row */
 } ntp_pack_q4_K;
 
+/* Q5_K: Q4_K's group (same offsets) followed by the fifth bits. */
+typedef struct ntp_pack_q5_K {
+    ntp_f16 d[NTP_PACK_ROWS], dmin[NTP_PACK_ROWS]; /* each row's super-block scales */
+    uint8_t sc[12][NTP_PACK_ROWS];                 /* sc[i][r] = row r's scales[i] */
+    uint8_t qs[4][8][64];                          /* the low 4 bits, as Q4_K */
+    uint8_t qh[8][64];                             /* qh[i]: dword i of every row's qh */
+} ntp_pack_q5_K;
+
 typedef struct ntp_pack_q6_K {
     ntp_f16 d[NTP_PACK_ROWS];                /* each row's super-block scale */
     int8_t sc[NTP_QK_K / 16][NTP_PACK_ROWS]; /* sc[s][r] = row r's scales[s] */
@@ -74,8 +114,12 @@ typedef struct ntp_pack_q6_K {
 
 /* A group keeps the size of its 16 rows. */
 _Static_assert(sizeof(ntp_pack_q4_0) == NTP_PACK_ROWS * sizeof(ntp_block_q4_0), "Q4_0 group");
+_Static_assert(sizeof(ntp_pack_q4_1) == NTP_PACK_ROWS * sizeof(ntp_block_q4_1), "Q4_1 group");
+_Static_assert(sizeof(ntp_pack_q5_0) == NTP_PACK_ROWS * sizeof(ntp_block_q5_0), "Q5_0 group");
+_Static_assert(sizeof(ntp_pack_q5_1) == NTP_PACK_ROWS * sizeof(ntp_block_q5_1), "Q5_1 group");
 _Static_assert(sizeof(ntp_pack_q8_0) == NTP_PACK_ROWS * sizeof(ntp_block_q8_0), "Q8_0 group");
 _Static_assert(sizeof(ntp_pack_q4_K) == NTP_PACK_ROWS * sizeof(ntp_block_q4_K), "Q4_K group");
+_Static_assert(sizeof(ntp_pack_q5_K) == NTP_PACK_ROWS * sizeof(ntp_block_q5_K), "Q5_K group");
 _Static_assert(sizeof(ntp_pack_q6_K) == NTP_PACK_ROWS * sizeof(ntp_block_q6_K), "Q6_K group");
 
 /*
@@ -90,7 +134,7 @@ void ntp__pack_group(enum ntp_pack_layout l, enum ntp_type t, void *dst, const v
 void ntp__unpack_group(enum ntp_pack_layout l, enum ntp_type t, void *dst, size_t dst_stride,
                        const void *src, int64_t k);
 
-/* Whether t has layout l (NTP_PACK_R16: Q4_0, Q8_0, Q4_K, Q6_K). */
+/* Whether t has layout l (NTP_PACK_R16: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K). */
 bool ntp__pack_supported(enum ntp_pack_layout l, enum ntp_type t);
 
 #endif /* NTP_KERNELS_PACKED_H */

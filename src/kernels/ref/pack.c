@@ -17,8 +17,21 @@ _Static_assert(offsetof(ntp_pack_q4_0, d) == offsetof(ntp_pack_q8_0, d) &&
 
 bool ntp__pack_supported(enum ntp_pack_layout l, enum ntp_type t)
 {
-    return l == NTP_PACK_R16 &&
-           (t == NTP_TYPE_Q4_0 || t == NTP_TYPE_Q8_0 || t == NTP_TYPE_Q4_K || t == NTP_TYPE_Q6_K);
+    if (l != NTP_PACK_R16)
+        return false;
+    switch (t) {
+    case NTP_TYPE_Q4_0:
+    case NTP_TYPE_Q4_1:
+    case NTP_TYPE_Q5_0:
+    case NTP_TYPE_Q5_1:
+    case NTP_TYPE_Q8_0:
+    case NTP_TYPE_Q4_K:
+    case NTP_TYPE_Q5_K:
+    case NTP_TYPE_Q6_K:
+        return true;
+    default:
+        return false;
+    }
 }
 
 /* The file's block size and elements per block of a packable type. */
@@ -27,10 +40,18 @@ static size_t block_bytes(enum ntp_type t)
     switch (t) {
     case NTP_TYPE_Q4_0:
         return sizeof(ntp_block_q4_0);
+    case NTP_TYPE_Q4_1:
+        return sizeof(ntp_block_q4_1);
+    case NTP_TYPE_Q5_0:
+        return sizeof(ntp_block_q5_0);
+    case NTP_TYPE_Q5_1:
+        return sizeof(ntp_block_q5_1);
     case NTP_TYPE_Q8_0:
         return sizeof(ntp_block_q8_0);
     case NTP_TYPE_Q4_K:
         return sizeof(ntp_block_q4_K);
+    case NTP_TYPE_Q5_K:
+        return sizeof(ntp_block_q5_K);
     default:
         return sizeof(ntp_block_q6_K);
     }
@@ -38,7 +59,71 @@ static size_t block_bytes(enum ntp_type t)
 
 static int64_t block_elems(enum ntp_type t)
 {
-    return t == NTP_TYPE_Q4_0 || t == NTP_TYPE_Q8_0 ? NTP_QK : NTP_QK_K;
+    return t == NTP_TYPE_Q4_K || t == NTP_TYPE_Q5_K || t == NTP_TYPE_Q6_K ? NTP_QK_K : NTP_QK;
+}
+
+/*
+ * Where the fields of a 4- or 5-bit legacy block lie, in the file's block
+ * and in the packed one (0: the format has no such field).
+ */
+struct lg_fields {
+    size_t m, qh, qs;    /* the file's block */
+    size_t pm, pqh, pqs; /* the packed block */
+};
+
+static struct lg_fields lg_fields(enum ntp_type t)
+{
+    switch (t) {
+    case NTP_TYPE_Q4_1:
+        return (struct lg_fields){offsetof(ntp_block_q4_1, m), 0, offsetof(ntp_block_q4_1, qs),
+                                  offsetof(ntp_pack_q4_1, m),  0, offsetof(ntp_pack_q4_1, qs)};
+    case NTP_TYPE_Q5_0:
+        return (struct lg_fields){0, offsetof(ntp_block_q5_0, qh), offsetof(ntp_block_q5_0, qs),
+                                  0, offsetof(ntp_pack_q5_0, qh),  offsetof(ntp_pack_q5_0, qs)};
+    default: /* Q5_1 */
+        return (struct lg_fields){offsetof(ntp_block_q5_1, m),  offsetof(ntp_block_q5_1, qh),
+                                  offsetof(ntp_block_q5_1, qs), offsetof(ntp_pack_q5_1, m),
+                                  offsetof(ntp_pack_q5_1, qh),  offsetof(ntp_pack_q5_1, qs)};
+    }
+}
+
+/* Q4_1, Q5_0 and Q5_1 (packed.h), in either direction as move_block. */
+static void move_legacy(enum ntp_type t, uint8_t *p, uint8_t *b, int r, bool pack)
+{
+    const struct lg_fields f = lg_fields(t);
+    uint8_t *pd = p + 2 * r, *pm = p + f.pm + 2 * r;
+    uint8_t *from = pack ? b : pd, *to = pack ? pd : b;
+    memcpy(to, from, 2); /* d */
+    if (f.m) {
+        from = pack ? b + f.m : pm;
+        to = pack ? pm : b + f.m;
+        memcpy(to, from, 2);
+    }
+    for (int c = 0; c < 4; c++)
+        for (int j = 0; j < 4; j++) {
+            uint8_t *pq = p + f.pqs + 64 * c + 4 * r + j, *q = b + f.qs + 4 * c + j;
+            if (pack)
+                *pq = *q;
+            else
+                *q = *pq;
+        }
+    if (!f.qh)
+        return;
+    /* the file's qh: bit e of the little-endian word is bit 4 of code e */
+    uint8_t *fh = b + f.qh;
+    for (int j = 0; j < 4; j++) {
+        uint8_t *ph = p + f.pqh + 4 * r + j;
+        if (pack)
+            *ph = 0;
+        for (int c = 0; c < 4; c++)
+            for (int half = 0; half < 2; half++) {
+                const int e = 16 * half + 4 * c + j, bit = 4 * half + c;
+                if (pack)
+                    *ph |= (uint8_t)(((fh[e / 8] >> (e % 8)) & 1) << bit);
+                else
+                    fh[e / 8] |= (uint8_t)(((*ph >> bit) & 1) << (e % 8));
+            }
+    }
 }
 
 /* The 6-bit code of element e of a Q6_K block (blocks.h). */
@@ -90,6 +175,11 @@ static void move_block(enum ntp_type t, uint8_t *p, uint8_t *b, int r, bool pack
             }
         break;
     }
+    case NTP_TYPE_Q4_1:
+    case NTP_TYPE_Q5_0:
+    case NTP_TYPE_Q5_1:
+        move_legacy(t, p, b, r, pack);
+        break;
     case NTP_TYPE_Q4_K: {
         ntp_pack_q4_K *pk = (ntp_pack_q4_K *)p;
         ntp_block_q4_K *k = (ntp_block_q4_K *)b;
@@ -103,7 +193,22 @@ static void move_block(enum ntp_type t, uint8_t *p, uint8_t *b, int r, bool pack
                     MOVE(pk->qs[c][i][4 * r + j], k->qs[32 * c + 4 * i + j]);
         break;
     }
-    default: {
+    case NTP_TYPE_Q5_K: {
+        ntp_pack_q5_K *pk = (ntp_pack_q5_K *)p;
+        ntp_block_q5_K *k = (ntp_block_q5_K *)b;
+        MOVE(pk->d[r], k->d);
+        MOVE(pk->dmin[r], k->dmin);
+        for (int i = 0; i < 12; i++)
+            MOVE(pk->sc[i][r], k->scales[i]);
+        for (int i = 0; i < 8; i++)
+            for (int j = 0; j < 4; j++) {
+                for (int c = 0; c < 4; c++)
+                    MOVE(pk->qs[c][i][4 * r + j], k->qs[32 * c + 4 * i + j]);
+                MOVE(pk->qh[i][4 * r + j], k->qh[4 * i + j]);
+            }
+        break;
+    }
+    default: { /* Q6_K */
         ntp_pack_q6_K *pk = (ntp_pack_q6_K *)p;
         ntp_block_q6_K *k = (ntp_block_q6_K *)b;
         MOVE(pk->d[r], k->d);

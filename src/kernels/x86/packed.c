@@ -1,8 +1,14 @@
 /*
  * packed.c - the products with packed weights (NTP_PACK_R16, packed.h):
- * Q4_0 and Q8_0 against Q8_0 activations, Q4_K and Q6_K against Q8_K. Built
- * into the AVX-512 library only (16 rows are the 16 int32 lanes of a 512-bit
- * vector); its fill is the only one that asks for the layout.
+ * Q4_0, Q5_0 and Q8_0 against Q8_0 activations, Q4_1 and Q5_1 against Q8_1,
+ * Q4_K, Q5_K and Q6_K against Q8_K. Built into the AVX-512 library only (16
+ * rows are the 16 int32 lanes of a 512-bit vector); its fill is the only one
+ * that asks for the layout.
+ *
+ * Every tile, decode and prefill alike, prefetches the weight stream
+ * NTP_X86_PF bytes ahead: a tile of 8 tokens consumes a group's bytes 8
+ * times slower than decode, and still ran at 1/3 of its in-cache speed on a
+ * matrix larger than the LLC without it (bench/RESULTS.md).
  */
 #include "kernels/packed.h"
 #include "kernels/x86/legacy.h"
@@ -15,22 +21,24 @@ _Static_assert(offsetof(ntp_pack_q8_0, qs) == offsetof(ntp_pack_q4_0, qs),
                "Q4_0 and Q8_0 groups keep their codes at the same offset");
 
 /*
- * Products with packed Q4_0/Q8_0 weights (packed.h): lane r of a 512-bit
+ * Products with packed legacy weights (packed.h): lane r of a 512-bit
  * vector is row r of a 16-row group, so a block of 16 rows times one token
  * is 8 vpdpbusd (4 codes of every row times 4 activation codes broadcast),
- * one int->float convert and one FMA, and no horizontal sum anywhere.
+ * one int->float convert and one FMA (two with a minimum), and no
+ * horizontal sum anywhere.
  *
- * Per activation block the tile needs the token's scale and the zero-point
- * correction -z * (sum of its codes); pk_act_prep tabulates both for a tile
- * of tokens and a chunk of blocks, once per call, on the stack.
+ * Per activation block the tile needs the token's scale, the zero-point
+ * correction -z * (sum of its codes) (Q4_0, Q5_0, Q8_0) or Q8_1's scaled
+ * sum s (Q4_1, Q5_1: the minimum's term m * s); pk_act_prep tabulates them
+ * for a tile of tokens and a chunk of blocks, once per call, on the stack.
  */
-#define PK_TT     8   /* tokens per tile: float accumulators in registers */
-#define PK_KC     256 /* blocks per chunk of k (the tables below are 16 KiB) */
-#define PK_XCODES offsetof(ntp_block_q8_0, qs)
+#define PK_TT 8   /* tokens per tile: float accumulators in registers */
+#define PK_KC 256 /* blocks per chunk of k (the tables below are 24 KiB) */
 
 struct pk_act {
     int32_t corr[PK_TT][PK_KC]; /* -z * sum of the block's codes */
     float dx[PK_TT][PK_KC];     /* the block's scale */
+    float sx[PK_TT][PK_KC];     /* Q8_1: d * sum of the codes */
 };
 
 static void pk_act_prep(enum lg_fmt f, const uint8_t *x, size_t xs, int T, int64_t b0, int64_t kc,
@@ -39,12 +47,72 @@ static void pk_act_prep(enum lg_fmt f, const uint8_t *x, size_t xs, int T, int64
     const __m256i one = _mm256_set1_epi8(1);
     for (int t = 0; t < T; t++)
         for (int64_t b = 0; b < kc; b++) {
-            const uint8_t *xb = x + t * xs + (size_t)(b0 + b) * sizeof(ntp_block_q8_0);
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(xb + PK_XCODES));
-            pa->corr[t][b] = -lg_zero(f) * ntp__x86_hsum_epi32(
-                                               _mm256_dpbusd_epi32(_mm256_setzero_si256(), one, q));
+            const uint8_t *xb = x + t * xs + (size_t)(b0 + b) * lg_xbytes(f);
+            if (lg_zero(f) != 0) {
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(xb + lg_xcodes(f)));
+                pa->corr[t][b] =
+                    -lg_zero(f) *
+                    ntp__x86_hsum_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), one, q));
+            }
             pa->dx[t][b] = ntp__x86_h2f(xb);
+            if (lg_q81(f))
+                pa->sx[t][b] = ntp__x86_h2f(xb + LG_XSUM);
         }
+}
+
+/* Offsets in a packed legacy block of the codes, the fifth bits and the minima (0: none). */
+NTP_INLINE size_t pk_qs_off(enum lg_fmt f)
+{
+    switch (f) {
+    case LG_Q4_0:
+        return offsetof(ntp_pack_q4_0, qs);
+    case LG_Q4_1:
+        return offsetof(ntp_pack_q4_1, qs);
+    case LG_Q5_0:
+        return offsetof(ntp_pack_q5_0, qs);
+    case LG_Q5_1:
+        return offsetof(ntp_pack_q5_1, qs);
+    default:
+        return offsetof(ntp_pack_q8_0, qs);
+    }
+}
+
+NTP_INLINE size_t pk_qh_off(enum lg_fmt f)
+{
+    return f == LG_Q5_0   ? offsetof(ntp_pack_q5_0, qh)
+           : f == LG_Q5_1 ? offsetof(ntp_pack_q5_1, qh)
+                          : 0;
+}
+
+NTP_INLINE size_t pk_m_off(enum lg_fmt f)
+{
+    return f == LG_Q4_1   ? offsetof(ntp_pack_q4_1, m)
+           : f == LG_Q5_1 ? offsetof(ntp_pack_q5_1, m)
+                          : 0;
+}
+
+/* Bit select (a & c) | b, for a fifth bit b already alone at bit 4 and c the nibble mask. */
+#define PK_OR_MASKED 0xec
+
+/* The 16-bit shift of v by n bits, left for n > 0 and right for n < 0 (n a constant). */
+NTP_INLINE __m512i pk_shift(__m512i v, int n)
+{
+    return n > 0   ? _mm512_slli_epi16(v, (unsigned)n)
+           : n < 0 ? _mm512_srli_epi16(v, (unsigned)-n)
+                   : v;
+}
+
+/*
+ * A code vector v's nibble (the low one when hi is false) with bit `bit` of
+ * each byte of qh as the fifth bit: 5-bit codes 0..31. Every bit that moves
+ * stays in its byte, so the 16-bit shifts spill nothing.
+ */
+NTP_INLINE __m512i pk_code5(__m512i v, __m512i qh, int bit, bool hi)
+{
+    const __m512i m4 = _mm512_set1_epi8(15), b4 = _mm512_set1_epi8(16);
+    const __m512i nib = hi ? _mm512_srli_epi16(v, 4) : v;
+    return _mm512_ternarylogic_epi32(nib, _mm512_and_si512(pk_shift(qh, 4 - bit), b4), m4,
+                                     PK_OR_MASKED);
 }
 
 /* Dword e of the activation block's codes, broadcast to the 16 lanes. */
@@ -65,31 +133,41 @@ NTP_INLINE __m512i pk_x4(const uint8_t *xq, int e)
 NTP_INLINE void pk_tile(enum lg_fmt f, int T, const uint8_t *g, int64_t kc, const uint8_t *x,
                         size_t xs, const struct pk_act *pa, float *y, int64_t ldy, bool add)
 {
-    const size_t pb = NTP_PACK_ROWS * lg_wbytes(f), codes = offsetof(ntp_pack_q4_0, qs);
-    const int nq = f == LG_Q4_0 ? 4 : 8; /* 64-byte code vectors per packed block */
+    const size_t pb = NTP_PACK_ROWS * lg_wbytes(f), codes = pk_qs_off(f);
+    const size_t xb = lg_xbytes(f), xc = lg_xcodes(f);
+    const int nq = f == LG_Q8_0 ? 8 : 4; /* 64-byte code vectors per packed block */
+    const bool q5 = f == LG_Q5_0 || f == LG_Q5_1;
     const __m512i m4 = _mm512_set1_epi8(15);
     __m512 acc[PK_TT];
     for (int t = 0; t < T; t++)
         acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < kc; b++) {
         const uint8_t *p = g + (size_t)b * pb;
-        for (size_t o = 0; T == 1 && NTP_X86_PF > 0 && o < pb; o += 64)
+        for (size_t o = 0; NTP_X86_PF > 0 && o < pb; o += 64)
             _mm_prefetch((const char *)p + NTP_X86_PF + o, _MM_HINT_T0);
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
         __m512i u[8];
+        const __m512i qh = q5 ? _mm512_loadu_si512((const void *)(p + pk_qh_off(f))) : m4;
         for (int c = 0; c < nq; c++) {
             const __m512i v = _mm512_loadu_si512((const void *)(p + codes + 64 * c));
-            if (f == LG_Q4_0) {
+            if (q5) {
+                u[c] = pk_code5(v, qh, c, false);
+                u[c + 4] = pk_code5(v, qh, 4 + c, true);
+            } else if (f != LG_Q8_0) {
                 u[c] = _mm512_and_si512(v, m4);
                 u[c + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
             } else {
                 u[c] = v;
             }
         }
+        const __m512 mw =
+            pk_m_off(f) ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + pk_m_off(f))))
+                        : dw;
         for (int t = 0; t < T; t++) {
-            const uint8_t *xq = x + t * xs + (size_t)b * sizeof(ntp_block_q8_0) + PK_XCODES;
+            const uint8_t *xq = x + t * xs + (size_t)b * xb + xc;
             /* Two dependency chains when few tokens leave the units idle. */
-            __m512i s0 = _mm512_set1_epi32(pa->corr[t][b]), s1 = _mm512_setzero_si512();
+            __m512i s0 = lg_zero(f) ? _mm512_set1_epi32(pa->corr[t][b]) : _mm512_setzero_si512();
+            __m512i s1 = _mm512_setzero_si512();
             for (int e = 0; e < 8; e += 2) {
                 s0 = _mm512_dpbusd_epi32(s0, u[e], pk_x4(xq, e));
                 if (T <= 2)
@@ -101,6 +179,8 @@ NTP_INLINE void pk_tile(enum lg_fmt f, int T, const uint8_t *g, int64_t kc, cons
                 s0 = _mm512_add_epi32(s0, s1);
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0),
                                      _mm512_mul_ps(dw, _mm512_set1_ps(pa->dx[t][b])), acc[t]);
+            if (lg_q81(f))
+                acc[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(pa->sx[t][b]), acc[t]);
         }
     }
     for (int t = 0; t < T; t++) {
@@ -151,8 +231,8 @@ NTP_INLINE ntp_status pk_drive(enum lg_fmt f, const struct ntp_matmul_args *a)
             pk_act_prep(f, x + t0 * a->x_stride, a->x_stride, T, b0, kc, &pa);
             for (int64_t g = g0; g < g1; g++)
                 pk_tile_any(f, T, w + g * gbytes + (size_t)b0 * pb, kc,
-                            x + t0 * a->x_stride + (size_t)b0 * sizeof(ntp_block_q8_0), a->x_stride,
-                            &pa, a->y + t0 * a->ldy + g * NTP_PACK_ROWS, a->ldy, b0 > 0);
+                            x + t0 * a->x_stride + (size_t)b0 * lg_xbytes(f), a->x_stride, &pa,
+                            a->y + t0 * a->ldy + g * NTP_PACK_ROWS, a->ldy, b0 > 0);
         }
     }
     return NTP_OK;
@@ -161,6 +241,21 @@ NTP_INLINE ntp_status pk_drive(enum lg_fmt f, const struct ntp_matmul_args *a)
 static ntp_status q4_0_matmul_packed(const struct ntp_matmul_args *a)
 {
     return pk_drive(LG_Q4_0, a);
+}
+
+static ntp_status q4_1_matmul_packed(const struct ntp_matmul_args *a)
+{
+    return pk_drive(LG_Q4_1, a);
+}
+
+static ntp_status q5_0_matmul_packed(const struct ntp_matmul_args *a)
+{
+    return pk_drive(LG_Q5_0, a);
+}
+
+static ntp_status q5_1_matmul_packed(const struct ntp_matmul_args *a)
+{
+    return pk_drive(LG_Q5_1, a);
 }
 
 static ntp_status q8_0_matmul_packed(const struct ntp_matmul_args *a)
@@ -224,16 +319,53 @@ NTP_INLINE __m512 pkk_dx(const uint8_t *xb)
 #define PKK_XB    sizeof(ntp_block_q8_K)
 
 /*
- * Q4_K, T tokens times one group over nsb super-blocks: y[t][0, 16) = the
- * sums. Code vector (c, i) holds dword 16c + i of sub-block 2c in its low
- * nibbles and dword 16c + 8 + i of sub-block 2c + 1 in its high ones; the
- * high nibbles are used in place (16 times their value, one AND instead of
- * a shift and an AND) and their scale carries the 1/16, which is exact.
+ * Q4_K (q5 false) and Q5_K, T tokens times one group over nsb super-blocks:
+ * y[t][0, 16) = the sums. Code vector (c, i) holds dword 16c + i of
+ * sub-block 2c in its low nibbles and dword 16c + 8 + i of sub-block 2c + 1
+ * in its high ones. Q4_K's high nibbles are used in place (16 times their
+ * value, one AND instead of a shift and an AND) and their scale carries the
+ * 1/16, which is exact. Q5_K's fifth bits are bits 2c and 2c + 1 of qh[i]
+ * (pk_code5); its groups begin as Q4_K's.
  */
-NTP_INLINE void pkk_q4k_tile(int T, const uint8_t *g, int64_t nsb, const uint8_t *x, size_t xs,
-                             float *y, int64_t ldy)
+_Static_assert(offsetof(ntp_pack_q5_K, qs) == offsetof(ntp_pack_q4_K, qs) &&
+                   offsetof(ntp_pack_q5_K, sc) == offsetof(ntp_pack_q4_K, sc) &&
+                   offsetof(ntp_pack_q5_K, dmin) == offsetof(ntp_pack_q4_K, dmin),
+               "a Q5_K group begins as a Q4_K group");
+
+/*
+ * Q5_K: sub-block 2c + half of the group times T tokens, added to acc with
+ * its scale f (row scale x d). One sub-block at a time keeps T integer
+ * accumulators, not 2T, so that eight tokens stay in registers.
+ */
+NTP_INLINE void pkk_q5k_half(int T, const ntp_pack_q5_K *pk, int c, int half, __m512 f,
+                             const uint8_t *xs0, size_t xs, __m512 acc[PK_TT])
 {
-    const size_t pb = sizeof(ntp_pack_q4_K);
+    __m512i a[PK_TT], b = _mm512_setzero_si512();
+    for (int t = 0; t < T; t++)
+        a[t] = _mm512_setzero_si512();
+    for (int i = 0; i < 8; i++) {
+        const __m512i v = _mm512_loadu_si512((const void *)pk->qs[c][i]);
+        const __m512i qh = _mm512_loadu_si512((const void *)pk->qh[i]);
+        const __m512i u = pk_code5(v, qh, 2 * c + half, half);
+        for (int t = 0; t < T; t++) {
+            const __m512i x4 = pkk_x4(xs0 + t * xs, PKK_QS, 16 * c + 8 * half + i);
+            if (T == 1 && i % 2) /* one token alone gets two chains */
+                b = _mm512_dpbusd_epi32(b, u, x4);
+            else
+                a[t] = _mm512_dpbusd_epi32(a[t], u, x4);
+        }
+    }
+    if (T == 1)
+        a[0] = _mm512_add_epi32(a[0], b);
+    for (int t = 0; t < T; t++)
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[t]), _mm512_mul_ps(f, pkk_dx(xs0 + t * xs)),
+                                 acc[t]);
+}
+
+NTP_INLINE void pkk_q4k_tile(bool q5, int T, const uint8_t *g, int64_t nsb, const uint8_t *x,
+                             size_t xs, float *y, int64_t ldy)
+{
+    const size_t pb = q5 ? sizeof(ntp_pack_q5_K) : sizeof(ntp_pack_q4_K);
     const __m512i m_lo = _mm512_set1_epi8(0x0f), m_hi = _mm512_set1_epi8((char)0xf0);
     __m512 acc[PK_TT];
     for (int t = 0; t < T; t++)
@@ -241,10 +373,10 @@ NTP_INLINE void pkk_q4k_tile(int T, const uint8_t *g, int64_t nsb, const uint8_t
     for (int64_t sb = 0; sb < nsb; sb++) {
         const uint8_t *p = g + (size_t)sb * pb, *xs0 = x + (size_t)sb * PKK_XB;
         const ntp_pack_q4_K *pk = (const ntp_pack_q4_K *)p;
-        for (size_t o = 0; T == 1 && NTP_X86_PF > 0 && o < pb; o += 64)
+        for (size_t o = 0; NTP_X86_PF > 0 && o < pb; o += 64)
             _mm_prefetch((const char *)p + NTP_X86_PF + o, _MM_HINT_T0);
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
-        const __m512 dw16 = _mm512_mul_ps(dw, _mm512_set1_ps(1.0f / 16));
+        const __m512 dw16 = q5 ? dw : _mm512_mul_ps(dw, _mm512_set1_ps(1.0f / 16));
         __m128i sc[8], mn[8];
         pkk_scales_q4k(pk, sc, mn);
         for (int c = 0; c < 4; c++) {
@@ -252,6 +384,22 @@ NTP_INLINE void pkk_q4k_tile(int T, const uint8_t *g, int64_t nsb, const uint8_t
                 _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sc[2 * c])), dw);
             const __m512 f_hi =
                 _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sc[2 * c + 1])), dw16);
+            if (q5) { /* c a constant in every call (the fifth bits' shifts are immediates) */
+                const ntp_pack_q5_K *p5 = (const ntp_pack_q5_K *)p;
+                switch (c) {
+#define PKK_Q5K(cc)                                                                                \
+    case cc:                                                                                       \
+        pkk_q5k_half(T, p5, cc, 0, f_lo, xs0, xs, acc);                                            \
+        pkk_q5k_half(T, p5, cc, 1, f_hi, xs0, xs, acc);                                            \
+        break;
+                    PKK_Q5K(0)
+                    PKK_Q5K(1)
+                    PKK_Q5K(2)
+                    PKK_Q5K(3)
+#undef PKK_Q5K
+                }
+                continue;
+            }
             /* One token alone gets two chains per sub-block (vpdpbusd waits for the last). */
             __m512i a_lo[PK_TT], a_hi[PK_TT], b_lo = _mm512_setzero_si512(), b_hi = b_lo;
             for (int t = 0; t < T; t++)
@@ -322,7 +470,7 @@ NTP_INLINE void pkk_q6k_tile(int T, const uint8_t *g, int64_t nsb, const uint8_t
         const uint8_t *p = g + (size_t)sb * pb;
         const ntp_pack_q6_K *pk = (const ntp_pack_q6_K *)p;
         const uint8_t *xs0 = x + (size_t)sb * PKK_XB;
-        for (size_t o = 0; T == 1 && NTP_X86_PF > 0 && o < pb; o += 64)
+        for (size_t o = 0; NTP_X86_PF > 0 && o < pb; o += 64)
             _mm_prefetch((const char *)p + NTP_X86_PF + o, _MM_HINT_T0);
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
         for (int s = 0; s < 16; s++) {
@@ -374,8 +522,8 @@ NTP_INLINE void pkk_tile_any(enum ntp_type f, int T, const uint8_t *g, int64_t n
     switch (T) {
 #define PKK_CASE(n)                                                                                \
     case n:                                                                                        \
-        if (f == NTP_TYPE_Q4_K)                                                                    \
-            pkk_q4k_tile(n, g, nsb, x, xs, y, ldy);                                                \
+        if (f == NTP_TYPE_Q4_K || f == NTP_TYPE_Q5_K)                                              \
+            pkk_q4k_tile(f == NTP_TYPE_Q5_K, n, g, nsb, x, xs, y, ldy);                            \
         else                                                                                       \
             pkk_q6k_tile(n, g, nsb, x, xs, y, ldy);                                                \
         break;
@@ -396,8 +544,9 @@ NTP_INLINE ntp_status pkk_drive(enum ntp_type f, const struct ntp_matmul_args *a
     if (a->k % NTP_QK_K != 0 || a->n_rows % NTP_PACK_ROWS != 0)
         return NTP_E_UNSUPPORTED;
     const int64_t nsb = a->k / NTP_QK_K;
-    const size_t gbytes =
-        (size_t)nsb * (f == NTP_TYPE_Q4_K ? sizeof(ntp_pack_q4_K) : sizeof(ntp_pack_q6_K));
+    const size_t gbytes = (size_t)nsb * (f == NTP_TYPE_Q4_K   ? sizeof(ntp_pack_q4_K)
+                                         : f == NTP_TYPE_Q5_K ? sizeof(ntp_pack_q5_K)
+                                                              : sizeof(ntp_pack_q6_K));
     int64_t g0, g1;
     ntp__slice(a->n_rows / NTP_PACK_ROWS, a->ith, a->nth, &g0, &g1);
     for (int64_t t0 = 0; t0 < a->n_tok; t0 += PK_TT) {
@@ -415,6 +564,11 @@ static ntp_status q4_k_matmul_packed(const struct ntp_matmul_args *a)
     return pkk_drive(NTP_TYPE_Q4_K, a);
 }
 
+static ntp_status q5_k_matmul_packed(const struct ntp_matmul_args *a)
+{
+    return pkk_drive(NTP_TYPE_Q5_K, a);
+}
+
 static ntp_status q6_k_matmul_packed(const struct ntp_matmul_args *a)
 {
     return pkk_drive(NTP_TYPE_Q6_K, a);
@@ -426,10 +580,10 @@ void NTP_X86(fill_packed)(struct ntp_kernel_type t[NTP_TYPE_COUNT])
         enum ntp_type type;
         ntp_matmul_fn matmul;
     } fns[] = {
-        {NTP_TYPE_Q4_0, q4_0_matmul_packed},
-        {NTP_TYPE_Q8_0, q8_0_matmul_packed},
-        {NTP_TYPE_Q4_K, q4_k_matmul_packed},
-        {NTP_TYPE_Q6_K, q6_k_matmul_packed},
+        {NTP_TYPE_Q4_0, q4_0_matmul_packed}, {NTP_TYPE_Q4_1, q4_1_matmul_packed},
+        {NTP_TYPE_Q5_0, q5_0_matmul_packed}, {NTP_TYPE_Q5_1, q5_1_matmul_packed},
+        {NTP_TYPE_Q8_0, q8_0_matmul_packed}, {NTP_TYPE_Q4_K, q4_k_matmul_packed},
+        {NTP_TYPE_Q5_K, q5_k_matmul_packed}, {NTP_TYPE_Q6_K, q6_k_matmul_packed},
     };
     for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
         t[fns[i].type].pack = NTP_PACK_R16;
