@@ -4,7 +4,8 @@
  * models (needs a GPU; otherwise "SKIP: no CUDA device (...)", exit 77):
  * llama (F32), qwen2 (F16), qwen3 (Q4_K_M) and gemma3 (F32; post-norms,
  * GeGLU, a window of 5 positions, shorter than the prompt, in five of its
- * six layers; a tied head; the embedding scale, which the host applies).
+ * six layers; a tied head; the embedding scale, which the host applies); a
+ * qwen3moe, which the CUDA device refuses (its CPU stand-in runs it).
  *
  * For each model the CPU alone (n_gpu_layers = 0), at the same batch size, is
  * the baseline (batches of 8 or more tokens attend through another path,
@@ -158,6 +159,33 @@ static void check_too_many(const char *path)
     ntp_model_free(m);
 }
 
+/*
+ * A mixture of experts: the CUDA device has no expert kernels and refuses
+ * its layers with a message that says so (-ngl); its CPU stand-in runs
+ * them, so the pipeline is checked as for the dense models.
+ */
+static void check_moe(void)
+{
+    struct ntp_gen_params p = fwd_small("qwen3moe");
+    p.n_layer = 3;
+    p.n_expert = 8;
+    p.n_ff_exp = 32;
+    if (stand_in) {
+        check_model(&p, "qwen3moe-f32", false);
+        return;
+    }
+    char path[300];
+    if (fwd_gen(&p, "moe", path, sizeof path) != 0)
+        return;
+    ntp_model *m = NULL;
+    ntp_model_params mp = ntp_model_default_params();
+    mp.n_gpu_layers = 1;
+    CHECK_STATUS(ntp_model_load(path, mp, &m), NTP_E_UNSUPPORTED);
+    printf("mixture of experts on the GPU: %s\n", ntp_last_error());
+    CHECK(strstr(ntp_last_error(), "cannot run mixture-of-experts layers") != NULL);
+    CHECK(m == NULL);
+}
+
 int main(void)
 {
     stand_in = gpu_stand_in();
@@ -183,6 +211,7 @@ int main(void)
     p.head_dim = 32;
     p.tied_output = true;
     check_model(&p, "gemma3-f32", false);
+    check_moe();
     char path[300];
     p = fwd_small("llama");
     if (fwd_gen(&p, "refuse", path, sizeof path) == 0) {
