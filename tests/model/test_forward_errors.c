@@ -4,7 +4,9 @@
  * architecture, missing key, missing tensor, wrong shape, a tensor type the
  * kernels cannot compute with, weights larger than the memory limit (checked
  * before anything is allocated), context overflow and bad token ids; for
- * gemma3 a missing post-norm and bad sliding-window keys.
+ * gemma3 a missing post-norm and bad sliding-window keys; for qwen3moe bad
+ * expert counts, expert tensors missing, misshapen or of a type the kernels
+ * lack, and an unknown split.
  */
 #include "forward_util.h"
 #include "model/hybrid.h"
@@ -53,7 +55,7 @@ static ntp_status copy_tensor(ntp_gguf_writer *w, const ntp_gguf_tensor *t, cons
         size_t row;
         if (ntp_type_row_size(e->new_type, ne[0], &row) != NTP_OK)
             return NTP_E_INVALID_ARG;
-        void *data = zeros(row * (size_t)ne[1]);
+        void *data = zeros(row * (size_t)(ne[1] * ne[2] * ne[3]));
         ntp_status s = ntp_gguf_writer_add_tensor(w, t->name, e->new_type, t->n_dims, ne, data);
         free(data);
         return s;
@@ -234,6 +236,44 @@ static void test_gemma3_errors(ntp_model_params mp)
     ntp_model_free(m);
 }
 
+/* qwen3moe's experts: counts checked against each other and the tensors, the tensors' types. */
+static void test_moe_errors(ntp_model_params mp)
+{
+    char path[300];
+    make_variant("m-count", &(struct edit){.drop_key = "qwen3moe.expert_count"}, path, sizeof path);
+    expect_load_error(path, mp, NTP_E_NOT_FOUND, (const char *const[]){"expert_count", NULL});
+    make_variant("m-used", &(struct edit){.set_key = "qwen3moe.expert_used_count", .set_u32 = 9},
+                 path, sizeof path);
+    expect_load_error(
+        path, mp, NTP_E_FORMAT,
+        (const char *const[]){"qwen3moe.expert_used_count = 9 is more than", "= 8", NULL});
+    make_variant("m-many", &(struct edit){.set_key = "qwen3moe.expert_count", .set_u32 = 100000},
+                 path, sizeof path);
+    expect_load_error(path, mp, NTP_E_FORMAT,
+                      (const char *const[]){"qwen3moe.expert_count = 100000", "1 to 512", NULL});
+    make_variant("m-fewer", &(struct edit){.set_key = "qwen3moe.expert_count", .set_u32 = 4}, path,
+                 sizeof path);
+    expect_load_error(path, mp, NTP_E_FORMAT,
+                      (const char *const[]){"blk.0.ffn_gate_inp.weight", "expected [64, 4]", NULL});
+    make_variant("m-shape", &(struct edit){.reshape_tensor = "blk.1.ffn_up_exps.weight"}, path,
+                 sizeof path);
+    expect_load_error(
+        path, mp, NTP_E_FORMAT,
+        (const char *const[]){"blk.1.ffn_up_exps.weight", "[64, 16, 8, 1]", "[64, 32, 8]", NULL});
+    make_variant("m-missing", &(struct edit){.drop_tensor = "blk.1.ffn_down_exps.weight"}, path,
+                 sizeof path);
+    expect_load_error(path, mp, NTP_E_NOT_FOUND,
+                      (const char *const[]){"blk.1.ffn_down_exps.weight", "qwen3moe", NULL});
+    make_variant(
+        "m-type",
+        &(struct edit){.retype_tensor = "blk.0.ffn_gate_exps.weight", .new_type = NTP_TYPE_IQ4_NL},
+        path, sizeof path);
+    expect_load_error(path, mp, NTP_E_UNSUPPORTED,
+                      (const char *const[]){"blk.0.ffn_gate_exps.weight", "IQ4_NL", NULL});
+    mp.moe_split = 7;
+    expect_load_error(base, mp, NTP_E_INVALID_ARG, (const char *const[]){"moe_split 7", NULL});
+}
+
 static void test_decode_errors(void)
 {
     ntp_model *m = NULL;
@@ -293,6 +333,14 @@ int main(void)
         ntp_model_params mp = ntp_model_default_params();
         mp.n_threads = 1;
         test_gemma3_errors(mp);
+    }
+    p = fwd_small("qwen3moe");
+    p.n_expert = 8;
+    p.n_ff_exp = 32;
+    if (fwd_gen(&p, "base-moe", base, sizeof base) == 0) {
+        ntp_model_params mp = ntp_model_default_params();
+        mp.n_threads = 1;
+        test_moe_errors(mp);
     }
     ntp_model *m = (ntp_model *)1;
     CHECK_STATUS(ntp_model_load("/nonexistent/x.gguf", ntp_model_default_params(), &m), NTP_E_IO);
