@@ -25,6 +25,7 @@ bool ntp__pack_supported(enum ntp_pack_layout l, enum ntp_type t)
     case NTP_TYPE_Q5_0:
     case NTP_TYPE_Q5_1:
     case NTP_TYPE_Q8_0:
+    case NTP_TYPE_Q2_K:
     case NTP_TYPE_Q4_K:
     case NTP_TYPE_Q5_K:
     case NTP_TYPE_Q6_K:
@@ -48,6 +49,8 @@ static size_t block_bytes(enum ntp_type t)
         return sizeof(ntp_block_q5_1);
     case NTP_TYPE_Q8_0:
         return sizeof(ntp_block_q8_0);
+    case NTP_TYPE_Q2_K:
+        return sizeof(ntp_block_q2_K);
     case NTP_TYPE_Q4_K:
         return sizeof(ntp_block_q4_K);
     case NTP_TYPE_Q5_K:
@@ -59,7 +62,7 @@ static size_t block_bytes(enum ntp_type t)
 
 static int64_t block_elems(enum ntp_type t)
 {
-    return t == NTP_TYPE_Q4_K || t == NTP_TYPE_Q5_K || t == NTP_TYPE_Q6_K ? NTP_QK_K : NTP_QK;
+    return ntp_type_get_traits(t)->block_size;
 }
 
 /*
@@ -126,6 +129,17 @@ static void move_legacy(enum ntp_type t, uint8_t *p, uint8_t *b, int r, bool pac
     }
 }
 
+/* Byte and shift of the 2-bit field of element e in Q2_K's (and Q3_K's) qs (blocks.h). */
+static int q2k_byte(int e)
+{
+    return 32 * (e / 128) + e % 32;
+}
+
+static int q2k_shift(int e)
+{
+    return 2 * ((e % 128) / 32);
+}
+
 /* The 6-bit code of element e of a Q6_K block (blocks.h). */
 static int q6k_code(const ntp_block_q6_K *b, int e)
 {
@@ -180,6 +194,30 @@ static void move_block(enum ntp_type t, uint8_t *p, uint8_t *b, int r, bool pack
     case NTP_TYPE_Q5_1:
         move_legacy(t, p, b, r, pack);
         break;
+    case NTP_TYPE_Q2_K: {
+        ntp_pack_q2_K *pk = (ntp_pack_q2_K *)p;
+        ntp_block_q2_K *k = (ntp_block_q2_K *)b;
+        MOVE(pk->d[r], k->d);
+        MOVE(pk->dmin[r], k->dmin);
+        for (int s = 0; s < 16; s++)
+            MOVE(pk->sc[s][r], k->scales[s]);
+        /* field f of qs[g][v][4r + j]: element 16(4g + f) + 4v + j */
+        for (int g = 0; g < 4; g++)
+            for (int v = 0; v < 4; v++)
+                for (int j = 0; j < 4; j++) {
+                    uint8_t *q = &pk->qs[g][v][4 * r + j];
+                    if (pack)
+                        *q = 0;
+                    for (int f = 0; f < 4; f++) {
+                        const int e = 16 * (4 * g + f) + 4 * v + j;
+                        if (pack)
+                            *q |= (uint8_t)(((k->qs[q2k_byte(e)] >> q2k_shift(e)) & 3) << (2 * f));
+                        else
+                            k->qs[q2k_byte(e)] |= (uint8_t)(((*q >> (2 * f)) & 3) << q2k_shift(e));
+                    }
+                }
+        break;
+    }
     case NTP_TYPE_Q4_K: {
         ntp_pack_q4_K *pk = (ntp_pack_q4_K *)p;
         ntp_block_q4_K *k = (ntp_block_q4_K *)b;

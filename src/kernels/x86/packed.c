@@ -516,6 +516,74 @@ NTP_INLINE void pkk_q6k_tile(int T, const uint8_t *g, int64_t nsb, const uint8_t
         _mm512_storeu_ps(y + t * ldy, acc[t]);
 }
 
+/*
+ * Q2_K, as pkk_q6k_tile: code vector (g, v) serves quad v of sub-blocks
+ * 4g..4g+3, field f an AND away (the codes times 4^f; the sub-block's
+ * float scale carries 4^-f). The mins pair with the bsums as Q6_K's scales.
+ */
+NTP_INLINE void pkk_q2k_tile(int T, const uint8_t *g, int64_t nsb, const uint8_t *x, size_t xs,
+                             float *y, int64_t ldy)
+{
+    const size_t pb = sizeof(ntp_pack_q2_K);
+    const __m128i m4 = _mm_set1_epi8(15);
+    __m512 acc[PK_TT];
+    for (int t = 0; t < T; t++)
+        acc[t] = _mm512_setzero_ps();
+    for (int64_t sb = 0; sb < nsb; sb++) {
+        const uint8_t *p = g + (size_t)sb * pb;
+        const ntp_pack_q2_K *pk = (const ntp_pack_q2_K *)p;
+        const uint8_t *xs0 = x + (size_t)sb * PKK_XB;
+        for (size_t o = 0; NTP_X86_PF > 0 && o < pb; o += 64)
+            _mm_prefetch((const char *)p + NTP_X86_PF + o, _MM_HINT_T0);
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk->d));
+        for (int gi = 0; gi < 4; gi++) {
+            __m512i v[4];
+            for (int q = 0; q < 4; q++)
+                v[q] = _mm512_loadu_si512((const void *)pk->qs[gi][q]);
+            for (int f = 0; f < 4; f++) {
+                const int s = 4 * gi + f;
+                const __m128i sc8 = _mm_and_si128(_mm_loadu_si128((const __m128i *)pk->sc[s]), m4);
+                const __m512 fs =
+                    _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sc8)),
+                                  _mm512_mul_ps(dw, _mm512_set1_ps(1.0f / (float)(1 << (2 * f)))));
+                const __m512i mf = _mm512_set1_epi8((char)(3 << (2 * f)));
+                __m512i c[4];
+                for (int q = 0; q < 4; q++)
+                    c[q] = _mm512_and_si512(v[q], mf);
+                for (int t = 0; t < T; t++) {
+                    const uint8_t *xb = xs0 + t * xs;
+                    __m512i a = _mm512_setzero_si512();
+                    for (int q = 0; q < 4; q++)
+                        a = _mm512_dpbusd_epi32(a, c[q], pkk_x4(xb, PKK_QS, 4 * s + q));
+                    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(fs, pkk_dx(xb)),
+                                             acc[t]);
+                }
+            }
+        }
+        /* mins of sub-blocks (2i, 2i + 1) of each row as int16, against bsums dword i */
+        __m512i mp[8];
+        for (int i = 0; i < 8; i++) {
+            const __m128i a = _mm_and_si128(
+                _mm_srli_epi16(_mm_loadu_si128((const __m128i *)pk->sc[2 * i]), 4), m4);
+            const __m128i b = _mm_and_si128(
+                _mm_srli_epi16(_mm_loadu_si128((const __m128i *)pk->sc[2 * i + 1]), 4), m4);
+            mp[i] = _mm512_cvtepu8_epi16(
+                _mm256_set_m128i(_mm_unpackhi_epi8(a, b), _mm_unpacklo_epi8(a, b)));
+        }
+        const __m512 dmw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk->dmin));
+        for (int t = 0; t < T; t++) {
+            const uint8_t *xb = xs0 + t * xs;
+            __m512i im = _mm512_setzero_si512();
+            for (int i = 0; i < 8; i++)
+                im = _mm512_dpwssd_epi32(im, mp[i], pkk_x4(xb, PKK_BSUMS, i));
+            acc[t] =
+                _mm512_fnmadd_ps(_mm512_cvtepi32_ps(im), _mm512_mul_ps(dmw, pkk_dx(xb)), acc[t]);
+        }
+    }
+    for (int t = 0; t < T; t++)
+        _mm512_storeu_ps(y + t * ldy, acc[t]);
+}
+
 NTP_INLINE void pkk_tile_any(enum ntp_type f, int T, const uint8_t *g, int64_t nsb,
                              const uint8_t *x, size_t xs, float *y, int64_t ldy)
 {
@@ -524,6 +592,8 @@ NTP_INLINE void pkk_tile_any(enum ntp_type f, int T, const uint8_t *g, int64_t n
     case n:                                                                                        \
         if (f == NTP_TYPE_Q4_K || f == NTP_TYPE_Q5_K)                                              \
             pkk_q4k_tile(f == NTP_TYPE_Q5_K, n, g, nsb, x, xs, y, ldy);                            \
+        else if (f == NTP_TYPE_Q2_K)                                                               \
+            pkk_q2k_tile(n, g, nsb, x, xs, y, ldy);                                                \
         else                                                                                       \
             pkk_q6k_tile(n, g, nsb, x, xs, y, ldy);                                                \
         break;
@@ -544,9 +614,7 @@ NTP_INLINE ntp_status pkk_drive(enum ntp_type f, const struct ntp_matmul_args *a
     if (a->k % NTP_QK_K != 0 || a->n_rows % NTP_PACK_ROWS != 0)
         return NTP_E_UNSUPPORTED;
     const int64_t nsb = a->k / NTP_QK_K;
-    const size_t gbytes = (size_t)nsb * (f == NTP_TYPE_Q4_K   ? sizeof(ntp_pack_q4_K)
-                                         : f == NTP_TYPE_Q5_K ? sizeof(ntp_pack_q5_K)
-                                                              : sizeof(ntp_pack_q6_K));
+    const size_t gbytes = (size_t)nsb * NTP_PACK_ROWS * ntp_type_get_traits(f)->type_size;
     int64_t g0, g1;
     ntp__slice(a->n_rows / NTP_PACK_ROWS, a->ith, a->nth, &g0, &g1);
     for (int64_t t0 = 0; t0 < a->n_tok; t0 += PK_TT) {
@@ -557,6 +625,11 @@ NTP_INLINE ntp_status pkk_drive(enum ntp_type f, const struct ntp_matmul_args *a
                          a->y + t0 * a->ldy + g * NTP_PACK_ROWS, a->ldy);
     }
     return NTP_OK;
+}
+
+static ntp_status q2_k_matmul_packed(const struct ntp_matmul_args *a)
+{
+    return pkk_drive(NTP_TYPE_Q2_K, a);
 }
 
 static ntp_status q4_k_matmul_packed(const struct ntp_matmul_args *a)
@@ -582,8 +655,9 @@ void NTP_X86(fill_packed)(struct ntp_kernel_type t[NTP_TYPE_COUNT])
     } fns[] = {
         {NTP_TYPE_Q4_0, q4_0_matmul_packed}, {NTP_TYPE_Q4_1, q4_1_matmul_packed},
         {NTP_TYPE_Q5_0, q5_0_matmul_packed}, {NTP_TYPE_Q5_1, q5_1_matmul_packed},
-        {NTP_TYPE_Q8_0, q8_0_matmul_packed}, {NTP_TYPE_Q4_K, q4_k_matmul_packed},
-        {NTP_TYPE_Q5_K, q5_k_matmul_packed}, {NTP_TYPE_Q6_K, q6_k_matmul_packed},
+        {NTP_TYPE_Q8_0, q8_0_matmul_packed}, {NTP_TYPE_Q2_K, q2_k_matmul_packed},
+        {NTP_TYPE_Q4_K, q4_k_matmul_packed}, {NTP_TYPE_Q5_K, q5_k_matmul_packed},
+        {NTP_TYPE_Q6_K, q6_k_matmul_packed},
     };
     for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
         t[fns[i].type].pack = NTP_PACK_R16;
