@@ -32,6 +32,9 @@
  *   Q8_0: qs[c][4r+j] = q_r[4c+j] + 128 (unsigned)
  *   Q2_K: sc[s][r] = row r's scales[s]
  *         qs[g][v][4r+j] bits 2f, 2f+1 = q_r[16(4g+f)+4v+j] (f = 0..3)
+ *   Q3_K: sc[i][r] = row r's scales[i]
+ *         qs: the low two bits of the codes, as Q2_K's
+ *         hm[h][v][4r+j] bit b = bit 2 of q_r[16(8h+b)+4v+j]
  *   Q4_K: sc[i][r] = row r's scales[i]
  *         qs[c][i][4r+j] = row r's qs[32c + 4i + j]: q_r[64c+4i+j] | q_r[64c+32+4i+j] << 4
  *   Q5_K: d, dmin, sc as Q4_K; qs as Q4_K with the low 4 bits of the codes
@@ -41,7 +44,9 @@
  *
  * Q2_K's code vector (g, v) holds quad v of the four sub-blocks 4g..4g+3,
  * one per 2-bit field: an AND gives a sub-block's codes times 4^f, and its
- * scale carries the 4^-f (exact).
+ * scale carries the 4^-f (exact). Q3_K adds eight vectors of third bits,
+ * one bit per sub-block in each byte, which a kernel moves next to the
+ * 2-bit field as the 5-bit formats do.
  *
  * Q6_K's codes are the 6-bit values 0..63 (the file's ql | qh << 4, weight
  * code + 32). Sub-block s (16 elements, one scale) is three 64-byte vectors:
@@ -110,6 +115,13 @@ typedef struct ntp_pack_q2_K {
     uint8_t qs[4][4][64]; /* sub-blocks 4g..4g+3, quad v: one 2-bit field each */
 } ntp_pack_q2_K;
 
+typedef struct ntp_pack_q3_K {
+    ntp_f16 d[NTP_PACK_ROWS];      /* each row's super-block scale */
+    uint8_t sc[12][NTP_PACK_ROWS]; /* sc[i][r] = row r's scales[i] */
+    uint8_t qs[4][4][64];          /* the low two bits of the codes, as Q2_K */
+    uint8_t hm[2][4][64];          /* the third bits: sub-blocks 8h..8h+7, quad v */
+} ntp_pack_q3_K;
+
 /* Q5_K: Q4_K's group (same offsets) followed by the fifth bits. */
 typedef struct ntp_pack_q5_K {
     ntp_f16 d[NTP_PACK_ROWS], dmin[NTP_PACK_ROWS]; /* each row's super-block scales */
@@ -131,6 +143,7 @@ _Static_assert(sizeof(ntp_pack_q5_0) == NTP_PACK_ROWS * sizeof(ntp_block_q5_0), 
 _Static_assert(sizeof(ntp_pack_q5_1) == NTP_PACK_ROWS * sizeof(ntp_block_q5_1), "Q5_1 group");
 _Static_assert(sizeof(ntp_pack_q8_0) == NTP_PACK_ROWS * sizeof(ntp_block_q8_0), "Q8_0 group");
 _Static_assert(sizeof(ntp_pack_q2_K) == NTP_PACK_ROWS * sizeof(ntp_block_q2_K), "Q2_K group");
+_Static_assert(sizeof(ntp_pack_q3_K) == NTP_PACK_ROWS * sizeof(ntp_block_q3_K), "Q3_K group");
 _Static_assert(sizeof(ntp_pack_q4_K) == NTP_PACK_ROWS * sizeof(ntp_block_q4_K), "Q4_K group");
 _Static_assert(sizeof(ntp_pack_q5_K) == NTP_PACK_ROWS * sizeof(ntp_block_q5_K), "Q5_K group");
 _Static_assert(sizeof(ntp_pack_q6_K) == NTP_PACK_ROWS * sizeof(ntp_block_q6_K), "Q6_K group");
@@ -147,7 +160,7 @@ void ntp__pack_group(enum ntp_pack_layout l, enum ntp_type t, void *dst, const v
 void ntp__unpack_group(enum ntp_pack_layout l, enum ntp_type t, void *dst, size_t dst_stride,
                        const void *src, int64_t k);
 
-/* Whether t has layout l (NTP_PACK_R16: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q4_K, Q5_K, Q6_K). */
+/* Whether t has layout l (NTP_PACK_R16: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K .. Q6_K). */
 bool ntp__pack_supported(enum ntp_pack_layout l, enum ntp_type t);
 
 #endif /* NTP_KERNELS_PACKED_H */

@@ -315,7 +315,7 @@ static void test_packed(const struct ntp_kernels *ref, const struct ntp_kernels 
             fprintf(stderr, "%s packed %s: %d mismatches\n", k->isa, ntp_type_name(t), bad);
         CHECK(bad == 0);
     }
-    /* AVX-512 packs every format with the layout: Q4_0/1, Q5_0/1, Q8_0, Q2_K, Q4_K, Q5_K, Q6_K. */
+    /* AVX-512 packs every format with the layout: Q4_0/1, Q5_0/1, Q8_0, Q2_K .. Q6_K. */
     for (size_t ti = 0; strcmp(k->isa, "avx512") == 0 && ti < sizeof types / sizeof types[0]; ti++)
         CHECK((k->type[types[ti]].pack == NTP_PACK_R16) ==
               ntp__pack_supported(NTP_PACK_R16, types[ti]));

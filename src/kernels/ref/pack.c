@@ -26,6 +26,7 @@ bool ntp__pack_supported(enum ntp_pack_layout l, enum ntp_type t)
     case NTP_TYPE_Q5_1:
     case NTP_TYPE_Q8_0:
     case NTP_TYPE_Q2_K:
+    case NTP_TYPE_Q3_K:
     case NTP_TYPE_Q4_K:
     case NTP_TYPE_Q5_K:
     case NTP_TYPE_Q6_K:
@@ -51,6 +52,8 @@ static size_t block_bytes(enum ntp_type t)
         return sizeof(ntp_block_q8_0);
     case NTP_TYPE_Q2_K:
         return sizeof(ntp_block_q2_K);
+    case NTP_TYPE_Q3_K:
+        return sizeof(ntp_block_q3_K);
     case NTP_TYPE_Q4_K:
         return sizeof(ntp_block_q4_K);
     case NTP_TYPE_Q5_K:
@@ -140,6 +143,29 @@ static int q2k_shift(int e)
     return 2 * ((e % 128) / 32);
 }
 
+/*
+ * Q2_K's and Q3_K's 2-bit fields, packed (pq: the group's qs[4][4][64], row
+ * r) from the file's qs or back (file qs zeroed beforehand): field f of
+ * qs[g][v][4r + j] is element 16(4g + f) + 4v + j.
+ */
+static void move_2bit(uint8_t (*pq)[4][64], uint8_t *qs, int r, bool pack)
+{
+    for (int g = 0; g < 4; g++)
+        for (int v = 0; v < 4; v++)
+            for (int j = 0; j < 4; j++) {
+                uint8_t *q = &pq[g][v][4 * r + j];
+                if (pack)
+                    *q = 0;
+                for (int f = 0; f < 4; f++) {
+                    const int e = 16 * (4 * g + f) + 4 * v + j;
+                    if (pack)
+                        *q |= (uint8_t)(((qs[q2k_byte(e)] >> q2k_shift(e)) & 3) << (2 * f));
+                    else
+                        qs[q2k_byte(e)] |= (uint8_t)(((*q >> (2 * f)) & 3) << q2k_shift(e));
+                }
+            }
+}
+
 /* The 6-bit code of element e of a Q6_K block (blocks.h). */
 static int q6k_code(const ntp_block_q6_K *b, int e)
 {
@@ -201,19 +227,29 @@ static void move_block(enum ntp_type t, uint8_t *p, uint8_t *b, int r, bool pack
         MOVE(pk->dmin[r], k->dmin);
         for (int s = 0; s < 16; s++)
             MOVE(pk->sc[s][r], k->scales[s]);
-        /* field f of qs[g][v][4r + j]: element 16(4g + f) + 4v + j */
-        for (int g = 0; g < 4; g++)
+        move_2bit(pk->qs, k->qs, r, pack);
+        break;
+    }
+    case NTP_TYPE_Q3_K: {
+        ntp_pack_q3_K *pk = (ntp_pack_q3_K *)p;
+        ntp_block_q3_K *k = (ntp_block_q3_K *)b;
+        MOVE(pk->d[r], k->d);
+        for (int i = 0; i < 12; i++)
+            MOVE(pk->sc[i][r], k->scales[i]);
+        move_2bit(pk->qs, k->qs, r, pack);
+        /* bit b of hm[h][v][4r + j]: element e = 16(8h + b) + 4v + j, hmask[e % 32] bit e / 32 */
+        for (int h = 0; h < 2; h++)
             for (int v = 0; v < 4; v++)
                 for (int j = 0; j < 4; j++) {
-                    uint8_t *q = &pk->qs[g][v][4 * r + j];
+                    uint8_t *q = &pk->hm[h][v][4 * r + j];
                     if (pack)
                         *q = 0;
-                    for (int f = 0; f < 4; f++) {
-                        const int e = 16 * (4 * g + f) + 4 * v + j;
+                    for (int bit = 0; bit < 8; bit++) {
+                        const int e = 16 * (8 * h + bit) + 4 * v + j;
                         if (pack)
-                            *q |= (uint8_t)(((k->qs[q2k_byte(e)] >> q2k_shift(e)) & 3) << (2 * f));
+                            *q |= (uint8_t)(((k->hmask[e % 32] >> (e / 32)) & 1) << bit);
                         else
-                            k->qs[q2k_byte(e)] |= (uint8_t)(((*q >> (2 * f)) & 3) << q2k_shift(e));
+                            k->hmask[e % 32] |= (uint8_t)(((*q >> bit) & 1) << (e / 32));
                     }
                 }
         break;

@@ -1,7 +1,7 @@
 /*
  * packed.c - the products with packed weights (NTP_PACK_R16, packed.h):
  * Q4_0, Q5_0 and Q8_0 against Q8_0 activations, Q4_1 and Q5_1 against Q8_1,
- * Q4_K, Q5_K and Q6_K against Q8_K. Built into the AVX-512 library only (16
+ * Q2_K .. Q6_K against Q8_K. Built into the AVX-512 library only (16
  * rows are the 16 int32 lanes of a 512-bit vector); its fill is the only one
  * that asks for the layout.
  *
@@ -584,6 +584,101 @@ NTP_INLINE void pkk_q2k_tile(int T, const uint8_t *g, int64_t nsb, const uint8_t
         _mm512_storeu_ps(y + t * ldy, acc[t]);
 }
 
+/* Q3_K: the 6-bit scales minus 32 of sub-block s of the 16 rows, signed bytes (blocks.h). */
+NTP_INLINE void pkk_scales_q3k(const ntp_pack_q3_K *p, __m128i sc[16])
+{
+    __m128i b[12];
+    for (int i = 0; i < 12; i++)
+        b[i] = _mm_loadu_si128((const __m128i *)p->sc[i]);
+    const __m128i m4 = _mm_set1_epi8(15), m2 = _mm_set1_epi8(3), k32 = _mm_set1_epi8(32);
+    for (int q = 0; q < 4; q++) { /* the top two bits of sub-blocks 4q..4q+3 */
+        const __m128i sh = _mm_cvtsi32_si128(2 * q);
+        for (int i = 0; i < 4; i++) {
+            const int s = 4 * q + i;
+            const __m128i lo =
+                s < 8 ? _mm_and_si128(b[s], m4) : _mm_and_si128(_mm_srli_epi16(b[s - 8], 4), m4);
+            const __m128i hi = _mm_and_si128(_mm_srl_epi16(b[8 + i], sh), m2);
+            sc[s] = _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), k32);
+        }
+    }
+}
+
+/*
+ * Q3_K, sub-block s (a constant) of the group times T tokens into acc. Its
+ * 2-bit field f is at bits 2f (f = 3: moved to bits 4-5, one shift) and
+ * the third bit from hm joins it above: codes 0..7 times 4^(P/2), which the
+ * float scale (sc - 32) * d divides out.
+ */
+NTP_INLINE void pkk_q3k_sub(int T, const ntp_pack_q3_K *pk, int s, __m128i sc8, __m512 dw,
+                            const uint8_t *xs0, size_t xs, __m512 acc[PK_TT])
+{
+    const int g = s / 4, f = s % 4, P = f == 3 ? 4 : 2 * f;
+    const __m512i mq = _mm512_set1_epi8((char)(3 << P)), mh = _mm512_set1_epi8((char)(4 << P));
+    const __m512 fs = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(sc8)),
+                                    _mm512_mul_ps(dw, _mm512_set1_ps(1.0f / (float)(1 << P))));
+    __m512i c[4];
+    for (int q = 0; q < 4; q++) {
+        const __m512i v = _mm512_loadu_si512((const void *)pk->qs[g][q]);
+        const __m512i hm = _mm512_loadu_si512((const void *)pk->hm[s / 8][q]);
+        c[q] = _mm512_ternarylogic_epi32(f == 3 ? _mm512_srli_epi16(v, 2) : v,
+                                         _mm512_and_si512(pk_shift(hm, P + 2 - s % 8), mh), mq,
+                                         PK_OR_MASKED);
+    }
+    for (int t = 0; t < T; t++) {
+        const uint8_t *xb = xs0 + t * xs;
+        __m512i a = _mm512_setzero_si512();
+        for (int q = 0; q < 4; q++)
+            a = _mm512_dpbusd_epi32(a, c[q], pkk_x4(xb, PKK_QS, 4 * s + q));
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_mul_ps(fs, pkk_dx(xb)), acc[t]);
+    }
+}
+
+/* Q3_K, as pkk_q6k_tile: the -4 offset of the codes is -4 * sum over s of (sc - 32) * bsum s. */
+NTP_INLINE void pkk_q3k_tile(int T, const uint8_t *g, int64_t nsb, const uint8_t *x, size_t xs,
+                             float *y, int64_t ldy)
+{
+    const size_t pb = sizeof(ntp_pack_q3_K);
+    __m512 acc[PK_TT];
+    for (int t = 0; t < T; t++)
+        acc[t] = _mm512_setzero_ps();
+    for (int64_t sb = 0; sb < nsb; sb++) {
+        const uint8_t *p = g + (size_t)sb * pb;
+        const ntp_pack_q3_K *pk = (const ntp_pack_q3_K *)p;
+        const uint8_t *xs0 = x + (size_t)sb * PKK_XB;
+        for (size_t o = 0; NTP_X86_PF > 0 && o < pb; o += 64)
+            _mm_prefetch((const char *)p + NTP_X86_PF + o, _MM_HINT_T0);
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk->d));
+        __m128i sc[16];
+        pkk_scales_q3k(pk, sc);
+        /* s a constant in every call: the third bits' shifts are immediates */
+#define PKK_Q3K(s) pkk_q3k_sub(T, pk, s, sc[s], dw, xs0, xs, acc)
+        /* clang-format off */
+        PKK_Q3K(0);  PKK_Q3K(1);  PKK_Q3K(2);  PKK_Q3K(3);
+        PKK_Q3K(4);  PKK_Q3K(5);  PKK_Q3K(6);  PKK_Q3K(7);
+        PKK_Q3K(8);  PKK_Q3K(9);  PKK_Q3K(10); PKK_Q3K(11);
+        PKK_Q3K(12); PKK_Q3K(13); PKK_Q3K(14); PKK_Q3K(15);
+        /* clang-format on */
+#undef PKK_Q3K
+        /* scale pairs (2i, 2i + 1) of each row as int16, against bsums dword i */
+        __m512i sp[8];
+        for (int i = 0; i < 8; i++)
+            sp[i] =
+                _mm512_cvtepi8_epi16(_mm256_set_m128i(_mm_unpackhi_epi8(sc[2 * i], sc[2 * i + 1]),
+                                                      _mm_unpacklo_epi8(sc[2 * i], sc[2 * i + 1])));
+        const __m512 dw4 = _mm512_mul_ps(dw, _mm512_set1_ps(-4.0f));
+        for (int t = 0; t < T; t++) {
+            const uint8_t *xb = xs0 + t * xs;
+            __m512i im = _mm512_setzero_si512();
+            for (int i = 0; i < 8; i++)
+                im = _mm512_dpwssd_epi32(im, sp[i], pkk_x4(xb, PKK_BSUMS, i));
+            acc[t] =
+                _mm512_fmadd_ps(_mm512_cvtepi32_ps(im), _mm512_mul_ps(dw4, pkk_dx(xb)), acc[t]);
+        }
+    }
+    for (int t = 0; t < T; t++)
+        _mm512_storeu_ps(y + t * ldy, acc[t]);
+}
+
 NTP_INLINE void pkk_tile_any(enum ntp_type f, int T, const uint8_t *g, int64_t nsb,
                              const uint8_t *x, size_t xs, float *y, int64_t ldy)
 {
@@ -594,6 +689,8 @@ NTP_INLINE void pkk_tile_any(enum ntp_type f, int T, const uint8_t *g, int64_t n
             pkk_q4k_tile(f == NTP_TYPE_Q5_K, n, g, nsb, x, xs, y, ldy);                            \
         else if (f == NTP_TYPE_Q2_K)                                                               \
             pkk_q2k_tile(n, g, nsb, x, xs, y, ldy);                                                \
+        else if (f == NTP_TYPE_Q3_K)                                                               \
+            pkk_q3k_tile(n, g, nsb, x, xs, y, ldy);                                                \
         else                                                                                       \
             pkk_q6k_tile(n, g, nsb, x, xs, y, ldy);                                                \
         break;
@@ -632,6 +729,11 @@ static ntp_status q2_k_matmul_packed(const struct ntp_matmul_args *a)
     return pkk_drive(NTP_TYPE_Q2_K, a);
 }
 
+static ntp_status q3_k_matmul_packed(const struct ntp_matmul_args *a)
+{
+    return pkk_drive(NTP_TYPE_Q3_K, a);
+}
+
 static ntp_status q4_k_matmul_packed(const struct ntp_matmul_args *a)
 {
     return pkk_drive(NTP_TYPE_Q4_K, a);
@@ -656,8 +758,8 @@ void NTP_X86(fill_packed)(struct ntp_kernel_type t[NTP_TYPE_COUNT])
         {NTP_TYPE_Q4_0, q4_0_matmul_packed}, {NTP_TYPE_Q4_1, q4_1_matmul_packed},
         {NTP_TYPE_Q5_0, q5_0_matmul_packed}, {NTP_TYPE_Q5_1, q5_1_matmul_packed},
         {NTP_TYPE_Q8_0, q8_0_matmul_packed}, {NTP_TYPE_Q2_K, q2_k_matmul_packed},
-        {NTP_TYPE_Q4_K, q4_k_matmul_packed}, {NTP_TYPE_Q5_K, q5_k_matmul_packed},
-        {NTP_TYPE_Q6_K, q6_k_matmul_packed},
+        {NTP_TYPE_Q3_K, q3_k_matmul_packed}, {NTP_TYPE_Q4_K, q4_k_matmul_packed},
+        {NTP_TYPE_Q5_K, q5_k_matmul_packed}, {NTP_TYPE_Q6_K, q6_k_matmul_packed},
     };
     for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
         t[fns[i].type].pack = NTP_PACK_R16;
