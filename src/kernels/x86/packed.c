@@ -333,20 +333,27 @@ _Static_assert(offsetof(ntp_pack_q5_K, qs) == offsetof(ntp_pack_q4_K, qs) &&
                "a Q5_K group begins as a Q4_K group");
 
 /*
- * Q5_K: sub-block 2c + half of the group times T tokens, added to acc with
- * its scale f (row scale x d). One sub-block at a time keeps T integer
- * accumulators, not 2T, so that eight tokens stay in registers.
+ * Q4_K and Q5_K (q5): sub-block 2c + half of the group p times T tokens,
+ * added to acc with its scale f (row scale x d; Q4_K's high nibbles are
+ * used in place, f carries their 1/16). One sub-block at a time keeps T
+ * integer accumulators, not 2T, so that eight tokens stay in registers
+ * (both sub-blocks of a code vector at once spilled: 1.3x slower at 8
+ * tokens). Q5_K's code vector (c, i) begins at Q4_K's offset (asserted).
  */
-NTP_INLINE void pkk_q5k_half(int T, const ntp_pack_q5_K *pk, int c, int half, __m512 f,
+NTP_INLINE void pkk_q4k_half(bool q5, int T, const uint8_t *p, int c, int half, __m512 f,
                              const uint8_t *xs0, size_t xs, __m512 acc[PK_TT])
 {
+    const ntp_pack_q5_K *pk = (const ntp_pack_q5_K *)p;
     __m512i a[PK_TT], b = _mm512_setzero_si512();
     for (int t = 0; t < T; t++)
         a[t] = _mm512_setzero_si512();
     for (int i = 0; i < 8; i++) {
         const __m512i v = _mm512_loadu_si512((const void *)pk->qs[c][i]);
-        const __m512i qh = _mm512_loadu_si512((const void *)pk->qh[i]);
-        const __m512i u = pk_code5(v, qh, 2 * c + half, half);
+        __m512i u;
+        if (q5)
+            u = pk_code5(v, _mm512_loadu_si512((const void *)pk->qh[i]), 2 * c + half, half);
+        else
+            u = _mm512_and_si512(v, _mm512_set1_epi8((char)(half ? 0xf0 : 0x0f)));
         for (int t = 0; t < T; t++) {
             const __m512i x4 = pkk_x4(xs0 + t * xs, PKK_QS, 16 * c + 8 * half + i);
             if (T == 1 && i % 2) /* one token alone gets two chains */
@@ -366,7 +373,6 @@ NTP_INLINE void pkk_q4k_tile(bool q5, int T, const uint8_t *g, int64_t nsb, cons
                              size_t xs, float *y, int64_t ldy)
 {
     const size_t pb = q5 ? sizeof(ntp_pack_q5_K) : sizeof(ntp_pack_q4_K);
-    const __m512i m_lo = _mm512_set1_epi8(0x0f), m_hi = _mm512_set1_epi8((char)0xf0);
     __m512 acc[PK_TT];
     for (int t = 0; t < T; t++)
         acc[t] = _mm512_setzero_ps();
@@ -384,51 +390,17 @@ NTP_INLINE void pkk_q4k_tile(bool q5, int T, const uint8_t *g, int64_t nsb, cons
                 _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sc[2 * c])), dw);
             const __m512 f_hi =
                 _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sc[2 * c + 1])), dw16);
-            if (q5) { /* c a constant in every call (the fifth bits' shifts are immediates) */
-                const ntp_pack_q5_K *p5 = (const ntp_pack_q5_K *)p;
-                switch (c) {
-#define PKK_Q5K(cc)                                                                                \
+            switch (c) { /* c a constant in every call (the fifth bits' shifts are immediates) */
+#define PKK_Q4K(cc)                                                                                \
     case cc:                                                                                       \
-        pkk_q5k_half(T, p5, cc, 0, f_lo, xs0, xs, acc);                                            \
-        pkk_q5k_half(T, p5, cc, 1, f_hi, xs0, xs, acc);                                            \
+        pkk_q4k_half(q5, T, p, cc, 0, f_lo, xs0, xs, acc);                                         \
+        pkk_q4k_half(q5, T, p, cc, 1, f_hi, xs0, xs, acc);                                         \
         break;
-                    PKK_Q5K(0)
-                    PKK_Q5K(1)
-                    PKK_Q5K(2)
-                    PKK_Q5K(3)
-#undef PKK_Q5K
-                }
-                continue;
-            }
-            /* One token alone gets two chains per sub-block (vpdpbusd waits for the last). */
-            __m512i a_lo[PK_TT], a_hi[PK_TT], b_lo = _mm512_setzero_si512(), b_hi = b_lo;
-            for (int t = 0; t < T; t++)
-                a_lo[t] = a_hi[t] = _mm512_setzero_si512();
-            for (int i = 0; i < 8; i++) {
-                const __m512i v = _mm512_loadu_si512((const void *)pk->qs[c][i]);
-                const __m512i l = _mm512_and_si512(v, m_lo), h = _mm512_and_si512(v, m_hi);
-                for (int t = 0; t < T; t++) {
-                    const uint8_t *xb = xs0 + t * xs;
-                    if (T == 1 && i % 2) {
-                        b_lo = _mm512_dpbusd_epi32(b_lo, l, pkk_x4(xb, PKK_QS, 16 * c + i));
-                        b_hi = _mm512_dpbusd_epi32(b_hi, h, pkk_x4(xb, PKK_QS, 16 * c + 8 + i));
-                    } else {
-                        a_lo[t] = _mm512_dpbusd_epi32(a_lo[t], l, pkk_x4(xb, PKK_QS, 16 * c + i));
-                        a_hi[t] =
-                            _mm512_dpbusd_epi32(a_hi[t], h, pkk_x4(xb, PKK_QS, 16 * c + 8 + i));
-                    }
-                }
-            }
-            if (T == 1) {
-                a_lo[0] = _mm512_add_epi32(a_lo[0], b_lo);
-                a_hi[0] = _mm512_add_epi32(a_hi[0], b_hi);
-            }
-            for (int t = 0; t < T; t++) {
-                const __m512 dx = pkk_dx(xs0 + t * xs);
-                acc[t] =
-                    _mm512_fmadd_ps(_mm512_cvtepi32_ps(a_lo[t]), _mm512_mul_ps(f_lo, dx), acc[t]);
-                acc[t] =
-                    _mm512_fmadd_ps(_mm512_cvtepi32_ps(a_hi[t]), _mm512_mul_ps(f_hi, dx), acc[t]);
+                PKK_Q4K(0)
+                PKK_Q4K(1)
+                PKK_Q4K(2)
+                PKK_Q4K(3)
+#undef PKK_Q4K
             }
         }
         /* minus dmin * sum over sub-blocks of min * (sum of the codes) */
