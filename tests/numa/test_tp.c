@@ -221,18 +221,20 @@ int main(void)
     q3m.n_expert_used = 2;
     q3m.n_ff_exp = 64; /* 64 over 3 devices: 22/21/21 */
     check_model("qwen3moe-f32", q3m, 1e-5);
+    /* Expert tensors stay under 2^18 elements, where the generator would start OpenMP
+       threads, whose barriers ThreadSanitizer cannot see (tp_tsan) */
     struct ntp_gen_params mx = model("llama", 256, 8, 2, 256, NTP_TYPE_Q8_0);
-    mx.n_expert = 4; /* Mixtral-style: experts n_ff wide */
+    mx.n_expert = 3; /* Mixtral-style: experts n_ff wide */
     mx.n_expert_used = 2;
     check_model("mixtral-q8_0", mx, 1e-3);
     /* Q4_K experts 256 wide: one 256-element block, so one device holds every expert
        and the others none (their partial is zero) */
     struct ntp_gen_params q3k = model("qwen3moe", 256, 8, 4, 512, NTP_TYPE_Q4_K);
-    q3k.n_expert = 6;
-    q3k.n_expert_used = 3;
+    q3k.n_expert = 3;
+    q3k.n_expert_used = 2;
     q3k.n_ff_exp = 256;
     check_model("qwen3moe-q4_k", q3k, 1e-3);
-    /* Whole experts per device: 8 over 3 devices (3/3/2), 6 over 4 (2/2/1/1) */
+    /* Whole experts per device: 8 over 3 devices (3/3/2), 3 over 4 (one device idle) */
     moe_split = NTP_MOE_SPLIT_EXPERTS;
     check_model("qwen3moe-f32-experts", q3m, 1e-5);
     check_model("qwen3moe-q4_k-experts", q3k, 1e-3);
