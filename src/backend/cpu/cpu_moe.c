@@ -8,8 +8,9 @@
  * devices after an all-reduce).
  *
  * Per block, all threads of the team: the router's logits (its rows dealt
- * out), routing and grouping by thread 0 (a counting sort of the (token,
- * expert) pairs into slots ordered by expert), the slots' activations,
+ * out), routing (the tokens dealt out), grouping by thread 0 (a counting
+ * sort of the (token, expert) pairs into slots ordered by expert), the
+ * slots' activations,
  * gate and up as grouped expert products (kernels.h,
  * ntp__kernels_matmul_experts: each expert's rows read once for all its
  * tokens), the gate's activation, down, and each token's weighted sum into
@@ -168,20 +169,17 @@ static void to_act(const struct ntp_kernels *k, enum ntp_type wt, const float *s
 }
 
 /*
- * Route every token and sort the (token, choice) pairs into slots by expert
- * (thread 0; a few thousand pairs at most): the slots of expert e are
- * consecutive, its tokens in order, and the groups list the experts with
- * tokens in expert order.
+ * Sort the routed (token, choice) pairs into slots by expert (thread 0; a
+ * few thousand pairs at most): the slots of expert e are consecutive, its
+ * tokens in order, and the groups list the experts held here that have
+ * tokens, in expert order.
  */
-static void route_all(struct cpu_moe *m, int64_t n_tok)
+static void group_all(struct cpu_moe *m, int64_t n_tok)
 {
     const int64_t k = m->n_used;
     memset(m->cnt, 0, (size_t)m->n_expert * sizeof *m->cnt);
-    for (int64_t t = 0; t < n_tok; t++) {
-        ntp__moe_route(m->logits + t * m->n_expert, m->n_expert, k, m->sel + t * k, m->w + t * k);
-        for (int64_t i = 0; i < k; i++)
-            m->cnt[m->sel[t * k + i]]++;
-    }
+    for (int64_t t = 0; t < n_tok * k; t++)
+        m->cnt[m->sel[t]]++;
     int64_t slot = 0;
     m->n_group = 0;
     for (int64_t e = m->e0; e < m->e0 + m->n_local; e++) {
@@ -270,8 +268,14 @@ ntp_status ntp__cpu_moe_ffn(struct ntp_dev_state *s, const struct ntp_kernels *k
     };
     keep(&st, ntp__kernels_matmul(k, &ra));
     ntp__team_barrier(team);
+    /* Each thread routes its tokens; thread 0 then groups them by expert. */
+    ntp__slice(n_tok, ith, nth, &a0, &a1);
+    for (int64_t t = a0; t < a1; t++)
+        ntp__moe_route(m->logits + t * m->n_expert, m->n_expert, m->n_used, m->sel + t * m->n_used,
+                       m->w + t * m->n_used);
+    ntp__team_barrier(team);
     if (ith == 0)
-        route_all(m, n_tok);
+        group_all(m, n_tok);
     ntp__team_barrier(team);
 
     if (ff > 0) {
