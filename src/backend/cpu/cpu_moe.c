@@ -10,11 +10,11 @@
  * Per block, all threads of the team: the router's logits (its rows dealt
  * out), routing (the tokens dealt out), grouping by thread 0 (a counting
  * sort of the (token, expert) pairs into slots ordered by expert), the
- * slots' activations,
- * gate and up as grouped expert products (kernels.h,
+ * slots' activations, gate and up as grouped expert products (kernels.h,
  * ntp__kernels_matmul_experts: each expert's rows read once for all its
  * tokens), the gate's activation, down, and each token's weighted sum into
- * the partial.
+ * the partial. With the experts cut the device holds whole experts and
+ * computes only the chosen ones it holds.
  */
 #include "backend/cpu/cpu_moe.h"
 
@@ -24,38 +24,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The buffers, in one list for allocation, first touch, placement and freeing. */
-#define MOE_N_BUFS 14
-
-static void moe_bufs(struct cpu_moe *m, void **out[MOE_N_BUFS])
-{
-    void **b[MOE_N_BUFS] = {
-        (void **)&m->logits,
-        &m->act_r,
-        (void **)&m->sel,
-        (void **)&m->w,
-        (void **)&m->slot_of,
-        (void **)&m->tok_of,
-        (void **)&m->cnt,
-        (void **)&m->group,
-        &m->act_g,
-        &m->act_u,
-        (void **)&m->hg,
-        (void **)&m->hu,
-        &m->act_d,
-        (void **)&m->yd,
-    };
-    memcpy(out, b, sizeof b);
-}
-
 void ntp__cpu_moe_free(struct cpu_moe *m)
 {
     if (m == NULL)
         return;
-    void **b[MOE_N_BUFS];
-    moe_bufs(m, b);
-    for (int i = 0; i < MOE_N_BUFS; i++)
-        ntp__place_free(*b[i]);
+    for (int i = 0; i < NTP_CPU_MOE_BUFS; i++)
+        ntp__place_free(m->buf[i]);
     free(m);
 }
 
@@ -72,19 +46,28 @@ static size_t act_row(const struct cpu_device *c, const struct ntp_dev_state_par
     return best;
 }
 
-struct touch {
-    void **bufs[MOE_N_BUFS];
-};
-
 /* Zero every buffer with the device's threads, so that their pages are first touched there. */
 static void touch_fn(void *ctx, int ith, int nth)
 {
-    const struct touch *t = ctx;
-    for (int i = 0; i < MOE_N_BUFS; i++) {
-        const size_t n = ntp__place_size(*t->bufs[i]);
+    const struct cpu_moe *m = ctx;
+    for (int i = 0; i < NTP_CPU_MOE_BUFS; i++) {
+        const size_t n = ntp__place_size(m->buf[i]);
         const size_t a = n * (size_t)ith / (size_t)nth, b = n * (size_t)(ith + 1) / (size_t)nth;
-        memset((uint8_t *)*t->bufs[i] + a, 0, b - a);
+        memset((uint8_t *)m->buf[i] + a, 0, b - a);
     }
+}
+
+/* Whether some layer's up takes activations of another type than its gate (own act_u). */
+static bool up_own_act(const struct cpu_device *c, const struct ntp_dev_state_params *p)
+{
+    for (int64_t l = 0; l < p->shard->n_layer; l++) {
+        const struct ntp_dev_tensor *w = &p->w->layer[l * NTP_T_COUNT];
+        if (w[NTP_T_FFN_GATE_EXPS].data && w[NTP_T_FFN_UP_EXPS].data &&
+            c->k.type[w[NTP_T_FFN_GATE_EXPS].type].act_type !=
+                c->k.type[w[NTP_T_FFN_UP_EXPS].type].act_type)
+            return true;
+    }
+    return false;
 }
 
 ntp_status ntp__cpu_moe_new(const struct cpu_device *c, const struct ntp_dev_state_params *p,
@@ -104,33 +87,45 @@ ntp_status ntp__cpu_moe_new(const struct cpu_device *c, const struct ntp_dev_sta
     m->n_local = p->shard->n_expert;
     m->row_r = act_row(c, p, NTP_T_FFN_GATE_INP);
     m->row_g = act_row(c, p, NTP_T_FFN_GATE_EXPS);
-    m->row_u = act_row(c, p, NTP_T_FFN_UP_EXPS);
+    m->row_u = up_own_act(c, p) ? act_row(c, p, NTP_T_FFN_UP_EXPS) : 0;
     m->row_d = act_row(c, p, NTP_T_FFN_DOWN_EXPS);
     const size_t nb = (size_t)p->n_batch, ns = nb * (size_t)m->n_used, fl = sizeof(float);
     const size_t ne = (size_t)m->n_expert, nff = (size_t)m->n_ff;
-    const size_t sizes[MOE_N_BUFS] = {
-        nb * ne * fl,
-        nb * m->row_r,
-        ns * sizeof *m->sel,
-        ns * fl,
-        ns * sizeof *m->slot_of,
-        ns * sizeof *m->tok_of,
-        ne * sizeof *m->cnt,
-        ne * sizeof *m->group,
-        ns * m->row_g,
-        ns * m->row_u,
-        ns * nff * fl,
-        ns * nff * fl,
-        ns * m->row_d,
-        ns * (size_t)hp->n_embd * fl,
+    const size_t sizes[NTP_CPU_MOE_BUFS] = {
+        nb * ne * fl,                 /* logits */
+        nb * m->row_r,                /* act_r */
+        ns * sizeof *m->sel,          /* sel */
+        ns * fl,                      /* w */
+        ns * sizeof *m->slot_of,      /* slot_of */
+        ns * sizeof *m->tok_of,       /* tok_of */
+        ne * sizeof *m->cnt,          /* cnt */
+        ne * sizeof *m->group,        /* group */
+        ns * m->row_g,                /* act_g */
+        ns * m->row_u,                /* act_u */
+        ns * nff * fl,                /* hg */
+        ns * nff * fl,                /* hu */
+        ns * m->row_d,                /* act_d */
+        ns * (size_t)hp->n_embd * fl, /* yd */
     };
-    struct touch t;
-    moe_bufs(m, t.bufs);
     int bad = 0;
-    for (int i = 0; i < MOE_N_BUFS; i++) {
-        *t.bufs[i] = ntp__place_alloc(sizes[i] ? sizes[i] : 64, c->p.node);
-        bad += *t.bufs[i] == NULL;
+    for (int i = 0; i < NTP_CPU_MOE_BUFS; i++) {
+        m->buf[i] = ntp__place_alloc(sizes[i] ? sizes[i] : 64, c->p.node);
+        bad += m->buf[i] == NULL;
     }
+    m->logits = m->buf[0];
+    m->act_r = m->buf[1];
+    m->sel = m->buf[2];
+    m->w = m->buf[3];
+    m->slot_of = m->buf[4];
+    m->tok_of = m->buf[5];
+    m->cnt = m->buf[6];
+    m->group = m->buf[7];
+    m->act_g = m->buf[8];
+    m->act_u = m->buf[9];
+    m->hg = m->buf[10];
+    m->hu = m->buf[11];
+    m->act_d = m->buf[12];
+    m->yd = m->buf[13];
     if (bad) {
         ntp__cpu_moe_free(m);
         return ntp__error(NTP_E_NOMEM,
@@ -138,18 +133,16 @@ ntp_status ntp__cpu_moe_new(const struct cpu_device *c, const struct ntp_dev_sta
                           "%lld experts per token)",
                           (long long)p->n_batch, (long long)hp->n_expert_used);
     }
-    ntp__team_run(c->team, touch_fn, &t);
+    ntp__team_run(c->team, touch_fn, m);
     *out = m;
     return NTP_OK;
 }
 
 ntp_status ntp__cpu_moe_place(const struct cpu_moe *m, int node, struct ntp_place_count *pc)
 {
-    void **b[MOE_N_BUFS];
-    moe_bufs((struct cpu_moe *)m, b);
     ntp_status st = NTP_OK;
-    for (int i = 0; i < MOE_N_BUFS && st == NTP_OK; i++)
-        st = ntp__place_count(*b[i], ntp__place_size(*b[i]), node, pc);
+    for (int i = 0; i < NTP_CPU_MOE_BUFS && st == NTP_OK; i++)
+        st = ntp__place_count(m->buf[i], ntp__place_size(m->buf[i]), node, pc);
     return st;
 }
 

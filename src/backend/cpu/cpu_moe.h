@@ -11,6 +11,9 @@
 
 struct ntp_place_count;
 
+/* The buffers of struct cpu_moe, allocated, touched, placed and freed as one list. */
+#define NTP_CPU_MOE_BUFS 14
+
 /*
  * A context's buffers for the expert FFN, in the device's memory. A batch
  * of n_tok tokens routes each token to n_used experts; the n_tok * n_used
@@ -36,7 +39,9 @@ struct cpu_moe {
     float *hg, *hu;      /* [slots][n_ff] gate and up outputs; hg becomes act(gate) * up */
     void *act_d;         /* [slots][row_d] act(gate) * up in down's act_type */
     float *yd;           /* [slots][n_embd] each slot's partial expert output */
-    size_t row_r, row_g, row_u, row_d; /* bytes per row of act_r, act_g, act_u, act_d */
+    size_t row_r, row_g, row_u, row_d; /* bytes per row of act_r, act_g, act_u (0 when no
+                                          layer's up needs its own), act_d */
+    void *buf[NTP_CPU_MOE_BUFS];       /* the buffers above, in their order (owned) */
 };
 
 /*
