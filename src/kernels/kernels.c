@@ -110,6 +110,7 @@ ntp_status ntp__kernels_init(struct ntp_kernels *k, const char *isa)
     k->attn = ntp__attn_ref;
     k->kv_to_f32 = ntp__kv_to_f32_ref;
     k->exp_sum = ntp__exp_sum_ref;
+    k->max = ntp__max_f32_ref;
     k->glu[NTP_FFN_SILU] = ntp__swiglu_f32;
     k->glu[NTP_FFN_GELU] = ntp__geglu_f32;
     if (e->fill != NULL)

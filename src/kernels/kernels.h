@@ -146,6 +146,14 @@ typedef float (*ntp_exp_sum_fn)(float *x, int64_t n, float m);
 float ntp__exp_sum_ref(float *x, int64_t n, float m);
 
 /*
+ * The largest of m and x[0, n): a softmax's maximum, carried from chunk to
+ * chunk. A NaN in x is passed over, as the comparison x[i] > m does.
+ */
+typedef float (*ntp_max_fn)(const float *x, int64_t n, float m);
+/* The reference (src/kernels/ref/ops.c). */
+float ntp__max_f32_ref(const float *x, int64_t n, float m);
+
+/*
  * y[i] = act(g[i]) * u[i] over n elements, the gate of an FFN: SwiGLU (silu)
  * or GeGLU (GELU, tanh form); y may alias g or u.
  */
@@ -159,6 +167,7 @@ struct ntp_kernels {
     ntp_attn_fn attn;                            /* one head's attention (never NULL) */
     ntp_kv_to_f32_fn kv_to_f32;                  /* cache rows to floats (never NULL) */
     ntp_exp_sum_fn exp_sum;                      /* a softmax's exponentials (never NULL) */
+    ntp_max_fn max;                              /* a softmax's maximum (never NULL) */
     ntp_glu_fn glu[NTP_FFN_ACT_COUNT];           /* the FFN's gate, by activation (never NULL) */
 };
 

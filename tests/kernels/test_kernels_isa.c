@@ -380,6 +380,35 @@ static void test_quantize_act(const struct ntp_kernels *ref, const struct ntp_ke
  * subnormal below; the sum to 1e-6. Lengths that are not a multiple of the
  * vector width; scores down to -120 (past expf's normal range).
  */
+/* max: the reference's value on lengths around the vector widths, NaNs passed over. */
+static void test_max(const struct ntp_kernels *k)
+{
+    static const int64_t lens[] = {0, 1, 7, 8, 9, 31, 32, 33, 100, 1000};
+    static float x[1000];
+    int bad = 0;
+    uint32_t r = 5;
+    for (int64_t i = 0; i < 1000; i++) {
+        r = r * 1664525u + 1013904223u;
+        x[i] = (float)(r >> 8) / 16777216.0f * 200.0f - 100.0f;
+    }
+    x[17] = NAN;
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+        for (int at = 0; at < 3; at++) { /* the maximum first, last, or inside */
+            const int64_t n = lens[li], j = at == 0 ? 0 : at == 1 ? n - 1 : n / 2;
+            const float keep = n > 0 ? x[j] : 0;
+            if (n > 0)
+                x[j] = 150.0f + (float)li;
+            static const float ms[3] = {-INFINITY, 0.0f, 1000.0f};
+            for (int mi = 0; mi < 3; mi++)
+                bad += k->max(x, n, ms[mi]) != ntp__max_f32_ref(x, n, ms[mi]);
+            if (n > 0)
+                x[j] = keep;
+        }
+    if (bad)
+        fprintf(stderr, "%s max: %d mismatches\n", k->isa, bad);
+    CHECK(bad == 0);
+}
+
 static void test_exp_sum(const struct ntp_kernels *k)
 {
     static const int64_t lens[] = {1, 7, 8, 9, 33, 1000};
@@ -655,6 +684,7 @@ int main(void)
         printf("%s: testing table '%s'\n", isas[i], k.isa);
         test_quantize_act(&ref, &k);
         test_exp_sum(&k);
+        test_max(&k);
         test_glu(&k);
         test_attention(&ref, &k);
         test_products(&ref, &k);

@@ -370,9 +370,7 @@ static void attend_block_blas(struct thr *th, int64_t il, const struct ntp_dev_r
                 continue;
             }
             const int64_t nv = jhi - jlo;
-            float m = mx[i];
-            for (int64_t j = jlo; j < jhi; j++)
-                m = row[j] > m ? row[j] : m;
+            const float m = th->k->max(row + jlo, jhi - jlo, mx[i]);
             const float rescale = mx[i] != -INFINITY ? expf(mx[i] - m) : 1.0f;
             const float add = th->k->exp_sum(row + jlo, nv, m);
             memset(row, 0, (size_t)jlo * sizeof *row);

@@ -52,11 +52,16 @@ float ntp__exp_sum_ref(float *x, int64_t n, float m)
     return (float)exp_sum(x, n, m);
 }
 
+float ntp__max_f32_ref(const float *x, int64_t n, float m)
+{
+    for (int64_t i = 0; i < n; i++)
+        m = x[i] > m ? x[i] : m;
+    return m;
+}
+
 void ntp__softmax_f32(float *x, int64_t n)
 {
-    float max = -INFINITY;
-    for (int64_t i = 0; i < n; i++)
-        max = x[i] > max ? x[i] : max;
+    const float max = ntp__max_f32_ref(x, n, -INFINITY);
     const float inv = (float)(1.0 / exp_sum(x, n, max));
     for (int64_t i = 0; i < n; i++)
         x[i] *= inv;

@@ -231,21 +231,33 @@ NTP_INLINE void values_quant(const struct ntp_attn_args *a, bool q4)
     }
 }
 
+/* The largest of m and x[0, n), 8 at a time (max_ps keeps m when x is NaN, as the
+   scalar comparison does), in four chains. */
+static float max_f32(const float *x, int64_t n, float m)
+{
+    __m256 m8[4];
+    for (int j = 0; j < 4; j++)
+        m8[j] = _mm256_set1_ps(m);
+    int64_t p = 0;
+    for (; p + 32 <= n; p += 32)
+        for (int j = 0; j < 4; j++)
+            m8[j] = _mm256_max_ps(_mm256_loadu_ps(x + p + 8 * j), m8[j]);
+    for (; p + 8 <= n; p += 8)
+        m8[0] = _mm256_max_ps(_mm256_loadu_ps(x + p), m8[0]);
+    float max = ntp__x86_hmax_ps(
+        _mm256_max_ps(_mm256_max_ps(m8[0], m8[1]), _mm256_max_ps(m8[2], m8[3])));
+    for (; p < n; p++)
+        max = x[p] > max ? x[p] : max;
+    return max;
+}
+
 static void attn_head(const struct ntp_attn_args *a)
 {
     if (ntp__kv_quantized(a->kv_type))
         ntp__attn_scores_quant(a);
     else
         scores_float(a);
-    /* The largest score, 8 at a time (max_ps keeps m when a score is NaN, as the scalar
-       comparison does). */
-    __m256 m8 = _mm256_set1_ps(-INFINITY);
-    int64_t p = 0;
-    for (; p + 8 <= a->n_pos; p += 8)
-        m8 = _mm256_max_ps(_mm256_loadu_ps(a->score + p), m8);
-    float max = ntp__x86_hmax_ps(m8);
-    for (; p < a->n_pos; p++)
-        max = a->score[p] > max ? a->score[p] : max;
+    const float max = max_f32(a->score, a->n_pos, -INFINITY);
     const __m256 inv = _mm256_set1_ps(1.0f / exp_sum(a->score, a->n_pos, max));
     int64_t j = 0;
     for (; j + 8 <= a->n_pos; j += 8)
@@ -295,6 +307,7 @@ void NTP_X86(fill_attn)(struct ntp_kernels *k)
     k->attn = attn_head;
     k->kv_to_f32 = kv_to_f32;
     k->exp_sum = exp_sum;
+    k->max = max_f32;
     k->glu[NTP_FFN_SILU] = swiglu;
     k->glu[NTP_FFN_GELU] = geglu;
 }
