@@ -244,7 +244,9 @@ static void test_products(const struct ntp_kernels *ref, const struct ntp_kernel
 static void test_packed(const struct ntp_kernels *ref, const struct ntp_kernels *k)
 {
     static const int64_t kblocks[] = {0, 1, 3, 23, 300}; /* 0: an empty column shard */
-    static const int shp[][2] = {{16, 1}, {16, 2}, {48, 1}, {32, 3}, {48, 8}, {16, 9}, {32, 13}};
+    /* 112 rows: more than one run of groups (packed.c, pkk_run) for Q5_K/Q6_K at 23 super-blocks */
+    static const int shp[][2] = {{16, 1}, {16, 2}, {48, 1},  {32, 3},
+                                 {48, 8}, {16, 9}, {32, 13}, {112, 9}};
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         const enum ntp_type t = types[ti];
         const enum ntp_pack_layout l = k->type[t].pack;
