@@ -328,8 +328,8 @@ static ntp_status cpu_state_new(struct ntp_device *d, const struct ntp_dev_state
     s->act_row = max_act_row(c, p);
     s->thr_floats = p->n_ctx + s->hdk;
 #if NTP_HAVE_OPENBLAS
-    if (s->thr_floats < NTP_ATT_SCRATCH(s->hdk, s->hdv))
-        s->thr_floats = NTP_ATT_SCRATCH(s->hdk, s->hdv);
+    const int64_t blas_floats = NTP_ATT_SCRATCH(s->hdk, s->hdv, att_heads(p->cfg));
+    s->thr_floats = s->thr_floats > blas_floats ? s->thr_floats : blas_floats;
 #endif
     int bad = 0;
     size_t kv_bytes = 0;
@@ -348,7 +348,7 @@ static ntp_status cpu_state_new(struct ntp_device *d, const struct ntp_dev_state
         st = kv_layout(s, &kv_bytes);
     if (st == NTP_OK)
         st = ntp__cpu_moe_new(c, p, &s->moe);
-    s->blk = malloc(nb * 3 * sizeof *s->blk);
+    s->blk = malloc(nb * 2 * sizeof *s->blk);
     if (st == NTP_OK && s->blk == NULL)
         st = ntp__error(NTP_E_NOMEM, "cpu device: cannot allocate a context state");
     if (st != NTP_OK) {
@@ -426,24 +426,31 @@ static ntp_status job_start(struct ntp_device *d, struct ntp_dev_state *s, ntp_t
 /*
  * The attention's blocks of a run (cpu_int.h, blk): each run of consecutive
  * tokens of one sequence is cut into blocks of NTP_ATT_TB for OpenBLAS when
- * it has NTP_ATT_MIN_TOK tokens or more, and into single tokens otherwise.
+ * it has NTP_ATT_MIN_TOK tokens or more (first in blk), and into single
+ * tokens otherwise (after them).
  */
 static void make_blocks(struct ntp_dev_state *s, const struct ntp_dev_run *run)
 {
     s->n_blk = 0;
-    for (int64_t t0 = 0, t1; t0 < run->n_tok; t0 = t1) {
-        for (t1 = t0 + 1; t1 < run->n_tok && ntp__run_seq(run, t1) == ntp__run_seq(run, t0) &&
-                          ntp__run_pos(run, t1) == ntp__run_pos(run, t1 - 1) + 1;
-             t1++)
-            ;
-        const bool blas = NTP_ATT_BLAS && t1 - t0 >= NTP_ATT_MIN_TOK;
-        const int64_t step = blas ? NTP_ATT_TB : 1;
-        for (int64_t t = t0; t < t1; t += step) {
-            int32_t *b = s->blk + 3 * s->n_blk++;
-            b[0] = (int32_t)t;
-            b[1] = (int32_t)(t1 - t < step ? t1 - t : step);
-            b[2] = blas;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int64_t t0 = 0, t1; t0 < run->n_tok; t0 = t1) {
+            for (t1 = t0 + 1; t1 < run->n_tok &&
+                              ntp__run_seq(run, t1) == ntp__run_seq(run, t0) &&
+                              ntp__run_pos(run, t1) == ntp__run_pos(run, t1 - 1) + 1;
+                 t1++)
+                ;
+            const bool blas = NTP_ATT_BLAS && t1 - t0 >= NTP_ATT_MIN_TOK;
+            if (blas != (pass == 0))
+                continue;
+            const int64_t step = blas ? NTP_ATT_TB : 1;
+            for (int64_t t = t0; t < t1; t += step) {
+                int32_t *b = s->blk + 2 * s->n_blk++;
+                b[0] = (int32_t)t;
+                b[1] = (int32_t)(t1 - t < step ? t1 - t : step);
+            }
         }
+        if (pass == 0)
+            s->n_blk_blas = s->n_blk;
     }
 }
 

@@ -13,11 +13,13 @@
 
 /*
  * Prefill attention through OpenBLAS when the build has it (cpu_layer.c,
- * attention_blas): runs of at least NTP_ATT_MIN_TOK consecutive tokens of one
- * sequence, in blocks of NTP_ATT_TB tokens against chunks of NTP_ATT_P
- * cached positions; each thread's scratch then holds a chunk's keys and
- * values as floats, the scores, the output block and the running maxima and
- * sums.
+ * attend_block_blas): runs of at least NTP_ATT_MIN_TOK consecutive tokens of
+ * one sequence, in blocks of NTP_ATT_TB tokens, against chunks of NTP_ATT_P
+ * cached positions, for up to NTP_ATT_G query heads that share a KV head at
+ * once (each chunk of keys and values is turned into floats once for them).
+ * Each thread's scratch then holds a chunk's keys and values as floats, and
+ * for the rows (head, token) of a block: their queries, scores, outputs and
+ * running maxima and sums.
  */
 #if NTP_HAVE_OPENBLAS
 #define NTP_ATT_BLAS 1
@@ -27,8 +29,17 @@
 #define NTP_ATT_MIN_TOK 8
 #define NTP_ATT_TB      32
 #define NTP_ATT_P       256
-#define NTP_ATT_SCRATCH(hdk, hdv)                                                                  \
-    (NTP_ATT_P * ((hdk) + (hdv)) + NTP_ATT_TB * NTP_ATT_P + NTP_ATT_TB * (hdv) + 2 * NTP_ATT_TB)
+#define NTP_ATT_G       4
+#define NTP_ATT_SCRATCH(hdk, hdv, g)                                                               \
+    (NTP_ATT_P * ((hdk) + (hdv)) +                                                                 \
+     NTP_ATT_TB * (g) * (NTP_ATT_P + (hdk) + (hdv) + 2))
+
+/* Query heads a BLAS unit takes at once: those of one KV head, at most NTP_ATT_G. */
+static inline int64_t att_heads(const struct ntp_model_cfg *cfg)
+{
+    const int64_t group = cfg->hp.n_head / cfg->hp.n_head_kv;
+    return group < NTP_ATT_G ? group : NTP_ATT_G;
+}
 
 struct cpu_device {
     struct ntp_cpu_device_params p; /* as created (pus not kept) */
@@ -85,12 +96,13 @@ struct ntp_dev_state {
                                       Q8_0 (hdk), or the prefill attention's NTP_ATT_SCRATCH */
     int n_threads;                 /* team size the scratch was sized for */
     struct cpu_moe *moe;           /* the expert FFN's buffers (cpu_moe.h); NULL: dense */
-    int32_t *blk;                  /* [n_batch][3] the attention's token blocks in the current
-                                      run: first token, count, and 1 when OpenBLAS computes it
-                                      (up to NTP_ATT_TB consecutive tokens of one sequence, in a
-                                      run of NTP_ATT_MIN_TOK or more), else 0 (one token);
-                                      host memory, set when the run starts (cpu_device.c) */
-    int64_t n_blk;                 /* blocks in blk */
+    int32_t *blk;                  /* [n_batch][2] the attention's token blocks in the current
+                                      run: first token, count; the first n_blk_blas are for
+                                      OpenBLAS (up to NTP_ATT_TB consecutive tokens of one
+                                      sequence, in a run of NTP_ATT_MIN_TOK or more), the
+                                      others one token each; host memory, set when the run
+                                      starts (cpu_device.c) */
+    int64_t n_blk, n_blk_blas;     /* blocks in blk, of them for OpenBLAS */
     struct cpu_job job;            /* the team's current job */
 };
 

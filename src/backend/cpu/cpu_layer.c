@@ -317,104 +317,114 @@ static void attend_token(struct thr *th, int64_t il, const struct ntp_dev_run *r
 #if NTP_HAVE_OPENBLAS
 /*
  * Prefill attention with OpenBLAS (one thread per call: ntp__cpu_device_new
- * sets OpenBLAS to one thread, the team supplies the parallelism) of query
- * head h over a block of nt <= NTP_ATT_TB consecutive tokens t0 .. of one
- * sequence. The cached positions are taken in chunks of NTP_ATT_P: the
- * chunk's keys and values become floats once per block, S = scale Q K^T and
- * O += P V are sgemm calls, and the softmax runs online (a running maximum
- * and sum per token rescale O as chunks arrive). A block reads positions
- * lo .. its last token's (lo: its first token's window start, or 0), each
- * token masking what lies outside its own range. Scratch:
- * NTP_ATT_SCRATCH(hdk, hdv) floats per thread (cpu_int.h).
+ * sets OpenBLAS to one thread, the team supplies the parallelism) of the
+ * query heads h0 .. h0 + ng - 1, which share KV head g, over a block of
+ * nt <= NTP_ATT_TB consecutive tokens t0 .. of one sequence. Row r of the
+ * block's matrices is head h0 + r / nt, token t0 + r % nt. The cached
+ * positions are taken in chunks of NTP_ATT_P: the chunk's keys and values
+ * become floats once for all the heads, S = scale Q K^T and O += P V are one
+ * sgemm each, and the softmax runs online (a running maximum and sum per row
+ * rescale O as chunks arrive). A block reads positions lo .. its last token's
+ * (lo: its first token's window start, or 0), each row masking what lies
+ * outside its token's range. Scratch: NTP_ATT_SCRATCH floats per thread
+ * (cpu_int.h).
  */
 static void attend_block_blas(struct thr *th, int64_t il, const struct ntp_dev_run *run,
-                              int64_t t0, int64_t nt, int64_t h)
+                              int64_t t0, int64_t nt, int64_t h0, int64_t ng)
 {
     struct ntp_dev_state *s = th->s;
     const struct ntp_shard *sh = s->p.shard;
-    const int64_t nh = sh->n_head, hdk = s->hdk, hdv = s->hdv;
-    float *kf = th->scratch, *vf = kf + NTP_ATT_P * hdk, *sc = vf + NTP_ATT_P * hdv;
-    float *o = sc + NTP_ATT_TB * NTP_ATT_P, *mx = o + NTP_ATT_TB * hdv, *sum = mx + NTP_ATT_TB;
+    const int64_t nh = sh->n_head, hdk = s->hdk, hdv = s->hdv, nr = ng * nt;
+    float *kf = th->scratch, *vf = kf + NTP_ATT_P * hdk, *qg = vf + NTP_ATT_P * hdv;
+    float *sc = qg + nr * hdk, *o = sc + nr * NTP_ATT_P, *mx = o + nr * hdv, *sum = mx + nr;
     const int64_t pos0 = ntp__run_pos(run, t0); /* token t0 + i is at pos0 + i */
-    const int64_t g = kv_head(s, h);
-    const int64_t lo = attn_lo(s, il, pos0);
+    const int64_t g = kv_head(s, h0), lo = attn_lo(s, il, pos0);
     const size_t row0 = kv_at(s, il - sh->layer0, ntp__run_seq(run, t0), lo);
     const uint8_t *kc = s->k_cache + row0 + (size_t)g * s->k_head;
     const uint8_t *vc = s->v_cache + row0 + (size_t)g * s->v_head;
     const int64_t n_pos = pos0 + nt - lo; /* lo .. the block's last token */
-    for (int64_t i = 0; i < nt; i++) {
-        mx[i] = -INFINITY;
-        sum[i] = 0;
+    for (int64_t r = 0; r < nr; r++) {
+        memcpy(qg + r * hdk, s->q + ((t0 + r % nt) * nh + h0 + r / nt) * hdk,
+               (size_t)hdk * sizeof *qg);
+        mx[r] = -INFINITY;
+        sum[r] = 0;
     }
-    memset(o, 0, (size_t)(nt * hdv) * sizeof(float));
+    memset(o, 0, (size_t)(nr * hdv) * sizeof(float));
     for (int64_t p0 = 0; p0 < n_pos; p0 += NTP_ATT_P) {
         const int64_t np = n_pos - p0 < NTP_ATT_P ? n_pos - p0 : NTP_ATT_P;
         for (int64_t p = 0; p < np; p++) {
-            th->k->kv_to_f32(s->p.kv_type, kc + (size_t)(p0 + p) * s->kv_row, kf + p * hdk,
-                             hdk);
-            th->k->kv_to_f32(s->p.kv_type, vc + (size_t)(p0 + p) * s->kv_row, vf + p * hdv,
-                             hdv);
+            th->k->kv_to_f32(s->p.kv_type, kc + (size_t)(p0 + p) * s->kv_row, kf + p * hdk, hdk);
+            th->k->kv_to_f32(s->p.kv_type, vc + (size_t)(p0 + p) * s->kv_row, vf + p * hdv, hdv);
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nt, (int)np, (int)hdk,
-                    s->p.cfg->attn_scale, s->q + (t0 * nh + h) * hdk, (int)(nh * hdk), kf,
-                    (int)hdk, 0.0f, sc, NTP_ATT_P);
-        for (int64_t i = 0; i < nt; i++) {
-            float *row = sc + i * NTP_ATT_P;
-            /* token t0 + i sees positions attn_lo .. pos + t0 + i (causal, windowed):
-               row[jlo, jlo + nv) of this chunk; the rest is masked out */
-            const int64_t p = pos0 + i, q0 = lo + p0;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr, (int)np, (int)hdk,
+                    s->p.cfg->attn_scale, qg, (int)hdk, kf, (int)hdk, 0.0f, sc, NTP_ATT_P);
+        for (int64_t r = 0; r < nr; r++) {
+            float *row = sc + r * NTP_ATT_P;
+            /* its token sees positions attn_lo .. its own (causal, windowed): row[jlo, jhi)
+               of this chunk; the rest is masked out */
+            const int64_t p = pos0 + r % nt, q0 = lo + p0;
             const int64_t jlo = attn_lo(s, il, p) > q0 ? attn_lo(s, il, p) - q0 : 0;
             const int64_t jhi = p - q0 + 1 < np ? p - q0 + 1 : np;
             if (jhi <= jlo) {
                 memset(row, 0, (size_t)np * sizeof *row);
                 continue;
             }
-            const int64_t nv = jhi - jlo;
-            const float m = th->k->max(row + jlo, jhi - jlo, mx[i]);
-            const float rescale = mx[i] != -INFINITY ? expf(mx[i] - m) : 1.0f;
-            const float add = th->k->exp_sum(row + jlo, nv, m);
+            const float m = th->k->max(row + jlo, jhi - jlo, mx[r]);
+            const float rescale = mx[r] != -INFINITY ? expf(mx[r] - m) : 1.0f;
+            const float add = th->k->exp_sum(row + jlo, jhi - jlo, m);
             memset(row, 0, (size_t)jlo * sizeof *row);
             memset(row + jhi, 0, (size_t)(np - jhi) * sizeof *row);
             for (int64_t d = 0; d < hdv; d++)
-                o[i * hdv + d] *= rescale;
-            sum[i] = sum[i] * rescale + add;
-            mx[i] = m;
+                o[r * hdv + d] *= rescale;
+            sum[r] = sum[r] * rescale + add;
+            mx[r] = m;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nt, (int)hdv, (int)np, 1.0f,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nr, (int)hdv, (int)np, 1.0f,
                     sc, NTP_ATT_P, vf, (int)hdv, 1.0f, o, (int)hdv);
     }
-    for (int64_t i = 0; i < nt; i++) {
-        float *out = s->att + ((t0 + i) * nh + h) * hdv;
+    for (int64_t r = 0; r < nr; r++) {
+        float *out = s->att + ((t0 + r % nt) * nh + h0 + r / nt) * hdv;
         for (int64_t d = 0; d < hdv; d++)
-            out[d] = o[i * hdv + d] / sum[i];
+            out[d] = o[r * hdv + d] / sum[r];
         kv_rotate(out, hdv, s->rot_v);
     }
 }
 #endif
 
 /*
- * Attention of every token of the run: units are (block, query head) over
- * the run's blocks (cpu_int.h, blk), OpenBLAS for the blocks marked so and
- * the attention kernel, token by token, for the others.
+ * Attention of every token of the run, over the run's blocks (cpu_int.h,
+ * blk): first the OpenBLAS blocks, in units of (block, up to NTP_ATT_G query
+ * heads of one KV head), then the single tokens with the attention kernel,
+ * in units of (token, query head) so that one token's heads spread over the
+ * team. The two share no output, so no barrier lies between them.
  */
 static void attention(struct thr *th, int64_t il, const struct ntp_dev_run *run)
 {
     const struct ntp_dev_state *s = th->s;
     const int64_t nh = s->p.shard->n_head;
     int64_t u0, u1;
-    ntp__slice(s->n_blk * nh, th->ith, th->nth, &u0, &u1);
-    for (int64_t u = u0; u < u1; u++) {
-        const int32_t *b = s->blk + 3 * (u / nh);
-        const int64_t h = u % nh;
 #if NTP_HAVE_OPENBLAS
-        if (b[2]) {
-            attend_block_blas(th, il, run, b[0], b[1], h);
-            continue;
-        }
-#endif
-        for (int64_t t = b[0]; t < b[0] + b[1]; t++)
-            attend_token(th, il, run, t, h);
+    /* the shard's query heads in runs of at most ng sharing a KV head */
+    const int64_t ng = att_heads(s->p.cfg), group = s->p.cfg->hp.n_head / s->p.cfg->hp.n_head_kv;
+    const int64_t per_kv = (group + ng - 1) / ng, n_sets = s->p.shard->n_head_kv * per_kv;
+    ntp__slice(s->n_blk_blas * n_sets, th->ith, th->nth, &u0, &u1);
+    for (int64_t u = u0; u < u1; u++) {
+        const int32_t *b = s->blk + 2 * (u / n_sets);
+        const int64_t set = u % n_sets, gl = set / per_kv; /* the shard's KV head gl */
+        /* its query heads are first .. first + group - 1 (the shard's numbering) */
+        const int64_t first = (s->p.shard->head_kv0 + gl) * group - s->p.shard->head0;
+        int64_t h0 = first + set % per_kv * ng, h1 = h0 + ng;
+        h1 = h1 < first + group ? h1 : first + group;
+        h0 = h0 > 0 ? h0 : 0;
+        h1 = h1 < nh ? h1 : nh;
+        if (h1 > h0)
+            attend_block_blas(th, il, run, b[0], b[1], h0, h1 - h0);
     }
+#endif
+    const int64_t n_tok_blk = s->n_blk - s->n_blk_blas;
+    ntp__slice(n_tok_blk * nh, th->ith, th->nth, &u0, &u1);
+    for (int64_t u = u0; u < u1; u++)
+        attend_token(th, il, run, s->blk[2 * (s->n_blk_blas + u / nh)], u % nh);
 }
 
 /* The attention half of block il: norm, QKV, RoPE, cache, attention, O, all-reduce #1. */
