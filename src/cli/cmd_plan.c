@@ -17,7 +17,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: numatp plan -m FILE [--tp N] [-c N] [-ngl N [--gpu-output]]\n\n"
+            "usage: numatp plan -m FILE [--tp N] [-c N] [-np N] [-ngl N [--gpu-output]]\n\n"
             "Print how the model's weights are split over N tensor-parallel devices:\n"
             "column cuts for Q/K/V, gate/up and the output head, row cuts for O and\n"
             "down on head and quantization-block boundaries.\n\n"
@@ -28,6 +28,8 @@ static void usage(FILE *f)
             "                        (default: min(training context, 4096), as run)\n"
             "  -b, --batch-size N    tokens per batch, 1 .. %d (default 512)\n"
             "  --kv-type TYPE        KV cache type: f16 (default), f32, q8_0, q4_0\n"
+            "  -np, --parallel N     sequences the KV cache holds, as serve --parallel N\n"
+            "                        allocates (-c positions each), 1 .. %d (default 1)\n"
             "  --moe-split HOW       a mixture of experts over the devices: features\n"
             "                        (default: a slice of every expert's width each) or\n"
             "                        experts (whole experts each)\n"
@@ -35,7 +37,8 @@ static void usage(FILE *f)
             "                        N blocks (0 .. %d), their GPU memory, how many fit\n"
             "  --gpu-output          the output head on the GPU too\n"
             "  -h, --help            this help\n",
-            NTP_CLI_MAX_TP, NTP_CLI_MAX_CTX, NTP_CLI_MAX_CTX, NTP_CLI_MAX_NGL);
+            NTP_CLI_MAX_TP, NTP_CLI_MAX_CTX, NTP_CLI_MAX_CTX, NTP_CLI_MAX_PARALLEL,
+            NTP_CLI_MAX_NGL);
 }
 
 /* The KV cache per device, and what the sliding-window layers' rings save. */
@@ -52,8 +55,12 @@ static void print_kv(const struct ntp_kv_plan *kv, int n_dev, const struct ntp_h
                kv_name, (long long)hp->head_dim_k);
         return;
     }
-    printf("kv cache at -c %lld, batch %lld, %s:", (long long)kv->n_ctx, (long long)kv->n_batch,
-           kv_name);
+    /* with several sequences the batch also carries a token of each (serve's step) */
+    printf("kv cache at -c %lld, batch %lld, %s", (long long)kv->n_ctx,
+           (long long)(kv->n_batch - (kv->n_seq > 1 ? kv->n_seq : 0)), kv_name);
+    if (kv->n_seq > 1)
+        printf(", %lld sequences (--parallel)", (long long)kv->n_seq);
+    printf(":");
     for (int d = 0; d < n_dev; d++) {
         printf("%s dev %d %.1f MiB", d ? "," : "", d, (double)kv->bytes[d] / mib);
         total += kv->bytes[d];
@@ -111,7 +118,7 @@ static int print_gpu(const char *model, int64_t ngl, bool gpu_output)
 int ntp_cli_plan(int argc, char **argv)
 {
     const char *model = NULL;
-    int64_t tp = 2, ngl = 0, ctx = 0, batch = 512, kv_type = 0;
+    int64_t tp = 2, ngl = 0, ctx = 0, batch = 512, kv_type = 0, parallel = 1;
     int moe_split = NTP_MOE_SPLIT_FEATURES; /* an index of ntp_cli_moe_splits */
     bool help = false, gpu_output = false;
     static const char *const kv_types[] = {"f16", "f32", "q8_0", "q4_0", NULL};
@@ -124,6 +131,7 @@ int ntp_cli_plan(int argc, char **argv)
         {"--ctx-size", "-c", NTP_CLI_INT, .dst = &ctx, .lo = 1, .hi = NTP_CLI_MAX_CTX},
         {"--batch-size", "-b", NTP_CLI_INT, .dst = &batch, .lo = 1, .hi = NTP_CLI_MAX_CTX},
         {"--kv-type", NULL, NTP_CLI_CHOICE, .dst = &kv_type, .choices = kv_types},
+        {"--parallel", "-np", NTP_CLI_INT, .dst = &parallel, .lo = 1, .hi = NTP_CLI_MAX_PARALLEL},
         {"--moe-split", NULL, NTP_CLI_CHOICE, .dst = &moe_split, .choices = ntp_cli_moe_splits},
         {"--gpu-layers", "-ngl --n-gpu-layers", NTP_CLI_INT, .dst = &ngl, .lo = 0,
          .hi = NTP_CLI_MAX_NGL},
@@ -142,7 +150,11 @@ int ntp_cli_plan(int argc, char **argv)
     struct ntp_plan plan;
     struct ntp_hparams hp;
     uint64_t bytes[NTP_PLAN_MAX_DEV] = {0}, total = 0;
-    struct ntp_kv_plan kv = {.n_ctx = ctx, .n_batch = batch, .type = kv_ids[kv_type]};
+    /* serve's context: a sequence per slot, its batch a prompt chunk plus a token per slot */
+    struct ntp_kv_plan kv = {.n_ctx = ctx,
+                             .n_batch = parallel > 1 ? batch + parallel : batch,
+                             .n_seq = parallel,
+                             .type = kv_ids[kv_type]};
     if (ctx == 0) { /* the context's default (ntp_context_default_params), known once read */
         if (ntp__model_plan_file(model, (int)tp, moe_split, &plan, &hp, bytes, NULL) != NTP_OK) {
             fprintf(stderr, "numatp plan: %s\n", ntp_last_error());

@@ -21,6 +21,7 @@
 #define NTP_CLI_MAX_THREADS 4096      /* -t, --threads-per-device */
 #define NTP_CLI_MAX_TP      16        /* --tp: the layout's NTP_LAYOUT_MAX_DEV */
 #define NTP_CLI_MAX_NGL     100000    /* -ngl: more than any model has */
+#define NTP_CLI_MAX_PARALLEL 256      /* serve and plan --parallel: sequences of one context */
 
 struct ntp_cli_infer {
     const char *model;              /* -m, --model */

@@ -725,6 +725,8 @@ static void plan_kv(const struct ntp_model_cfg *cfg, const struct ntp_plan *plan
             kv->bytes[d] += row * (uint64_t)ntp__kv_rows(cfg, il, kv->n_ctx, kv->n_batch);
             kv->plain[d] += row * (uint64_t)kv->n_ctx;
         }
+        kv->bytes[d] *= (uint64_t)(kv->n_seq > 1 ? kv->n_seq : 1);
+        kv->plain[d] *= (uint64_t)(kv->n_seq > 1 ? kv->n_seq : 1);
     }
 }
 

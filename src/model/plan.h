@@ -63,7 +63,8 @@ int ntp__plan_cut(enum ntp_tensor_id id, const struct ntp_shard *sh, const struc
 
 /* The KV cache a context of the planned devices would allocate (CPU devices' layout). */
 struct ntp_kv_plan {
-    int64_t n_ctx, n_batch;           /* in: the context's positions and batch */
+    int64_t n_ctx, n_batch;           /* in: the context's positions (per sequence) and batch */
+    int64_t n_seq;                    /* in: sequences it holds (serve --parallel; 0: one) */
     enum ntp_type type;               /* in: the cache type (F16, F32, Q8_0, Q4_0) */
     uint64_t bytes[NTP_PLAN_MAX_DEV]; /* out: K and V bytes per device */
     uint64_t plain[NTP_PLAN_MAX_DEV]; /* out: the same if every layer kept n_ctx rows */

@@ -2,8 +2,8 @@
 # cli_plan.sh NUMATP - `numatp plan`: one line per device with its heads, KV
 # heads, FFN and vocabulary slices and bytes; uneven 3/3/2 heads over 3
 # devices; KV heads marked shared over 4 devices with 2 KV heads; the KV
-# cache per device, smaller where gemma3's sliding-window layers keep a ring;
-# usage errors.
+# cache per device, smaller where gemma3's sliding-window layers keep a ring,
+# and for serve's --parallel sequences; usage errors.
 set -uo pipefail
 numatp=$1
 tmp=$(mktemp -d)
@@ -25,6 +25,12 @@ check 'grep -q "^dev 1 .*kv heads \[  0,   1)  1\*" <<<"$out"' "shared KV head m
 out=$("$numatp" plan -m "$tmp/b.gguf" --tp 1 -c 4096)
 check 'grep -q "^kv cache at -c 4096, batch 512, f16: dev 0 1.0 MiB; total 1.0 MiB" <<<"$out"' \
     "KV cache line: $out"
+# serve --parallel 4 holds four sequences of -c positions each
+out=$("$numatp" plan -m "$tmp/b.gguf" --tp 1 -c 4096 -np 4)
+check 'grep -q "^kv cache at -c 4096, batch 512, f16, 4 sequences (--parallel): dev 0 4.0 MiB; total 4.0 MiB" <<<"$out"' \
+    "KV cache of 4 sequences: $out"
+"$numatp" plan -m "$tmp/b.gguf" --parallel 0 2>"$tmp/err"; rc=$?
+check '[ $rc = 2 ] && grep -q -- "--parallel 0 is out of range" "$tmp/err"' "--parallel 0 refused (exit $rc)"
 out=$("$numatp" plan -m "$tmp/b.gguf" --tp 1 -c 4096 --kv-type q8_0)
 check 'grep -q "^kv cache: q8_0 cannot hold this model.s heads of 16" <<<"$out"' \
     "heads of 16 cannot be cached in q8_0: $out"
