@@ -54,10 +54,12 @@ def check_json(model):
           "one result per concurrency, 2 requests per client: %s" % res)
     for x in res:
         check(set(x) == {"concurrency", "requests", "completion_tokens", "wall_s",
-                         "output_tok_s", "ttft_mean_s", "ttft_p99_s", "tpot_mean_s"},
+                         "output_tok_s", "ttft_mean_s", "ttft_p99_s", "tpot_mean_s",
+                         "decode_tok_s"},
               "result keys: %s" % sorted(x))
-        check(all(is_pos(x[k]) for k in x), "positive figures: %s" % x)
-        if all(is_pos(x[k]) for k in x):
+        check(all(is_pos(x[k]) for k in x if k != "decode_tok_s"), "positive figures: %s" % x)
+        check(x["decode_tok_s"] is None or is_pos(x["decode_tok_s"]), "decode tok/s: %s" % x)
+        if all(is_pos(x[k]) for k in x if k != "decode_tok_s"):
             check(x["ttft_p99_s"] >= x["ttft_mean_s"] - 1e-9, "p99 >= mean: %s" % x)
             check(abs(x["output_tok_s"] - x["completion_tokens"] / x["wall_s"]) < 1e-6 * x[
                 "output_tok_s"] + 1e-9, "tok/s = tokens / wall: %s" % x)
