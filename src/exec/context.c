@@ -392,13 +392,12 @@ static ntp_status decode_batch(ntp_context *c, const int32_t *tokens, const int3
         head = head || row_of[t] >= 0;
     }
     struct ntp_dev_run run = {.pos = c->pos[0], .n_tok = n};
-    if (c->p.n_seq > 1) { /* each token's sequence and position */
+    if (c->p.n_seq > 1) { /* each token's sequence and position (c->next counts them) */
+        memcpy(c->next, c->pos, (size_t)c->p.n_seq * sizeof *c->next);
         for (int64_t t = 0; t < n; t++) {
             c->bseq[t] = seq ? seq[t] : 0;
-            c->bpos[t] = (int32_t)c->pos[c->bseq[t]]++;
+            c->bpos[t] = (int32_t)c->next[c->bseq[t]]++;
         }
-        for (int64_t t = 0; t < n; t++) /* back until the batch has run */
-            c->pos[c->bseq[t]]--;
         run.seq = c->bseq;
         run.tpos = c->bpos;
     }
