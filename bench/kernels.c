@@ -19,7 +19,7 @@
  * runs its (ith, nth) slice as the CPU device does. Activations are quantized
  * once beforehand: these are the products alone. Median of --reps runs.
  *
- *   bench/kernels [--json] [--threads 1,2] [--isa avx2,avx512] [--types q4_0,q8_0]
+ *   bench/kernels [--json] [--threads 1,2] [--isa avx2,avx512,amx] [--types q4_0,q8_0]
  *                 [--mv-mib N] [--mm-mib N] [--mm-tok N] [--reps N] [--k N (row length, 4096)]
  */
 #include "core/core.h"
@@ -332,7 +332,7 @@ static int parse(int argc, char **argv, struct opts *o, uint64_t llc)
         else if (strcmp(argv[i], "--k") == 0 && v && ++i)
             o->k = atol(argv[i]) / 256 * 256 > 0 ? atol(argv[i]) / 256 * 256 : 256;
         else {
-            fprintf(stderr, "usage: kernels [--json] [--threads 1,2] [--isa avx2,avx512] "
+            fprintf(stderr, "usage: kernels [--json] [--threads 1,2] [--isa avx2,avx512,amx] "
                             "[--types q4_0,...] [--mv-mib N] [--mm-mib N] [--reps N] [--k N]\n");
             return -1;
         }
@@ -343,8 +343,8 @@ static int parse(int argc, char **argv, struct opts *o, uint64_t llc)
         o->n_threads = 2;
     }
     if (o->n_isas == 0) {
-        static const char *cand[] = {"avx2", "avx512"};
-        for (int i = 0; i < 2; i++)
+        static const char *cand[] = {"avx2", "avx512", "amx"};
+        for (int i = 0; i < 3; i++)
             if (ntp__kernels_isa_ok(cand[i]))
                 o->isas[o->n_isas++] = cand[i];
     }
@@ -383,7 +383,9 @@ static void bench_type(const struct opts *o, const struct ntp_kernels *k, struct
     ntp_type_row_size(t, kk, &rb);
     const int64_t mv_rows = (int64_t)(o->mv_bytes / rb), mm_rows = (int64_t)(o->mm_bytes / rb);
     const int64_t n_tok = o->mm_tok;
-    uint8_t *w = make_weights(t, kk, mv_rows, &rb);
+    /* the matvec's rows, and the matmul's when --mm-mib asks for more */
+    const int64_t w_rows = mv_rows > mm_rows ? mv_rows : mm_rows;
+    uint8_t *w = make_weights(t, kk, w_rows, &rb);
     void *x = make_acts(k, t, kk, n_tok, &xs);
     float *y = ntp__alloc_aligned(
         (size_t)(mv_rows > mm_rows * n_tok ? mv_rows : mm_rows * n_tok) * sizeof(float), 64);
@@ -404,8 +406,9 @@ static void bench_type(const struct opts *o, const struct ntp_kernels *k, struct
         /* The same matrices in the packed layout the CPU device gives them at load. */
         const int64_t pv_rows = mv_rows / NTP_PACK_ROWS * NTP_PACK_ROWS;
         const size_t gbytes = rb * NTP_PACK_ROWS;
-        uint8_t *wp = ntp__alloc_aligned(gbytes * (size_t)(pv_rows / NTP_PACK_ROWS), 64);
-        for (int64_t g = 0; g < pv_rows / NTP_PACK_ROWS; g++)
+        const int64_t n_groups = w_rows / NTP_PACK_ROWS;
+        uint8_t *wp = ntp__alloc_aligned(gbytes * (size_t)n_groups, 64);
+        for (int64_t g = 0; g < n_groups; g++)
             ntp__pack_group(k->type[t].pack, t, wp + g * gbytes, w + g * gbytes, rb, kk);
         c.a = (struct ntp_matmul_args){t,       wp, rb, pv_rows,        kk, x, xs, 1, y,
                                        pv_rows, 0,  1,  k->type[t].pack};

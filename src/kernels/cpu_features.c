@@ -5,6 +5,11 @@
 
 #include <string.h>
 
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #define NTP_X86 1
@@ -17,6 +22,22 @@ static unsigned long long read_xcr0(void)
     unsigned lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     return (unsigned long long)hi << 32 | lo;
+}
+
+/*
+ * Linux hands a process the large AMX tile state (8 KiB per thread) only
+ * after it asks (arch_prctl ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA; kernel
+ * 5.16 on); without it the first tile instruction kills the process. Asking
+ * again is harmless, and the answer holds for every thread of the process.
+ */
+static bool amx_permitted(void)
+{
+#if defined(__linux__) && defined(SYS_arch_prctl)
+    enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+    return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+#else
+    return false;
+#endif
 }
 #endif
 
@@ -54,9 +75,9 @@ struct ntp_cpu_features ntp__cpu_features(void)
         f.avx512vnni = c7 >> 11 & 1;
         f.avx512bf16 = a71 >> 5 & 1;
     }
-    if (os_amx) {
+    if (os_amx && (d7 >> 24 & 1) && amx_permitted()) {
         f.amx_bf16 = d7 >> 22 & 1;
-        f.amx_tile = d7 >> 24 & 1;
+        f.amx_tile = true;
         f.amx_int8 = d7 >> 25 & 1;
     }
 #endif

@@ -26,6 +26,7 @@ struct ntp_kernel_isa {
 #if NTP_HAVE_X86_KERNELS
 void ntp__kernels_avx2_fill(struct ntp_kernels *k);   /* src/kernels/x86, -mavx2 -mfma -mf16c */
 void ntp__kernels_avx512_fill(struct ntp_kernels *k); /* the same plus AVX-512 F/BW/VL/DQ/VNNI */
+void ntp__kernels_amx_fill(struct ntp_kernels *k);    /* AVX-512's, prefill on AMX (x86/amx.c) */
 #endif
 
 #endif /* NTP_KERNELS_ISA_H */

@@ -29,6 +29,11 @@ static bool runs_avx512(const struct ntp_cpu_features *f)
 {
     return runs_avx2(f) && f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq && f->avx512vnni;
 }
+
+static bool runs_amx(const struct ntp_cpu_features *f)
+{
+    return runs_avx512(f) && f->amx_tile && f->amx_int8;
+}
 #endif
 
 /*
@@ -40,6 +45,7 @@ static const struct ntp_kernel_isa isas[] = {
 #if NTP_HAVE_X86_KERNELS
     {"avx2", runs_avx2, ntp__kernels_avx2_fill},
     {"avx512", runs_avx512, ntp__kernels_avx512_fill},
+    {"amx", runs_amx, ntp__kernels_amx_fill},
 #endif
 };
 enum { N_ISA = sizeof isas / sizeof isas[0] };
@@ -62,12 +68,6 @@ bool ntp__kernels_isa_ok(const char *isa)
 /* The error for an NTP_ISA value that is not in the table: what is. */
 static ntp_status unknown_isa(const char *isa)
 {
-#if NTP_HAVE_X86_KERNELS
-    if (strcmp(isa, "amx") == 0)
-        return ntp__error(NTP_E_UNSUPPORTED,
-                          "NTP_ISA='amx': numatp has no AMX kernels yet (prefill runs on "
-                          "AVX-512 VNNI; use NTP_ISA=avx512)");
-#endif
     char names[128] = "";
     for (int i = 0; i < N_ISA; i++) {
         const char *sep = i == 0 ? "" : i == N_ISA - 1 ? " or " : ", ";

@@ -239,14 +239,17 @@ static void test_products(const struct ntp_kernels *ref, const struct ntp_kernel
  * give the rows back byte for byte; the packed product matches the reference
  * on every (ith, nth) slicing (groups of 16 rows, so some threads get none)
  * and NaN-poisoned y, including k = 0 and k longer than one tabulated chunk
- * (256 blocks); prefill and decode agree bit for bit.
+ * (256 blocks); prefill and decode agree bit for bit (on AMX too, whose
+ * whole tiles of 16 tokens and the AVX-512 remainder both run from 16
+ * tokens on).
  */
 static void test_packed(const struct ntp_kernels *ref, const struct ntp_kernels *k)
 {
     static const int64_t kblocks[] = {0, 1, 3, 23, 300}; /* 0: an empty column shard */
-    /* 112 rows: more than one run of groups (packed.c, pkk_run) for Q5_K/Q6_K at 23 super-blocks */
-    static const int shp[][2] = {{16, 1}, {16, 2}, {48, 1},  {32, 3},
-                                 {48, 8}, {16, 9}, {32, 13}, {112, 9}};
+    /* 112 rows: more than one run of groups (packed.c, pkk_run) for Q5_K/Q6_K at 23 super-blocks;
+       16 tokens and more: AMX's whole tiles, and 37 its tiles and a remainder */
+    static const int shp[][2] = {{16, 1}, {16, 2},  {48, 1},  {32, 3},  {48, 8},
+                                 {16, 9}, {32, 13}, {112, 9}, {32, 16}, {48, 37}};
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         const enum ntp_type t = types[ti];
         const enum ntp_pack_layout l = k->type[t].pack;
@@ -317,8 +320,10 @@ static void test_packed(const struct ntp_kernels *ref, const struct ntp_kernels 
             fprintf(stderr, "%s packed %s: %d mismatches\n", k->isa, ntp_type_name(t), bad);
         CHECK(bad == 0);
     }
-    /* AVX-512 packs every format with the layout: Q4_0/1, Q5_0/1, Q8_0, Q2_K .. Q6_K. */
-    for (size_t ti = 0; strcmp(k->isa, "avx512") == 0 && ti < sizeof types / sizeof types[0]; ti++)
+    /* AVX-512 (and AMX on it) packs every format with the layout: Q4_0/1, Q5_0/1, Q8_0, Q2_K ..
+     * Q6_K. */
+    const bool packs = strcmp(k->isa, "avx512") == 0 || strcmp(k->isa, "amx") == 0;
+    for (size_t ti = 0; packs && ti < sizeof types / sizeof types[0]; ti++)
         CHECK((k->type[types[ti]].pack == NTP_PACK_R16) ==
               ntp__pack_supported(NTP_PACK_R16, types[ti]));
     CHECK(ntp__pack_supported(NTP_PACK_R16, NTP_TYPE_Q5_K) &&
@@ -671,10 +676,8 @@ int main(void)
     struct ntp_kernels ref, k;
     CHECK_OK(ntp__kernels_init(&ref, "ref"));
     CHECK_STATUS(ntp__kernels_init(&k, "sse9"), NTP_E_UNSUPPORTED);
-    /* AMX has no kernels yet: asking for it is an error, not a silent fallback. */
-    CHECK_STATUS(ntp__kernels_init(&k, "amx"), NTP_E_UNSUPPORTED);
     test_hadamard();
-    const char *isas[] = {"avx2", "avx512"};
+    const char *isas[] = {"avx2", "avx512", "amx"};
     int ran = 0;
     for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
         if (!ntp__kernels_isa_ok(isas[i])) {
@@ -694,6 +697,6 @@ int main(void)
         ran++;
     }
     if (ran == 0 && ntp_test_failures == 0)
-        NTP_TEST_SKIP("this CPU has neither avx2 nor avx512");
+        NTP_TEST_SKIP("this CPU has none of avx2, avx512, amx");
     return ntp_test_result("kernels_isa");
 }

@@ -291,7 +291,7 @@ int main(void)
     test_route();
     struct ntp_kernels ref, k;
     CHECK_OK(ntp__kernels_init(&ref, "ref"));
-    const char *isas[] = {"ref", "avx2", "avx512"};
+    const char *isas[] = {"ref", "avx2", "avx512", "amx"};
     for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
         if (!ntp__kernels_isa_ok(isas[i])) {
             printf("%s: skipped, this CPU lacks it\n", isas[i]);

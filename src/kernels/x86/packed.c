@@ -10,10 +10,7 @@
  * times slower than decode, and still ran at 1/3 of its in-cache speed on a
  * matrix larger than the LLC without it (bench/RESULTS.md).
  */
-#include "kernels/packed.h"
-#include "kernels/x86/legacy.h"
-#include "kernels/x86/simd_x86.h"
-#include "kernels/x86/x86.h"
+#include "kernels/x86/packed_int.h"
 
 #include <stddef.h>
 
@@ -30,10 +27,10 @@ _Static_assert(offsetof(ntp_pack_q8_0, qs) == offsetof(ntp_pack_q4_0, qs),
  * Per activation block the tile needs the token's scale, the zero-point
  * correction -z * (sum of its codes) (Q4_0, Q5_0, Q8_0) or Q8_1's scaled
  * sum s (Q4_1, Q5_1: the minimum's term m * s); pk_act_prep tabulates them
- * for a tile of tokens and a chunk of blocks, once per call, on the stack.
+ * for a tile of tokens and a chunk of blocks, once per call, on the stack
+ * (24 KiB).
  */
-#define PK_TT 8   /* tokens per tile: float accumulators in registers */
-#define PK_KC 256 /* blocks per chunk of k (the tables below are 24 KiB) */
+#define PK_TT 8 /* tokens per tile: float accumulators in registers */
 
 struct pk_act {
     int32_t corr[PK_TT][PK_KC]; /* -z * sum of the block's codes */
@@ -61,59 +58,6 @@ static void pk_act_prep(enum lg_fmt f, const uint8_t *x, size_t xs, int T, int64
 }
 
 /* Offsets in a packed legacy block of the codes, the fifth bits and the minima (0: none). */
-NTP_INLINE size_t pk_qs_off(enum lg_fmt f)
-{
-    switch (f) {
-    case LG_Q4_0:
-        return offsetof(ntp_pack_q4_0, qs);
-    case LG_Q4_1:
-        return offsetof(ntp_pack_q4_1, qs);
-    case LG_Q5_0:
-        return offsetof(ntp_pack_q5_0, qs);
-    case LG_Q5_1:
-        return offsetof(ntp_pack_q5_1, qs);
-    default:
-        return offsetof(ntp_pack_q8_0, qs);
-    }
-}
-
-NTP_INLINE size_t pk_qh_off(enum lg_fmt f)
-{
-    return f == LG_Q5_0   ? offsetof(ntp_pack_q5_0, qh)
-           : f == LG_Q5_1 ? offsetof(ntp_pack_q5_1, qh)
-                          : 0;
-}
-
-NTP_INLINE size_t pk_m_off(enum lg_fmt f)
-{
-    return f == LG_Q4_1   ? offsetof(ntp_pack_q4_1, m)
-           : f == LG_Q5_1 ? offsetof(ntp_pack_q5_1, m)
-                          : 0;
-}
-
-/* Bit select (a & c) | b, for a fifth bit b already alone at bit 4 and c the nibble mask. */
-#define PK_OR_MASKED 0xec
-
-/* The 16-bit shift of v by n bits, left for n > 0 and right for n < 0 (n a constant). */
-NTP_INLINE __m512i pk_shift(__m512i v, int n)
-{
-    return n > 0   ? _mm512_slli_epi16(v, (unsigned)n)
-           : n < 0 ? _mm512_srli_epi16(v, (unsigned)-n)
-                   : v;
-}
-
-/*
- * A code vector v's nibble (the low one when hi is false) with bit `bit` of
- * each byte of qh as the fifth bit: 5-bit codes 0..31. Every bit that moves
- * stays in its byte, so the 16-bit shifts spill nothing.
- */
-NTP_INLINE __m512i pk_code5(__m512i v, __m512i qh, int bit, bool hi)
-{
-    const __m512i m4 = _mm512_set1_epi8(15), b4 = _mm512_set1_epi8(16);
-    const __m512i nib = hi ? _mm512_srli_epi16(v, 4) : v;
-    return _mm512_ternarylogic_epi32(nib, _mm512_and_si512(pk_shift(qh, 4 - bit), b4), m4,
-                                     PK_OR_MASKED);
-}
 
 /* Dword e of the activation block's codes, broadcast to the 16 lanes. */
 NTP_INLINE __m512i pk_x4(const uint8_t *xq, int e)
@@ -273,6 +217,15 @@ static ntp_status q8_0_matmul_packed(const struct ntp_matmul_args *a)
  * with Q8_K's bsums in vpdpwssd.
  */
 
+/*
+ * Q4_K (q5 false) and Q5_K, T tokens times one group over nsb super-blocks:
+ * y[t][0, 16) = the sums. Code vector (c, i) holds dword 16c + i of
+ * sub-block 2c in its low nibbles and dword 16c + 8 + i of sub-block 2c + 1
+ * in its high ones. Q4_K's high nibbles are used in place (16 times their
+ * value, one AND instead of a shift and an AND) and their scale carries the
+ * 1/16, which is exact. Q5_K's fifth bits are bits 2c and 2c + 1 of qh[i]
+ * (pk_code5); its groups begin as Q4_K's.
+ */
 /* 16 unsigned bytes (one per row) -> each row's lane holding the value twice as int16. */
 NTP_INLINE __m512i pkk_dup(__m128i b)
 {
@@ -318,15 +271,6 @@ NTP_INLINE __m512 pkk_dx(const uint8_t *xb)
 #define PKK_BSUMS offsetof(ntp_block_q8_K, bsums)
 #define PKK_XB    sizeof(ntp_block_q8_K)
 
-/*
- * Q4_K (q5 false) and Q5_K, T tokens times one group over nsb super-blocks:
- * y[t][0, 16) = the sums. Code vector (c, i) holds dword 16c + i of
- * sub-block 2c in its low nibbles and dword 16c + 8 + i of sub-block 2c + 1
- * in its high ones. Q4_K's high nibbles are used in place (16 times their
- * value, one AND instead of a shift and an AND) and their scale carries the
- * 1/16, which is exact. Q5_K's fifth bits are bits 2c and 2c + 1 of qh[i]
- * (pk_code5); its groups begin as Q4_K's.
- */
 _Static_assert(offsetof(ntp_pack_q5_K, qs) == offsetof(ntp_pack_q4_K, qs) &&
                    offsetof(ntp_pack_q5_K, sc) == offsetof(ntp_pack_q4_K, sc) &&
                    offsetof(ntp_pack_q5_K, dmin) == offsetof(ntp_pack_q4_K, dmin),
@@ -678,21 +622,6 @@ NTP_INLINE void pkk_tile_any(enum ntp_type f, int T, const uint8_t *g, int64_t n
     }
 }
 
-/*
- * Groups per run: the k-quant driver passes every token tile over a run of
- * groups before the next, so that a prefill reads the weights from memory
- * once and from L2 for the other tiles, not once per tile of 8 tokens.
- * PKK_RUN bytes, which x86 L2s (1-2 MiB) hold with room to spare. (The
- * legacy driver keeps its order: it would tabulate each tile's activations
- * once per run, and measured no gain.)
- */
-#define PKK_RUN ((size_t)384 << 10)
-
-static int64_t pkk_run(size_t gbytes)
-{
-    return gbytes == 0 || gbytes >= PKK_RUN ? 1 : (int64_t)(PKK_RUN / gbytes);
-}
-
 NTP_INLINE ntp_status pkk_drive(enum ntp_type f, const struct ntp_matmul_args *a)
 {
     if (a->k % NTP_QK_K != 0 || a->n_rows % NTP_PACK_ROWS != 0)
@@ -738,6 +667,30 @@ static ntp_status q5_k_matmul_packed(const struct ntp_matmul_args *a)
 static ntp_status q6_k_matmul_packed(const struct ntp_matmul_args *a)
 {
     return pkk_drive(NTP_TYPE_Q6_K, a);
+}
+
+ntp_status NTP_X86(matmul_packed)(const struct ntp_matmul_args *a)
+{
+    switch (a->wtype) {
+    case NTP_TYPE_Q4_0:
+        return q4_0_matmul_packed(a);
+    case NTP_TYPE_Q4_1:
+        return q4_1_matmul_packed(a);
+    case NTP_TYPE_Q5_0:
+        return q5_0_matmul_packed(a);
+    case NTP_TYPE_Q5_1:
+        return q5_1_matmul_packed(a);
+    case NTP_TYPE_Q8_0:
+        return q8_0_matmul_packed(a);
+    case NTP_TYPE_Q2_K:
+    case NTP_TYPE_Q3_K:
+    case NTP_TYPE_Q4_K:
+    case NTP_TYPE_Q5_K:
+    case NTP_TYPE_Q6_K:
+        return pkk_drive(a->wtype, a);
+    default:
+        return NTP_E_UNSUPPORTED;
+    }
 }
 
 void NTP_X86(fill_packed)(struct ntp_kernel_type t[NTP_TYPE_COUNT])

@@ -1,0 +1,299 @@
+/*
+ * amx.c - prefill products with packed weights of the legacy formats (Q4_0,
+ * Q4_1, Q5_0, Q5_1, Q8_0) on AMX, Intel's tile unit (Sapphire Rapids and
+ * later). One TDPBSSD multiplies a tile of 16 tokens x 32 activation codes
+ * by a tile of 32 codes x 16 rows into 16 x 16 int32 sums: the work of 32
+ * vpdpbusd in one instruction.
+ *
+ * The weights keep the AVX-512 library's packed layout (NTP_PACK_R16,
+ * packed.h): a packed 64-byte code vector holds 4 consecutive codes of each
+ * of 16 rows, which is one row of the tile the unit wants for its right
+ * operand (8 rows of 16 x 4 bytes for a block of 32). Each block's codes are
+ * made signed (the format's zero point subtracted, the nibbles split) into a
+ * 512-byte tile a step ahead of its use. The activations (Q8_0 and Q8_1
+ * blocks) are the left operand as they lie: token t's codes of a block are
+ * a tile row at stride x_stride.
+ *
+ * Every block has its own scales, so each block's 16 x 16 sums leave the
+ * unit (a tile store) and are scaled into float accumulators with the same
+ * operations, in the same order, as packed.c's AVX-512 tile: the integer
+ * sums are exact in both, so a prefill here gives the bits of a decode
+ * there (tests/kernels/test_kernels_isa.c checks it). That scaling, three
+ * vector operations per token and block, bounds the gain: 1.1-1.4x over
+ * the AVX-512 kernels on a Xeon with AMX (bench/RESULTS.md, "AMX"). The
+ * k-quants were written the same way (sub-blocks of 32 and 16 with their
+ * own scales, Q8_K's bsums for the offsets) and measured 0.8-1.0x there, so
+ * they stay on AVX-512.
+ *
+ * Whole tiles of 16 tokens run here; the tokens left over (and calls of
+ * fewer than 16) run on the AVX-512 packed kernels, over the same groups of
+ * the same thread slice. Built into the AVX-512 library (with -mamx-tile
+ * -mamx-int8) and reached through the "amx" entry of kernels.c, which the
+ * CPU must have and the kernel must let this process use (cpu_features.c).
+ */
+#include "kernels/isa.h"
+#include "kernels/x86/packed_int.h"
+
+#include <immintrin.h>
+#include <stdalign.h>
+
+#define AMX_TT 16 /* tokens per tile */
+
+/*
+ * The tile registers: activations in 0 and 1, weights in 2 and 3, sums in
+ * 4 to 7, so that the products of up to four blocks are in flight while
+ * the sums of the last ones are scaled. GCC's tile intrinsics paste their
+ * register operand into the assembly text: they take literal numbers.
+ */
+
+/* LDTILECFG's 64-byte operand (palette 1). */
+struct amx_cfg {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16]; /* bytes per row of each tile */
+    uint8_t rows[16];
+};
+
+/*
+ * The tile configuration for blocks of 32 bytes: A 16 x 32 bytes, B 8 x 64
+ * bytes, C 16 x 16 int32. A constant object, loaded as it lies: GCC 12
+ * drops the stores that fill such a structure on the stack before
+ * LDTILECFG (only the zeroing and the palette byte reached it, and the
+ * first tile load faulted), the miscompile the AMX issue warned of.
+ */
+static const alignas(64) struct amx_cfg amx_cfg32 = {
+    .palette = 1,
+    .colsb = {32, 32, 64, 64, 64, 64, 64, 64},
+    .rows = {AMX_TT, AMX_TT, 8, 8, AMX_TT, AMX_TT, AMX_TT, AMX_TT},
+};
+
+/*
+ * Sums tile tc = signed activation codes (a, stride as) times signed weight
+ * codes (b, 64-byte rows), via tiles ta and tb (TDPBSSD).
+ */
+#define AMX_DOT(ta, tb, tc, a, as, b)                                                              \
+    do {                                                                                           \
+        _tile_loadd(ta, (a), (long)(as));                                                          \
+        _tile_loadd(tb, (b), 64);                                                                  \
+        _tile_zero(tc);                                                                            \
+        _tile_dpbssd(tc, ta, tb);                                                                  \
+    } while (0)
+
+/* The tokens after the last whole tile of 16: the AVX-512 kernel's. */
+static ntp_status amx_rest(const struct ntp_matmul_args *a, int64_t done)
+{
+    if (done == a->n_tok)
+        return NTP_OK;
+    struct ntp_matmul_args r = *a;
+    r.x = (const uint8_t *)a->x + done * a->x_stride;
+    r.y = a->y + done * a->ldy;
+    r.n_tok = a->n_tok - done;
+    return NTP_X86(matmul_packed)(&r);
+}
+
+/* ------------------------------------------------------ legacy formats */
+
+/*
+ * The activations' scales of 16 tokens and a chunk of blocks (and Q8_1's
+ * d * sum, the minimum's partner), tabulated once per token tile, chunk and
+ * run of groups: the float operands of pk_tile's scaling.
+ */
+struct amx_act {
+    float dx[AMX_TT][PK_KC];
+    float sx[AMX_TT][PK_KC];
+};
+
+NTP_INLINE void amx_lg_prep(enum lg_fmt f, const uint8_t *x, size_t xs, int64_t b0, int64_t kc,
+                            struct amx_act *aa)
+{
+    const int32_t xb = (int32_t)lg_xbytes(f);
+    const __m512i step =
+        _mm512_mullo_epi32(_mm512_set1_epi32(xb),
+                           _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+    for (int t = 0; t < AMX_TT; t++) {
+        const uint8_t *xt = x + t * xs + (size_t)b0 * (size_t)xb;
+        int64_t b = 0;
+        for (; b + 16 <= kc; b += 16) { /* 16 blocks' binary16 scales at once */
+            const uint8_t *xv = xt + (size_t)b * (size_t)xb;
+            const __m512i d = _mm512_i32gather_epi32(step, (const void *)xv, 1);
+            _mm512_storeu_ps(aa->dx[t] + b, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d)));
+            if (lg_q81(f)) {
+                const __m512i m = _mm512_i32gather_epi32(step, (const void *)(xv + LG_XSUM), 1);
+                _mm512_storeu_ps(aa->sx[t] + b, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(m)));
+            }
+        }
+        for (; b < kc; b++) {
+            aa->dx[t][b] = ntp__x86_h2f(xt + (size_t)b * (size_t)xb);
+            if (lg_q81(f))
+                aa->sx[t][b] = ntp__x86_h2f(xt + (size_t)b * (size_t)xb + LG_XSUM);
+        }
+    }
+}
+
+/*
+ * Block p's weight tile in bt, as signed codes: the format's zero point
+ * (pk_tile's correction -z * sum of the activation codes) is subtracted
+ * here, so that TDPBSSD gives pk_tile's integer sums with no correction.
+ * Row e of the tile is elements 4e..4e+3 of the 16 rows, as pk_tile's u[e].
+ */
+NTP_INLINE void amx_lg_weights(enum lg_fmt f, const uint8_t *p, uint8_t bt[8][64])
+{
+    const uint8_t *wt = p + pk_qs_off(f);
+    const __m512i z = _mm512_set1_epi8((char)lg_zero(f));
+    if (f == LG_Q8_0) { /* the codes plus 128: flip the top bit */
+        for (int e = 0; e < 8; e++)
+            _mm512_store_si512(
+                (void *)bt[e],
+                _mm512_xor_si512(_mm512_loadu_si512((const void *)(wt + 64 * e)), z));
+        return;
+    }
+    const bool q5 = f == LG_Q5_0 || f == LG_Q5_1;
+    const __m512i m4 = _mm512_set1_epi8(15);
+    const __m512i qh = q5 ? _mm512_loadu_si512((const void *)(p + pk_qh_off(f))) : m4;
+    for (int e = 0; e < 4; e++) {
+        const __m512i v = _mm512_loadu_si512((const void *)(wt + 64 * e));
+        const __m512i lo = q5 ? pk_code5(v, qh, e, false) : _mm512_and_si512(v, m4);
+        const __m512i hi =
+            q5 ? pk_code5(v, qh, 4 + e, true) : _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        _mm512_store_si512((void *)bt[e], _mm512_sub_epi8(lo, z));
+        _mm512_store_si512((void *)bt[e + 4], _mm512_sub_epi8(hi, z));
+    }
+}
+
+/* Block b's sums c of 16 tokens into acc, as pk_tile scales a token's sums. */
+NTP_INLINE void amx_lg_scale(enum lg_fmt f, const uint8_t *p, int64_t b, const struct amx_act *aa,
+                             const int32_t c[AMX_TT][16], __m512 acc[AMX_TT])
+{
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+    const __m512 mw =
+        pk_m_off(f) ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + pk_m_off(f)))) : dw;
+    for (int t = 0; t < AMX_TT; t++) {
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512((const void *)c[t])),
+                                 _mm512_mul_ps(dw, _mm512_set1_ps(aa->dx[t][b])), acc[t]);
+        if (lg_q81(f))
+            acc[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(aa->sx[t][b]), acc[t]);
+    }
+}
+
+/*
+ * 16 tokens times one group over kc blocks, four blocks at a time, as
+ * packed.c's pk_tile: y = (or +=, when add) the sums.
+ */
+NTP_INLINE void amx_lg_tile(enum lg_fmt f, const uint8_t *g, int64_t kc, const uint8_t *x,
+                            size_t xs, const struct amx_act *aa, float *y, int64_t ldy, bool add)
+{
+    const size_t pb = NTP_PACK_ROWS * lg_wbytes(f), xb = lg_xbytes(f), xc = lg_xcodes(f);
+    alignas(64) int32_t c[4][AMX_TT][16];
+    alignas(64) uint8_t bt[2][4][8][64]; /* this step's weight tiles and the next one's */
+    __m512 acc[AMX_TT];
+    for (int t = 0; t < AMX_TT; t++)
+        acc[t] = _mm512_setzero_ps();
+        /* Block b + q of the step at b; past the last block: the last again (not scaled). */
+#define AMX_BQ(b, q) ((b) + (q) < kc ? (b) + (q) : kc - 1)
+    for (int q = 0; q < 4; q++)
+        amx_lg_weights(f, g + (size_t)AMX_BQ(0, q) * pb, bt[0][q]);
+    for (int64_t b = 0; b < kc; b += 4) {
+        uint8_t(*w)[8][64] = bt[(b / 4) % 2];
+        const int64_t bq[4] = {AMX_BQ(b, 0), AMX_BQ(b, 1), AMX_BQ(b, 2), AMX_BQ(b, 3)};
+        /* Tiles load only what the stores before them left in L1 (they do not forward from
+           the stores in flight): this step's were written a step ago. */
+        AMX_DOT(0, 2, 4, x + (size_t)bq[0] * xb + xc, xs, w[0][0]);
+        AMX_DOT(1, 3, 5, x + (size_t)bq[1] * xb + xc, xs, w[1][0]);
+        AMX_DOT(0, 2, 6, x + (size_t)bq[2] * xb + xc, xs, w[2][0]);
+        AMX_DOT(1, 3, 7, x + (size_t)bq[3] * xb + xc, xs, w[3][0]);
+        if (b + 4 < kc) {
+            const uint8_t *pn = g + (size_t)(b + 4) * pb;
+            for (size_t o = 0; NTP_X86_PF > 0 && o < 4 * pb; o += 64)
+                _mm_prefetch((const char *)pn + NTP_X86_PF + o, _MM_HINT_T0);
+            for (int q = 0; q < 4; q++)
+                amx_lg_weights(f, g + (size_t)AMX_BQ(b + 4, q) * pb, bt[(b / 4 + 1) % 2][q]);
+        }
+        _tile_stored(4, c[0], 64);
+        _tile_stored(5, c[1], 64);
+        _tile_stored(6, c[2], 64);
+        _tile_stored(7, c[3], 64);
+        for (int q = 0; q < 4 && b + q < kc; q++)
+            amx_lg_scale(f, g + (size_t)bq[q] * pb, bq[q], aa, c[q], acc);
+    }
+#undef AMX_BQ
+    for (int t = 0; t < AMX_TT; t++) {
+        float *yt = y + t * ldy;
+        _mm512_storeu_ps(yt, add ? _mm512_add_ps(acc[t], _mm512_loadu_ps(yt)) : acc[t]);
+    }
+}
+
+/*
+ * Whole tiles of 16 tokens. Runs of groups that L2 holds come first (as
+ * pkk_drive's), then token tiles and chunks of k, so that the weights come
+ * from memory once per call, not once per tile: a tile of 16 tokens goes
+ * through a group faster than memory delivers it.
+ */
+NTP_INLINE ntp_status amx_lg_drive(enum lg_fmt f, const struct ntp_matmul_args *a)
+{
+    if (a->k % NTP_QK != 0 || a->n_rows % NTP_PACK_ROWS != 0)
+        return NTP_E_UNSUPPORTED;
+    const int64_t full = a->n_tok / AMX_TT * AMX_TT;
+    const int64_t nb = a->k / NTP_QK;
+    if (full == 0 || nb == 0)
+        return NTP_X86(matmul_packed)(a); /* fewer than 16 tokens, or k = 0 */
+    const size_t pb = NTP_PACK_ROWS * lg_wbytes(f), gbytes = (size_t)nb * pb;
+    int64_t g0, g1;
+    ntp__slice(a->n_rows / NTP_PACK_ROWS, a->ith, a->nth, &g0, &g1);
+    const uint8_t *w = a->w, *x = a->x;
+    const int64_t run = pkk_run(gbytes);
+    struct amx_act aa;
+    _tile_loadconfig(&amx_cfg32);
+    for (int64_t r0 = g0; r0 < g1; r0 += run) {
+        const int64_t r1 = r0 + run < g1 ? r0 + run : g1;
+        for (int64_t t0 = 0; t0 < full; t0 += AMX_TT)
+            for (int64_t b0 = 0; b0 < nb; b0 += PK_KC) {
+                const int64_t kc = nb - b0 < PK_KC ? nb - b0 : PK_KC;
+                amx_lg_prep(f, x + t0 * a->x_stride, a->x_stride, b0, kc, &aa);
+                for (int64_t g = r0; g < r1; g++)
+                    amx_lg_tile(f, w + g * gbytes + (size_t)b0 * pb, kc,
+                                x + t0 * a->x_stride + (size_t)b0 * lg_xbytes(f), a->x_stride, &aa,
+                                a->y + t0 * a->ldy + g * NTP_PACK_ROWS, a->ldy, b0 > 0);
+            }
+    }
+    _tile_release();
+    return amx_rest(a, full);
+}
+
+static ntp_status q4_0_amx(const struct ntp_matmul_args *a)
+{
+    return amx_lg_drive(LG_Q4_0, a);
+}
+
+static ntp_status q4_1_amx(const struct ntp_matmul_args *a)
+{
+    return amx_lg_drive(LG_Q4_1, a);
+}
+
+static ntp_status q5_0_amx(const struct ntp_matmul_args *a)
+{
+    return amx_lg_drive(LG_Q5_0, a);
+}
+
+static ntp_status q5_1_amx(const struct ntp_matmul_args *a)
+{
+    return amx_lg_drive(LG_Q5_1, a);
+}
+
+static ntp_status q8_0_amx(const struct ntp_matmul_args *a)
+{
+    return amx_lg_drive(LG_Q8_0, a);
+}
+
+/* The AVX-512 table with AMX products for the packed legacy formats. */
+void ntp__kernels_amx_fill(struct ntp_kernels *k)
+{
+    NTP_X86(fill)(k);
+    static const struct {
+        enum ntp_type type;
+        ntp_matmul_fn matmul;
+    } fns[] = {
+        {NTP_TYPE_Q4_0, q4_0_amx}, {NTP_TYPE_Q4_1, q4_1_amx}, {NTP_TYPE_Q5_0, q5_0_amx},
+        {NTP_TYPE_Q5_1, q5_1_amx}, {NTP_TYPE_Q8_0, q8_0_amx},
+    };
+    for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)
+        k->type[fns[i].type].matmul_packed = fns[i].matmul;
+}
