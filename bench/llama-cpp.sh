@@ -15,6 +15,8 @@
 #   LLAMA_CPP_PYTHON_VERSION=X.Y.Z  another llama-cpp-python release
 #   NUMATP_CACHE=DIR                cache root (default ~/.cache/numatp); the
 #                                   build goes to DIR/llama.cpp-VERSION/
+#                                   (DIR/llama.cpp-VERSION-clang/ on a CPU
+#                                   with AMX, see COMPILER below)
 #
 # The build is CPU only (no CUDA, no network libraries), Release, tuned for
 # this machine's CPU (GGML_NATIVE), with every core. A second call finds the
@@ -46,6 +48,15 @@ fi
 
 CACHE=${NUMATP_CACHE:-$HOME/.cache/numatp}
 DIR="$CACHE/llama.cpp-$VERSION"
+# On a CPU with AMX, GGML_NATIVE compiles llama.cpp's AMX kernels, and GCC 12
+# (Debian 12's) miscompiles their tile configuration: llama-bench died with
+# SIGSEGV in ggml_backend_amx_mul_mat. There clang builds it, in its own cache.
+COMPILER=()
+if grep -qw amx_int8 /proc/cpuinfo 2>/dev/null && command -v clang >/dev/null &&
+    command -v clang++ >/dev/null; then
+    COMPILER=(-DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++)
+    DIR="$DIR-clang"
+fi
 BIN="$DIR/bin"
 
 have_all() {
@@ -113,7 +124,7 @@ commit=${commit:-unknown}
 jobs=$(nproc)
 say "building llama.cpp $commit (llama-cpp-python $VERSION) with $jobs jobs; log: $BUILD_LOG"
 if ! {
-    cmake -S "$src" -B "$WORK/build" \
+    cmake -S "$src" -B "$WORK/build" "${COMPILER[@]}" \
         -DCMAKE_BUILD_TYPE=Release \
         -DBUILD_SHARED_LIBS=OFF \
         -DGGML_NATIVE=ON \
