@@ -258,42 +258,31 @@ NTP_INLINE ntp_status amx_lg_drive(enum lg_fmt f, const struct ntp_matmul_args *
     return amx_rest(a, full);
 }
 
-static ntp_status q4_0_amx(const struct ntp_matmul_args *a)
+/* The table's entry for every packed legacy format: each type's instance of the driver. */
+static ntp_status legacy_amx(const struct ntp_matmul_args *a)
 {
-    return amx_lg_drive(LG_Q4_0, a);
-}
-
-static ntp_status q4_1_amx(const struct ntp_matmul_args *a)
-{
-    return amx_lg_drive(LG_Q4_1, a);
-}
-
-static ntp_status q5_0_amx(const struct ntp_matmul_args *a)
-{
-    return amx_lg_drive(LG_Q5_0, a);
-}
-
-static ntp_status q5_1_amx(const struct ntp_matmul_args *a)
-{
-    return amx_lg_drive(LG_Q5_1, a);
-}
-
-static ntp_status q8_0_amx(const struct ntp_matmul_args *a)
-{
-    return amx_lg_drive(LG_Q8_0, a);
+    switch (a->wtype) {
+    case NTP_TYPE_Q4_0:
+        return amx_lg_drive(LG_Q4_0, a);
+    case NTP_TYPE_Q4_1:
+        return amx_lg_drive(LG_Q4_1, a);
+    case NTP_TYPE_Q5_0:
+        return amx_lg_drive(LG_Q5_0, a);
+    case NTP_TYPE_Q5_1:
+        return amx_lg_drive(LG_Q5_1, a);
+    case NTP_TYPE_Q8_0:
+        return amx_lg_drive(LG_Q8_0, a);
+    default:
+        return NTP_X86(matmul_packed)(a);
+    }
 }
 
 /* The AVX-512 table with AMX products for the packed legacy formats. */
 void ntp__kernels_amx_fill(struct ntp_kernels *k)
 {
     NTP_X86(fill)(k);
-    static const struct {
-        enum ntp_type type;
-        ntp_matmul_fn matmul;
-    } fns[] = {
-        {NTP_TYPE_Q4_0, q4_0_amx}, {NTP_TYPE_Q4_1, q4_1_amx}, {NTP_TYPE_Q5_0, q5_0_amx},
-        {NTP_TYPE_Q5_1, q5_1_amx}, {NTP_TYPE_Q8_0, q8_0_amx},
-    };
-    for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)
-        k->type[fns[i].type].matmul_packed = fns[i].matmul;
+    static const enum ntp_type types[] = {NTP_TYPE_Q4_0, NTP_TYPE_Q4_1, NTP_TYPE_Q5_0,
+                                          NTP_TYPE_Q5_1, NTP_TYPE_Q8_0};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        k->type[types[i]].matmul_packed = legacy_amx;
 }
