@@ -694,6 +694,13 @@ int main(void)
         test_attention(&ref, &k);
         test_products(&ref, &k);
         test_packed(&ref, &k);
+        if (strcmp(k.isa, "amx") == 0) { /* the legacy formats' prefill is AMX's, not AVX-512's */
+            struct ntp_kernels v;
+            CHECK_OK(ntp__kernels_init(&v, "avx512"));
+            CHECK(k.type[NTP_TYPE_Q4_0].matmul_packed != v.type[NTP_TYPE_Q4_0].matmul_packed &&
+                  k.type[NTP_TYPE_Q8_0].matmul_packed != v.type[NTP_TYPE_Q8_0].matmul_packed &&
+                  k.type[NTP_TYPE_Q4_K].matmul_packed == v.type[NTP_TYPE_Q4_K].matmul_packed);
+        }
         ran++;
     }
     if (ran == 0 && ntp_test_failures == 0)
