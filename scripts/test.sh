@@ -43,10 +43,14 @@ else
     fail_step "release build failed"
 fi
 
+# The sanitizer builds keep line tables for their reports but no variable
+# locations (-g1): GCC's variable tracking of the unrolled SIMD kernels more
+# than doubled the ASan build's time. They leave CUDA out: its code cannot run
+# without a GPU, and loading cuBLAS cost every numatp start 0.4 s.
 step "ASan+UBSan build"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 if scripts/build.sh build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
-    -Dbuildtype=debugoptimized; then
+    -Dcuda=disabled -Dbuildtype=debugoptimized -Dc_args=-g1; then
     step "tests under ASan+UBSan: fast suite"
     meson test -C build-asan --suite fast --print-errorlogs --num-processes 2 --timeout-multiplier 4 \
         2>&1 | tee build-asan/test-fast.log
@@ -57,7 +61,7 @@ fi
 
 step "TSan build: the threading tests (suite tsan: all-reduce stress, tensor parallelism)"
 if scripts/build.sh build-tsan -Db_sanitize=thread -Db_lundef=false -Dcuda=disabled \
-    -Dbuildtype=debugoptimized; then
+    -Dbuildtype=debugoptimized -Dc_args=-g1; then
     TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --suite tsan --print-errorlogs \
         --num-processes 1 --timeout-multiplier 4 2>&1 | tee build-tsan/test-tsan.log
     count build-tsan/test-tsan.log

@@ -219,6 +219,7 @@ static void test_host_dequant(void)
 int main(void)
 {
     if (ntp_cuda_compiled()) {
+        CHECK_OK(ntp__cuda_test_cublas()); /* dlopen finds the library the build found */
         test_block_sizes();
         test_host_dequant();
     }

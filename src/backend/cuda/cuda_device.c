@@ -12,9 +12,48 @@
 #include "core/half.h"
 #include "kernels/quant.h"
 
+#include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The shared library of the cuBLAS major version numatp was built with. */
+#define NTP_STR_(x)       #x
+#define NTP_STR(x)        NTP_STR_(x)
+#define NTP_CUBLAS_SONAME "libcublas.so." NTP_STR(CUBLAS_VER_MAJOR)
+
+struct ntp_cublas ntp__cublas;
+static pthread_once_t cublas_once = PTHREAD_ONCE_INIT;
+static char cublas_err[256]; /* why the load failed; empty when it worked */
+
+static void cublas_load(void)
+{
+    void *lib = dlopen(NTP_CUBLAS_SONAME, RTLD_NOW | RTLD_LOCAL);
+    const char *missing = NULL;
+    if (lib) {
+        /* POSIX allows the object-to-function pointer conversion dlsym needs. */
+        *(void **)&ntp__cublas.create = dlsym(lib, "cublasCreate_v2");
+        *(void **)&ntp__cublas.destroy = dlsym(lib, "cublasDestroy_v2");
+        *(void **)&ntp__cublas.sgemm = dlsym(lib, "cublasSgemm_v2");
+        missing = !ntp__cublas.create    ? "cublasCreate_v2"
+                  : !ntp__cublas.destroy ? "cublasDestroy_v2"
+                  : !ntp__cublas.sgemm   ? "cublasSgemm_v2"
+                                         : NULL;
+    }
+    if (lib == NULL || missing) {
+        snprintf(cublas_err, sizeof cublas_err, "%s", lib ? missing : dlerror());
+        memset(&ntp__cublas, 0, sizeof ntp__cublas);
+    }
+}
+
+ntp_status ntp__cublas_open(void)
+{
+    pthread_once(&cublas_once, cublas_load);
+    if (ntp__cublas.create)
+        return NTP_OK;
+    return ntp__error(NTP_E_DEVICE, "cannot load cuBLAS (%s): %s", NTP_CUBLAS_SONAME, cublas_err);
+}
 
 ntp_status ntp__cu_status(cudaError_t e, const char *what)
 {
@@ -87,7 +126,7 @@ static void cu_destroy(struct ntp_device *d)
             (void)cudaFree(c->conv[i].f16.data);
         free(c->conv);
         if (c->blas)
-            (void)cublasDestroy(c->blas);
+            (void)ntp__cublas.destroy(c->blas);
         free(c);
     }
     free(d);
@@ -260,9 +299,9 @@ static void cu_state_free(struct ntp_device *d, struct ntp_dev_state *ds)
     struct cuda_state *s = (struct cuda_state *)ds;
     if (s == NULL)
         return;
-    void *bufs[] = {s->k_cache, s->v_cache, s->x,       s->xn,    s->q,      s->kx,
-                    s->vx,      s->att,     s->part,    s->gate,  s->up,     s->rope_cs,
-                    s->wtile,   s->logits,  s->tok_dev};
+    void *bufs[] = {s->k_cache, s->v_cache, s->x,     s->xn,     s->q,
+                    s->kx,      s->vx,      s->att,   s->part,   s->gate,
+                    s->up,      s->rope_cs, s->wtile, s->logits, s->tok_dev};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         cu_buffer_free(d, bufs[i]);
     free(s->cs_host);
@@ -485,7 +524,9 @@ ntp_status ntp__cuda_device_new(const struct ntp_cuda_device_params *p, struct n
     if (s == NTP_OK)
         s = ntp__cu_status(cudaGetDeviceProperties(&prop, c->ordinal), "cudaGetDeviceProperties");
     if (s == NTP_OK)
-        s = ntp__cublas_status(cublasCreate(&c->blas), "cublasCreate");
+        s = ntp__cublas_open();
+    if (s == NTP_OK)
+        s = ntp__cublas_status(ntp__cublas.create(&c->blas), "cublasCreate");
     if (s != NTP_OK) {
         cu_destroy(d);
         return s;

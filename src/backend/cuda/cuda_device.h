@@ -82,6 +82,12 @@ struct ntp_cuda_test_rows {
 
 ntp_status ntp__cuda_test_rows(struct ntp_device *d, const struct ntp_cuda_test_rows *a);
 
+/*
+ * Loads cuBLAS as making the first device does (dlopen, see cuda_int.h);
+ * needs no GPU. NTP_E_UNSUPPORTED without CUDA in the build.
+ */
+ntp_status ntp__cuda_test_cublas(void);
+
 /* Bytes per block the kernels assume for type t (0: not read directly); needs no GPU. */
 size_t ntp__cuda_test_block_bytes(enum ntp_type t);
 /*

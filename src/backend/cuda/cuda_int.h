@@ -72,6 +72,22 @@ ntp_status ntp__cu_status(cudaError_t e, const char *what);
 ntp_status ntp__cublas_status(cublasStatus_t e, const char *what);
 
 /*
+ * The cuBLAS calls the device makes. numatp does not link cuBLAS: loading it
+ * costs every process about 0.2 s and 100 MB of page faults (its
+ * constructors), GPU or not, so ntp__cublas_open dlopens it when the first
+ * device is made. The types are the header's, so a call through these
+ * pointers is checked as a direct one would be.
+ */
+struct ntp_cublas {
+    __typeof__(cublasCreate_v2) *create;
+    __typeof__(cublasDestroy_v2) *destroy;
+    __typeof__(cublasSgemm_v2) *sgemm;
+};
+extern struct ntp_cublas ntp__cublas;
+/* Loads cuBLAS once (thread-safe); NTP_E_DEVICE naming the library and dlerror's words. */
+ntp_status ntp__cublas_open(void);
+
+/*
  * Download t (a non-native type), dequantize it with the reference and
  * upload an F16 copy into new GPU memory (out->data; owner: the caller).
  */

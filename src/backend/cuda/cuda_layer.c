@@ -62,9 +62,10 @@ static ntp_status gemm_tile(struct cuda_device *c, const struct cuda_mm *a, int6
      * matrix (ld ldx) and y an ldy x n_tok one; y[r0 + i][t] = tile^T x.
      */
     const float one = 1.0f, zero = 0.0f;
-    return ntp__cublas_status(cublasSgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)nr, (int)a->n_tok,
-                                          (int)w->ne[0], &one, a->wtile, (int)w->ne[0], a->x,
-                                          (int)a->ldx, &zero, a->y + r0, (int)a->ldy),
+    return ntp__cublas_status(ntp__cublas.sgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)nr,
+                                                (int)a->n_tok, (int)w->ne[0], &one, a->wtile,
+                                                (int)w->ne[0], a->x, (int)a->ldx, &zero, a->y + r0,
+                                                (int)a->ldy),
                               "cublasSgemm");
 }
 
@@ -122,11 +123,11 @@ static void kv_store(struct cu_run *r, int64_t li, const struct ntp_dev_run *run
     const size_t el = f16 ? 2 : 4;
     const int64_t kw = s->nkv * s->hdk, vw = s->nkv * s->hdv;
     const int32_t *row = s->tok_dev + s->p.n_batch;
-    ck(r, ntp__cu_kv_store(layer_cache(s, s->k_cache, li, kw, el), f16, s->kx, run->n_tok, kw, row,
-                           0),
+    ck(r,
+       ntp__cu_kv_store(layer_cache(s, s->k_cache, li, kw, el), f16, s->kx, run->n_tok, kw, row, 0),
        "kv_store K");
-    ck(r, ntp__cu_kv_store(layer_cache(s, s->v_cache, li, vw, el), f16, s->vx, run->n_tok, vw, row,
-                           0),
+    ck(r,
+       ntp__cu_kv_store(layer_cache(s, s->v_cache, li, vw, el), f16, s->vx, run->n_tok, vw, row, 0),
        "kv_store V");
 }
 

@@ -40,6 +40,11 @@ ntp_status ntp__cuda_test_rows(struct ntp_device *d, const struct ntp_cuda_test_
     return ntp__error(NTP_E_UNSUPPORTED, "%s", no_cuda);
 }
 
+ntp_status ntp__cuda_test_cublas(void)
+{
+    return ntp__error(NTP_E_UNSUPPORTED, "%s", no_cuda);
+}
+
 size_t ntp__cuda_test_block_bytes(enum ntp_type t)
 {
     (void)t;

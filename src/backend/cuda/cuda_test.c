@@ -110,6 +110,11 @@ ntp_status ntp__cuda_test_rows(struct ntp_device *d, const struct ntp_cuda_test_
     return st;
 }
 
+ntp_status ntp__cuda_test_cublas(void)
+{
+    return ntp__cublas_open();
+}
+
 size_t ntp__cuda_test_block_bytes(enum ntp_type t)
 {
     return ntp__cu_block_bytes(t);

@@ -133,32 +133,45 @@ NTP_INLINE void pk_tile(enum lg_fmt f, int T, const uint8_t *g, int64_t kc, cons
     }
 }
 
-/* One tile with T fixed at compile time (the accumulators stay in registers). */
-NTP_INLINE void pk_tile_any(enum lg_fmt f, int T, const uint8_t *g, int64_t kc, const uint8_t *x,
-                            size_t xs, const struct pk_act *pa, float *y, int64_t ldy, bool add)
-{
-    switch (T) {
-#define PK_CASE(n)                                                                                 \
-    case n:                                                                                        \
+/*
+ * One function per format and token count T, with T a constant in it (the
+ * accumulators stay in registers), called through a table indexed by T - 1.
+ * Separate functions keep each one small: all eight inlined into one driver
+ * took GCC 46 s to compile, and 245 s under ASan.
+ */
+#define PK_TILE_ARGS                                                                               \
+    const uint8_t *g, int64_t kc, const uint8_t *x, size_t xs, const struct pk_act *pa, float *y,  \
+        int64_t ldy, bool add
+typedef void pk_tile_fn(PK_TILE_ARGS);
+#define PK_TILE_FN(f, n)                                                                           \
+    static __attribute__((noinline)) void pk_tile_##f##_##n(PK_TILE_ARGS)                          \
+    {                                                                                              \
         pk_tile(f, n, g, kc, x, xs, pa, y, ldy, add);                                              \
-        break;
-        PK_CASE(1)
-        PK_CASE(2)
-        PK_CASE(3)
-        PK_CASE(4)
-        PK_CASE(5)
-        PK_CASE(6)
-        PK_CASE(7)
-        PK_CASE(8)
-#undef PK_CASE
     }
-}
+#define PK_TILES(f)                                                                                \
+    PK_TILE_FN(f, 1)                                                                               \
+    PK_TILE_FN(f, 2)                                                                               \
+    PK_TILE_FN(f, 3)                                                                               \
+    PK_TILE_FN(f, 4)                                                                               \
+    PK_TILE_FN(f, 5)                                                                               \
+    PK_TILE_FN(f, 6)                                                                               \
+    PK_TILE_FN(f, 7)                                                                               \
+    PK_TILE_FN(f, 8)                                                                               \
+    static pk_tile_fn *const pk_tiles_##f[PK_TT] = {                                               \
+        pk_tile_##f##_1, pk_tile_##f##_2, pk_tile_##f##_3, pk_tile_##f##_4,                        \
+        pk_tile_##f##_5, pk_tile_##f##_6, pk_tile_##f##_7, pk_tile_##f##_8};
+PK_TILES(LG_Q4_0)
+PK_TILES(LG_Q4_1)
+PK_TILES(LG_Q5_0)
+PK_TILES(LG_Q5_1)
+PK_TILES(LG_Q8_0)
 
 /*
  * Token tiles, then chunks of k (tabulated activations), then this thread's
  * groups. A device's column shard may be empty (k = 0): y is zero then.
  */
-NTP_INLINE ntp_status pk_drive(enum lg_fmt f, const struct ntp_matmul_args *a)
+NTP_INLINE ntp_status pk_drive(enum lg_fmt f, pk_tile_fn *const tiles[PK_TT],
+                               const struct ntp_matmul_args *a)
 {
     if (a->k % NTP_QK != 0 || a->n_rows % NTP_PACK_ROWS != 0)
         return NTP_E_UNSUPPORTED;
@@ -174,9 +187,9 @@ NTP_INLINE ntp_status pk_drive(enum lg_fmt f, const struct ntp_matmul_args *a)
             const int64_t kc = nb - b0 < PK_KC ? nb - b0 : PK_KC;
             pk_act_prep(f, x + t0 * a->x_stride, a->x_stride, T, b0, kc, &pa);
             for (int64_t g = g0; g < g1; g++)
-                pk_tile_any(f, T, w + g * gbytes + (size_t)b0 * pb, kc,
-                            x + t0 * a->x_stride + (size_t)b0 * lg_xbytes(f), a->x_stride, &pa,
-                            a->y + t0 * a->ldy + g * NTP_PACK_ROWS, a->ldy, b0 > 0);
+                tiles[T - 1](w + g * gbytes + (size_t)b0 * pb, kc,
+                             x + t0 * a->x_stride + (size_t)b0 * lg_xbytes(f), a->x_stride, &pa,
+                             a->y + t0 * a->ldy + g * NTP_PACK_ROWS, a->ldy, b0 > 0);
         }
     }
     return NTP_OK;
@@ -184,27 +197,27 @@ NTP_INLINE ntp_status pk_drive(enum lg_fmt f, const struct ntp_matmul_args *a)
 
 static ntp_status q4_0_matmul_packed(const struct ntp_matmul_args *a)
 {
-    return pk_drive(LG_Q4_0, a);
+    return pk_drive(LG_Q4_0, pk_tiles_LG_Q4_0, a);
 }
 
 static ntp_status q4_1_matmul_packed(const struct ntp_matmul_args *a)
 {
-    return pk_drive(LG_Q4_1, a);
+    return pk_drive(LG_Q4_1, pk_tiles_LG_Q4_1, a);
 }
 
 static ntp_status q5_0_matmul_packed(const struct ntp_matmul_args *a)
 {
-    return pk_drive(LG_Q5_0, a);
+    return pk_drive(LG_Q5_0, pk_tiles_LG_Q5_0, a);
 }
 
 static ntp_status q5_1_matmul_packed(const struct ntp_matmul_args *a)
 {
-    return pk_drive(LG_Q5_1, a);
+    return pk_drive(LG_Q5_1, pk_tiles_LG_Q5_1, a);
 }
 
 static ntp_status q8_0_matmul_packed(const struct ntp_matmul_args *a)
 {
-    return pk_drive(LG_Q8_0, a);
+    return pk_drive(LG_Q8_0, pk_tiles_LG_Q8_0, a);
 }
 
 /*
@@ -595,34 +608,48 @@ NTP_INLINE void pkk_q3k_tile(int T, const uint8_t *g, int64_t nsb, const uint8_t
         _mm512_storeu_ps(y + t * ldy, acc[t]);
 }
 
-NTP_INLINE void pkk_tile_any(enum ntp_type f, int T, const uint8_t *g, int64_t nsb,
-                             const uint8_t *x, size_t xs, float *y, int64_t ldy)
+/* The tile of format f for T tokens; one function per format and T, as pk_tiles. */
+NTP_INLINE void pkk_tile(enum ntp_type f, int T, const uint8_t *g, int64_t nsb, const uint8_t *x,
+                         size_t xs, float *y, int64_t ldy)
 {
-    switch (T) {
-#define PKK_CASE(n)                                                                                \
-    case n:                                                                                        \
-        if (f == NTP_TYPE_Q4_K || f == NTP_TYPE_Q5_K)                                              \
-            pkk_q4k_tile(f == NTP_TYPE_Q5_K, n, g, nsb, x, xs, y, ldy);                            \
-        else if (f == NTP_TYPE_Q2_K)                                                               \
-            pkk_q2k_tile(n, g, nsb, x, xs, y, ldy);                                                \
-        else if (f == NTP_TYPE_Q3_K)                                                               \
-            pkk_q3k_tile(n, g, nsb, x, xs, y, ldy);                                                \
-        else                                                                                       \
-            pkk_q6k_tile(n, g, nsb, x, xs, y, ldy);                                                \
-        break;
-        PKK_CASE(1)
-        PKK_CASE(2)
-        PKK_CASE(3)
-        PKK_CASE(4)
-        PKK_CASE(5)
-        PKK_CASE(6)
-        PKK_CASE(7)
-        PKK_CASE(8)
-#undef PKK_CASE
-    }
+    if (f == NTP_TYPE_Q4_K || f == NTP_TYPE_Q5_K)
+        pkk_q4k_tile(f == NTP_TYPE_Q5_K, T, g, nsb, x, xs, y, ldy);
+    else if (f == NTP_TYPE_Q2_K)
+        pkk_q2k_tile(T, g, nsb, x, xs, y, ldy);
+    else if (f == NTP_TYPE_Q3_K)
+        pkk_q3k_tile(T, g, nsb, x, xs, y, ldy);
+    else
+        pkk_q6k_tile(T, g, nsb, x, xs, y, ldy);
 }
 
-NTP_INLINE ntp_status pkk_drive(enum ntp_type f, const struct ntp_matmul_args *a)
+#define PKK_TILE_ARGS                                                                              \
+    const uint8_t *g, int64_t nsb, const uint8_t *x, size_t xs, float *y, int64_t ldy
+typedef void pkk_tile_fn(PKK_TILE_ARGS);
+#define PKK_TILE_FN(f, n)                                                                          \
+    static __attribute__((noinline)) void pkk_tile_##f##_##n(PKK_TILE_ARGS)                        \
+    {                                                                                              \
+        pkk_tile(NTP_TYPE_##f, n, g, nsb, x, xs, y, ldy);                                          \
+    }
+#define PKK_TILES(f)                                                                               \
+    PKK_TILE_FN(f, 1)                                                                              \
+    PKK_TILE_FN(f, 2)                                                                              \
+    PKK_TILE_FN(f, 3)                                                                              \
+    PKK_TILE_FN(f, 4)                                                                              \
+    PKK_TILE_FN(f, 5)                                                                              \
+    PKK_TILE_FN(f, 6)                                                                              \
+    PKK_TILE_FN(f, 7)                                                                              \
+    PKK_TILE_FN(f, 8)                                                                              \
+    static pkk_tile_fn *const pkk_tiles_##f[PK_TT] = {                                             \
+        pkk_tile_##f##_1, pkk_tile_##f##_2, pkk_tile_##f##_3, pkk_tile_##f##_4,                    \
+        pkk_tile_##f##_5, pkk_tile_##f##_6, pkk_tile_##f##_7, pkk_tile_##f##_8};
+PKK_TILES(Q2_K)
+PKK_TILES(Q3_K)
+PKK_TILES(Q4_K)
+PKK_TILES(Q5_K)
+PKK_TILES(Q6_K)
+
+NTP_INLINE ntp_status pkk_drive(enum ntp_type f, pkk_tile_fn *const tiles[PK_TT],
+                                const struct ntp_matmul_args *a)
 {
     if (a->k % NTP_QK_K != 0 || a->n_rows % NTP_PACK_ROWS != 0)
         return NTP_E_UNSUPPORTED;
@@ -636,7 +663,7 @@ NTP_INLINE ntp_status pkk_drive(enum ntp_type f, const struct ntp_matmul_args *a
         for (int64_t t0 = 0; t0 < a->n_tok; t0 += PK_TT) {
             const int T = (int)(a->n_tok - t0 < PK_TT ? a->n_tok - t0 : PK_TT);
             for (int64_t g = r0; g < r1; g++)
-                pkk_tile_any(f, T, (const uint8_t *)a->w + g * gbytes, nsb,
+                tiles[T - 1]((const uint8_t *)a->w + g * gbytes, nsb,
                              (const uint8_t *)a->x + t0 * a->x_stride, a->x_stride,
                              a->y + t0 * a->ldy + g * NTP_PACK_ROWS, a->ldy);
         }
@@ -646,27 +673,27 @@ NTP_INLINE ntp_status pkk_drive(enum ntp_type f, const struct ntp_matmul_args *a
 
 static ntp_status q2_k_matmul_packed(const struct ntp_matmul_args *a)
 {
-    return pkk_drive(NTP_TYPE_Q2_K, a);
+    return pkk_drive(NTP_TYPE_Q2_K, pkk_tiles_Q2_K, a);
 }
 
 static ntp_status q3_k_matmul_packed(const struct ntp_matmul_args *a)
 {
-    return pkk_drive(NTP_TYPE_Q3_K, a);
+    return pkk_drive(NTP_TYPE_Q3_K, pkk_tiles_Q3_K, a);
 }
 
 static ntp_status q4_k_matmul_packed(const struct ntp_matmul_args *a)
 {
-    return pkk_drive(NTP_TYPE_Q4_K, a);
+    return pkk_drive(NTP_TYPE_Q4_K, pkk_tiles_Q4_K, a);
 }
 
 static ntp_status q5_k_matmul_packed(const struct ntp_matmul_args *a)
 {
-    return pkk_drive(NTP_TYPE_Q5_K, a);
+    return pkk_drive(NTP_TYPE_Q5_K, pkk_tiles_Q5_K, a);
 }
 
 static ntp_status q6_k_matmul_packed(const struct ntp_matmul_args *a)
 {
-    return pkk_drive(NTP_TYPE_Q6_K, a);
+    return pkk_drive(NTP_TYPE_Q6_K, pkk_tiles_Q6_K, a);
 }
 
 ntp_status NTP_X86(matmul_packed)(const struct ntp_matmul_args *a)
@@ -683,11 +710,15 @@ ntp_status NTP_X86(matmul_packed)(const struct ntp_matmul_args *a)
     case NTP_TYPE_Q8_0:
         return q8_0_matmul_packed(a);
     case NTP_TYPE_Q2_K:
+        return q2_k_matmul_packed(a);
     case NTP_TYPE_Q3_K:
+        return q3_k_matmul_packed(a);
     case NTP_TYPE_Q4_K:
+        return q4_k_matmul_packed(a);
     case NTP_TYPE_Q5_K:
+        return q5_k_matmul_packed(a);
     case NTP_TYPE_Q6_K:
-        return pkk_drive(a->wtype, a);
+        return q6_k_matmul_packed(a);
     default:
         return NTP_E_UNSUPPORTED;
     }
