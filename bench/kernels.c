@@ -11,6 +11,14 @@
  *     (default 32 MiB): GOP/s counting a multiply and an add per weight per
  *     token. A few tokens (--mm-tok 8) is the decode step of a server
  *     batching 8 streams.
+ *   moe_decode, moe_prefill (mixture of experts, --moe E,U: E experts, U
+ *     per token; default 128,8 as Qwen3-30B-A3B): the matvec matrix cut into
+ *     E experts, each token routed to U of them, through the grouped expert
+ *     product. Decode runs 4E/U tokens one after another, each to U other
+ *     experts, so that every expert is read from memory: GB/s of the chosen
+ *     experts' bytes, and that against the read bandwidth. Prefill routes
+ *     --mm-tok tokens at once (each expert read once for its tokens): GOP/s.
+ *     Both in the packed layout where the ISA packs the type, as at load.
  *   Every figure is given twice: by wall time, and by the slowest thread's
  *   CPU time ("cpu-time"), which is what the kernel does on a core it has to
  *   itself; on a machine others share the two differ.
@@ -21,6 +29,7 @@
  *
  *   bench/kernels [--json] [--threads 1,2] [--isa avx2,avx512,amx] [--types q4_0,q8_0]
  *                 [--mv-mib N] [--mm-mib N] [--mm-tok N] [--reps N] [--k N (row length, 4096)]
+ *                 [--moe E,U (0 skips)]
  */
 #include "core/core.h"
 #include "kernels/kernels.h"
@@ -274,8 +283,9 @@ struct opts {
     int n_types;
     size_t mv_bytes, mm_bytes;
     int reps;
-    int64_t k;      /* elements per weight row (--k, default 4096) */
-    int64_t mm_tok; /* tokens of the matmul (--mm-tok, default 128) */
+    int64_t k;            /* elements per weight row (--k, default 4096) */
+    int64_t mm_tok;       /* tokens of the matmul (--mm-tok, default 128) */
+    int n_expert, n_used; /* --moe E,U (default 128,8; E 0: no expert products) */
 };
 
 static void split(char *s, void (*add)(struct opts *, const char *), struct opts *o)
@@ -310,7 +320,13 @@ static int parse(int argc, char **argv, struct opts *o, uint64_t llc)
                                         NTP_TYPE_F32};
     uint64_t mv = 2 * llc;
     mv = mv < (256u << 20) ? (256u << 20) : mv > (1u << 30) ? (1u << 30) : mv;
-    *o = (struct opts){.mv_bytes = mv, .mm_bytes = 32u << 20, .reps = 5, .k = 4096, .mm_tok = 128};
+    *o = (struct opts){.mv_bytes = mv,
+                       .mm_bytes = 32u << 20,
+                       .reps = 5,
+                       .k = 4096,
+                       .mm_tok = 128,
+                       .n_expert = 128,
+                       .n_used = 8};
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(argv[i], "--json") == 0)
@@ -329,11 +345,19 @@ static int parse(int argc, char **argv, struct opts *o, uint64_t llc)
             o->mm_tok = atol(argv[i]) >= 1 && atol(argv[i]) <= 4096 ? atol(argv[i]) : 128;
         else if (strcmp(argv[i], "--reps") == 0 && v && ++i)
             o->reps = atoi(argv[i]);
-        else if (strcmp(argv[i], "--k") == 0 && v && ++i)
+        else if (strcmp(argv[i], "--moe") == 0 && v && ++i) {
+            if (sscanf(argv[i], "%d,%d", &o->n_expert, &o->n_used) != 2 || o->n_expert < 0 ||
+                o->n_expert > 1024 || o->n_used < 1 || o->n_used > o->n_expert) {
+                fprintf(stderr, "kernels: --moe %s: expected E,U with 1 <= U <= E <= 1024\n",
+                        argv[i]);
+                return -1;
+            }
+        } else if (strcmp(argv[i], "--k") == 0 && v && ++i)
             o->k = atol(argv[i]) / 256 * 256 > 0 ? atol(argv[i]) / 256 * 256 : 256;
         else {
             fprintf(stderr, "usage: kernels [--json] [--threads 1,2] [--isa avx2,avx512,amx] "
-                            "[--types q4_0,...] [--mv-mib N] [--mm-mib N] [--reps N] [--k N]\n");
+                            "[--types q4_0,...] [--mv-mib N] [--mm-mib N] [--mm-tok N] [--reps N] "
+                            "[--k N] [--moe E,U]\n");
             return -1;
         }
     }
@@ -365,13 +389,101 @@ static void emit(const struct opts *o, const char *isa, const char *op, const ch
                first_json ? "[\n" : ",\n", isa, op, t, nth, value, cpu_value, unit, frac);
         first_json = false;
     } else {
-        printf("%-7s %-13s %-5s t=%d %9.2f %-5s  cpu-time %9.2f", isa, op, t, nth, value, unit,
+        printf("%-7s %-18s %-5s t=%d %9.2f %-5s  cpu-time %9.2f", isa, op, t, nth, value, unit,
                cpu_value);
         if (frac > 0)
             printf("  (%3.0f%% of read bw)", 100 * frac);
         putchar('\n');
     }
     fflush(stdout);
+}
+
+/* ---------------------------------------------------- mixture of experts */
+
+struct moe_ctx {
+    const struct ntp_kernels *k;
+    struct ntp_moe_matmul_args a;      /* the product of one step (group, n_group set per step) */
+    const struct ntp_moe_group *steps; /* [n_step][n_used] decode, or the prefill's groups */
+    int64_t n_step, n_group;           /* steps one after another, groups in each */
+};
+
+static void moe_job(void *p, int ith, int nth)
+{
+    struct moe_ctx *c = p;
+    struct ntp_moe_matmul_args a = c->a;
+    a.ith = ith;
+    a.nth = nth;
+    a.n_group = c->n_group;
+    for (int64_t st = 0; st < c->n_step; st++) {
+        a.group = c->steps + st * c->n_group;
+        if (ntp__kernels_matmul_experts(c->k, &a) != NTP_OK)
+            abort();
+    }
+}
+
+/*
+ * Decode and prefill through E experts cut from the matvec matrix w (rows of
+ * rb bytes, x a quantized activation row repeated; see the header).
+ */
+static void bench_moe(const struct opts *o, const struct ntp_kernels *k, struct team *tm,
+                      enum ntp_type t, const uint8_t *w, size_t rb, int64_t w_rows,
+                      enum ntp_pack_layout layout, double read_bw)
+{
+    const int E = o->n_expert, U = o->n_used;
+    const int64_t rows = w_rows / E / NTP_PACK_ROWS * NTP_PACK_ROWS, kk = o->k;
+    const int64_t n_tok = o->mm_tok, n_step = 4 * ((E + U - 1) / U);
+    if (rows == 0)
+        return;
+    size_t xs;
+    void *x = make_acts(k, t, kk, n_tok * U, &xs);
+    float *y = ntp__alloc_aligned((size_t)(n_tok * U * rows) * sizeof(float), 64);
+    struct ntp_moe_group *g = calloc((size_t)(n_step * U > E ? n_step * U : E), sizeof *g);
+    /* Decode: step st's token goes to experts (st * U + j) mod E, slot j. */
+    for (int64_t st = 0; st < n_step; st++)
+        for (int j = 0; j < U; j++)
+            g[st * U + j] = (struct ntp_moe_group){(st * U + j) % E, j, 1};
+    struct moe_ctx c = {k,
+                        {.wtype = t,
+                         .w = w,
+                         .w_stride = rb,
+                         .layout = layout,
+                         .rows = rows,
+                         .k = kk,
+                         .x = x,
+                         .x_stride = xs,
+                         .y = y,
+                         .ldy = rows},
+                        g,
+                        n_step,
+                        U};
+    double cs;
+    const double s = median_run(tm, moe_job, &c, o->reps, &cs);
+    const double bytes = (double)n_step * U * (double)rows * (double)rb;
+    const char *suffix = layout != NTP_PACK_NONE ? "_packed" : "";
+    char op[32];
+    snprintf(op, sizeof op, "moe_decode%s", suffix);
+    emit(o, k->isa, op, ntp_type_name(t), tm->nth, bytes / s / 1e9, bytes / cs / 1e9, "GB/s",
+         bytes / s / 1e9 / read_bw);
+    /* Prefill: token i goes to experts (i + j * E / U) mod E; slots grouped by expert. */
+    int64_t n_group = 0, slot = 0;
+    for (int e = 0; e < E; e++) {
+        int64_t n = 0;
+        for (int64_t i = 0; i < n_tok; i++)
+            for (int j = 0; j < U; j++)
+                n += (i + (int64_t)j * E / U) % E == e;
+        if (n > 0)
+            g[n_group++] = (struct ntp_moe_group){e, slot, n};
+        slot += n;
+    }
+    c.n_step = 1;
+    c.n_group = n_group;
+    const double s2 = median_run(tm, moe_job, &c, o->reps < 3 ? o->reps : 3, &cs);
+    const double ops = 2.0 * (double)rows * (double)kk * (double)(n_tok * U);
+    snprintf(op, sizeof op, "moe_prefill%s", suffix);
+    emit(o, k->isa, op, ntp_type_name(t), tm->nth, ops / s2 / 1e9, ops / cs / 1e9, "GOP/s", 0);
+    free(g);
+    ntp__free_aligned(x);
+    ntp__free_aligned(y);
 }
 
 /* Decode and prefill of one type on one ISA with nth threads. */
@@ -402,6 +514,8 @@ static void bench_type(const struct opts *o, const struct ntp_kernels *k, struct
     const double ops = 2.0 * (double)mm_rows * (double)kk * (double)n_tok;
     emit(o, k->isa, "matmul", ntp_type_name(t), tm->nth, ops / s2 / 1e9, ops / cs2 / 1e9, "GOP/s",
          0);
+    if (o->n_expert > 0 && k->type[t].pack == NTP_PACK_NONE)
+        bench_moe(o, k, tm, t, w, rb, w_rows, NTP_PACK_NONE, read_bw);
     if (k->type[t].pack != NTP_PACK_NONE) {
         /* The same matrices in the packed layout the CPU device gives them at load. */
         const int64_t pv_rows = mv_rows / NTP_PACK_ROWS * NTP_PACK_ROWS;
@@ -422,6 +536,8 @@ static void bench_type(const struct opts *o, const struct ntp_kernels *k, struct
         const double pops = 2.0 * (double)c.a.n_rows * (double)kk * (double)n_tok;
         emit(o, k->isa, "matmul_packed", ntp_type_name(t), tm->nth, pops / ps2 / 1e9,
              pops / cs2 / 1e9, "GOP/s", 0);
+        if (o->n_expert > 0)
+            bench_moe(o, k, tm, t, wp, rb, n_groups * NTP_PACK_ROWS, k->type[t].pack, read_bw);
         ntp__free_aligned(wp);
     }
     ntp__free_aligned(w);
