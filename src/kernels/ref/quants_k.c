@@ -168,16 +168,20 @@ static float fit_error(const float *x, const float *w, int n, const uint8_t *L, 
 static void round_candidate(const float *x, const float *w, int n, int nmax, float iscale,
                             float min, uint8_t *L, float *s)
 {
-    s[0] = s[1] = s[2] = 0.0f;
+    /* Sums in locals, not through s, which may alias x and w as far as the compiler knows. */
+    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f;
     for (int i = 0; i < n; i++) {
         /* The best min so far may lie near max, so v may be huge, infinite or NaN. */
         const float v = iscale * (x[i] - min);
         const int l = v > 0.0f ? round_int(v < (float)nmax ? v : (float)nmax) : 0;
         L[i] = (uint8_t)l;
-        s[0] += w[i] * l;
-        s[1] += w[i] * l * l;
-        s[2] += w[i] * l * x[i];
+        s0 += w[i] * l;
+        s1 += w[i] * l * l;
+        s2 += w[i] * l * x[i];
     }
+    s[0] = s0;
+    s[1] = s1;
+    s[2] = s2;
 }
 
 /*
