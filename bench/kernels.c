@@ -29,7 +29,7 @@
  *
  *   bench/kernels [--json] [--threads 1,2] [--isa avx2,avx512,amx] [--types q4_0,q8_0]
  *                 [--mv-mib N] [--mm-mib N] [--mm-tok N] [--reps N] [--k N (row length, 4096)]
- *                 [--moe E,U (0 skips)]
+ *                 [--moe E,U | 0 (none)]
  */
 #include "core/core.h"
 #include "kernels/kernels.h"
@@ -346,9 +346,12 @@ static int parse(int argc, char **argv, struct opts *o, uint64_t llc)
         else if (strcmp(argv[i], "--reps") == 0 && v && ++i)
             o->reps = atoi(argv[i]);
         else if (strcmp(argv[i], "--moe") == 0 && v && ++i) {
-            if (sscanf(argv[i], "%d,%d", &o->n_expert, &o->n_used) != 2 || o->n_expert < 0 ||
-                o->n_expert > 1024 || o->n_used < 1 || o->n_used > o->n_expert) {
-                fprintf(stderr, "kernels: --moe %s: expected E,U with 1 <= U <= E <= 1024\n",
+            const bool none = strcmp(argv[i], "0") == 0;
+            if (none)
+                o->n_expert = 0;
+            else if (sscanf(argv[i], "%d,%d", &o->n_expert, &o->n_used) != 2 || o->n_expert < 1 ||
+                     o->n_expert > 1024 || o->n_used < 1 || o->n_used > o->n_expert) {
+                fprintf(stderr, "kernels: --moe %s: expected E,U with 1 <= U <= E <= 1024, or 0\n",
                         argv[i]);
                 return -1;
             }

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """test_kernels_bench.py KERNELS - bench/kernels on tiny sizes with the
 reference kernels: its JSON has every product of every type asked for, dense
-and mixture of experts, each with a positive figure, and a bad --moe exits
-with 2 and a message naming it."""
+and mixture of experts, each with a positive figure; --moe 0 leaves the
+experts out, and a bad --moe exits with 2 and a message naming it."""
 import json
 import subprocess
 import sys
@@ -37,6 +37,12 @@ check(p.returncode == 2 and "--moe" in p.stderr, f"--moe 8: exit {p.returncode},
 p = subprocess.run([KERNELS, "--types", "q4_0", "--moe", "4,8", *small], capture_output=True,
                    text=True, timeout=60)
 check(p.returncode == 2 and "--moe" in p.stderr, f"--moe 4,8: exit {p.returncode}, {p.stderr!r}")
+
+p = subprocess.run([KERNELS, "--json", "--types", "q4_0", "--moe", "0", *small],
+                   capture_output=True, text=True, timeout=60)
+ops = {r["op"] for r in json.loads(p.stdout)} if p.returncode == 0 else set()
+check(p.returncode == 0 and not any(op.startswith("moe") for op in ops),
+      f"--moe 0: exit {p.returncode}, ops {sorted(ops)}")
 
 print("kernels_bench:", "ok" if failures == 0 else f"{failures} failures")
 sys.exit(1 if failures else 0)
