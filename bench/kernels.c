@@ -312,6 +312,11 @@ static void add_type(struct opts *o, const char *s)
         fprintf(stderr, "kernels: unknown type '%s' ignored\n", s);
 }
 
+static const char usage[] =
+    "usage: kernels [--json] [--threads 1,2] [--isa avx2,avx512,amx] [--types q4_0,...]\n"
+    "               [--mv-mib N] [--mm-mib N] [--mm-tok N] [--reps N] [--k N] [--moe E,U | 0]\n";
+
+/* 0: run; 1: --help was printed; -1: a bad flag (usage on stderr). */
 static int parse(int argc, char **argv, struct opts *o, uint64_t llc)
 {
     static const enum ntp_type all[] = {NTP_TYPE_Q4_0, NTP_TYPE_Q8_0, NTP_TYPE_Q4_K, NTP_TYPE_Q6_K,
@@ -355,12 +360,13 @@ static int parse(int argc, char **argv, struct opts *o, uint64_t llc)
                         argv[i]);
                 return -1;
             }
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("%s", usage);
+            return 1;
         } else if (strcmp(argv[i], "--k") == 0 && v && ++i)
             o->k = atol(argv[i]) / 256 * 256 > 0 ? atol(argv[i]) / 256 * 256 : 256;
         else {
-            fprintf(stderr, "usage: kernels [--json] [--threads 1,2] [--isa avx2,avx512,amx] "
-                            "[--types q4_0,...] [--mv-mib N] [--mm-mib N] [--mm-tok N] [--reps N] "
-                            "[--k N] [--moe E,U]\n");
+            fprintf(stderr, "%s", usage);
             return -1;
         }
     }
@@ -557,8 +563,9 @@ int main(int argc, char **argv)
         ntp_topology_free(topo);
     }
     struct opts o;
-    if (parse(argc, argv, &o, llc) != 0)
-        return 2;
+    const int pr = parse(argc, argv, &o, llc);
+    if (pr != 0)
+        return pr < 0 ? 2 : 0;
     if (!o.json)
         printf("# LLC %llu MiB; matvec matrix %zu MiB (k = %lld), matmul %zu MiB x %lld tokens, "
                "median of %d\n",

@@ -44,5 +44,8 @@ ops = {r["op"] for r in json.loads(p.stdout)} if p.returncode == 0 else set()
 check(p.returncode == 0 and not any(op.startswith("moe") for op in ops),
       f"--moe 0: exit {p.returncode}, ops {sorted(ops)}")
 
+p = subprocess.run([KERNELS, "--help"], capture_output=True, text=True, timeout=60)
+check(p.returncode == 0 and "--moe" in p.stdout, f"--help: exit {p.returncode}, {p.stdout!r}")
+
 print("kernels_bench:", "ok" if failures == 0 else f"{failures} failures")
 sys.exit(1 if failures else 0)
