@@ -446,7 +446,8 @@ static void bench_moe(const struct opts *o, const struct ntp_kernels *k, struct 
     size_t xs;
     void *x = make_acts(k, t, kk, n_tok * U, &xs);
     float *y = ntp__alloc_aligned((size_t)(n_tok * U * rows) * sizeof(float), 64);
-    struct ntp_moe_group *g = calloc((size_t)(n_step * U > E ? n_step * U : E), sizeof *g);
+    /* n_step * U >= 4E: the decode's groups, then room for the prefill's (at most E) */
+    struct ntp_moe_group *g = calloc((size_t)(n_step * U), sizeof *g);
     /* Decode: step st's token goes to experts (st * U + j) mod E, slot j. */
     for (int64_t st = 0; st < n_step; st++)
         for (int j = 0; j < U; j++)

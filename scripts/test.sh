@@ -45,8 +45,8 @@ fi
 
 # The sanitizer builds keep line tables for their reports but no variable
 # locations (-g1): GCC's variable tracking of the unrolled SIMD kernels more
-# than doubled the ASan build's time. They leave CUDA out: its code cannot run
-# without a GPU, and loading cuBLAS cost every numatp start 0.4 s.
+# than doubled the ASan build's time. The ASan build leaves CUDA out: its code
+# cannot run without a GPU.
 step "ASan+UBSan build"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 if scripts/build.sh build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \

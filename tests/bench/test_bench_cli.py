@@ -11,15 +11,9 @@ import sys
 import tempfile
 import xml.etree.ElementTree as ET
 
+from checks import check, result
+
 NUMATP = sys.argv[1]
-failures = 0
-
-
-def check(cond, what):
-    global failures
-    if not cond:
-        failures += 1
-        print("FAIL:", what, file=sys.stderr)
 
 
 def run(*args):
@@ -230,11 +224,7 @@ def main():
         test_bench(model)
         test_bench_moe(tmp)
         test_bench_errors(model)
-    if failures:
-        print("bench_cli: %d check(s) failed" % failures, file=sys.stderr)
-        return 1
-    print("bench_cli: ok")
-    return 0
+    return result("bench_cli")
 
 
 if __name__ == "__main__":

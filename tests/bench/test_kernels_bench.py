@@ -7,16 +7,9 @@ import json
 import subprocess
 import sys
 
+from checks import check, result
+
 KERNELS = sys.argv[1]
-failures = 0
-
-
-def check(cond, what):
-    global failures
-    if not cond:
-        failures += 1
-        print("FAIL:", what, file=sys.stderr)
-
 
 small = ["--isa", "ref", "--threads", "1", "--reps", "1", "--mv-mib", "2", "--mm-mib", "1",
          "--mm-tok", "4", "--k", "1024"]
@@ -47,5 +40,4 @@ check(p.returncode == 0 and not any(op.startswith("moe") for op in ops),
 p = subprocess.run([KERNELS, "--help"], capture_output=True, text=True, timeout=60)
 check(p.returncode == 0 and "--moe" in p.stdout, f"--help: exit {p.returncode}, {p.stdout!r}")
 
-print("kernels_bench:", "ok" if failures == 0 else f"{failures} failures")
-sys.exit(1 if failures else 0)
+sys.exit(result("kernels_bench"))

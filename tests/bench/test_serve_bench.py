@@ -12,16 +12,10 @@ import sys
 import tempfile
 import threading
 
+from checks import check, result
+
 NUMATP, SOURCE_ROOT = os.path.abspath(sys.argv[1]), sys.argv[2]
 SCRIPT = os.path.join(SOURCE_ROOT, "bench", "serve-bench")
-failures = 0
-
-
-def check(cond, what):
-    global failures
-    if not cond:
-        failures += 1
-        print("FAIL:", what, file=sys.stderr)
 
 
 def bench(*args):
@@ -132,11 +126,7 @@ def main():
         check_json(model)
         check_url(model)
         check_errors(model)
-    if failures:
-        print("serve_bench: %d check(s) failed" % failures, file=sys.stderr)
-        return 1
-    print("serve_bench: ok")
-    return 0
+    return result("serve_bench")
 
 
 sys.exit(main())

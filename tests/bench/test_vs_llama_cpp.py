@@ -17,9 +17,10 @@ import subprocess
 import sys
 import tempfile
 
+from checks import check, result
+
 NUMATP, SOURCE_ROOT = os.path.abspath(sys.argv[1]), sys.argv[2]
 SCRIPT = os.path.join(SOURCE_ROOT, "bench", "vs-llama.cpp")
-failures = 0
 
 # tok/s the stub llama-bench reports on its 1st, 2nd, 3rd... call for one model.
 STUB_PP = [100.0, 300.0, 200.0]
@@ -134,13 +135,6 @@ Minimum Δp: -2.000%
 RMS Δp    :  0.300 ± 0.010 %
 Same top p: 98.765 ± 0.321 %""")
 '''
-
-
-def check(cond, what):
-    global failures
-    if not cond:
-        failures += 1
-        print("FAIL:", what, file=sys.stderr)
 
 
 def write_exe(path, text):
@@ -316,11 +310,7 @@ def main():
         test_ppl(tmp, bindir, NUMATP, model, text)
         test_kld(tmp, bindir, model, text)
         test_errors(tmp, bindir, NUMATP, model, text)
-    if failures:
-        print("test_vs_llama_cpp: %d check(s) failed" % failures, file=sys.stderr)
-        return 1
-    print("test_vs_llama_cpp: ok")
-    return 0
+    return result("test_vs_llama_cpp")
 
 
 if __name__ == "__main__":

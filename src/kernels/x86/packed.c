@@ -148,18 +148,16 @@ typedef void pk_tile_fn(PK_TILE_ARGS);
     {                                                                                              \
         pk_tile(f, n, g, kc, x, xs, pa, y, ldy, add);                                              \
     }
+/* m(f, T) for T = 1 .. 8, and the table of the functions pre##f##_T. */
+#define PK_EACH_T(m, f) m(f, 1) m(f, 2) m(f, 3) m(f, 4) m(f, 5) m(f, 6) m(f, 7) m(f, 8)
+#define PK_TABLE(pre, f)                                                                           \
+    {                                                                                              \
+        pre##f##_1, pre##f##_2, pre##f##_3, pre##f##_4, pre##f##_5, pre##f##_6, pre##f##_7,        \
+            pre##f##_8                                                                             \
+    }
 #define PK_TILES(f)                                                                                \
-    PK_TILE_FN(f, 1)                                                                               \
-    PK_TILE_FN(f, 2)                                                                               \
-    PK_TILE_FN(f, 3)                                                                               \
-    PK_TILE_FN(f, 4)                                                                               \
-    PK_TILE_FN(f, 5)                                                                               \
-    PK_TILE_FN(f, 6)                                                                               \
-    PK_TILE_FN(f, 7)                                                                               \
-    PK_TILE_FN(f, 8)                                                                               \
-    static pk_tile_fn *const pk_tiles_##f[PK_TT] = {                                               \
-        pk_tile_##f##_1, pk_tile_##f##_2, pk_tile_##f##_3, pk_tile_##f##_4,                        \
-        pk_tile_##f##_5, pk_tile_##f##_6, pk_tile_##f##_7, pk_tile_##f##_8};
+    PK_EACH_T(PK_TILE_FN, f)                                                                       \
+    static pk_tile_fn *const pk_tiles_##f[PK_TT] = PK_TABLE(pk_tile_, f);
 PK_TILES(LG_Q4_0)
 PK_TILES(LG_Q4_1)
 PK_TILES(LG_Q5_0)
@@ -631,17 +629,8 @@ typedef void pkk_tile_fn(PKK_TILE_ARGS);
         pkk_tile(NTP_TYPE_##f, n, g, nsb, x, xs, y, ldy);                                          \
     }
 #define PKK_TILES(f)                                                                               \
-    PKK_TILE_FN(f, 1)                                                                              \
-    PKK_TILE_FN(f, 2)                                                                              \
-    PKK_TILE_FN(f, 3)                                                                              \
-    PKK_TILE_FN(f, 4)                                                                              \
-    PKK_TILE_FN(f, 5)                                                                              \
-    PKK_TILE_FN(f, 6)                                                                              \
-    PKK_TILE_FN(f, 7)                                                                              \
-    PKK_TILE_FN(f, 8)                                                                              \
-    static pkk_tile_fn *const pkk_tiles_##f[PK_TT] = {                                             \
-        pkk_tile_##f##_1, pkk_tile_##f##_2, pkk_tile_##f##_3, pkk_tile_##f##_4,                    \
-        pkk_tile_##f##_5, pkk_tile_##f##_6, pkk_tile_##f##_7, pkk_tile_##f##_8};
+    PK_EACH_T(PKK_TILE_FN, f)                                                                      \
+    static pkk_tile_fn *const pkk_tiles_##f[PK_TT] = PK_TABLE(pkk_tile_, f);
 PKK_TILES(Q2_K)
 PKK_TILES(Q3_K)
 PKK_TILES(Q4_K)
