@@ -378,6 +378,14 @@ typedef struct ntp_model_params {
     int32_t n_gpu_layers;
     bool gpu_output; /* the final norm and output head on the GPU too (needs n_gpu_layers > 0) */
     /*
+     * A mixture of experts with n_gpu_layers > 0: the GPU takes only the
+     * attention half of its blocks, and the CPU devices keep every block's
+     * FFN (router and experts, most of the model's bytes), so a small GPU
+     * speeds up a large MoE. No effect (a warning) on a dense model or
+     * without GPU layers.
+     */
+    bool cpu_moe;
+    /*
      * Tensor parallelism (docs/architecture.md "Threads and memory"). tp: CPU devices; 0
      * (auto): one per NUMA node with cores; more than the nodes: the nodes'
      * cores are split into virtual devices (the log says so).

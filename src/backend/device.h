@@ -47,7 +47,28 @@ struct ntp_shard {
                                     n_expert): all of them when split by features, a
                                     share of whole ones when split by experts */
     int64_t vocab0, n_vocab;     /* output-head rows [vocab0, vocab0 + n_vocab); 0 rows: no head */
+    /*
+     * Which halves of its blocks it holds (--cpu-moe; config.h,
+     * ntp__tensor_attn_half): both by default. ffn_only: the first ffn_only
+     * blocks of the shard only their FFN half (another device runs their
+     * attention, and this one keeps no KV cache for them); attn_only: every
+     * block only its attention half (another device runs the FFNs).
+     */
+    int64_t ffn_only;
+    bool attn_only;
 };
+
+/* Whether the shard holds block il's attention half. */
+static inline bool ntp__shard_attn(const struct ntp_shard *sh, int64_t il)
+{
+    return il >= sh->layer0 + sh->ffn_only && il < sh->layer0 + sh->n_layer;
+}
+
+/* Whether the shard holds block il's FFN half. */
+static inline bool ntp__shard_ffn(const struct ntp_shard *sh, int64_t il)
+{
+    return !sh->attn_only && il >= sh->layer0 && il < sh->layer0 + sh->n_layer;
+}
 
 /*
  * One weight shard in device memory. data is a device address (host memory

@@ -17,7 +17,8 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: numatp plan -m FILE [--tp N] [-c N] [-np N] [-ngl N [--gpu-output]]\n\n"
+            "usage: numatp plan -m FILE [--tp N] [-c N] [-np N] [-ngl N [--gpu-output] "
+            "[-cmoe]]\n\n"
             "Print how the model's weights are split over N tensor-parallel devices:\n"
             "column cuts for Q/K/V, gate/up and the output head, row cuts for O and\n"
             "down on head and quantization-block boundaries.\n\n"
@@ -36,6 +37,8 @@ static void usage(FILE *f)
             "  -ngl, --gpu-layers N  also show the GPU's share for hybrid offload: the first\n"
             "                        N blocks (0 .. %d), their GPU memory, how many fit\n"
             "  --gpu-output          the output head on the GPU too\n"
+            "  -cmoe, --cpu-moe      a mixture of experts: only the attention of those\n"
+            "                        blocks on the GPU, every expert on the CPU devices\n"
             "  -h, --help            this help\n",
             NTP_CLI_MAX_TP, NTP_CLI_MAX_CTX, NTP_CLI_MAX_CTX, NTP_CLI_MAX_PARALLEL,
             NTP_CLI_MAX_NGL);
@@ -91,18 +94,21 @@ static void print_device(int d, const struct ntp_shard *sh, uint64_t bytes, int6
 }
 
 /* The GPU's share under --gpu-layers: blocks, bytes, and whether they fit. */
-static int print_gpu(const char *model, int64_t ngl, bool gpu_output)
+static int print_gpu(const char *model, int64_t ngl, bool gpu_output, bool cpu_moe)
 {
     struct ntp_hybrid_plan h;
-    if (ntp__hybrid_plan_file(model, (int32_t)ngl, gpu_output, &h) != NTP_OK) {
+    if (ntp__hybrid_plan_file(model, (int32_t)ngl, gpu_output, cpu_moe, &h) != NTP_OK) {
         fprintf(stderr, "numatp plan: %s\n", ntp_last_error());
         return 1;
     }
     const double mib = 1024.0 * 1024.0;
-    printf("gpu     layers [0, %lld)%s: %.1f MiB of GPU memory (types the kernels cannot read "
-           "are held as F16 copies too); the CPU devices run layers [%lld, %lld)\n",
-           (long long)h.ngl, h.head ? " and the output head" : "", (double)h.gpu_bytes / mib,
-           (long long)h.ngl, (long long)h.n_layer);
+    printf("gpu     %slayers [0, %lld)%s: %.1f MiB of GPU memory (types the kernels cannot read "
+           "are held as F16 copies too); the CPU devices run %slayers [%lld, %lld)\n",
+           h.attn_only ? "the attention of " : "", (long long)h.ngl,
+           h.head ? " and the output head" : "", (double)h.gpu_bytes / mib,
+           h.attn_only ? "every block's FFN and " : "", (long long)h.ngl, (long long)h.n_layer);
+    if (cpu_moe && !h.attn_only)
+        printf("gpu     --cpu-moe: no effect, the model has no experts\n");
     if (h.fit < 0)
         printf("gpu     none here: %s\n", h.gpu_desc);
     else
@@ -120,7 +126,7 @@ int ntp_cli_plan(int argc, char **argv)
     const char *model = NULL;
     int64_t tp = 2, ngl = 0, ctx = 0, batch = 512, kv_type = 0, parallel = 1;
     int moe_split = NTP_MOE_SPLIT_FEATURES; /* an index of ntp_cli_moe_splits */
-    bool help = false, gpu_output = false;
+    bool help = false, gpu_output = false, cpu_moe = false;
     static const char *const kv_types[] = {"f16", "f32", "q8_0", "q4_0", NULL};
     static const enum ntp_type kv_ids[] = {NTP_TYPE_F16, NTP_TYPE_F32, NTP_TYPE_Q8_0,
                                            NTP_TYPE_Q4_0};
@@ -136,6 +142,7 @@ int ntp_cli_plan(int argc, char **argv)
         {"--gpu-layers", "-ngl --n-gpu-layers", NTP_CLI_INT, .dst = &ngl, .lo = 0,
          .hi = NTP_CLI_MAX_NGL},
         {"--gpu-output", NULL, NTP_CLI_FLAG, .dst = &gpu_output},
+        {"--cpu-moe", "-cmoe", NTP_CLI_FLAG, .dst = &cpu_moe},
         {"--help", "-h", NTP_CLI_FLAG, .dst = &help},
         {NULL},
     };
@@ -189,5 +196,5 @@ int ntp_cli_plan(int argc, char **argv)
     print_kv(&kv, plan.n_dev, &hp, kv_types[kv_type]);
     if (plan.note[0])
         printf("note: %s\n", plan.note);
-    return ngl > 0 ? print_gpu(model, ngl, gpu_output) : 0;
+    return ngl > 0 ? print_gpu(model, ngl, gpu_output, cpu_moe) : 0;
 }

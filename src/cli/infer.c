@@ -45,6 +45,7 @@ void ntp_cli_infer_opts(struct ntp_cli_infer *o, bool lists, struct ntp_cli_opt 
         {"--gpu-layers", "-ngl --n-gpu-layers", NTP_CLI_INTS, .dst = &o->gpu_layers, .lo = 0,
          .hi = NTP_CLI_MAX_NGL, .max_n = n},
         {"--gpu-output", NULL, NTP_CLI_FLAG, .dst = &o->gpu_output},
+        {"--cpu-moe", "-cmoe", NTP_CLI_FLAG, .dst = &o->cpu_moe},
         {"--no-mmap", NULL, NTP_CLI_FLAG, .dst = &o->no_mmap},
         {"--moe-split", NULL, NTP_CLI_CHOICE, .dst = &o->moe_split, .choices = ntp_cli_moe_splits},
     };
@@ -82,6 +83,9 @@ void ntp_cli_infer_help(FILE *f, const char *ctx_default)
         "                          rest on the CPU devices, 0 .. %d; N above the model's\n"
         "                          count: all (default 0; also --n-gpu-layers)\n"
         "  --gpu-output            run the final norm and output head on the GPU as well\n"
+        "  -cmoe, --cpu-moe        a mixture of experts: keep every block's router and\n"
+        "                          experts on the CPU devices, only the attention of the\n"
+        "                          -ngl blocks on the GPU\n"
         "  --no-mmap               read the model file instead of mapping it\n"
         "  --moe-split HOW         a mixture of experts over the tensor-parallel devices:\n"
         "                          features (default: each device a slice of every\n"
@@ -151,6 +155,7 @@ int ntp_cli_infer_apply(const char *cmd, const struct ntp_cli_infer *o, ntp_mode
     mp->smt = o->smt;
     mp->n_gpu_layers = first(&o->gpu_layers);
     mp->gpu_output = o->gpu_output;
+    mp->cpu_moe = o->cpu_moe;
     mp->use_mmap = !o->no_mmap;
     mp->moe_split = o->moe_split;
     *cp = ntp_context_default_params();

@@ -1,15 +1,18 @@
 /*
  * context.c - ntp_context and ntp_decode: the forward pass over the model's
  * devices. The host looks up the token embeddings and runs the batch through
- * a pipeline of stages. A stage is a range of layers and the
- * tensor-parallel group of devices that runs it: the host hands every device
- * of the group the hidden state, starts them all (they must run at the same
- * time, for they meet in their all-reduces) and waits for all of them; only
- * the hidden state crosses from one stage to the next (hidden_read /
- * hidden_write). Today there is one stage, the CPU group; hybrid offload puts
- * a GPU stage in front of it. The devices of the last stage holding a slice
- * of the vocabulary then compute their logits side by side (gathered, not
- * summed).
+ * a pipeline of steps. A stage is a tensor-parallel group of devices
+ * holding the same blocks (the same halves of them); a step is a range of
+ * blocks one stage runs: the host hands every device of the group the hidden
+ * state, starts them all (they must run at the same time, for they meet in
+ * their all-reduces) and waits for all of them; only the hidden state
+ * crosses from one step to the next (hidden_read / hidden_write). Today
+ * there is one stage, the CPU group; hybrid offload puts a GPU stage in
+ * front of it, one step each. Under --cpu-moe the GPU holds the attention
+ * halves of the first blocks and the CPU group their FFN halves, so the
+ * steps alternate between the two, block by block. The devices of the stage
+ * holding a slice of the vocabulary then compute their logits side by side
+ * (gathered, not summed).
  *
  * A context may hold several sequences (continuous batching, ntp_decode_seqs):
  * each has its own KV cache and position on every device, and one batch
@@ -29,12 +32,17 @@
 #include <string.h>
 #include <time.h>
 
-/* A pipeline stage: a layer range and the tensor-parallel group that runs it. */
+/* A tensor-parallel group: devices holding the same blocks, run together. */
 struct stage {
-    int dev0, n_dev;        /* model devices [dev0, dev0 + n_dev) */
-    int64_t layer0, layer1; /* blocks [layer0, layer1) */
-    bool async;             /* every device has run_layers_start / run_wait */
-    struct ntp_comm *comm;  /* the group's collective (owned; NULL for one device) */
+    int dev0, n_dev;       /* model devices [dev0, dev0 + n_dev) */
+    bool async;            /* every device has run_layers_start / run_wait */
+    struct ntp_comm *comm; /* the group's collective (owned; NULL for one device) */
+};
+
+/* One step of the pipeline: a stage runs blocks [layer0, layer1), the halves it holds. */
+struct step {
+    int stage;
+    int64_t layer0, layer1;
 };
 
 struct ntp_context {
@@ -51,8 +59,10 @@ struct ntp_context {
                                                   its row in logits, or -1 (not kept) */
     int64_t row_cap;                           /* entries allocated in row_of */
     int64_t last_n;                            /* tokens of the last decode (0: none kept) */
-    struct stage stage[NTP_MAX_DEVICES];       /* the pipeline, in layer order */
+    struct stage stage[NTP_MAX_DEVICES];       /* the groups, in device order */
     int n_stage;
+    struct step *step; /* [2 * n_layer] the pipeline, in block order */
+    int n_step;
     ntp_context_stats stats; /* decode counts and times (all-reduce filled
                                 in when read) */
 };
@@ -79,6 +89,7 @@ void ntp_context_free(ntp_context *c)
     free(c->next);
     free(c->bseq);
     free(c->bpos);
+    free(c->step);
     free(c);
 }
 
@@ -116,17 +127,60 @@ static bool dev_async(const struct ntp_device *d)
     return d->iface->run_layers_start && d->iface->run_output_start && d->iface->run_wait;
 }
 
-/* Consecutive devices holding the same layers form one stage. */
+/* Whether two shards hold the same halves of the same blocks. */
+static bool same_blocks(const struct ntp_shard *a, const struct ntp_shard *b)
+{
+    return a->layer0 == b->layer0 && a->n_layer == b->n_layer && a->ffn_only == b->ffn_only &&
+           a->attn_only == b->attn_only;
+}
+
+/*
+ * The steps: every half of every block, in order, goes to the one stage
+ * holding it; consecutive halves of one stage make one step.
+ */
+static ntp_status make_steps(ntp_context *c)
+{
+    const ntp_model *m = c->model;
+    const int64_t n_layer = m->cfg.hp.n_layer;
+    c->step = calloc((size_t)(2 * n_layer + 1), sizeof *c->step);
+    if (c->step == NULL)
+        return ntp__error(NTP_E_NOMEM, "context: out of memory");
+    for (int64_t il = 0; il < n_layer; il++)
+        for (int half = 0; half < 2; half++) {
+            int owner = -1;
+            for (int i = 0; i < c->n_stage; i++) {
+                const struct ntp_shard *sh = &m->dev[c->stage[i].dev0].shard;
+                if (!(half ? ntp__shard_ffn(sh, il) : ntp__shard_attn(sh, il)))
+                    continue;
+                if (owner >= 0)
+                    return ntp__error(NTP_E_INVALID_ARG,
+                                      "context: the %s of block %lld is held by two device groups",
+                                      half ? "FFN" : "attention", (long long)il);
+                owner = i;
+            }
+            if (owner < 0)
+                return ntp__error(NTP_E_INVALID_ARG,
+                                  "context: no device holds the %s of block %lld",
+                                  half ? "FFN" : "attention", (long long)il);
+            struct step *last = c->n_step ? &c->step[c->n_step - 1] : NULL;
+            if (last && last->stage == owner && last->layer1 >= il)
+                last->layer1 = il + 1;
+            else
+                c->step[c->n_step++] = (struct step){owner, il, il + 1};
+        }
+    return NTP_OK;
+}
+
+/* Consecutive devices holding the same blocks form one stage. */
 static ntp_status make_stages(ntp_context *c)
 {
     const ntp_model *m = c->model;
     for (int d = 0; d < m->n_dev; d++) {
         const struct ntp_shard *sh = &m->dev[d].shard;
         struct stage *st = c->n_stage ? &c->stage[c->n_stage - 1] : NULL;
-        if (st == NULL || st->layer0 != sh->layer0 || st->layer1 != sh->layer0 + sh->n_layer) {
+        if (st == NULL || !same_blocks(&m->dev[st->dev0].shard, sh)) {
             st = &c->stage[c->n_stage++];
-            *st = (struct stage){
-                .dev0 = d, .layer0 = sh->layer0, .layer1 = sh->layer0 + sh->n_layer, .async = true};
+            *st = (struct stage){.dev0 = d, .async = true};
         }
         st->n_dev++;
         st->async = st->async && dev_async(m->dev[d].dev);
@@ -136,7 +190,7 @@ static ntp_status make_stages(ntp_context *c)
                               "tensor-parallel group",
                               m->dev[d].dev->desc);
     }
-    return NTP_OK;
+    return make_steps(c);
 }
 
 /*
@@ -312,19 +366,20 @@ static ntp_status run_group(ntp_context *c, int d0, int n, const struct ntp_dev_
     return s;
 }
 
-/* The batch's hidden state through one stage's layers (run: the batch's tokens). */
-static ntp_status run_stage(ntp_context *c, const struct stage *st, const struct ntp_dev_run *b,
-                            bool last)
+/* The batch's hidden state through one step's blocks (b: the batch's tokens). */
+static ntp_status run_step(ntp_context *c, const struct step *sp, const struct ntp_dev_run *b,
+                           bool last)
 {
     ntp_model *m = c->model;
+    const struct stage *st = &c->stage[sp->stage];
     const int64_t n = b->n_tok;
     ntp_status s = NTP_OK;
     for (int d = st->dev0; d < st->dev0 + st->n_dev && s == NTP_OK; d++)
         s = m->dev[d].dev->iface->hidden_write(m->dev[d].dev, c->st[d], c->hidden, n);
     struct ntp_dev_run run = *b;
-    run.layer0 = st->layer0;
-    run.layer1 = st->layer1;
-    if (s == NTP_OK && st->layer1 > st->layer0)
+    run.layer0 = sp->layer0;
+    run.layer1 = sp->layer1;
+    if (s == NTP_OK)
         s = run_group(c, st->dev0, st->n_dev, &run, NULL);
     if (s == NTP_OK && !last) /* only the hidden state crosses to the next stage */
         s = m->dev[st->dev0].dev->iface->hidden_read(m->dev[st->dev0].dev, c->st[st->dev0],
@@ -332,7 +387,7 @@ static ntp_status run_stage(ntp_context *c, const struct stage *st, const struct
     return s;
 }
 
-/* The stage whose devices hold the output head (the last one unless a GPU stage took it). */
+/* The stage whose devices hold the output head (the CPU group's unless a GPU stage took it). */
 static int head_stage(const ntp_context *c)
 {
     for (int i = c->n_stage - 1; i >= 0; i--)
@@ -350,7 +405,8 @@ static int head_stage(const ntp_context *c)
 static ntp_status run_head(ntp_context *c, int64_t n, const int32_t *row_of)
 {
     ntp_model *m = c->model;
-    const struct stage *last = &c->stage[c->n_stage - 1], *st = &c->stage[head_stage(c)];
+    const struct stage *last = &c->stage[c->step[c->n_step - 1].stage];
+    const struct stage *st = &c->stage[head_stage(c)];
     ntp_status s = NTP_OK;
     if (st != last) {
         s = m->dev[last->dev0].dev->iface->hidden_read(m->dev[last->dev0].dev, c->st[last->dev0],
@@ -402,8 +458,8 @@ static ntp_status decode_batch(ntp_context *c, const int32_t *tokens, const int3
         run.tpos = c->bpos;
     }
     ntp_status s = NTP_OK;
-    for (int i = 0; i < c->n_stage && s == NTP_OK; i++)
-        s = run_stage(c, &c->stage[i], &run, i + 1 == c->n_stage);
+    for (int i = 0; i < c->n_step && s == NTP_OK; i++)
+        s = run_step(c, &c->step[i], &run, i + 1 == c->n_step);
     if (s == NTP_OK && head)
         s = run_head(c, n, row_of);
     for (int64_t t = 0; t < n && s == NTP_OK; t++)

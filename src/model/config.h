@@ -164,6 +164,17 @@ enum ntp_tensor_id {
 };
 
 /*
+ * The two halves of a block: attention (ATTN_NORM .. ATTN_POST_NORM: norm,
+ * QKV, attention, O and the first residual add) and FFN (FFN_NORM ..
+ * FFN_POST_NORM: norm, router, dense or expert FFN, the second add). Under
+ * --cpu-moe the halves of one block live on different devices.
+ */
+static inline bool ntp__tensor_attn_half(enum ntp_tensor_id id)
+{
+    return id >= NTP_T_ATTN_NORM && id < NTP_T_FFN_NORM;
+}
+
+/*
  * The tensor's GGUF name for layer il (ignored for per-model tensors) into
  * buf, e.g. "blk.3.attn_q.weight" (model/arch.c). NTP_E_OVERFLOW when it
  * does not fit.

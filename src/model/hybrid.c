@@ -20,6 +20,14 @@
  *   GPU [L, L), head           only with --gpu-output and some blocks on the
  *                              CPU: a second device on the same GPU that runs
  *                              just the final norm and the output head
+ *
+ * --cpu-moe (a mixture of experts): the GPU holds only the attention halves
+ * of its blocks [0, ngl) and the CPU group holds every block, the FFN half
+ * alone of those (router and experts: the bulk of the model's bytes). exec
+ * then alternates between the two for each of the first ngl blocks, the
+ * hidden state crossing twice per block (src/exec/context.c). The router
+ * stays with its experts: a token's route is computed where it is used, and
+ * nothing but the hidden state crosses.
  */
 #include "model/hybrid.h"
 #include "model/model.h"
@@ -69,15 +77,38 @@ static ntp_status new_gpu(const struct ntp_model *m, struct ntp_model_device *md
     return ntp__device_new(cpu ? "cpu" : "cuda", &sp, &md->dev);
 }
 
-/* "layers 0-11", "layer 0" or "no layers", plus ", output head", into buf. */
+/* "layers 0-11", "layer 0" or "no layers" (the blocks [l0, l0 + n)) at buf + *w. */
+static void layers_text(int64_t l0, int64_t n, char *buf, size_t size, size_t *w)
+{
+    if (*w >= size)
+        return;
+    const int k = n > 1 ? snprintf(buf + *w, size - *w, "layers %lld-%lld", (long long)l0,
+                                   (long long)(l0 + n - 1))
+                  : n   ? snprintf(buf + *w, size - *w, "layer %lld", (long long)l0)
+                        : snprintf(buf + *w, size - *w, "no layers");
+    *w += k > 0 ? (size_t)k : 0;
+}
+
+/*
+ * What a shard holds, into buf: "layers 0-11", "attention of layers 0-3",
+ * "FFN of layers 0-3, layers 4-11", plus ", output head".
+ */
 static void shard_text(const struct ntp_shard *sh, char *buf, size_t size)
 {
-    int n = sh->n_layer > 1 ? snprintf(buf, size, "layers %lld-%lld", (long long)sh->layer0,
-                                       (long long)(sh->layer0 + sh->n_layer - 1))
-            : sh->n_layer   ? snprintf(buf, size, "layer %lld", (long long)sh->layer0)
-                            : snprintf(buf, size, "no layers");
-    if (sh->n_vocab && n > 0 && (size_t)n < size)
-        snprintf(buf + n, size - (size_t)n, ", output head");
+    size_t w = 0;
+    buf[0] = '\0';
+    if (sh->attn_only && sh->n_layer > 0)
+        w += (size_t)snprintf(buf, size, "attention of ");
+    if (sh->ffn_only > 0) {
+        w += (size_t)snprintf(buf + w, size - w, "FFN of ");
+        layers_text(sh->layer0, sh->ffn_only, buf, size, &w);
+        if (sh->n_layer > sh->ffn_only && w < size)
+            w += (size_t)snprintf(buf + w, size - w, ", ");
+    }
+    if (sh->ffn_only == 0 || sh->n_layer > sh->ffn_only)
+        layers_text(sh->layer0 + sh->ffn_only, sh->n_layer - sh->ffn_only, buf, size, &w);
+    if (sh->n_vocab && w < size)
+        snprintf(buf + w, size - w, ", output head");
 }
 
 /* ntp_model_device_desc(): each device with what it holds. */
@@ -85,7 +116,7 @@ static void describe(struct ntp_model *m)
 {
     size_t w = 0;
     for (int d = 0; d < m->n_dev && w < sizeof m->device_desc; d++) {
-        char what[64];
+        char what[96];
         shard_text(&m->dev[d].shard, what, sizeof what);
         w += (size_t)snprintf(m->device_desc + w, sizeof m->device_desc - w, "%s%s (%s)",
                               d ? "; " : "", m->dev[d].dev->desc, what);
@@ -102,10 +133,15 @@ ntp_status ntp__hybrid_place(struct ntp_model *m)
     if (p->gpu_output && p->n_gpu_layers == 0)
         return ntp__error(NTP_E_INVALID_ARG,
                           "gpu_output (--gpu-output) needs n_gpu_layers > 0 (--gpu-layers N)");
+    const bool moe = ntp__cfg_moe(&m->cfg), cpu_moe = p->cpu_moe && moe;
+    if (p->cpu_moe && (!moe || p->n_gpu_layers == 0))
+        ntp__log(NTP_LOG_WARN, "--cpu-moe: nothing to do (%s)",
+                 moe ? "no blocks on the GPU: every expert is on the CPU devices already"
+                     : "the model has no experts");
     if (p->n_gpu_layers == 0)
         return NTP_OK;
     const int64_t ngl = p->n_gpu_layers < hp->n_layer ? p->n_gpu_layers : hp->n_layer;
-    const bool gpu_only = ngl == hp->n_layer && p->gpu_output;
+    const bool gpu_only = ngl == hp->n_layer && p->gpu_output && !cpu_moe;
     const bool head_dev = p->gpu_output && !gpu_only;
     const int n_cpu = gpu_only ? 0 : m->n_dev;
     if (n_cpu + 1 + head_dev > NTP_MAX_DEVICES)
@@ -113,15 +149,21 @@ ntp_status ntp__hybrid_place(struct ntp_model *m)
                           m->n_dev, NTP_MAX_DEVICES);
     /* The CPU devices made for the tensor-parallel group move up behind the GPU. */
     struct ntp_model_device gpu;
-    ntp_status s = new_gpu(m, &gpu, full_shard(hp, 0, ngl, gpu_only));
+    struct ntp_shard gsh = full_shard(hp, 0, ngl, gpu_only);
+    if (cpu_moe) { /* attention only: the experts (and their router) stay on the CPU */
+        gsh.attn_only = true;
+        gsh.n_ff = gsh.n_expert = 0;
+    }
+    ntp_status s = new_gpu(m, &gpu, gsh);
     if (s != NTP_OK)
         return s;
     /* The CUDA device has no expert kernels (its stand-in, a CPU device, has). */
-    if (ntp__cfg_moe(&m->cfg) && strcmp(gpu.dev->iface->name, "cpu") != 0) {
+    if (moe && !cpu_moe && strcmp(gpu.dev->iface->name, "cpu") != 0) {
         gpu.dev->iface->destroy(gpu.dev);
         return ntp__error(NTP_E_UNSUPPORTED,
                           "-ngl: the GPU cannot run mixture-of-experts layers yet (every block "
-                          "of this %s model is one); run it on the CPU devices (--gpu-layers 0)",
+                          "of this %s model is one); keep the experts on the CPU devices "
+                          "(--cpu-moe) or run it there entirely (--gpu-layers 0)",
                           m->arch->name);
     }
     if (gpu_only) /* the CPU devices hold nothing: give them back */
@@ -134,8 +176,9 @@ ntp_status ntp__hybrid_place(struct ntp_model *m)
     m->n_dev = 1 + n_cpu;
     for (int d = 1; d <= n_cpu; d++) {
         struct ntp_shard *sh = &m->dev[d].shard;
-        sh->layer0 = ngl;
-        sh->n_layer = hp->n_layer - ngl;
+        sh->layer0 = cpu_moe ? 0 : ngl; /* --cpu-moe: every block, the FFN half of [0, ngl) */
+        sh->n_layer = hp->n_layer - sh->layer0;
+        sh->ffn_only = cpu_moe ? ngl : 0;
         if (p->gpu_output)
             sh->vocab0 = sh->n_vocab = 0;
     }
@@ -165,14 +208,18 @@ static uint64_t gpu_bytes(const ntp_gguf *g, const char *name)
     return b;
 }
 
-/* GPU bytes of block il, or of the head (il < 0: output norm and output, or the tied embedding). */
-static uint64_t part_bytes(const ntp_gguf *g, int64_t il)
+/*
+ * GPU bytes of block il (only its attention half with attn_only), or of the
+ * head (il < 0: output norm and output, or the tied embedding).
+ */
+static uint64_t part_bytes(const ntp_gguf *g, int64_t il, bool attn_only)
 {
     uint64_t b = 0;
     char name[96];
     for (int id = 0; id < NTP_T_COUNT; id++) {
         const bool per_layer = ntp__tensor_desc(id)->per_layer;
-        if (per_layer != (il >= 0) || id == NTP_T_TOKEN_EMBD)
+        if (per_layer != (il >= 0) || id == NTP_T_TOKEN_EMBD ||
+            (per_layer && attn_only && !ntp__tensor_attn_half(id)))
             continue;
         if (ntp__tensor_name(id, (int)(il >= 0 ? il : 0), name, sizeof name) == NTP_OK)
             b += gpu_bytes(g, name);
@@ -193,15 +240,17 @@ static uint64_t weight_room(uint64_t avail, uint64_t *keep)
 }
 
 /*
- * GPU bytes of the first ngl blocks (and the head) into *need; the number of
- * blocks that fit in room, or ngl when all do.
+ * GPU bytes of the first ngl blocks (their attention halves with attn_only)
+ * and the head into *need; the number of blocks that fit in room, or ngl
+ * when all do.
  */
-static int64_t layers_fit(const ntp_gguf *g, int64_t ngl, bool head, uint64_t room, uint64_t *need)
+static int64_t layers_fit(const ntp_gguf *g, int64_t ngl, bool head, bool attn_only, uint64_t room,
+                          uint64_t *need)
 {
-    *need = head ? part_bytes(g, -1) : 0;
+    *need = head ? part_bytes(g, -1, false) : 0;
     int64_t fit = -1;
     for (int64_t il = 0; il < ngl; il++) {
-        *need += part_bytes(g, il);
+        *need += part_bytes(g, il, attn_only);
         if (*need > room && fit < 0)
             fit = il;
     }
@@ -217,18 +266,19 @@ ntp_status ntp__hybrid_check_fits(struct ntp_model *m, const ntp_gguf *g)
     if (gpu->iface->mem_available == NULL || gpu->iface->mem_available(gpu, &avail) != NTP_OK)
         return NTP_OK; /* the generic check and cudaMalloc will say what went wrong */
     const int64_t ngl = m->dev[0].shard.n_layer;
-    const int64_t fit = layers_fit(g, ngl, m->params.gpu_output, weight_room(avail, &keep), &need);
+    const int64_t fit = layers_fit(g, ngl, m->params.gpu_output, m->dev[0].shard.attn_only,
+                                   weight_room(avail, &keep), &need);
     if (fit == ngl)
         return NTP_OK;
     const double mib = 1024.0 * 1024.0;
     return ntp__error(NTP_E_NOMEM,
-                      "--gpu-layers %lld: layers 0-%lld%s need %.1f MiB of GPU memory, %s has "
+                      "--gpu-layers %lld: %slayers 0-%lld%s need %.1f MiB of GPU memory, %s has "
                       "%.1f MiB free (keeping %.1f MiB of it for the KV cache and scratch): at "
                       "most %lld layer%s (--gpu-layers %lld)",
-                      (long long)ngl, (long long)(ngl - 1),
-                      m->params.gpu_output ? " and the output head" : "", (double)need / mib,
-                      gpu->desc, (double)avail / mib, (double)keep / mib, (long long)fit,
-                      fit == 1 ? " fits" : "s fit", (long long)fit);
+                      (long long)ngl, m->dev[0].shard.attn_only ? "the attention of " : "",
+                      (long long)(ngl - 1), m->params.gpu_output ? " and the output head" : "",
+                      (double)need / mib, gpu->desc, (double)avail / mib, (double)keep / mib,
+                      (long long)fit, fit == 1 ? " fits" : "s fit", (long long)fit);
 }
 
 /* Free memory of GPU 0 and its description; false when there is none (desc says why). */
@@ -246,7 +296,7 @@ static bool gpu_free(char *desc, size_t size, uint64_t *avail)
     return ok;
 }
 
-ntp_status ntp__hybrid_plan_file(const char *path, int32_t ngl, bool gpu_output,
+ntp_status ntp__hybrid_plan_file(const char *path, int32_t ngl, bool gpu_output, bool cpu_moe,
                                  struct ntp_hybrid_plan *out)
 {
     memset(out, 0, sizeof *out);
@@ -270,10 +320,11 @@ ntp_status ntp__hybrid_plan_file(const char *path, int32_t ngl, bool gpu_output,
         out->n_layer = hp.n_layer;
         out->ngl = ngl < hp.n_layer ? ngl : hp.n_layer;
         out->head = gpu_output;
+        out->attn_only = cpu_moe && hp.n_expert > 0;
         uint64_t avail = 0, keep = 0;
         const bool have = gpu_free(out->gpu_desc, sizeof out->gpu_desc, &avail);
         const uint64_t room = have ? weight_room(avail, &keep) : UINT64_MAX;
-        out->fit = layers_fit(g, out->ngl, gpu_output, room, &out->gpu_bytes);
+        out->fit = layers_fit(g, out->ngl, gpu_output, out->attn_only, room, &out->gpu_bytes);
         if (have)
             out->gpu_free = avail, out->gpu_keep = keep;
         else

@@ -421,7 +421,8 @@ static ntp_status walk_tensor(struct walk *wk, const ntp_gguf_tensor *t, enum nt
     return NTP_OK;
 }
 
-/* Every tensor of the device's shard: its layers, then the final norm and the head. */
+/* Every tensor of the device's shard: its layers (the halves it holds), then the final norm and the
+ * head. */
 static ntp_status walk_device(struct walk *wk)
 {
     const ntp_gguf *g = wk->g;
@@ -431,7 +432,8 @@ static ntp_status walk_device(struct walk *wk)
     ntp_status s;
     for (int64_t il = sh->layer0; il < sh->layer0 + sh->n_layer; il++)
         for (int id = 0; id < NTP_T_COUNT; id++) {
-            if (!ntp__tensor_desc(id)->per_layer || !ntp__tensor_present(id, feat))
+            if (!ntp__tensor_desc(id)->per_layer || !ntp__tensor_present(id, feat) ||
+                !(ntp__tensor_attn_half(id) ? ntp__shard_attn(sh, il) : ntp__shard_ffn(sh, il)))
                 continue;
             struct ntp_dev_tensor *slot = &wk->md->w.layer[(il - sh->layer0) * NTP_T_COUNT + id];
             if ((s = find_tensor(wk->m, g, id, (int)il, &t)) != NTP_OK ||
@@ -722,6 +724,8 @@ static void plan_kv(const struct ntp_model_cfg *cfg, const struct ntp_plan *plan
         const uint64_t row = 2 * width * (uint64_t)sh->n_head_kv; /* K and V */
         kv->bytes[d] = kv->plain[d] = 0;
         for (int64_t il = sh->layer0; il < sh->layer0 + sh->n_layer; il++) {
+            if (!ntp__shard_attn(sh, il))
+                continue;
             kv->bytes[d] += row * (uint64_t)ntp__kv_rows(cfg, il, kv->n_ctx, kv->n_batch);
             kv->plain[d] += row * (uint64_t)kv->n_ctx;
         }

@@ -75,6 +75,8 @@ def shared_flags():
         ("-ctv", ["f16"], ["Q8_0"]),
         ("--cache-type-v", ["f16"], [None]),
         ("--moe-split", ["features", "experts"], ["both", None]),
+        ("--cpu-moe", [FLAG], ["=1"]),
+        ("-cmoe", [FLAG], []),
     ]
 
 

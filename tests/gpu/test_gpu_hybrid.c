@@ -5,7 +5,10 @@
  * llama (F32), qwen2 (F16), qwen3 (Q4_K_M) and gemma3 (F32; post-norms,
  * GeGLU, a window of 5 positions, shorter than the prompt, in five of its
  * six layers; a tied head; the embedding scale, which the host applies); a
- * qwen3moe, which the CUDA device refuses (its CPU stand-in runs it).
+ * qwen3moe with --cpu-moe (cpu_moe: only the attention halves on the GPU, the
+ * pipeline alternating between it and the CPU devices block by block; also
+ * over two CPU devices), whose whole blocks the CUDA device refuses (its CPU
+ * stand-in runs them).
  *
  * For each model the CPU alone (n_gpu_layers = 0), at the same batch size, is
  * the baseline (batches of 8 or more tokens attend through another path,
@@ -39,6 +42,8 @@ struct config {
     int32_t ngl;     /* n_gpu_layers */
     bool gpu_output; /* head on the GPU */
     int32_t n_batch;
+    bool cpu_moe; /* the experts on the CPU devices */
+    int32_t tp;   /* CPU devices (0: one per node) */
 };
 
 /* Load with cfg, decode the prompt (all logits) and greedy tokens. 0 on success. */
@@ -51,6 +56,8 @@ static int run(const char *path, struct config cfg, const int32_t *toks, float *
     mp.n_threads = 2;
     mp.n_gpu_layers = cfg.ngl;
     mp.gpu_output = cfg.gpu_output;
+    mp.cpu_moe = cfg.cpu_moe;
+    mp.tp = cfg.tp;
     ntp_context_params cp = ntp_context_default_params();
     cp.n_ctx = 64;
     cp.n_batch = cfg.n_batch;
@@ -76,7 +83,9 @@ done:
     return rc;
 }
 
-static void check_model(const struct ntp_gen_params *p, const char *name, bool quantized)
+/* Every configuration of hybrid offload against the CPU alone (cpu_moe: with --cpu-moe). */
+static void check_model(const struct ntp_gen_params *p, const char *name, bool quantized,
+                        bool cpu_moe)
 {
     char path[300];
     if (fwd_gen(p, name, path, sizeof path) != 0)
@@ -86,15 +95,20 @@ static void check_model(const struct ntp_gen_params *p, const char *name, bool q
     int32_t toks[N_PROMPT], g_base[2][N_GREEDY], g[N_GREEDY];
     fwd_tokens(toks, N_PROMPT, NV, 21);
     for (int b = 0; b < 2; b++)
-        CHECK(run(path, (struct config){0, false, batches[b]}, toks, base[b], g_base[b]) == 0);
+        CHECK(run(path, (struct config){0, false, batches[b], false, 0}, toks, base[b],
+                  g_base[b]) == 0);
     const int32_t L = (int32_t)p->n_layer;
+    const bool cm = cpu_moe;
     const struct config cfgs[] = {
-        {1, false, 512}, {L - 1, false, 512}, {L, false, 512},
-        {L, true, 512},  {99, true, 5},       {1, true, 5},
+        {1, false, 512, cm, 0}, {L - 1, false, 512, cm, 0}, {L, false, 512, cm, 0},
+        {L, true, 512, cm, 0},  {99, true, 5, cm, 0},       {1, true, 5, cm, 0},
+        {1, false, 5, cm, 2}, /* --cpu-moe: and the experts over two CPU devices */
     };
-    for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
-        printf("%s: ngl %d%s, batch %d\n", name, (int)cfgs[i].ngl,
-               cfgs[i].gpu_output ? " + output" : "", (int)cfgs[i].n_batch);
+    const size_t n_cfg = sizeof cfgs / sizeof cfgs[0] - !cpu_moe;
+    for (size_t i = 0; i < n_cfg; i++) {
+        printf("%s: ngl %d%s%s, batch %d, tp %d\n", name, (int)cfgs[i].ngl,
+               cfgs[i].gpu_output ? " + output" : "", cfgs[i].cpu_moe ? " --cpu-moe" : "",
+               (int)cfgs[i].n_batch, (int)cfgs[i].tp);
         memset(g, 0xff, sizeof g);
         if (run(path, cfgs[i], toks, got, g) != 0) {
             ntp_test_failures++;
@@ -160,9 +174,10 @@ static void check_too_many(const char *path)
 }
 
 /*
- * A mixture of experts: the CUDA device has no expert kernels and refuses
- * its layers with a message that says so (-ngl); its CPU stand-in runs
- * them, so the pipeline is checked as for the dense models.
+ * A mixture of experts: with --cpu-moe the GPU runs the attention halves and
+ * the CPU devices the experts. Without it, the CUDA device, which has no
+ * expert kernels, refuses its blocks with a message that says so (-ngl); its
+ * CPU stand-in runs them, so that pipeline is checked as for the dense models.
  */
 static void check_moe(void)
 {
@@ -170,8 +185,9 @@ static void check_moe(void)
     p.n_layer = 3;
     p.n_expert = 8;
     p.n_ff_exp = 32;
+    check_model(&p, "qwen3moe-f32-cpu-moe", false, true);
     if (stand_in) {
-        check_model(&p, "qwen3moe-f32", false);
+        check_model(&p, "qwen3moe-f32", false, false);
         return;
     }
     char path[300];
@@ -183,6 +199,7 @@ static void check_moe(void)
     CHECK_STATUS(ntp_model_load(path, mp, &m), NTP_E_UNSUPPORTED);
     printf("mixture of experts on the GPU: %s\n", ntp_last_error());
     CHECK(strstr(ntp_last_error(), "cannot run mixture-of-experts layers") != NULL);
+    CHECK(strstr(ntp_last_error(), "--cpu-moe") != NULL);
     CHECK(m == NULL);
 }
 
@@ -193,24 +210,24 @@ int main(void)
     fwd_init();
     struct ntp_gen_params p = fwd_small("llama");
     p.n_layer = 3;
-    check_model(&p, "llama-f32", false);
+    check_model(&p, "llama-f32", false, false);
     p = fwd_small("qwen2");
     p.n_layer = 3;
     p.type = NTP_TYPE_F16;
-    check_model(&p, "qwen2-f16", false);
+    check_model(&p, "qwen2-f16", false, false);
     p = fwd_small("qwen3");
     p.n_layer = 3;
     p.n_embd = 256;
     p.n_ff = 512;
     p.head_dim = 64;
     CHECK_OK(ntp__gen_parse_mix("q4_k_m", &p));
-    check_model(&p, "qwen3-q4_k_m", true);
+    check_model(&p, "qwen3-q4_k_m", true, false);
     p = fwd_small("gemma3");
     p.n_layer = 6; /* five local layers, then a global one */
     p.n_swa = 5;   /* shorter than the prompt */
     p.head_dim = 32;
     p.tied_output = true;
-    check_model(&p, "gemma3-f32", false);
+    check_model(&p, "gemma3-f32", false, false);
     check_moe();
     char path[300];
     p = fwd_small("llama");

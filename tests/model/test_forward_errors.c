@@ -193,7 +193,7 @@ static void test_counts(ntp_model_params mp)
                  NTP_E_FORMAT);
     CHECK(strstr(ntp_last_error(), needles[0]) != NULL);
     struct ntp_hybrid_plan hyb;
-    CHECK_STATUS(ntp__hybrid_plan_file(path, 100000, false, &hyb), NTP_E_FORMAT);
+    CHECK_STATUS(ntp__hybrid_plan_file(path, 100000, false, false, &hyb), NTP_E_FORMAT);
     CHECK(strstr(ntp_last_error(), needles[0]) != NULL);
     const double dt = now_s() - t0;
     printf("block_count 2^32-1 refused by load, plan and hybrid plan in %.3f s\n", dt);

@@ -3,7 +3,8 @@
 # heads, FFN and vocabulary slices and bytes; uneven 3/3/2 heads over 3
 # devices; KV heads marked shared over 4 devices with 2 KV heads; the KV
 # cache per device, smaller where gemma3's sliding-window layers keep a ring,
-# and for serve's --parallel sequences; usage errors.
+# and for serve's --parallel sequences; the GPU's share under -ngl and
+# --cpu-moe, and a --cpu-moe run placed so; usage errors.
 set -uo pipefail
 numatp=$1
 tmp=$(mktemp -d)
@@ -71,5 +72,30 @@ check 'grep -q "^dev 2 .*ffn \[     0,     64)     64" <<<"$out"' "whole experts
 "$numatp" plan -m "$tmp/moe.gguf" --moe-split both >/dev/null 2>"$tmp/err"
 rc=$?
 check '[ $rc = 2 ] && grep -q "moe-split" "$tmp/err"' "bad --moe-split: exit $rc, $(cat "$tmp/err")"
+# --cpu-moe: the GPU's share is the attention of its blocks only, and a run
+# places it so (a CPU device standing in for the GPU) with the same text.
+out=$("$numatp" plan -m "$tmp/moe.gguf" --tp 1 -ngl 1)
+full=$(sed -n 's/^gpu     layers \[0, 1): \([0-9.]*\) MiB.*/\1/p' <<<"$out")
+out=$("$numatp" plan -m "$tmp/moe.gguf" --tp 1 -ngl 1 -cmoe)
+attn=$(sed -n 's/^gpu     the attention of layers \[0, 1): \([0-9.]*\) MiB.*/\1/p' <<<"$out")
+check '[ -n "$full" ] && [ -n "$attn" ] && awk "BEGIN{exit !($attn < $full / 2)}"' \
+    "--cpu-moe: the GPU holds the attention only ($attn of $full MiB): $out"
+check 'grep -q "the CPU devices run every block.s FFN and layers \[1, 2)" <<<"$out"' \
+    "--cpu-moe: the CPU side: $out"
+out=$("$numatp" plan -m "$tmp/a.gguf" --tp 1 -ngl 1 --cpu-moe)
+check 'grep -q "^gpu     --cpu-moe: no effect, the model has no experts" <<<"$out"' \
+    "--cpu-moe on a dense model: $out"
+base=$("$numatp" run -m "$tmp/moe.gguf" -p "one two" -n 8 --temp 0 -t 2 2>/dev/null)
+for tp in 1 2; do
+    got=$(NTP_GPU_STAND_IN=cpu "$numatp" run -m "$tmp/moe.gguf" -p "one two" -n 8 --temp 0 \
+        -t 2 --tp $tp -ngl 1 --cpu-moe 2>"$tmp/err")
+    check '[ "$got" = "$base" ]' "--cpu-moe --tp $tp: same text ('$got' vs '$base')"
+    check 'grep -q "(attention of layer 0); cpu node .*(FFN of layer 0, layer 1, output head)" \
+        "$tmp/err"' "--cpu-moe --tp $tp placement: $(cat "$tmp/err")"
+done
+NTP_GPU_STAND_IN=cpu "$numatp" run -m "$tmp/a.gguf" -p "one" -n 2 -ngl 1 --cpu-moe \
+    >/dev/null 2>"$tmp/err"
+check 'grep -q "cpu-moe: nothing to do (the model has no experts)" "$tmp/err"' \
+    "--cpu-moe on a dense model warns: $(cat "$tmp/err")"
 [ $fail = 0 ] && echo "cli_plan: ok"
 exit $fail

@@ -295,7 +295,10 @@ static ntp_status kv_layout(struct ntp_dev_state *s, size_t *bytes)
         const int64_t il = sh->layer0 + li;
         s->kv_off[li] = off;
         s->kv_ring[li] = ntp__kv_ring(s->p.cfg, il, s->p.n_ctx, s->p.n_batch);
-        const size_t rows = (size_t)ntp__kv_rows(s->p.cfg, il, s->p.n_ctx, s->p.n_batch);
+        /* none for a block whose attention another device runs (--cpu-moe) */
+        const size_t rows = ntp__shard_attn(sh, il)
+                                ? (size_t)ntp__kv_rows(s->p.cfg, il, s->p.n_ctx, s->p.n_batch)
+                                : 0;
         size_t layer;
         if (__builtin_mul_overflow(rows, s->kv_row, &layer) ||
             __builtin_add_overflow(off, layer, &off))

@@ -510,9 +510,11 @@ void ntp__cpu_layers_job(void *ctx, int ith, int nth)
             ntp__rope_cache_f32(s->rope_cs_swa + t * n_rot, p, &s->p.cfg->rope_swa);
     }
     /* The first layer's norm touches only this thread's tokens; prep_act meets the team. */
-    for (int64_t il = run->layer0; il < run->layer1; il++) {
-        block_attn(&th, il, run);
-        block_ffn(&th, il, run);
+    for (int64_t il = run->layer0; il < run->layer1; il++) { /* the halves it holds */
+        if (ntp__shard_attn(s->p.shard, il))
+            block_attn(&th, il, run);
+        if (ntp__shard_ffn(s->p.shard, il))
+            block_ffn(&th, il, run);
     }
 }
 

@@ -393,9 +393,11 @@ static ntp_status check_state_params(struct ntp_device *d, const struct ntp_dev_
                           "%s: a GPU cannot join a CPU tensor-parallel group; give it a layer "
                           "range of its own (--gpu-layers)",
                           d->desc);
-    if (ntp__cfg_moe(p->cfg) && p->shard->n_layer > 0)
+    if (ntp__cfg_moe(p->cfg) && p->shard->n_layer > 0 && !p->shard->attn_only)
         return ntp__error(NTP_E_UNSUPPORTED,
-                          "%s: -ngl: the GPU cannot run mixture-of-experts layers yet", d->desc);
+                          "%s: -ngl: the GPU cannot run mixture-of-experts layers yet (--cpu-moe "
+                          "keeps them on the CPU devices)",
+                          d->desc);
     if (hp->head_dim_k > NTP_CU_MAX_HEAD_DIM || hp->head_dim_v > NTP_CU_MAX_HEAD_DIM)
         return ntp__error(NTP_E_UNSUPPORTED, "%s: head width %lld/%lld (the kernels take up to %d)",
                           d->desc, (long long)hp->head_dim_k, (long long)hp->head_dim_v,

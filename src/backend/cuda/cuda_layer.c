@@ -293,8 +293,10 @@ ntp_status ntp__cuda_run_layers(struct cuda_state *s, const struct ntp_dev_run *
     struct cu_run r = {s, s->dev->impl, NTP_OK, NULL};
     positions_upload(&r, run);
     for (int64_t il = run->layer0; il < run->layer1 && r.st == NTP_OK; il++) {
-        block_attn(&r, il, run);
-        block_ffn(&r, il, run);
+        if (ntp__shard_attn(s->p.shard, il))
+            block_attn(&r, il, run);
+        if (ntp__shard_ffn(s->p.shard, il) && r.st == NTP_OK)
+            block_ffn(&r, il, run);
     }
     /* Wait here so that a failing kernel is reported by the call that queued it. */
     ck(&r, cudaDeviceSynchronize(), "run_layers");
