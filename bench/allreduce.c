@@ -11,8 +11,15 @@
  *
  * One line per (devices, size): median and 90th percentile in microseconds.
  * Large sizes use fewer rounds (at most 512 MB of vectors per result).
+ *
+ * Started by mpirun (`mpirun -np 2 bench/allreduce`), it measures the "mpi"
+ * collective instead, for every power of two from 1 KB: one member per
+ * process, the sum crossing between the processes (comm/world.h); the
+ * processes meet (an all-gather of one byte) before each timed call, and
+ * rank 0 prints.
  */
 #include "comm/comm.h"
+#include "comm/world.h"
 #include "numa/team.h"
 
 #include <stdatomic.h>
@@ -145,8 +152,50 @@ static int bench_one(int n_dev, int n_thr, int64_t bytes, int rounds, bool json)
     return 0;
 }
 
+/* The "mpi" collective between the processes of an mpirun, bytes per vector. */
+static int bench_world(int64_t bytes, int rounds, bool json)
+{
+    const struct ntp_comm_params cp = {.size = 1, .max_n = bytes / 4, .max_threads = 1};
+    struct ntp_comm *ar = NULL;
+    float *buf = calloc((size_t)(bytes / 4), 4);
+    double *lat = calloc((size_t)rounds, sizeof *lat);
+    if (ntp__comm_new("mpi", &cp, &ar) != NTP_OK || buf == NULL || lat == NULL) {
+        fprintf(stderr, "allreduce: %s\n", ntp_last_error());
+        return 1;
+    }
+    char one = 0, all[NTP_WORLD_MAX];
+    for (int r = 0; r < rounds; r++) {
+        if (ntp__world_allgather(&one, all, 1) != NTP_OK)
+            return 1;
+        const double t0 = now();
+        if (ar->iface->allreduce(ar, 0, buf, bytes / 4) != NTP_OK) {
+            fprintf(stderr, "allreduce: %s\n", ntp_last_error());
+            return 1;
+        }
+        lat[r] = now() - t0;
+    }
+    qsort(lat, (size_t)rounds, sizeof *lat, cmp_double);
+    const double med = lat[rounds / 2] * 1e6, p90 = lat[rounds * 9 / 10] * 1e6;
+    if (ntp__world_rank() == 0 && json)
+        printf("{\"bench\":\"allreduce\",\"kind\":\"mpi\",\"processes\":%d,\"bytes\":%lld,"
+               "\"rounds\":%d,\"median_us\":%.3f,\"p90_us\":%.3f}\n",
+               ntp__world_size(), (long long)bytes, rounds, med, p90);
+    else if (ntp__world_rank() == 0)
+        printf("allreduce mpi, %d processes  %8lld B  rounds %5d  median %9.2f us  p90 %9.2f us\n",
+               ntp__world_size(), (long long)bytes, rounds, med, p90);
+    fflush(stdout);
+    ntp__comm_free(ar);
+    free(buf);
+    free(lat);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (ntp__world_init(&argc, &argv) != NTP_OK) {
+        fprintf(stderr, "allreduce: %s\n", ntp_last_error());
+        return 1;
+    }
     int rounds = 10000, n_thr = 1;
     int64_t max_bytes = 4 << 20;
     const char *devs = "2,4,8";
@@ -170,6 +219,14 @@ int main(int argc, char **argv)
     }
     if (rounds < 1 || n_thr < 1 || n_thr > 64)
         return 2;
+    if (ntp__world_size() > 1) {
+        int rc = 0;
+        for (int64_t bytes = 1024; bytes <= max_bytes && rc == 0; bytes *= 2)
+            rc = bench_world(bytes, bytes >= (1 << 20) ? (rounds < 1000 ? rounds : 1000) : rounds,
+                             json);
+        ntp__world_finish();
+        return rc;
+    }
     ntp_topology *t = NULL;
     if (ntp_topology_detect(&t) == NTP_OK)
         topo = t;

@@ -22,6 +22,8 @@ packages=(
     # numatp serve: HTTP (libmicrohttpd) and JSON (jansson); python3-venv for the
     # venv that holds the openai package tests/server drives it with
     libmicrohttpd-dev libjansson-dev python3-venv
+    # runs across processes and machines under mpirun (the mpi suite): Open MPI
+    libopenmpi-dev openmpi-bin
     # the numa-vm test suite: a throw-away QEMU guest with several NUMA nodes
     qemu-system-x86 busybox-static xz-utils
 )

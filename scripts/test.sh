@@ -45,12 +45,13 @@ fi
 
 # The sanitizer builds keep line tables for their reports but no variable
 # locations (-g1): GCC's variable tracking of the unrolled SIMD kernels more
-# than doubled the ASan build's time. The ASan build leaves CUDA out: its code
-# cannot run without a GPU.
+# than doubled the ASan build's time. The sanitizer builds leave CUDA out (its
+# code cannot run without a GPU) and MPI (only the release build runs the mpi
+# suite).
 step "ASan+UBSan build"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 if scripts/build.sh build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
-    -Dcuda=disabled -Dbuildtype=debugoptimized -Dc_args=-g1; then
+    -Dcuda=disabled -Dmpi=disabled -Dbuildtype=debugoptimized -Dc_args=-g1; then
     step "tests under ASan+UBSan: fast suite"
     meson test -C build-asan --suite fast --print-errorlogs --num-processes 2 --timeout-multiplier 4 \
         2>&1 | tee build-asan/test-fast.log
@@ -60,7 +61,7 @@ else
 fi
 
 step "TSan build: the threading tests (suite tsan: all-reduce stress, tensor parallelism)"
-if scripts/build.sh build-tsan -Db_sanitize=thread -Db_lundef=false -Dcuda=disabled \
+if scripts/build.sh build-tsan -Db_sanitize=thread -Db_lundef=false -Dcuda=disabled -Dmpi=disabled \
     -Dbuildtype=debugoptimized -Dc_args=-g1; then
     TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --suite tsan --print-errorlogs \
         --num-processes 1 --timeout-multiplier 4 2>&1 | tee build-tsan/test-tsan.log
@@ -76,7 +77,8 @@ grep -qE '^Ok:' build-aarch64/test-fast.log || fail_step "aarch64 cross build fa
 count build-aarch64/test-fast.log
 
 step "libFuzzer: GGUF parser for ${NTP_FUZZ_SECONDS:-60} s"
-if CC=clang scripts/build.sh build-fuzz -Dfuzz=true -Dcuda=disabled -Dopenblas=disabled; then
+if CC=clang scripts/build.sh build-fuzz -Dfuzz=true -Dcuda=disabled -Dopenblas=disabled \
+    -Dmpi=disabled; then
     if tests/fuzz/run-fuzz.sh build-fuzz "${NTP_FUZZ_SECONDS:-60}"; then
         passed=$((passed + 1))
     else

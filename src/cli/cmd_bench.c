@@ -18,6 +18,7 @@
 #include "cli/cli.h"
 #include "cli/infer.h"
 #include "cli/json.h"
+#include "comm/world.h"
 #include "kernels/kernels.h"
 #include "model/arch.h"
 #include "numa/membw.h"
@@ -308,14 +309,27 @@ static int run_once(ntp_context *c, const ntp_model *m, const struct result *r, 
     return 0;
 }
 
+/* The devices of the tensor-parallel group: local ones here, every rank's under mpirun. */
+static int64_t group_devices(int64_t local)
+{
+    int64_t all[NTP_WORLD_MAX], n = 0;
+    if (ntp__world_allgather(&local, all, sizeof local) != NTP_OK)
+        return local;
+    for (int r = 0; r < ntp__world_size(); r++)
+        n += all[r];
+    return n;
+}
+
 /* Warm up once, then r->reps timed passes; fill the statistics of r. */
 static int run_test(ntp_context *c, const ntp_model *m, struct result *r, int32_t *tok,
                     const char *tag)
 {
     uint32_t seed = 0x1234567u;
     double warm;
+    const bool say = ntp__world_rank() == 0; /* under mpirun rank 0 tells the progress */
     ntp_cli_iso_time(r->test_time, sizeof r->test_time);
-    fprintf(stderr, "\rnumatp bench: %s warm-up%20s", tag, "");
+    if (say)
+        fprintf(stderr, "\rnumatp bench: %s warm-up%20s", tag, "");
     if (run_once(c, m, r, tok, &seed, &warm) != 0)
         return 1;
     double *ts = malloc((size_t)r->reps * sizeof *ts);
@@ -324,7 +338,8 @@ static int run_test(ntp_context *c, const ntp_model *m, struct result *r, int32_
     const int64_t n = r->n_prompt ? r->n_prompt : r->n_gen;
     ntp_context_reset_stats(c); /* the share covers the timed passes, not the warm-up */
     for (int i = 0; i < r->reps; i++) {
-        fprintf(stderr, "\rnumatp bench: %s repetition %d/%d%10s", tag, i + 1, r->reps, "");
+        if (say)
+            fprintf(stderr, "\rnumatp bench: %s repetition %d/%d%10s", tag, i + 1, r->reps, "");
         fflush(stderr);
         if (run_once(c, m, r, tok, &seed, &r->samples_ns[i]) != 0) {
             free(ts);
@@ -337,7 +352,9 @@ static int run_test(ntp_context *c, const ntp_model *m, struct result *r, int32_
     r->allreduce_share = st.n_allreduce > 0 && st.t_decode > 0 ? st.t_allreduce / st.t_decode : -1;
     mean_sd(r->samples_ns, r->reps, &r->avg_ns, &r->stddev_ns);
     mean_sd(ts, r->reps, &r->avg_ts, &r->stddev_ts);
-    fprintf(stderr, "\rnumatp bench: %s %.2f ± %.2f t/s%20s\n", tag, r->avg_ts, r->stddev_ts, "");
+    if (say)
+        fprintf(stderr, "\rnumatp bench: %s %.2f ± %.2f t/s%20s\n", tag, r->avg_ts, r->stddev_ts,
+                "");
     free(ts);
     return 0;
 }
@@ -396,8 +413,8 @@ static int bench_combo(struct bench *b, int64_t tp, int64_t t, int64_t ngl, doub
         if (n == 0)
             continue;
         struct result *r = &b->rows[b->n_rows];
-        /* --tp auto (0): report the CPU devices the loader made. */
-        const int64_t tp_used = tp ? tp : ntp_model_n_devices(m) - (ngl > 0 ? 1 : 0);
+        /* --tp auto (0): report the CPU devices the loader made; under mpirun, every rank's. */
+        const int64_t tp_used = group_devices(tp ? tp : ntp_model_n_devices(m) - (ngl > 0 ? 1 : 0));
         *r = (struct result){.n_prompt = pp ? n : 0,
                              .n_gen = pp ? 0 : n,
                              .n_depth = depth,

@@ -1,6 +1,8 @@
 /* io.c - stdout write errors, bounded text input and Ctrl-C for every command (io.h). */
 #include "cli/io.h"
 
+#include "comm/world.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -69,7 +71,7 @@ static char *read_up_to(FILE *f, uint64_t limit, size_t *n)
     return NULL;
 }
 
-char *ntp_cli_read_text(const char *cmd, const char *path, uint64_t limit, size_t *len)
+static char *read_text(const char *cmd, const char *path, uint64_t limit, size_t *len)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     struct stat st;
@@ -94,6 +96,34 @@ char *ntp_cli_read_text(const char *cmd, const char *path, uint64_t limit, size_
     }
     buf[n] = '\0';
     *len = n;
+    return buf;
+}
+
+/*
+ * Under mpirun rank 0 reads the text (stdin reaches only rank 0) and every
+ * rank gets its bytes; the others wait for them.
+ */
+char *ntp_cli_read_text(const char *cmd, const char *path, uint64_t limit, size_t *len)
+{
+    if (ntp__world_size() == 1)
+        return read_text(cmd, path, limit, len);
+    char *buf = ntp__world_rank() == 0 ? read_text(cmd, path, limit, len) : NULL;
+    uint64_t n = buf ? (uint64_t)*len : UINT64_MAX;
+    if (ntp__world_bcast(&n, sizeof n, 0) != NTP_OK || n == UINT64_MAX) {
+        free(buf);
+        return NULL; /* rank 0 said why */
+    }
+    if (buf == NULL && (buf = malloc((size_t)n + 1)) == NULL) {
+        fprintf(stderr, "numatp %s: out of memory\n", cmd);
+        return NULL;
+    }
+    if (ntp__world_bcast(buf, (size_t)n, 0) != NTP_OK) {
+        fprintf(stderr, "numatp %s: %s\n", cmd, ntp_last_error());
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = (size_t)n;
     return buf;
 }
 

@@ -1,9 +1,11 @@
 /* main.c - `numatp <command> [options]`: dispatch to the subcommands. */
 #include "cli/cli.h"
 #include "cli/io.h"
+#include "comm/world.h"
 #include "ntp.h"
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,13 +93,59 @@ static int dispatch(int argc, char **argv, const char **cmd)
     return 2;
 }
 
+/*
+ * Under mpirun (comm/world.h): the commands that run in step on every rank,
+ * rank 0 writing the output (the others' stdout goes nowhere and their log
+ * says only warnings). 0, or the exit status of a refusal.
+ */
+static int world_start(int argc, char **argv)
+{
+    static const char *const in_step[] = {"run", "perplexity", "bench", NULL};
+    if (ntp__world_size() == 1)
+        return 0;
+    bool ok = false;
+    for (int i = 0; argc > 1 && in_step[i]; i++)
+        ok = ok || strcmp(argv[1], in_step[i]) == 0;
+    if (!ok) {
+        if (ntp__world_rank() == 0)
+            fprintf(stderr,
+                    "numatp: under mpirun (%d processes) numatp runs run, perplexity and bench; "
+                    "'%s' is not one of them\n",
+                    ntp__world_size(), argc > 1 ? argv[1] : "");
+        return 2;
+    }
+    if (ntp__world_rank() > 0) {
+        setenv("NTP_LOG", "warn", 0);
+        if (freopen("/dev/null", "w", stdout) == NULL)
+            return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     openblas_one_thread(argv);
     /* A write past the file-size limit (ulimit -f) then fails with EFBIG and is
        reported as a write error, instead of the signal ending the process. */
     signal(SIGXFSZ, SIG_IGN);
+    if (ntp__world_init(&argc, &argv) != NTP_OK) {
+        fprintf(stderr, "numatp: %s\n", ntp_last_error());
+        ntp__world_abort(1);
+    }
     const char *cmd = NULL;
-    const int rc = dispatch(argc, argv, &cmd);
-    return ntp_cli_finish(cmd, rc);
+    int rc = world_start(argc, argv); /* a refusal every rank makes alike: all end normally */
+    if (rc != 0) {
+        ntp__world_finish();
+        return rc;
+    }
+    rc = dispatch(argc, argv, &cmd);
+    rc = ntp_cli_finish(cmd, rc);
+    /* One rank that fails would leave the others waiting in a collective: end them all. */
+    if (rc != 0 && ntp__world_size() > 1) {
+        fprintf(stderr, "numatp: rank %d of %d failed (exit %d); stopping every rank\n",
+                ntp__world_rank(), ntp__world_size(), rc);
+        ntp__world_abort(rc);
+    }
+    ntp__world_finish();
+    return rc;
 }

@@ -22,6 +22,7 @@
 #include "ntp.h"
 
 #include "comm/comm.h"
+#include "comm/world.h"
 #include "core/core.h"
 #include "model/model.h"
 #include "numa/place.h"
@@ -195,14 +196,15 @@ static ntp_status make_stages(ntp_context *c)
 
 /*
  * The collective of a group of more than one device, its buffers on the
- * devices' nodes. Every group today is a set of devices in this process, so
- * its kind is the shared-memory tree (or the kind NTP_COMM names); a group
- * spanning processes would pick its kind here.
+ * devices' nodes: the shared-memory tree (or the kind NTP_COMM names) for
+ * a group inside this process; under mpirun the group spans the processes
+ * (st holds this process's members) and its kind is "mpi" (comm/world.h).
  */
 static ntp_status make_comm(ntp_context *c, struct stage *st)
 {
     const ntp_model *m = c->model;
-    if (st->n_dev < 2)
+    const bool world = ntp__world_size() > 1;
+    if (st->n_dev < 2 && !world)
         return NTP_OK;
     int nodes[NTP_MAX_DEVICES], threads = 1;
     for (int i = 0; i < st->n_dev; i++) {
@@ -217,7 +219,7 @@ static ntp_status make_comm(ntp_context *c, struct stage *st)
         .nodes = nodes,
     };
     const char *kind = getenv("NTP_COMM");
-    return ntp__comm_new(kind && kind[0] ? kind : "shm", &cp, &st->comm);
+    return ntp__comm_new(world ? "mpi" : kind && kind[0] ? kind : "shm", &cp, &st->comm);
 }
 
 static ntp_status make_states(ntp_context *c)
@@ -425,6 +427,8 @@ static ntp_status run_head(ntp_context *c, int64_t n, const int32_t *row_of)
         const struct ntp_dev_output_run out = {
             .tok0 = t0, .n_tok = t1 - t0, .logits = logits, .ld = nv};
         s = run_group(c, st->dev0, st->n_dev, NULL, &out);
+        if (s == NTP_OK) /* under mpirun: every process's columns, on every process */
+            s = ntp__world_gather_cols(logits, t1 - t0, nv, m->world_vocab0, m->world_nvocab);
         if (s == NTP_OK && cap > 0.0f) /* final_logit_softcapping, as llama.cpp's graph does */
             for (int64_t i = 0; i < (t1 - t0) * nv; i++)
                 logits[i] = cap * tanhf(logits[i] / cap);

@@ -251,6 +251,27 @@ ntp_status ntp_gguf_open(const char *path, ntp_gguf **out)
     return ntp__gguf_open_file(path, true, out);
 }
 
+ntp_status ntp__gguf_header_hash(const ntp_gguf *g, uint64_t *out)
+{
+    uint64_t h = 1469598103934665603u;
+    uint8_t chunk[1 << 16];
+    for (uint64_t off = 0; off < g->data_offset;) {
+        const size_t n =
+            g->data_offset - off < sizeof chunk ? (size_t)(g->data_offset - off) : sizeof chunk;
+        const uint8_t *p = g->map ? (const uint8_t *)g->map + off : chunk;
+        if (!g->map) {
+            const ntp_status s = read_at(g->fd, chunk, n, off);
+            if (s != NTP_OK)
+                return s;
+        }
+        for (size_t i = 0; i < n; i++)
+            h = (h ^ p[i]) * 1099511628211u;
+        off += n;
+    }
+    *out = h;
+    return g->map ? ntp__gguf_guard_check(g) : NTP_OK;
+}
+
 ntp_status ntp__gguf_read(const ntp_gguf *g, const ntp_gguf_tensor *t, uint64_t off, void *dst,
                           size_t n)
 {

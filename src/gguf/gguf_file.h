@@ -24,6 +24,13 @@ ntp_status ntp__gguf_read(const ntp_gguf *g, const ntp_gguf_tensor *t, uint64_t 
                           size_t n);
 
 /*
+ * FNV-1a hash of the file's header (magic, metadata, tensor infos: every
+ * byte before the data section) into *out, from the mapping or read from
+ * the file. Two processes compare it to know they opened the same model.
+ */
+ntp_status ntp__gguf_header_hash(const ntp_gguf *g, uint64_t *out);
+
+/*
  * A guard over g's mapping while it is read (a no-op for other handles):
  * while it is on, a read of a page the file no longer has, by any thread,
  * reads zeros instead of raising SIGBUS, and the guard remembers it. begin

@@ -618,6 +618,59 @@ static ntp_status load_weights(struct ntp_model *m, const ntp_gguf *g)
     return s;
 }
 
+/*
+ * Under mpirun the tensor-parallel group spans the devices of every process,
+ * in rank order: how many each process has into n_dev[rank], this process's
+ * first device there into m->world_dev0, their number into *n_total. Every
+ * process must have opened the same file (the headers' hashes agree) and
+ * may not offload to a GPU.
+ */
+static ntp_status world_devices(struct ntp_model *m, const ntp_gguf *g, int *n_dev, int *n_total)
+{
+    const int size = ntp__world_size(), rank = ntp__world_rank();
+    m->world_dev0 = 0;
+    *n_total = n_dev[0] = m->n_dev;
+    if (size == 1)
+        return NTP_OK;
+    if (m->params.n_gpu_layers > 0)
+        return ntp__error(NTP_E_UNSUPPORTED, "--gpu-layers under mpirun is not supported yet");
+    struct world_entry {
+        uint64_t hash;
+        int64_t n_dev;
+    } mine = {0, m->n_dev}, all[NTP_WORLD_MAX];
+    ntp_status s = ntp__gguf_header_hash(g, &mine.hash);
+    if (s == NTP_OK)
+        s = ntp__world_allgather(&mine, all, sizeof mine);
+    if (s != NTP_OK)
+        return s;
+    *n_total = 0;
+    for (int r = 0; r < size; r++) {
+        if (all[r].hash != all[0].hash)
+            return ntp__error(NTP_E_INVALID_ARG,
+                              "rank %d opened another model than rank 0 (the files' headers "
+                              "differ): every rank needs the same file at the same path",
+                              r);
+        n_dev[r] = (int)all[r].n_dev;
+        m->world_dev0 += r < rank ? n_dev[r] : 0;
+        *n_total += n_dev[r];
+    }
+    if (*n_total > NTP_PLAN_MAX_DEV)
+        return ntp__error(NTP_E_UNSUPPORTED, "%d devices over %d processes: at most %d", *n_total,
+                          size, NTP_PLAN_MAX_DEV);
+    return NTP_OK;
+}
+
+/* Each process's columns of the output head, from the plan of every device (n_dev[rank]). */
+static void world_vocab(struct ntp_model *m, const int *n_dev)
+{
+    for (int r = 0, d = 0; r < ntp__world_size(); d += n_dev[r++]) {
+        m->world_vocab0[r] = (int)m->plan.shard[d].vocab0;
+        m->world_nvocab[r] = 0;
+        for (int i = d; i < d + n_dev[r]; i++)
+            m->world_nvocab[r] += (int)m->plan.shard[i].n_vocab;
+    }
+}
+
 static ntp_status load_from(struct ntp_model *m, const ntp_gguf *g)
 {
     ntp_status s;
@@ -625,10 +678,14 @@ static ntp_status load_from(struct ntp_model *m, const ntp_gguf *g)
         return s;
     if ((s = make_devices(m)) != NTP_OK)
         return s;
-    if ((s = plan_devices(&m->cfg.hp, g, m->n_dev, m->params.moe_split, true, &m->plan)) != NTP_OK)
+    int n_total, n_dev[NTP_WORLD_MAX];
+    if ((s = world_devices(m, g, n_dev, &n_total)) != NTP_OK)
         return s;
+    if ((s = plan_devices(&m->cfg.hp, g, n_total, m->params.moe_split, true, &m->plan)) != NTP_OK)
+        return s;
+    world_vocab(m, n_dev);
     for (int d = 0; d < m->n_dev; d++)
-        m->dev[d].shard = m->plan.shard[d];
+        m->dev[d].shard = m->plan.shard[m->world_dev0 + d];
     if ((s = ntp__hybrid_place(m)) != NTP_OK) /* --gpu-layers: a GPU stage first (hybrid.c) */
         return s;
     const ntp_gguf_tensor *emb;

@@ -10,6 +10,7 @@
 #include "ntp.h"
 
 #include "backend/device.h"
+#include "comm/world.h"
 #include "model/arch.h"
 #include "model/plan.h"
 
@@ -40,14 +41,20 @@ struct ntp_model {
     enum ntp_type embd_type;     /* type of token_embd */
     uint8_t *embd;               /* [n_vocab][embd_row bytes] token embedding (host, aligned) */
     size_t embd_row;             /* bytes per embedding row */
-    int n_dev;                   /* devices in use: the tensor-parallel group */
+    int n_dev;                   /* devices in use here (under mpirun the group has more) */
     struct ntp_model_device dev[NTP_MAX_DEVICES];
     char device_desc[1024];   /* ntp_model_device_desc() text */
     ntp_topology *topo;       /* the machine (owned; the devices' threads are bound with it) */
-    struct ntp_plan plan;     /* the shard plan of the devices */
+    struct ntp_plan plan;     /* the shard plan of the devices (of every process's, under
+                                 mpirun: this one's are plan.shard[world_dev0 ..]) */
+    int world_dev0;           /* this process's first device in the plan (mpirun) */
     char layout_desc[320];    /* which devices were made and why (the layout's description) */
     pthread_mutex_t run_lock; /* held while a context runs the devices: each device has one
                                  team, so runs of two contexts take turns (exec/context.c) */
+
+    /* Under mpirun, each process's output-head columns: logits are gathered. */
+    int world_vocab0[NTP_WORLD_MAX];
+    int world_nvocab[NTP_WORLD_MAX];
 };
 
 /*

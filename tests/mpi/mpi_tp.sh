@@ -1,0 +1,94 @@
+#!/bin/bash
+# mpi_tp.sh NUMATP ALLREDUCE - tensor parallelism across processes under
+# mpirun, on one machine (loopback, oversubscribed): every rank's devices
+# form one group, and the text, perplexity and logits must be those of one
+# process with as many devices (--tp N), bit for bit (the sums meet in the
+# same order). Dense and MoE models, 2 and 3 ranks, 2 ranks of 2 devices;
+# stdin reaches rank 0 only; bench reports the group. Faults end every rank
+# with a clear message instead of a hang: a rank that cannot open the model,
+# ranks with different models, a rank killed mid-run; commands that do not
+# run in step (chat) and -ngl are refused. Skips (77) without mpirun.
+set -uo pipefail
+numatp=$1
+allreduce=$2
+command -v mpirun >/dev/null || { echo "SKIP: no mpirun (scripts/setup.sh installs Open MPI)"; exit 77; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+check() { if ! eval "$1"; then echo "FAIL: $2"; fail=1; fi; }
+# Root in a container: Open MPI refuses root unless told; ranks may outnumber cores.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+mpi() { timeout 120 mpirun --oversubscribe --bind-to none -np "$@"; }
+
+"$numatp" gen -q -o "$tmp/d.gguf" --layers 3 --heads 6 --kv-heads 3 --dim 192 --ff 384
+"$numatp" gen -q -o "$tmp/q.gguf" --layers 3 --heads 6 --kv-heads 3 --dim 192 --ff 384 --type q8_0
+"$numatp" gen -q -o "$tmp/m.gguf" --preset tiny-moe
+run() { "$@" -p "the quick brown fox" -n 16 --temp 0 2>"$tmp/err"; }
+
+# Text: N ranks of one device each equal one process of N devices.
+for model in d m; do
+    for np in 2 3; do
+        want=$(run "$numatp" run -m "$tmp/$model.gguf" -t 2 --tp $np)
+        got=$(run mpi $np "$numatp" run -m "$tmp/$model.gguf" -t 1)
+        check '[ -n "$want" ] && [ "$got" = "$want" ]' \
+            "$model: -np $np text '$got' vs --tp $np '$want' ($(tail -3 "$tmp/err"))"
+    done
+done
+want=$(run "$numatp" run -m "$tmp/m.gguf" -t 2 --tp 2 --moe-split experts)
+got=$(run mpi 2 "$numatp" run -m "$tmp/m.gguf" -t 1 --moe-split experts)
+check '[ "$got" = "$want" ]' "moe --moe-split experts: -np 2 '$got' vs --tp 2 '$want'"
+# Two ranks of two devices each: a group of four.
+want=$(run "$numatp" run -m "$tmp/d.gguf" -t 2 --tp 4)
+got=$(run mpi 2 "$numatp" run -m "$tmp/d.gguf" -t 2 --tp 2)
+check '[ "$got" = "$want" ]' "-np 2 --tp 2: '$got' vs --tp 4 '$want' ($(tail -3 "$tmp/err"))"
+
+# Perplexity from stdin (only rank 0 reads it): every digit of --tp 2's.
+python3 -c "
+import random
+random.seed(3)
+print(' '.join(random.choice('the a cat dog sat ran on in mat'.split()) for _ in range(400)))" \
+    >"$tmp/text.txt"
+ppl() { grep -o 'Final estimate: PPL = [0-9.]* +/- [0-9.]*' "$1"; }
+"$numatp" perplexity -m "$tmp/q.gguf" -f "$tmp/text.txt" -c 64 -t 2 --tp 2 >"$tmp/p1" 2>&1
+mpi 2 "$numatp" perplexity -m "$tmp/q.gguf" -f - -c 64 -t 1 <"$tmp/text.txt" >"$tmp/p2" 2>&1
+check '[ -n "$(ppl "$tmp/p1")" ] && [ "$(ppl "$tmp/p1")" = "$(ppl "$tmp/p2")" ]' \
+    "perplexity -np 2 '$(ppl "$tmp/p2")' vs --tp 2 '$(ppl "$tmp/p1")' ($(tail -3 "$tmp/p2"))"
+
+# bench: one table, from rank 0, with the group's devices in the tp column.
+out=$(mpi 2 "$numatp" bench -m "$tmp/d.gguf" -p 8 -n 4 -r 1 -t 1 -o json 2>"$tmp/err")
+check '[ "$(grep -c "\"tp\": 2" <<<"$out")" = 2 ]' "bench -np 2: two rows of tp 2: $out"
+check '[ "$(grep -c "t/s" "$tmp/err")" -le 2 ]' "bench progress from rank 0 only: $(cat "$tmp/err")"
+
+# The all-reduce benchmark across the processes.
+out=$(mpi 2 "$allreduce" --rounds 50 --max-bytes 16384)
+check 'grep -q "^allreduce mpi, 2 processes     16384 B" <<<"$out"' "allreduce -np 2: $out"
+
+# Faults: every rank ends, with the reason, well inside the timeout.
+fault() { # expected-message mpirun-arguments...
+    local msg=$1 t0=$SECONDS
+    mpi "${@:2}" >"$tmp/out" 2>"$tmp/err"
+    local rc=$?
+    check '[ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $((SECONDS - t0)) -lt 60 ]' \
+        "$msg: every rank exits (exit $rc after $((SECONDS - t0)) s)"
+    check 'grep -q -- "$msg" "$tmp/err"' "$msg: the message ($(tail -5 "$tmp/err"))"
+}
+fault "missing.gguf: cannot open" 1 "$numatp" run -m "$tmp/d.gguf" -p hi -n 2 -t 1 : \
+    -np 1 "$numatp" run -m "$tmp/missing.gguf" -p hi -n 2 -t 1
+fault "rank 1 opened another model than rank 0" 1 "$numatp" run -m "$tmp/d.gguf" -p hi -n 2 \
+    -t 1 : -np 1 "$numatp" run -m "$tmp/q.gguf" -p hi -n 2 -t 1
+fault "'chat' is not one of them" 2 "$numatp" chat -m "$tmp/d.gguf"
+fault "--gpu-layers under mpirun is not supported yet" 2 "$numatp" run -m "$tmp/d.gguf" -p hi \
+    -n 2 -ngl 1
+# A rank killed mid-run: mpirun ends the others.
+(sleep 3; pkill -9 -f "numatp run -m $tmp/d.gguf -p endless") &
+t0=$SECONDS
+mpi 2 "$numatp" run -m "$tmp/d.gguf" -p endless -n 1000000 -c 100000 --ignore-eos -t 1 \
+    >/dev/null 2>"$tmp/err"
+rc=$?
+check '[ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $((SECONDS - t0)) -lt 60 ]' \
+    "a killed rank ends the run (exit $rc after $((SECONDS - t0)) s)"
+wait
+check '! pgrep -f "numatp run -m $tmp/d.gguf" >/dev/null' "no rank left running"
+
+[ $fail = 0 ] && echo "mpi_tp: ok"
+exit $fail
