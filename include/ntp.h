@@ -409,6 +409,13 @@ typedef struct ntp_model_params {
      * ignore it.
      */
     int32_t moe_split;
+    /*
+     * Pipeline parallelism across the processes of an mpirun: pp stages of
+     * consecutive blocks, one per process, the hidden state crossing once
+     * per stage boundary (pp must equal the number of processes). 0 or 1:
+     * none; under mpirun the tensor-parallel group then spans the processes.
+     */
+    int32_t pp;
 } ntp_model_params;
 
 ntp_model_params ntp_model_default_params(void);
@@ -529,6 +536,8 @@ typedef struct ntp_context_stats {
     double t_allreduce;   /* seconds the first device's first thread spent in all-reduces,
                              waiting for the other devices included (0 with one device) */
     int64_t n_allreduce;  /* all-reduce calls (two per layer per batch with tp > 1) */
+    double t_pp;          /* seconds handing the hidden state between pipeline stages and
+                             sharing the logits (mpirun --pp), waiting included */
 } ntp_context_stats;
 
 void ntp_context_get_stats(const ntp_context *c, ntp_context_stats *out);

@@ -62,6 +62,9 @@ struct result {
     double stream_read_gbps; /* STREAM read of the same threads; 0 when not measured */
     double allreduce_share;  /* all-reduce time / decode time over the timed passes; -1 with
                                 one device (no all-reduce) */
+    double pp_share;         /* time handing over between pipeline stages / decode time;
+                                -1 without mpirun --pp */
+    int64_t pp;              /* pipeline stages over mpirun's processes (1: none) */
     char test_time[32];
 };
 
@@ -309,11 +312,14 @@ static int run_once(ntp_context *c, const ntp_model *m, const struct result *r, 
     return 0;
 }
 
-/* The devices of the tensor-parallel group: local ones here, every rank's under mpirun. */
-static int64_t group_devices(int64_t local)
+/*
+ * The devices of the tensor-parallel group: local ones here, every rank's
+ * under mpirun (a pipeline stage's own under --pp).
+ */
+static int64_t group_devices(int64_t local, int64_t pp)
 {
     int64_t all[NTP_WORLD_MAX], n = 0;
-    if (ntp__world_allgather(&local, all, sizeof local) != NTP_OK)
+    if (pp > 1 || ntp__world_allgather(&local, all, sizeof local) != NTP_OK)
         return local;
     for (int r = 0; r < ntp__world_size(); r++)
         n += all[r];
@@ -350,6 +356,7 @@ static int run_test(ntp_context *c, const ntp_model *m, struct result *r, int32_
     ntp_context_stats st;
     ntp_context_get_stats(c, &st);
     r->allreduce_share = st.n_allreduce > 0 && st.t_decode > 0 ? st.t_allreduce / st.t_decode : -1;
+    r->pp_share = r->pp > 1 && st.t_decode > 0 ? st.t_pp / st.t_decode : -1;
     mean_sd(r->samples_ns, r->reps, &r->avg_ns, &r->stddev_ns);
     mean_sd(ts, r->reps, &r->avg_ts, &r->stddev_ts);
     if (say)
@@ -414,11 +421,14 @@ static int bench_combo(struct bench *b, int64_t tp, int64_t t, int64_t ngl, doub
             continue;
         struct result *r = &b->rows[b->n_rows];
         /* --tp auto (0): report the CPU devices the loader made; under mpirun, every rank's. */
-        const int64_t tp_used = group_devices(tp ? tp : ntp_model_n_devices(m) - (ngl > 0 ? 1 : 0));
+        const int64_t stages = a->inf.pp > 1 ? a->inf.pp : 1;
+        const int64_t tp_used =
+            group_devices(tp ? tp : ntp_model_n_devices(m) - (ngl > 0 ? 1 : 0), stages);
         *r = (struct result){.n_prompt = pp ? n : 0,
                              .n_gen = pp ? 0 : n,
                              .n_depth = depth,
                              .tp = tp_used,
+                             .pp = stages,
                              .n_threads = t,
                              .ngl = ngl,
                              .reps = (int)b->a->reps,
@@ -530,6 +540,8 @@ static void json_row(const struct bench *b, const struct result *r)
     json_figure(f, bw_eff(b, r));
     fputs(", \"allreduce_share\": ", f);
     json_figure(f, r->allreduce_share);
+    fprintf(f, ", \"pp\": %lld, \"pp_share\": ", (long long)r->pp);
+    json_figure(f, r->pp_share);
     fputs("}", f);
 }
 
@@ -554,7 +566,7 @@ static void print_csv(const struct bench *b)
     printf(
         "model_filename,model_type,model_size,model_n_params,backends,isa,tp,n_threads,"
         "n_gpu_layers,n_prompt,n_gen,n_depth,test_time,avg_ns,stddev_ns,avg_ts,stddev_ts,bw_gbps,"
-        "stream_read_gbps,bw_efficiency,allreduce_share\n");
+        "stream_read_gbps,bw_efficiency,allreduce_share,pp,pp_share\n");
     for (int i = 0; i < b->n_rows; i++) {
         const struct result *r = &b->rows[i];
         /* The file name is quoted (CSV doubles an embedded quote). */
@@ -574,6 +586,8 @@ static void print_csv(const struct bench *b)
         csv_num(bw_eff(b, r));
         putchar(',');
         csv_num(r->allreduce_share);
+        printf(",%lld,", (long long)r->pp);
+        csv_num(r->pp_share);
         putchar('\n');
     }
 }

@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "cli/infer.h"
 #include "model/hybrid.h"
+#include "comm/world.h"
 #include "model/plan.h"
 
 #include <stdio.h>
@@ -18,7 +19,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: numatp plan -m FILE [--tp N] [-c N] [-np N] [-ngl N [--gpu-output] "
-            "[-cmoe]]\n\n"
+            "[-cmoe]]\n"
+            "                   [--ranks R [--pp R]]\n\n"
             "Print how the model's weights are split over N tensor-parallel devices:\n"
             "column cuts for Q/K/V, gate/up and the output head, row cuts for O and\n"
             "down on head and quantization-block boundaries.\n\n"
@@ -39,9 +41,13 @@ static void usage(FILE *f)
             "  --gpu-output          the output head on the GPU too\n"
             "  -cmoe, --cpu-moe      a mixture of experts: only the attention of those\n"
             "                        blocks on the GPU, every expert on the CPU devices\n"
+            "  --ranks R             processes under mpirun -np R, 1 .. %d, each with --tp\n"
+            "                        devices (default 1): what each holds and sends per token\n"
+            "  --pp R                the R processes as pipeline stages (default 1: one\n"
+            "                        tensor-parallel group over all their devices)\n"
             "  -h, --help            this help\n",
-            NTP_CLI_MAX_TP, NTP_CLI_MAX_CTX, NTP_CLI_MAX_CTX, NTP_CLI_MAX_PARALLEL,
-            NTP_CLI_MAX_NGL);
+            NTP_CLI_MAX_TP, NTP_CLI_MAX_CTX, NTP_CLI_MAX_CTX, NTP_CLI_MAX_PARALLEL, NTP_CLI_MAX_NGL,
+            NTP_WORLD_MAX);
 }
 
 /* The KV cache per device, and what the sliding-window layers' rings save. */
@@ -121,10 +127,103 @@ static int print_gpu(const char *model, int64_t ngl, bool gpu_output, bool cpu_m
     return 0;
 }
 
+/* One tensor-parallel group to plan and print (a pipeline stage's under --pp). */
+struct group {
+    const char *model;
+    int n_dev, moe_split;
+    struct ntp_kv_plan kv; /* n_ctx 0: the context's default, known once the file is read */
+    const char *kv_name;
+    struct ntp_hparams hp; /* out */
+    struct ntp_plan plan;  /* out: the last group printed */
+};
+
+/* The group's devices, weights and KV cache: all blocks, or stage `stage` of n_stage's. */
+static int print_group(struct group *g, int stage, int n_stage)
+{
+    uint64_t bytes[NTP_PLAN_MAX_DEV] = {0}, total = 0;
+    struct ntp_kv_plan kv = g->kv;
+    const struct ntp_hparams *hp = &g->hp;
+    ntp_status s = NTP_OK;
+    if (kv.n_ctx == 0) { /* the context's default (ntp_context_default_params), known once read */
+        s = ntp__model_plan_stage(g->model, g->n_dev, g->moe_split, stage, n_stage, &g->plan,
+                                  &g->hp, bytes, NULL);
+        kv.n_ctx = hp->n_ctx < 4096 ? hp->n_ctx : 4096;
+    }
+    if (s == NTP_OK)
+        s = ntp__model_plan_stage(g->model, g->n_dev, g->moe_split, stage, n_stage, &g->plan,
+                                  &g->hp, bytes, &kv);
+    if (s != NTP_OK) {
+        fprintf(stderr, "numatp plan: %s\n", ntp_last_error());
+        return 1;
+    }
+    if (stage == 0) {
+        char ffn[160];
+        if (hp->n_expert > 0)
+            snprintf(ffn, sizeof ffn, "%lld experts of %lld, %lld per token (split by %s)",
+                     (long long)hp->n_expert, (long long)hp->n_ff_exp, (long long)hp->n_expert_used,
+                     g->moe_split == NTP_MOE_SPLIT_EXPERTS
+                         ? "experts: each device its experts, whole"
+                         : "features: ffn is each device's slice of every expert");
+        else
+            snprintf(ffn, sizeof ffn, "FFN %lld", (long long)hp->n_ff);
+        printf("%s: %lld layers, %lld heads / %lld KV heads of %lld, %s, vocabulary %lld; "
+               "%d devices%s\n",
+               g->model, (long long)hp->n_layer, (long long)hp->n_head, (long long)hp->n_head_kv,
+               (long long)hp->head_dim_k, ffn, (long long)hp->n_vocab, g->n_dev * n_stage,
+               n_stage > 1 ? " in all" : "");
+    }
+    const struct ntp_shard *sh0 = &g->plan.shard[0];
+    if (n_stage > 1)
+        printf("rank %d, pipeline stage %d: layers [%lld, %lld)%s\n", stage, stage,
+               (long long)sh0->layer0, (long long)(sh0->layer0 + sh0->n_layer),
+               stage == n_stage - 1 ? " and the output head" : "");
+    for (int d = 0; d < g->plan.n_dev; d++) {
+        print_device(d, &g->plan.shard[d], bytes[d], hp->n_head / hp->n_head_kv, hp->n_expert > 0);
+        total += bytes[d];
+    }
+    printf("total %.1f MiB of weights; replicated on every device: the norms%s%s\n",
+           (double)total / (1024.0 * 1024.0), hp->n_expert > 0 ? " and the routers" : "",
+           g->plan.kv_replicas > 1 ? "; * = KV heads shared with another device" : "");
+    print_kv(&kv, g->plan.n_dev, hp, g->kv_name);
+    if (g->plan.note[0])
+        printf("note: %s\n", g->plan.note);
+    return 0;
+}
+
+/*
+ * Under mpirun --ranks R: which devices each rank holds and what crosses
+ * between the ranks per generated token (the hidden state and logits in
+ * floats, as numatp sends them; message sizes, not the transport's).
+ */
+static void print_traffic(const struct group *g, int ranks, int pp)
+{
+    const double kib = 1024.0, e = (double)g->hp.n_embd * 4, v = (double)g->hp.n_vocab * 4;
+    const int64_t L = g->hp.n_layer;
+    if (pp > 1) {
+        printf("per token: each rank but the last hands the next the hidden state (%.1f KiB); "
+               "the last sends every rank the logits (%.1f KiB each)\n",
+               e / kib, v / kib);
+        return;
+    }
+    const int per = g->n_dev / ranks;
+    for (int r = 0; r < ranks; r++) {
+        int64_t cols = 0;
+        for (int d = r * per; d < (r + 1) * per; d++)
+            cols += g->plan.shard[d].n_vocab;
+        char devs[32];
+        snprintf(devs, sizeof devs, per > 1 ? "devices %d-%d" : "device %d", r * per,
+                 (r + 1) * per - 1);
+        printf("rank %d: %s; per token it sends every other rank %lld all-reduce shares of "
+               "%lld floats (%.1f KiB in all) and its %lld logit columns (%.1f KiB)\n",
+               r, devs, (long long)(2 * L), (long long)g->hp.n_embd, (double)(2 * L) * e / kib,
+               (long long)cols, (double)cols * 4 / kib);
+    }
+}
+
 int ntp_cli_plan(int argc, char **argv)
 {
     const char *model = NULL;
-    int64_t tp = 2, ngl = 0, ctx = 0, batch = 512, kv_type = 0, parallel = 1;
+    int64_t tp = 2, ngl = 0, ctx = 0, batch = 512, kv_type = 0, parallel = 1, ranks = 1, pp = 1;
     int moe_split = NTP_MOE_SPLIT_FEATURES; /* an index of ntp_cli_moe_splits */
     bool help = false, gpu_output = false, cpu_moe = false;
     static const char *const kv_types[] = {"f16", "f32", "q8_0", "q4_0", NULL};
@@ -143,6 +242,8 @@ int ntp_cli_plan(int argc, char **argv)
          .hi = NTP_CLI_MAX_NGL},
         {"--gpu-output", NULL, NTP_CLI_FLAG, .dst = &gpu_output},
         {"--cpu-moe", "-cmoe", NTP_CLI_FLAG, .dst = &cpu_moe},
+        {"--ranks", NULL, NTP_CLI_INT, .dst = &ranks, .lo = 1, .hi = NTP_WORLD_MAX},
+        {"--pp", NULL, NTP_CLI_INT, .dst = &pp, .lo = 1, .hi = NTP_WORLD_MAX},
         {"--help", "-h", NTP_CLI_FLAG, .dst = &help},
         {NULL},
     };
@@ -154,47 +255,34 @@ int ntp_cli_plan(int argc, char **argv)
                 model ? "--gpu-output needs --gpu-layers N with N > 0" : "-m FILE is required");
         return 2;
     }
-    struct ntp_plan plan;
-    struct ntp_hparams hp;
-    uint64_t bytes[NTP_PLAN_MAX_DEV] = {0}, total = 0;
-    /* serve's context: a sequence per slot, its batch a prompt chunk plus a token per slot */
-    struct ntp_kv_plan kv = {.n_ctx = ctx,
+    if (ranks > 1 &&
+        (ngl > 0 || (pp > 1 && pp != ranks) || tp * (pp > 1 ? 1 : ranks) > NTP_PLAN_MAX_DEV)) {
+        fprintf(stderr, "numatp plan: --ranks %lld: %s (see numatp plan --help)\n",
+                (long long)ranks,
+                ngl > 0                 ? "-ngl under mpirun is not supported yet"
+                : pp > 1 && pp != ranks ? "--pp must be 1 or the number of ranks"
+                                        : "more devices than one group can have (16)");
+        return 2;
+    }
+    if (pp > 1 && ranks == 1) {
+        fprintf(stderr, "numatp plan: --pp %lld needs --ranks %lld (one stage per process)\n",
+                (long long)pp, (long long)pp);
+        return 2;
+    }
+    struct group g = {.model = model,
+                      .n_dev = (int)(pp > 1 ? tp : tp * ranks),
+                      .moe_split = moe_split,
+                      .kv = {.n_ctx = ctx,
+                             /* serve's context: a sequence per slot, its batch a prompt chunk
+                                plus a token per slot */
                              .n_batch = parallel > 1 ? batch + parallel : batch,
                              .n_seq = parallel,
-                             .type = kv_ids[kv_type]};
-    if (ctx == 0) { /* the context's default (ntp_context_default_params), known once read */
-        if (ntp__model_plan_file(model, (int)tp, moe_split, &plan, &hp, bytes, NULL) != NTP_OK) {
-            fprintf(stderr, "numatp plan: %s\n", ntp_last_error());
-            return 1;
-        }
-        kv.n_ctx = hp.n_ctx < 4096 ? hp.n_ctx : 4096;
-    }
-    if (ntp__model_plan_file(model, (int)tp, moe_split, &plan, &hp, bytes, &kv) != NTP_OK) {
-        fprintf(stderr, "numatp plan: %s\n", ntp_last_error());
-        return 1;
-    }
-    char ffn[160];
-    if (hp.n_expert > 0)
-        snprintf(ffn, sizeof ffn, "%lld experts of %lld, %lld per token (split by %s)",
-                 (long long)hp.n_expert, (long long)hp.n_ff_exp, (long long)hp.n_expert_used,
-                 moe_split == NTP_MOE_SPLIT_EXPERTS
-                     ? "experts: each device its experts, whole"
-                     : "features: ffn is each device's slice of every expert");
-    else
-        snprintf(ffn, sizeof ffn, "FFN %lld", (long long)hp.n_ff);
-    printf("%s: %lld layers, %lld heads / %lld KV heads of %lld, %s, vocabulary %lld; "
-           "%d devices\n",
-           model, (long long)hp.n_layer, (long long)hp.n_head, (long long)hp.n_head_kv,
-           (long long)hp.head_dim_k, ffn, (long long)hp.n_vocab, plan.n_dev);
-    for (int d = 0; d < plan.n_dev; d++) {
-        print_device(d, &plan.shard[d], bytes[d], hp.n_head / hp.n_head_kv, hp.n_expert > 0);
-        total += bytes[d];
-    }
-    printf("total %.1f MiB of weights; replicated on every device: the norms%s%s\n",
-           (double)total / (1024.0 * 1024.0), hp.n_expert > 0 ? " and the routers" : "",
-           plan.kv_replicas > 1 ? "; * = KV heads shared with another device" : "");
-    print_kv(&kv, plan.n_dev, &hp, kv_types[kv_type]);
-    if (plan.note[0])
-        printf("note: %s\n", plan.note);
+                             .type = kv_ids[kv_type]},
+                      .kv_name = kv_types[kv_type]};
+    for (int stage = 0; stage < (pp > 1 ? pp : 1); stage++)
+        if ((rc = print_group(&g, stage, (int)pp)) != 0)
+            return rc;
+    if (ranks > 1)
+        print_traffic(&g, (int)ranks, (int)pp);
     return ngl > 0 ? print_gpu(model, ngl, gpu_output, cpu_moe) : 0;
 }

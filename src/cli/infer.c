@@ -1,5 +1,6 @@
 /* infer.c - the options and model loading every inference command shares (infer.h). */
 #include "cli/infer.h"
+#include "comm/world.h"
 #include "numa/layout.h"
 
 #include <limits.h>
@@ -48,6 +49,7 @@ void ntp_cli_infer_opts(struct ntp_cli_infer *o, bool lists, struct ntp_cli_opt 
         {"--cpu-moe", "-cmoe", NTP_CLI_FLAG, .dst = &o->cpu_moe},
         {"--no-mmap", NULL, NTP_CLI_FLAG, .dst = &o->no_mmap},
         {"--moe-split", NULL, NTP_CLI_CHOICE, .dst = &o->moe_split, .choices = ntp_cli_moe_splits},
+        {"--pp", NULL, NTP_CLI_INT, .dst = &o->pp, .lo = 1, .hi = NTP_WORLD_MAX},
     };
     for (int i = 0; i < NTP_CLI_INFER_N_OPTS; i++)
         out[i] = opts[i];
@@ -89,7 +91,10 @@ void ntp_cli_infer_help(FILE *f, const char *ctx_default)
         "  --no-mmap               read the model file instead of mapping it\n"
         "  --moe-split HOW         a mixture of experts over the tensor-parallel devices:\n"
         "                          features (default: each device a slice of every\n"
-        "                          expert's width) or experts (whole experts per device)\n",
+        "                          expert's width) or experts (whole experts per device)\n"
+        "  --pp N                  under mpirun -np N: a pipeline of N stages, one per\n"
+        "                          process, each a range of blocks (default 1: the\n"
+        "                          tensor-parallel group spans the processes)\n",
         NTP_CLI_MAX_CTX, ctx_default, NTP_CLI_MAX_THREADS, NTP_CLI_MAX_TP, NTP_CLI_MAX_THREADS,
         NTP_CLI_MAX_NGL);
 }
@@ -158,6 +163,7 @@ int ntp_cli_infer_apply(const char *cmd, const struct ntp_cli_infer *o, ntp_mode
     mp->cpu_moe = o->cpu_moe;
     mp->use_mmap = !o->no_mmap;
     mp->moe_split = o->moe_split;
+    mp->pp = (int32_t)o->pp;
     *cp = ntp_context_default_params();
     cp->n_ctx = o->ctx > 0 ? (int32_t)o->ctx : 0;
     cp->kv_type = kv_type_ids[kv_index(o)];

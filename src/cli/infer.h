@@ -35,6 +35,7 @@ struct ntp_cli_infer {
     bool verify_numa;               /* --verify-numa */
     bool gpu_output;                /* --gpu-output */
     bool cpu_moe;                   /* --cpu-moe */
+    int64_t pp;                     /* --pp: pipeline stages over mpirun's processes */
     bool no_mmap;                   /* --no-mmap */
     int kv_type;                    /* --kv-type: 0 f16, 1 f32, 2 q8_0, 3 q4_0 */
     int kv_type_k, kv_type_v;       /* -ctk, -ctv: the same (not given: f16, as llama.cpp) */
@@ -46,7 +47,7 @@ struct ntp_cli_infer {
 extern const char *const ntp_cli_moe_splits[];
 
 /* Table entries of the options above, plus the NULL entry that ends them. */
-#define NTP_CLI_INFER_N_OPTS 16
+#define NTP_CLI_INFER_N_OPTS 17
 
 /*
  * The entries for o into out[0, NTP_CLI_INFER_N_OPTS] (the last one ends the

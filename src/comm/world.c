@@ -90,12 +90,41 @@ _Noreturn void ntp__world_abort(int code)
     exit(code);
 }
 
+/* MPI counts are ints: large messages go in pieces of 1 GiB. */
+#define PIECE ((size_t)1 << 30)
+
 ntp_status ntp__world_bcast(void *buf, size_t n, int root)
 {
-    if (world_size == 1 || n == 0)
-        return NTP_OK;
-    int err = MPI_Bcast(buf, (int)n, MPI_BYTE, root, MPI_COMM_WORLD);
-    return err == MPI_SUCCESS ? NTP_OK : mpi_error("MPI_Bcast", err);
+    for (size_t off = 0; off < n && world_size > 1; off += PIECE) {
+        const int k = (int)(n - off < PIECE ? n - off : PIECE);
+        int err = MPI_Bcast((char *)buf + off, k, MPI_BYTE, root, MPI_COMM_WORLD);
+        if (err != MPI_SUCCESS)
+            return mpi_error("MPI_Bcast", err);
+    }
+    return NTP_OK;
+}
+
+ntp_status ntp__world_send(const void *buf, size_t n, int dest)
+{
+    for (size_t off = 0; off < n; off += PIECE) {
+        const int k = (int)(n - off < PIECE ? n - off : PIECE);
+        int err = MPI_Send((const char *)buf + off, k, MPI_BYTE, dest, 0, MPI_COMM_WORLD);
+        if (err != MPI_SUCCESS)
+            return mpi_error("MPI_Send", err);
+    }
+    return NTP_OK;
+}
+
+ntp_status ntp__world_recv(void *buf, size_t n, int src)
+{
+    for (size_t off = 0; off < n; off += PIECE) {
+        const int k = (int)(n - off < PIECE ? n - off : PIECE);
+        int err =
+            MPI_Recv((char *)buf + off, k, MPI_BYTE, src, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        if (err != MPI_SUCCESS)
+            return mpi_error("MPI_Recv", err);
+    }
+    return NTP_OK;
 }
 
 ntp_status ntp__world_allgather(const void *mine, void *all, size_t n)
@@ -169,12 +198,12 @@ static ntp_status across(struct mpi_comm *m, float *buf, int64_t n)
 static ntp_status mpi_allreduce(struct ntp_comm *c, int rank, float *buf, int64_t n)
 {
     struct mpi_comm *m = (struct mpi_comm *)c;
+    const uint64_t t0 = rank == 0 ? now_ns() : 0;
     ntp_status s = m->local ? m->local->iface->allreduce(m->local, rank, buf, n) : NTP_OK;
     if (s != NTP_OK)
         return s;
     const int members = m->base.size;
     if (rank == 0) {
-        const uint64_t t0 = now_ns();
         s = across(m, buf, n);
         if (members > 1) { /* hand the total over once the last one was taken */
             while (atomic_load_explicit(&m->taken, memory_order_acquire) < members - 1)
@@ -275,6 +304,20 @@ ntp_status ntp__world_bcast(void *buf, size_t n, int root)
     (void)n;
     (void)root;
     return NTP_OK;
+}
+
+ntp_status ntp__world_send(const void *buf, size_t n, int dest)
+{
+    (void)buf;
+    (void)n;
+    return ntp__error(NTP_E_UNSUPPORTED, "no rank %d: this build has no MPI", dest);
+}
+
+ntp_status ntp__world_recv(void *buf, size_t n, int src)
+{
+    (void)buf;
+    (void)n;
+    return ntp__error(NTP_E_UNSUPPORTED, "no rank %d: this build has no MPI", src);
 }
 
 ntp_status ntp__world_allgather(const void *mine, void *all, size_t n)

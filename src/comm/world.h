@@ -43,6 +43,9 @@ _Noreturn void ntp__world_abort(int code);
 
 /* Every rank gets root's bytes[0, n). */
 ntp_status ntp__world_bcast(void *buf, size_t n, int root);
+/* Send bytes[0, n) to rank dest; receive n bytes from rank src into buf. */
+ntp_status ntp__world_send(const void *buf, size_t n, int dest);
+ntp_status ntp__world_recv(void *buf, size_t n, int src);
 /* all[r * n .. (r + 1) * n) = rank r's mine[0, n), on every rank. */
 ntp_status ntp__world_allgather(const void *mine, void *all, size_t n);
 /*

@@ -142,11 +142,17 @@ static bool same_blocks(const struct ntp_shard *a, const struct ntp_shard *b)
 static ntp_status make_steps(ntp_context *c)
 {
     const ntp_model *m = c->model;
-    const int64_t n_layer = m->cfg.hp.n_layer;
-    c->step = calloc((size_t)(2 * n_layer + 1), sizeof *c->step);
+    /* This process's blocks: all of them, or its pipeline stage's under mpirun --pp. */
+    int64_t lo = m->cfg.hp.n_layer, hi = 0;
+    for (int d = 0; d < m->n_dev; d++) {
+        const struct ntp_shard *sh = &m->dev[d].shard;
+        lo = sh->n_layer && sh->layer0 < lo ? sh->layer0 : lo;
+        hi = sh->n_layer && sh->layer0 + sh->n_layer > hi ? sh->layer0 + sh->n_layer : hi;
+    }
+    c->step = calloc((size_t)(2 * m->cfg.hp.n_layer + 1), sizeof *c->step);
     if (c->step == NULL)
         return ntp__error(NTP_E_NOMEM, "context: out of memory");
-    for (int64_t il = 0; il < n_layer; il++)
+    for (int64_t il = lo; il < hi; il++)
         for (int half = 0; half < 2; half++) {
             int owner = -1;
             for (int i = 0; i < c->n_stage; i++) {
@@ -203,7 +209,7 @@ static ntp_status make_stages(ntp_context *c)
 static ntp_status make_comm(ntp_context *c, struct stage *st)
 {
     const ntp_model *m = c->model;
-    const bool world = ntp__world_size() > 1;
+    const bool world = ntp__world_size() > 1 && m->pp == 1; /* the group spans the processes */
     if (st->n_dev < 2 && !world)
         return NTP_OK;
     int nodes[NTP_MAX_DEVICES], threads = 1;
@@ -427,7 +433,7 @@ static ntp_status run_head(ntp_context *c, int64_t n, const int32_t *row_of)
         const struct ntp_dev_output_run out = {
             .tok0 = t0, .n_tok = t1 - t0, .logits = logits, .ld = nv};
         s = run_group(c, st->dev0, st->n_dev, NULL, &out);
-        if (s == NTP_OK) /* under mpirun: every process's columns, on every process */
+        if (s == NTP_OK && m->pp == 1) /* under mpirun: every process's columns, everywhere */
             s = ntp__world_gather_cols(logits, t1 - t0, nv, m->world_vocab0, m->world_nvocab);
         if (s == NTP_OK && cap > 0.0f) /* final_logit_softcapping, as llama.cpp's graph does */
             for (int64_t i = 0; i < (t1 - t0) * nv; i++)
@@ -436,19 +442,65 @@ static ntp_status run_head(ntp_context *c, int64_t n, const int32_t *row_of)
     return s;
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/*
+ * Under mpirun --pp, the stage before this process's hands over the hidden
+ * state (to_next false: receive it) or this one hands it to the next (true).
+ */
+static ntp_status pp_hand_over(ntp_context *c, int64_t n, bool to_next)
+{
+    const ntp_model *m = c->model;
+    const size_t bytes = (size_t)n * (size_t)m->cfg.hp.n_embd * sizeof(float);
+    const double t0 = now_s();
+    const ntp_status s = to_next ? ntp__world_send(c->hidden, bytes, m->pp_stage + 1)
+                                 : ntp__world_recv(c->hidden, bytes, m->pp_stage - 1);
+    c->stats.t_pp += now_s() - t0;
+    return s;
+}
+
+/*
+ * Under mpirun --pp, the last stage's logits of this batch's kept rows (row
+ * numbers first_row ..) go to every process, which all sample alike.
+ */
+static ntp_status pp_share_logits(ntp_context *c, int64_t n, const int32_t *row_of)
+{
+    const ntp_model *m = c->model;
+    int64_t first = -1, rows = 0;
+    for (int64_t t = 0; t < n; t++)
+        if (row_of[t] >= 0) {
+            first = first < 0 ? row_of[t] : first;
+            rows++;
+        }
+    const size_t nv = (size_t)m->cfg.hp.n_vocab;
+    const double t0 = now_s();
+    const ntp_status s = ntp__world_bcast(c->logits + (size_t)first * nv,
+                                          (size_t)rows * nv * sizeof(float), m->pp - 1);
+    c->stats.t_pp += now_s() - t0;
+    return s;
+}
+
 /*
  * One batch of at most n_batch tokens (of sequences seq, NULL: 0) through
  * the pipeline, then the logits of the rows row_of keeps from the devices
- * that hold the head; the sequences' positions move on.
+ * that hold the head; the sequences' positions move on. Under mpirun --pp
+ * this process runs its stage's blocks between the stages before and after.
  */
 static ntp_status decode_batch(ntp_context *c, const int32_t *tokens, const int32_t *seq,
                                int64_t n, const int32_t *row_of)
 {
     ntp_model *m = c->model;
     const int64_t e = m->cfg.hp.n_embd;
+    const bool first_stage = m->pp_stage == 0, last_stage = m->pp_stage == m->pp - 1;
     bool head = false;
     for (int64_t t = 0; t < n; t++) {
-        ntp__model_embed(m, tokens[t], c->hidden + t * e);
+        if (first_stage)
+            ntp__model_embed(m, tokens[t], c->hidden + t * e);
         head = head || row_of[t] >= 0;
     }
     struct ntp_dev_run run = {.pos = c->pos[0], .n_tok = n};
@@ -461,21 +513,18 @@ static ntp_status decode_batch(ntp_context *c, const int32_t *tokens, const int3
         run.seq = c->bseq;
         run.tpos = c->bpos;
     }
-    ntp_status s = NTP_OK;
+    ntp_status s = first_stage ? NTP_OK : pp_hand_over(c, n, false);
     for (int i = 0; i < c->n_step && s == NTP_OK; i++)
-        s = run_step(c, &c->step[i], &run, i + 1 == c->n_step);
-    if (s == NTP_OK && head)
+        s = run_step(c, &c->step[i], &run, i + 1 == c->n_step && last_stage);
+    if (s == NTP_OK && !last_stage)
+        s = pp_hand_over(c, n, true);
+    if (s == NTP_OK && head && last_stage)
         s = run_head(c, n, row_of);
+    if (s == NTP_OK && head && m->pp > 1)
+        s = pp_share_logits(c, n, row_of);
     for (int64_t t = 0; t < n && s == NTP_OK; t++)
         c->pos[seq ? seq[t] : 0]++;
     return s;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 void ntp_context_get_stats(const ntp_context *c, ntp_context_stats *out)

@@ -250,22 +250,23 @@ static int64_t max_block(const ntp_gguf *g, enum ntp_tensor_id id, int64_t n_lay
 
 /*
  * The tensor-parallel plan (docs/architecture.md "The two cuts") over n_dev devices:
- * every device runs every layer on its shard; row cuts of O and down fall on
- * the largest block size any layer uses for them.
+ * every device runs every layer of pipeline stage `stage` of n_stage (all
+ * of them when n_stage is 1) on its shard, the last stage the head; row
+ * cuts of O and down fall on the largest block size any layer uses for them.
  */
 static ntp_status plan_devices(const struct ntp_hparams *hp, const ntp_gguf *g, int n_dev,
-                               int moe_split, bool warn, struct ntp_plan *plan)
+                               int moe_split, int stage, int n_stage, bool warn,
+                               struct ntp_plan *plan)
 {
-    const struct ntp_plan_params pp = {
+    struct ntp_plan_params pp = {
         .n_dev = n_dev,
         .attn_block = max_block(g, NTP_T_ATTN_OUTPUT, hp->n_layer),
         .ffn_block =
             max_block(g, hp->n_expert > 0 ? NTP_T_FFN_DOWN_EXPS : NTP_T_FFN_DOWN, hp->n_layer),
-        .layer0 = 0,
-        .n_layer = hp->n_layer,
-        .head = true,
+        .head = stage == n_stage - 1,
         .moe_split = moe_split,
     };
+    ntp__plan_stage_layers(hp->n_layer, stage, n_stage, &pp.layer0, &pp.n_layer);
     ntp_status s = ntp__plan_make(hp, &pp, plan);
     /* KV-head replication is the plan working as designed; a part left unsplit is a warning. */
     const bool lopsided = plan->attn_devices < n_dev || plan->ffn_devices < n_dev;
@@ -621,15 +622,28 @@ static ntp_status load_weights(struct ntp_model *m, const ntp_gguf *g)
 /*
  * Under mpirun the tensor-parallel group spans the devices of every process,
  * in rank order: how many each process has into n_dev[rank], this process's
- * first device there into m->world_dev0, their number into *n_total. Every
- * process must have opened the same file (the headers' hashes agree) and
- * may not offload to a GPU.
+ * first device there into m->world_dev0, their number into *n_total. With
+ * pipeline parallelism (params.pp) each process is a stage of its own and
+ * the group is its own devices. Every process must have opened the same
+ * file (the headers' hashes agree) and may not offload to a GPU.
  */
 static ntp_status world_devices(struct ntp_model *m, const ntp_gguf *g, int *n_dev, int *n_total)
 {
     const int size = ntp__world_size(), rank = ntp__world_rank();
+    const int pp = m->params.pp > 1 ? m->params.pp : 1;
     m->world_dev0 = 0;
     *n_total = n_dev[0] = m->n_dev;
+    if (m->params.pp < 0 || (pp > 1 && pp != size))
+        return ntp__error(NTP_E_INVALID_ARG,
+                          "--pp %d needs mpirun -np %d (one pipeline stage per process); this "
+                          "run has %d process%s",
+                          (int)m->params.pp, pp, size,
+                          size == 1 ? " (not started by mpirun)" : "es");
+    if (pp > m->cfg.hp.n_layer)
+        return ntp__error(NTP_E_INVALID_ARG, "--pp %d: more pipeline stages than the %lld blocks",
+                          pp, (long long)m->cfg.hp.n_layer);
+    m->pp = pp;
+    m->pp_stage = pp > 1 ? rank : 0;
     if (size == 1)
         return NTP_OK;
     if (m->params.n_gpu_layers > 0)
@@ -654,6 +668,10 @@ static ntp_status world_devices(struct ntp_model *m, const ntp_gguf *g, int *n_d
         m->world_dev0 += r < rank ? n_dev[r] : 0;
         *n_total += n_dev[r];
     }
+    if (pp > 1) { /* the group is this process's devices */
+        m->world_dev0 = 0;
+        *n_total = m->n_dev;
+    }
     if (*n_total > NTP_PLAN_MAX_DEV)
         return ntp__error(NTP_E_UNSUPPORTED, "%d devices over %d processes: at most %d", *n_total,
                           size, NTP_PLAN_MAX_DEV);
@@ -663,7 +681,7 @@ static ntp_status world_devices(struct ntp_model *m, const ntp_gguf *g, int *n_d
 /* Each process's columns of the output head, from the plan of every device (n_dev[rank]). */
 static void world_vocab(struct ntp_model *m, const int *n_dev)
 {
-    for (int r = 0, d = 0; r < ntp__world_size(); d += n_dev[r++]) {
+    for (int r = 0, d = 0; r < ntp__world_size() && m->pp == 1; d += n_dev[r++]) {
         m->world_vocab0[r] = (int)m->plan.shard[d].vocab0;
         m->world_nvocab[r] = 0;
         for (int i = d; i < d + n_dev[r]; i++)
@@ -681,7 +699,8 @@ static ntp_status load_from(struct ntp_model *m, const ntp_gguf *g)
     int n_total, n_dev[NTP_WORLD_MAX];
     if ((s = world_devices(m, g, n_dev, &n_total)) != NTP_OK)
         return s;
-    if ((s = plan_devices(&m->cfg.hp, g, n_total, m->params.moe_split, true, &m->plan)) != NTP_OK)
+    if ((s = plan_devices(&m->cfg.hp, g, n_total, m->params.moe_split, m->pp_stage, m->pp, true,
+                          &m->plan)) != NTP_OK)
         return s;
     world_vocab(m, n_dev);
     for (int d = 0; d < m->n_dev; d++)
@@ -794,14 +813,24 @@ static void plan_kv(const struct ntp_model_cfg *cfg, const struct ntp_plan *plan
 ntp_status ntp__model_plan_file(const char *path, int n_dev, int moe_split, struct ntp_plan *plan,
                                 struct ntp_hparams *hp, uint64_t *bytes, struct ntp_kv_plan *kv)
 {
+    return ntp__model_plan_stage(path, n_dev, moe_split, 0, 1, plan, hp, bytes, kv);
+}
+
+ntp_status ntp__model_plan_stage(const char *path, int n_dev, int moe_split, int stage, int n_stage,
+                                 struct ntp_plan *plan, struct ntp_hparams *hp, uint64_t *bytes,
+                                 struct ntp_kv_plan *kv)
+{
     ntp__error_clear();
     ntp_gguf *g;
     struct ntp_model *m;
     ntp_status s = open_model(path, false, &g, &m);
     if (s != NTP_OK)
         return s;
-    if ((s = read_cfg(g, m)) == NTP_OK &&
-        (s = plan_devices(&m->cfg.hp, g, n_dev, moe_split, false, plan)) == NTP_OK)
+    if ((s = read_cfg(g, m)) == NTP_OK && n_stage > m->cfg.hp.n_layer)
+        s = ntp__error(NTP_E_INVALID_ARG, "--pp %d: more pipeline stages than the %lld blocks",
+                       n_stage, (long long)m->cfg.hp.n_layer);
+    if (s == NTP_OK &&
+        (s = plan_devices(&m->cfg.hp, g, n_dev, moe_split, stage, n_stage, false, plan)) == NTP_OK)
         for (int d = 0; d < n_dev && s == NTP_OK; d++) {
             /* The sizing walk of the loader, with no device behind it. */
             struct ntp_model_device md = {.shard = plan->shard[d]};

@@ -48,6 +48,7 @@ struct ntp_model {
     struct ntp_plan plan;     /* the shard plan of the devices (of every process's, under
                                  mpirun: this one's are plan.shard[world_dev0 ..]) */
     int world_dev0;           /* this process's first device in the plan (mpirun) */
+    int pp, pp_stage;         /* pipeline stages over the processes, this one's (1, 0: none) */
     char layout_desc[320];    /* which devices were made and why (the layout's description) */
     pthread_mutex_t run_lock; /* held while a context runs the devices: each device has one
                                  team, so runs of two contexts take turns (exec/context.c) */

@@ -106,6 +106,14 @@ static void add_note(struct ntp_plan *pl, const char *fmt, long long a, long lon
     snprintf(pl->note + used, sizeof pl->note - used, fmt, a, b, c);
 }
 
+void ntp__plan_stage_layers(int64_t n_layer, int stage, int n_stage, int64_t *layer0, int64_t *n)
+{
+    /* As even as whole blocks allow, the earlier stages taking one more. */
+    const int64_t base = n_layer / n_stage, extra = n_layer % n_stage;
+    *layer0 = stage * base + (stage < extra ? stage : extra);
+    *n = base + (stage < extra);
+}
+
 ntp_status ntp__plan_make(const struct ntp_hparams *hp, const struct ntp_plan_params *p,
                           struct ntp_plan *out)
 {

@@ -49,6 +49,9 @@ struct ntp_plan {
     char note[320];   /* what is replicated or not split, and why; "" when nothing */
 };
 
+/* Stage of n_stage's blocks of n_layer (pipeline parallelism): [*layer0, *layer0 + *n). */
+void ntp__plan_stage_layers(int64_t n_layer, int stage, int n_stage, int64_t *layer0, int64_t *n);
+
 /* Plan the shards of hp over p->n_dev devices. */
 ntp_status ntp__plan_make(const struct ntp_hparams *hp, const struct ntp_plan_params *p,
                           struct ntp_plan *out);
@@ -82,5 +85,9 @@ struct ntp_kv_plan {
  */
 ntp_status ntp__model_plan_file(const char *path, int n_dev, int moe_split, struct ntp_plan *plan,
                                 struct ntp_hparams *hp, uint64_t *bytes, struct ntp_kv_plan *kv);
+/* The same for pipeline stage `stage` of n_stage (mpirun --pp): its blocks over n_dev devices. */
+ntp_status ntp__model_plan_stage(const char *path, int n_dev, int moe_split, int stage, int n_stage,
+                                 struct ntp_plan *plan, struct ntp_hparams *hp, uint64_t *bytes,
+                                 struct ntp_kv_plan *kv);
 
 #endif /* NTP_MODEL_PLAN_H */

@@ -77,6 +77,7 @@ def shared_flags():
         ("--moe-split", ["features", "experts"], ["both", None]),
         ("--cpu-moe", [FLAG], ["=1"]),
         ("-cmoe", [FLAG], []),
+        ("--pp", ["1"], ["0", "x", "65"]),
     ]
 
 

@@ -4,7 +4,8 @@
 # form one group, and the text, perplexity and logits must be those of one
 # process with as many devices (--tp N), bit for bit (the sums meet in the
 # same order). Dense and MoE models, 2 and 3 ranks, 2 ranks of 2 devices;
-# stdin reaches rank 0 only; bench reports the group. Faults end every rank
+# pipeline stages (--pp) give the text of one stage's devices; stdin reaches
+# rank 0 only; bench reports the group and the hand-over's share. Faults end every rank
 # with a clear message instead of a hang: a rank that cannot open the model,
 # ranks with different models, a rank killed mid-run; commands that do not
 # run in step (chat) and -ngl are refused. Skips (77) without mpirun.
@@ -42,6 +43,17 @@ want=$(run "$numatp" run -m "$tmp/d.gguf" -t 2 --tp 4)
 got=$(run mpi 2 "$numatp" run -m "$tmp/d.gguf" -t 2 --tp 2)
 check '[ "$got" = "$want" ]' "-np 2 --tp 2: '$got' vs --tp 4 '$want' ($(tail -3 "$tmp/err"))"
 
+# Pipeline parallelism: a stage of consecutive blocks per rank gives the text
+# of one process with the stage's devices (the hidden state crosses as is).
+for np in 2 3; do
+    want=$(run "$numatp" run -m "$tmp/d.gguf" -t 2 --tp 1)
+    got=$(run mpi $np "$numatp" run -m "$tmp/d.gguf" -t 1 --pp $np)
+    check '[ "$got" = "$want" ]' "--pp $np: '$got' vs --tp 1 '$want' ($(tail -3 "$tmp/err"))"
+done
+want=$(run "$numatp" run -m "$tmp/m.gguf" -t 2 --tp 2)
+got=$(run mpi 2 "$numatp" run -m "$tmp/m.gguf" -t 2 --tp 2 --pp 2)
+check '[ "$got" = "$want" ]' "moe --tp 2 --pp 2: '$got' vs --tp 2 '$want' ($(tail -3 "$tmp/err"))"
+
 # Perplexity from stdin (only rank 0 reads it): every digit of --tp 2's.
 python3 -c "
 import random
@@ -53,11 +65,19 @@ ppl() { grep -o 'Final estimate: PPL = [0-9.]* +/- [0-9.]*' "$1"; }
 mpi 2 "$numatp" perplexity -m "$tmp/q.gguf" -f - -c 64 -t 1 <"$tmp/text.txt" >"$tmp/p2" 2>&1
 check '[ -n "$(ppl "$tmp/p1")" ] && [ "$(ppl "$tmp/p1")" = "$(ppl "$tmp/p2")" ]' \
     "perplexity -np 2 '$(ppl "$tmp/p2")' vs --tp 2 '$(ppl "$tmp/p1")' ($(tail -3 "$tmp/p2"))"
+"$numatp" perplexity -m "$tmp/q.gguf" -f "$tmp/text.txt" -c 64 -t 2 --tp 1 >"$tmp/p1" 2>&1
+mpi 2 "$numatp" perplexity -m "$tmp/q.gguf" -f - -c 64 -t 1 --pp 2 <"$tmp/text.txt" >"$tmp/p2" 2>&1
+check '[ -n "$(ppl "$tmp/p1")" ] && [ "$(ppl "$tmp/p1")" = "$(ppl "$tmp/p2")" ]' \
+    "perplexity --pp 2 '$(ppl "$tmp/p2")' vs --tp 1 '$(ppl "$tmp/p1")' ($(tail -3 "$tmp/p2"))"
 
 # bench: one table, from rank 0, with the group's devices in the tp column.
 out=$(mpi 2 "$numatp" bench -m "$tmp/d.gguf" -p 8 -n 4 -r 1 -t 1 -o json 2>"$tmp/err")
 check '[ "$(grep -c "\"tp\": 2" <<<"$out")" = 2 ]' "bench -np 2: two rows of tp 2: $out"
 check '[ "$(grep -c "t/s" "$tmp/err")" -le 2 ]' "bench progress from rank 0 only: $(cat "$tmp/err")"
+
+out=$(mpi 2 "$numatp" bench -m "$tmp/d.gguf" -p 8 -n 4 -r 1 -t 1 --pp 2 -o json 2>"$tmp/err")
+check '[ "$(grep -c "\"pp\": 2, \"pp_share\": 0\.[0-9]" <<<"$out")" = 2 ]' \
+    "bench --pp 2: two rows with the hand-over's share: $out"
 
 # The all-reduce benchmark across the processes.
 out=$(mpi 2 "$allreduce" --rounds 50 --max-bytes 16384)
@@ -79,6 +99,12 @@ fault "rank 1 opened another model than rank 0" 1 "$numatp" run -m "$tmp/d.gguf"
 fault "'chat' is not one of them" 2 "$numatp" chat -m "$tmp/d.gguf"
 fault "--gpu-layers under mpirun is not supported yet" 2 "$numatp" run -m "$tmp/d.gguf" -p hi \
     -n 2 -ngl 1
+fault "--pp 3 needs mpirun -np 3" 2 "$numatp" run -m "$tmp/d.gguf" -p hi -n 2 -t 1 --pp 3
+fault "--pp 4: more pipeline stages than the 3 blocks" 4 "$numatp" run -m "$tmp/d.gguf" -p hi \
+    -n 2 -t 1 --pp 4
+"$numatp" run -m "$tmp/d.gguf" -p hi -n 2 --pp 2 >/dev/null 2>"$tmp/err"
+check 'grep -q "this run has 1 process (not started by mpirun)" "$tmp/err"' \
+    "--pp without mpirun: $(cat "$tmp/err")"
 # A rank killed mid-run: mpirun ends the others.
 (sleep 3; pkill -9 -f "numatp run -m $tmp/d.gguf -p endless") &
 t0=$SECONDS

@@ -4,7 +4,8 @@
 # devices; KV heads marked shared over 4 devices with 2 KV heads; the KV
 # cache per device, smaller where gemma3's sliding-window layers keep a ring,
 # and for serve's --parallel sequences; the GPU's share under -ngl and
-# --cpu-moe, and a --cpu-moe run placed so; usage errors.
+# --cpu-moe, and a --cpu-moe run placed so; under mpirun (--ranks, --pp)
+# each rank's devices and what it sends per token; usage errors.
 set -uo pipefail
 numatp=$1
 tmp=$(mktemp -d)
@@ -72,6 +73,26 @@ check 'grep -q "^dev 2 .*ffn \[     0,     64)     64" <<<"$out"' "whole experts
 "$numatp" plan -m "$tmp/moe.gguf" --moe-split both >/dev/null 2>"$tmp/err"
 rc=$?
 check '[ $rc = 2 ] && grep -q "moe-split" "$tmp/err"' "bad --moe-split: exit $rc, $(cat "$tmp/err")"
+# Under mpirun: --ranks R, one group over every rank's devices, or --pp R stages.
+out=$("$numatp" plan -m "$tmp/a.gguf" --tp 2 --ranks 2)
+check 'grep -q "; 4 devices$" <<<"$out" && [ "$(grep -c "^dev " <<<"$out")" = 4 ]' \
+    "--ranks 2 --tp 2: one group of 4: $out"
+# 2 layers x 2 all-reduces of 128 floats = 2 KiB; 150 of the 300 vocabulary columns
+check 'grep -q "^rank 1: devices 2-3; per token it sends every other rank 4 all-reduce shares of 128 floats (2.0 KiB in all) and its 150 logit columns (0.6 KiB)" <<<"$out"' \
+    "--ranks 2: traffic per rank: $out"
+out=$("$numatp" plan -m "$tmp/a.gguf" --tp 1 --ranks 2 --pp 2 -c 4096)
+check 'grep -q "^rank 0, pipeline stage 0: layers \[0, 1)$" <<<"$out" &&
+       grep -q "^rank 1, pipeline stage 1: layers \[1, 2) and the output head$" <<<"$out"' \
+    "--pp 2: a stage per rank: $out"
+check 'grep -q "hands the next the hidden state (0.5 KiB); the last sends every rank the logits (1.2 KiB each)" <<<"$out"' \
+    "--pp 2: traffic: $out"
+for bad in "--pp 2" "--ranks 2 --pp 3" "--ranks 2 -ngl 1"; do
+    "$numatp" plan -m "$tmp/a.gguf" $bad >/dev/null 2>"$tmp/err"
+    rc=$?
+    check '[ $rc = 2 ]' "plan $bad: usage error (exit $rc: $(cat "$tmp/err"))"
+done
+"$numatp" plan -m "$tmp/a.gguf" --ranks 3 --pp 3 >/dev/null 2>"$tmp/err"
+check 'grep -q "more pipeline stages than the 2 blocks" "$tmp/err"' "--pp 3 of 2 blocks: $(cat "$tmp/err")"
 # --cpu-moe: the GPU's share is the attention of its blocks only, and a run
 # places it so (a CPU device standing in for the GPU) with the same text.
 out=$("$numatp" plan -m "$tmp/moe.gguf" --tp 1 -ngl 1)
