@@ -311,20 +311,19 @@ static ntp_status generate(struct chat *c, int32_t n_predict, char **reply, size
     *len = 0;
     if (!append(reply, len, &cap, "", 0))
         return ntp__error(NTP_E_NOMEM, "chat: reply");
-    for (int32_t i = 0; (n_predict < 0 || i < n_predict) && !ntp_cli_interrupted(); i++) {
+    for (int32_t i = 0; n_predict < 0 || i < n_predict; i++) {
         const float *logits = ntp_get_logits(c->c, -1);
         int32_t tok = -1;
+        bool stop = false;
         if (!logits)
             return ntp__error(NTP_E_INTERNAL, "chat: no logits after decoding");
-        ntp_status s = ntp__sampler_sample(c->smp, logits, &tok);
+        ntp_status s = ntp_cli_sample(c->smp, logits, &tok, &stop);
         if (s != NTP_OK)
             return s;
-        if (ntp_token_is_eog(c->m, tok) || tok == c->stop_tok)
+        if (stop || ntp_token_is_eog(c->m, tok) || tok == c->stop_tok)
             break;
         s = emit(c, tok, reply, len, &cap);
         c->n_gen++;
-        if (s == NTP_OK)
-            s = ntp__sampler_accept(c->smp, tok);
         if (s == NTP_OK)
             s = decode(c, &tok, 1);
         if (s != NTP_OK)
@@ -383,7 +382,7 @@ static ntp_status converse(struct chat *c, const struct chat_opts *o)
     for (int64_t no = 1; s == NTP_OK && !ntp_cli_interrupted(); no++) {
         if (tty)
             fputs("> ", stderr);
-        ssize_t n = getline(&line, &line_cap, stdin);
+        ssize_t n = ntp_cli_read_line(&line, &line_cap);
         if (n < 0)
             break;
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))

@@ -7,7 +7,6 @@
 #include "cli/cli.h"
 #include "cli/infer.h"
 #include "cli/io.h"
-#include "comm/world.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,25 +116,18 @@ static int generate(ntp_context *c, const ntp_model *m, struct ntp_sampler *smp,
     size_t npend = 0;
     t0 = ntp_cli_now();
     for (int64_t i = 0; i < a->n_predict; i++) {
-        /* Under mpirun rank 0's choice (and whether it was interrupted) holds on every rank. */
-        int32_t pick[2] = {0, 0};
-        ntp_status s = ntp__sampler_sample(smp, ntp_get_logits(c, -1), &pick[0]);
-        pick[1] = ntp_cli_interrupted();
-        if (s == NTP_OK)
-            s = ntp__world_bcast(pick, sizeof pick, 0);
-        if (s == NTP_OK)
-            s = ntp__sampler_accept(smp, pick[0]);
-        if (s != NTP_OK) {
+        int32_t tok;
+        bool stop;
+        if (ntp_cli_sample(smp, ntp_get_logits(c, -1), &tok, &stop) != NTP_OK) {
             fprintf(stderr, "\nnumatp run: sampling: %s\n", ntp_last_error());
             return 1;
         }
-        int32_t tok = pick[0];
         if (ntp_token_is_eog(m, tok))
             break;
         if (!emit_piece(m, tok, pend, &npend))
             return 1; /* main says why */
         st->n_printed++;
-        if (i + 1 == a->n_predict || pick[1])
+        if (i + 1 == a->n_predict || stop)
             break;
         if (ntp_context_pos(c) >= ntp_context_n_ctx(c)) {
             fprintf(stderr, "\nnumatp run: context full (%d positions), stopping\n",

@@ -1,5 +1,6 @@
 /* infer.c - the options and model loading every inference command shares (infer.h). */
 #include "cli/infer.h"
+#include "cli/io.h"
 #include "comm/world.h"
 #include "numa/layout.h"
 
@@ -325,6 +326,20 @@ void ntp_cli_sampling_help(FILE *f)
                "  --repeat-last-n N       tokens the penalty looks back at; 0 = off (default 64)\n"
                "  --seed S                random seed, 0 .. 4294967295; -1: from the clock "
                "(default)\n");
+}
+
+ntp_status ntp_cli_sample(struct ntp_sampler *smp, const float *logits, int32_t *tok, bool *stop)
+{
+    int32_t pick[2] = {0, 0};
+    ntp_status s = ntp__sampler_sample(smp, logits, &pick[0]);
+    pick[1] = ntp_cli_interrupted();
+    if (s == NTP_OK)
+        s = ntp__world_bcast(pick, sizeof pick, 0);
+    if (s == NTP_OK)
+        s = ntp__sampler_accept(smp, pick[0]);
+    *tok = pick[0];
+    *stop = pick[1] != 0;
+    return s;
 }
 
 struct ntp_sampler_params ntp_cli_sampling_params(const struct ntp_cli_sampling *s)

@@ -104,4 +104,11 @@ void ntp_cli_sampling_opts(struct ntp_cli_sampling *s, struct ntp_cli_opt *out);
 void ntp_cli_sampling_help(FILE *f);
 struct ntp_sampler_params ntp_cli_sampling_params(const struct ntp_cli_sampling *s);
 
+/*
+ * The next token from logits (run, chat), accepted into the sampler, and
+ * whether Ctrl-C asks to stop. Under mpirun rank 0's token and stop hold on
+ * every rank (broadcast), so the ranks cannot drift apart.
+ */
+ntp_status ntp_cli_sample(struct ntp_sampler *smp, const float *logits, int32_t *tok, bool *stop);
+
 #endif /* NTP_CLI_INFER_H */

@@ -147,3 +147,25 @@ bool ntp_cli_interrupted(void)
 {
     return interrupted != 0;
 }
+
+ssize_t ntp_cli_read_line(char **line, size_t *cap)
+{
+    int64_t n = -1;
+    if (ntp__world_rank() == 0 && !(ntp__world_size() > 1 && ntp_cli_interrupted()))
+        n = getline(line, cap, stdin);
+    if (ntp__world_size() == 1)
+        return (ssize_t)n;
+    if (ntp__world_bcast(&n, sizeof n, 0) != NTP_OK || n < 0)
+        return -1;
+    if (*cap < (size_t)n + 1) {
+        char *p = realloc(*line, (size_t)n + 1);
+        if (p == NULL)
+            return -1;
+        *line = p;
+        *cap = (size_t)n + 1;
+    }
+    if (ntp__world_bcast(*line, (size_t)n, 0) != NTP_OK)
+        return -1;
+    (*line)[n] = '\0';
+    return (ssize_t)n;
+}

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* The exit status of a command stopped by SIGINT (128 + 2, as the shells report it). */
 #define NTP_CLI_EXIT_INTERRUPTED 130
@@ -47,5 +48,12 @@ void ntp_cli_catch_sigint(void);
 
 /* Whether SIGINT arrived since ntp_cli_catch_sigint. */
 bool ntp_cli_interrupted(void);
+
+/*
+ * getline(3) on stdin, the line's length (-1 at the end of input). Under
+ * mpirun rank 0 reads (stdin reaches only rank 0) and every rank gets the
+ * line; -1 also when rank 0 was interrupted.
+ */
+ssize_t ntp_cli_read_line(char **line, size_t *cap);
 
 #endif /* NTP_CLI_IO_H */

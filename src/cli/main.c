@@ -100,7 +100,7 @@ static int dispatch(int argc, char **argv, const char **cmd)
  */
 static int world_start(int argc, char **argv)
 {
-    static const char *const in_step[] = {"run", "perplexity", "bench", NULL};
+    static const char *const in_step[] = {"run", "chat", "perplexity", "bench", NULL};
     if (ntp__world_size() == 1)
         return 0;
     bool ok = false;
@@ -109,7 +109,8 @@ static int world_start(int argc, char **argv)
     if (!ok) {
         if (ntp__world_rank() == 0)
             fprintf(stderr,
-                    "numatp: under mpirun (%d processes) numatp runs run, perplexity and bench; "
+                    "numatp: under mpirun (%d processes) numatp runs run, chat, perplexity and "
+                    "bench; "
                     "'%s' is not one of them\n",
                     ntp__world_size(), argc > 1 ? argv[1] : "");
         return 2;

@@ -8,7 +8,7 @@
 # rank 0 only; bench reports the group and the hand-over's share. Faults end every rank
 # with a clear message instead of a hang: a rank that cannot open the model,
 # ranks with different models, a rank killed mid-run; commands that do not
-# run in step (chat) and -ngl are refused. Skips (77) without mpirun.
+# run in step (serve) and -ngl are refused. Skips (77) without mpirun.
 set -uo pipefail
 numatp=$1
 allreduce=$2
@@ -54,6 +54,12 @@ want=$(run "$numatp" run -m "$tmp/m.gguf" -t 2 --tp 2)
 got=$(run mpi 2 "$numatp" run -m "$tmp/m.gguf" -t 2 --tp 2 --pp 2)
 check '[ "$got" = "$want" ]' "moe --tp 2 --pp 2: '$got' vs --tp 2 '$want' ($(tail -3 "$tmp/err"))"
 
+# chat: rank 0 reads the turns from stdin, every rank answers them alike.
+printf 'hello there\nwhat is this\n' >"$tmp/turns.txt"
+want=$("$numatp" chat -m "$tmp/d.gguf" -n 12 --temp 0 -t 2 --tp 2 <"$tmp/turns.txt" 2>/dev/null)
+got=$(mpi 2 "$numatp" chat -m "$tmp/d.gguf" -n 12 --temp 0 -t 1 <"$tmp/turns.txt" 2>"$tmp/err")
+check '[ -n "$want" ] && [ "$got" = "$want" ]' "chat -np 2: '$got' vs --tp 2 '$want' ($(tail -3 "$tmp/err"))"
+
 # Perplexity from stdin (only rank 0 reads it): every digit of --tp 2's.
 python3 -c "
 import random
@@ -96,7 +102,7 @@ fault "missing.gguf: cannot open" 1 "$numatp" run -m "$tmp/d.gguf" -p hi -n 2 -t
     -np 1 "$numatp" run -m "$tmp/missing.gguf" -p hi -n 2 -t 1
 fault "rank 1 opened another model than rank 0" 1 "$numatp" run -m "$tmp/d.gguf" -p hi -n 2 \
     -t 1 : -np 1 "$numatp" run -m "$tmp/q.gguf" -p hi -n 2 -t 1
-fault "'chat' is not one of them" 2 "$numatp" chat -m "$tmp/d.gguf"
+fault "'serve' is not one of them" 2 "$numatp" serve -m "$tmp/d.gguf"
 fault "--gpu-layers under mpirun is not supported yet" 2 "$numatp" run -m "$tmp/d.gguf" -p hi \
     -n 2 -ngl 1
 fault "--pp 3 needs mpirun -np 3" 2 "$numatp" run -m "$tmp/d.gguf" -p hi -n 2 -t 1 --pp 3
