@@ -9,7 +9,9 @@
  */
 #include "cli/cli.h"
 #include "cli/infer.h"
+#include "comm/world.h"
 #include "core/core.h"
+#include "exec/follow.h"
 #include "model/chat_template.h"
 #include "server/http.h"
 
@@ -204,12 +206,34 @@ static int serve(const struct serve_opts *o, struct ntp_http *h, const sigset_t 
     return rc;
 }
 
+/*
+ * Under mpirun, a rank other than 0: load the same model and repeat rank 0's
+ * context calls until it ends (exec/follow.h). Rank 0 alone serves HTTP and
+ * decides when to stop, so the signals mpirun forwards are left to it.
+ */
+static int follow(const struct serve_opts *o)
+{
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+    ntp_model *m = NULL;
+    ntp_context_params cp;
+    int rc = ntp_cli_infer_load("serve", &o->inf, &m, &cp);
+    if (rc == 0 && ntp__follow(m) != NTP_OK) {
+        fprintf(stderr, "numatp serve: rank %d: %s\n", ntp__world_rank(), ntp_last_error());
+        rc = 1;
+    }
+    ntp_model_free(m);
+    return rc;
+}
+
 int ntp_cli_serve(int argc, char **argv)
 {
     struct serve_opts o;
     int rc = parse_args(argc, argv, &o);
     if (rc)
         return rc < 0 ? 0 : rc;
+    if (ntp__world_rank() > 0)
+        return follow(&o);
     /* Every thread started from here on leaves SIGINT and SIGTERM to sigwait. */
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -228,5 +252,11 @@ int ntp_cli_serve(int argc, char **argv)
     const bool v6 = strchr(o.host, ':') != NULL;
     fprintf(stderr, "numatp serve: listening on http://%s%s%s:%d\n", v6 ? "[" : "", o.host,
             v6 ? "]" : "", port);
-    return serve(&o, h, &sigs);
+    ntp__follow_lead(ntp__world_size() > 1); /* the other ranks repeat its context calls */
+    rc = serve(&o, h, &sigs);
+    if (ntp__world_size() > 1 && rc == 0 && ntp__lead_end() != NTP_OK) {
+        fprintf(stderr, "numatp serve: %s\n", ntp_last_error());
+        rc = 1;
+    }
+    return rc;
 }

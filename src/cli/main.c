@@ -94,13 +94,14 @@ static int dispatch(int argc, char **argv, const char **cmd)
 }
 
 /*
- * Under mpirun (comm/world.h): the commands that run in step on every rank,
- * rank 0 writing the output (the others' stdout goes nowhere and their log
- * says only warnings). 0, or the exit status of a refusal.
+ * Under mpirun (comm/world.h): the commands that run on every rank, in step
+ * (serve: rank 0 serving, the others repeating its context calls), rank 0
+ * writing the output (the others' stdout goes nowhere and their log says
+ * only warnings). 0, or the exit status of a refusal.
  */
 static int world_start(int argc, char **argv)
 {
-    static const char *const in_step[] = {"run", "chat", "perplexity", "bench", NULL};
+    static const char *const in_step[] = {"run", "chat", "perplexity", "bench", "serve", NULL};
     if (ntp__world_size() == 1)
         return 0;
     bool ok = false;
@@ -109,8 +110,8 @@ static int world_start(int argc, char **argv)
     if (!ok) {
         if (ntp__world_rank() == 0)
             fprintf(stderr,
-                    "numatp: under mpirun (%d processes) numatp runs run, chat, perplexity and "
-                    "bench; "
+                    "numatp: under mpirun (%d processes) numatp runs run, chat, perplexity, "
+                    "bench and serve; "
                     "'%s' is not one of them\n",
                     ntp__world_size(), argc > 1 ? argv[1] : "");
         return 2;

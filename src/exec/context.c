@@ -23,6 +23,7 @@
 
 #include "comm/comm.h"
 #include "comm/world.h"
+#include "exec/follow.h"
 #include "core/core.h"
 #include "model/model.h"
 #include "numa/place.h"
@@ -64,6 +65,8 @@ struct ntp_context {
     int n_stage;
     struct step *step; /* [2 * n_layer] the pipeline, in block order */
     int n_step;
+    int32_t lead_id; /* its number for the other ranks when rank 0 leads them
+                        (exec/follow.h); -1: not */
     ntp_context_stats stats; /* decode counts and times (all-reduce filled
                                 in when read) */
 };
@@ -77,6 +80,11 @@ void ntp_context_free(ntp_context *c)
 {
     if (c == NULL)
         return;
+    if (c->lead_id >= 0) { /* an error telling the others ends every rank anyway */
+        pthread_mutex_lock(&c->model->run_lock);
+        (void)ntp__lead_free(c->lead_id);
+        pthread_mutex_unlock(&c->model->run_lock);
+    }
     for (int d = 0; d < c->model->n_dev; d++) {
         struct ntp_device *dev = c->model->dev[d].dev;
         dev->iface->state_free(dev, c->st[d]);
@@ -268,6 +276,7 @@ ntp_status ntp_context_new(ntp_model *m, ntp_context_params params, ntp_context 
         return ntp__error(NTP_E_NOMEM, "context: out of memory");
     c->model = m;
     c->p = params;
+    c->lead_id = -1;
     const size_t nb = (size_t)params.n_batch, ns = (size_t)params.n_seq;
     c->hidden = malloc(nb * (size_t)m->cfg.hp.n_embd * sizeof(float));
     c->pos = calloc(ns, sizeof *c->pos);
@@ -284,6 +293,10 @@ ntp_status ntp_context_new(ntp_model *m, ntp_context_params params, ntp_context 
     s = make_states(c);
     pthread_mutex_unlock(&m->run_lock);
     if (s != NTP_OK) {
+        ntp_context_free(c);
+        return s;
+    }
+    if (ntp__follow_leading() && (s = ntp__lead_new(&c->p, &c->lead_id)) != NTP_OK) {
         ntp_context_free(c);
         return s;
     }
@@ -558,7 +571,10 @@ ntp_status ntp_decode_seqs(ntp_context *c, const int32_t *tokens, const int32_t 
     /* The model's devices run one context at a time (each has one thread team). */
     pthread_mutex_lock(&c->model->run_lock);
     const double t0 = now_s();
-    ntp_status s = decode_all(c, tokens, seq, n, all_logits);
+    ntp_status s =
+        c->lead_id >= 0 ? ntp__lead_decode(c->lead_id, tokens, seq, n, all_logits) : NTP_OK;
+    if (s == NTP_OK)
+        s = decode_all(c, tokens, seq, n, all_logits);
     pthread_mutex_unlock(&c->model->run_lock);
     c->stats.n_decode++;
     c->stats.n_tokens += s == NTP_OK ? n : 0;
@@ -641,6 +657,11 @@ void ntp_context_seq_reset(ntp_context *c, int32_t seq)
 {
     if (seq < 0 || seq >= c->p.n_seq)
         return;
+    if (c->lead_id >= 0) { /* an error telling the others ends every rank at their next call */
+        pthread_mutex_lock(&c->model->run_lock);
+        (void)ntp__lead_seq_reset(c->lead_id, seq);
+        pthread_mutex_unlock(&c->model->run_lock);
+    }
     c->pos[seq] = 0; /* positions past a sequence's own are never read */
 }
 
@@ -651,6 +672,11 @@ int32_t ntp_context_n_ctx(const ntp_context *c)
 
 void ntp_context_reset(ntp_context *c)
 {
+    if (c->lead_id >= 0) {
+        pthread_mutex_lock(&c->model->run_lock);
+        (void)ntp__lead_reset(c->lead_id);
+        pthread_mutex_unlock(&c->model->run_lock);
+    }
     for (int d = 0; d < c->model->n_dev; d++) {
         struct ntp_device *dev = c->model->dev[d].dev;
         if (dev->iface->state_clear)

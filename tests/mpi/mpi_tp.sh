@@ -5,10 +5,11 @@
 # process with as many devices (--tp N), bit for bit (the sums meet in the
 # same order). Dense and MoE models, 2 and 3 ranks, 2 ranks of 2 devices;
 # pipeline stages (--pp) give the text of one stage's devices; stdin reaches
-# rank 0 only; bench reports the group and the hand-over's share. Faults end every rank
+# rank 0 only (chat, perplexity); serve answers concurrent requests alike and
+# stops on SIGTERM; bench reports the group and the hand-over's share. Faults end every rank
 # with a clear message instead of a hang: a rank that cannot open the model,
 # ranks with different models, a rank killed mid-run; commands that do not
-# run in step (serve) and -ngl are refused. Skips (77) without mpirun.
+# run in step (info) and -ngl are refused. Skips (77) without mpirun.
 set -uo pipefail
 numatp=$1
 allreduce=$2
@@ -60,6 +61,59 @@ want=$("$numatp" chat -m "$tmp/d.gguf" -n 12 --temp 0 -t 2 --tp 2 <"$tmp/turns.t
 got=$(mpi 2 "$numatp" chat -m "$tmp/d.gguf" -n 12 --temp 0 -t 1 <"$tmp/turns.txt" 2>"$tmp/err")
 check '[ -n "$want" ] && [ "$got" = "$want" ]' "chat -np 2: '$got' vs --tp 2 '$want' ($(tail -3 "$tmp/err"))"
 
+# serve: rank 0 serves HTTP, the other ranks repeat its steps; four requests
+# at once (one batched step) answer as one process with --tp 2 answers them.
+# SIGTERM to rank 0 stops every rank and mpirun exits 0; SIGTERM to mpirun
+# stops them too (mpirun then exits 1, its own way of saying so).
+rank0_of() { # mpirun's pid: its child with OMPI_COMM_WORLD_RANK=0, or the pid itself
+    local p
+    for p in $(pgrep -P "$1"); do
+        tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -q '^OMPI_COMM_WORLD_RANK=0$' &&
+            echo "$p" && return
+    done
+    echo "$1"
+}
+serve_texts() { # output-file stop-whom(rank0|launcher) launcher-and-serve-command...
+    local out=$1 whom=$2 pid port i
+    shift 2
+    "$@" --port 0 -c 256 2>"$tmp/serve.err" &
+    pid=$!
+    for i in $(seq 100); do
+        grep -q "all slots are idle" "$tmp/serve.err" && break
+        sleep 0.2
+    done
+    port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/serve.err")
+    for i in 1 2 3 4; do
+        curl -s -m 60 "http://127.0.0.1:$port/v1/completions" \
+            -d "{\"prompt\": \"request $i: the quick brown fox\", \"max_tokens\": 12, \"temperature\": 0}" \
+            >"$out.$i" &
+    done
+    wait $(jobs -p | grep -v "^$pid$")
+    if [ "$whom" = rank0 ]; then kill -TERM "$(rank0_of $pid)"; else kill -TERM $pid; fi
+    local t0=$SECONDS
+    wait $pid
+    echo "exit $? after $((SECONDS - t0)) s" >"$out.exit"
+    for i in 1 2 3 4; do grep -o '"text":"[^"]*"' "$out.$i"; done >"$out"
+}
+if command -v curl >/dev/null; then
+    serve_texts "$tmp/want" rank0 "$numatp" serve -m "$tmp/d.gguf" -t 2 --tp 2
+    serve_texts "$tmp/got" rank0 mpirun --oversubscribe --bind-to none -np 2 "$numatp" serve \
+        -m "$tmp/d.gguf" -t 1
+    check '[ "$(wc -l <"$tmp/want")" = 4 ] && cmp -s "$tmp/want" "$tmp/got"' \
+        "serve -np 2: $(cat "$tmp/got") vs --tp 2: $(cat "$tmp/want") ($(tail -3 "$tmp/serve.err"))"
+    check 'grep -q "^exit 0 after [0-9] s" "$tmp/got.exit"' \
+        "serve -np 2 stops on SIGTERM to rank 0: $(cat "$tmp/got.exit")"
+    serve_texts "$tmp/want" rank0 "$numatp" serve -m "$tmp/d.gguf" -t 2 --tp 1
+    serve_texts "$tmp/got" launcher mpirun --oversubscribe --bind-to none -np 2 "$numatp" serve \
+        -m "$tmp/d.gguf" -t 1 --pp 2
+    check '[ "$(wc -l <"$tmp/want")" = 4 ] && cmp -s "$tmp/want" "$tmp/got"' \
+        "serve --pp 2: $(cat "$tmp/got") vs --tp 1: $(cat "$tmp/want") ($(tail -3 "$tmp/serve.err"))"
+    check 'grep -q "^exit [0-9]* after [0-9] s" "$tmp/got.exit"' \
+        "serve --pp 2 stops on SIGTERM to mpirun: $(cat "$tmp/got.exit")"
+else
+    echo "no curl: serve under mpirun not checked"
+fi
+
 # Perplexity from stdin (only rank 0 reads it): every digit of --tp 2's.
 python3 -c "
 import random
@@ -102,7 +156,7 @@ fault "missing.gguf: cannot open" 1 "$numatp" run -m "$tmp/d.gguf" -p hi -n 2 -t
     -np 1 "$numatp" run -m "$tmp/missing.gguf" -p hi -n 2 -t 1
 fault "rank 1 opened another model than rank 0" 1 "$numatp" run -m "$tmp/d.gguf" -p hi -n 2 \
     -t 1 : -np 1 "$numatp" run -m "$tmp/q.gguf" -p hi -n 2 -t 1
-fault "'serve' is not one of them" 2 "$numatp" serve -m "$tmp/d.gguf"
+fault "'info' is not one of them" 2 "$numatp" info -m "$tmp/d.gguf"
 fault "--gpu-layers under mpirun is not supported yet" 2 "$numatp" run -m "$tmp/d.gguf" -p hi \
     -n 2 -ngl 1
 fault "--pp 3 needs mpirun -np 3" 2 "$numatp" run -m "$tmp/d.gguf" -p hi -n 2 -t 1 --pp 3
@@ -120,7 +174,7 @@ rc=$?
 check '[ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $((SECONDS - t0)) -lt 60 ]' \
     "a killed rank ends the run (exit $rc after $((SECONDS - t0)) s)"
 wait
-check '! pgrep -f "numatp run -m $tmp/d.gguf" >/dev/null' "no rank left running"
+check '! pgrep -f "numatp [a-z]* -m $tmp/" >/dev/null' "no rank left running: $(pgrep -fa "numatp [a-z]* -m $tmp/")"
 
 [ $fail = 0 ] && echo "mpi_tp: ok"
 exit $fail
