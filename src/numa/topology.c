@@ -2,8 +2,9 @@
  * topology.c - the machine's NUMA nodes, their cores and the last-level cache,
  * from hwloc. A node is what numatp turns into one tensor-parallel device, so
  * only nodes with processors count: memory-only nodes (CXL expanders, HBM in
- * flat mode) hold no threads and are left out. The hwloc topology is kept in
- * the object (not in a global) for the code that binds threads later.
+ * flat mode) hold no threads and are left out, and so are processors the
+ * process is not bound to. The hwloc topology is kept in the object (not in a
+ * global) for the code that binds threads later.
  */
 #include "numa/topology.h"
 
@@ -83,6 +84,25 @@ static ntp_status collect_nodes(struct ntp_topology *t)
     return NTP_OK;
 }
 
+/*
+ * Keep only the processors this process may run on, when something bound it
+ * to fewer than the machine's (mpirun binding each rank to a core or a
+ * socket, taskset, numactl --cpunodebind): numatp then places its threads
+ * inside that binding instead of over ranks or programs beside it. Nodes
+ * left without processors drop out. A binding hwloc cannot read changes
+ * nothing.
+ */
+static void restrict_to_binding(hwloc_topology_t hw)
+{
+    hwloc_bitmap_t set = hwloc_bitmap_alloc();
+    if (set && hwloc_get_cpubind(hw, set, HWLOC_CPUBIND_PROCESS) == 0 &&
+        !hwloc_bitmap_iszero(set) &&
+        hwloc_bitmap_intersects(set, hwloc_topology_get_topology_cpuset(hw)) &&
+        !hwloc_bitmap_isincluded(hwloc_topology_get_topology_cpuset(hw), set))
+        (void)hwloc_topology_restrict(hw, set, 0);
+    hwloc_bitmap_free(set);
+}
+
 ntp_status ntp_topology_detect(ntp_topology **out)
 {
     *out = NULL;
@@ -97,6 +117,7 @@ ntp_status ntp_topology_detect(ntp_topology **out)
         ntp_topology_free(t);
         return ntp__error(NTP_E_IO, "topology: hwloc could not read the machine's topology");
     }
+    restrict_to_binding(t->hw);
     ntp_status s = collect_nodes(t);
     if (s != NTP_OK) {
         ntp_topology_free(t);

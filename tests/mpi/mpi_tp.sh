@@ -114,6 +114,16 @@ else
     echo "no curl: serve under mpirun not checked"
 fi
 
+# Each rank keeps to the cores mpirun binds it to (by default one core each
+# for two ranks), as a process keeps to those taskset leaves it.
+if [ "$(nproc)" -ge 2 ]; then
+    mpirun -np 2 "$numatp" run -m "$tmp/d.gguf" -p hi -n 1 >/dev/null 2>"$tmp/err"
+    check 'grep -q "weights on cpu node [0-9]*, 1 threads (bound)" "$tmp/err"' \
+        "mpirun -np 2, bound to a core each: one thread each ($(grep 'weights on' "$tmp/err"))"
+    taskset -c 1 "$numatp" run -m "$tmp/d.gguf" -p hi -n 1 >/dev/null 2>"$tmp/err"
+    check 'grep -q "1 threads (bound)" "$tmp/err"' "taskset -c 1: one thread ($(grep 'weights on' "$tmp/err"))"
+fi
+
 # Perplexity from stdin (only rank 0 reads it): every digit of --tp 2's.
 python3 -c "
 import random
