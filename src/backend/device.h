@@ -46,6 +46,10 @@ struct ntp_shard {
     int64_t expert0, n_expert;   /* a mixture of experts' experts [expert0, expert0 +
                                     n_expert): all of them when split by features, a
                                     share of whole ones when split by experts */
+    int64_t dff0, n_dff;         /* a dense FFN's features: ff0, n_ff again in a dense model;
+                                    in a mixture, those of its leading dense blocks
+                                    (deepseek2), always cut by features */
+    int64_t sff0, n_sff;         /* the shared experts' features (deepseek2), cut likewise */
     int64_t vocab0, n_vocab;     /* output-head rows [vocab0, vocab0 + n_vocab); 0 rows: no head */
     /*
      * Which halves of its blocks it holds (--cpu-moe; config.h,

@@ -189,10 +189,10 @@ static int model_info_read(const char *path, struct model_info *mi)
         mi->n_params += ne;
         /* Generation reads every weight once per token, except the embedding: one row of it
            (negligible), unless the output head reuses it; of an expert tensor
-           (ne[2] = expert_count), the chosen experts' matrices. */
+           (ffn_*_exps, ne[2] = expert_count), the chosen experts' matrices. */
         if (has_output && strcmp(t->name, "token_embd.weight") == 0)
             continue;
-        if (n_exp > 0 && t->n_dims == 3 && t->ne[2] == (int64_t)n_exp)
+        if (n_exp > 0 && t->n_dims == 3 && t->ne[2] == (int64_t)n_exp && strstr(t->name, "_exps."))
             mi->bytes_per_token += t->size / n_exp * n_used;
         else
             mi->bytes_per_token += t->size;

@@ -21,8 +21,13 @@ static void usage(FILE *f)
             "                        256 x 2 layers, 8 experts), qwen3-30b-a3b (qwen3moe,\n"
             "                        2048 x 48 layers, 128 experts of 768, 8 per token) or\n"
             "                        mixtral-8x7b (llama, 4096 x 32 layers, 8 experts of\n"
-            "                        14336, 2 per token); other options override its values\n"
-            "  --arch NAME           llama, qwen2, qwen3, qwen3moe or gemma3 (default llama)\n"
+            "                        14336, 2 per token), deepseek-v2-lite (deepseek2, 2048 x\n"
+            "                        27 layers, 64 experts of 1408, 6 per token, 2 shared) or\n"
+            "                        deepseek-v3-small (DeepSeek-V3's widths, 7168 x 4 layers,\n"
+            "                        32 experts of 2048 in 8 groups); other options override\n"
+            "                        its values\n"
+            "  --arch NAME           llama, qwen2, qwen3, qwen3moe, gemma3 or deepseek2\n"
+            "                        (default llama)\n"
             "  --dim N               hidden size n_embd\n"
             "  --layers N            transformer blocks\n"
             "  --heads N             query heads\n"
@@ -52,6 +57,22 @@ static void usage(FILE *f)
             "                        llama3's original context (default 8192)\n"
             "  --rope-attn-factor F  rope.scaling.attn_factor (cos/sin magnitude, YaRN models)\n"
             "  --rope-freqs          add a llama3-style rope_freqs.weight (llama only)\n"
+            "deepseek2 (multi-head latent attention; --head-dim is a query head's width\n"
+            "with its RoPE part, default 192):\n"
+            "  --kv-lora N           latent width (default 512)\n"
+            "  --q-lora N            query low-rank width (default 0: attn_q)\n"
+            "  --rope-dim N          RoPE part of each head (default 64)\n"
+            "  --v-head-dim N        value head width (default head-dim - rope-dim)\n"
+            "  --dense-layers N      leading blocks with a dense FFN of --ff\n"
+            "  --shared-experts N    shared experts (each --expert-ff wide)\n"
+            "  --gating NAME         softmax (V2, default) or sigmoid (V3)\n"
+            "  --expert-norm         normalise the chosen experts' weights\n"
+            "  --expert-scale F      multiply them by F\n"
+            "  --expert-groups N     experts in N groups ...\n"
+            "  --expert-groups-used N  ... of which the best N are chosen from\n"
+            "  --probs-bias          add the experts' selection bias (exp_probs_b)\n"
+            "  --kv-b                the older layout: one attn_kv_b, decompressed key lengths\n"
+            "  --rope-yarn-log-mul F rope.scaling.yarn_log_multiplier (0.1 x mscale_all_dim)\n"
             "  --name TEXT           general.name\n"
             "  --seed N              random seed (default 1)\n"
             "  -q, --quiet           no progress messages\n"
@@ -61,7 +82,7 @@ static void usage(FILE *f)
 
 /* The options' string values before they are turned into parameters. */
 struct gen_args {
-    const char *output, *preset, *type, *mix, *embd_type, *rope_scaling;
+    const char *output, *preset, *type, *mix, *embd_type, *rope_scaling, *gating;
     int64_t seed;
     bool quiet, help;
 };
@@ -72,7 +93,7 @@ static int bad_value(const char *opt, const char *v, const char *want)
     return 2;
 }
 
-#define GEN_N_OPTS 32 /* entries of gen_opts, the end included */
+#define GEN_N_OPTS 46 /* entries of gen_opts, the end included */
 
 /* The option table: a's strings and flags, p's shapes (sizes 0 or more, factors above 0). */
 static void gen_opts(struct gen_args *a, struct ntp_gen_params *p, struct ntp_cli_opt *out)
@@ -113,6 +134,20 @@ static void gen_opts(struct gen_args *a, struct ntp_gen_params *p, struct ntp_cl
         GEN_INT("--rope-orig-ctx", rope_orig_ctx),
         GEN_POS("--rope-attn-factor", rope_attn_factor),
         {"--rope-freqs", NULL, NTP_CLI_FLAG, .dst = &p->rope_freqs},
+        GEN_INT("--kv-lora", kv_lora),
+        GEN_INT("--q-lora", q_lora),
+        GEN_INT("--rope-dim", rope_dim),
+        GEN_INT("--v-head-dim", v_head_dim),
+        GEN_INT("--dense-layers", n_layer_dense),
+        GEN_INT("--shared-experts", n_expert_shared),
+        {"--gating", NULL, NTP_CLI_STR, .dst = &a->gating},
+        {"--expert-norm", NULL, NTP_CLI_FLAG, .dst = &p->expert_norm},
+        GEN_POS("--expert-scale", expert_scale),
+        GEN_INT("--expert-groups", n_group),
+        GEN_INT("--expert-groups-used", n_group_used),
+        {"--probs-bias", NULL, NTP_CLI_FLAG, .dst = &p->probs_bias},
+        {"--kv-b", NULL, NTP_CLI_FLAG, .dst = &p->mla_kv_b},
+        GEN_POS("--rope-yarn-log-mul", rope_yarn_log_mul),
         {"--name", NULL, NTP_CLI_STR, .dst = &p->name},
         {"--seed", NULL, NTP_CLI_INT, .dst = &a->seed, .lo = 0, .hi = INT64_MAX},
         {"--quiet", "-q", NTP_CLI_FLAG, .dst = &a->quiet},
@@ -166,6 +201,10 @@ static int apply_args(const struct gen_args *a, struct ntp_gen_params *p)
         return bad_value("--embd-type", a->embd_type, "a tensor type such as f16, q8_0, q6_k");
     if (a->rope_scaling && ntp__gen_parse_rope_scaling(a->rope_scaling, p) != NTP_OK)
         return bad_value("--rope-scaling", a->rope_scaling, "none, linear or yarn");
+    if (a->gating && strcmp(a->gating, "softmax") != 0 && strcmp(a->gating, "sigmoid") != 0)
+        return bad_value("--gating", a->gating, "softmax or sigmoid");
+    if (a->gating)
+        p->gating_sigmoid = strcmp(a->gating, "sigmoid") == 0;
     p->seed = (uint64_t)a->seed;
     return 0;
 }

@@ -293,10 +293,24 @@ static void text_kv(FILE *f, const char *path)
     if (hp.n_expert > 0)
         fprintf(f,
                 "experts      %lld per block, %lld per token, %lld wide (a mixture of experts "
-                "in every block)\n",
-                (long long)hp.n_expert, (long long)hp.n_expert_used, (long long)hp.n_ff_exp);
-    fprintf(f, "kv cache     %s at -c %lld (f16)", human_bytes(kv.bytes[0], a),
-            (long long)kv.n_ctx);
+                "in %s)\n",
+                (long long)hp.n_expert, (long long)hp.n_expert_used, (long long)hp.n_ff_exp,
+                hp.n_layer_dense > 0 ? "the blocks after the dense ones" : "every block");
+    if (hp.kv_lora > 0)
+        fprintf(f,
+                "attention    latent (MLA): %lld heads of %lld (%lld RoPE) with values of %lld, "
+                "from a latent of %lld%s\n",
+                (long long)hp.n_head, (long long)hp.mla_k, (long long)hp.n_rot,
+                (long long)hp.mla_v, (long long)hp.kv_lora,
+                hp.q_lora > 0 ? ", queries through a rank of" : "");
+    if (hp.kv_lora > 0 && hp.q_lora > 0)
+        fprintf(f, "             %lld\n", (long long)hp.q_lora);
+    if (hp.n_layer_dense > 0 || hp.n_expert_shared > 0)
+        fprintf(f, "ffn          %lld dense leading blocks of %lld, %lld shared experts\n",
+                (long long)hp.n_layer_dense, (long long)hp.n_ff, (long long)hp.n_expert_shared);
+    fprintf(f, "kv cache     %s at -c %lld (f16), %llu bytes per token",
+            human_bytes(kv.bytes[0], a), (long long)kv.n_ctx,
+            (unsigned long long)(kv.n_ctx > 0 ? kv.plain[0] / (uint64_t)kv.n_ctx : 0));
     if (kv.n_ring)
         fprintf(f, "; %lld of %lld layers keep a sliding window of %lld (%s without)",
                 (long long)kv.n_ring, (long long)hp.n_layer, (long long)hp.n_swa,

@@ -76,6 +76,11 @@ static void print_kv(const struct ntp_kv_plan *kv, int n_dev, const struct ntp_h
         plain += kv->plain[d];
     }
     printf("; total %.1f MiB\n", (double)total / mib);
+    if (kv->n_ctx > 0)
+        printf("kv cache per token: %llu bytes on device 0%s\n",
+               (unsigned long long)(kv->plain[0] / (uint64_t)kv->n_ctx),
+               hp->kv_lora ? " (the latent and the RoPE key of every layer, on every device)"
+                           : "");
     if (kv->n_ring)
         printf("kv cache: %lld of %lld layers attend to a sliding window of %lld positions and "
                "keep a ring of %lld (%.1f MiB instead of %.1f MiB)\n",
@@ -97,6 +102,10 @@ static void print_device(int d, const struct ntp_shard *sh, uint64_t bytes, int6
     if (moe)
         printf("        experts [%3lld, %3lld) %3lld\n", (long long)sh->expert0,
                (long long)(sh->expert0 + sh->n_expert), (long long)sh->n_expert);
+    if (moe && (sh->n_sff > 0 || sh->n_dff > 0))
+        printf("        dense ffn [%6lld, %6lld) %6lld   shared experts [%6lld, %6lld) %6lld\n",
+               (long long)sh->dff0, (long long)(sh->dff0 + sh->n_dff), (long long)sh->n_dff,
+               (long long)sh->sff0, (long long)(sh->sff0 + sh->n_sff), (long long)sh->n_sff);
 }
 
 /* The GPU's share under --gpu-layers: blocks, bytes, and whether they fit. */
@@ -166,11 +175,24 @@ static int print_group(struct group *g, int stage, int n_stage)
                          : "features: ffn is each device's slice of every expert");
         else
             snprintf(ffn, sizeof ffn, "FFN %lld", (long long)hp->n_ff);
-        printf("%s: %lld layers, %lld heads / %lld KV heads of %lld, %s, vocabulary %lld; "
-               "%d devices%s\n",
-               g->model, (long long)hp->n_layer, (long long)hp->n_head, (long long)hp->n_head_kv,
-               (long long)hp->head_dim_k, ffn, (long long)hp->n_vocab, g->n_dev * n_stage,
+        char attn[160];
+        if (hp->kv_lora > 0) /* the KV head is the latent every device caches */
+            snprintf(attn, sizeof attn,
+                     "%lld heads of %lld over one latent of %lld + %lld RoPE (MLA; the latent "
+                     "cached on every device)",
+                     (long long)hp->n_head, (long long)hp->mla_k, (long long)hp->kv_lora,
+                     (long long)hp->n_rot);
+        else
+            snprintf(attn, sizeof attn, "%lld heads / %lld KV heads of %lld",
+                     (long long)hp->n_head, (long long)hp->n_head_kv, (long long)hp->head_dim_k);
+        printf("%s: %lld layers, %s, %s, vocabulary %lld; %d devices%s\n", g->model,
+               (long long)hp->n_layer, attn, ffn, (long long)hp->n_vocab, g->n_dev * n_stage,
                n_stage > 1 ? " in all" : "");
+        if (hp->n_layer_dense > 0 || hp->n_expert_shared > 0)
+            printf("dense FFN %lld wide in the first %lld layers; %lld shared experts (%lld "
+                   "wide), split by features on every device\n",
+                   (long long)hp->n_ff, (long long)hp->n_layer_dense,
+                   (long long)hp->n_expert_shared, (long long)ntp__hp_ff_shexp(hp));
     }
     const struct ntp_shard *sh0 = &g->plan.shard[0];
     if (n_stage > 1)
@@ -181,8 +203,9 @@ static int print_group(struct group *g, int stage, int n_stage)
         print_device(d, &g->plan.shard[d], bytes[d], hp->n_head / hp->n_head_kv, hp->n_expert > 0);
         total += bytes[d];
     }
-    printf("total %.1f MiB of weights; replicated on every device: the norms%s%s\n",
-           (double)total / (1024.0 * 1024.0), hp->n_expert > 0 ? " and the routers" : "",
+    printf("total %.1f MiB of weights; replicated on every device: the norms%s%s%s\n",
+           (double)total / (1024.0 * 1024.0), hp->n_expert > 0 ? ", the routers" : "",
+           hp->kv_lora > 0 ? ", the latent's (and the query's low-rank) projections" : "",
            g->plan.kv_replicas > 1 ? "; * = KV heads shared with another device" : "");
     print_kv(&kv, g->plan.n_dev, hp, g->kv_name);
     if (g->plan.note[0])

@@ -252,6 +252,19 @@ ntp_status ntp__kernels_matmul_experts(const struct ntp_kernels *k,
  */
 void ntp__moe_route(const float *logits, int64_t n_expert, int64_t n_used, int32_t *sel, float *w);
 
+/*
+ * Routing as g says (model/config.h; llama.cpp's build_moe_ffn): softmax
+ * over the chosen logits as ntp__moe_route, or probabilities from a softmax
+ * over all experts or a sigmoid of each, the choice made on probability +
+ * bias[e] (bias NULL: none) within the best g->n_group_used groups (a
+ * group's score: its best two), the weights the chosen probabilities,
+ * divided by their sum (at least 2^-14) with g->norm, times g->scale.
+ * scratch: 2 * n_expert floats.
+ */
+void ntp__moe_route_gated(const float *logits, int64_t n_expert, int64_t n_used,
+                          const struct ntp_moe_gating *g, const float *bias, float *scratch,
+                          int32_t *sel, float *w);
+
 /* The reference table entry of t (used by ntp__kernels_init and the tests). */
 void ntp__kernels_ref_fill(struct ntp_kernel_type table[NTP_TYPE_COUNT]);
 

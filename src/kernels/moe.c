@@ -31,6 +31,71 @@ void ntp__moe_route(const float *logits, int64_t n_expert, int64_t n_used, int32
         w[i] /= sum;
 }
 
+/* The top n of score[0, n_all) into sel, best first (a tie keeps the lower index). */
+static void top_n(const float *score, int64_t n_all, int64_t n, int32_t *sel)
+{
+    int64_t k = 0;
+    for (int64_t e = 0; e < n_all; e++) {
+        const float v = score[e];
+        if (k == n && !(v > score[sel[k - 1]]))
+            continue;
+        int64_t i = k < n ? k++ : k - 1;
+        for (; i > 0 && v > score[sel[i - 1]]; i--)
+            sel[i] = sel[i - 1];
+        sel[i] = (int32_t)e;
+    }
+}
+
+void ntp__moe_route_gated(const float *logits, int64_t n_expert, int64_t n_used,
+                          const struct ntp_moe_gating *g, const float *bias, float *scratch,
+                          int32_t *sel, float *w)
+{
+    if (g->gate == NTP_MOE_SOFTMAX_TOPK) {
+        ntp__moe_route(logits, n_expert, n_used, sel, w);
+        return;
+    }
+    float *prob = scratch, *score = scratch + n_expert;
+    if (g->gate == NTP_MOE_SIGMOID) {
+        for (int64_t e = 0; e < n_expert; e++)
+            prob[e] = 1.0f / (1.0f + expf(-logits[e]));
+    } else {
+        float top = logits[0], sum = 0;
+        for (int64_t e = 1; e < n_expert; e++)
+            top = logits[e] > top ? logits[e] : top;
+        for (int64_t e = 0; e < n_expert; e++)
+            sum += prob[e] = expf(logits[e] - top);
+        for (int64_t e = 0; e < n_expert; e++)
+            prob[e] /= sum;
+    }
+    for (int64_t e = 0; e < n_expert; e++) /* the bias picks experts but weighs nothing */
+        score[e] = prob[e] + (bias ? bias[e] : 0.0f);
+    if (g->n_group > 1) { /* only the best groups' experts may be chosen */
+        const int64_t per = n_expert / g->n_group;
+        float gs[NTP_MAX_EXPERTS];
+        int32_t best[NTP_MAX_EXPERTS], two[2];
+        bool keep[NTP_MAX_EXPERTS] = {false};
+        for (int64_t k = 0; k < g->n_group; k++) { /* a group scores its best two */
+            const int64_t n2 = per < 2 ? per : 2;
+            top_n(score + k * per, per, n2, two);
+            gs[k] = 0;
+            for (int64_t i = 0; i < n2; i++)
+                gs[k] += score[k * per + two[i]];
+        }
+        top_n(gs, g->n_group, g->n_group_used, best);
+        for (int64_t i = 0; i < g->n_group_used; i++)
+            keep[best[i]] = true;
+        for (int64_t e = 0; e < n_expert; e++)
+            score[e] = keep[e / per] ? score[e] : -INFINITY;
+    }
+    top_n(score, n_expert, n_used, sel);
+    float sum = 0;
+    for (int64_t i = 0; i < n_used; i++)
+        sum += w[i] = prob[sel[i]];
+    const float div = g->norm ? (sum > 6.103515625e-5f ? sum : 6.103515625e-5f) : 1.0f;
+    for (int64_t i = 0; i < n_used; i++)
+        w[i] = w[i] / div * g->scale;
+}
+
 /* Rows per run: a packed group (kernels/packed.h), and enough for the tile engines. */
 #define RUN_ROWS NTP_PACK_ROWS
 

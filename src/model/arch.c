@@ -1,6 +1,6 @@
 /*
  * arch.c - the architecture table: names, features, metadata keys and tensor
- * shapes of llama, qwen2, qwen3, qwen3moe and gemma3, checked against llama.cpp (llama-arch.cpp
+ * shapes of llama, qwen2, qwen3, qwen3moe, gemma3 and deepseek2, checked against llama.cpp (llama-arch.cpp
  * for the names, llama-model.cpp for the shapes, convert_hf_to_gguf.py for the
  * keys the converter writes).
  */
@@ -25,8 +25,10 @@
  * mixture of experts in every block (src/models/qwen3moe.cpp); a llama file
  * with expert_count > 0 is Mixtral-style, the same FFN with its experts as
  * wide as feed_forward_length. Both route as llama.cpp's build_moe_ffn with
- * softmax gating and normalised weights. The typical values are those of
- * Llama-2/TinyLlama, Qwen2/Qwen3 and Gemma 3 configs.
+ * softmax gating and normalised weights. deepseek2 (src/models/deepseek2.cpp)
+ * has multi-head latent attention, leading dense blocks, shared experts and
+ * its own routing (arch_mla.c). The typical values are those of
+ * Llama-2/TinyLlama, Qwen2/Qwen3, Gemma 3 and DeepSeek-V2 configs.
  */
 static const struct ntp_arch archs[] = {
     {"llama", NTP_ROPE_NORM, 0, 1e-5f, 10000.0f, NTP_FFN_SILU, false, 0},
@@ -36,6 +38,8 @@ static const struct ntp_arch archs[] = {
      false, 0},
     {"gemma3", NTP_ROPE_NEOX, NTP_FEAT_QK_NORM | NTP_FEAT_POST_NORM, 1e-6f, 1000000.0f,
      NTP_FFN_GELU, true, 6},
+    {"deepseek2", NTP_ROPE_NORM, NTP_FEAT_MOE | NTP_FEAT_MLA, 1e-6f, 10000.0f, NTP_FFN_SILU, false,
+     0},
 };
 
 static const char *const hparam_keys[NTP_KV_COUNT] = {
@@ -58,6 +62,17 @@ static const char *const hparam_keys[NTP_KV_COUNT] = {
     [NTP_KV_EXPERT_COUNT] = "%s.expert_count",
     [NTP_KV_EXPERT_USED_COUNT] = "%s.expert_used_count",
     [NTP_KV_EXPERT_FF] = "%s.expert_feed_forward_length",
+    [NTP_KV_Q_LORA_RANK] = "%s.attention.q_lora_rank",
+    [NTP_KV_KV_LORA_RANK] = "%s.attention.kv_lora_rank",
+    [NTP_KV_KEY_LENGTH_MLA] = "%s.attention.key_length_mla",
+    [NTP_KV_VALUE_LENGTH_MLA] = "%s.attention.value_length_mla",
+    [NTP_KV_LEADING_DENSE] = "%s.leading_dense_block_count",
+    [NTP_KV_EXPERT_SHARED] = "%s.expert_shared_count",
+    [NTP_KV_EXPERT_W_SCALE] = "%s.expert_weights_scale",
+    [NTP_KV_EXPERT_W_NORM] = "%s.expert_weights_norm",
+    [NTP_KV_EXPERT_GATING] = "%s.expert_gating_func",
+    [NTP_KV_EXPERT_GROUPS] = "%s.expert_group_count",
+    [NTP_KV_EXPERT_GROUPS_USED] = "%s.expert_group_used_count",
 };
 
 #define M NTP_ROLE_MATRIX
@@ -74,19 +89,72 @@ static const struct ntp_tensor_desc tensors[NTP_T_COUNT] = {
     [NTP_T_TOKEN_EMBD] =
         {"token_embd.weight", false, NTP_ROLE_EMBD, 0, 2, {NTP_DIM_EMBD, NTP_DIM_VOCAB}},
     [NTP_T_ATTN_NORM] = {"blk.%d.attn_norm.weight", true, N, 0, 1, {NTP_DIM_EMBD, NTP_DIM_ONE}},
-    [NTP_T_ATTN_Q] = {"blk.%d.attn_q.weight", true, M, 0, 2, {NTP_DIM_EMBD, NTP_DIM_Q}},
+    [NTP_T_ATTN_Q] =
+        {"blk.%d.attn_q.weight", true, M, 0, 2, {NTP_DIM_EMBD, NTP_DIM_Q}, NTP_FEAT_Q_LORA},
     [NTP_T_ATTN_Q_BIAS] =
         {"blk.%d.attn_q.bias", true, B, NTP_FEAT_QKV_BIAS, 1, {NTP_DIM_Q, NTP_DIM_ONE}},
-    [NTP_T_ATTN_K] = {"blk.%d.attn_k.weight", true, M, 0, 2, {NTP_DIM_EMBD, NTP_DIM_KV}},
+    [NTP_T_ATTN_K] =
+        {"blk.%d.attn_k.weight", true, M, 0, 2, {NTP_DIM_EMBD, NTP_DIM_KV}, NTP_FEAT_MLA},
     [NTP_T_ATTN_K_BIAS] =
         {"blk.%d.attn_k.bias", true, B, NTP_FEAT_QKV_BIAS, 1, {NTP_DIM_KV, NTP_DIM_ONE}},
-    [NTP_T_ATTN_V] = {"blk.%d.attn_v.weight", true, M, 0, 2, {NTP_DIM_EMBD, NTP_DIM_V}},
+    [NTP_T_ATTN_V] =
+        {"blk.%d.attn_v.weight", true, M, 0, 2, {NTP_DIM_EMBD, NTP_DIM_V}, NTP_FEAT_MLA},
     [NTP_T_ATTN_V_BIAS] =
         {"blk.%d.attn_v.bias", true, B, NTP_FEAT_QKV_BIAS, 1, {NTP_DIM_V, NTP_DIM_ONE}},
     [NTP_T_ATTN_Q_NORM] =
         {"blk.%d.attn_q_norm.weight", true, N, NTP_FEAT_QK_NORM, 1, {NTP_DIM_HEAD, NTP_DIM_ONE}},
     [NTP_T_ATTN_K_NORM] =
         {"blk.%d.attn_k_norm.weight", true, N, NTP_FEAT_QK_NORM, 1, {NTP_DIM_HEAD, NTP_DIM_ONE}},
+    [NTP_T_ATTN_Q_A] = {"blk.%d.attn_q_a.weight",
+                        true,
+                        M,
+                        NTP_FEAT_MLA | NTP_FEAT_Q_LORA,
+                        2,
+                        {NTP_DIM_EMBD, NTP_DIM_Q_LORA}},
+    [NTP_T_ATTN_Q_A_NORM] = {"blk.%d.attn_q_a_norm.weight",
+                             true,
+                             N,
+                             NTP_FEAT_MLA | NTP_FEAT_Q_LORA,
+                             1,
+                             {NTP_DIM_Q_LORA, NTP_DIM_ONE}},
+    [NTP_T_ATTN_Q_B] = {"blk.%d.attn_q_b.weight",
+                        true,
+                        M,
+                        NTP_FEAT_MLA | NTP_FEAT_Q_LORA,
+                        2,
+                        {NTP_DIM_Q_LORA, NTP_DIM_Q}},
+    [NTP_T_ATTN_KV_A_MQA] = {"blk.%d.attn_kv_a_mqa.weight",
+                             true,
+                             M,
+                             NTP_FEAT_MLA,
+                             2,
+                             {NTP_DIM_EMBD, NTP_DIM_KV_A}},
+    [NTP_T_ATTN_KV_A_NORM] = {"blk.%d.attn_kv_a_norm.weight",
+                              true,
+                              N,
+                              NTP_FEAT_MLA,
+                              1,
+                              {NTP_DIM_KV_LORA, NTP_DIM_ONE}},
+    [NTP_T_ATTN_KV_B] = {"blk.%d.attn_kv_b.weight",
+                         true,
+                         M,
+                         NTP_FEAT_MLA | NTP_FEAT_KV_B,
+                         2,
+                         {NTP_DIM_KV_LORA, NTP_DIM_KV_B}},
+    [NTP_T_ATTN_K_B] = {"blk.%d.attn_k_b.weight",
+                        true,
+                        M,
+                        NTP_FEAT_MLA,
+                        3,
+                        {NTP_DIM_NOPE, NTP_DIM_KV_LORA, NTP_DIM_HEADS},
+                        NTP_FEAT_KV_B},
+    [NTP_T_ATTN_V_B] = {"blk.%d.attn_v_b.weight",
+                        true,
+                        M,
+                        NTP_FEAT_MLA,
+                        3,
+                        {NTP_DIM_KV_LORA, NTP_DIM_V_MLA, NTP_DIM_HEADS},
+                        NTP_FEAT_KV_B},
     [NTP_T_ATTN_OUTPUT] =
         {"blk.%d.attn_output.weight", true, M, 0, 2, {NTP_DIM_ATTN, NTP_DIM_EMBD}},
     [NTP_T_ATTN_POST_NORM] = {"blk.%d.post_attention_norm.weight",
@@ -122,6 +190,30 @@ static const struct ntp_tensor_desc tensors[NTP_T_COUNT] = {
                              NTP_FEAT_MOE,
                              3,
                              {NTP_DIM_FF_EXP, NTP_DIM_EMBD, NTP_DIM_EXPERT}},
+    [NTP_T_FFN_EXP_PROBS_B] = {"blk.%d.exp_probs_b.bias",
+                               true,
+                               B,
+                               NTP_FEAT_MOE | NTP_FEAT_PROBS_B,
+                               1,
+                               {NTP_DIM_EXPERT, NTP_DIM_ONE}},
+    [NTP_T_FFN_GATE_SHEXP] = {"blk.%d.ffn_gate_shexp.weight",
+                              true,
+                              M,
+                              NTP_FEAT_MOE | NTP_FEAT_SHEXP,
+                              2,
+                              {NTP_DIM_EMBD, NTP_DIM_FF_SHEXP}},
+    [NTP_T_FFN_UP_SHEXP] = {"blk.%d.ffn_up_shexp.weight",
+                            true,
+                            M,
+                            NTP_FEAT_MOE | NTP_FEAT_SHEXP,
+                            2,
+                            {NTP_DIM_EMBD, NTP_DIM_FF_SHEXP}},
+    [NTP_T_FFN_DOWN_SHEXP] = {"blk.%d.ffn_down_shexp.weight",
+                              true,
+                              M,
+                              NTP_FEAT_MOE | NTP_FEAT_SHEXP,
+                              2,
+                              {NTP_DIM_FF_SHEXP, NTP_DIM_EMBD}},
     [NTP_T_FFN_POST_NORM] = {"blk.%d.post_ffw_norm.weight",
                              true,
                              N,
@@ -163,6 +255,13 @@ bool ntp__tensor_present(enum ntp_tensor_id id, unsigned features)
     return d && (features & d->needs) == d->needs && (features & d->excludes) == 0;
 }
 
+unsigned ntp__block_features(unsigned features, const struct ntp_hparams *hp, int64_t il)
+{
+    if (il < hp->n_layer_dense)
+        return features & ~(unsigned)(NTP_FEAT_MOE | NTP_FEAT_PROBS_B | NTP_FEAT_SHEXP);
+    return features;
+}
+
 ntp_status ntp__tensor_name(enum ntp_tensor_id id, int il, char *buf, size_t size)
 {
     const struct ntp_tensor_desc *d = ntp__tensor_desc(id);
@@ -188,13 +287,13 @@ int64_t ntp__hparams_dim(const struct ntp_hparams *hp, enum ntp_dim d)
     case NTP_DIM_EMBD:
         return hp->n_embd;
     case NTP_DIM_Q:
-        return hp->n_head * hp->head_dim_k;
+        return hp->n_head * ntp__hp_q_head(hp);
     case NTP_DIM_KV:
         return hp->n_head_kv * hp->head_dim_k;
     case NTP_DIM_V:
         return hp->n_head_kv * hp->head_dim_v;
     case NTP_DIM_ATTN:
-        return hp->n_head * hp->head_dim_v;
+        return hp->n_head * ntp__hp_o_head(hp);
     case NTP_DIM_HEAD:
         return hp->head_dim_k;
     case NTP_DIM_FF:
@@ -205,6 +304,22 @@ int64_t ntp__hparams_dim(const struct ntp_hparams *hp, enum ntp_dim d)
         return hp->n_ff_exp;
     case NTP_DIM_EXPERT:
         return hp->n_expert;
+    case NTP_DIM_Q_LORA:
+        return hp->q_lora;
+    case NTP_DIM_KV_LORA:
+        return hp->kv_lora;
+    case NTP_DIM_KV_A:
+        return hp->kv_lora + hp->n_rot;
+    case NTP_DIM_KV_B:
+        return hp->n_head * (hp->mla_k - hp->n_rot + hp->mla_v);
+    case NTP_DIM_NOPE:
+        return hp->mla_k - hp->n_rot;
+    case NTP_DIM_V_MLA:
+        return hp->mla_v;
+    case NTP_DIM_HEADS:
+        return hp->n_head;
+    case NTP_DIM_FF_SHEXP:
+        return ntp__hp_ff_shexp(hp);
     }
     return 0;
 }
@@ -229,8 +344,7 @@ ntp_status ntp__arch_key(const struct ntp_arch *arch, enum ntp_hparam_key k, cha
     return NTP_OK;
 }
 
-/* One integer key; *out keeps its value when the key is optional and missing. */
-static ntp_status read_i64(const ntp_gguf *g, const struct ntp_arch *arch, enum ntp_hparam_key k,
+ntp_status ntp__arch_read_i64(const ntp_gguf *g, const struct ntp_arch *arch, enum ntp_hparam_key k,
                            bool required, int64_t *out)
 {
     char key[128];
@@ -248,8 +362,8 @@ static ntp_status read_i64(const ntp_gguf *g, const struct ntp_arch *arch, enum 
     return NTP_OK;
 }
 
-static ntp_status read_f32(const ntp_gguf *g, const struct ntp_arch *arch, enum ntp_hparam_key k,
-                           bool required, float *out)
+ntp_status ntp__arch_read_f32(const ntp_gguf *g, const struct ntp_arch *arch,
+                              enum ntp_hparam_key k, bool required, float *out)
 {
     char key[128];
     ntp_status s = ntp__arch_key(arch, k, key, sizeof key);
@@ -270,13 +384,13 @@ static ntp_status read_required(const ntp_gguf *g, const struct ntp_arch *arch,
                                 struct ntp_hparams *hp)
 {
     ntp_status s;
-    if ((s = read_i64(g, arch, NTP_KV_EMBEDDING_LENGTH, true, &hp->n_embd)) != NTP_OK ||
-        (s = read_i64(g, arch, NTP_KV_BLOCK_COUNT, true, &hp->n_layer)) != NTP_OK ||
-        (s = read_i64(g, arch, NTP_KV_FEED_FORWARD, true, &hp->n_ff)) != NTP_OK ||
-        (s = read_i64(g, arch, NTP_KV_HEAD_COUNT, true, &hp->n_head)) != NTP_OK ||
-        (s = read_i64(g, arch, NTP_KV_CONTEXT_LENGTH, true, &hp->n_ctx)) != NTP_OK)
+    if ((s = ntp__arch_read_i64(g, arch, NTP_KV_EMBEDDING_LENGTH, true, &hp->n_embd)) != NTP_OK ||
+        (s = ntp__arch_read_i64(g, arch, NTP_KV_BLOCK_COUNT, true, &hp->n_layer)) != NTP_OK ||
+        (s = ntp__arch_read_i64(g, arch, NTP_KV_FEED_FORWARD, true, &hp->n_ff)) != NTP_OK ||
+        (s = ntp__arch_read_i64(g, arch, NTP_KV_HEAD_COUNT, true, &hp->n_head)) != NTP_OK ||
+        (s = ntp__arch_read_i64(g, arch, NTP_KV_CONTEXT_LENGTH, true, &hp->n_ctx)) != NTP_OK)
         return s;
-    return read_f32(g, arch, NTP_KV_RMS_EPS, true, &hp->rms_eps);
+    return ntp__arch_read_f32(g, arch, NTP_KV_RMS_EPS, true, &hp->rms_eps);
 }
 
 /*
@@ -324,7 +438,7 @@ static ntp_status read_swa(const ntp_gguf *g, const struct ntp_arch *arch, struc
             return ntp__error(NTP_E_FORMAT, "%s = %lld: expected 0 (every layer local) or more",
                               key, (long long)hp->swa_pattern);
     }
-    return read_f32(g, arch, NTP_KV_ROPE_FREQ_BASE_SWA, false, &hp->rope_freq_base_swa);
+    return ntp__arch_read_f32(g, arch, NTP_KV_ROPE_FREQ_BASE_SWA, false, &hp->rope_freq_base_swa);
 }
 
 /*
@@ -352,14 +466,14 @@ static ntp_status read_experts(const ntp_gguf *g, const struct ntp_arch *arch,
     if (hp->n_expert == 0)
         return NTP_OK;
     char used[128];
-    if ((s = read_i64(g, arch, NTP_KV_EXPERT_USED_COUNT, true, &hp->n_expert_used)) != NTP_OK ||
+    if ((s = ntp__arch_read_i64(g, arch, NTP_KV_EXPERT_USED_COUNT, true, &hp->n_expert_used)) != NTP_OK ||
         (s = ntp__arch_key(arch, NTP_KV_EXPERT_USED_COUNT, used, sizeof used)) != NTP_OK)
         return s;
     if (hp->n_expert_used > hp->n_expert)
         return ntp__error(NTP_E_FORMAT, "%s = %lld is more than %s = %lld", used,
                           (long long)hp->n_expert_used, key, (long long)hp->n_expert);
     hp->n_ff_exp = hp->n_ff;
-    return read_i64(g, arch, NTP_KV_EXPERT_FF, false, &hp->n_ff_exp);
+    return ntp__arch_read_i64(g, arch, NTP_KV_EXPERT_FF, false, &hp->n_ff_exp);
 }
 
 /* The optional keys, with llama.cpp's defaults; 0 marks "not given" until resolved. */
@@ -369,11 +483,11 @@ static ntp_status read_optional(const ntp_gguf *g, const struct ntp_arch *arch,
     ntp_status s;
     hp->n_head_kv = hp->n_head;
     hp->rope_freq_base = 10000.0f;
-    if ((s = read_i64(g, arch, NTP_KV_HEAD_COUNT_KV, false, &hp->n_head_kv)) != NTP_OK ||
-        (s = read_i64(g, arch, NTP_KV_KEY_LENGTH, false, &hp->head_dim_k)) != NTP_OK ||
-        (s = read_i64(g, arch, NTP_KV_VALUE_LENGTH, false, &hp->head_dim_v)) != NTP_OK ||
-        (s = read_i64(g, arch, NTP_KV_ROPE_DIM_COUNT, false, &hp->n_rot)) != NTP_OK ||
-        (s = read_f32(g, arch, NTP_KV_ROPE_FREQ_BASE, false, &hp->rope_freq_base)) != NTP_OK)
+    if ((s = ntp__arch_read_i64(g, arch, NTP_KV_HEAD_COUNT_KV, false, &hp->n_head_kv)) != NTP_OK ||
+        (s = ntp__arch_read_i64(g, arch, NTP_KV_KEY_LENGTH, false, &hp->head_dim_k)) != NTP_OK ||
+        (s = ntp__arch_read_i64(g, arch, NTP_KV_VALUE_LENGTH, false, &hp->head_dim_v)) != NTP_OK ||
+        (s = ntp__arch_read_i64(g, arch, NTP_KV_ROPE_DIM_COUNT, false, &hp->n_rot)) != NTP_OK ||
+        (s = ntp__arch_read_f32(g, arch, NTP_KV_ROPE_FREQ_BASE, false, &hp->rope_freq_base)) != NTP_OK)
         return s;
     if (hp->head_dim_k == 0) {
         if (hp->n_embd % hp->n_head != 0)
@@ -390,8 +504,10 @@ static ntp_status read_optional(const ntp_gguf *g, const struct ntp_arch *arch,
     const ntp_gguf_value *toks = ntp_gguf_get(g, "tokenizer.ggml.tokens");
     if (toks && toks->type == NTP_GGUF_ARRAY)
         hp->n_vocab = (int64_t)toks->arr.len;
-    if ((s = read_i64(g, arch, NTP_KV_VOCAB_SIZE, hp->n_vocab == 0, &hp->n_vocab)) != NTP_OK ||
+    if ((s = ntp__arch_read_i64(g, arch, NTP_KV_VOCAB_SIZE, hp->n_vocab == 0, &hp->n_vocab)) != NTP_OK ||
         (s = read_experts(g, arch, hp)) != NTP_OK)
+        return s;
+    if ((arch->features & NTP_FEAT_MLA) && (s = ntp__hparams_read_mla(g, arch, hp)) != NTP_OK)
         return s;
     return read_swa(g, arch, hp);
 }
@@ -462,8 +578,11 @@ static ntp_status check_counts(const ntp_gguf *g, const struct ntp_arch *arch,
                           "the tokenizer has %llu tokens (tokenizer.ggml.tokens) but the model's "
                           "vocabulary has %lld (%s): they must be equal",
                           (unsigned long long)toks->arr.len, (long long)hp->n_vocab, kv);
-    if ((s = check_rows(g, "token_embd.weight", kv, hp->n_vocab, NULL, 1)) != NTP_OK ||
-        (s = check_rows(g, "blk.0.attn_q.weight", kh, hp->n_head, "key_length", hp->head_dim_k)) !=
+    if ((s = check_rows(g, "token_embd.weight", kv, hp->n_vocab, NULL, 1)) != NTP_OK)
+        return s;
+    if (hp->kv_lora > 0) /* latent attention: its shapes are checked with the tensors */
+        return NTP_OK;
+    if ((s = check_rows(g, "blk.0.attn_q.weight", kh, hp->n_head, "key_length", hp->head_dim_k)) !=
             NTP_OK ||
         (s = check_rows(g, "blk.0.attn_k.weight", kkv, hp->n_head_kv, "key_length",
                         hp->head_dim_k)) != NTP_OK)

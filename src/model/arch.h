@@ -1,5 +1,6 @@
 /*
- * arch.h - the model architectures numatp knows (llama, qwen2, qwen3, qwen3moe, gemma3), as data:
+ * arch.h - the model architectures numatp knows (llama, qwen2, qwen3, qwen3moe, gemma3,
+ * deepseek2), as data:
  * their GGUF metadata keys, the tensors each one has with llama.cpp's names,
  * and the shape of every tensor in GGUF order (ne0 = input dimension). The
  * random-weight generator writes files from this table and the model loader
@@ -30,6 +31,12 @@ enum ntp_arch_feature {
     NTP_FEAT_POST_NORM = 1u << 3, /* post_attention_norm and post_ffw_norm (gemma3) */
     NTP_FEAT_MOE = 1u << 4,       /* mixture-of-experts FFN (qwen3moe; llama with experts):
                                      router and expert tensors instead of ffn_gate/up/down */
+    NTP_FEAT_MLA = 1u << 5,     /* multi-head latent attention (deepseek2): attn_kv_a_mqa and
+                                   the latent's up-projection instead of attn_k/v */
+    NTP_FEAT_Q_LORA = 1u << 6,  /* MLA's query through attn_q_a/attn_q_b instead of attn_q */
+    NTP_FEAT_KV_B = 1u << 7,    /* MLA's up-projection as one attn_kv_b (older files) */
+    NTP_FEAT_PROBS_B = 1u << 8, /* the experts' selection bias exp_probs_b */
+    NTP_FEAT_SHEXP = 1u << 9,   /* shared experts beside the routed ones */
 };
 
 struct ntp_arch {
@@ -65,6 +72,17 @@ enum ntp_hparam_key {
     NTP_KV_EXPERT_COUNT,       /* "%s.expert_count" */
     NTP_KV_EXPERT_USED_COUNT,  /* "%s.expert_used_count" */
     NTP_KV_EXPERT_FF,          /* "%s.expert_feed_forward_length" */
+    NTP_KV_Q_LORA_RANK,        /* "%s.attention.q_lora_rank" */
+    NTP_KV_KV_LORA_RANK,       /* "%s.attention.kv_lora_rank" */
+    NTP_KV_KEY_LENGTH_MLA,     /* "%s.attention.key_length_mla" */
+    NTP_KV_VALUE_LENGTH_MLA,   /* "%s.attention.value_length_mla" */
+    NTP_KV_LEADING_DENSE,      /* "%s.leading_dense_block_count" */
+    NTP_KV_EXPERT_SHARED,      /* "%s.expert_shared_count" */
+    NTP_KV_EXPERT_W_SCALE,     /* "%s.expert_weights_scale" */
+    NTP_KV_EXPERT_W_NORM,      /* "%s.expert_weights_norm" */
+    NTP_KV_EXPERT_GATING,      /* "%s.expert_gating_func" (1 softmax, 2 sigmoid) */
+    NTP_KV_EXPERT_GROUPS,      /* "%s.expert_group_count" */
+    NTP_KV_EXPERT_GROUPS_USED, /* "%s.expert_group_used_count" */
     NTP_KV_COUNT,
 };
 
@@ -81,6 +99,14 @@ enum ntp_dim {
     NTP_DIM_VOCAB,  /* n_vocab */
     NTP_DIM_FF_EXP, /* n_ff_exp: one expert's feed-forward width */
     NTP_DIM_EXPERT, /* n_expert */
+    NTP_DIM_Q_LORA, /* q_lora */
+    NTP_DIM_KV_LORA, /* kv_lora */
+    NTP_DIM_KV_A,   /* kv_lora + n_rot: the latent and the RoPE key */
+    NTP_DIM_KV_B,   /* n_head * (mla_k - n_rot + mla_v): attn_kv_b's rows */
+    NTP_DIM_NOPE,   /* mla_k - n_rot: a query head's no-RoPE part */
+    NTP_DIM_V_MLA,  /* mla_v */
+    NTP_DIM_HEADS,  /* n_head: the head axis of attn_k_b and attn_v_b */
+    NTP_DIM_FF_SHEXP, /* n_expert_shared * n_ff_exp */
 };
 
 /* What kind of data a tensor holds; the generator picks types and scales by it. */
@@ -113,6 +139,8 @@ const struct ntp_tensor_desc *ntp__tensor_desc(enum ntp_tensor_id id);
 /* Whether a model with these features has the tensor (features: arch bits | NTP_FEAT_OUTPUT when
  * untied). */
 bool ntp__tensor_present(enum ntp_tensor_id id, unsigned features);
+/* The features of block il: without the experts' for a leading dense block (deepseek2). */
+unsigned ntp__block_features(unsigned features, const struct ntp_hparams *hp, int64_t il);
 /* ne[0..2] of the tensor for hp (unused dimensions are 1). */
 void ntp__tensor_shape(enum ntp_tensor_id id, const struct ntp_hparams *hp, int64_t ne[3]);
 /* Value of a symbolic dimension. */
@@ -121,6 +149,15 @@ int64_t ntp__hparams_dim(const struct ntp_hparams *hp, enum ntp_dim d);
 /* The metadata key for arch, e.g. "qwen2.attention.head_count". NTP_E_OVERFLOW when too long. */
 ntp_status ntp__arch_key(const struct ntp_arch *arch, enum ntp_hparam_key k, char *buf,
                          size_t size);
+
+/*
+ * One positive integer (float) key k of arch; required: missing is an error,
+ * else *out keeps its value. Messages name the key.
+ */
+ntp_status ntp__arch_read_i64(const ntp_gguf *g, const struct ntp_arch *arch,
+                              enum ntp_hparam_key k, bool required, int64_t *out);
+ntp_status ntp__arch_read_f32(const ntp_gguf *g, const struct ntp_arch *arch,
+                              enum ntp_hparam_key k, bool required, float *out);
 
 /*
  * Read the hyper-parameters of arch from g, with llama.cpp's defaults for the
@@ -133,9 +170,23 @@ ntp_status ntp__arch_key(const struct ntp_arch *arch, enum ntp_hparam_key k, cha
  * = the architecture's, rope.freq_base_swa = 10000). Checks that the values
  * are positive and consistent; messages name the key. A pattern given as a
  * per-layer array leaves hp->swa_pattern -1 (the loader reads the array).
+ * A deepseek2 file's latent attention and routing keys are read as
+ * ntp__hparams_read_mla says.
  */
 ntp_status ntp__hparams_read(const ntp_gguf *g, const struct ntp_arch *arch,
                              struct ntp_hparams *hp);
+
+/*
+ * The keys of multi-head latent attention and of deepseek2's routing
+ * (arch_mla.c), into hp, whose common keys are read: kv_lora_rank
+ * (required), q_lora_rank (0: attn_q), key/value_length_mla (absent in
+ * older files, whose key/value_length and head_count_kv describe the
+ * decompressed heads), leading_dense_block_count, expert_shared_count and
+ * the gating keys with llama.cpp's defaults. Leaves hp in the cache's view
+ * (config.h, struct ntp_hparams).
+ */
+ntp_status ntp__hparams_read_mla(const ntp_gguf *g, const struct ntp_arch *arch,
+                                 struct ntp_hparams *hp);
 
 /*
  * Name of a general.file_type value (llama.cpp's enum llama_ftype without the

@@ -15,6 +15,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* How a mixture of experts turns router logits into experts and weights (llama.cpp's
+   build_moe_ffn). */
+enum ntp_moe_gate {
+    NTP_MOE_SOFTMAX_TOPK, /* softmax over the chosen experts' logits (qwen3moe, Mixtral) */
+    NTP_MOE_SOFTMAX,      /* probabilities: softmax over all experts (deepseek2 V2) */
+    NTP_MOE_SIGMOID,      /* probabilities: sigmoid of each logit (deepseek2 V3) */
+};
+
+struct ntp_moe_gating {
+    enum ntp_moe_gate gate;
+    bool norm;            /* weights divided by their sum (expert_weights_norm) */
+    float scale;          /* weights multiplied by this (expert_weights_scale; 1: none) */
+    int64_t n_group;      /* experts in n_group groups, ... (expert_group_count; <= 1: none) */
+    int64_t n_group_used; /* ... of which the best n_group_used are chosen from */
+};
+
 /*
  * Hyper-parameters of a model, as read from or written to the metadata. The
  * head dimensions are explicit because qwen3 (and others) decouple them from
@@ -45,7 +61,41 @@ struct ntp_hparams {
     int64_t n_expert_used;    /* experts each token is routed to (expert_used_count) */
     int64_t n_ff_exp;         /* feed-forward width of one expert (expert_feed_forward_length,
                                  else feed_forward_length) */
+    /*
+     * Multi-head latent attention (deepseek2; 0 elsewhere). The fields above
+     * then describe the cache as the attention reads it: one KV head
+     * (n_head_kv 1) whose key is the latent and the shared RoPE key
+     * (head_dim_k = kv_lora + n_rot) and whose value is the latent
+     * (head_dim_v = kv_lora), whatever layout the file has.
+     */
+    int64_t kv_lora;        /* latent width (attention.kv_lora_rank); 0: no MLA */
+    int64_t q_lora;         /* query low-rank width (attention.q_lora_rank); 0: attn_q */
+    int64_t mla_k;          /* a query head's width, no-RoPE part then RoPE part
+                               (attention.key_length_mla) */
+    int64_t mla_v;          /* a head's output width after the up-projection
+                               (attention.value_length_mla) */
+    int64_t n_layer_dense;  /* leading blocks with a dense FFN (leading_dense_block_count) */
+    int64_t n_expert_shared; /* shared experts, one SwiGLU n_expert_shared * n_ff_exp wide */
+    struct ntp_moe_gating gating; /* routing of the mixture of experts */
 };
+
+/* Width of one query head as projected (attn_q's rows per head). */
+static inline int64_t ntp__hp_q_head(const struct ntp_hparams *hp)
+{
+    return hp->kv_lora ? hp->mla_k : hp->head_dim_k;
+}
+
+/* Width of one head's output, attn_output's input columns per head. */
+static inline int64_t ntp__hp_o_head(const struct ntp_hparams *hp)
+{
+    return hp->kv_lora ? hp->mla_v : hp->head_dim_v;
+}
+
+/* Width of the shared experts' FFN (0: none). */
+static inline int64_t ntp__hp_ff_shexp(const struct ntp_hparams *hp)
+{
+    return hp->n_expert_shared * hp->n_ff_exp;
+}
 
 /* How positions rotate q and k: ggml's rope with linear, YaRN and per-frequency scaling. */
 struct ntp_rope_cfg {
@@ -99,6 +149,18 @@ static inline bool ntp__cfg_moe(const struct ntp_model_cfg *cfg)
     return cfg->hp.n_expert > 0;
 }
 
+/* Whether block il's FFN is the mixture (deepseek2's first blocks are dense). */
+static inline bool ntp__layer_moe(const struct ntp_hparams *hp, int64_t il)
+{
+    return hp->n_expert > 0 && il >= hp->n_layer_dense;
+}
+
+/* Whether attention is multi-head latent attention (deepseek2). */
+static inline bool ntp__cfg_mla(const struct ntp_model_cfg *cfg)
+{
+    return cfg->hp.kv_lora > 0;
+}
+
 /* Whether layer il attends to a sliding window (cfg->hp.n_swa positions ending at its own). */
 static inline bool ntp__layer_swa(const struct ntp_model_cfg *cfg, int64_t il)
 {
@@ -147,6 +209,16 @@ enum ntp_tensor_id {
     NTP_T_ATTN_V_BIAS,
     NTP_T_ATTN_Q_NORM,
     NTP_T_ATTN_K_NORM,
+    NTP_T_ATTN_Q_A,        /* MLA: the query's low-rank projection [n_embd, q_lora] */
+    NTP_T_ATTN_Q_A_NORM,   /* its RMS norm */
+    NTP_T_ATTN_Q_B,        /* the query heads from it [q_lora, n_head * mla_k] */
+    NTP_T_ATTN_KV_A_MQA,   /* the latent and the RoPE key [n_embd, kv_lora + n_rot] */
+    NTP_T_ATTN_KV_A_NORM,  /* the latent's RMS norm */
+    NTP_T_ATTN_KV_B,       /* older files: the latent's up-projection, per head the
+                              no-RoPE key rows then the value rows; the loader turns it
+                              into K_B and V_B */
+    NTP_T_ATTN_K_B,        /* per head [nope, kv_lora]: q's no-RoPE part into the latent */
+    NTP_T_ATTN_V_B,        /* per head [kv_lora, mla_v]: the latent output into the head's */
     NTP_T_ATTN_OUTPUT,
     NTP_T_ATTN_POST_NORM,
     NTP_T_FFN_NORM,
@@ -157,6 +229,10 @@ enum ntp_tensor_id {
     NTP_T_FFN_GATE_EXPS, /* every expert's gate, [n_embd, n_ff_exp, n_expert] */
     NTP_T_FFN_UP_EXPS,   /* every expert's up, [n_embd, n_ff_exp, n_expert] */
     NTP_T_FFN_DOWN_EXPS, /* every expert's down, [n_ff_exp, n_embd, n_expert] */
+    NTP_T_FFN_EXP_PROBS_B, /* the experts' selection bias [n_expert] (deepseek2 V3) */
+    NTP_T_FFN_GATE_SHEXP,  /* the shared experts' FFN [n_embd, n_ff_shexp] ... */
+    NTP_T_FFN_UP_SHEXP,
+    NTP_T_FFN_DOWN_SHEXP,
     NTP_T_FFN_POST_NORM,
     NTP_T_OUTPUT_NORM,
     NTP_T_OUTPUT,

@@ -44,7 +44,8 @@ struct gen_preset {
  * published GGUF conversion of Gemma 3 270M. tiny-moe: the tiny shape as a
  * qwen3moe. qwen3-30b-a3b: config.json of Qwen/Qwen3-30B-A3B (its
  * feed_forward_length 6144 is unused: every block is a mixture).
- * mixtral-8x7b: config.json of mistralai/Mixtral-8x7B-v0.1.
+ * mixtral-8x7b: config.json of mistralai/Mixtral-8x7B-v0.1. deepseek-v2-lite
+ * and deepseek-v3-small: gen_mla.c.
  */
 static const struct gen_preset presets[] = {
     {"tiny", "llama", 256, 2, 4, 2, 0, 768, 512, 256, 0, 0.0f, 0.0f, false, 0, 0, 0},
@@ -57,6 +58,10 @@ static const struct gen_preset presets[] = {
      false, 128, 8, 768},
     {"mixtral-8x7b", "llama", 4096, 32, 32, 8, 0, 14336, 32000, 32768, 0, 1000000.0f, 1e-5f, false,
      8, 2, 0},
+    {"deepseek-v2-lite", "deepseek2", 2048, 27, 16, 16, 192, 10944, 102400, 163840, 0, 10000.0f,
+     1e-6f, false, 64, 6, 1408},
+    {"deepseek-v3-small", "deepseek2", 7168, 4, 128, 128, 192, 18432, 129280, 163840, 0, 10000.0f,
+     1e-6f, false, 32, 8, 2048},
 };
 
 ntp_status ntp__gen_preset(const char *name, struct ntp_gen_params *p)
@@ -81,11 +86,12 @@ ntp_status ntp__gen_preset(const char *name, struct ntp_gen_params *p)
         p->n_expert = d->n_expert;
         p->n_expert_used = d->n_expert_used;
         p->n_ff_exp = d->n_ff_exp;
+        ntp__gen_mla_preset(name, p);
         return NTP_OK;
     }
     return ntp__error(NTP_E_NOT_FOUND,
                       "unknown preset '%s' (expected tiny, tinyllama-1b, gemma3-270m, tiny-moe, "
-                      "qwen3-30b-a3b or mixtral-8x7b)",
+                      "qwen3-30b-a3b, mixtral-8x7b, deepseek-v2-lite or deepseek-v3-small)",
                       name);
 }
 
@@ -227,6 +233,8 @@ static void params_to_hparams(const struct ntp_gen_params *p, const struct ntp_a
     hp->n_expert = p->n_expert ? p->n_expert : (a->features & NTP_FEAT_MOE) ? 8 : 0;
     hp->n_expert_used = p->n_expert_used ? p->n_expert_used : (hp->n_expert < 2 ? hp->n_expert : 2);
     hp->n_ff_exp = hp->n_expert == 0 ? 0 : p->n_ff_exp ? p->n_ff_exp : p->n_ff;
+    if (a->features & NTP_FEAT_MLA)
+        ntp__gen_mla_hparams(p, hp);
 }
 
 /* The mixture-of-experts sizes of hp (from params_to_hparams) for the architecture a. */
@@ -340,7 +348,8 @@ static ntp_status check_blocks(const struct ntp_gen_params *p, const struct ntp_
     for (int64_t il = 0; il < p->n_layer; il++) {
         for (int id = 0; id < NTP_T_COUNT; id++) {
             const struct ntp_tensor_desc *d = ntp__tensor_desc((enum ntp_tensor_id)id);
-            if ((il > 0 && !d->per_layer) || !ntp__tensor_present((enum ntp_tensor_id)id, features))
+            if ((il > 0 && !d->per_layer) ||
+                !ntp__tensor_present((enum ntp_tensor_id)id, ntp__block_features(features, hp, il)))
                 continue;
             int64_t ne[3];
             ntp__tensor_shape((enum ntp_tensor_id)id, hp, ne);
@@ -408,10 +417,12 @@ static ntp_status check_rope(const struct ntp_gen_params *p, const struct ntp_ar
     return NTP_OK;
 }
 
-static unsigned model_features(const struct ntp_gen_params *p, const struct ntp_arch *a)
+static unsigned model_features(const struct ntp_gen_params *p, const struct ntp_arch *a,
+                               const struct ntp_hparams *hp)
 {
     return a->features | (p->tied_output ? 0u : (unsigned)NTP_FEAT_OUTPUT) |
-           (p->n_expert > 0 ? (unsigned)NTP_FEAT_MOE : 0u);
+           (p->n_expert > 0 ? (unsigned)NTP_FEAT_MOE : 0u) |
+           ((a->features & NTP_FEAT_MLA) ? ntp__gen_mla_features(p, hp) : 0u);
 }
 
 ntp_status ntp__gen_check(const struct ntp_gen_params *p)
@@ -439,7 +450,9 @@ ntp_status ntp__gen_check(const struct ntp_gen_params *p)
     params_to_hparams(p, a, &hp);
     if ((s = check_experts(p, a, &hp)) != NTP_OK)
         return s;
-    return check_blocks(p, &hp, model_features(p, a));
+    if ((a->features & NTP_FEAT_MLA) && (s = ntp__gen_mla_check(p, &hp)) != NTP_OK)
+        return s;
+    return check_blocks(p, &hp, model_features(p, a, &hp));
 }
 
 /* ----------------------------------------------------------- weights */
@@ -581,7 +594,8 @@ static ntp_status add_tensors(ntp_gguf_writer *w, const struct ntp_gen_params *p
     for (int64_t il = -1; il <= p->n_layer; il++) {
         for (int i = 0; i < NTP_T_COUNT; i++) {
             enum ntp_tensor_id id = (enum ntp_tensor_id)i;
-            if (!in_step(id, il, p->n_layer) || !ntp__tensor_present(id, features))
+            if (!in_step(id, il, p->n_layer) ||
+                !ntp__tensor_present(id, ntp__block_features(features, hp, il)))
                 continue;
             struct gen_tensor t;
             describe(p, hp, id, (int)il, &t);
@@ -628,21 +642,26 @@ static ntp_status write_general(ntp_gguf_writer *w, const struct ntp_gen_params 
     return ntp_gguf_writer_set_u32(w, "general.quantization_version", 2);
 }
 
-static ntp_status write_hparams(ntp_gguf_writer *w, const struct ntp_arch *a,
-                                const struct ntp_hparams *hp)
+static ntp_status write_hparams(ntp_gguf_writer *w, const struct ntp_gen_params *p,
+                                const struct ntp_arch *a, const struct ntp_hparams *hp)
 {
     ntp_status s;
+    const bool mla = (a->features & NTP_FEAT_MLA) != 0; /* its head keys: gen_mla.c */
     if ((s = set_key_u32(w, a, NTP_KV_CONTEXT_LENGTH, hp->n_ctx)) != NTP_OK ||
         (s = set_key_u32(w, a, NTP_KV_EMBEDDING_LENGTH, hp->n_embd)) != NTP_OK ||
         (s = set_key_u32(w, a, NTP_KV_BLOCK_COUNT, hp->n_layer)) != NTP_OK ||
         (s = set_key_u32(w, a, NTP_KV_FEED_FORWARD, hp->n_ff)) != NTP_OK ||
         (s = set_key_u32(w, a, NTP_KV_HEAD_COUNT, hp->n_head)) != NTP_OK ||
-        (s = set_key_u32(w, a, NTP_KV_HEAD_COUNT_KV, hp->n_head_kv)) != NTP_OK ||
         (s = set_key_f32(w, a, NTP_KV_RMS_EPS, hp->rms_eps)) != NTP_OK ||
         (s = set_key_f32(w, a, NTP_KV_ROPE_FREQ_BASE, hp->rope_freq_base)) != NTP_OK ||
-        (s = set_key_u32(w, a, NTP_KV_ROPE_DIM_COUNT, hp->n_rot)) != NTP_OK ||
-        (s = set_key_u32(w, a, NTP_KV_KEY_LENGTH, hp->head_dim_k)) != NTP_OK ||
-        (s = set_key_u32(w, a, NTP_KV_VALUE_LENGTH, hp->head_dim_v)) != NTP_OK)
+        (s = set_key_u32(w, a, NTP_KV_ROPE_DIM_COUNT, hp->n_rot)) != NTP_OK)
+        return s;
+    if (mla)
+        s = ntp__gen_mla_write_keys(w, p, hp);
+    else if ((s = set_key_u32(w, a, NTP_KV_HEAD_COUNT_KV, hp->n_head_kv)) == NTP_OK &&
+             (s = set_key_u32(w, a, NTP_KV_KEY_LENGTH, hp->head_dim_k)) == NTP_OK)
+        s = set_key_u32(w, a, NTP_KV_VALUE_LENGTH, hp->head_dim_v);
+    if (s != NTP_OK)
         return s;
     if (hp->n_swa > 0 && (s = set_key_u32(w, a, NTP_KV_SLIDING_WINDOW, hp->n_swa)) != NTP_OK)
         return s;
@@ -651,7 +670,7 @@ static ntp_status write_hparams(ntp_gguf_writer *w, const struct ntp_arch *a,
          (s = set_key_u32(w, a, NTP_KV_EXPERT_USED_COUNT, hp->n_expert_used)) != NTP_OK))
         return s;
     /* llama.cpp reads the experts' own width for qwen3moe; Mixtral's are n_ff wide */
-    if (hp->n_expert > 0 && (a->features & NTP_FEAT_MOE) &&
+    if (hp->n_expert > 0 && (a->features & NTP_FEAT_MOE) && !mla &&
         (s = set_key_u32(w, a, NTP_KV_EXPERT_FF, hp->n_ff_exp)) != NTP_OK)
         return s;
     return set_key_u32(w, a, NTP_KV_VOCAB_SIZE, hp->n_vocab);
@@ -790,9 +809,9 @@ ntp_status ntp__model_gen(const struct ntp_gen_params *params, const char *path)
     struct ntp_hparams hp;
     params_to_hparams(&p, a, &hp);
     if ((s = ntp_gguf_writer_new(&w)) == NTP_OK && (s = write_general(w, &p, a)) == NTP_OK &&
-        (s = write_hparams(w, a, &hp)) == NTP_OK && (s = write_rope_scaling(w, &p, a)) == NTP_OK &&
+        (s = write_hparams(w, &p, a, &hp)) == NTP_OK && (s = write_rope_scaling(w, &p, a)) == NTP_OK &&
         (s = write_vocab(w, &p, src)) == NTP_OK && (s = add_rope_freqs(w, &p, &hp)) == NTP_OK &&
-        (s = add_tensors(w, &p, &hp, model_features(&p, a))) == NTP_OK) {
+        (s = add_tensors(w, &p, &hp, model_features(&p, a, &hp))) == NTP_OK) {
         if (p.progress)
             ntp__log(NTP_LOG_INFO, "gen: writing %s", path);
         s = ntp_gguf_writer_write_file(w, path);

@@ -29,7 +29,8 @@ enum ntp_gen_rope_scaling {
 };
 
 struct ntp_gen_params {
-    const char *arch;        /* "llama", "qwen2", "qwen3", "qwen3moe" or "gemma3"; not owned */
+    const char *arch;        /* "llama", "qwen2", "qwen3", "qwen3moe", "gemma3" or "deepseek2";
+                                not owned */
     const char *name;        /* general.name; NULL: "numatp-gen-<arch>"; not owned */
     int64_t n_embd;          /* hidden size */
     int64_t n_layer;         /* transformer blocks */
@@ -71,6 +72,23 @@ struct ntp_gen_params {
     bool rope_freqs; /* add rope_freqs.weight (F32 [n_rot/2]) computed as llama.cpp's
                         converter does for rope_type llama3, low/high_freq_factor 1 and 4;
                         llama only */
+    float rope_yarn_log_mul; /* rope.scaling.yarn_log_multiplier (deepseek2); 0: not written */
+    /*
+     * deepseek2 (gen_mla.c; 0 or false: the default there). head_dim is
+     * then a query head's width with its RoPE part (key_length_mla).
+     */
+    int64_t kv_lora;         /* latent width (attention.kv_lora_rank) */
+    int64_t q_lora;          /* query low-rank width; 0: attn_q */
+    int64_t rope_dim;        /* RoPE part of each head (rope.dimension_count) */
+    int64_t v_head_dim;      /* value head width (value_length_mla) */
+    int64_t n_layer_dense;   /* leading blocks with a dense FFN of n_ff */
+    int64_t n_expert_shared; /* shared experts */
+    bool gating_sigmoid;     /* sigmoid gating (V3) instead of softmax (V2) */
+    bool expert_norm;        /* expert_weights_norm */
+    float expert_scale;      /* expert_weights_scale; 0: 1 */
+    int64_t n_group, n_group_used; /* expert groups and groups used (0: none) */
+    bool probs_bias;         /* the selection bias exp_probs_b */
+    bool mla_kv_b;           /* write the older layout: attn_kv_b and decompressed key lengths */
 };
 
 /*
@@ -87,7 +105,11 @@ struct ntp_gen_params ntp__gen_default_params(void);
  * 2 x 256, 8 experts of 128, 2 per token; "qwen3-30b-a3b": Qwen3-30B-A3B's,
  * 48 x 2048, 32/4 heads of 128, 128 experts of 768, 8 per token, 151936
  * tokens; "mixtral-8x7b": Mixtral-8x7B's, llama 32 x 4096, 32/8 heads,
- * 8 experts of 14336, 2 per token, 32000 tokens), keeping its type, mix,
+ * 8 experts of 14336, 2 per token, 32000 tokens; "deepseek-v2-lite":
+ * DeepSeek-V2-Lite's, 27 x 2048, 16 heads, latent 512, 64 experts of 1408,
+ * 6 per token, 2 shared, YaRN x40; "deepseek-v3-small": DeepSeek-V3's
+ * widths and routing, 7168 wide, 128 heads, query rank 1536, but 4 blocks
+ * and 32 experts in 8 groups), keeping its type, mix,
  * seed and vocabulary source. NTP_E_NOT_FOUND if unknown.
  */
 ntp_status ntp__gen_preset(const char *name, struct ntp_gen_params *p);
@@ -124,6 +146,22 @@ ntp_status ntp__gen_parse_rope_scaling(const char *name, struct ntp_gen_params *
  */
 void ntp__gen_llama3_rope_freqs(float *out, int64_t n_rot, float freq_base, float factor,
                                 int64_t orig_ctx);
+
+/*
+ * deepseek2's part of the generator (gen_mla.c): hparams fills the latent
+ * attention and routing fields of hp (whose common fields gen.c set),
+ * check says what is wrong with them, features adds the optional tensors'
+ * NTP_FEAT_* bits, and write_keys writes the file's attention and routing
+ * keys (the form p->mla_kv_b asks for).
+ */
+struct ntp_hparams;
+void ntp__gen_mla_hparams(const struct ntp_gen_params *p, struct ntp_hparams *hp);
+/* The latent attention and routing of a deepseek preset (nothing for the others). */
+void ntp__gen_mla_preset(const char *name, struct ntp_gen_params *p);
+ntp_status ntp__gen_mla_check(const struct ntp_gen_params *p, const struct ntp_hparams *hp);
+unsigned ntp__gen_mla_features(const struct ntp_gen_params *p, const struct ntp_hparams *hp);
+ntp_status ntp__gen_mla_write_keys(ntp_gguf_writer *w, const struct ntp_gen_params *p,
+                                   const struct ntp_hparams *hp);
 
 /* llama.cpp's general.file_type (enum llama_ftype) for the type or mix of p. */
 uint32_t ntp__gen_file_type(const struct ntp_gen_params *p);

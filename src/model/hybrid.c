@@ -49,6 +49,8 @@ static struct ntp_shard full_shard(const struct ntp_hparams *hp, int64_t layer0,
         .n_head = hp->n_head,
         .n_head_kv = hp->n_head_kv,
         .n_ff = hp->n_expert > 0 ? hp->n_ff_exp : hp->n_ff, /* every expert whole */
+        .n_dff = hp->n_expert > 0 && hp->n_layer_dense == 0 ? 0 : hp->n_ff,
+        .n_sff = ntp__hp_ff_shexp(hp),
         .n_expert = hp->n_expert,
         .n_vocab = head ? hp->n_vocab : 0,
     };
@@ -152,11 +154,18 @@ ntp_status ntp__hybrid_place(struct ntp_model *m)
     struct ntp_shard gsh = full_shard(hp, 0, ngl, gpu_only);
     if (cpu_moe) { /* attention only: the experts (and their router) stay on the CPU */
         gsh.attn_only = true;
-        gsh.n_ff = gsh.n_expert = 0;
+        gsh.n_ff = gsh.n_dff = gsh.n_sff = gsh.n_expert = 0;
     }
     ntp_status s = new_gpu(m, &gpu, gsh);
     if (s != NTP_OK)
         return s;
+    /* The CUDA device has no latent attention (its stand-in, a CPU device, has). */
+    if (ntp__cfg_mla(&m->cfg) && strcmp(gpu.dev->iface->name, "cpu") != 0) {
+        gpu.dev->iface->destroy(gpu.dev);
+        return ntp__error(NTP_E_UNSUPPORTED,
+                          "-ngl: the GPU cannot run multi-head latent attention (deepseek2) yet; "
+                          "run this model on the CPU devices (--gpu-layers 0)");
+    }
     /* The CUDA device has no expert kernels (its stand-in, a CPU device, has). */
     if (moe && !cpu_moe && strcmp(gpu.dev->iface->name, "cpu") != 0) {
         gpu.dev->iface->destroy(gpu.dev);

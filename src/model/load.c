@@ -28,150 +28,6 @@ ntp_model_params ntp_model_default_params(void)
     return p;
 }
 
-/* ------------------------------------------------------------ description */
-
-/* One optional float key; *out keeps its value when the key is missing. */
-static ntp_status opt_f32(const ntp_gguf *g, const char *arch, const char *suffix, float *out)
-{
-    char key[160];
-    snprintf(key, sizeof key, "%s.%s", arch, suffix);
-    return ntp_gguf_find_key(g, key) < 0 ? NTP_OK : ntp_gguf_get_f32(g, key, out);
-}
-
-/*
- * RoPE scaling as llama.cpp reads it: rope.scaling.type (none, linear, yarn;
- * linear when only a factor is given), rope.scaling.factor or the older
- * rope.scale_linear; YaRN's original context length and attention factor.
- */
-static ntp_status read_rope_scaling(const ntp_gguf *g, const char *arch, struct ntp_model_cfg *c)
-{
-    char key[160];
-    const char *type = "linear";
-    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
-    if (ntp_gguf_find_key(g, key) >= 0 && ntp_gguf_get_str(g, key, &type) != NTP_OK)
-        return NTP_E_TYPE;
-    float factor = 0.0f;
-    ntp_status s = opt_f32(g, arch, "rope.scale_linear", &factor);
-    if (s == NTP_OK)
-        s = opt_f32(g, arch, "rope.scaling.factor", &factor);
-    /* llama.cpp scales cos/sin by rope.scaling.attn_factor whatever the scaling type. */
-    if (s == NTP_OK)
-        s = opt_f32(g, arch, "rope.scaling.attn_factor", &c->rope.attn_factor);
-    if (s != NTP_OK)
-        return s;
-    if (strcmp(type, "none") == 0)
-        return NTP_OK;
-    if (strcmp(type, "linear") != 0 && strcmp(type, "yarn") != 0)
-        return ntp__error(NTP_E_UNSUPPORTED,
-                          "%s = '%s': supported RoPE scaling types are none, "
-                          "linear and yarn",
-                          key, type);
-    c->rope.freq_scale = factor > 0.0f ? 1.0f / factor : 1.0f;
-    if (strcmp(type, "yarn") == 0) {
-        c->rope.ext_factor = 1.0f;
-        snprintf(key, sizeof key, "%s.rope.scaling.original_context_length", arch);
-        if (ntp_gguf_find_key(g, key) >= 0)
-            s = ntp_gguf_get_i64(g, key, &c->rope.n_ctx_orig);
-    }
-    return s;
-}
-
-/*
- * Which layers attend to a sliding window: the file's per-layer bool array,
- * or llama.cpp's pattern (every swa_pattern-th layer global, the last of
- * each group; all local for a pattern of 0). Nothing when there is no window.
- */
-static ntp_status read_swa_layers(const ntp_gguf *g, struct ntp_model *m)
-{
-    const struct ntp_hparams *hp = &m->cfg.hp;
-    if (hp->n_swa == 0)
-        return NTP_OK;
-    m->swa_layers = calloc((size_t)hp->n_layer, sizeof *m->swa_layers);
-    if (m->swa_layers == NULL)
-        return ntp__error(NTP_E_NOMEM, "out of memory");
-    m->cfg.is_swa = m->swa_layers;
-    if (hp->swa_pattern >= 0) {
-        for (int64_t il = 0; il < hp->n_layer; il++)
-            m->swa_layers[il] = hp->swa_pattern == 0 || il % hp->swa_pattern < hp->swa_pattern - 1;
-        return NTP_OK;
-    }
-    char key[128];
-    ntp_status s = ntp__arch_key(m->arch, NTP_KV_SWA_PATTERN, key, sizeof key);
-    if (s != NTP_OK)
-        return s;
-    const ntp_gguf_value *v = ntp_gguf_get(g, key);
-    if (v->arr.type != NTP_GGUF_BOOL || (int64_t)v->arr.len != hp->n_layer)
-        return ntp__error(NTP_E_FORMAT,
-                          "%s: expected an integer or an array of %lld bools (one per block), "
-                          "found an array of %llu %s",
-                          key, (long long)hp->n_layer, (unsigned long long)v->arr.len,
-                          ntp_gguf_type_name(v->arr.type));
-    for (int64_t il = 0; il < hp->n_layer; il++)
-        m->swa_layers[il] = v->arr.elems[il].b;
-    return NTP_OK;
-}
-
-/* Architecture, hyper-parameters and RoPE of the file. */
-static ntp_status read_cfg(const ntp_gguf *g, struct ntp_model *m)
-{
-    const char *arch;
-    ntp_status s = ntp_gguf_get_str(g, "general.architecture", &arch);
-    if (s != NTP_OK)
-        return s;
-    m->arch = ntp__arch_find(arch);
-    if (m->arch == NULL) {
-        char known[256];
-        ntp__arch_names(known, sizeof known);
-        return ntp__error(NTP_E_UNSUPPORTED,
-                          "general.architecture '%s' is not supported (known: %s)", arch, known);
-    }
-    struct ntp_model_cfg *c = &m->cfg;
-    if ((s = ntp__hparams_read(g, m->arch, &c->hp)) != NTP_OK)
-        return s;
-    c->rope = (struct ntp_rope_cfg){
-        .n_rot = c->hp.n_rot,
-        .neox = m->arch->rope_type == NTP_ROPE_NEOX,
-        .freq_base = c->hp.rope_freq_base,
-        .freq_scale = 1.0f,
-        .attn_factor = 1.0f,
-        .beta_fast = 32.0f,
-        .beta_slow = 1.0f,
-        .n_ctx_orig = c->hp.n_ctx,
-    };
-    if ((s = read_rope_scaling(g, m->arch->name, c)) != NTP_OK)
-        return s;
-    c->qkv_bias = (m->arch->features & NTP_FEAT_QKV_BIAS) != 0 ||
-                  ntp_gguf_find_tensor(g, "blk.0.attn_q.bias") != NULL;
-    c->qk_norm = (m->arch->features & NTP_FEAT_QK_NORM) != 0;
-    c->post_norm = (m->arch->features & NTP_FEAT_POST_NORM) != 0;
-    c->ffn_act = m->arch->ffn_act;
-    c->attn_scale = 1.0f / sqrtf((float)c->hp.head_dim_k);
-    /* llama.cpp (models/gemma3.cpp) knows Gemma 3 27B by its 62 blocks: its
-       query_pre_attn_scalar is n_embd / n_head, not key_length */
-    if (strcmp(m->arch->name, "gemma3") == 0 && c->hp.n_layer == 62)
-        c->attn_scale = 1.0f / sqrtf((float)(c->hp.n_embd / c->hp.n_head));
-    c->embd_scale = m->arch->embd_scale ? sqrtf((float)c->hp.n_embd) : 1.0f;
-    /* The local layers rotate with their own base and no scaling (llama.cpp's
-       rope_freq_base_train_swa / rope_freq_scale_train_swa). */
-    c->rope_swa = c->rope;
-    c->rope_swa.freq_base = c->hp.rope_freq_base_swa;
-    c->rope_swa.freq_scale = 1.0f;
-    return read_swa_layers(g, m);
-}
-
-/* Features of this file: the architecture's, plus biases and an untied head when present. */
-static unsigned file_features(const struct ntp_model *m, const ntp_gguf *g)
-{
-    unsigned f = m->arch->features;
-    if (m->cfg.qkv_bias)
-        f |= NTP_FEAT_QKV_BIAS;
-    if (ntp_gguf_find_tensor(g, "output.weight") != NULL)
-        f |= NTP_FEAT_OUTPUT;
-    if (m->cfg.hp.n_expert > 0)
-        f |= NTP_FEAT_MOE; /* a Mixtral-style llama */
-    return f;
-}
-
 /* ----------------------------------------------------------------- checks */
 
 /* Whether the devices (and the host, for the embedding) can use a tensor of type t. */
@@ -218,7 +74,7 @@ static ntp_status find_tensor(const struct ntp_model *m, const ntp_gguf *g, enum
                           (long long)t->ne[3], want);
     }
     bool ok = type_usable(m, d->role, t->type);
-    if (ok && id == NTP_T_TOKEN_EMBD && !(file_features(m, g) & NTP_FEAT_OUTPUT))
+    if (ok && id == NTP_T_TOKEN_EMBD && !(ntp__model_file_features(m, g) & NTP_FEAT_OUTPUT))
         ok = type_usable(m, NTP_ROLE_MATRIX, t->type); /* tied: it is the output head too */
     if (!ok)
         return ntp__error(NTP_E_UNSUPPORTED, "tensor '%s' has type %s, which numatp cannot %s",
@@ -261,11 +117,16 @@ static ntp_status plan_devices(const struct ntp_hparams *hp, const ntp_gguf *g, 
     struct ntp_plan_params pp = {
         .n_dev = n_dev,
         .attn_block = max_block(g, NTP_T_ATTN_OUTPUT, hp->n_layer),
-        .ffn_block =
-            max_block(g, hp->n_expert > 0 ? NTP_T_FFN_DOWN_EXPS : NTP_T_FFN_DOWN, hp->n_layer),
+        .ffn_block = max_block(g, NTP_T_FFN_DOWN, hp->n_layer),
         .head = stage == n_stage - 1,
         .moe_split = moe_split,
     };
+    /* one cut for every FFN of the model: block sizes are powers of two */
+    const enum ntp_tensor_id downs[] = {NTP_T_FFN_DOWN_EXPS, NTP_T_FFN_DOWN_SHEXP};
+    for (size_t i = 0; i < sizeof downs / sizeof downs[0]; i++) {
+        const int64_t b = max_block(g, downs[i], hp->n_layer);
+        pp.ffn_block = b > pp.ffn_block ? b : pp.ffn_block;
+    }
     ntp__plan_stage_layers(hp->n_layer, stage, n_stage, &pp.layer0, &pp.n_layer);
     ntp_status s = ntp__plan_make(hp, &pp, plan);
     /* KV-head replication is the plan working as designed; a part left unsplit is a warning. */
@@ -311,7 +172,7 @@ static ntp_status plan_slice(const ntp_gguf_tensor *t, int dim, int64_t start, i
         sl->src_off += (uint64_t)start * full;
         sl->n_rows = (size_t)len;
         sl->ne[1] = len;
-    } else if (dim == 0) {
+    } else if (dim == 0) { /* (dim 2 keeps whole matrices: the caller picks them) */
         if ((s = ntp_type_row_size(t->type, start, &off)) != NTP_OK ||
             (s = ntp_type_row_size(t->type, len, &part)) != NTP_OK)
             return ntp__error(s,
@@ -382,9 +243,10 @@ static ntp_status walk_tensor(struct walk *wk, const ntp_gguf_tensor *t, enum nt
     ntp_status s = plan_slice(t, dim, start, len, &sl);
     if (s != NTP_OK)
         return s;
-    if (ntp__tensor_desc(id)->n_dims == 3) { /* the experts the shard holds */
-        sl.src_off += (uint64_t)wk->md->shard.expert0 * sl.mat_stride;
-        sl.n_mat = (size_t)wk->md->shard.n_expert;
+    if (ntp__tensor_desc(id)->n_dims == 3) { /* the experts (or heads) the shard holds */
+        const int64_t m0 = dim == 2 ? start : wk->md->shard.expert0;
+        sl.src_off += (uint64_t)m0 * sl.mat_stride;
+        sl.n_mat = (size_t)(dim == 2 ? len : wk->md->shard.n_expert);
     }
     const uint64_t mat = (uint64_t)sl.row_bytes * sl.n_rows, size = mat * sl.n_mat;
     wk->off = (wk->off + 63) & ~(uint64_t)63;
@@ -422,25 +284,92 @@ static ntp_status walk_tensor(struct walk *wk, const ntp_gguf_tensor *t, enum nt
     return NTP_OK;
 }
 
+/*
+ * An older file's attn_kv_b [kv_lora, n_head * (nope + mla_v)]: per head,
+ * nope rows of the no-RoPE key's up-projection, then mla_v rows of the
+ * value's. The shard's heads become what newer files hold (arch.h): K_B,
+ * each head's key rows transposed to kv_lora rows of nope (F32, as the
+ * absorbed query multiplies them), and V_B, each head's value rows as they
+ * are.
+ */
+static ntp_status walk_kv_b(struct walk *wk, const ntp_gguf_tensor *t, struct ntp_dev_tensor *kb,
+                            struct ntp_dev_tensor *vb)
+{
+    const struct ntp_hparams *hp = &wk->m->cfg.hp;
+    const struct ntp_shard *sh = &wk->md->shard;
+    const int64_t r = hp->kv_lora, nope = hp->mla_k - hp->n_rot, nv = hp->mla_v, nh = sh->n_head;
+    size_t row;
+    ntp_status s = ntp_type_row_size(t->type, r, &row);
+    if (s != NTP_OK)
+        return s;
+    const size_t kmat = (size_t)(r * nope) * sizeof(float), vmat = (size_t)nv * row;
+    const uint64_t koff = (wk->off + 63) & ~(uint64_t)63;
+    const uint64_t voff = (koff + (uint64_t)nh * kmat + 63) & ~(uint64_t)63;
+    wk->off = voff + (uint64_t)nh * vmat;
+    if (!wk->upload)
+        return NTP_OK;
+    struct ntp_device *dev = wk->md->dev;
+    uint8_t *buf = wk->md->buf;
+    uint8_t *raw = malloc((size_t)(nope > nv ? nope : nv) * row);
+    float *deq = malloc(2 * kmat);
+    if (raw == NULL || deq == NULL)
+        s = ntp__error(NTP_E_NOMEM, "no memory to convert '%s'", t->name);
+    for (int64_t h = 0; h < nh && s == NTP_OK; h++) {
+        const uint64_t off = (uint64_t)(sh->head0 + h) * (uint64_t)(nope + nv) * row;
+        float *tr = deq + r * nope;
+        if ((s = ntp__gguf_read(wk->g, t, off, raw, (size_t)nope * row)) != NTP_OK)
+            break;
+        for (int64_t i = 0; i < nope && s == NTP_OK; i++)
+            s = ntp__dequantize_row(t->type, raw + (size_t)i * row, deq + i * r, r);
+        for (int64_t j = 0; j < r; j++)
+            for (int64_t i = 0; i < nope; i++)
+                tr[j * nope + i] = deq[i * r + j];
+        if (s == NTP_OK)
+            s = dev->iface->upload_2d(dev, buf + koff + (size_t)h * kmat,
+                                      (size_t)nope * sizeof(float), tr,
+                                      (size_t)nope * sizeof(float), (size_t)nope * sizeof(float),
+                                      (size_t)r);
+        if (s == NTP_OK)
+            s = ntp__gguf_read(wk->g, t, off + (uint64_t)nope * row, raw, vmat);
+        if (s == NTP_OK)
+            s = dev->iface->upload_2d(dev, buf + voff + (size_t)h * vmat, row, raw, row, row,
+                                      (size_t)nv);
+    }
+    free(raw);
+    free(deq);
+    if (s != NTP_OK)
+        return s;
+    *kb = (struct ntp_dev_tensor){NTP_TYPE_F32, {nope, nh * r}, (size_t)nope * sizeof(float),
+                                  buf + koff, NTP_PACK_NONE};
+    *vb = (struct ntp_dev_tensor){t->type, {r, nh * nv}, row, buf + voff, NTP_PACK_NONE};
+    wk->done += (uint64_t)nh * (kmat + vmat);
+    return NTP_OK;
+}
+
 /* Every tensor of the device's shard: its layers (the halves it holds), then the final norm and the
  * head. */
 static ntp_status walk_device(struct walk *wk)
 {
     const ntp_gguf *g = wk->g;
     const struct ntp_shard *sh = &wk->md->shard;
-    const unsigned feat = file_features(wk->m, g);
+    const unsigned feat = ntp__model_file_features(wk->m, g);
     const ntp_gguf_tensor *t;
     ntp_status s;
-    for (int64_t il = sh->layer0; il < sh->layer0 + sh->n_layer; il++)
+    for (int64_t il = sh->layer0; il < sh->layer0 + sh->n_layer; il++) {
+        const unsigned bf = ntp__block_features(feat, &wk->m->cfg.hp, il);
+        struct ntp_dev_tensor *lw = &wk->md->w.layer[(il - sh->layer0) * NTP_T_COUNT];
         for (int id = 0; id < NTP_T_COUNT; id++) {
-            if (!ntp__tensor_desc(id)->per_layer || !ntp__tensor_present(id, feat) ||
+            if (!ntp__tensor_desc(id)->per_layer || !ntp__tensor_present(id, bf) ||
                 !(ntp__tensor_attn_half(id) ? ntp__shard_attn(sh, il) : ntp__shard_ffn(sh, il)))
                 continue;
-            struct ntp_dev_tensor *slot = &wk->md->w.layer[(il - sh->layer0) * NTP_T_COUNT + id];
-            if ((s = find_tensor(wk->m, g, id, (int)il, &t)) != NTP_OK ||
-                (s = walk_tensor(wk, t, id, slot)) != NTP_OK)
+            if ((s = find_tensor(wk->m, g, id, (int)il, &t)) != NTP_OK)
+                return s;
+            s = id == NTP_T_ATTN_KV_B ? walk_kv_b(wk, t, &lw[NTP_T_ATTN_K_B], &lw[NTP_T_ATTN_V_B])
+                                      : walk_tensor(wk, t, id, &lw[id]);
+            if (s != NTP_OK)
                 return s;
         }
+    }
     if (sh->n_vocab == 0)
         return NTP_OK;
     if ((s = find_tensor(wk->m, g, NTP_T_OUTPUT_NORM, 0, &t)) != NTP_OK ||
@@ -467,26 +396,6 @@ static ntp_status load_embedding(struct ntp_model *m, const ntp_gguf *g)
         return ntp__error(NTP_E_NOMEM, "cannot allocate %llu bytes for token_embd.weight",
                           (unsigned long long)t->size);
     return ntp__gguf_read(g, t, 0, m->embd, m->embd_row * (size_t)t->ne[1]);
-}
-
-/* llama3-style per-frequency RoPE factors (only llama's graph uses them, as in llama.cpp). */
-static ntp_status load_rope_freqs(struct ntp_model *m, const ntp_gguf *g)
-{
-    const ntp_gguf_tensor *t = ntp_gguf_find_tensor(g, "rope_freqs.weight");
-    if (t == NULL || strcmp(m->arch->name, "llama") != 0)
-        return NTP_OK;
-    const int64_t n = m->cfg.rope.n_rot / 2;
-    if (t->type != NTP_TYPE_F32 || t->ne[0] != n || t->ne[1] != 1)
-        return ntp__error(NTP_E_FORMAT,
-                          "tensor 'rope_freqs.weight': %s [%lld, %lld], expected "
-                          "F32 [%lld] (rope dimensions / 2)",
-                          ntp_type_name(t->type), (long long)t->ne[0], (long long)t->ne[1],
-                          (long long)n);
-    m->rope_freqs = malloc((size_t)n * sizeof(float));
-    if (m->rope_freqs == NULL)
-        return ntp__error(NTP_E_NOMEM, "out of memory");
-    m->cfg.rope.freq_factors = m->rope_freqs;
-    return ntp__gguf_read(g, t, 0, m->rope_freqs, (size_t)n * sizeof(float));
 }
 
 static void mib_text(uint64_t bytes, char *buf, size_t size)
@@ -692,7 +601,7 @@ static void world_vocab(struct ntp_model *m, const int *n_dev)
 static ntp_status load_from(struct ntp_model *m, const ntp_gguf *g)
 {
     ntp_status s;
-    if ((s = read_cfg(g, m)) != NTP_OK || (s = load_rope_freqs(m, g)) != NTP_OK)
+    if ((s = ntp__model_read_cfg(g, m)) != NTP_OK || (s = ntp__model_rope_freqs(m, g)) != NTP_OK)
         return s;
     if ((s = make_devices(m)) != NTP_OK)
         return s;
@@ -797,7 +706,8 @@ static void plan_kv(const struct ntp_model_cfg *cfg, const struct ntp_plan *plan
         }
     for (int d = 0; d < plan->n_dev; d++) {
         const struct ntp_shard *sh = &plan->shard[d];
-        const uint64_t row = 2 * width * (uint64_t)sh->n_head_kv; /* K and V */
+        /* K and V; latent attention's values are its keys' first elements */
+        const uint64_t row = (ntp__cfg_mla(cfg) ? 1 : 2) * width * (uint64_t)sh->n_head_kv;
         kv->bytes[d] = kv->plain[d] = 0;
         for (int64_t il = sh->layer0; il < sh->layer0 + sh->n_layer; il++) {
             if (!ntp__shard_attn(sh, il))
@@ -826,7 +736,7 @@ ntp_status ntp__model_plan_stage(const char *path, int n_dev, int moe_split, int
     ntp_status s = open_model(path, false, &g, &m);
     if (s != NTP_OK)
         return s;
-    if ((s = read_cfg(g, m)) == NTP_OK && n_stage > m->cfg.hp.n_layer)
+    if ((s = ntp__model_read_cfg(g, m)) == NTP_OK && n_stage > m->cfg.hp.n_layer)
         s = ntp__error(NTP_E_INVALID_ARG, "--pp %d: more pipeline stages than the %lld blocks",
                        n_stage, (long long)m->cfg.hp.n_layer);
     if (s == NTP_OK &&

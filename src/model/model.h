@@ -65,6 +65,17 @@ struct ntp_model {
 void ntp__model_embed(const struct ntp_model *m, int32_t tok, float *x);
 
 /*
+ * The model's description from the file (describe.c): read_cfg sets m->arch
+ * and m->cfg (and the sliding-window layers); rope_freqs reads llama3's
+ * per-frequency factors when the file has them; file_features is the
+ * architecture's NTP_FEAT_* bits plus those of the optional tensors the
+ * file has (biases, an untied head, latent attention's variants).
+ */
+ntp_status ntp__model_read_cfg(const ntp_gguf *g, struct ntp_model *m);
+ntp_status ntp__model_rope_freqs(struct ntp_model *m, const ntp_gguf *g);
+unsigned ntp__model_file_features(const struct ntp_model *m, const ntp_gguf *g);
+
+/*
  * Hybrid offload (hybrid.c), called by the loader. place: once the CPU
  * devices have their shards, put a GPU device holding the first
  * params.n_gpu_layers blocks in front of them (and the head, with

@@ -75,7 +75,7 @@ static int64_t head_unit(const struct ntp_hparams *hp, const struct ntp_plan_par
     const int64_t blk = p->attn_block > 0 ? p->attn_block : 1;
     const int64_t group = hp->n_head / hp->n_head_kv;
     /* Heads per legal O cut: the smallest u with u * head_dim_v a multiple of the block. */
-    const int64_t u_o = blk / gcd64(blk, hp->head_dim_v);
+    const int64_t u_o = blk / gcd64(blk, ntp__hp_o_head(hp));
     const int64_t u_kv = lcm64(u_o, group);
     return attn_cost(hp, u_o, p->n_dev) < attn_cost(hp, u_kv, p->n_dev) ? u_o : u_kv;
 }
@@ -155,6 +155,17 @@ ntp_status ntp__plan_make(const struct ntp_hparams *hp, const struct ntp_plan_pa
             sh->n_expert = hp->n_expert;
         }
         out->ffn_devices += sh->n_ff > 0;
+        if (hp->n_expert == 0) {
+            sh->dff0 = sh->ff0;
+            sh->n_dff = sh->n_ff;
+        } else { /* leading dense blocks and shared experts: by features */
+            share(hp->n_layer_dense > 0 ? hp->n_ff : 0, fb, d, p->n_dev, &a, &b);
+            sh->dff0 = a;
+            sh->n_dff = b - a;
+            share(ntp__hp_ff_shexp(hp), fb, d, p->n_dev, &a, &b);
+            sh->sff0 = a;
+            sh->n_sff = b - a;
+        }
         if (p->head) {
             share(hp->n_vocab, 1, d, p->n_dev, &a, &b);
             sh->vocab0 = a;
@@ -187,11 +198,17 @@ int ntp__plan_cut(enum ntp_tensor_id id, const struct ntp_shard *sh, const struc
                   int64_t *start, int64_t *len)
 {
     const int64_t hk = hp->head_dim_k, hv = hp->head_dim_v;
+    const int64_t hq = ntp__hp_q_head(hp), ho = ntp__hp_o_head(hp);
     switch (id) {
     case NTP_T_ATTN_Q:
     case NTP_T_ATTN_Q_BIAS:
-        *start = sh->head0 * hk, *len = sh->n_head * hk;
-        return id == NTP_T_ATTN_Q;
+    case NTP_T_ATTN_Q_B:
+        *start = sh->head0 * hq, *len = sh->n_head * hq;
+        return id != NTP_T_ATTN_Q_BIAS;
+    case NTP_T_ATTN_K_B: /* latent attention's up-projection: whole matrices of its heads */
+    case NTP_T_ATTN_V_B:
+        *start = sh->head0, *len = sh->n_head;
+        return 2;
     case NTP_T_ATTN_K:
     case NTP_T_ATTN_K_BIAS:
         *start = sh->head_kv0 * hk, *len = sh->n_head_kv * hk;
@@ -201,14 +218,21 @@ int ntp__plan_cut(enum ntp_tensor_id id, const struct ntp_shard *sh, const struc
         *start = sh->head_kv0 * hv, *len = sh->n_head_kv * hv;
         return id == NTP_T_ATTN_V;
     case NTP_T_ATTN_OUTPUT: /* row-parallel: the input columns of its heads */
-        *start = sh->head0 * hv, *len = sh->n_head * hv;
+        *start = sh->head0 * ho, *len = sh->n_head * ho;
         return 0;
     case NTP_T_FFN_GATE:
     case NTP_T_FFN_UP:
-        *start = sh->ff0, *len = sh->n_ff;
+        *start = sh->dff0, *len = sh->n_dff;
         return 1;
     case NTP_T_FFN_DOWN: /* row-parallel */
-        *start = sh->ff0, *len = sh->n_ff;
+        *start = sh->dff0, *len = sh->n_dff;
+        return 0;
+    case NTP_T_FFN_GATE_SHEXP:
+    case NTP_T_FFN_UP_SHEXP:
+        *start = sh->sff0, *len = sh->n_sff;
+        return 1;
+    case NTP_T_FFN_DOWN_SHEXP:
+        *start = sh->sff0, *len = sh->n_sff;
         return 0;
     case NTP_T_FFN_GATE_EXPS: /* every expert: the same slice of its width */
     case NTP_T_FFN_UP_EXPS:

@@ -58,8 +58,10 @@ ntp_status ntp__plan_make(const struct ntp_hparams *hp, const struct ntp_plan_pa
 
 /*
  * Which dimension of tensor id a shard cuts (0: input columns, row-parallel;
- * 1: output rows, column-parallel; -1: the whole tensor, replicated) and the
- * slice [*start, *start + *len) it keeps along it.
+ * 1: output rows, column-parallel; 2: whole matrices of a 3-D tensor, the
+ * heads of latent attention's attn_k_b and attn_v_b; -1: the whole tensor,
+ * replicated) and the slice [*start, *start + *len) it keeps along it. The
+ * experts of a 3-D expert tensor are the shard's expert0 .. (not cut here).
  */
 int ntp__plan_cut(enum ntp_tensor_id id, const struct ntp_shard *sh, const struct ntp_hparams *hp,
                   int64_t *start, int64_t *len);

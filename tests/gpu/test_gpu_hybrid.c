@@ -203,6 +203,33 @@ static void check_moe(void)
     CHECK(m == NULL);
 }
 
+/*
+ * deepseek2 (latent attention, a dense first block, a shared expert): the
+ * stand-in runs its blocks, with and without --cpu-moe; the CUDA device,
+ * which has no latent attention, refuses them and says so.
+ */
+static void check_mla(void)
+{
+    struct ntp_gen_params p = fwd_small_mla();
+    p.q_lora = 32;
+    if (stand_in) {
+        check_model(&p, "deepseek2-f32-cpu-moe", false, true);
+        check_model(&p, "deepseek2-f32", false, false);
+        return;
+    }
+    char path[300];
+    if (fwd_gen(&p, "mla", path, sizeof path) != 0)
+        return;
+    ntp_model *m = NULL;
+    ntp_model_params mp = ntp_model_default_params();
+    mp.n_gpu_layers = 1;
+    mp.cpu_moe = true;
+    CHECK_STATUS(ntp_model_load(path, mp, &m), NTP_E_UNSUPPORTED);
+    printf("latent attention on the GPU: %s\n", ntp_last_error());
+    CHECK(strstr(ntp_last_error(), "multi-head latent attention") != NULL);
+    CHECK(m == NULL);
+}
+
 int main(void)
 {
     stand_in = gpu_stand_in();
@@ -229,6 +256,7 @@ int main(void)
     p.tied_output = true;
     check_model(&p, "gemma3-f32", false, false);
     check_moe();
+    check_mla();
     char path[300];
     p = fwd_small("llama");
     if (fwd_gen(&p, "refuse", path, sizeof path) == 0) {

@@ -286,9 +286,49 @@ static void test_experts(const struct ntp_kernels *ref, const struct ntp_kernels
     }
 }
 
+/*
+ * deepseek2's routing (ntp__moe_route_gated) on crafted logits: softmax
+ * probabilities without renormalisation; a selection bias that changes the
+ * choice but not the weights; groups that exclude a globally strong expert;
+ * sigmoid, normalised and scaled weights.
+ */
+static void test_route_gated(void)
+{
+    int32_t sel[4];
+    float w[4], scratch[16];
+    const float l[] = {2.0f, 1.0f, 0.0f, -1.0f};
+    struct ntp_moe_gating g = {NTP_MOE_SOFTMAX, false, 1.0f, 0, 0};
+    ntp__moe_route_gated(l, 4, 2, &g, NULL, scratch, sel, w);
+    double z = exp(2.0) + exp(1.0) + exp(0.0) + exp(-1.0);
+    CHECK(sel[0] == 0 && sel[1] == 1);
+    CHECK(fabs(w[0] - exp(2.0) / z) < 1e-6 && fabs(w[1] - exp(1.0) / z) < 1e-6);
+    /* the bias lifts expert 3 above expert 1; its weight stays its probability */
+    const float bias[] = {0.0f, 0.0f, 0.0f, 0.5f};
+    ntp__moe_route_gated(l, 4, 2, &g, bias, scratch, sel, w);
+    CHECK(sel[0] == 0 && sel[1] == 3);
+    CHECK(fabs(w[1] - exp(-1.0) / z) < 1e-6);
+    /* groups {0,1} {2,3} {4,5} {6,7}, best two of each summed; one group used: expert 0's
+       group scores 5 + 0 while group {2,3} scores 4 + 3, so expert 0 (the best) is out */
+    const float m[] = {5.0f, 0.0f, 4.0f, 3.0f, 1.0f, 1.0f, 0.0f, 0.0f};
+    g = (struct ntp_moe_gating){NTP_MOE_SIGMOID, true, 2.5f, 4, 1};
+    ntp__moe_route_gated(m, 8, 2, &g, NULL, scratch, sel, w);
+    CHECK(sel[0] == 2 && sel[1] == 3);
+    const double s2 = 1 / (1 + exp(-4.0)), s3 = 1 / (1 + exp(-3.0));
+    CHECK(fabs(w[0] - 2.5 * s2 / (s2 + s3)) < 1e-6 && fabs(w[1] - 2.5 * s3 / (s2 + s3)) < 1e-6);
+    /* two groups used: expert 0 is back */
+    g.n_group_used = 2;
+    ntp__moe_route_gated(m, 8, 2, &g, NULL, scratch, sel, w);
+    CHECK(sel[0] == 0 && sel[1] == 2);
+    /* qwen3moe's gate is ntp__moe_route */
+    g = (struct ntp_moe_gating){NTP_MOE_SOFTMAX_TOPK, false, 1.0f, 0, 0};
+    ntp__moe_route_gated(l, 4, 2, &g, NULL, scratch, sel, w);
+    CHECK(sel[0] == 0 && sel[1] == 1 && fabs(w[0] + w[1] - 1.0) < 1e-6);
+}
+
 int main(void)
 {
     test_route();
+    test_route_gated();
     struct ntp_kernels ref, k;
     CHECK_OK(ntp__kernels_init(&ref, "ref"));
     const char *isas[] = {"ref", "avx2", "avx512", "amx"};

@@ -58,6 +58,28 @@ static inline struct ntp_gen_params fwd_small(const char *arch)
     return p;
 }
 
+/*
+ * A small deepseek2: 3 blocks (the first dense, then 8 experts of 32 and a
+ * shared one), 4 heads of 24 (8 of them RoPE) with values of 16 over a
+ * latent of 32.
+ */
+static inline struct ntp_gen_params fwd_small_mla(void)
+{
+    struct ntp_gen_params p = fwd_small("deepseek2");
+    p.n_layer = 3;
+    p.n_head_kv = 1;
+    p.head_dim = 24;
+    p.rope_dim = 8;
+    p.v_head_dim = 16;
+    p.kv_lora = 32;
+    p.n_expert = 8;
+    p.n_expert_used = 2;
+    p.n_ff_exp = 32;
+    p.n_layer_dense = 1;
+    p.n_expert_shared = 1;
+    return p;
+}
+
 /* Write the model described by p to <tmp>/<name>.gguf; path receives the file name. */
 static inline int fwd_gen(const struct ntp_gen_params *p, const char *name, char *path, size_t size)
 {
@@ -193,6 +215,38 @@ static inline int fwd_engine(const char *model, enum ntp_type kv, int32_t n_batc
                              const int32_t *toks, int n, float *out, int n_greedy, int32_t *gen)
 {
     return fwd_engine_ctx(model, kv, n_batch, 128, toks, n, out, n_greedy, gen);
+}
+
+/*
+ * The model p against the reference, with the F16 and the F32 cache: the
+ * logits of all n prompt positions agree to 1e-3 (max |diff| / max |ref|),
+ * and the next n_greedy greedy tokens are identical. eng and ref hold n *
+ * n_vocab floats each.
+ */
+static inline void fwd_check_reference(const char *name, const struct ntp_gen_params *p, int n,
+                                       int n_greedy, float *eng, float *ref)
+{
+    char path[300];
+    if (fwd_gen(p, name, path, sizeof path) != 0)
+        return;
+    static const struct {
+        const char *name;
+        enum ntp_type type;
+    } kvs[] = {{"f16", NTP_TYPE_F16}, {"f32", NTP_TYPE_F32}};
+    const size_t nf = (size_t)n * (size_t)p->n_vocab;
+    for (size_t i = 0; i < sizeof kvs / sizeof kvs[0]; i++) {
+        int32_t toks[FWD_MAX_TOK], g_eng[FWD_MAX_TOK], g_ref[FWD_MAX_TOK];
+        fwd_tokens(toks, n, (int32_t)p->n_vocab, 3);
+        CHECK(fwd_engine(path, kvs[i].type, 512, toks, n, eng, n_greedy, g_eng) == 0);
+        CHECK(fwd_reference(path, toks, n, kvs[i].name, n_greedy, ref, nf, g_ref) == 0);
+        const double err = fwd_rel_err(eng, ref, nf);
+        printf("%-16s kv %s: max|diff|/max|ref| = %.2e\n", name, kvs[i].name, err);
+        CHECK(err <= 1e-3);
+        const bool same = memcmp(g_eng, g_ref, (size_t)n_greedy * sizeof *g_eng) == 0;
+        for (int j = 0; !same && j < n_greedy; j++)
+            fprintf(stderr, "  greedy %d: engine %d reference %d\n", j, g_eng[j], g_ref[j]);
+        CHECK(same);
+    }
 }
 
 #endif /* NTP_TESTS_FORWARD_UTIL_H */

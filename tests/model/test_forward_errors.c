@@ -6,7 +6,9 @@
  * before anything is allocated), context overflow and bad token ids; for
  * gemma3 a missing post-norm and bad sliding-window keys; for qwen3moe bad
  * expert counts, expert tensors missing, misshapen or of a type the kernels
- * lack, and an unknown split.
+ * lack, and an unknown split; for deepseek2 its latent attention's and
+ * routing's keys missing or inconsistent, and its tensors missing or
+ * misshapen.
  */
 #include "forward_util.h"
 #include "model/hybrid.h"
@@ -274,6 +276,58 @@ static void test_moe_errors(ntp_model_params mp)
     expect_load_error(base, mp, NTP_E_INVALID_ARG, (const char *const[]){"moe_split 7", NULL});
 }
 
+/* deepseek2: the latent attention's and the routing's keys and tensors. */
+static void test_mla_errors(ntp_model_params mp)
+{
+    char path[300];
+    make_variant("d-lora", &(struct edit){.drop_key = "deepseek2.attention.kv_lora_rank"}, path,
+                 sizeof path);
+    expect_load_error(path, mp, NTP_E_NOT_FOUND,
+                      (const char *const[]){"deepseek2.attention.kv_lora_rank", NULL});
+    make_variant("d-rope", &(struct edit){.drop_key = "deepseek2.rope.dimension_count"}, path,
+                 sizeof path);
+    expect_load_error(path, mp, NTP_E_NOT_FOUND,
+                      (const char *const[]){"deepseek2.rope.dimension_count", NULL});
+    make_variant("d-klen",
+                 &(struct edit){.set_key = "deepseek2.attention.key_length", .set_u32 = 24}, path,
+                 sizeof path);
+    expect_load_error(path, mp, NTP_E_FORMAT,
+                      (const char *const[]){"deepseek2.attention.key_length = 24",
+                                            "key_length_mla", "= 40", NULL});
+    make_variant("d-shared", &(struct edit){.drop_key = "deepseek2.expert_shared_count"}, path,
+                 sizeof path);
+    expect_load_error(path, mp, NTP_E_NOT_FOUND,
+                      (const char *const[]){"deepseek2.expert_shared_count", NULL});
+    make_variant("d-gating",
+                 &(struct edit){.set_key = "deepseek2.expert_gating_func", .set_u32 = 4}, path,
+                 sizeof path);
+    expect_load_error(path, mp, NTP_E_UNSUPPORTED,
+                      (const char *const[]){"deepseek2.expert_gating_func = 4", "sigmoid", NULL});
+    make_variant("d-groups",
+                 &(struct edit){.set_key = "deepseek2.expert_group_count", .set_u32 = 3}, path,
+                 sizeof path);
+    expect_load_error(path, mp, NTP_E_FORMAT,
+                      (const char *const[]){"deepseek2.expert_group_count = 3",
+                                            "does not divide", NULL});
+    make_variant("d-dense",
+                 &(struct edit){.set_key = "deepseek2.leading_dense_block_count", .set_u32 = 2},
+                 path, sizeof path);
+    expect_load_error(path, mp, NTP_E_NOT_FOUND,
+                      (const char *const[]){"blk.1.ffn_gate.weight", NULL});
+    make_variant("d-kva", &(struct edit){.drop_tensor = "blk.1.attn_kv_a_mqa.weight"}, path,
+                 sizeof path);
+    expect_load_error(path, mp, NTP_E_NOT_FOUND,
+                      (const char *const[]){"blk.1.attn_kv_a_mqa.weight", "deepseek2", NULL});
+    make_variant("d-kb", &(struct edit){.reshape_tensor = "blk.0.attn_k_b.weight"}, path,
+                 sizeof path);
+    expect_load_error(path, mp, NTP_E_FORMAT,
+                      (const char *const[]){"blk.0.attn_k_b.weight", "[16, 32, 4]", NULL});
+    make_variant("d-shexp", &(struct edit){.drop_tensor = "blk.2.ffn_down_shexp.weight"}, path,
+                 sizeof path);
+    expect_load_error(path, mp, NTP_E_NOT_FOUND,
+                      (const char *const[]){"blk.2.ffn_down_shexp.weight", NULL});
+}
+
 static void test_decode_errors(void)
 {
     ntp_model *m = NULL;
@@ -341,6 +395,14 @@ int main(void)
         ntp_model_params mp = ntp_model_default_params();
         mp.n_threads = 1;
         test_moe_errors(mp);
+    }
+    p = fwd_small_mla();
+    p.n_group = 4;
+    p.n_group_used = 2;
+    if (fwd_gen(&p, "base-mla", base, sizeof base) == 0) {
+        ntp_model_params mp = ntp_model_default_params();
+        mp.n_threads = 1;
+        test_mla_errors(mp);
     }
     ntp_model *m = (ntp_model *)1;
     CHECK_STATUS(ntp_model_load("/nonexistent/x.gguf", ntp_model_default_params(), &m), NTP_E_IO);

@@ -496,7 +496,7 @@ static void test_arch_table(void)
 {
     char names[64];
     ntp__arch_names(names, sizeof names);
-    CHECK(strcmp(names, "llama, qwen2, qwen3, qwen3moe, gemma3") == 0);
+    CHECK(strcmp(names, "llama, qwen2, qwen3, qwen3moe, gemma3, deepseek2") == 0);
     const struct ntp_arch *l = ntp__arch_find("llama"), *q2 = ntp__arch_find("qwen2"),
                           *q3 = ntp__arch_find("qwen3");
     CHECK(l && q2 && q3 && ntp__arch_find("gpt2") == NULL && ntp__arch_find(NULL) == NULL);

@@ -3,7 +3,7 @@
 # mpirun, on one machine (loopback, oversubscribed): every rank's devices
 # form one group, and the text, perplexity and logits must be those of one
 # process with as many devices (--tp N), bit for bit (the sums meet in the
-# same order). Dense and MoE models, 2 and 3 ranks, 2 ranks of 2 devices;
+# same order). Dense, MoE and deepseek2 models, 2 and 3 ranks, 2 ranks of 2 devices;
 # pipeline stages (--pp) give the text of one stage's devices; stdin reaches
 # rank 0 only (chat, perplexity); serve answers concurrent requests alike and
 # stops on SIGTERM; bench reports the group and the hand-over's share. Faults end every rank
@@ -25,11 +25,14 @@ mpi() { timeout 120 mpirun --oversubscribe --bind-to none -np "$@"; }
 "$numatp" gen -q -o "$tmp/d.gguf" --layers 3 --heads 6 --kv-heads 3 --dim 192 --ff 384
 "$numatp" gen -q -o "$tmp/q.gguf" --layers 3 --heads 6 --kv-heads 3 --dim 192 --ff 384 --type q8_0
 "$numatp" gen -q -o "$tmp/m.gguf" --preset tiny-moe
+"$numatp" gen -q -o "$tmp/l.gguf" --arch deepseek2 --dim 128 --layers 3 --heads 4 --kv-heads 1 \
+    --head-dim 48 --rope-dim 16 --v-head-dim 32 --kv-lora 64 --q-lora 64 --ff 256 --experts 8 \
+    --expert-ff 64 --dense-layers 1 --shared-experts 1 --vocab 300
 run() { "$@" -p "the quick brown fox" -n 16 --temp 0 2>"$tmp/err"; }
 
 # Text: N ranks of one device each equal one process of N devices, and so
 # one device alone (greedy tokens do not move with the cut on these models).
-for model in d m; do
+for model in d m l; do
     one=$(run "$numatp" run -m "$tmp/$model.gguf" -t 2 --tp 1)
     for np in 2 3; do
         want=$(run "$numatp" run -m "$tmp/$model.gguf" -t 2 --tp $np)
@@ -56,6 +59,9 @@ done
 want=$(run "$numatp" run -m "$tmp/m.gguf" -t 2 --tp 2)
 got=$(run mpi 2 "$numatp" run -m "$tmp/m.gguf" -t 2 --tp 2 --pp 2)
 check '[ "$got" = "$want" ]' "moe --tp 2 --pp 2: '$got' vs --tp 2 '$want' ($(tail -3 "$tmp/err"))"
+want=$(run "$numatp" run -m "$tmp/l.gguf" -t 2 --tp 1)
+got=$(run mpi 3 "$numatp" run -m "$tmp/l.gguf" -t 1 --pp 3)
+check '[ "$got" = "$want" ]' "deepseek2 --pp 3: '$got' vs --tp 1 '$want' ($(tail -3 "$tmp/err"))"
 
 # chat: rank 0 reads the turns from stdin, every rank answers them alike.
 printf 'hello there\nwhat is this\n' >"$tmp/turns.txt"

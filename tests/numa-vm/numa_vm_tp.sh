@@ -5,7 +5,9 @@
 # --verify-numa` on three tiny generated models (llama; gemma3, whose local
 # layers keep ring KV caches and whose post-norms follow the all-reduce; a
 # qwen3moe, its experts split by features and, once more, by whole experts:
-# every expert page on its device's node). The
+# every expert page on its device's node; a deepseek2, whose latent
+# attention caches the latent on every device, with a dense first block and
+# a shared expert). The
 # source and build folders are shared with the guest at their own paths, so a
 # clone anywhere works (under
 # /tmp, say, which the guest's own /tmp would otherwise hide). Passes when
@@ -37,6 +39,10 @@ cd "$work" || exit 1
 "$numatp" gen -o moe.gguf --arch qwen3moe --dim 128 --layers 2 --heads 4 --kv-heads 2 \
     --ff 256 --experts 8 --experts-used 2 --expert-ff 64 --vocab 300 --ctx 64 --type q8_0 \
     >/dev/null 2>gen.err || { cat gen.err; exit 1; }
+"$numatp" gen -o mla.gguf --arch deepseek2 --dim 128 --layers 2 --heads 4 --kv-heads 1 \
+    --head-dim 48 --rope-dim 16 --v-head-dim 32 --kv-lora 64 --q-lora 64 --ff 256 --experts 8 \
+    --experts-used 2 --expert-ff 64 --dense-layers 1 --shared-experts 1 --vocab 300 --ctx 64 \
+    --type q8_0 >/dev/null 2>gen.err || { cat gen.err; exit 1; }
 
 # In the guest, per model: --tp auto with the page check, then --tp 1; outputs
 # stay in $work. At -c 2048 the gemma3 local layers keep a ring (4 + 512 - 1
@@ -49,14 +55,16 @@ run_pair() { # run_pair MODEL PREFIX CTX [OPTION...]
 -c $c --tp 1 >${p}one.out 2>${p}one.err; echo \$a \$? >${p}rc"
 }
 guest_cmd="$(run_pair model.gguf '' 64); $(run_pair gemma.gguf g- 2048); \
-$(run_pair moe.gguf m- 64); $(run_pair moe.gguf e- 64 --moe-split experts)"
+$(run_pair moe.gguf m- 64); $(run_pair moe.gguf e- 64 --moe-split experts); \
+$(run_pair mla.gguf d- 64)"
 # The work folder (the current directory) is shared read-write by default.
 "$here/run-in-numa-vm.sh" --nodes "$nodes" --mem-per-node 512M --cpus-per-node 1 \
     --ro "$source_root" --ro "$build_root" --timeout 500 -- bash -c "$guest_cmd"
 vm_rc=$?
-if [ $vm_rc -ne 0 ] || [ ! -f rc ] || [ ! -f g-rc ] || [ ! -f m-rc ] || [ ! -f e-rc ]; then
+if [ $vm_rc -ne 0 ] || [ ! -f rc ] || [ ! -f g-rc ] || [ ! -f m-rc ] || [ ! -f e-rc ] ||
+    [ ! -f d-rc ]; then
     echo "FAIL: the guest did not run the commands (run-in-numa-vm.sh exit $vm_rc)"
-    cat auto.err one.err g-auto.err g-one.err m-auto.err e-auto.err 2>/dev/null
+    cat auto.err one.err g-auto.err g-one.err m-auto.err e-auto.err d-auto.err 2>/dev/null
     exit 1
 fi
 fail=0
@@ -84,5 +92,6 @@ check_pair "" llama
 check_pair g- gemma3
 check_pair m- "qwen3moe split by features"
 check_pair e- "qwen3moe split by experts"
-[ $fail = 0 ] && echo "numa-vm: $nodes nodes, llama, gemma3 and qwen3moe (both splits): devices on their nodes, pages placed, same tokens as --tp 1"
+check_pair d- deepseek2
+[ $fail = 0 ] && echo "numa-vm: $nodes nodes, llama, gemma3, qwen3moe (both splits) and deepseek2: devices on their nodes, pages placed, same tokens as --tp 1"
 exit $fail

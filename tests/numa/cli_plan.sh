@@ -4,7 +4,8 @@
 # devices; KV heads marked shared over 4 devices with 2 KV heads; the KV
 # cache per device, smaller where gemma3's sliding-window layers keep a ring,
 # and for serve's --parallel sequences; the GPU's share under -ngl and
-# --cpu-moe, and a --cpu-moe run placed so; under mpirun (--ranks, --pp)
+# --cpu-moe, and a --cpu-moe run placed so; deepseek2's latent, its bytes
+# per token and its dense and shared slices; under mpirun (--ranks, --pp)
 # each rank's devices and what it sends per token; usage errors.
 set -uo pipefail
 numatp=$1
@@ -64,7 +65,20 @@ check 'grep -q "missing.gguf" "$tmp/err"' "the message names the file"
 out=$("$numatp" plan -m "$tmp/moe.gguf" --tp 2)
 check 'grep -q "4 experts of 64, 2 per token (split by features" <<<"$out"' "experts: $out"
 check 'grep -q "^dev 1 .*ffn \[    32,     64)     32" <<<"$out"' "expert slice: $out"
-check 'grep -q "the norms and the routers" <<<"$out"' "routers replicated: $out"
+check 'grep -q "the norms, the routers" <<<"$out"' "routers replicated: $out"
+# deepseek2: heads over one latent that every device caches, its bytes per token (3 layers x
+# (32 + 8) x 2 bytes at F16), the dense first block's and the shared expert's slices.
+"$numatp" gen -o "$tmp/mla.gguf" --arch deepseek2 --dim 64 --layers 3 --heads 4 --kv-heads 1 \
+    --head-dim 24 --rope-dim 8 --v-head-dim 16 --kv-lora 32 --ff 96 --experts 8 \
+    --expert-ff 32 --shared-experts 1 --dense-layers 1 --vocab 300 2>/dev/null
+out=$("$numatp" plan -m "$tmp/mla.gguf" --tp 2)
+check 'grep -q "4 heads of 24 over one latent of 32 + 8 RoPE (MLA" <<<"$out"' "latent: $out"
+check 'grep -q "kv cache per token: 240 bytes" <<<"$out"' "latent bytes per token: $out"
+check 'grep -q "^        dense ffn \[    48,     96)     48   shared experts \[    16,     32)     16" <<<"$out"' \
+    "dense and shared slices: $out"
+check 'grep -q "the latent.s (and the query.s low-rank) projections" <<<"$out"' "latent replicated: $out"
+out=$("$numatp" info -m "$tmp/mla.gguf")
+check 'grep -q "240 bytes per token" <<<"$out"' "info: latent bytes per token: $out"
 out=$("$numatp" plan -m "$tmp/moe.gguf" --tp 3 --moe-split experts)
 check 'grep -q "split by experts" <<<"$out"' "split by experts: $out"
 check '[ "$(grep -c "^        experts \[" <<<"$out")" = 3 ]' "an experts line per device: $out"

@@ -1,11 +1,13 @@
 #!/usr/bin/python3
-"""Reference forward pass (numpy) for llama / qwen2 / qwen3 / qwen3moe / gemma3 GGUF models.
+"""Reference forward pass (numpy) for llama / qwen2 / qwen3 / qwen3moe / gemma3 /
+deepseek2 GGUF models.
 
 It computes what llama.cpp computes for these architectures (see README.md in
 this folder for each behaviour mirrored and the llama.cpp source it comes
 from), in float64 by default, so that the C engine's logits can be checked
 against it. It is written from the format and model definitions and shares
-no code with the engine.
+no code with the engine. deepseek2 lives in deepseek2.py; load_model() and
+forward() dispatch to it.
 
 Usage:
   /usr/bin/python3 tests/reference/forward.py MODEL.gguf --tokens "1 2 3" \
@@ -27,6 +29,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gguf_read import GGUFError, GGUFFile  # noqa: E402
+
+# deepseek2.py imports this module as "forward"; when it runs as a script,
+# make that name refer to this very module, so that there is one ModelError.
+sys.modules.setdefault("forward", sys.modules[__name__])
 
 ROPE_NORMAL = "normal"  # rotate adjacent pairs (2i, 2i+1)
 ROPE_NEOX = "neox"      # rotate pairs (i, i + n_rot/2)
@@ -182,9 +188,9 @@ class HParams:
     def __init__(self, g):
         self.arch = g.get("general.architecture")
         if self.arch not in ARCH_ROPE:
-            raise ModelError("%s: general.architecture is %r; this reference "
-                             "supports %s" % (g.path, self.arch,
-                                              ", ".join(sorted(ARCH_ROPE))))
+            raise ModelError("%s: general.architecture is %r; this class "
+                             "supports %s (deepseek2: load_model / deepseek2.Model)"
+                             % (g.path, self.arch, ", ".join(sorted(ARCH_ROPE))))
         a = self.arch
 
         def need(key):
@@ -321,12 +327,14 @@ class Model:
            and numatp keep an F16 cache by default), "f32" keeps them exact.
     """
 
+    hparams_class = HParams  # deepseek2.Model reads its own
+
     def __init__(self, path_or_gguf, dtype=np.float64, kv="f16"):
         g = path_or_gguf
         if not isinstance(g, GGUFFile):
             g = GGUFFile(g)
         self.g = g
-        self.hp = HParams(g)
+        self.hp = self.hparams_class(g)
         self.dtype = np.dtype(dtype)
         if kv not in ("f16", "f32"):
             raise ValueError("kv must be f16 or f32")
@@ -343,7 +351,7 @@ class Model:
         self.output_name = ("output.weight" if "output.weight" in g.tensors
                             else "token_embd.weight")
         # Only the llama graph passes rope factors to ggml_rope_ext
-        # (models/llama.cpp); qwen2/qwen3 pass nullptr.
+        # (models/llama.cpp); qwen2/qwen3 (and deepseek2) pass nullptr.
         self.rope_factors = None
         if self.hp.arch == "llama" and "rope_freqs.weight" in g.tensors:
             self.rope_factors = self.w("rope_freqs.weight").reshape(-1)
@@ -363,6 +371,18 @@ class Model:
 
     def opt(self, name):
         return self.w(name) if name in self.g.tensors else None
+
+    def describe(self):
+        """One line of model facts (forward.py -v)."""
+        hp = self.hp
+        return ("arch %s n_embd %d n_layer %d n_head %d/%d head_dim %d n_rot %d "
+                "rope %s base %g scaling %s freq_scale %g ext_factor %g "
+                "n_ctx_orig %d mscale %g factors %s n_vocab %d output %s\n"
+                % (hp.arch, hp.n_embd, hp.n_layer, hp.n_head, hp.n_head_kv,
+                   hp.head_dim_k, hp.n_rot, hp.rope_mode, hp.freq_base,
+                   hp.rope_scaling, hp.freq_scale, hp.ext_factor, hp.n_ctx_orig,
+                   hp.mscale, "yes" if self.rope_factors is not None else "no",
+                   self.n_vocab, self.output_name))
 
     def _check_shapes(self):
         hp = self.hp
@@ -399,6 +419,18 @@ class Model:
         if out[1] != hp.n_embd:
             raise ModelError("%s: %s has shape %s, expected (n_vocab, %d)"
                              % (self.g.path, self.output_name, out, hp.n_embd))
+
+
+def load_model(path_or_gguf, dtype=np.float64, kv="f16"):
+    """Model for the file's architecture: deepseek2.Model for deepseek2,
+    Model otherwise (same arguments as Model)."""
+    g = path_or_gguf
+    if not isinstance(g, GGUFFile):
+        g = GGUFFile(g)
+    if g.get("general.architecture") == "deepseek2":
+        import deepseek2
+        return deepseek2.Model(g, dtype, kv)
+    return Model(g, dtype, kv)
 
 
 def linear(x, w, b=None):
@@ -528,6 +560,9 @@ def forward(m, tokens, cache=None, all_logits=False):
     else (1, n_vocab) for the last token. The cache is extended in place.
     """
     hp = m.hp
+    if hp.arch == "deepseek2":
+        import deepseek2
+        return deepseek2.forward(m, tokens, cache, all_logits)
     if cache is None:
         cache = KVCache(hp.n_layer)
     toks = np.asarray(tokens, dtype=np.int64).reshape(-1)
@@ -582,7 +617,8 @@ def _parse_tokens(s):
 def main(argv=None):
     ap = argparse.ArgumentParser(
         prog="forward.py",
-        description="numpy reference forward pass for llama/qwen2/qwen3 GGUF")
+        description="numpy reference forward pass for llama/qwen2/qwen3/"
+                    "qwen3moe/gemma3/deepseek2 GGUF")
     ap.add_argument("model", help="GGUF model file")
     ap.add_argument("--tokens", required=True, type=_parse_tokens,
                     help='prompt token ids, e.g. "1 2 3"')
@@ -602,19 +638,10 @@ def main(argv=None):
     if args.greedy < 0:
         ap.error("--greedy must be >= 0")
     try:
-        m = Model(args.model, np.float64 if args.dtype == "f64" else np.float32,
-                  args.kv)
+        m = load_model(args.model, np.float64 if args.dtype == "f64" else np.float32,
+                       args.kv)
         if args.verbose:
-            hp = m.hp
-            sys.stderr.write(
-                "arch %s n_embd %d n_layer %d n_head %d/%d head_dim %d n_rot %d "
-                "rope %s base %g scaling %s freq_scale %g ext_factor %g "
-                "n_ctx_orig %d mscale %g factors %s n_vocab %d output %s\n"
-                % (hp.arch, hp.n_embd, hp.n_layer, hp.n_head, hp.n_head_kv,
-                   hp.head_dim_k, hp.n_rot, hp.rope_mode, hp.freq_base,
-                   hp.rope_scaling, hp.freq_scale, hp.ext_factor, hp.n_ctx_orig,
-                   hp.mscale, "yes" if m.rope_factors is not None else "no",
-                   m.n_vocab, m.output_name))
+            sys.stderr.write(m.describe())
         logits, gen = greedy(m, args.tokens, args.greedy)
     except (OSError, GGUFError, ModelError) as e:
         sys.stderr.write("forward.py: %s\n" % e)

@@ -300,3 +300,143 @@ def tiny_model(path, arch="llama", seed=0, n_vocab=64, n_embd=32, n_layer=2,
         mat("output.weight", n_vocab, n_embd)
     w.write(path)
     return weights
+
+
+def tiny_deepseek2(path, seed=0, n_vocab=64, n_embd=32, n_layer=3, n_head=4,
+                   q_lora=0, kv_lora=16, nope=8, rope=4, v_dim=10, n_dense_lead=1,
+                   n_ff=48, n_expert=8, n_expert_used=2, n_ff_exp=16, n_shared=1,
+                   gating=None, probs_b=False, n_groups=0, n_group_used=0,
+                   norm_w=None, w_scale=None, legacy=False, tied=False, eps=1e-6,
+                   rope_base=10000.0, fused_gate_up=False, wtype=GGML_F32, extra_kv=(),
+                   skip=()):
+    """Write a small random deepseek2 model (F32 norms, router and bias).
+
+    q_lora > 0: attn_q_a / attn_q_a_norm / attn_q_b, else attn_q. The per-head
+    K and V maps of the latent (Wk: nope x kv_lora, Wv: v_dim x kv_lora) are
+    drawn the same way for both layouts and stored as the current converter
+    does (legacy False: attn_k_b = Wk transposed, attn_v_b = Wv, the _mla
+    keys, key_length kv_lora + rope, value_length kv_lora, one KV head) or
+    as old files did (legacy True: attn_kv_b with each head's Wk rows then Wv
+    rows, key_length nope + rope, value_length v_dim, n_head KV heads), so the
+    same seed gives equivalent files. gating, norm_w, w_scale, n_groups are
+    written only when given. fused_gate_up stores the same experts as one
+    ffn_gate_up_exps (gate rows, then up rows, per expert). skip: names of
+    keys or tensors to leave out.
+    The files load in llama.cpp itself (llama-server), which is how the
+    reference was cross-checked (README.md).
+    Returns the float32 weights written, plus "blk.N.wk"/"blk.N.wv" (numpy
+    (n_head, nope, kv_lora) and (n_head, v_dim, kv_lora)).
+    """
+    rng = np.random.default_rng(seed)
+    w = GGUFWriter()
+    a = "deepseek2"
+    skip = set(skip)
+
+    def add(key, t, v):
+        if key not in skip:
+            w.add(key, t, v)
+
+    add("general.architecture", T_STRING, a)
+    add("general.name", T_STRING, "tiny-deepseek2")
+    add(a + ".context_length", T_UINT32, 256)
+    add(a + ".embedding_length", T_UINT32, n_embd)
+    add(a + ".block_count", T_UINT32, n_layer)
+    add(a + ".feed_forward_length", T_UINT32, n_ff)
+    add(a + ".attention.head_count", T_UINT32, n_head)
+    add(a + ".attention.head_count_kv", T_UINT32, n_head if legacy else 1)
+    add(a + ".attention.key_length", T_UINT32, nope + rope if legacy else kv_lora + rope)
+    add(a + ".attention.value_length", T_UINT32, v_dim if legacy else kv_lora)
+    if not legacy:
+        add(a + ".attention.key_length_mla", T_UINT32, nope + rope)
+        add(a + ".attention.value_length_mla", T_UINT32, v_dim)
+    add(a + ".attention.layer_norm_rms_epsilon", T_FLOAT32, eps)
+    # llama.cpp requires q_lora_rank (0: attn_q) unless the block count is a "lite" one
+    add(a + ".attention.q_lora_rank", T_UINT32, q_lora)
+    add(a + ".attention.kv_lora_rank", T_UINT32, kv_lora)
+    add(a + ".rope.dimension_count", T_UINT32, rope)
+    add(a + ".rope.freq_base", T_FLOAT32, rope_base)
+    add(a + ".leading_dense_block_count", T_UINT32, n_dense_lead)
+    add(a + ".vocab_size", T_UINT32, n_vocab)
+    add(a + ".expert_count", T_UINT32, n_expert)
+    add(a + ".expert_used_count", T_UINT32, n_expert_used)
+    add(a + ".expert_feed_forward_length", T_UINT32, n_ff_exp)
+    add(a + ".expert_shared_count", T_UINT32, n_shared)
+    if gating is not None:
+        add(a + ".expert_gating_func", T_UINT32, gating)
+    if norm_w is not None:
+        add(a + ".expert_weights_norm", T_BOOL, norm_w)
+    if w_scale is not None:
+        add(a + ".expert_weights_scale", T_FLOAT32, w_scale)
+    if n_groups:
+        add(a + ".expert_group_count", T_UINT32, n_groups)
+        add(a + ".expert_group_used_count", T_UINT32, n_group_used)
+    for k, t, v in extra_kv:  # not filtered: skip a key and add it back changed
+        w.add(k, t, v)
+    add("tokenizer.ggml.model", T_STRING, "llama")
+    add("tokenizer.ggml.tokens", (T_ARRAY, T_STRING), ["<t%d>" % i for i in range(n_vocab)])
+    add("tokenizer.ggml.scores", (T_ARRAY, T_FLOAT32), [0.0] * n_vocab)
+    add("tokenizer.ggml.token_type", (T_ARRAY, T_INT32), [1] * n_vocab)
+
+    weights = {}
+
+    def put(name, m, t=None):
+        weights[name] = m
+        if name not in skip:
+            w.add_array(name, m, wtype if t is None else t)
+
+    def mat(name, *shape, t=None):
+        m = (rng.standard_normal(shape) / np.sqrt(shape[-1])).astype(np.float32)
+        put(name, m, t)
+
+    def vec(name, n, center=1.0, spread=0.1):
+        put(name, (center + spread * rng.standard_normal(n)).astype(np.float32), GGML_F32)
+
+    put("token_embd.weight", rng.standard_normal((n_vocab, n_embd)).astype(np.float32))
+    hd_k = nope + rope
+    for i in range(n_layer):
+        p = "blk.%d." % i
+        vec(p + "attn_norm.weight", n_embd)
+        if q_lora:
+            mat(p + "attn_q_a.weight", q_lora, n_embd)
+            vec(p + "attn_q_a_norm.weight", q_lora)
+            mat(p + "attn_q_b.weight", n_head * hd_k, q_lora)
+        else:
+            mat(p + "attn_q.weight", n_head * hd_k, n_embd)
+        mat(p + "attn_kv_a_mqa.weight", kv_lora + rope, n_embd)
+        vec(p + "attn_kv_a_norm.weight", kv_lora)
+        wk = (rng.standard_normal((n_head, nope, kv_lora)) / np.sqrt(kv_lora)).astype(np.float32)
+        wv = (rng.standard_normal((n_head, v_dim, kv_lora)) / np.sqrt(kv_lora)).astype(np.float32)
+        weights[p + "wk"], weights[p + "wv"] = wk, wv
+        if legacy:
+            put(p + "attn_kv_b.weight", np.concatenate([wk, wv], axis=1).reshape(
+                n_head * (nope + v_dim), kv_lora))
+        else:
+            put(p + "attn_k_b.weight", np.ascontiguousarray(wk.transpose(0, 2, 1)))
+            put(p + "attn_v_b.weight", wv)
+        mat(p + "attn_output.weight", n_embd, n_head * v_dim)
+        vec(p + "ffn_norm.weight", n_embd)
+        if i < n_dense_lead:
+            mat(p + "ffn_gate.weight", n_ff, n_embd)
+            mat(p + "ffn_up.weight", n_ff, n_embd)
+            mat(p + "ffn_down.weight", n_embd, n_ff)
+            continue
+        mat(p + "ffn_gate_inp.weight", n_expert, n_embd, t=GGML_F32)
+        if probs_b:
+            vec(p + "exp_probs_b.bias", n_expert, 0.0, 0.2)
+        gate = (rng.standard_normal((n_expert, n_ff_exp, n_embd)) / np.sqrt(n_embd)).astype(np.float32)
+        up = (rng.standard_normal((n_expert, n_ff_exp, n_embd)) / np.sqrt(n_embd)).astype(np.float32)
+        if fused_gate_up:
+            put(p + "ffn_gate_up_exps.weight", np.concatenate([gate, up], axis=1))
+        else:
+            put(p + "ffn_gate_exps.weight", gate)
+            put(p + "ffn_up_exps.weight", up)
+        mat(p + "ffn_down_exps.weight", n_expert, n_embd, n_ff_exp)
+        if n_shared:
+            mat(p + "ffn_gate_shexp.weight", n_ff_exp * n_shared, n_embd)
+            mat(p + "ffn_up_shexp.weight", n_ff_exp * n_shared, n_embd)
+            mat(p + "ffn_down_shexp.weight", n_embd, n_ff_exp * n_shared)
+    vec("output_norm.weight", n_embd)
+    if not tied:
+        mat("output.weight", n_vocab, n_embd)
+    w.write(path)
+    return weights

@@ -234,9 +234,11 @@ static void touch_job_fn(void *ctx, int ith, int nth)
 /* Largest activation row any matrix of the shard needs, in bytes. */
 static size_t max_act_row(const struct cpu_device *c, const struct ntp_dev_state_params *p)
 {
-    static const enum ntp_tensor_id mats[] = {NTP_T_ATTN_Q,      NTP_T_ATTN_K,   NTP_T_ATTN_V,
-                                              NTP_T_ATTN_OUTPUT, NTP_T_FFN_GATE, NTP_T_FFN_UP,
-                                              NTP_T_FFN_DOWN};
+    static const enum ntp_tensor_id mats[] = {
+        NTP_T_ATTN_Q,        NTP_T_ATTN_K,         NTP_T_ATTN_V,       NTP_T_ATTN_OUTPUT,
+        NTP_T_FFN_GATE,      NTP_T_FFN_UP,         NTP_T_FFN_DOWN,     NTP_T_ATTN_Q_A,
+        NTP_T_ATTN_Q_B,      NTP_T_ATTN_KV_A_MQA,  NTP_T_ATTN_K_B,     NTP_T_ATTN_V_B,
+        NTP_T_FFN_GATE_SHEXP, NTP_T_FFN_UP_SHEXP,  NTP_T_FFN_DOWN_SHEXP};
     size_t best = 0;
     for (int64_t l = 0; l < p->shard->n_layer; l++)
         for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++) {
@@ -265,9 +267,10 @@ static void cpu_state_free(struct ntp_device *d, struct ntp_dev_state *s)
     (void)d;
     if (s == NULL)
         return;
-    void *bufs[] = {s->k_cache, s->v_cache, s->x,   s->xn,   s->q,
-                    s->kx,      s->vx,      s->att, s->part, s->gate,
-                    s->up,      s->rope_cs, s->act, s->thr,  s->rope_cs_swa};
+    void *bufs[] = {s->k_cache, s->v_cache, s->x,   s->xn,   s->q,     s->kx,
+                    s->vx,      s->att,     s->part, s->gate, s->up,  s->rope_cs,
+                    s->act,     s->thr,     s->rope_cs_swa, s->mq, s->qa, s->mo,
+                    s->part2};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         ntp__place_free(bufs[i]);
     ntp__cpu_moe_free(s->moe);
@@ -346,6 +349,8 @@ static ntp_status cpu_state_new(struct ntp_device *d, const struct ntp_dev_state
     if (ntp__kv_quantized(p->kv_type)) {
         s->rot_k = s->hdk % 64 == 0 ? s->hdk & -s->hdk : 0;
         s->rot_v = s->hdv % 64 == 0 ? 64 : 0;
+        if (ntp__cfg_mla(p->cfg)) /* the values are in the keys: the same blocks of 64 */
+            s->rot_k = s->rot_v = s->hdk % 64 == 0 && s->hdv % 64 == 0 ? 64 : 0;
     }
     if (st == NTP_OK)
         st = kv_layout(s, &kv_bytes);
@@ -358,8 +363,11 @@ static ntp_status cpu_state_new(struct ntp_device *d, const struct ntp_dev_state
         cpu_state_free(d, s);
         return st;
     }
+    const bool mla = ntp__cfg_mla(p->cfg);
+    const int64_t nff = sh->n_ff > sh->n_dff ? (sh->n_ff > sh->n_sff ? sh->n_ff : sh->n_sff)
+                                             : (sh->n_dff > sh->n_sff ? sh->n_dff : sh->n_sff);
     s->k_cache = state_alloc(c, kv_bytes, &bad);
-    s->v_cache = state_alloc(c, kv_bytes, &bad);
+    s->v_cache = state_alloc(c, mla ? 0 : kv_bytes, &bad); /* latent attention: in the keys */
     s->x = state_alloc(c, nb * (size_t)s->n_embd * fl, &bad);
     s->xn = state_alloc(c, nb * (size_t)s->n_embd * fl, &bad);
     s->q = state_alloc(c, nb * (size_t)(sh->n_head * s->hdk) * fl, &bad);
@@ -367,8 +375,12 @@ static ntp_status cpu_state_new(struct ntp_device *d, const struct ntp_dev_state
     s->vx = state_alloc(c, nb * (size_t)(sh->n_head_kv * s->hdv) * fl, &bad);
     s->att = state_alloc(c, nb * (size_t)(sh->n_head * s->hdv) * fl, &bad);
     s->part = state_alloc(c, nb * (size_t)s->n_embd * fl, &bad);
-    s->gate = state_alloc(c, nb * (size_t)sh->n_ff * fl, &bad);
-    s->up = state_alloc(c, nb * (size_t)sh->n_ff * fl, &bad);
+    s->gate = state_alloc(c, nb * (size_t)nff * fl, &bad);
+    s->up = state_alloc(c, nb * (size_t)nff * fl, &bad);
+    s->mq = state_alloc(c, mla ? nb * (size_t)(sh->n_head * hp->mla_k) * fl : 0, &bad);
+    s->qa = state_alloc(c, nb * (size_t)hp->q_lora * fl, &bad);
+    s->mo = state_alloc(c, mla ? nb * (size_t)(sh->n_head * hp->mla_v) * fl : 0, &bad);
+    s->part2 = state_alloc(c, sh->n_sff > 0 ? nb * (size_t)s->n_embd * fl : 0, &bad);
     s->rope_cs = state_alloc(c, nb * (size_t)p->cfg->rope.n_rot * fl, &bad);
     s->rope_cs_swa = state_alloc(c, nb * (size_t)p->cfg->rope.n_rot * fl, &bad);
     s->act = state_alloc(c, nb * s->act_row, &bad);
@@ -378,12 +390,13 @@ static ntp_status cpu_state_new(struct ntp_device *d, const struct ntp_dev_state
         return ntp__error(NTP_E_NOMEM,
                           "cpu device: cannot allocate the context (KV cache %zu bytes for %lld "
                           "sequence(s) of %lld positions, batch %lld)",
-                          2 * kv_bytes, (long long)p->n_seq, (long long)p->n_ctx,
+                          (mla ? 1 : 2) * kv_bytes, (long long)p->n_seq, (long long)p->n_ctx,
                           (long long)p->n_batch);
     }
-    void *bufs[] = {s->k_cache, s->v_cache, s->x,   s->xn,   s->q,
-                    s->kx,      s->vx,      s->att, s->part, s->gate,
-                    s->up,      s->rope_cs, s->act, s->thr,  s->rope_cs_swa};
+    void *bufs[] = {s->k_cache, s->v_cache, s->x,   s->xn,   s->q,     s->kx,
+                    s->vx,      s->att,     s->part, s->gate, s->up,  s->rope_cs,
+                    s->act,     s->thr,     s->rope_cs_swa, s->mq, s->qa, s->mo,
+                    s->part2};
     size_t sizes[sizeof bufs / sizeof bufs[0]];
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         sizes[i] = ntp__place_size(bufs[i]);
@@ -503,9 +516,10 @@ static ntp_status cpu_run_output(struct ntp_device *d, struct ntp_dev_state *s,
 static ntp_status cpu_state_place(struct ntp_device *d, struct ntp_dev_state *s,
                                   struct ntp_place_count *c)
 {
-    const void *bufs[] = {s->k_cache, s->v_cache, s->x,   s->xn,   s->q,
-                          s->kx,      s->vx,      s->att, s->part, s->gate,
-                          s->up,      s->rope_cs, s->act, s->thr,  s->rope_cs_swa};
+    const void *bufs[] = {s->k_cache, s->v_cache, s->x,   s->xn,   s->q,     s->kx,
+                          s->vx,      s->att,     s->part, s->gate, s->up,  s->rope_cs,
+                          s->act,     s->thr,     s->rope_cs_swa, s->mq, s->qa, s->mo,
+                          s->part2};
     ntp_status st = NTP_OK;
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0] && st == NTP_OK; i++)
         st = ntp__place_count(bufs[i], ntp__place_size(bufs[i]), cpu_of(d)->p.node, c);

@@ -73,7 +73,9 @@ struct ntp_dev_state {
     uint8_t *k_cache;              /* [n_seq][n_layer][rows][nkv * hdk] in kv_type (head g's
                                       key at byte g * k_head of a row); rows = n_ctx, or twice
                                       the ring of a sliding-window layer (ntp__kv_ring) */
-    uint8_t *v_cache;              /* [n_seq][n_layer][rows][nkv * hdv] in kv_type (g * v_head) */
+    uint8_t *v_cache;              /* [n_seq][n_layer][rows][nkv * hdv] in kv_type (g * v_head);
+                                      unused with latent attention, whose values are the first
+                                      hdv elements of the keys */
     size_t kv_seq;                 /* bytes of one sequence's cache (all its layers) */
     size_t *kv_off;                /* [n_layer] byte offset of each layer in a sequence's cache */
     int64_t *kv_ring;              /* [n_layer] the layer's ring, 0: row p for position p */
@@ -84,8 +86,14 @@ struct ntp_dev_state {
     float *vx;                     /* [n_batch][nkv * hdv] new values */
     float *att;                    /* [n_batch][nh * hdv] attention output (input of O) */
     float *part;                   /* [n_batch][n_embd] partial sum of O or down */
-    float *gate;                   /* [n_batch][nff] */
+    float *gate;                   /* [n_batch][nff] (nff: the widest of the shard's dense,
+                                      expert and shared-expert slices) */
     float *up;                     /* [n_batch][nff] */
+    float *mq;                     /* latent attention: [n_batch][nh * mla_k] the projected
+                                      queries (q then holds the absorbed ones) */
+    float *qa;                     /* [n_batch][q_lora] the query's low-rank projection */
+    float *mo;                     /* [n_batch][nh * mla_v] the heads' up-projected outputs */
+    float *part2;                  /* [n_batch][n_embd] the shared experts' partial */
     float *rope_cs;                /* [n_batch][n_rot] cos/sin of each token's position */
     float *rope_cs_swa;            /* [n_batch][n_rot] the same for the sliding-window layers'
                                       RoPE (used when the model has such layers) */

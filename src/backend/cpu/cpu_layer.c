@@ -276,6 +276,12 @@ static void qkv_post(struct thr *th, int64_t il, const struct ntp_dev_run *run)
     }
 }
 
+/* The value cache: latent attention's values are the first hdv elements of its keys. */
+static const uint8_t *v_cache(const struct ntp_dev_state *s)
+{
+    return ntp__cfg_mla(s->p.cfg) ? s->k_cache : s->v_cache;
+}
+
 /* The shard's KV head (index in the shard) that query head h (index in the shard) reads. */
 static int64_t kv_head(const struct ntp_dev_state *s, int64_t h)
 {
@@ -298,7 +304,7 @@ static void attend_token(struct thr *th, int64_t il, const struct ntp_dev_run *r
     const struct ntp_attn_args a = {
         .q = s->q + (t * nh + h) * s->hdk,
         .k = s->k_cache + row0 + (size_t)g * s->k_head,
-        .v = s->v_cache + row0 + (size_t)g * s->v_head,
+        .v = v_cache(s) + row0 + (size_t)g * s->v_head,
         .kv_stride = s->kv_row,
         .kv_type = s->p.kv_type,
         .hdk = s->hdk,
@@ -341,7 +347,7 @@ static void attend_block_blas(struct thr *th, int64_t il, const struct ntp_dev_r
     const int64_t g = kv_head(s, h0), lo = attn_lo(s, il, pos0);
     const size_t row0 = kv_at(s, il - sh->layer0, ntp__run_seq(run, t0), lo);
     const uint8_t *kc = s->k_cache + row0 + (size_t)g * s->k_head;
-    const uint8_t *vc = s->v_cache + row0 + (size_t)g * s->v_head;
+    const uint8_t *vc = v_cache(s) + row0 + (size_t)g * s->v_head;
     const int64_t n_pos = pos0 + nt - lo; /* lo .. the block's last token */
     for (int64_t r = 0; r < nr; r++) {
         memcpy(qg + r * hdk, s->q + ((t0 + r % nt) * nh + h0 + r / nt) * hdk,
@@ -450,33 +456,164 @@ static void block_attn(struct thr *th, int64_t il, const struct ntp_dev_run *run
     team_barrier(th);
 }
 
-/* The FFN half of block il: norm, gate/up, SwiGLU or GeGLU, down, all-reduce #2. */
-static void block_ffn(struct thr *th, int64_t il, const struct ntp_dev_run *run)
+/* Head h's matrix of a per-head tensor (attn_k_b, attn_v_b): rows [h * rows, (h + 1) * rows). */
+static struct ntp_dev_tensor head_matrix(const struct ntp_dev_tensor *w, int64_t h, int64_t rows)
 {
-    struct ntp_dev_state *s = th->s;
-    const int64_t n = run->n_tok, e = s->n_embd, ff = s->p.shard->n_ff;
-    norm_rows(th, layer_w(th, il, NTP_T_FFN_NORM), n); /* prep_act meets the team */
-    if (s->moe) { /* a mixture of experts (cpu_moe.c) leaves its partial in s->part */
-        const ntp_status st = ntp__cpu_moe_ffn(s, th->k, th->team, th->ith, th->nth, il, n);
-        if (st != NTP_OK)
-            fail(th, st);
+    struct ntp_dev_tensor v = *w;
+    v.ne[1] = rows;
+    v.data = (uint8_t *)w->data + (size_t)(h * rows) * w->row_stride;
+    return v;
+}
+
+/*
+ * dst[t][h * ld_h ..] = W_h · src[t][h * ls_h ..] for every shard head h:
+ * the per-head products of latent attention, one head after another, each
+ * over the whole team (the act buffer is released between heads).
+ */
+static void mm_heads(struct thr *th, const struct ntp_dev_tensor *w, int64_t rows, const float *src,
+                     int64_t ls_h, float *dst, int64_t ld_h, int64_t n_tok)
+{
+    const int64_t nh = th->s->p.shard->n_head;
+    for (int64_t h = 0; h < nh; h++) {
+        const struct ntp_dev_tensor wh = head_matrix(w, h, rows);
+        mm(th, &wh, src + h * ls_h, nh * ls_h, n_tok, dst + h * ld_h, nh * ld_h);
         team_barrier(th);
         act_release(th);
-        reduce_residual(th, n, layer_w(th, il, NTP_T_FFN_POST_NORM));
-        team_barrier(th);
-        return;
     }
-    mm(th, layer_w(th, il, NTP_T_FFN_GATE), s->xn, e, n, s->gate, ff);
-    mm(th, layer_w(th, il, NTP_T_FFN_UP), s->xn, e, n, s->up, ff);
+}
+
+/*
+ * After the projections of latent attention: the latent's norm, RoPE on the
+ * shared key and on each query head's RoPE part, which goes to the end of
+ * its absorbed query; the latent and the RoPE key enter the cache as one
+ * key row (its first kv_lora elements are the value). Units are (token,
+ * head) pairs plus one per token for the latent.
+ */
+static void mla_post(struct thr *th, int64_t il, const struct ntp_dev_run *run)
+{
+    struct ntp_dev_state *s = th->s;
+    const struct ntp_model_cfg *cfg = s->p.cfg;
+    const int64_t nh = s->p.shard->n_head, per = nh + 1, r = cfg->hp.kv_lora;
+    const int64_t n_rot = cfg->rope.n_rot, hq = cfg->hp.mla_k;
+    int64_t u0, u1;
+    ntp__slice(run->n_tok * per, th->ith, th->nth, &u0, &u1);
+    for (int64_t u = u0; u < u1; u++) {
+        const int64_t t = u / per, j = u % per;
+        const float *cs = s->rope_cs + t * n_rot;
+        if (j < nh) {
+            float *qp = s->mq + (t * nh + j) * hq + (hq - n_rot);
+            ntp__rope_apply_f32(qp, cs, n_rot, cfg->rope.neox);
+            memcpy(s->q + (t * nh + j) * s->hdk + r, qp, (size_t)n_rot * sizeof(float));
+            continue;
+        }
+        float *c = s->kx + t * s->hdk;
+        ntp__rmsnorm_f32(c, c, layer_w(th, il, NTP_T_ATTN_KV_A_NORM)->data, r, cfg->hp.rms_eps);
+        ntp__rope_apply_f32(c + r, cs, n_rot, cfg->rope.neox);
+        kv_rotate(c, s->hdk, s->rot_k);
+        kv_store(s, s->k_cache, il - s->p.shard->layer0, ntp__run_seq(run, t),
+                 ntp__run_pos(run, t), 0, s->k_head, s->hdk, c);
+    }
+}
+
+/*
+ * The attention half of block il with multi-head latent attention
+ * (deepseek2), in the absorbed form (docs/architecture.md "Latent
+ * attention"): the device's query heads, each query's no-RoPE part taken
+ * into the latent space by attn_k_b, attention over the cached latents as
+ * one KV head, each head's latent output up-projected by attn_v_b, then O
+ * and all-reduce #1. The latent is computed on every device.
+ */
+static void block_attn_mla(struct thr *th, int64_t il, const struct ntp_dev_run *run)
+{
+    struct ntp_dev_state *s = th->s;
+    const struct ntp_model_cfg *cfg = s->p.cfg;
+    const int64_t n = run->n_tok, e = s->n_embd, nh = s->p.shard->n_head;
+    const int64_t r = cfg->hp.kv_lora, hq = cfg->hp.mla_k, ql = cfg->hp.q_lora;
+    const int64_t hv = cfg->hp.mla_v;
+    norm_rows(th, layer_w(th, il, NTP_T_ATTN_NORM), n); /* prep_act meets the team */
+    if (ql > 0)
+        mm(th, layer_w(th, il, NTP_T_ATTN_Q_A), s->xn, e, n, s->qa, ql);
+    else
+        mm(th, layer_w(th, il, NTP_T_ATTN_Q), s->xn, e, n, s->mq, nh * hq);
+    mm(th, layer_w(th, il, NTP_T_ATTN_KV_A_MQA), s->xn, e, n, s->kx, s->hdk);
+    team_barrier(th);
+    act_release(th);
+    if (ql > 0) {
+        int64_t t0, t1;
+        ntp__slice(n, th->ith, th->nth, &t0, &t1);
+        for (int64_t t = t0; t < t1; t++)
+            ntp__rmsnorm_f32(s->qa + t * ql, s->qa + t * ql,
+                             layer_w(th, il, NTP_T_ATTN_Q_A_NORM)->data, ql, cfg->hp.rms_eps);
+        mm(th, layer_w(th, il, NTP_T_ATTN_Q_B), s->qa, ql, n, s->mq, nh * hq);
+        team_barrier(th);
+        act_release(th);
+    }
+    mla_post(th, il, run);
+    mm_heads(th, layer_w(th, il, NTP_T_ATTN_K_B), r, s->mq, hq, s->q, s->hdk, n);
+    int64_t u0, u1; /* a quantized cache's rotation of the absorbed queries */
+    ntp__slice(s->rot_k ? n * nh : 0, th->ith, th->nth, &u0, &u1);
+    for (int64_t u = u0; u < u1; u++)
+        kv_rotate(s->q + u * s->hdk, s->hdk, s->rot_k);
+    team_barrier(th);
+    attention(th, il, run);
+    team_barrier(th);
+    mm_heads(th, layer_w(th, il, NTP_T_ATTN_V_B), hv, s->att, r, s->mo, hv, n);
+    mm(th, layer_w(th, il, NTP_T_ATTN_OUTPUT), s->mo, nh * hv, n, s->part, e);
+    team_barrier(th);
+    act_release(th);
+    reduce_residual(th, n, NULL);
+    team_barrier(th);
+}
+
+/*
+ * A dense SwiGLU or GeGLU of the shard's ff features into dst: gate, up,
+ * the activation and down (the act buffer released after).
+ */
+static void dense_ffn(struct thr *th, int64_t il, enum ntp_tensor_id gate, int64_t ff, float *dst,
+                      int64_t n)
+{
+    struct ntp_dev_state *s = th->s;
+    const int64_t e = s->n_embd;
+    mm(th, layer_w(th, il, gate), s->xn, e, n, s->gate, ff);
+    mm(th, layer_w(th, il, (enum ntp_tensor_id)(gate + 1)), s->xn, e, n, s->up, ff); /* its up */
     team_barrier(th);
     act_release(th);
     int64_t i0, i1;
     ntp__slice(n * ff, th->ith, th->nth, &i0, &i1);
     th->k->glu[s->p.cfg->ffn_act](s->gate + i0, s->gate + i0, s->up + i0, i1 - i0);
     team_barrier(th);
-    mm(th, layer_w(th, il, NTP_T_FFN_DOWN), s->gate, ff, n, s->part, e);
+    mm(th, layer_w(th, il, (enum ntp_tensor_id)(gate + 2)), s->gate, ff, n, dst, e); /* its down */
     team_barrier(th);
     act_release(th);
+}
+
+/*
+ * The FFN half of block il: norm, then a dense FFN or the mixture of
+ * experts (plus deepseek2's shared experts, whose partial joins the
+ * mixture's), then all-reduce #2.
+ */
+static void block_ffn(struct thr *th, int64_t il, const struct ntp_dev_run *run)
+{
+    struct ntp_dev_state *s = th->s;
+    const struct ntp_shard *sh = s->p.shard;
+    const int64_t n = run->n_tok;
+    norm_rows(th, layer_w(th, il, NTP_T_FFN_NORM), n); /* prep_act meets the team */
+    if (s->moe && ntp__layer_moe(&s->p.cfg->hp, il)) { /* cpu_moe.c: its partial in s->part */
+        const ntp_status st = ntp__cpu_moe_ffn(s, th->k, th->team, th->ith, th->nth, il, n);
+        if (st != NTP_OK)
+            fail(th, st);
+        team_barrier(th);
+        act_release(th);
+        if (sh->n_sff > 0 && layer_w(th, il, NTP_T_FFN_GATE_SHEXP)->data) {
+            dense_ffn(th, il, NTP_T_FFN_GATE_SHEXP, sh->n_sff, s->part2, n);
+            int64_t i0, i1;
+            ntp__slice(n * s->n_embd, th->ith, th->nth, &i0, &i1);
+            ntp__add_f32(s->part + i0, s->part2 + i0, i1 - i0);
+            team_barrier(th);
+        }
+    } else {
+        dense_ffn(th, il, NTP_T_FFN_GATE, sh->n_dff, s->part, n);
+    }
     reduce_residual(th, n, layer_w(th, il, NTP_T_FFN_POST_NORM));
     team_barrier(th);
 }
@@ -511,7 +648,9 @@ void ntp__cpu_layers_job(void *ctx, int ith, int nth)
     }
     /* The first layer's norm touches only this thread's tokens; prep_act meets the team. */
     for (int64_t il = run->layer0; il < run->layer1; il++) { /* the halves it holds */
-        if (ntp__shard_attn(s->p.shard, il))
+        if (ntp__shard_attn(s->p.shard, il) && ntp__cfg_mla(s->p.cfg))
+            block_attn_mla(&th, il, run);
+        else if (ntp__shard_attn(s->p.shard, il))
             block_attn(&th, il, run);
         if (ntp__shard_ffn(s->p.shard, il))
             block_ffn(&th, il, run);

@@ -106,6 +106,7 @@ ntp_status ntp__cpu_moe_new(const struct cpu_device *c, const struct ntp_dev_sta
         ns * nff * fl,                /* hu */
         ns * m->row_d,                /* act_d */
         ns * (size_t)hp->n_embd * fl, /* yd */
+        nb * 2 * ne * fl,             /* route */
     };
     int bad = 0;
     for (int i = 0; i < NTP_CPU_MOE_BUFS; i++) {
@@ -126,6 +127,7 @@ ntp_status ntp__cpu_moe_new(const struct cpu_device *c, const struct ntp_dev_sta
     m->hu = m->buf[11];
     m->act_d = m->buf[12];
     m->yd = m->buf[13];
+    m->route = m->buf[14];
     if (bad) {
         ntp__cpu_moe_free(m);
         return ntp__error(NTP_E_NOMEM,
@@ -263,9 +265,11 @@ ntp_status ntp__cpu_moe_ffn(struct ntp_dev_state *s, const struct ntp_kernels *k
     ntp__team_barrier(team);
     /* Each thread routes its tokens; thread 0 then groups them by expert. */
     ntp__slice(n_tok, ith, nth, &a0, &a1);
+    const float *bias = lw[NTP_T_FFN_EXP_PROBS_B].data;
     for (int64_t t = a0; t < a1; t++)
-        ntp__moe_route(m->logits + t * m->n_expert, m->n_expert, m->n_used, m->sel + t * m->n_used,
-                       m->w + t * m->n_used);
+        ntp__moe_route_gated(m->logits + t * m->n_expert, m->n_expert, m->n_used,
+                             &s->p.cfg->hp.gating, bias, m->route + t * 2 * m->n_expert,
+                             m->sel + t * m->n_used, m->w + t * m->n_used);
     ntp__team_barrier(team);
     if (ith == 0)
         group_all(m, n_tok);

@@ -12,7 +12,7 @@
 struct ntp_place_count;
 
 /* The buffers of struct cpu_moe, allocated, touched, placed and freed as one list. */
-#define NTP_CPU_MOE_BUFS 14
+#define NTP_CPU_MOE_BUFS 15
 
 /*
  * A context's buffers for the expert FFN, in the device's memory. A batch
@@ -39,6 +39,7 @@ struct cpu_moe {
     float *hg, *hu;      /* [slots][n_ff] gate and up outputs; hg becomes act(gate) * up */
     void *act_d;         /* [slots][row_d] act(gate) * up in down's act_type */
     float *yd;           /* [slots][n_embd] each slot's partial expert output */
+    float *route;        /* [n_batch][2 * n_expert] routing's probabilities and scores */
     size_t row_r, row_g, row_u, row_d; /* bytes per row of act_r, act_g, act_u (0 when no
                                           layer's up needs its own), act_d */
     void *buf[NTP_CPU_MOE_BUFS];       /* the buffers above, in their order (owned) */
