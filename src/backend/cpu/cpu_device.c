@@ -237,14 +237,24 @@ static size_t max_act_row(const struct cpu_device *c, const struct ntp_dev_state
     static const enum ntp_tensor_id mats[] = {
         NTP_T_ATTN_Q,        NTP_T_ATTN_K,         NTP_T_ATTN_V,       NTP_T_ATTN_OUTPUT,
         NTP_T_FFN_GATE,      NTP_T_FFN_UP,         NTP_T_FFN_DOWN,     NTP_T_ATTN_Q_A,
-        NTP_T_ATTN_Q_B,      NTP_T_ATTN_KV_A_MQA,  NTP_T_ATTN_K_B,     NTP_T_ATTN_V_B,
-        NTP_T_FFN_GATE_SHEXP, NTP_T_FFN_UP_SHEXP,  NTP_T_FFN_DOWN_SHEXP};
+        NTP_T_ATTN_Q_B,      NTP_T_ATTN_KV_A_MQA,  NTP_T_FFN_GATE_SHEXP, NTP_T_FFN_UP_SHEXP,
+        NTP_T_FFN_DOWN_SHEXP};
     size_t best = 0;
     for (int64_t l = 0; l < p->shard->n_layer; l++)
         for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++) {
             const struct ntp_dev_tensor *t = &p->w->layer[l * NTP_T_COUNT + mats[i]];
             size_t sz = t->data ? ntp__kernels_act_row_size(&c->k, t->type, t->ne[0]) : 0;
             best = sz > best ? sz : best;
+        }
+    /* latent attention's per-head products put every head of a token in its row
+       (cpu_layer.c, mm_heads), each 64-byte aligned */
+    for (int64_t l = 0; l < p->shard->n_layer; l++)
+        for (int id = NTP_T_ATTN_K_B; id <= NTP_T_ATTN_V_B; id++) {
+            const struct ntp_dev_tensor *t = &p->w->layer[l * NTP_T_COUNT + id];
+            const size_t seg =
+                t->data ? (ntp__kernels_act_row_size(&c->k, t->type, t->ne[0]) + 63) & ~(size_t)63
+                        : 0;
+            best = seg * (size_t)p->shard->n_head > best ? seg * (size_t)p->shard->n_head : best;
         }
     const struct ntp_dev_tensor *o = &p->w->global[NTP_T_OUTPUT];
     if (o->data) {

@@ -465,21 +465,57 @@ static struct ntp_dev_tensor head_matrix(const struct ntp_dev_tensor *w, int64_t
     return v;
 }
 
+/* Bytes one head's activations take in the act buffer for weight w (64-byte aligned). */
+static size_t head_act(const struct ntp_kernels *k, const struct ntp_dev_tensor *w)
+{
+    return (ntp__kernels_act_row_size(k, w->type, w->ne[0]) + 63) & ~(size_t)63;
+}
+
 /*
  * dst[t][h * ld_h ..] = W_h · src[t][h * ls_h ..] for every shard head h:
- * the per-head products of latent attention, one head after another, each
- * over the whole team (the act buffer is released between heads).
+ * the per-head products of latent attention. Every (token, head) input is
+ * put in the weights' activation format at once (a token's heads side by
+ * side in its act row; cpu_device.c sizes it), then each thread takes its
+ * slice of every head's rows, so the team meets once for all the heads.
  */
 static void mm_heads(struct thr *th, const struct ntp_dev_tensor *w, int64_t rows, const float *src,
                      int64_t ls_h, float *dst, int64_t ld_h, int64_t n_tok)
 {
-    const int64_t nh = th->s->p.shard->n_head;
+    struct ntp_dev_state *s = th->s;
+    const int64_t nh = s->p.shard->n_head, k = w->ne[0];
+    const struct ntp_kernel_type *kt = &th->k->type[w->type];
+    const bool quant = kt->act_type != NTP_TYPE_F32;
+    const size_t seg = quant ? head_act(th->k, w) : 0;
+    int64_t u0, u1;
+    ntp__slice(quant ? n_tok * nh : 0, th->ith, th->nth, &u0, &u1);
+    for (int64_t u = u0; u < u1; u++)
+        kt->quantize_act(src + u * ls_h, (uint8_t *)s->act + (size_t)(u / nh) * s->act_row +
+                                             (size_t)(u % nh) * seg, k);
+    team_barrier(th);
     for (int64_t h = 0; h < nh; h++) {
         const struct ntp_dev_tensor wh = head_matrix(w, h, rows);
-        mm(th, &wh, src + h * ls_h, nh * ls_h, n_tok, dst + h * ld_h, nh * ld_h);
-        team_barrier(th);
-        act_release(th);
+        struct ntp_matmul_args a = {
+            .wtype = wh.type,
+            .w = wh.data,
+            .w_stride = wh.row_stride,
+            .n_rows = rows,
+            .k = k,
+            .x = quant ? (const void *)((uint8_t *)s->act + (size_t)h * seg)
+                       : (const void *)(src + h * ls_h),
+            .x_stride = quant ? s->act_row : (size_t)(nh * ls_h) * sizeof(float),
+            .n_tok = n_tok,
+            .y = dst + h * ld_h,
+            .ldy = nh * ld_h,
+            .ith = th->ith,
+            .nth = th->nth,
+            .layout = wh.layout,
+        };
+        ntp_status st = ntp__kernels_matmul(th->k, &a);
+        if (st != NTP_OK)
+            fail(th, st);
     }
+    team_barrier(th);
+    act_release(th);
 }
 
 /*
