@@ -390,6 +390,17 @@ static ntp_status read_required(const ntp_gguf *g, const struct ntp_arch *arch,
         (s = ntp__arch_read_i64(g, arch, NTP_KV_HEAD_COUNT, true, &hp->n_head)) != NTP_OK ||
         (s = ntp__arch_read_i64(g, arch, NTP_KV_CONTEXT_LENGTH, true, &hp->n_ctx)) != NTP_OK)
         return s;
+    /* llama.cpp: the last nextn_predict_layers blocks predict further tokens (DeepSeek-V3's
+       and GLM's multi-token prediction); generation runs the others */
+    char key[128];
+    snprintf(key, sizeof key, "%s.nextn_predict_layers", arch->name);
+    int64_t nextn = 0;
+    if (ntp_gguf_find_key(g, key) >= 0 && (s = ntp_gguf_get_i64(g, key, &nextn)) != NTP_OK)
+        return s;
+    if (nextn < 0 || nextn >= hp->n_layer)
+        return ntp__error(NTP_E_FORMAT, "%s = %lld: expected 0 to block_count - 1 (%lld)", key,
+                          (long long)nextn, (long long)(hp->n_layer - 1));
+    hp->n_layer -= nextn;
     return ntp__arch_read_f32(g, arch, NTP_KV_RMS_EPS, true, &hp->rms_eps);
 }
 

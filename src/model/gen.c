@@ -452,6 +452,15 @@ ntp_status ntp__gen_check(const struct ntp_gen_params *p)
         return s;
     if ((a->features & NTP_FEAT_MLA) && (s = ntp__gen_mla_check(p, &hp)) != NTP_OK)
         return s;
+    if (!(a->features & NTP_FEAT_MLA) &&
+        (p->kv_lora || p->q_lora || p->rope_dim || p->v_head_dim || p->n_layer_dense ||
+         p->n_expert_shared || p->gating_sigmoid || p->expert_norm || p->expert_scale > 0 ||
+         p->n_group || p->probs_bias || p->mla_kv_b || p->rope_yarn_log_mul != 0))
+        return ntp__error(NTP_E_INVALID_ARG,
+                          "latent attention and deepseek's routing (--kv-lora, --q-lora, "
+                          "--rope-dim, --dense-layers, --shared-experts, --gating, ...) belong "
+                          "to the deepseek2 architecture, not %s",
+                          a->name);
     return check_blocks(p, &hp, model_features(p, a, &hp));
 }
 

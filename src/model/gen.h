@@ -156,7 +156,7 @@ void ntp__gen_llama3_rope_freqs(float *out, int64_t n_rot, float freq_base, floa
  */
 struct ntp_hparams;
 void ntp__gen_mla_hparams(const struct ntp_gen_params *p, struct ntp_hparams *hp);
-/* The latent attention and routing of a deepseek preset (nothing for the others). */
+/* The latent attention and routing of a deepseek preset (none for the others). */
 void ntp__gen_mla_preset(const char *name, struct ntp_gen_params *p);
 ntp_status ntp__gen_mla_check(const struct ntp_gen_params *p, const struct ntp_hparams *hp);
 unsigned ntp__gen_mla_features(const struct ntp_gen_params *p, const struct ntp_hparams *hp);

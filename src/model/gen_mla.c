@@ -29,8 +29,13 @@
 void ntp__gen_mla_preset(const char *name, struct ntp_gen_params *p)
 {
     const bool v2 = strcmp(name, "deepseek-v2-lite") == 0;
-    if (!v2 && strcmp(name, "deepseek-v3-small") != 0)
+    if (!v2 && strcmp(name, "deepseek-v3-small") != 0) { /* none of it in another shape */
+        p->kv_lora = p->q_lora = p->rope_dim = p->v_head_dim = 0;
+        p->n_layer_dense = p->n_expert_shared = p->n_group = p->n_group_used = 0;
+        p->gating_sigmoid = p->expert_norm = p->probs_bias = p->mla_kv_b = false;
+        p->expert_scale = p->rope_yarn_log_mul = 0.0f;
         return;
+    }
     p->kv_lora = 512;
     p->q_lora = v2 ? 0 : 1536;
     p->rope_dim = 64;

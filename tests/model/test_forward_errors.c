@@ -314,6 +314,10 @@ static void test_mla_errors(ntp_model_params mp)
                  path, sizeof path);
     expect_load_error(path, mp, NTP_E_NOT_FOUND,
                       (const char *const[]){"blk.1.ffn_gate.weight", NULL});
+    make_variant("d-nextn", &(struct edit){.i32_key = "deepseek2.nextn_predict_layers", .i32 = 3},
+                 path, sizeof path);
+    expect_load_error(path, mp, NTP_E_FORMAT,
+                      (const char *const[]){"deepseek2.nextn_predict_layers = 3", NULL});
     make_variant("d-kva", &(struct edit){.drop_tensor = "blk.1.attn_kv_a_mqa.weight"}, path,
                  sizeof path);
     expect_load_error(path, mp, NTP_E_NOT_FOUND,

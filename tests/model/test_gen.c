@@ -594,6 +594,27 @@ static void test_moe(void)
     CHECK(strcmp(p.arch, "llama") == 0 && p.n_expert == 8 && p.n_expert_used == 2 &&
           p.n_ff == 14336 && p.n_head_kv == 8);
     CHECK_OK(ntp__gen_check(&p));
+    /* deepseek2: V2-Lite's shape, V3's widths and routing in 4 blocks; their bad options */
+    CHECK_OK(ntp__gen_preset("deepseek-v2-lite", &p));
+    CHECK(strcmp(p.arch, "deepseek2") == 0 && p.n_layer == 27 && p.n_expert == 64 &&
+          p.n_expert_used == 6 && p.n_ff_exp == 1408 && p.kv_lora == 512 && p.q_lora == 0 &&
+          p.n_expert_shared == 2 && p.n_layer_dense == 1 && !p.gating_sigmoid);
+    CHECK_OK(ntp__gen_check(&p));
+    CHECK_OK(ntp__gen_preset("deepseek-v3-small", &p));
+    CHECK(p.n_embd == 7168 && p.n_head == 128 && p.q_lora == 1536 && p.gating_sigmoid &&
+          p.probs_bias && p.n_group == 8 && p.n_group_used == 4 && p.expert_scale == 2.5f);
+    CHECK_OK(ntp__gen_check(&p));
+    p.n_group = 5; /* does not divide the 32 experts */
+    CHECK_STATUS(ntp__gen_check(&p), NTP_E_INVALID_ARG);
+    CHECK(strstr(ntp_last_error(), "expert groups (--expert-groups) 5") != NULL);
+    CHECK_OK(ntp__gen_preset("deepseek-v2-lite", &p));
+    p.rope_dim = 192; /* as wide as the head */
+    CHECK_STATUS(ntp__gen_check(&p), NTP_E_INVALID_ARG);
+    CHECK(strstr(ntp_last_error(), "wider than its RoPE part") != NULL);
+    p = small("qwen3moe", NTP_TYPE_F32);
+    p.n_expert_shared = 1; /* deepseek2's only */
+    CHECK_STATUS(ntp__gen_check(&p), NTP_E_INVALID_ARG);
+    CHECK(strstr(ntp_last_error(), "belong to the deepseek2 architecture, not qwen3moe") != NULL);
     CHECK_OK(ntp__gen_preset("tiny", &p));
     CHECK(p.n_expert == 0);
     /* refused: more experts per token than experts, experts on qwen2, a llama expert
