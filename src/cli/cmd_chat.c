@@ -70,7 +70,7 @@ static void usage(FILE *f)
                "mistral-v3-tekken, mistral-v7,\n"
                "                          mistral-v7-tekken, llama3, gemma, zephyr, "
                "phi3, phi4, falcon3,\n"
-               "                          glmedge\n"
+               "                          glmedge, deepseek2, deepseek3\n"
                "  -n, --n-predict N       most tokens per reply, -1 .. 2147483647; -1: until the "
                "end of the\n"
                "                          turn (default -1)\n");

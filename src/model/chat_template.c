@@ -235,6 +235,37 @@ static void fmt_gemma(struct out *o, enum ntp_chat_style style, const struct ntp
         put(o, "<start_of_turn>model\n");
 }
 
+/*
+ * DeepSeek-V2 and V3/R1 (llama.cpp's llm_chat_apply_template): a system
+ * text and a blank line, then the turns, each reply closed by the
+ * end-of-sentence token.
+ */
+#define DS_EOS       "<｜end▁of▁sentence｜>"
+#define DS_USER      "<｜User｜>"
+#define DS_ASSISTANT "<｜Assistant｜>"
+
+static void fmt_deepseek(struct out *o, enum ntp_chat_style style, const struct ntp_chat_msg *m,
+                         size_t n, bool add_ass)
+{
+    const bool v2 = style == NTP_CHAT_DEEPSEEK2;
+    for (size_t i = 0; i < n; i++) {
+        if (is_role(&m[i], "system")) {
+            put(o, m[i].content);
+            put(o, "\n\n");
+        } else if (is_role(&m[i], "user")) {
+            put(o, v2 ? "User: " : DS_USER);
+            put(o, m[i].content);
+            put(o, v2 ? "\n\n" : "");
+        } else if (is_role(&m[i], "assistant")) {
+            put(o, v2 ? "Assistant: " : DS_ASSISTANT);
+            put(o, m[i].content);
+            put(o, DS_EOS);
+        }
+    }
+    if (add_ass)
+        put(o, v2 ? "Assistant:" : DS_ASSISTANT);
+}
+
 /* ----------------------------------------------------------------- table */
 
 struct style_info {
@@ -262,6 +293,8 @@ static const struct style_info styles[] = {
     {"phi4", NTP_CHAT_PHI4, fmt_simple, "<|im_end|>"},
     {"falcon3", NTP_CHAT_FALCON3, fmt_simple, NULL},
     {"glmedge", NTP_CHAT_GLMEDGE, fmt_simple, "<|user|>"},
+    {"deepseek2", NTP_CHAT_DEEPSEEK2, fmt_deepseek, DS_EOS},
+    {"deepseek3", NTP_CHAT_DEEPSEEK3, fmt_deepseek, DS_EOS},
 };
 
 #define N_STYLES (sizeof styles / sizeof styles[0])
@@ -349,6 +382,10 @@ static const struct detect_rule detect_rules[] = {
     {{"### Instruction:", "<|EOT|>", NULL}, NTP_CHAT_UNKNOWN, "deepseek"},
     {{"<|START_OF_TURN_TOKEN|>", "<|USER_TOKEN|>", NULL}, NTP_CHAT_UNKNOWN, "command-r"},
     {{"<|start_header_id|>", "<|end_header_id|>", NULL}, NTP_CHAT_LLAMA3, NULL},
+    {{"[gMASK]sop", NULL, NULL}, NTP_CHAT_UNKNOWN, "chatglm3"},
+    {{"<用户>", NULL, NULL}, NTP_CHAT_UNKNOWN, "minicpm"},
+    {{"'Assistant: ' + message['content'] + eos_token", NULL, NULL}, NTP_CHAT_DEEPSEEK2, NULL},
+    {{DS_ASSISTANT, DS_USER, DS_EOS}, NTP_CHAT_DEEPSEEK3, NULL},
 };
 
 static bool has(const char *tmpl, const char *needle)

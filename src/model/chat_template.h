@@ -37,6 +37,8 @@ enum ntp_chat_style {
     NTP_CHAT_PHI4,              /* "phi4": <|im_start|>role<|im_sep|>...<|im_end|> */
     NTP_CHAT_FALCON3,           /* "falcon3": <|role|>\n...\n */
     NTP_CHAT_GLMEDGE,           /* "glmedge": <|role|>\n... */
+    NTP_CHAT_DEEPSEEK2,         /* "deepseek2": User: ...\n\nAssistant: ... (DeepSeek-V2) */
+    NTP_CHAT_DEEPSEEK3,         /* "deepseek3": <｜User｜>...<｜Assistant｜>... (V3, R1) */
     NTP_CHAT_STYLE_COUNT,
 };
 

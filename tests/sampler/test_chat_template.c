@@ -96,6 +96,14 @@ static const struct format_case format_cases[] = {
     {NTP_CHAT_GLMEDGE, "<|system|>\nYou are a helpful assistant<|user|>\nHello<|assistant|>\nHi "
                        "there<|user|>\nWho are you<|assistant|>\n   I am an assistant   "
                        "<|user|>\nAnother question<|assistant|>"},
+    /* llama.cpp's tests/test-chat-template.cpp expectations for DeepSeek-V2 and V3 */
+    {NTP_CHAT_DEEPSEEK2, "You are a helpful assistant\n\nUser: Hello\n\nAssistant: Hi "
+                         "there<｜end▁of▁sentence｜>User: Who are you\n\nAssistant:    I am an "
+                         "assistant   <｜end▁of▁sentence｜>User: Another question\n\nAssistant:"},
+    {NTP_CHAT_DEEPSEEK3,
+     "You are a helpful assistant\n\n<｜User｜>Hello<｜Assistant｜>Hi "
+     "there<｜end▁of▁sentence｜><｜User｜>Who are you<｜Assistant｜>   I am an assistant   "
+     "<｜end▁of▁sentence｜><｜User｜>Another question<｜Assistant｜>"},
 };
 
 static void test_format(void)
@@ -183,6 +191,10 @@ static const struct detect_case detect_cases[] = {
     {"{{'<|im_start|>system<|im_sep|>' + message['content'] + '<|im_end|>'}}", NTP_CHAT_PHI4},
     {"<|user|>\\n{{ item['content'] }}<|assistant|>\\n</s>", NTP_CHAT_FALCON3},
     {"<|user|>\\n{{ item['content'] }}<|assistant|>", NTP_CHAT_GLMEDGE},
+    {"{{ 'Assistant: ' + message['content'] + eos_token }}", NTP_CHAT_DEEPSEEK2},
+    {"{{'<｜User｜>' + message['content']}}{{'<｜Assistant｜>' + content + "
+     "'<｜end▁of▁sentence｜>'}}",
+     NTP_CHAT_DEEPSEEK3},
     {"chatml", NTP_CHAT_CHATML},
     {"mistral", NTP_CHAT_LLAMA2},
     {"llama2-sys-bos", NTP_CHAT_LLAMA2_SYS_BOS},
