@@ -249,4 +249,38 @@ static inline void fwd_check_reference(const char *name, const struct ntp_gen_pa
     }
 }
 
+/*
+ * The mixture of experts p with an F32 cache: the n prompt tokens (seed 5)
+ * in one batch, in batches of 5 and one by one, and at tp 2 .. max_tp with
+ * each expert cut, all within 1e-5 of the one batch on one device (its
+ * logits left in eng; alt is scratch, both n * n_vocab floats). The file's
+ * name goes to path. Prints one line, without its newline.
+ */
+static inline void fwd_check_batching_tp(const char *name, const struct ntp_gen_params *p, int n,
+                                         int max_tp, float *eng, float *alt, char *path,
+                                         size_t size)
+{
+    if (fwd_gen(p, name, path, size) != 0)
+        return;
+    const size_t nf = (size_t)n * (size_t)p->n_vocab;
+    int32_t toks[FWD_MAX_TOK];
+    fwd_tokens(toks, n, (int32_t)p->n_vocab, 5);
+    CHECK(fwd_engine(path, NTP_TYPE_F32, 512, toks, n, eng, 0, NULL) == 0);
+    CHECK(fwd_engine(path, NTP_TYPE_F32, 5, toks, n, alt, 0, NULL) == 0);
+    const double e5 = fwd_rel_err(alt, eng, nf);
+    CHECK(fwd_engine(path, NTP_TYPE_F32, 1, toks, n, alt, 0, NULL) == 0);
+    const double e1 = fwd_rel_err(alt, eng, nf);
+    printf("%-16s batch 5 vs %d: %.2e, batch 1 vs %d: %.2e", name, n, e5, n, e1);
+    CHECK(e5 <= 1e-5 && e1 <= 1e-5);
+    for (int tp = 2; tp <= max_tp; tp++)
+        for (int split = 0; split < 2; split++) {
+            fwd_moe_split = split ? NTP_MOE_SPLIT_EXPERTS : NTP_MOE_SPLIT_FEATURES;
+            CHECK(fwd_engine_tp(path, NTP_TYPE_F32, 512, 128, tp, toks, n, alt, 0, NULL) == 0);
+            const double e = fwd_rel_err(alt, eng, nf);
+            printf(", tp %d %s: %.2e", tp, split ? "experts" : "features", e);
+            CHECK(e <= 1e-5);
+        }
+    fwd_moe_split = NTP_MOE_SPLIT_FEATURES;
+}
+
 #endif /* NTP_TESTS_FORWARD_UTIL_H */

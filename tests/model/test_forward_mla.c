@@ -75,31 +75,13 @@ static void check_kv_b(const char *name, const struct ntp_gen_params *p)
     CHECK(e2 <= 1e-5);
 }
 
-/* Batches of 24, 5 and 1, and tp 1 .. 4 with both expert cuts: the same logits. */
+/* Batches of 24, 5 and 1, tp 1 .. 4 with both expert cuts, and a Q8_0 cache. */
 static void check_batching_tp(const char *name, const struct ntp_gen_params *p)
 {
     char path[300];
-    if (fwd_gen(p, name, path, sizeof path) != 0)
-        return;
+    fwd_check_batching_tp(name, p, N_PROMPT, 4, eng, alt, path, sizeof path);
     int32_t toks[N_PROMPT];
     fwd_tokens(toks, N_PROMPT, NV, 5);
-    CHECK(fwd_engine(path, NTP_TYPE_F32, 512, toks, N_PROMPT, eng, 0, NULL) == 0);
-    CHECK(fwd_engine(path, NTP_TYPE_F32, 5, toks, N_PROMPT, alt, 0, NULL) == 0);
-    const double e5 = fwd_rel_err(alt, eng, N_PROMPT * NV);
-    CHECK(fwd_engine(path, NTP_TYPE_F32, 1, toks, N_PROMPT, alt, 0, NULL) == 0);
-    const double e1 = fwd_rel_err(alt, eng, N_PROMPT * NV);
-    printf("%-16s batch 5 vs 24: %.2e, batch 1 vs 24: %.2e", name, e5, e1);
-    CHECK(e5 <= 1e-5 && e1 <= 1e-5);
-    for (int tp = 2; tp <= 4; tp++)
-        for (int split = 0; split < 2; split++) {
-            fwd_moe_split = split ? NTP_MOE_SPLIT_EXPERTS : NTP_MOE_SPLIT_FEATURES;
-            CHECK(fwd_engine_tp(path, NTP_TYPE_F32, 512, 128, tp, toks, N_PROMPT, alt, 0, NULL) ==
-                  0);
-            const double e = fwd_rel_err(alt, eng, N_PROMPT * NV);
-            printf(", tp %d %s: %.2e", tp, split ? "experts" : "features", e);
-            CHECK(e <= 1e-5);
-        }
-    fwd_moe_split = NTP_MOE_SPLIT_FEATURES;
     /* a quantized cache holds the latent; its rotation must cover the values in the keys */
     CHECK(fwd_engine(path, NTP_TYPE_Q8_0, 512, toks, N_PROMPT, alt, 0, NULL) == 0);
     const double eq = fwd_rel_err(alt, eng, N_PROMPT * NV);
@@ -107,7 +89,7 @@ static void check_batching_tp(const char *name, const struct ntp_gen_params *p)
     CHECK(eq <= 5e-2);
 }
 
-/* Quantized weights (k_b rows are 16 wide here: F16 by the mix's fallback). */
+/* Quantized weights (attn_k_b's rows are 32 wide: a 32-block type by the mix's fallback). */
 static void check_quant(const char *fmt, bool v3)
 {
     struct ntp_gen_params p = mla_small(v3);

@@ -41,34 +41,6 @@ static struct ntp_gen_params moe_small(const char *arch)
     return p;
 }
 
-/* Batches of 32, 5 and 1, and tp 1, 2 and 3: the same logits. */
-static void check_batching_tp(const char *name, const struct ntp_gen_params *p)
-{
-    char path[300];
-    if (fwd_gen(p, name, path, sizeof path) != 0)
-        return;
-    int32_t toks[N_PROMPT];
-    fwd_tokens(toks, N_PROMPT, NV, 5);
-    CHECK(fwd_engine(path, NTP_TYPE_F32, 512, toks, N_PROMPT, eng, 0, NULL) == 0);
-    CHECK(fwd_engine(path, NTP_TYPE_F32, 5, toks, N_PROMPT, alt, 0, NULL) == 0);
-    const double e5 = fwd_rel_err(alt, eng, N_PROMPT * NV);
-    CHECK(fwd_engine(path, NTP_TYPE_F32, 1, toks, N_PROMPT, alt, 0, NULL) == 0);
-    const double e1 = fwd_rel_err(alt, eng, N_PROMPT * NV);
-    printf("%-14s batch 5 vs 32: %.2e, batch 1 vs 32: %.2e", name, e5, e1);
-    CHECK(e5 <= 1e-5 && e1 <= 1e-5);
-    for (int tp = 2; tp <= 3; tp++)
-        for (int split = 0; split < 2; split++) {
-            fwd_moe_split = split ? NTP_MOE_SPLIT_EXPERTS : NTP_MOE_SPLIT_FEATURES;
-            CHECK(fwd_engine_tp(path, NTP_TYPE_F32, 512, 128, tp, toks, N_PROMPT, alt, 0, NULL) ==
-                  0);
-            const double e = fwd_rel_err(alt, eng, N_PROMPT * NV);
-            printf(", tp %d %s vs 1: %.2e", tp, split ? "experts" : "features", e);
-            CHECK(e <= 1e-5);
-        }
-    fwd_moe_split = NTP_MOE_SPLIT_FEATURES;
-    printf("\n");
-}
-
 /*
  * Three sequences in one context, their tokens interleaved in every batch
  * (ntp_decode_seqs: the experts' groups mix sequences), against each
@@ -177,8 +149,11 @@ int main(void)
     struct ntp_gen_params q = moe_small("qwen3moe"), l = moe_small("llama");
     fwd_check_reference("qwen3moe-f32", &q, N_PROMPT, N_GREEDY, eng, ref);
     fwd_check_reference("mixtral-f32", &l, N_PROMPT, N_GREEDY, eng, ref);
-    check_batching_tp("qwen3moe-batch", &q);
-    check_batching_tp("mixtral-batch", &l);
+    char path[300];
+    fwd_check_batching_tp("qwen3moe-batch", &q, N_PROMPT, 3, eng, alt, path, sizeof path);
+    printf("\n");
+    fwd_check_batching_tp("mixtral-batch", &l, N_PROMPT, 3, eng, alt, path, sizeof path);
+    printf("\n");
     check_seqs("qwen3moe-seqs", &q);
     static const char *const fmts[] = {"f16",  "bf16", "q8_0", "q4_0", "q4_1", "q5_0",  "q5_1",
                                        "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "q4_k_m"};

@@ -434,11 +434,6 @@ def route(logits, n_used, gating=GATING_SOFTMAX, bias=None, n_groups=0,
     return sel, w
 
 
-def _swiglu(h, gate, up, down):
-    """build_ffn with LLM_FFN_SILU, LLM_FFN_PAR: down(silu(gate h) * up h)."""
-    return F.linear(F.silu(F.linear(h, gate)) * F.linear(h, up), down)
-
-
 def _layer_moe(m, il, h):
     """build_moe_ffn (routing above, each chosen expert's SwiGLU FFN, the
     weighted sum) plus the shared experts' SwiGLU FFN."""
@@ -453,16 +448,9 @@ def _layer_moe(m, il, h):
         gate, up = gu[:, :hp.n_ff_exp], gu[:, hp.n_ff_exp:]
     else:
         gate, up = m.w(p + "ffn_gate_exps.weight"), m.w(p + "ffn_up_exps.weight")
-    down = m.w(p + "ffn_down_exps.weight")
-    out = np.zeros_like(h)
-    for e in range(hp.n_expert):
-        toks, slot = np.nonzero(sel == e)
-        if toks.size == 0:
-            continue
-        y = _swiglu(h[toks], gate[e], up[e], down[e])
-        out[toks] += y * w[toks, slot][:, None].astype(dt)
+    out = F.experts_sum(h, sel, w, gate, up, m.w(p + "ffn_down_exps.weight"), dt)
     if hp.n_expert_shared > 0:
-        out = out + _swiglu(h, m.w(p + "ffn_gate_shexp.weight"),
+        out = out + F.swiglu(h, m.w(p + "ffn_gate_shexp.weight"),
                             m.w(p + "ffn_up_shexp.weight"), m.w(p + "ffn_down_shexp.weight"))
     return out
 
@@ -472,7 +460,7 @@ def _layer_ffn(m, il, x):
     p = "blk.%d." % il
     h = F.rms_norm(x, m.w(p + "ffn_norm.weight").astype(dt), hp.eps)
     if il < hp.n_dense_lead:
-        return _swiglu(h, m.w(p + "ffn_gate.weight"), m.w(p + "ffn_up.weight"),
+        return F.swiglu(h, m.w(p + "ffn_gate.weight"), m.w(p + "ffn_up.weight"),
                        m.w(p + "ffn_down.weight"))
     return _layer_moe(m, il, h)
 

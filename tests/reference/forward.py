@@ -519,23 +519,32 @@ def route(logits, k):
     return sel, w / np.sum(w, axis=-1, keepdims=True)
 
 
+def swiglu(h, gate, up, down):
+    """build_ffn with LLM_FFN_SILU, LLM_FFN_PAR: down(silu(gate h) * up h)."""
+    return linear(silu(linear(h, gate)) * linear(h, up), down)
+
+
+def experts_sum(h, sel, w, gate, up, down, dt):
+    """Each expert's SwiGLU FFN on the tokens routed to it (sel, [n_tok,
+    n_used]), summed with the routing weights w."""
+    out = np.zeros_like(h)
+    for e in range(gate.shape[0]):
+        toks, slot = np.nonzero(sel == e)
+        if toks.size == 0:
+            continue
+        y = swiglu(h[toks], gate[e], up[e], down[e])
+        out[toks] += y * w[toks, slot][:, None].astype(dt)
+    return out
+
+
 def _layer_moe(m, il, h):
     """The mixture of experts: route, then each expert's SwiGLU FFN on the
     tokens routed to it, summed with the routing weights."""
     hp, dt = m.hp, m.dtype
     p = "blk.%d." % il
     sel, w = route(linear(h, m.w(p + "ffn_gate_inp.weight")), hp.n_expert_used)
-    gate, up = m.w(p + "ffn_gate_exps.weight"), m.w(p + "ffn_up_exps.weight")
-    down = m.w(p + "ffn_down_exps.weight")
-    out = np.zeros_like(h)
-    for e in range(hp.n_expert):
-        toks, slot = np.nonzero(sel == e)
-        if toks.size == 0:
-            continue
-        he = h[toks]
-        y = linear(silu(linear(he, gate[e])) * linear(he, up[e]), down[e])
-        out[toks] += y * w[toks, slot][:, None].astype(dt)
-    return out
+    return experts_sum(h, sel, w, m.w(p + "ffn_gate_exps.weight"),
+                       m.w(p + "ffn_up_exps.weight"), m.w(p + "ffn_down_exps.weight"), dt)
 
 
 def _layer_ffn(m, il, x):
