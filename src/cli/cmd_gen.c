@@ -38,6 +38,7 @@ static void usage(FILE *f)
             "                        (qwen3moe: default 8; llama: Mixtral-style; 0: dense)\n"
             "  --experts-used N      experts per token (default 2)\n"
             "  --expert-ff N         one expert's width (qwen3moe; default --ff)\n"
+            "  --fuse-gate-up        experts' gate and up as one ffn_gate_up_exps tensor\n"
             "  --vocab N             synthetic vocabulary size (>= 259)\n"
             "  --vocab-from FILE     copy the tokenizer of another GGUF file (and its size)\n"
             "  --ctx N               context length written to the file\n"
@@ -93,7 +94,7 @@ static int bad_value(const char *opt, const char *v, const char *want)
     return 2;
 }
 
-#define GEN_N_OPTS 46 /* entries of gen_opts, the end included */
+#define GEN_N_OPTS 47 /* entries of gen_opts, the end included */
 
 /* The option table: a's strings and flags, p's shapes (sizes 0 or more, factors above 0). */
 static void gen_opts(struct gen_args *a, struct ntp_gen_params *p, struct ntp_cli_opt *out)
@@ -147,6 +148,7 @@ static void gen_opts(struct gen_args *a, struct ntp_gen_params *p, struct ntp_cl
         GEN_INT("--expert-groups-used", n_group_used),
         {"--probs-bias", NULL, NTP_CLI_FLAG, .dst = &p->probs_bias},
         {"--kv-b", NULL, NTP_CLI_FLAG, .dst = &p->mla_kv_b},
+        {"--fuse-gate-up", NULL, NTP_CLI_FLAG, .dst = &p->fuse_gate_up},
         GEN_POS("--rope-yarn-log-mul", rope_yarn_log_mul),
         {"--name", NULL, NTP_CLI_STR, .dst = &p->name},
         {"--seed", NULL, NTP_CLI_INT, .dst = &a->seed, .lo = 0, .hi = INT64_MAX},

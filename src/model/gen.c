@@ -452,6 +452,8 @@ ntp_status ntp__gen_check(const struct ntp_gen_params *p)
         return s;
     if ((a->features & NTP_FEAT_MLA) && (s = ntp__gen_mla_check(p, &hp)) != NTP_OK)
         return s;
+    if (p->fuse_gate_up && hp.n_expert == 0)
+        return ntp__error(NTP_E_INVALID_ARG, "fused gate and up (--fuse-gate-up) need experts");
     if (!(a->features & NTP_FEAT_MLA) &&
         (p->kv_lora || p->q_lora || p->rope_dim || p->v_head_dim || p->n_layer_dense ||
          p->n_expert_shared || p->gating_sigmoid || p->expert_norm || p->expert_scale > 0 ||
@@ -606,8 +608,16 @@ static ntp_status add_tensors(ntp_gguf_writer *w, const struct ntp_gen_params *p
             if (!in_step(id, il, p->n_layer) ||
                 !ntp__tensor_present(id, ntp__block_features(features, hp, il)))
                 continue;
+            if (p->fuse_gate_up && id == NTP_T_FFN_UP_EXPS)
+                continue; /* written with the gate */
             struct gen_tensor t;
             describe(p, hp, id, (int)il, &t);
+            if (p->fuse_gate_up && id == NTP_T_FFN_GATE_EXPS) {
+                snprintf(t.name, sizeof t.name, "blk.%lld.ffn_gate_up_exps.weight",
+                         (long long)il);
+                t.ne[1] *= 2;
+                t.seed = name_seed(p->seed, t.name);
+            }
             ntp_status s = add_tensor(w, &t);
             if (s != NTP_OK)
                 return s;

@@ -73,6 +73,9 @@ struct ntp_gen_params {
                         converter does for rope_type llama3, low/high_freq_factor 1 and 4;
                         llama only */
     float rope_yarn_log_mul; /* rope.scaling.yarn_log_multiplier (deepseek2); 0: not written */
+    bool fuse_gate_up;       /* experts' gate and up as one ffn_gate_up_exps (each expert's
+                                gate rows, then its up rows), as llama.cpp's converter
+                                writes them on request */
     /*
      * deepseek2 (gen_mla.c; 0 or false: the default there). head_dim is
      * then a query head's width with its RoPE part (key_length_mla).

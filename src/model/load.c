@@ -233,12 +233,16 @@ static ntp_status upload_read(struct walk *wk, const ntp_gguf_tensor *t, const s
     return NTP_OK;
 }
 
-/* Place (and in the upload pass copy) one tensor's shard into slot. */
-static ntp_status walk_tensor(struct walk *wk, const ntp_gguf_tensor *t, enum ntp_tensor_id id,
-                              struct ntp_dev_tensor *slot)
+/*
+ * Place (and in the upload pass copy) one tensor's shard into slot, its
+ * rows counted from row0 of the file's tensor (of each expert's matrix).
+ */
+static ntp_status walk_rows(struct walk *wk, const ntp_gguf_tensor *t, enum ntp_tensor_id id,
+                            int64_t row0, struct ntp_dev_tensor *slot)
 {
     int64_t start = 0, len = 0;
     const int dim = ntp__plan_cut(id, &wk->md->shard, &wk->m->cfg.hp, &start, &len);
+    start += row0; /* (a row cut: the part of a fused tensor, see walk_fused) */
     struct slice sl;
     ntp_status s = plan_slice(t, dim, start, len, &sl);
     if (s != NTP_OK)
@@ -282,6 +286,45 @@ static ntp_status walk_tensor(struct walk *wk, const ntp_gguf_tensor *t, enum nt
     }
     wk->off += size;
     return NTP_OK;
+}
+
+/* Place (and in the upload pass copy) one tensor's shard into slot. */
+static ntp_status walk_tensor(struct walk *wk, const ntp_gguf_tensor *t, enum ntp_tensor_id id,
+                              struct ntp_dev_tensor *slot)
+{
+    return walk_rows(wk, t, id, 0, slot);
+}
+
+/*
+ * Block il's experts' gate and up as one ffn_gate_up_exps [n_embd, 2 n_ff_exp,
+ * n_expert] (llama.cpp's converter fuses them on request): each expert's
+ * gate rows, then its up rows, cut as the two would be. *done false when the
+ * file has them apart.
+ */
+static ntp_status walk_fused(struct walk *wk, int64_t il, struct ntp_dev_tensor *lw, bool *done)
+{
+    char name[96];
+    snprintf(name, sizeof name, "blk.%lld.ffn_gate_up_exps.weight", (long long)il);
+    const ntp_gguf_tensor *t = ntp_gguf_find_tensor(wk->g, name);
+    const struct ntp_hparams *hp = &wk->m->cfg.hp;
+    *done = t != NULL;
+    if (t == NULL)
+        return NTP_OK;
+    if (t->ne[0] != hp->n_embd || t->ne[1] != 2 * hp->n_ff_exp || t->ne[2] != hp->n_expert ||
+        t->ne[3] != 1)
+        return ntp__error(NTP_E_FORMAT,
+                          "tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld, "
+                          "%lld] (gate and up of every expert)",
+                          name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
+                          (long long)t->ne[3], (long long)hp->n_embd,
+                          (long long)(2 * hp->n_ff_exp), (long long)hp->n_expert);
+    for (int d = 0; d < wk->m->n_dev; d++)
+        if (!wk->m->dev[d].dev->iface->supports_type(wk->m->dev[d].dev, t->type))
+            return ntp__error(NTP_E_UNSUPPORTED, "tensor '%s' has type %s, which numatp cannot "
+                              "compute with", name, ntp_type_name(t->type));
+    ntp_status s = walk_rows(wk, t, NTP_T_FFN_GATE_EXPS, 0, &lw[NTP_T_FFN_GATE_EXPS]);
+    return s == NTP_OK ? walk_rows(wk, t, NTP_T_FFN_UP_EXPS, hp->n_ff_exp, &lw[NTP_T_FFN_UP_EXPS])
+                       : s;
 }
 
 /*
@@ -358,9 +401,14 @@ static ntp_status walk_device(struct walk *wk)
     for (int64_t il = sh->layer0; il < sh->layer0 + sh->n_layer; il++) {
         const unsigned bf = ntp__block_features(feat, &wk->m->cfg.hp, il);
         struct ntp_dev_tensor *lw = &wk->md->w.layer[(il - sh->layer0) * NTP_T_COUNT];
+        bool fused = false;
+        if ((bf & NTP_FEAT_MOE) && ntp__shard_ffn(sh, il) &&
+            (s = walk_fused(wk, il, lw, &fused)) != NTP_OK)
+            return s;
         for (int id = 0; id < NTP_T_COUNT; id++) {
             if (!ntp__tensor_desc(id)->per_layer || !ntp__tensor_present(id, bf) ||
-                !(ntp__tensor_attn_half(id) ? ntp__shard_attn(sh, il) : ntp__shard_ffn(sh, il)))
+                !(ntp__tensor_attn_half(id) ? ntp__shard_attn(sh, il) : ntp__shard_ffn(sh, il)) ||
+                (fused && (id == NTP_T_FFN_GATE_EXPS || id == NTP_T_FFN_UP_EXPS)))
                 continue;
             if ((s = find_tensor(wk->m, g, id, (int)il, &t)) != NTP_OK)
                 return s;

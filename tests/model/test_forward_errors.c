@@ -330,6 +330,18 @@ static void test_mla_errors(ntp_model_params mp)
                  sizeof path);
     expect_load_error(path, mp, NTP_E_NOT_FOUND,
                       (const char *const[]){"blk.2.ffn_down_shexp.weight", NULL});
+    /* the experts' gate and up fused into one tensor: its shape checked */
+    struct ntp_gen_params p = fwd_small_mla();
+    p.fuse_gate_up = true;
+    char fused[300];
+    if (fwd_gen(&p, "base-fused", fused, sizeof fused) != 0)
+        return;
+    snprintf(base, sizeof base, "%s", fused);
+    make_variant("d-fused", &(struct edit){.reshape_tensor = "blk.1.ffn_gate_up_exps.weight"}, path,
+                 sizeof path);
+    expect_load_error(path, mp, NTP_E_FORMAT,
+                      (const char *const[]){"blk.1.ffn_gate_up_exps.weight", "[64, 64, 8]",
+                                            "gate and up", NULL});
 }
 
 static void test_decode_errors(void)

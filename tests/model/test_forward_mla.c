@@ -8,8 +8,9 @@
  *    the selection bias, 2 of 4 expert groups, normalised weights scaled by
  *    2.5) models in F32: all 24 prompt positions' logits agree to 1e-3 with
  *    the F16 and the F32 cache, and the next 12 greedy tokens are identical;
- *  - the older layout (one attn_kv_b, converted by the loader) gives the
- *    newer layout's logits for the same weights' model (1e-5);
+ *  - the older layout (one attn_kv_b, converted by the loader) agrees with
+ *    the reference too, and so do experts whose gate and up are one
+ *    ffn_gate_up_exps (llama.cpp's converter fuses them on request);
  *  - batches of 24, 5 and 1 agree (1e-5), and tp 2, 3 and 4 (heads split,
  *    the latent cached on every device; experts split by features or dealt
  *    out) give tp 1's logits (1e-5);
@@ -53,18 +54,20 @@ static struct ntp_gen_params mla_small(bool v3)
     return p;
 }
 
-/* The older attn_kv_b layout against the newer one: the same model, the same logits. */
+/*
+ * The older attn_kv_b layout (the loader turns it into attn_k_b and
+ * attn_v_b): against the reference, and at tp 2. The generator draws
+ * attn_kv_b from its own random stream, so it is not the newer file's model.
+ */
 static void check_kv_b(const char *name, const struct ntp_gen_params *p)
 {
-    char path[300], old_path[300];
+    char old_path[300];
     struct ntp_gen_params q = *p;
     q.mla_kv_b = true;
-    if (fwd_gen(p, name, path, sizeof path) != 0 || fwd_gen(&q, "kv_b", old_path, sizeof old_path))
+    if (fwd_gen(&q, name, old_path, sizeof old_path) != 0)
         return;
     int32_t toks[N_PROMPT], g;
     fwd_tokens(toks, N_PROMPT, NV, 7);
-    /* the generator draws attn_kv_b from other streams than attn_k_b/attn_v_b: each file
-       against the reference, then the reference of each against the other's engine run */
     CHECK(fwd_engine(old_path, NTP_TYPE_F32, 512, toks, N_PROMPT, eng, 0, NULL) == 0);
     CHECK(fwd_reference(old_path, toks, N_PROMPT, "f32", 0, ref, N_PROMPT * NV, &g) == 0);
     const double err = fwd_rel_err(eng, ref, N_PROMPT * NV);
@@ -138,6 +141,13 @@ int main(void)
     check_kv_b("mla-v3-kv_b", &v3);
     check_batching_tp("mla-v2-batch", &v2);
     check_batching_tp("mla-v3-batch", &v3);
+    /* llama.cpp's converter may fuse each expert's gate and up (ffn_gate_up_exps) */
+    struct ntp_gen_params fused = v3;
+    fused.fuse_gate_up = true;
+    fwd_check_reference("mla-v3-fused", &fused, N_PROMPT, N_GREEDY, eng, ref);
+    char path[300];
+    fwd_check_batching_tp("mla-v3-fused-tp", &fused, N_PROMPT, 2, eng, alt, path, sizeof path);
+    printf("\n");
     check_quant("q8_0", false);
     check_quant("q4_k_m", true);
     fwd_cleanup();
