@@ -41,6 +41,7 @@ static const struct ntp__pre_info pre_table[] = {
     {"chatglm-bpe",       NTP__PRE_LLAMA3,         false, false, true,  true},
     {"deepseek-llm",      NTP__PRE_DEEPSEEK_LLM,   false, false, false, false},
     {"deepseek-coder",    NTP__PRE_DEEPSEEK_CODER, false, false, false, false},
+    {"deepseek-v3",       NTP__PRE_DEEPSEEK_V3,    false, false, false, false},
     {"falcon",            NTP__PRE_FALCON,         false, false, true,  false},
     {"gpt-2",             NTP__PRE_GPT2,           false, false, true,  false},
     {"phi-2",             NTP__PRE_GPT2,           false, false, true,  false},
@@ -88,6 +89,7 @@ const char *ntp__pre_supported(void)
 {
     return "default, llama3, llama-v3, llama-bpe, falcon3, falcon-h1, pixtral, midm-2.0, lfm2, "
            "jina-v5-nano, dbrx, smaug-bpe, glm4, chatglm-bpe, deepseek-llm, deepseek-coder, "
+           "deepseek-v3, "
            "falcon, gpt-2, phi-2, gigachat, a.x-4.0, mellum, exaone4, mpt, olmo, jais, trillion, "
            "granite-docling, starcoder, refact, codeshell, exaone, minerva-7b, mellum2, "
            "command-r, smollm, qwen2, deepseek-r1-qwen, kormo, f2llmv2, hunyuan, solar-open, "
@@ -339,6 +341,7 @@ enum cls {
     CL_DS_LETTER,     /* deepseek-llm's letter list */
     CL_DS_PUNCT,      /* [!-/:-~！-／：-～‘-‟　-。] */
     CL_DIGIT,         /* [0-9] */
+    CL_CJK_KANA,      /* [一-龥぀-ゟ゠-ヿ]: CJK, hiragana, katakana (deepseek-v3) */
 };
 
 static bool cls_match(enum cls k, uint32_t cp)
@@ -373,8 +376,122 @@ static bool cls_match(enum cls k, uint32_t cp)
                (cp >= 0x2018 && cp <= 0x201F) || (cp >= 0x3000 && cp <= 0x3002);
     case CL_DIGIT:
         return cp >= '0' && cp <= '9';
+    case CL_CJK_KANA:
+        return (cp >= 0x4E00 && cp <= 0x9FA5) || (cp >= 0x3040 && cp <= 0x30FF);
     }
     return false;
+}
+
+/* \p{N}{1,3}, leftmost first (deepseek-v3's first pattern). */
+static void split_num3(struct cutter *c, const struct piece *p)
+{
+    size_t pos = p->a;
+    while (pos < p->b) {
+        if (!cls_match(CL_NUMBER, p->cps[pos])) {
+            pos++;
+            continue;
+        }
+        size_t end = pos + 1;
+        while (end < p->b && end < pos + 3 && cls_match(CL_NUMBER, p->cps[end]))
+            end++;
+        cut_add(c, pos);
+        cut_add(c, end);
+        pos = end;
+    }
+    cut_add(c, p->b);
+}
+
+/* The categories deepseek-v3's last pattern names, as llama.cpp's collapsed text has them. */
+static bool ds3_cat(uint32_t cp, enum ntp__ucat k)
+{
+    return !(cp >= 0x80 && ntp__u_is_ws(cp)) && ntp__ucat_of(cp) == k;
+}
+
+static bool ds3_ascii_punct(uint32_t cp)
+{
+    return (cp >= 0x21 && cp <= 0x2F) || (cp >= 0x3A && cp <= 0x40) ||
+           (cp >= 0x5B && cp <= 0x60) || (cp >= 0x7B && cp <= 0x7E);
+}
+
+static bool ds3_ascii_letter(uint32_t cp)
+{
+    return (cp >= 'A' && cp <= 'Z') || (cp >= 'a' && cp <= 'z');
+}
+
+static bool ds3_word(uint32_t cp) /* [\p{L}\p{M}] */
+{
+    return ds3_cat(cp, NTP__UCAT_L) || ds3_cat(cp, NTP__UCAT_M);
+}
+
+static bool ds3_ps(uint32_t cp) /* [\p{P}\p{S}] */
+{
+    return ds3_cat(cp, NTP__UCAT_P) || ds3_cat(cp, NTP__UCAT_S);
+}
+
+/*
+ * The length of deepseek-v3's last pattern matched at pos (0: none), its
+ * alternatives tried in order as std::regex does:
+ * [!-/:-@[-`{-~][A-Za-z]+ | [^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+ |
+ * ?[\p{P}\p{S}]+[\r\n]* | \s*[\r\n]+ | \s+(?!\S) | \s+
+ */
+static size_t ds3_match(const struct piece *p, size_t pos)
+{
+    const uint32_t *cp = p->cps;
+    const size_t b = p->b;
+    size_t e;
+    if (ds3_ascii_punct(cp[pos]) && pos + 1 < b && ds3_ascii_letter(cp[pos + 1])) {
+        for (e = pos + 2; e < b && ds3_ascii_letter(cp[e]);)
+            e++;
+        return e - pos;
+    }
+    const bool nl = cp[pos] == '\r' || cp[pos] == '\n';
+    if (!nl && !ds3_cat(cp[pos], NTP__UCAT_L) && !ds3_ps(cp[pos]) && pos + 1 < b &&
+        ds3_word(cp[pos + 1])) { /* with the optional first character */
+        for (e = pos + 2; e < b && ds3_word(cp[e]);)
+            e++;
+        return e - pos;
+    }
+    if (ds3_word(cp[pos])) {
+        for (e = pos + 1; e < b && ds3_word(cp[e]);)
+            e++;
+        return e - pos;
+    }
+    e = pos + (cp[pos] == ' ' && pos + 1 < b && ds3_ps(cp[pos + 1]));
+    if (ds3_ps(cp[e])) {
+        while (e < b && ds3_ps(cp[e]))
+            e++;
+        while (e < b && (cp[e] == '\r' || cp[e] == '\n'))
+            e++;
+        return e - pos;
+    }
+    size_t ws = pos, last_nl = b; /* the whitespace run, and its last newline */
+    for (; ws < b && ntp__u_is_ws(cp[ws]); ws++)
+        if (cp[ws] == '\r' || cp[ws] == '\n')
+            last_nl = ws;
+    if (ws == pos)
+        return 0;
+    if (last_nl < b)
+        return last_nl + 1 - pos; /* \s*[\r\n]+ */
+    if (ws == b || ws - pos == 1)
+        return ws - pos; /* \s+(?!\S) at the end, else \s+ */
+    return ws - 1 - pos; /* \s+(?!\S): the last one stays for the next word */
+}
+
+/* deepseek-v3's last pattern over the piece; stretches between matches become words. */
+static void split_ds3(struct cutter *c, const struct piece *p)
+{
+    size_t pos = p->a;
+    while (pos < p->b) {
+        const size_t n = ds3_match(p, pos);
+        if (n == 0) {
+            pos++;
+            continue;
+        }
+        cut_add(c, pos);
+        cut_add(c, pos + n);
+        pos += n;
+    }
+    cut_add(c, p->b);
 }
 
 /*
@@ -434,7 +551,7 @@ static void split_trailing_ws(struct cutter *c, const struct piece *p)
 
 /* ------------------------------------------------------------- stages */
 
-enum op { OP_GPT2, OP_LLAMA3, OP_CLASS, OP_DIGIT3, OP_TRAIL_WS };
+enum op { OP_GPT2, OP_LLAMA3, OP_CLASS, OP_DIGIT3, OP_TRAIL_WS, OP_NUM3, OP_DS3 };
 
 struct stage {
     enum op op;
@@ -471,6 +588,8 @@ static const struct stage st_ds_llm[] = {
     S_CLASS(CL_NEWLINE, false, false), S_CLASS(CL_DS_LETTER, true, true),
     S_CLASS(CL_DS_PUNCT, true, true),  S_OP(OP_TRAIL_WS),
     S_CLASS(CL_CJK, false, true),      S_CLASS(CL_NUMBER, false, true)};
+static const struct stage st_ds_v3[] = {S_OP(OP_NUM3), S_CLASS(CL_CJK_KANA, false, true),
+                                        S_OP(OP_DS3)};
 static const struct stage st_ds_coder[] = {
     S_CLASS(CL_NEWLINE, false, false), S_CLASS(CL_LETTER, true, true),
     S_CLASS(CL_PUNCT, true, true), S_CLASS(CL_CJK, false, true), S_CLASS(CL_NUMBER, false, false)};
@@ -488,7 +607,7 @@ static const struct {
     [NTP__PRE_LLAMA3] = STAGES(st_llama3),           [NTP__PRE_QWEN2] = STAGES(st_qwen2),
     [NTP__PRE_QWEN2_NO_CONTR] = STAGES(st_qwen2_nc), [NTP__PRE_STARCODER] = STAGES(st_starcoder),
     [NTP__PRE_FALCON] = STAGES(st_falcon),           [NTP__PRE_DEEPSEEK_LLM] = STAGES(st_ds_llm),
-    [NTP__PRE_DEEPSEEK_CODER] = STAGES(st_ds_coder),
+    [NTP__PRE_DEEPSEEK_CODER] = STAGES(st_ds_coder), [NTP__PRE_DEEPSEEK_V3] = STAGES(st_ds_v3),
 };
 
 static void run_stage(const struct stage *s, struct cutter *c, const struct piece *p)
@@ -508,6 +627,12 @@ static void run_stage(const struct stage *s, struct cutter *c, const struct piec
         break;
     case OP_TRAIL_WS:
         split_trailing_ws(c, p);
+        break;
+    case OP_NUM3:
+        split_num3(c, p);
+        break;
+    case OP_DS3:
+        split_ds3(c, p);
         break;
     }
 }

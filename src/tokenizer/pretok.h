@@ -22,6 +22,7 @@ enum ntp__pre_kind {
     NTP__PRE_FALCON,         /* punctuation runs (with '`'), GPT-2, digit triples */
     NTP__PRE_DEEPSEEK_LLM, /* newlines, listed letters, ASCII/fullwidth punctuation, CJK, numbers */
     NTP__PRE_DEEPSEEK_CODER, /* newlines, letters, punctuation, CJK, single digits */
+    NTP__PRE_DEEPSEEK_V3,    /* numbers in 1-3 digits, CJK and kana, then words (DeepSeek-V3) */
 };
 
 /* What a tokenizer.ggml.pre value selects, with the flags llama.cpp sets for it. */

@@ -5,8 +5,12 @@
  * read exactly as llama.cpp's tests/test-tokenizer-0.cpp reads them. Decoding
  * the ids must give the text back, except for the cases listed per file,
  * where llama.cpp's detokenizer does not give it back either (see below).
+ * A fixture may name another pre-tokenizer for its vocabulary: the file is
+ * then copied with that tokenizer.ggml.pre, and the ids are those llama.cpp's
+ * llama-tokenize gives for the copy (<vocab>.gguf.<pre>.out; the deepseek-v3
+ * pre-tokenizer has no vocabulary of its own among llama.cpp's test files).
  *
- * Usage: test_tok_fixtures [vocab.gguf ...] (default: the four vocabularies).
+ * Usage: test_tok_fixtures [vocab.gguf ...] (default: every fixture).
  */
 #include "test.h"
 #include "tokenizer/tokenizer.h"
@@ -14,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char *slurp(const char *path, size_t *len)
 {
@@ -39,7 +44,28 @@ static char *slurp(const char *path, size_t *len)
 struct fixture {
     const char *name;
     const char *no_roundtrip; /* comma-separated case numbers, or "" */
+    const char *pre;          /* another tokenizer.ggml.pre for the vocabulary, or NULL */
 };
+
+/* A copy of the vocabulary file path with tokenizer.ggml.pre = pre, at out. */
+static void copy_with_pre(const char *path, const char *pre, const char *out)
+{
+    ntp_gguf *g = NULL;
+    ntp_gguf_writer *w = NULL;
+    CHECK_OK(ntp_gguf_open(path, &g));
+    CHECK_OK(ntp_gguf_writer_new(&w));
+    for (int64_t i = 0; g && w && i < ntp_gguf_n_kv(g); i++) {
+        const char *key = ntp_gguf_kv_key(g, i);
+        if (strcmp(key, "tokenizer.ggml.pre") == 0)
+            CHECK_OK(ntp_gguf_writer_set_str(w, key, pre));
+        else
+            CHECK_OK(ntp_gguf_writer_set_value(w, key, ntp_gguf_kv_value(g, i)));
+    }
+    if (w)
+        CHECK_OK(ntp_gguf_writer_write_file(w, out));
+    ntp_gguf_writer_free(w);
+    ntp_gguf_free(g);
+}
 
 static bool listed(const char *list, int k)
 {
@@ -99,10 +125,15 @@ static void check_case(const ntp_tokenizer *t, const struct fixture *fx, int k, 
 
 static void run_fixture(const struct fixture *fx, const char *dir)
 {
-    char path[1024], pin[1040], pout[1040];
+    char path[1024], pin[1040], pout[1080], copy[64] = "";
     snprintf(path, sizeof path, "%s/%s", dir, fx->name);
     snprintf(pin, sizeof pin, "%s.inp", path);
-    snprintf(pout, sizeof pout, "%s.out", path);
+    snprintf(pout, sizeof pout, "%s%s%s.out", path, fx->pre ? "." : "", fx->pre ? fx->pre : "");
+    if (fx->pre) {
+        snprintf(copy, sizeof copy, "/tmp/ntp_tok_pre_%d.gguf", (int)getpid());
+        copy_with_pre(path, fx->pre, copy);
+        snprintf(path, sizeof path, "%s", copy);
+    }
     ntp_gguf *g = NULL;
     ntp_tokenizer *t = NULL;
     size_t lin = 0, lout = 0;
@@ -130,8 +161,10 @@ static void run_fixture(const struct fixture *fx, const char *dir)
         pos = next ? pos + clen + sizeof sep - 1 : lin;
     }
     CHECK(opos == lout); /* as many lines as cases */
-    printf("%s: %d cases\n", fx->name, k);
+    printf("%s%s%s: %d cases\n", fx->name, fx->pre ? " as " : "", fx->pre ? fx->pre : "", k);
 done:
+    if (copy[0])
+        remove(copy);
     ntp__tokenizer_free(t);
     free(inp);
     free(out);
@@ -140,10 +173,11 @@ done:
 int main(int argc, char **argv)
 {
     static const struct fixture all[] = {
-        {"ggml-vocab-llama-spm.gguf", ""},
-        {"ggml-vocab-phi-3.gguf", ""},
-        {"ggml-vocab-gpt-2.gguf", "32,45"},
-        {"ggml-vocab-starcoder.gguf", "32,45"},
+        {"ggml-vocab-llama-spm.gguf", "", NULL},
+        {"ggml-vocab-phi-3.gguf", "", NULL},
+        {"ggml-vocab-gpt-2.gguf", "32,45", NULL},
+        {"ggml-vocab-starcoder.gguf", "32,45", NULL},
+        {"ggml-vocab-gpt-2.gguf", "", "deepseek-v3"}, /* no cleaning of spaces there */
     };
     const char *dir = NTP_SOURCE_ROOT "/tests/data/tokenizer";
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
