@@ -318,10 +318,10 @@ static ntp_status walk_fused(struct walk *wk, int64_t il, struct ntp_dev_tensor 
                           name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
                           (long long)t->ne[3], (long long)hp->n_embd,
                           (long long)(2 * hp->n_ff_exp), (long long)hp->n_expert);
-    for (int d = 0; d < wk->m->n_dev; d++)
-        if (!wk->m->dev[d].dev->iface->supports_type(wk->m->dev[d].dev, t->type))
-            return ntp__error(NTP_E_UNSUPPORTED, "tensor '%s' has type %s, which numatp cannot "
-                              "compute with", name, ntp_type_name(t->type));
+    if (!type_usable(wk->m, NTP_ROLE_MATRIX, t->type))
+        return ntp__error(NTP_E_UNSUPPORTED,
+                          "tensor '%s' has type %s, which numatp cannot compute with", name,
+                          ntp_type_name(t->type));
     ntp_status s = walk_rows(wk, t, NTP_T_FFN_GATE_EXPS, 0, &lw[NTP_T_FFN_GATE_EXPS]);
     return s == NTP_OK ? walk_rows(wk, t, NTP_T_FFN_UP_EXPS, hp->n_ff_exp, &lw[NTP_T_FFN_UP_EXPS])
                        : s;

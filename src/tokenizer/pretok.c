@@ -335,6 +335,8 @@ enum cls {
     CL_LETTER,        /* \p{L} */
     CL_NUMBER,        /* \p{N} */
     CL_PUNCT,         /* \p{P} */
+    CL_MARK,          /* \p{M} */
+    CL_SYMBOL,        /* \p{S} */
     CL_PUNCT_DEFAULT, /* [\p{P}\$\+<=>\^~\|] */
     CL_PUNCT_FALCON,  /* [\p{P}\$\+<=>\^~\|`] */
     CL_CJK,           /* [一-龥ࠀ-一가-퟿] */
@@ -358,6 +360,10 @@ static bool cls_match(enum cls k, uint32_t cp)
         return ntp__ucat_of(cp) == NTP__UCAT_N;
     case CL_PUNCT:
         return ntp__ucat_of(cp) == NTP__UCAT_P;
+    case CL_MARK:
+        return ntp__ucat_of(cp) == NTP__UCAT_M;
+    case CL_SYMBOL:
+        return ntp__ucat_of(cp) == NTP__UCAT_S;
     case CL_PUNCT_FALCON:
         if (cp == '`')
             return true;
@@ -401,12 +407,6 @@ static void split_num3(struct cutter *c, const struct piece *p)
     cut_add(c, p->b);
 }
 
-/* The categories deepseek-v3's last pattern names, as llama.cpp's collapsed text has them. */
-static bool ds3_cat(uint32_t cp, enum ntp__ucat k)
-{
-    return !(cp >= 0x80 && ntp__u_is_ws(cp)) && ntp__ucat_of(cp) == k;
-}
-
 static bool ds3_ascii_punct(uint32_t cp)
 {
     return (cp >= 0x21 && cp <= 0x2F) || (cp >= 0x3A && cp <= 0x40) ||
@@ -420,12 +420,12 @@ static bool ds3_ascii_letter(uint32_t cp)
 
 static bool ds3_word(uint32_t cp) /* [\p{L}\p{M}] */
 {
-    return ds3_cat(cp, NTP__UCAT_L) || ds3_cat(cp, NTP__UCAT_M);
+    return cls_match(CL_LETTER, cp) || cls_match(CL_MARK, cp);
 }
 
 static bool ds3_ps(uint32_t cp) /* [\p{P}\p{S}] */
 {
-    return ds3_cat(cp, NTP__UCAT_P) || ds3_cat(cp, NTP__UCAT_S);
+    return cls_match(CL_PUNCT, cp) || cls_match(CL_SYMBOL, cp);
 }
 
 /*
@@ -445,7 +445,7 @@ static size_t ds3_match(const struct piece *p, size_t pos)
         return e - pos;
     }
     const bool nl = cp[pos] == '\r' || cp[pos] == '\n';
-    if (!nl && !ds3_cat(cp[pos], NTP__UCAT_L) && !ds3_ps(cp[pos]) && pos + 1 < b &&
+    if (!nl && !cls_match(CL_LETTER, cp[pos]) && !ds3_ps(cp[pos]) && pos + 1 < b &&
         ds3_word(cp[pos + 1])) { /* with the optional first character */
         for (e = pos + 2; e < b && ds3_word(cp[e]);)
             e++;

@@ -246,14 +246,11 @@ static size_t max_act_row(const struct cpu_device *c, const struct ntp_dev_state
             size_t sz = t->data ? ntp__kernels_act_row_size(&c->k, t->type, t->ne[0]) : 0;
             best = sz > best ? sz : best;
         }
-    /* latent attention's per-head products put every head of a token in its row
-       (cpu_layer.c, mm_heads), each 64-byte aligned */
+    /* latent attention's per-head products: every head of a token in its row */
     for (int64_t l = 0; l < p->shard->n_layer; l++)
         for (int id = NTP_T_ATTN_K_B; id <= NTP_T_ATTN_V_B; id++) {
             const struct ntp_dev_tensor *t = &p->w->layer[l * NTP_T_COUNT + id];
-            const size_t seg =
-                t->data ? (ntp__kernels_act_row_size(&c->k, t->type, t->ne[0]) + 63) & ~(size_t)63
-                        : 0;
+            const size_t seg = t->data ? ntp__cpu_head_act(&c->k, t) : 0;
             best = seg * (size_t)p->shard->n_head > best ? seg * (size_t)p->shard->n_head : best;
         }
     const struct ntp_dev_tensor *o = &p->w->global[NTP_T_OUTPUT];

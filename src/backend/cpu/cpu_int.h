@@ -41,6 +41,16 @@ static inline int64_t att_heads(const struct ntp_model_cfg *cfg)
     return group < NTP_ATT_G ? group : NTP_ATT_G;
 }
 
+/*
+ * Bytes one head's activations take in the act buffer for weight t (64-byte
+ * aligned): latent attention's per-head products put every head of a token
+ * side by side in its act row (cpu_layer.c, mm_heads).
+ */
+static inline size_t ntp__cpu_head_act(const struct ntp_kernels *k, const struct ntp_dev_tensor *t)
+{
+    return (ntp__kernels_act_row_size(k, t->type, t->ne[0]) + 63) & ~(size_t)63;
+}
+
 struct cpu_device {
     struct ntp_cpu_device_params p; /* as created (pus not kept) */
     struct ntp_kernels k;           /* kernel table chosen for this device */

@@ -465,12 +465,6 @@ static struct ntp_dev_tensor head_matrix(const struct ntp_dev_tensor *w, int64_t
     return v;
 }
 
-/* Bytes one head's activations take in the act buffer for weight w (64-byte aligned). */
-static size_t head_act(const struct ntp_kernels *k, const struct ntp_dev_tensor *w)
-{
-    return (ntp__kernels_act_row_size(k, w->type, w->ne[0]) + 63) & ~(size_t)63;
-}
-
 /*
  * dst[t][h * ld_h ..] = W_h · src[t][h * ls_h ..] for every shard head h:
  * the per-head products of latent attention. Every (token, head) input is
@@ -485,7 +479,7 @@ static void mm_heads(struct thr *th, const struct ntp_dev_tensor *w, int64_t row
     const int64_t nh = s->p.shard->n_head, k = w->ne[0];
     const struct ntp_kernel_type *kt = &th->k->type[w->type];
     const bool quant = kt->act_type != NTP_TYPE_F32;
-    const size_t seg = quant ? head_act(th->k, w) : 0;
+    const size_t seg = quant ? ntp__cpu_head_act(th->k, w) : 0;
     int64_t u0, u1;
     ntp__slice(quant ? n_tok * nh : 0, th->ith, th->nth, &u0, &u1);
     for (int64_t u = u0; u < u1; u++)
