@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
 static void check_stat(struct ntp_membw_stat s)
 {
@@ -45,6 +46,13 @@ static void count_step(void *user, int step, int ith, int nth)
         atomic_store(&c->order_ok, 0);
     atomic_store(&c->last_step, step);
     atomic_fetch_add(&c->sum[step], ith + 1);
+    /* 2 ms of this thread's CPU time, so that the team's CPU share is a ratio of
+       times long enough to read (a step of a few instructions gave 1.7 under qemu) */
+    struct timespec t0, t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+    do
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    while ((t.tv_sec - t0.tv_sec) * 1e9 + (t.tv_nsec - t0.tv_nsec) < 2e6);
 }
 
 static void test_team(const ntp_topology *t)

@@ -2,8 +2,8 @@
 """test_serve_bench.py NUMATP SOURCE_ROOT built|not-built - bench/serve-bench on a tiny
 model from `numatp gen` with short prompts and replies: started with -m (--json: the
 object's keys and types, one result per concurrency, positive figures, every requested
-token counted), against a running server with --url (the markdown table), and the
-errors: bad options (status 2, naming the option), a missing model file, a server that
+token counted, the staggered run's figures), against a running server with --url (the
+markdown table, --no-stagger), and the errors: bad options (status 2, naming the option), a missing model file, a server that
 fails to start and a request the server refuses (status 1 with the reason)."""
 import json
 import os
@@ -49,8 +49,19 @@ def check_json(model):
     for x in res:
         check(set(x) == {"concurrency", "requests", "completion_tokens", "wall_s",
                          "output_tok_s", "ttft_mean_s", "ttft_p99_s", "tpot_mean_s",
-                         "decode_tok_s"},
+                         "decode_tok_s", "request_mean_s", "staggered"},
               "result keys: %s" % sorted(x))
+        st = x.pop("staggered")
+        check(isinstance(st, dict) and set(st) == {"requests", "spread_s", "ttft_mean_s",
+                                                   "ttft_p99_s", "tpot_mean_s"},
+              "staggered: %s" % st)
+        if isinstance(st, dict):
+            # C = 1 is its own staggered run; C = 2 starts its second client D/2 late
+            check(st["requests"] == x["requests"]
+                  and (st["spread_s"] == 0 if x["concurrency"] == 1
+                       else abs(st["spread_s"] - x["request_mean_s"]) < 1e-9)
+                  and all(is_pos(st[k]) for k in st if k != "spread_s")
+                  and st["ttft_p99_s"] >= st["ttft_mean_s"] - 1e-9, "staggered: %s" % st)
         check(all(is_pos(x[k]) for k in x if k != "decode_tok_s"), "positive figures: %s" % x)
         check(x["decode_tok_s"] is None or is_pos(x["decode_tok_s"]), "decode tok/s: %s" % x)
         if all(is_pos(x[k]) for k in x if k != "decode_tok_s"):
@@ -78,8 +89,15 @@ def check_url(model):
         check(rc == 0, "serve-bench --url: exit %s: %s" % (rc, err[-800:]))
         lines = out.strip().splitlines()
         check(len(lines) == 5 and lines[2].startswith("| C | requests |")
-              and lines[3].startswith("| ---:") and lines[4].startswith("| 2 | 2 | 8 |"),
-              "table: %r" % out)
+              and "staggered TTFT p99" in lines[2] and lines[3].startswith("| ---:")
+              and lines[4].startswith("| 2 | 2 | 8 |") and lines[4].count("|") == 12
+              and not lines[4].endswith("- | - |"), "table: %r" % out)
+        rc, out, err = bench("--url", url, "--concurrency", "2", "-R", "1", "-P", "8", "-N", "4",
+                             "--no-stagger", "--json")
+        check(rc == 0 and "staggered" not in err, "--no-stagger: exit %s: %s" % (rc, err[-800:]))
+        if rc == 0:
+            x = json.loads(out)["results"][0]
+            check(x["staggered"] is None and x["requests"] == 2, "--no-stagger: %s" % x)
         # a request the server refuses: the prompt is longer than a slot's context
         rc, _, err = bench("--url", url, "--concurrency", "1", "-P", "400", "-N", "4")
         check(rc == 1 and "context" in err and "Traceback" not in err,
