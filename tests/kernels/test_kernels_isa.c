@@ -247,9 +247,10 @@ static void test_packed(const struct ntp_kernels *ref, const struct ntp_kernels 
 {
     static const int64_t kblocks[] = {0, 1, 3, 23, 300}; /* 0: an empty column shard */
     /* 112 rows: more than one run of groups (packed.c, pkk_run) for Q5_K/Q6_K at 23 super-blocks;
-       16 tokens and more: AMX's whole tiles, and 37 its tiles and a remainder */
-    static const int shp[][2] = {{16, 1}, {16, 2},  {48, 1},  {32, 3},  {48, 8},
-                                 {16, 9}, {32, 13}, {112, 9}, {32, 16}, {48, 37}};
+       16 tokens and more: AMX's whole tiles, 37 its tiles and a remainder, 150 more than one
+       block of tokens (amx.c's Q4_K, AMX_KQ_TOK) */
+    static const int shp[][2] = {{16, 1},  {16, 2},  {48, 1},  {32, 3},  {48, 8},  {16, 9},
+                                 {32, 13}, {112, 9}, {32, 16}, {48, 37}, {16, 150}};
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         const enum ntp_type t = types[ti];
         const enum ntp_pack_layout l = k->type[t].pack;
@@ -694,12 +695,13 @@ int main(void)
         test_attention(&ref, &k);
         test_products(&ref, &k);
         test_packed(&ref, &k);
-        if (strcmp(k.isa, "amx") == 0) { /* the legacy formats' prefill is AMX's, not AVX-512's */
+        if (strcmp(k.isa, "amx") == 0) { /* the prefill of the legacy formats and Q4_K is AMX's */
             struct ntp_kernels v;
             CHECK_OK(ntp__kernels_init(&v, "avx512"));
             CHECK(k.type[NTP_TYPE_Q4_0].matmul_packed != v.type[NTP_TYPE_Q4_0].matmul_packed &&
                   k.type[NTP_TYPE_Q8_0].matmul_packed != v.type[NTP_TYPE_Q8_0].matmul_packed &&
-                  k.type[NTP_TYPE_Q4_K].matmul_packed == v.type[NTP_TYPE_Q4_K].matmul_packed);
+                  k.type[NTP_TYPE_Q4_K].matmul_packed != v.type[NTP_TYPE_Q4_K].matmul_packed &&
+                  k.type[NTP_TYPE_Q6_K].matmul_packed == v.type[NTP_TYPE_Q6_K].matmul_packed);
         }
         ran++;
     }

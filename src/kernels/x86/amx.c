@@ -1,9 +1,9 @@
 /*
  * amx.c - prefill products with packed weights of the legacy formats (Q4_0,
- * Q4_1, Q5_0, Q5_1, Q8_0) on AMX, Intel's tile unit (Sapphire Rapids and
- * later). One TDPBSSD multiplies a tile of 16 tokens x 32 activation codes
- * by a tile of 32 codes x 16 rows into 16 x 16 int32 sums: the work of 32
- * vpdpbusd in one instruction.
+ * Q4_1, Q5_0, Q5_1, Q8_0) and Q4_K on AMX, Intel's tile unit (Sapphire
+ * Rapids and later). One TDPBSSD multiplies a tile of 16 tokens x 32
+ * activation codes by a tile of 32 codes x 16 rows into 16 x 16 int32 sums:
+ * the work of 32 vpdpbusd in one instruction.
  *
  * The weights keep the AVX-512 library's packed layout (NTP_PACK_R16,
  * packed.h): a packed 64-byte code vector holds 4 consecutive codes of each
@@ -21,9 +21,10 @@
  * there (tests/kernels/test_kernels_isa.c checks it). That scaling, three
  * vector operations per token and block, bounds the gain: 1.1-1.4x over
  * the AVX-512 kernels on a Xeon with AMX (bench/RESULTS.md, "AMX"). The
- * k-quants were written the same way (sub-blocks of 32 and 16 with their
- * own scales, Q8_K's bsums for the offsets) and measured 0.8-1.0x there, so
- * they stay on AVX-512.
+ * k-quants written the same way (sub-blocks of 32 and 16 with their own
+ * scales) measured 0.8-1.0x there. Q4_K (below) instead folds each
+ * sub-block's scale into its weight tiles, and its sums leave the unit once
+ * per super-block; the other k-quants stay on AVX-512.
  *
  * Whole tiles of 16 tokens run here; the tokens left over (and calls of
  * fewer than 16) run on the AVX-512 packed kernels, over the same groups of
@@ -277,7 +278,213 @@ static ntp_status legacy_amx(const struct ntp_matmul_args *a)
     }
 }
 
-/* The AVX-512 table with AMX products for the packed legacy formats. */
+/* ---------------------------------------------------------------- Q4_K */
+
+/*
+ * Q4_K with each sub-block's scale inside the unit. The legacy path above
+ * takes every block's sums out of the unit to scale them; Q4_K's scale
+ * changes every 32 codes, and doing so there cost as much as the AVX-512
+ * kernel. Here the scale goes into the weights instead: a code times its
+ * sub-block's 6-bit scale (at most 15 x 63 = 945) is split into two planes
+ * of signed bytes, its low 7 bits and the rest (0 .. 7). TDPBSSD sums a
+ * whole super-block of each plane in the unit (4 steps of 64 codes), and
+ * the two sums leave it once per super-block: sum = low + 128 x high, exact
+ * in int32, times d; the mins pair with Q8_K's bsums as in packed.c.
+ *
+ * Making the planes costs more than a product with them, so a group's
+ * planes are made once, for AMX_KQ_SB super-blocks at a time (64 KiB, in
+ * L2), and serve every token tile of a block of AMX_KQ_TOK tokens.
+ */
+#define AMX_KQ_SB  8   /* super-blocks whose planes are made at once */
+#define AMX_KQ_TOK 128 /* tokens that share them */
+
+/* Tiles of 64-byte rows: activations in 0, the two weight planes in 2 and 3, sums in 4 and 5. */
+static const alignas(64) struct amx_cfg amx_cfg64 = {
+    .palette = 1,
+    .colsb = {64, 64, 64, 64, 64, 64, 64, 64},
+    .rows = {AMX_TT, AMX_TT, 16, 16, AMX_TT, AMX_TT, AMX_TT, AMX_TT},
+};
+
+/* One super-block's weight tiles: [step h][plane: low 7 bits, high][tile row][64 bytes]. */
+typedef uint8_t amx_q4k_planes[4][2][16][64];
+
+/*
+ * Codes q (one unsigned byte each, 16 rows x 4) times their rows' scales,
+ * widened to int16 in place (unpack with zero) against scales widened the
+ * same way, so that packus puts the bytes back in q's order.
+ */
+NTP_INLINE void amx_q4k_row(__m512i q, __m512i s_lo, __m512i s_hi, uint8_t lo[64], uint8_t hi[64])
+{
+    const __m512i zero = _mm512_setzero_si512(), m7 = _mm512_set1_epi16(127);
+    const __m512i a = _mm512_mullo_epi16(_mm512_unpacklo_epi8(q, zero), s_lo);
+    const __m512i b = _mm512_mullo_epi16(_mm512_unpackhi_epi8(q, zero), s_hi);
+    _mm512_store_si512((void *)lo,
+                       _mm512_packus_epi16(_mm512_and_si512(a, m7), _mm512_and_si512(b, m7)));
+    _mm512_store_si512((void *)hi,
+                       _mm512_packus_epi16(_mm512_srli_epi16(a, 7), _mm512_srli_epi16(b, 7)));
+}
+
+/*
+ * The planes of one packed super-block. Step h takes activation dwords
+ * 16h .. 16h + 15 (sub-blocks 2h and 2h + 1): tile row i < 8 is the low
+ * nibbles of code vector (h, i), row 8 + i its high nibbles (packed.c).
+ */
+NTP_INLINE void amx_q4k_make(const ntp_pack_q4_K *pk, amx_q4k_planes pl)
+{
+    __m128i sc[8], mn[8];
+    pkk_scales_q4k(pk, sc, mn);
+    const __m512i zero = _mm512_setzero_si512(), m4 = _mm512_set1_epi8(15);
+    const __m512i rep = _mm512_set1_epi32(0x01010101); /* a row's byte into its 4 bytes */
+    for (int h = 0; h < 4; h++) {
+        const __m512i s0 = _mm512_mullo_epi32(_mm512_cvtepu8_epi32(sc[2 * h]), rep);
+        const __m512i s1 = _mm512_mullo_epi32(_mm512_cvtepu8_epi32(sc[2 * h + 1]), rep);
+        const __m512i s0l = _mm512_unpacklo_epi8(s0, zero), s0h = _mm512_unpackhi_epi8(s0, zero);
+        const __m512i s1l = _mm512_unpacklo_epi8(s1, zero), s1h = _mm512_unpackhi_epi8(s1, zero);
+        for (int i = 0; i < 8; i++) {
+            const __m512i v = _mm512_loadu_si512((const void *)pk->qs[h][i]);
+            amx_q4k_row(_mm512_and_si512(v, m4), s0l, s0h, pl[h][0][i], pl[h][1][i]);
+            amx_q4k_row(_mm512_and_si512(_mm512_srli_epi16(v, 4), m4), s1l, s1h, pl[h][0][8 + i],
+                        pl[h][1][8 + i]);
+        }
+    }
+}
+
+/*
+ * Sub-block j's code sum of each token, for the mins: Q8_K's bsums of 16
+ * codes added in pairs, as int16 (at most 32 x 127). ps[t][sb][j].
+ */
+typedef int16_t amx_q4k_psums[AMX_KQ_SB][8];
+
+NTP_INLINE void amx_q4k_psum(const uint8_t *x, size_t xs, int64_t nt, int64_t nsb,
+                             amx_q4k_psums *ps)
+{
+    const __m256i one = _mm256_set1_epi16(1);
+    for (int64_t t = 0; t < nt; t++)
+        for (int64_t sb = 0; sb < nsb; sb++) {
+            const __m256i b =
+                _mm256_loadu_si256((const __m256i *)(x + t * xs + (size_t)sb * PKK_XB + PKK_BSUMS));
+            const __m256i p = _mm256_madd_epi16(b, one); /* 8 int32 pair sums */
+            _mm_storeu_si128((__m128i *)ps[t][sb], _mm_packs_epi32(_mm256_castsi256_si128(p),
+                                                                   _mm256_extracti128_si256(p, 1)));
+        }
+}
+
+/*
+ * The sums of super-block sb of 16 tokens (low and high planes, cl and ch)
+ * into their rows of y, which hold the sums of the super-blocks before:
+ * d x (low + 128 high) - dmin x mins, times the Q8_K block's scale, the
+ * float operations of pkk_q4k_tile in the same order.
+ */
+NTP_INLINE void amx_q4k_scale(const ntp_pack_q4_K *pk, const int32_t cl[AMX_TT][16],
+                              const int32_t ch[AMX_TT][16], const uint8_t *xb, size_t xs,
+                              const amx_q4k_psums *ps, int64_t sb, float *y, int64_t ldy)
+{
+    __m128i sc[8], mn[8];
+    pkk_scales_q4k(pk, sc, mn);
+    __m512i mp[4]; /* mins of sub-blocks (2i, 2i + 1) of each row as int16, against ps dword i */
+    for (int i = 0; i < 4; i++)
+        mp[i] = _mm512_cvtepu8_epi16(_mm256_set_m128i(_mm_unpackhi_epi8(mn[2 * i], mn[2 * i + 1]),
+                                                      _mm_unpacklo_epi8(mn[2 * i], mn[2 * i + 1])));
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk->d));
+    const __m512 dmw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk->dmin));
+    for (int t = 0; t < AMX_TT; t++) {
+        const __m512i sum =
+            _mm512_add_epi32(_mm512_load_si512((const void *)cl[t]),
+                             _mm512_slli_epi32(_mm512_load_si512((const void *)ch[t]), 7));
+        __m512i im = _mm512_setzero_si512();
+        for (int i = 0; i < 4; i++)
+            im = _mm512_dpwssd_epi32(im, mp[i], pkk_x4((const uint8_t *)ps[t][sb], 0, i));
+        const __m512 s = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(im), dmw,
+                                          _mm512_mul_ps(_mm512_cvtepi32_ps(sum), dw));
+        float *yt = y + t * ldy;
+        _mm512_storeu_ps(yt, _mm512_fmadd_ps(s, pkk_dx(xb + t * xs), _mm512_loadu_ps(yt)));
+    }
+}
+
+/*
+ * 32 tokens (two activation tiles, one weight tile pair) times one group
+ * over nsb super-blocks (planes pl, packed super-blocks p, the tokens' pair
+ * sums ps): y = the sums (when add, y's sums of the super-blocks before
+ * plus these). Each weight tile serves both token tiles, and the four sums
+ * tiles are four independent chains in the unit.
+ */
+NTP_INLINE void amx_q4k_tile(const uint8_t *p, const amx_q4k_planes *pl, int64_t nsb,
+                             const uint8_t *x, size_t xs, const amx_q4k_psums *ps, float *y,
+                             int64_t ldy, bool add)
+{
+    alignas(64) int32_t c[4][AMX_TT][16];
+    const size_t pb = sizeof(ntp_pack_q4_K), x16 = AMX_TT * xs;
+    if (!add)
+        for (int t = 0; t < 2 * AMX_TT; t++)
+            _mm512_storeu_ps(y + t * ldy, _mm512_setzero_ps());
+    for (int64_t sb = 0; sb < nsb; sb++) {
+        const uint8_t *xb = x + (size_t)sb * PKK_XB + PKK_QS;
+        _tile_zero(4);
+        _tile_zero(5);
+        _tile_zero(6);
+        _tile_zero(7);
+        for (int h = 0; h < 4; h++) {
+            _tile_loadd(2, pl[sb][h][0], 64);
+            _tile_loadd(3, pl[sb][h][1], 64);
+            _tile_loadd(0, xb + 64 * h, (long)xs);
+            _tile_loadd(1, xb + x16 + 64 * h, (long)xs);
+            _tile_dpbssd(4, 0, 2);
+            _tile_dpbssd(5, 0, 3);
+            _tile_dpbssd(6, 1, 2);
+            _tile_dpbssd(7, 1, 3);
+        }
+        _tile_stored(4, c[0], 64);
+        _tile_stored(5, c[1], 64);
+        _tile_stored(6, c[2], 64);
+        _tile_stored(7, c[3], 64);
+        const ntp_pack_q4_K *pk = (const ntp_pack_q4_K *)(p + (size_t)sb * pb);
+        amx_q4k_scale(pk, c[0], c[1], x + (size_t)sb * PKK_XB, xs, ps, sb, y, ldy);
+        amx_q4k_scale(pk, c[2], c[3], x + x16 + (size_t)sb * PKK_XB, xs, ps + AMX_TT, sb,
+                      y + AMX_TT * ldy, ldy);
+    }
+}
+
+/*
+ * Whole tiles of 16 tokens, in blocks of AMX_KQ_TOK tokens and chunks of
+ * AMX_KQ_SB super-blocks (their activations stay in L2); per block and
+ * chunk, the tokens' pair sums are made once, and each group of the
+ * thread's slice makes its planes once and runs every token tile over them.
+ */
+static ntp_status amx_q4k_drive(const struct ntp_matmul_args *a)
+{
+    if (a->k % NTP_QK_K != 0 || a->n_rows % NTP_PACK_ROWS != 0)
+        return NTP_E_UNSUPPORTED;
+    const int64_t full = a->n_tok / (2 * AMX_TT) * (2 * AMX_TT), nsb = a->k / NTP_QK_K;
+    if (full == 0 || nsb == 0)
+        return NTP_X86(matmul_packed)(a);
+    const size_t pb = sizeof(ntp_pack_q4_K), gbytes = (size_t)nsb * pb, xs = a->x_stride;
+    int64_t g0, g1;
+    ntp__slice(a->n_rows / NTP_PACK_ROWS, a->ith, a->nth, &g0, &g1);
+    const uint8_t *w = a->w, *x = a->x;
+    alignas(64) amx_q4k_planes pl[AMX_KQ_SB];
+    amx_q4k_psums ps[AMX_KQ_TOK];
+    _tile_loadconfig(&amx_cfg64);
+    for (int64_t t1 = 0; t1 < full; t1 += AMX_KQ_TOK) {
+        const int64_t t2 = t1 + AMX_KQ_TOK < full ? t1 + AMX_KQ_TOK : full;
+        for (int64_t s0 = 0; s0 < nsb; s0 += AMX_KQ_SB) {
+            const int64_t n = nsb - s0 < AMX_KQ_SB ? nsb - s0 : AMX_KQ_SB;
+            const uint8_t *xc = x + (size_t)s0 * PKK_XB;
+            amx_q4k_psum(xc + t1 * xs, xs, t2 - t1, n, ps);
+            for (int64_t g = g0; g < g1; g++) {
+                const uint8_t *p = w + g * gbytes + (size_t)s0 * pb;
+                for (int64_t s = 0; s < n; s++)
+                    amx_q4k_make((const ntp_pack_q4_K *)(p + (size_t)s * pb), pl[s]);
+                for (int64_t t0 = t1; t0 < t2; t0 += 2 * AMX_TT)
+                    amx_q4k_tile(p, pl, n, xc + t0 * xs, xs, ps + (t0 - t1),
+                                 a->y + t0 * a->ldy + g * NTP_PACK_ROWS, a->ldy, s0 > 0);
+            }
+        }
+    }
+    _tile_release();
+    return amx_rest(a, full);
+}
+
+/* The AVX-512 table with AMX products for the packed legacy formats and Q4_K. */
 void ntp__kernels_amx_fill(struct ntp_kernels *k)
 {
     NTP_X86(fill)(k);
@@ -285,4 +492,5 @@ void ntp__kernels_amx_fill(struct ntp_kernels *k)
                                           NTP_TYPE_Q5_1, NTP_TYPE_Q8_0};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         k->type[types[i]].matmul_packed = legacy_amx;
+    k->type[NTP_TYPE_Q4_K].matmul_packed = amx_q4k_drive;
 }

@@ -231,75 +231,25 @@ static ntp_status q8_0_matmul_packed(const struct ntp_matmul_args *a)
  * 6 interleaved runs on an Intel Xeon).
  */
 
-/*
- * Q4_K (q5 false) and Q5_K, T tokens times one group over nsb super-blocks:
- * y[t][0, 16) = the sums. Code vector (c, i) holds dword 16c + i of
- * sub-block 2c in its low nibbles and dword 16c + 8 + i of sub-block 2c + 1
- * in its high ones. Q4_K's high nibbles are used in place (16 times their
- * value, one AND instead of a shift and an AND) and their scale carries the
- * 1/16, which is exact. Q5_K's fifth bits are bits 2c and 2c + 1 of qh[i]
- * (pk_code5); its groups begin as Q4_K's.
- */
-/* 16 unsigned bytes (one per row) -> each row's lane holding the value twice as int16. */
-NTP_INLINE __m512i pkk_dup(__m128i b)
-{
-    const __m512i v = _mm512_cvtepu8_epi32(b);
-    return _mm512_or_si512(v, _mm512_slli_epi32(v, 16));
-}
-
-/* Q4_K: the 6-bit scale and min of sub-block j of the 16 rows, from the packed scale bytes. */
-NTP_INLINE void pkk_scales_q4k(const ntp_pack_q4_K *p, __m128i sc[8], __m128i mn[8])
-{
-    __m128i b[12];
-    for (int i = 0; i < 12; i++)
-        b[i] = _mm_loadu_si128((const __m128i *)p->sc[i]);
-    const __m128i m6 = _mm_set1_epi8(63), m4 = _mm_set1_epi8(15), top = _mm_set1_epi8(0x30);
-    for (int j = 0; j < 4; j++) {
-        sc[j] = _mm_and_si128(b[j], m6);
-        mn[j] = _mm_and_si128(b[j + 4], m6);
-        /* sub-block j + 4: low nibble from byte j + 8, top two bits from bytes j and j + 4 */
-        sc[j + 4] =
-            _mm_or_si128(_mm_and_si128(b[j + 8], m4), _mm_and_si128(_mm_srli_epi16(b[j], 2), top));
-        mn[j + 4] = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(b[j + 8], 4), m4),
-                                 _mm_and_si128(_mm_srli_epi16(b[j + 4], 2), top));
-    }
-}
-
-/* Dword e of the Q8_K block's codes (or, from offset 260, of its bsums) broadcast. */
-NTP_INLINE __m512i pkk_x4(const uint8_t *xb, size_t off, int e)
-{
-    int32_t v;
-    memcpy(&v, xb + off + 4 * e, sizeof v);
-    return _mm512_set1_epi32(v);
-}
-
-/* The Q8_K block's scale broadcast. */
-NTP_INLINE __m512 pkk_dx(const uint8_t *xb)
-{
-    float d;
-    memcpy(&d, xb, sizeof d);
-    return _mm512_set1_ps(d);
-}
-
-#define PKK_QS    offsetof(ntp_block_q8_K, qs)
-#define PKK_BSUMS offsetof(ntp_block_q8_K, bsums)
-#define PKK_XB    sizeof(ntp_block_q8_K)
-
 _Static_assert(offsetof(ntp_pack_q5_K, qs) == offsetof(ntp_pack_q4_K, qs) &&
                    offsetof(ntp_pack_q5_K, sc) == offsetof(ntp_pack_q4_K, sc) &&
                    offsetof(ntp_pack_q5_K, dmin) == offsetof(ntp_pack_q4_K, dmin),
                "a Q5_K group begins as a Q4_K group");
 
 /*
- * Q4_K and Q5_K (q5): sub-block 2c + half of the group p times T tokens,
- * added to acc with its scale f (row scale x d; Q4_K's high nibbles are
- * used in place, f carries their 1/16). One sub-block at a time keeps T
- * integer accumulators, not 2T, so that eight tokens stay in registers
- * (both sub-blocks of a code vector at once spilled: 1.3x slower at 8
- * tokens). Q5_K's code vector (c, i) begins at Q4_K's offset (asserted).
+ * Q4_K and Q5_K (q5): sub-block 2c + half of the group p times T tokens.
+ * Q5_K adds it to sacc in float with its scale f (row scale x d). Q4_K adds
+ * it to isum in int32 times its row's 6-bit scale s (its high nibbles are
+ * used in place: their sums are 16 times the true ones, shifted back, which
+ * is exact), so that a super-block's sum is exact and the same as amx.c's
+ * (a prefill there gives the bits of a decode here). One sub-block at a
+ * time keeps T integer accumulators, not 2T, so that eight tokens stay in
+ * registers (both sub-blocks of a code vector at once spilled: 1.3x slower
+ * at 8 tokens). Q5_K's code vector (c, i) begins at Q4_K's offset
+ * (asserted).
  */
-NTP_INLINE void pkk_q4k_half(bool q5, int T, const uint8_t *p, int c, int half, __m512 f,
-                             const uint8_t *xs0, size_t xs, __m512 acc[PK_TT])
+NTP_INLINE void pkk_q4k_half(bool q5, int T, const uint8_t *p, int c, int half, __m512 f, __m512i s,
+                             const uint8_t *xs0, size_t xs, __m512 sacc[PK_TT], __m512i isum[PK_TT])
 {
     const ntp_pack_q5_K *pk = (const ntp_pack_q5_K *)p;
     __m512i a[PK_TT], b = _mm512_setzero_si512();
@@ -323,37 +273,51 @@ NTP_INLINE void pkk_q4k_half(bool q5, int T, const uint8_t *p, int c, int half, 
     if (T == 1)
         a[0] = _mm512_add_epi32(a[0], b);
     for (int t = 0; t < T; t++)
-        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[t]), f, acc[t]);
+        if (q5)
+            sacc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[t]), f, sacc[t]);
+        else
+            isum[t] = _mm512_add_epi32(
+                isum[t], _mm512_mullo_epi32(half ? _mm512_srai_epi32(a[t], 4) : a[t], s));
 }
 
+/*
+ * Q4_K and Q5_K, T tokens times one group over nsb super-blocks: y[t][0,
+ * 16) = the sums. Code vector (c, i) holds dword 16c + i of sub-block 2c in
+ * its low nibbles and dword 16c + 8 + i of sub-block 2c + 1 in its high
+ * ones; Q5_K's fifth bits are bits 2c and 2c + 1 of qh[i] (pk_code5). Per
+ * super-block and token, Q4_K's float operations are amx.c's: d x sum -
+ * dmin x mins, times the Q8_K block's scale.
+ */
 NTP_INLINE void pkk_q4k_tile(bool q5, int T, const uint8_t *g, int64_t nsb, const uint8_t *x,
                              size_t xs, float *y, int64_t ldy)
 {
     const size_t pb = q5 ? sizeof(ntp_pack_q5_K) : sizeof(ntp_pack_q4_K);
     __m512 acc[PK_TT], sacc[PK_TT];
+    __m512i isum[PK_TT];
     for (int t = 0; t < T; t++)
         acc[t] = _mm512_setzero_ps();
     for (int64_t sb = 0; sb < nsb; sb++) {
-        for (int t = 0; t < T; t++)
+        for (int t = 0; t < T; t++) {
             sacc[t] = _mm512_setzero_ps();
+            isum[t] = _mm512_setzero_si512();
+        }
         const uint8_t *p = g + (size_t)sb * pb, *xs0 = x + (size_t)sb * PKK_XB;
         const ntp_pack_q4_K *pk = (const ntp_pack_q4_K *)p;
         for (size_t o = 0; NTP_X86_PF > 0 && o < pb; o += 64)
             _mm_prefetch((const char *)p + NTP_X86_PF + o, _MM_HINT_T0);
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
-        const __m512 dw16 = q5 ? dw : _mm512_mul_ps(dw, _mm512_set1_ps(1.0f / 16));
         __m128i sc[8], mn[8];
         pkk_scales_q4k(pk, sc, mn);
         for (int c = 0; c < 4; c++) {
-            const __m512 f_lo =
-                _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sc[2 * c])), dw);
-            const __m512 f_hi =
-                _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sc[2 * c + 1])), dw16);
+            const __m512i s_lo = _mm512_cvtepu8_epi32(sc[2 * c]);
+            const __m512i s_hi = _mm512_cvtepu8_epi32(sc[2 * c + 1]);
+            const __m512 f_lo = _mm512_mul_ps(_mm512_cvtepi32_ps(s_lo), dw);
+            const __m512 f_hi = _mm512_mul_ps(_mm512_cvtepi32_ps(s_hi), dw);
             switch (c) { /* c a constant in every call (the fifth bits' shifts are immediates) */
 #define PKK_Q4K(cc)                                                                                \
     case cc:                                                                                       \
-        pkk_q4k_half(q5, T, p, cc, 0, f_lo, xs0, xs, sacc);                                        \
-        pkk_q4k_half(q5, T, p, cc, 1, f_hi, xs0, xs, sacc);                                        \
+        pkk_q4k_half(q5, T, p, cc, 0, f_lo, s_lo, xs0, xs, sacc, isum);                            \
+        pkk_q4k_half(q5, T, p, cc, 1, f_hi, s_hi, xs0, xs, sacc, isum);                            \
         break;
                 PKK_Q4K(0)
                 PKK_Q4K(1)
@@ -372,8 +336,9 @@ NTP_INLINE void pkk_q4k_tile(bool q5, int T, const uint8_t *g, int64_t nsb, cons
             __m512i im = _mm512_setzero_si512();
             for (int j = 0; j < 8; j++)
                 im = _mm512_dpwssd_epi32(im, m2[j], pkk_x4(xb, PKK_BSUMS, j));
-            sacc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(im), dmw, sacc[t]);
-            acc[t] = _mm512_fmadd_ps(sacc[t], pkk_dx(xb), acc[t]);
+            const __m512 sum = q5 ? sacc[t] : _mm512_mul_ps(_mm512_cvtepi32_ps(isum[t]), dw);
+            acc[t] = _mm512_fmadd_ps(_mm512_fnmadd_ps(_mm512_cvtepi32_ps(im), dmw, sum), pkk_dx(xb),
+                                     acc[t]);
         }
     }
     for (int t = 0; t < T; t++)

@@ -79,6 +79,53 @@ NTP_INLINE __m512i pk_code5(__m512i v, __m512i qh, int bit, bool hi)
                                      PK_OR_MASKED);
 }
 
+/* ---- the k-quants against Q8_K (packed.c, and amx.c's Q4_K) ---- */
+
+/* 16 unsigned bytes (one per row) -> each row's lane holding the value twice as int16. */
+NTP_INLINE __m512i pkk_dup(__m128i b)
+{
+    const __m512i v = _mm512_cvtepu8_epi32(b);
+    return _mm512_or_si512(v, _mm512_slli_epi32(v, 16));
+}
+
+/* Q4_K: the 6-bit scale and min of sub-block j of the 16 rows, from the packed scale bytes. */
+NTP_INLINE void pkk_scales_q4k(const ntp_pack_q4_K *p, __m128i sc[8], __m128i mn[8])
+{
+    __m128i b[12];
+    for (int i = 0; i < 12; i++)
+        b[i] = _mm_loadu_si128((const __m128i *)p->sc[i]);
+    const __m128i m6 = _mm_set1_epi8(63), m4 = _mm_set1_epi8(15), top = _mm_set1_epi8(0x30);
+    for (int j = 0; j < 4; j++) {
+        sc[j] = _mm_and_si128(b[j], m6);
+        mn[j] = _mm_and_si128(b[j + 4], m6);
+        /* sub-block j + 4: low nibble from byte j + 8, top two bits from bytes j and j + 4 */
+        sc[j + 4] =
+            _mm_or_si128(_mm_and_si128(b[j + 8], m4), _mm_and_si128(_mm_srli_epi16(b[j], 2), top));
+        mn[j + 4] = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(b[j + 8], 4), m4),
+                                 _mm_and_si128(_mm_srli_epi16(b[j + 4], 2), top));
+    }
+}
+
+/* Dword e of the Q8_K block's codes (or, from offset 260, of its bsums) broadcast. */
+NTP_INLINE __m512i pkk_x4(const uint8_t *xb, size_t off, int e)
+{
+    int32_t v;
+    memcpy(&v, xb + off + 4 * e, sizeof v);
+    return _mm512_set1_epi32(v);
+}
+
+/* The Q8_K block's scale broadcast. */
+NTP_INLINE __m512 pkk_dx(const uint8_t *xb)
+{
+    float d;
+    memcpy(&d, xb, sizeof d);
+    return _mm512_set1_ps(d);
+}
+
+#define PKK_QS    offsetof(ntp_block_q8_K, qs)
+#define PKK_BSUMS offsetof(ntp_block_q8_K, bsums)
+#define PKK_XB    sizeof(ntp_block_q8_K)
+
 /*
  * Groups per run: packed.c's k-quant driver and amx.c's driver pass every
  * token tile over a run of groups before the next, so that a prefill reads
