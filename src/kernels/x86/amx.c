@@ -355,17 +355,28 @@ NTP_INLINE void amx_q4k_make(const ntp_pack_q4_K *pk, amx_q4k_planes pl)
  */
 typedef int16_t amx_q4k_psums[AMX_KQ_SB][8];
 
-NTP_INLINE void amx_q4k_psum(const uint8_t *x, size_t xs, int64_t nt, int64_t nsb,
-                             amx_q4k_psums *ps)
+/*
+ * The activation tiles of 16 tokens: [super-block][step h][token][64 codes],
+ * each tile 1 KiB in a row. As the tokens lie (rows 292 bytes apart, at
+ * offsets 4 + 64h), every tile row spans two cache lines.
+ */
+typedef uint8_t amx_q4k_codes[AMX_KQ_SB][4][AMX_TT][64];
+
+/* The pair sums and the activation tiles of nt tokens (a multiple of 16) and nsb super-blocks. */
+NTP_INLINE void amx_q4k_acts(const uint8_t *x, size_t xs, int64_t nt, int64_t nsb,
+                             amx_q4k_psums *ps, amx_q4k_codes *ac)
 {
     const __m256i one = _mm256_set1_epi16(1);
     for (int64_t t = 0; t < nt; t++)
         for (int64_t sb = 0; sb < nsb; sb++) {
-            const __m256i b =
-                _mm256_loadu_si256((const __m256i *)(x + t * xs + (size_t)sb * PKK_XB + PKK_BSUMS));
+            const uint8_t *xb = x + t * xs + (size_t)sb * PKK_XB;
+            const __m256i b = _mm256_loadu_si256((const __m256i *)(xb + PKK_BSUMS));
             const __m256i p = _mm256_madd_epi16(b, one); /* 8 int32 pair sums */
             _mm_storeu_si128((__m128i *)ps[t][sb], _mm_packs_epi32(_mm256_castsi256_si128(p),
                                                                    _mm256_extracti128_si256(p, 1)));
+            for (int h = 0; h < 4; h++)
+                _mm512_store_si512((void *)ac[t / AMX_TT][sb][h][t % AMX_TT],
+                                   _mm512_loadu_si512((const void *)(xb + PKK_QS + 64 * h)));
         }
 }
 
@@ -404,13 +415,13 @@ NTP_INLINE void amx_q4k_scale(const ntp_pack_q4_K *pk, const int32_t cl[AMX_TT][
 /*
  * 32 tokens (two activation tiles, one weight tile pair) times one group
  * over nsb super-blocks (planes pl, packed super-blocks p, the tokens' pair
- * sums ps): y = the sums (when add, y's sums of the super-blocks before
+ * sums ps and activation tiles ac): y = the sums (when add, y's sums of the super-blocks before
  * plus these). Each weight tile serves both token tiles, and the four sums
  * tiles are four independent chains in the unit.
  */
 NTP_INLINE void amx_q4k_tile(const uint8_t *p, const amx_q4k_planes *pl, int64_t nsb,
-                             const uint8_t *x, size_t xs, const amx_q4k_psums *ps, float *y,
-                             int64_t ldy, bool add)
+                             const uint8_t *x, size_t xs, const amx_q4k_psums *ps,
+                             const amx_q4k_codes *ac, float *y, int64_t ldy, bool add)
 {
     alignas(64) int32_t c[4][AMX_TT][16];
     const size_t pb = sizeof(ntp_pack_q4_K), x16 = AMX_TT * xs;
@@ -418,7 +429,6 @@ NTP_INLINE void amx_q4k_tile(const uint8_t *p, const amx_q4k_planes *pl, int64_t
         for (int t = 0; t < 2 * AMX_TT; t++)
             _mm512_storeu_ps(y + t * ldy, _mm512_setzero_ps());
     for (int64_t sb = 0; sb < nsb; sb++) {
-        const uint8_t *xb = x + (size_t)sb * PKK_XB + PKK_QS;
         _tile_zero(4);
         _tile_zero(5);
         _tile_zero(6);
@@ -426,8 +436,8 @@ NTP_INLINE void amx_q4k_tile(const uint8_t *p, const amx_q4k_planes *pl, int64_t
         for (int h = 0; h < 4; h++) {
             _tile_loadd(2, pl[sb][h][0], 64);
             _tile_loadd(3, pl[sb][h][1], 64);
-            _tile_loadd(0, xb + 64 * h, (long)xs);
-            _tile_loadd(1, xb + x16 + 64 * h, (long)xs);
+            _tile_loadd(0, ac[0][sb][h], 64);
+            _tile_loadd(1, ac[1][sb][h], 64);
             _tile_dpbssd(4, 0, 2);
             _tile_dpbssd(5, 0, 3);
             _tile_dpbssd(6, 1, 2);
@@ -462,6 +472,7 @@ static ntp_status amx_q4k_drive(const struct ntp_matmul_args *a)
     ntp__slice(a->n_rows / NTP_PACK_ROWS, a->ith, a->nth, &g0, &g1);
     const uint8_t *w = a->w, *x = a->x;
     alignas(64) amx_q4k_planes pl[AMX_KQ_SB];
+    alignas(64) amx_q4k_codes ac[AMX_KQ_TOK / AMX_TT]; /* 256 KiB */
     amx_q4k_psums ps[AMX_KQ_TOK];
     _tile_loadconfig(&amx_cfg64);
     for (int64_t t1 = 0; t1 < full; t1 += AMX_KQ_TOK) {
@@ -469,14 +480,15 @@ static ntp_status amx_q4k_drive(const struct ntp_matmul_args *a)
         for (int64_t s0 = 0; s0 < nsb; s0 += AMX_KQ_SB) {
             const int64_t n = nsb - s0 < AMX_KQ_SB ? nsb - s0 : AMX_KQ_SB;
             const uint8_t *xc = x + (size_t)s0 * PKK_XB;
-            amx_q4k_psum(xc + t1 * xs, xs, t2 - t1, n, ps);
+            amx_q4k_acts(xc + t1 * xs, xs, t2 - t1, n, ps, ac);
             for (int64_t g = g0; g < g1; g++) {
                 const uint8_t *p = w + g * gbytes + (size_t)s0 * pb;
                 for (int64_t s = 0; s < n; s++)
                     amx_q4k_make((const ntp_pack_q4_K *)(p + (size_t)s * pb), pl[s]);
                 for (int64_t t0 = t1; t0 < t2; t0 += 2 * AMX_TT)
                     amx_q4k_tile(p, pl, n, xc + t0 * xs, xs, ps + (t0 - t1),
-                                 a->y + t0 * a->ldy + g * NTP_PACK_ROWS, a->ldy, s0 > 0);
+                                 ac + (t0 - t1) / AMX_TT, a->y + t0 * a->ldy + g * NTP_PACK_ROWS,
+                                 a->ldy, s0 > 0);
             }
         }
     }
