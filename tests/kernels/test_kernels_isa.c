@@ -695,12 +695,13 @@ int main(void)
         test_attention(&ref, &k);
         test_products(&ref, &k);
         test_packed(&ref, &k);
-        if (strcmp(k.isa, "amx") == 0) { /* the prefill of the legacy formats and Q4_K is AMX's */
+        if (strcmp(k.isa, "amx") == 0) { /* legacy, Q4_K and Q5_K prefill: AMX's */
             struct ntp_kernels v;
             CHECK_OK(ntp__kernels_init(&v, "avx512"));
             CHECK(k.type[NTP_TYPE_Q4_0].matmul_packed != v.type[NTP_TYPE_Q4_0].matmul_packed &&
                   k.type[NTP_TYPE_Q8_0].matmul_packed != v.type[NTP_TYPE_Q8_0].matmul_packed &&
                   k.type[NTP_TYPE_Q4_K].matmul_packed != v.type[NTP_TYPE_Q4_K].matmul_packed &&
+                  k.type[NTP_TYPE_Q5_K].matmul_packed != v.type[NTP_TYPE_Q5_K].matmul_packed &&
                   k.type[NTP_TYPE_Q6_K].matmul_packed == v.type[NTP_TYPE_Q6_K].matmul_packed);
         }
         ran++;

@@ -1,6 +1,6 @@
 /*
  * amx.c - prefill products with packed weights of the legacy formats (Q4_0,
- * Q4_1, Q5_0, Q5_1, Q8_0) and Q4_K on AMX, Intel's tile unit (Sapphire
+ * Q4_1, Q5_0, Q5_1, Q8_0), Q4_K and Q5_K on AMX, Intel's tile unit (Sapphire
  * Rapids and later). One TDPBSSD multiplies a tile of 16 tokens x 32
  * activation codes by a tile of 32 codes x 16 rows into 16 x 16 int32 sums:
  * the work of 32 vpdpbusd in one instruction.
@@ -24,7 +24,7 @@
  * k-quants written the same way (sub-blocks of 32 and 16 with their own
  * scales) measured 0.8-1.0x there. Q4_K (below) instead folds each
  * sub-block's scale into its weight tiles, and its sums leave the unit once
- * per super-block; the other k-quants stay on AVX-512.
+ * per super-block (Q5_K too); the other k-quants stay on AVX-512.
  *
  * Whole tiles of 16 tokens run here; the tokens left over (and calls of
  * fewer than 16) run on the AVX-512 packed kernels, over the same groups of
@@ -290,6 +290,8 @@ static ntp_status legacy_amx(const struct ntp_matmul_args *a)
  * whole super-block of each plane in the unit (4 steps of 64 codes), and
  * the two sums leave it once per super-block: sum = low + 128 x high, exact
  * in int32, times d; the mins pair with Q8_K's bsums as in packed.c.
+ * Q5_K (q5) is the same with its fifth bit joined to each code first (at
+ * most 31 x 63, a high plane of 0 .. 15).
  *
  * Making the planes costs more than a product with them, so a group's
  * planes are made once, for AMX_KQ_SB super-blocks at a time (64 KiB, in
@@ -329,10 +331,11 @@ NTP_INLINE void amx_q4k_row(__m512i q, __m512i s_lo, __m512i s_hi, uint8_t lo[64
  * 16h .. 16h + 15 (sub-blocks 2h and 2h + 1): tile row i < 8 is the low
  * nibbles of code vector (h, i), row 8 + i its high nibbles (packed.c).
  */
-NTP_INLINE void amx_q4k_make(const ntp_pack_q4_K *pk, amx_q4k_planes pl)
+NTP_INLINE void amx_q4k_make(bool q5, const uint8_t *p, amx_q4k_planes pl)
 {
+    const ntp_pack_q5_K *pk = (const ntp_pack_q5_K *)p; /* Q4_K's fields where Q5_K's are */
     __m128i sc[8], mn[8];
-    pkk_scales_q4k(pk, sc, mn);
+    pkk_scales_q4k((const ntp_pack_q4_K *)p, sc, mn);
     const __m512i zero = _mm512_setzero_si512(), m4 = _mm512_set1_epi8(15);
     const __m512i rep = _mm512_set1_epi32(0x01010101); /* a row's byte into its 4 bytes */
     for (int h = 0; h < 4; h++) {
@@ -342,9 +345,12 @@ NTP_INLINE void amx_q4k_make(const ntp_pack_q4_K *pk, amx_q4k_planes pl)
         const __m512i s1l = _mm512_unpacklo_epi8(s1, zero), s1h = _mm512_unpackhi_epi8(s1, zero);
         for (int i = 0; i < 8; i++) {
             const __m512i v = _mm512_loadu_si512((const void *)pk->qs[h][i]);
-            amx_q4k_row(_mm512_and_si512(v, m4), s0l, s0h, pl[h][0][i], pl[h][1][i]);
-            amx_q4k_row(_mm512_and_si512(_mm512_srli_epi16(v, 4), m4), s1l, s1h, pl[h][0][8 + i],
-                        pl[h][1][8 + i]);
+            const __m512i qh = q5 ? _mm512_loadu_si512((const void *)pk->qh[i]) : m4;
+            const __m512i lo = q5 ? pk_code5(v, qh, 2 * h, false) : _mm512_and_si512(v, m4);
+            const __m512i hi = q5 ? pk_code5(v, qh, 2 * h + 1, true)
+                                  : _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            amx_q4k_row(lo, s0l, s0h, pl[h][0][i], pl[h][1][i]);
+            amx_q4k_row(hi, s1l, s1h, pl[h][0][8 + i], pl[h][1][8 + i]);
         }
     }
 }
@@ -419,12 +425,12 @@ NTP_INLINE void amx_q4k_scale(const ntp_pack_q4_K *pk, const int32_t cl[AMX_TT][
  * plus these). Each weight tile serves both token tiles, and the four sums
  * tiles are four independent chains in the unit.
  */
-NTP_INLINE void amx_q4k_tile(const uint8_t *p, const amx_q4k_planes *pl, int64_t nsb,
+NTP_INLINE void amx_q4k_tile(size_t pb, const uint8_t *p, const amx_q4k_planes *pl, int64_t nsb,
                              const uint8_t *x, size_t xs, const amx_q4k_psums *ps,
                              const amx_q4k_codes *ac, float *y, int64_t ldy, bool add)
 {
     alignas(64) int32_t c[4][AMX_TT][16];
-    const size_t pb = sizeof(ntp_pack_q4_K), x16 = AMX_TT * xs;
+    const size_t x16 = AMX_TT * xs;
     if (!add)
         for (int t = 0; t < 2 * AMX_TT; t++)
             _mm512_storeu_ps(y + t * ldy, _mm512_setzero_ps());
@@ -460,14 +466,15 @@ NTP_INLINE void amx_q4k_tile(const uint8_t *p, const amx_q4k_planes *pl, int64_t
  * chunk, the tokens' pair sums are made once, and each group of the
  * thread's slice makes its planes once and runs every token tile over them.
  */
-static ntp_status amx_q4k_drive(const struct ntp_matmul_args *a)
+NTP_INLINE ntp_status amx_q4k_drive(bool q5, const struct ntp_matmul_args *a)
 {
     if (a->k % NTP_QK_K != 0 || a->n_rows % NTP_PACK_ROWS != 0)
         return NTP_E_UNSUPPORTED;
     const int64_t full = a->n_tok / (2 * AMX_TT) * (2 * AMX_TT), nsb = a->k / NTP_QK_K;
     if (full == 0 || nsb == 0)
         return NTP_X86(matmul_packed)(a);
-    const size_t pb = sizeof(ntp_pack_q4_K), gbytes = (size_t)nsb * pb, xs = a->x_stride;
+    const size_t pb = q5 ? sizeof(ntp_pack_q5_K) : sizeof(ntp_pack_q4_K);
+    const size_t gbytes = (size_t)nsb * pb, xs = a->x_stride;
     int64_t g0, g1;
     ntp__slice(a->n_rows / NTP_PACK_ROWS, a->ith, a->nth, &g0, &g1);
     const uint8_t *w = a->w, *x = a->x;
@@ -484,9 +491,9 @@ static ntp_status amx_q4k_drive(const struct ntp_matmul_args *a)
             for (int64_t g = g0; g < g1; g++) {
                 const uint8_t *p = w + g * gbytes + (size_t)s0 * pb;
                 for (int64_t s = 0; s < n; s++)
-                    amx_q4k_make((const ntp_pack_q4_K *)(p + (size_t)s * pb), pl[s]);
+                    amx_q4k_make(q5, p + (size_t)s * pb, pl[s]);
                 for (int64_t t0 = t1; t0 < t2; t0 += 2 * AMX_TT)
-                    amx_q4k_tile(p, pl, n, xc + t0 * xs, xs, ps + (t0 - t1),
+                    amx_q4k_tile(pb, p, pl, n, xc + t0 * xs, xs, ps + (t0 - t1),
                                  ac + (t0 - t1) / AMX_TT, a->y + t0 * a->ldy + g * NTP_PACK_ROWS,
                                  a->ldy, s0 > 0);
             }
@@ -496,7 +503,17 @@ static ntp_status amx_q4k_drive(const struct ntp_matmul_args *a)
     return amx_rest(a, full);
 }
 
-/* The AVX-512 table with AMX products for the packed legacy formats and Q4_K. */
+static ntp_status q4_k_amx(const struct ntp_matmul_args *a)
+{
+    return amx_q4k_drive(false, a);
+}
+
+static ntp_status q5_k_amx(const struct ntp_matmul_args *a)
+{
+    return amx_q4k_drive(true, a);
+}
+
+/* The AVX-512 table with AMX products for the packed legacy formats, Q4_K and Q5_K. */
 void ntp__kernels_amx_fill(struct ntp_kernels *k)
 {
     NTP_X86(fill)(k);
@@ -504,5 +521,6 @@ void ntp__kernels_amx_fill(struct ntp_kernels *k)
                                           NTP_TYPE_Q5_1, NTP_TYPE_Q8_0};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         k->type[types[i]].matmul_packed = legacy_amx;
-    k->type[NTP_TYPE_Q4_K].matmul_packed = amx_q4k_drive;
+    k->type[NTP_TYPE_Q4_K].matmul_packed = q4_k_amx;
+    k->type[NTP_TYPE_Q5_K].matmul_packed = q5_k_amx;
 }

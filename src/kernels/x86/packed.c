@@ -223,12 +223,13 @@ static ntp_status q8_0_matmul_packed(const struct ntp_matmul_args *a)
  * holds elements 4e..4e+3 of the 16 rows as unsigned bytes; vpdpbusd with
  * the broadcast activation dword sums a sub-block of every row in int32,
  * and the sub-block's scale is applied in float (its per-row scale times d,
- * tabulated once per super-block and shared by the tile's tokens). The
- * offset terms (Q4_K's mins, Q6_K's -32) pair each sub-block's coefficient
- * with Q8_K's bsums in vpdpwssd. Each token's super-block sum (sacc) takes
- * the Q8_K block's scale once, at the end of the super-block, not once per
- * sub-block (pp128 of a TinyLlama-shaped Q4_K_M: 146 -> 152 t/s, medians of
- * 6 interleaved runs on an Intel Xeon).
+ * tabulated once per super-block and shared by the tile's tokens), except
+ * in Q4_K and Q5_K, whose 6-bit scales multiply the sums in int32 (amx.c
+ * gives the same bits). The offset terms (Q4_K's mins, Q6_K's -32) pair
+ * each sub-block's coefficient with Q8_K's bsums in vpdpwssd. Each token's
+ * super-block sum (sacc) takes the Q8_K block's scale once, at the end of
+ * the super-block, not once per sub-block (pp128 of a TinyLlama-shaped
+ * Q4_K_M: 146 -> 152 t/s, medians of 6 interleaved runs on an Intel Xeon).
  */
 
 _Static_assert(offsetof(ntp_pack_q5_K, qs) == offsetof(ntp_pack_q4_K, qs) &&
@@ -237,19 +238,18 @@ _Static_assert(offsetof(ntp_pack_q5_K, qs) == offsetof(ntp_pack_q4_K, qs) &&
                "a Q5_K group begins as a Q4_K group");
 
 /*
- * Q4_K and Q5_K (q5): sub-block 2c + half of the group p times T tokens.
- * Q5_K adds it to sacc in float with its scale f (row scale x d). Q4_K adds
- * it to isum in int32 times its row's 6-bit scale s (its high nibbles are
- * used in place: their sums are 16 times the true ones, shifted back, which
- * is exact), so that a super-block's sum is exact and the same as amx.c's
- * (a prefill there gives the bits of a decode here). One sub-block at a
+ * Q4_K and Q5_K (q5): sub-block 2c + half of the group p times T tokens,
+ * added to isum in int32 times its row's 6-bit scale s (Q4_K's high nibbles
+ * are used in place: their sums are 16 times the true ones, shifted back,
+ * which is exact), so that a super-block's sum is exact and the same as
+ * amx.c's (a prefill there gives the bits of a decode here). One sub-block at a
  * time keeps T integer accumulators, not 2T, so that eight tokens stay in
  * registers (both sub-blocks of a code vector at once spilled: 1.3x slower
  * at 8 tokens). Q5_K's code vector (c, i) begins at Q4_K's offset
  * (asserted).
  */
-NTP_INLINE void pkk_q4k_half(bool q5, int T, const uint8_t *p, int c, int half, __m512 f, __m512i s,
-                             const uint8_t *xs0, size_t xs, __m512 sacc[PK_TT], __m512i isum[PK_TT])
+NTP_INLINE void pkk_q4k_half(bool q5, int T, const uint8_t *p, int c, int half, __m512i s,
+                             const uint8_t *xs0, size_t xs, __m512i isum[PK_TT])
 {
     const ntp_pack_q5_K *pk = (const ntp_pack_q5_K *)p;
     __m512i a[PK_TT], b = _mm512_setzero_si512();
@@ -273,11 +273,8 @@ NTP_INLINE void pkk_q4k_half(bool q5, int T, const uint8_t *p, int c, int half, 
     if (T == 1)
         a[0] = _mm512_add_epi32(a[0], b);
     for (int t = 0; t < T; t++)
-        if (q5)
-            sacc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[t]), f, sacc[t]);
-        else
-            isum[t] = _mm512_add_epi32(
-                isum[t], _mm512_mullo_epi32(half ? _mm512_srai_epi32(a[t], 4) : a[t], s));
+        isum[t] = _mm512_add_epi32(
+            isum[t], _mm512_mullo_epi32(half && !q5 ? _mm512_srai_epi32(a[t], 4) : a[t], s));
 }
 
 /*
@@ -285,22 +282,20 @@ NTP_INLINE void pkk_q4k_half(bool q5, int T, const uint8_t *p, int c, int half, 
  * 16) = the sums. Code vector (c, i) holds dword 16c + i of sub-block 2c in
  * its low nibbles and dword 16c + 8 + i of sub-block 2c + 1 in its high
  * ones; Q5_K's fifth bits are bits 2c and 2c + 1 of qh[i] (pk_code5). Per
- * super-block and token, Q4_K's float operations are amx.c's: d x sum -
+ * super-block and token, the float operations are amx.c's: d x sum -
  * dmin x mins, times the Q8_K block's scale.
  */
 NTP_INLINE void pkk_q4k_tile(bool q5, int T, const uint8_t *g, int64_t nsb, const uint8_t *x,
                              size_t xs, float *y, int64_t ldy)
 {
     const size_t pb = q5 ? sizeof(ntp_pack_q5_K) : sizeof(ntp_pack_q4_K);
-    __m512 acc[PK_TT], sacc[PK_TT];
+    __m512 acc[PK_TT];
     __m512i isum[PK_TT];
     for (int t = 0; t < T; t++)
         acc[t] = _mm512_setzero_ps();
     for (int64_t sb = 0; sb < nsb; sb++) {
-        for (int t = 0; t < T; t++) {
-            sacc[t] = _mm512_setzero_ps();
+        for (int t = 0; t < T; t++)
             isum[t] = _mm512_setzero_si512();
-        }
         const uint8_t *p = g + (size_t)sb * pb, *xs0 = x + (size_t)sb * PKK_XB;
         const ntp_pack_q4_K *pk = (const ntp_pack_q4_K *)p;
         for (size_t o = 0; NTP_X86_PF > 0 && o < pb; o += 64)
@@ -311,13 +306,11 @@ NTP_INLINE void pkk_q4k_tile(bool q5, int T, const uint8_t *g, int64_t nsb, cons
         for (int c = 0; c < 4; c++) {
             const __m512i s_lo = _mm512_cvtepu8_epi32(sc[2 * c]);
             const __m512i s_hi = _mm512_cvtepu8_epi32(sc[2 * c + 1]);
-            const __m512 f_lo = _mm512_mul_ps(_mm512_cvtepi32_ps(s_lo), dw);
-            const __m512 f_hi = _mm512_mul_ps(_mm512_cvtepi32_ps(s_hi), dw);
             switch (c) { /* c a constant in every call (the fifth bits' shifts are immediates) */
 #define PKK_Q4K(cc)                                                                                \
     case cc:                                                                                       \
-        pkk_q4k_half(q5, T, p, cc, 0, f_lo, s_lo, xs0, xs, sacc, isum);                            \
-        pkk_q4k_half(q5, T, p, cc, 1, f_hi, s_hi, xs0, xs, sacc, isum);                            \
+        pkk_q4k_half(q5, T, p, cc, 0, s_lo, xs0, xs, isum);                                        \
+        pkk_q4k_half(q5, T, p, cc, 1, s_hi, xs0, xs, isum);                                        \
         break;
                 PKK_Q4K(0)
                 PKK_Q4K(1)
@@ -336,7 +329,7 @@ NTP_INLINE void pkk_q4k_tile(bool q5, int T, const uint8_t *g, int64_t nsb, cons
             __m512i im = _mm512_setzero_si512();
             for (int j = 0; j < 8; j++)
                 im = _mm512_dpwssd_epi32(im, m2[j], pkk_x4(xb, PKK_BSUMS, j));
-            const __m512 sum = q5 ? sacc[t] : _mm512_mul_ps(_mm512_cvtepi32_ps(isum[t]), dw);
+            const __m512 sum = _mm512_mul_ps(_mm512_cvtepi32_ps(isum[t]), dw);
             acc[t] = _mm512_fmadd_ps(_mm512_fnmadd_ps(_mm512_cvtepi32_ps(im), dmw, sum), pkk_dx(xb),
                                      acc[t]);
         }
