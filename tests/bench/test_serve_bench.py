@@ -3,8 +3,9 @@
 model from `numatp gen` with short prompts and replies: started with -m (--json: the
 object's keys and types, one result per concurrency, positive figures, every requested
 token counted, the staggered run's figures), against a running server with --url (the
-markdown table, --no-stagger), and the errors: bad options (status 2, naming the option), a missing model file, a server that
-fails to start and a request the server refuses (status 1 with the reason)."""
+markdown table, --no-stagger), and the errors: bad options (status 2, naming the
+option), a missing model file, a server that fails to start and a request the server
+refuses (status 1 with the reason)."""
 import json
 import os
 import subprocess

@@ -300,7 +300,7 @@ static ntp_status legacy_amx(const struct ntp_matmul_args *a)
 #define AMX_KQ_SB  8   /* super-blocks whose planes are made at once */
 #define AMX_KQ_TOK 128 /* tokens that share them */
 
-/* Tiles of 64-byte rows: activations in 0, the two weight planes in 2 and 3, sums in 4 and 5. */
+/* Tiles of 64-byte rows: activations in 0 and 1, the two weight planes in 2 and 3, sums in 4-7. */
 static const alignas(64) struct amx_cfg amx_cfg64 = {
     .palette = 1,
     .colsb = {64, 64, 64, 64, 64, 64, 64, 64},
@@ -387,14 +387,15 @@ NTP_INLINE void amx_q4k_acts(const uint8_t *x, size_t xs, int64_t nt, int64_t ns
 }
 
 /*
- * The sums of super-block sb of 16 tokens (low and high planes, cl and ch)
- * into their rows of y, which hold the sums of the super-blocks before:
- * d x (low + 128 high) - dmin x mins, times the Q8_K block's scale, the
- * float operations of pkk_q4k_tile in the same order.
+ * The sums of super-block sb of 32 tokens (tiles c: low and high planes of
+ * the first 16 tokens, then of the next 16) into their rows of y, which hold
+ * the sums of the super-blocks before: d x (low + 128 high) - dmin x mins,
+ * times the Q8_K block's scale, the float operations of pkk_q4k_tile in the
+ * same order.
  */
-NTP_INLINE void amx_q4k_scale(const ntp_pack_q4_K *pk, const int32_t cl[AMX_TT][16],
-                              const int32_t ch[AMX_TT][16], const uint8_t *xb, size_t xs,
-                              const amx_q4k_psums *ps, int64_t sb, float *y, int64_t ldy)
+NTP_INLINE void amx_q4k_scale(const ntp_pack_q4_K *pk, const int32_t c[4][AMX_TT][16],
+                              const uint8_t *xb, size_t xs, const amx_q4k_psums *ps, int64_t sb,
+                              float *y, int64_t ldy)
 {
     __m128i sc[8], mn[8];
     pkk_scales_q4k(pk, sc, mn);
@@ -404,10 +405,12 @@ NTP_INLINE void amx_q4k_scale(const ntp_pack_q4_K *pk, const int32_t cl[AMX_TT][
                                                       _mm_unpacklo_epi8(mn[2 * i], mn[2 * i + 1])));
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk->d));
     const __m512 dmw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk->dmin));
-    for (int t = 0; t < AMX_TT; t++) {
+    for (int t = 0; t < 2 * AMX_TT; t++) {
+        const int32_t *cl = c[2 * (t / AMX_TT)][t % AMX_TT],
+                      *ch = c[2 * (t / AMX_TT) + 1][t % AMX_TT];
         const __m512i sum =
-            _mm512_add_epi32(_mm512_load_si512((const void *)cl[t]),
-                             _mm512_slli_epi32(_mm512_load_si512((const void *)ch[t]), 7));
+            _mm512_add_epi32(_mm512_load_si512((const void *)cl),
+                             _mm512_slli_epi32(_mm512_load_si512((const void *)ch), 7));
         __m512i im = _mm512_setzero_si512();
         for (int i = 0; i < 4; i++)
             im = _mm512_dpwssd_epi32(im, mp[i], pkk_x4((const uint8_t *)ps[t][sb], 0, i));
@@ -420,17 +423,16 @@ NTP_INLINE void amx_q4k_scale(const ntp_pack_q4_K *pk, const int32_t cl[AMX_TT][
 
 /*
  * 32 tokens (two activation tiles, one weight tile pair) times one group
- * over nsb super-blocks (planes pl, packed super-blocks p, the tokens' pair
- * sums ps and activation tiles ac): y = the sums (when add, y's sums of the super-blocks before
- * plus these). Each weight tile serves both token tiles, and the four sums
- * tiles are four independent chains in the unit.
+ * over nsb super-blocks (planes pl, packed super-blocks p of pb bytes, the
+ * tokens' pair sums ps and activation tiles ac): y = the sums (when add,
+ * y's sums of the super-blocks before plus these). Each weight tile serves both token tiles, and
+ * the four sums tiles are four independent chains in the unit.
  */
 NTP_INLINE void amx_q4k_tile(size_t pb, const uint8_t *p, const amx_q4k_planes *pl, int64_t nsb,
                              const uint8_t *x, size_t xs, const amx_q4k_psums *ps,
                              const amx_q4k_codes *ac, float *y, int64_t ldy, bool add)
 {
     alignas(64) int32_t c[4][AMX_TT][16];
-    const size_t x16 = AMX_TT * xs;
     if (!add)
         for (int t = 0; t < 2 * AMX_TT; t++)
             _mm512_storeu_ps(y + t * ldy, _mm512_setzero_ps());
@@ -453,18 +455,18 @@ NTP_INLINE void amx_q4k_tile(size_t pb, const uint8_t *p, const amx_q4k_planes *
         _tile_stored(5, c[1], 64);
         _tile_stored(6, c[2], 64);
         _tile_stored(7, c[3], 64);
-        const ntp_pack_q4_K *pk = (const ntp_pack_q4_K *)(p + (size_t)sb * pb);
-        amx_q4k_scale(pk, c[0], c[1], x + (size_t)sb * PKK_XB, xs, ps, sb, y, ldy);
-        amx_q4k_scale(pk, c[2], c[3], x + x16 + (size_t)sb * PKK_XB, xs, ps + AMX_TT, sb,
-                      y + AMX_TT * ldy, ldy);
+        amx_q4k_scale((const ntp_pack_q4_K *)(p + (size_t)sb * pb), c, x + (size_t)sb * PKK_XB, xs,
+                      ps, sb, y, ldy);
     }
 }
 
 /*
- * Whole tiles of 16 tokens, in blocks of AMX_KQ_TOK tokens and chunks of
- * AMX_KQ_SB super-blocks (their activations stay in L2); per block and
- * chunk, the tokens' pair sums are made once, and each group of the
- * thread's slice makes its planes once and runs every token tile over them.
+ * Whole pairs of tiles (32 tokens; the rest on AVX-512), in blocks of
+ * AMX_KQ_TOK tokens and chunks of AMX_KQ_SB super-blocks (their activations
+ * stay in L2); per block and chunk, the tokens' pair sums and activation
+ * tiles are made once, and each group of the thread's slice makes its
+ * planes once and runs every pair of token tiles over them. 336 KiB of
+ * stack.
  */
 NTP_INLINE ntp_status amx_q4k_drive(bool q5, const struct ntp_matmul_args *a)
 {

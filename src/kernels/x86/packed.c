@@ -227,9 +227,8 @@ static ntp_status q8_0_matmul_packed(const struct ntp_matmul_args *a)
  * in Q4_K and Q5_K, whose 6-bit scales multiply the sums in int32 (amx.c
  * gives the same bits). The offset terms (Q4_K's mins, Q6_K's -32) pair
  * each sub-block's coefficient with Q8_K's bsums in vpdpwssd. Each token's
- * super-block sum (sacc) takes the Q8_K block's scale once, at the end of
- * the super-block, not once per sub-block (pp128 of a TinyLlama-shaped
- * Q4_K_M: 146 -> 152 t/s, medians of 6 interleaved runs on an Intel Xeon).
+ * super-block sum (sacc, or isum) takes the Q8_K block's scale once, at the
+ * end of the super-block, not once per sub-block.
  */
 
 _Static_assert(offsetof(ntp_pack_q5_K, qs) == offsetof(ntp_pack_q4_K, qs) &&
@@ -242,10 +241,10 @@ _Static_assert(offsetof(ntp_pack_q5_K, qs) == offsetof(ntp_pack_q4_K, qs) &&
  * added to isum in int32 times its row's 6-bit scale s (Q4_K's high nibbles
  * are used in place: their sums are 16 times the true ones, shifted back,
  * which is exact), so that a super-block's sum is exact and the same as
- * amx.c's (a prefill there gives the bits of a decode here). One sub-block at a
- * time keeps T integer accumulators, not 2T, so that eight tokens stay in
- * registers (both sub-blocks of a code vector at once spilled: 1.3x slower
- * at 8 tokens). Q5_K's code vector (c, i) begins at Q4_K's offset
+ * amx.c's (a prefill there gives the bits of a decode here). One sub-block
+ * at a time keeps T integer accumulators, not 2T, so that eight tokens stay
+ * in registers (both sub-blocks of a code vector at once spilled: 1.3x
+ * slower at 8 tokens). Q5_K's code vector (c, i) begins at Q4_K's offset
  * (asserted).
  */
 NTP_INLINE void pkk_q4k_half(bool q5, int T, const uint8_t *p, int c, int half, __m512i s,

@@ -79,7 +79,7 @@ NTP_INLINE __m512i pk_code5(__m512i v, __m512i qh, int bit, bool hi)
                                      PK_OR_MASKED);
 }
 
-/* ---- the k-quants against Q8_K (packed.c, and amx.c's Q4_K) ---- */
+/* ---- the k-quants against Q8_K (packed.c, and amx.c's Q4_K and Q5_K) ---- */
 
 /* 16 unsigned bytes (one per row) -> each row's lane holding the value twice as int16. */
 NTP_INLINE __m512i pkk_dup(__m128i b)
