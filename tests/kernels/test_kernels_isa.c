@@ -695,14 +695,12 @@ int main(void)
         test_attention(&ref, &k);
         test_products(&ref, &k);
         test_packed(&ref, &k);
-        if (strcmp(k.isa, "amx") == 0) { /* legacy, Q4_K and Q5_K prefill: AMX's */
+        if (strcmp(k.isa, "amx") == 0) { /* every packed format's prefill: AMX's */
             struct ntp_kernels v;
             CHECK_OK(ntp__kernels_init(&v, "avx512"));
-            CHECK(k.type[NTP_TYPE_Q4_0].matmul_packed != v.type[NTP_TYPE_Q4_0].matmul_packed &&
-                  k.type[NTP_TYPE_Q8_0].matmul_packed != v.type[NTP_TYPE_Q8_0].matmul_packed &&
-                  k.type[NTP_TYPE_Q4_K].matmul_packed != v.type[NTP_TYPE_Q4_K].matmul_packed &&
-                  k.type[NTP_TYPE_Q5_K].matmul_packed != v.type[NTP_TYPE_Q5_K].matmul_packed &&
-                  k.type[NTP_TYPE_Q6_K].matmul_packed == v.type[NTP_TYPE_Q6_K].matmul_packed);
+            for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
+                if (v.type[types[ti]].pack == NTP_PACK_R16)
+                    CHECK(k.type[types[ti]].matmul_packed != v.type[types[ti]].matmul_packed);
         }
         ran++;
     }

@@ -1,9 +1,10 @@
 /*
- * amx.c - prefill products with packed weights of the legacy formats (Q4_0,
- * Q4_1, Q5_0, Q5_1, Q8_0), Q4_K and Q5_K on AMX, Intel's tile unit (Sapphire
- * Rapids and later). One TDPBSSD multiplies a tile of 16 tokens x 32
- * activation codes by a tile of 32 codes x 16 rows into 16 x 16 int32 sums:
- * the work of 32 vpdpbusd in one instruction.
+ * amx.c - prefill products with packed weights of every packed format: the
+ * legacy ones (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) and the k-quants (Q2_K ..
+ * Q6_K) on AMX, Intel's tile unit (Sapphire Rapids and later). One TDPBSSD
+ * multiplies a tile of 16 tokens x 32 activation codes by a tile of 32
+ * codes x 16 rows into 16 x 16 int32 sums: the work of 32 vpdpbusd in one
+ * instruction.
  *
  * The weights keep the AVX-512 library's packed layout (NTP_PACK_R16,
  * packed.h): a packed 64-byte code vector holds 4 consecutive codes of each
@@ -14,17 +15,17 @@
  * blocks) are the left operand as they lie: token t's codes of a block are
  * a tile row at stride x_stride.
  *
- * Every block has its own scales, so each block's 16 x 16 sums leave the
- * unit (a tile store) and are scaled into float accumulators with the same
- * operations, in the same order, as packed.c's AVX-512 tile: the integer
- * sums are exact in both, so a prefill here gives the bits of a decode
- * there (tests/kernels/test_kernels_isa.c checks it). That scaling, three
- * vector operations per token and block, bounds the gain: 1.1-1.4x over
- * the AVX-512 kernels on a Xeon with AMX (bench/RESULTS.md, "AMX"). The
- * k-quants written the same way (sub-blocks of 32 and 16 with their own
- * scales) measured 0.8-1.0x there. Q4_K (below) instead folds each
- * sub-block's scale into its weight tiles, and its sums leave the unit once
- * per super-block (Q5_K too); the other k-quants stay on AVX-512.
+ * Every legacy block has its own scales, so each block's 16 x 16 sums leave
+ * the unit (a tile store) and are scaled into float accumulators with the
+ * same operations, in the same order, as packed.c's AVX-512 tile: the
+ * integer sums are exact in both, so a prefill here gives the bits of a
+ * decode there (tests/kernels/test_kernels_isa.c checks it). That scaling,
+ * three vector operations per token and block, bounds the gain: 1.1-1.4x
+ * over the AVX-512 kernels on a Xeon with AMX (bench/RESULTS.md, "AMX").
+ * The k-quants written the same way (sub-blocks of 32 and 16 with their own
+ * scales) measured 0.8-1.0x there; they instead fold each sub-block's scale
+ * into their weight tiles (below), and their sums leave the unit once per
+ * super-block.
  *
  * Whole tiles of 16 tokens run here; the tokens left over (and calls of
  * fewer than 16) run on the AVX-512 packed kernels, over the same groups of
@@ -278,20 +279,28 @@ static ntp_status legacy_amx(const struct ntp_matmul_args *a)
     }
 }
 
-/* ---------------------------------------------------------------- Q4_K */
+/* ------------------------------------------------------------ k-quants */
 
 /*
- * Q4_K with each sub-block's scale inside the unit. The legacy path above
- * takes every block's sums out of the unit to scale them; Q4_K's scale
- * changes every 32 codes, and doing so there cost as much as the AVX-512
- * kernel. Here the scale goes into the weights instead: a code times its
- * sub-block's 6-bit scale (at most 15 x 63 = 945) is split into two planes
- * of signed bytes, its low 7 bits and the rest (0 .. 7). TDPBSSD sums a
- * whole super-block of each plane in the unit (4 steps of 64 codes), and
- * the two sums leave it once per super-block: sum = low + 128 x high, exact
- * in int32, times d; the mins pair with Q8_K's bsums as in packed.c.
- * Q5_K (q5) is the same with its fifth bit joined to each code first (at
- * most 31 x 63, a high plane of 0 .. 15).
+ * The k-quants with each sub-block's scale inside the unit. The legacy path
+ * above takes every block's sums out of the unit to scale them; a k-quant's
+ * scale changes every 16 or 32 codes, and doing so there cost as much as
+ * the AVX-512 kernel. Here the scale goes into the weights instead: each
+ * code (less the format's offset) times its sub-block's scale is a plane of
+ * signed bytes, or two where the product does not fit one:
+ *
+ *   Q4_K  code x 6-bit scale, at most 945: low 7 bits and the rest (0..7)
+ *   Q5_K  the same with the fifth bit joined (at most 1953: 0..15 above)
+ *   Q6_K  (code - 32) x signed scale, -4064..4096: low 7 bits, signed rest
+ *   Q3_K  (code - 4) x -(scale - 32), -128..124: one plane
+ *   Q2_K  code x 4-bit scale, at most 45: one plane
+ *
+ * TDPBSSD sums a whole super-block of each plane in the unit (4 steps of 64
+ * codes), and the sums leave it once per super-block: low + 128 x high (or
+ * the two halves of a one-plane super-block added), exact in int32, times
+ * d; the mins (Q4_K, Q5_K, Q2_K) pair with Q8_K's bsums as in packed.c,
+ * and Q6_K's and Q3_K's offsets are in the planes. packed.c sums a
+ * super-block exactly too, so the two agree bit for bit.
  *
  * Making the planes costs more than a product with them, so a group's
  * planes are made once, for AMX_KQ_SB super-blocks at a time (64 KiB, in
@@ -300,86 +309,178 @@ static ntp_status legacy_amx(const struct ntp_matmul_args *a)
 #define AMX_KQ_SB  8   /* super-blocks whose planes are made at once */
 #define AMX_KQ_TOK 128 /* tokens that share them */
 
-/* Tiles of 64-byte rows: activations in 0 and 1, the two weight planes in 2 and 3, sums in 4-7. */
+/* Tiles of 64-byte rows: activations in 0 and 1, weights in 2 and 3, sums in 4-7. */
 static const alignas(64) struct amx_cfg amx_cfg64 = {
     .palette = 1,
     .colsb = {64, 64, 64, 64, 64, 64, 64, 64},
     .rows = {AMX_TT, AMX_TT, 16, 16, AMX_TT, AMX_TT, AMX_TT, AMX_TT},
 };
 
-/* One super-block's weight tiles: [step h][plane: low 7 bits, high][tile row][64 bytes]. */
-typedef uint8_t amx_q4k_planes[4][2][16][64];
-
 /*
- * Codes q (one unsigned byte each, 16 rows x 4) times their rows' scales,
- * widened to int16 in place (unpack with zero) against scales widened the
- * same way, so that packus puts the bytes back in q's order.
+ * One super-block's weight tiles [tile][tile row][64 bytes]: step h's low
+ * and high planes in tiles 2h and 2h + 1 (two-plane formats), or its one
+ * plane in tile h (Q2_K, Q3_K). Step h takes activation dwords 16h .. 16h
+ * + 15; tile row i is the code vector of dword 16h + i (packed.h).
  */
-NTP_INLINE void amx_q4k_row(__m512i q, __m512i s_lo, __m512i s_hi, uint8_t lo[64], uint8_t hi[64])
+typedef uint8_t amx_kq_planes[8][16][64];
+
+NTP_INLINE bool amx_kq_two(enum ntp_type f)
 {
-    const __m512i zero = _mm512_setzero_si512(), m7 = _mm512_set1_epi16(127);
-    const __m512i a = _mm512_mullo_epi16(_mm512_unpacklo_epi8(q, zero), s_lo);
-    const __m512i b = _mm512_mullo_epi16(_mm512_unpackhi_epi8(q, zero), s_hi);
-    _mm512_store_si512((void *)lo,
-                       _mm512_packus_epi16(_mm512_and_si512(a, m7), _mm512_and_si512(b, m7)));
-    _mm512_store_si512((void *)hi,
-                       _mm512_packus_epi16(_mm512_srli_epi16(a, 7), _mm512_srli_epi16(b, 7)));
+    return f == NTP_TYPE_Q4_K || f == NTP_TYPE_Q5_K || f == NTP_TYPE_Q6_K;
 }
 
 /*
- * The planes of one packed super-block. Step h takes activation dwords
- * 16h .. 16h + 15 (sub-blocks 2h and 2h + 1): tile row i < 8 is the low
- * nibbles of code vector (h, i), row 8 + i its high nibbles (packed.c).
+ * The 16 rows' scales (signed bytes) as the int16 operands of amx_kq_row:
+ * s16[0] against the codes unpacked low, s16[1] high.
  */
-NTP_INLINE void amx_q4k_make(bool q5, const uint8_t *p, amx_q4k_planes pl)
+NTP_INLINE void amx_kq_sc16(__m128i sc, __m512i s16[2])
+{
+    const __m512i s = _mm512_mullo_epi32(_mm512_cvtepu8_epi32(sc), _mm512_set1_epi32(0x01010101));
+    s16[0] = _mm512_srai_epi16(_mm512_unpacklo_epi8(s, s), 8);
+    s16[1] = _mm512_srai_epi16(_mm512_unpackhi_epi8(s, s), 8);
+}
+
+/*
+ * Code vector q (unsigned bytes, 4 of each of 16 rows) less off, times its
+ * rows' scales in int16 (unpacked with zero and packed back, so the bytes
+ * keep q's order): one plane at lo, or the low 7 bits at lo and the signed
+ * rest at hi.
+ */
+NTP_INLINE void amx_kq_row(bool two, __m512i q, int off, const __m512i s16[2], uint8_t *lo,
+                           uint8_t *hi)
+{
+    const __m512i zero = _mm512_setzero_si512(), o = _mm512_set1_epi16((short)off);
+    const __m512i a =
+        _mm512_mullo_epi16(_mm512_sub_epi16(_mm512_unpacklo_epi8(q, zero), o), s16[0]);
+    const __m512i b =
+        _mm512_mullo_epi16(_mm512_sub_epi16(_mm512_unpackhi_epi8(q, zero), o), s16[1]);
+    if (!two) {
+        _mm512_store_si512((void *)lo, _mm512_packs_epi16(a, b));
+        return;
+    }
+    const __m512i m7 = _mm512_set1_epi16(127);
+    _mm512_store_si512((void *)lo,
+                       _mm512_packus_epi16(_mm512_and_si512(a, m7), _mm512_and_si512(b, m7)));
+    _mm512_store_si512((void *)hi,
+                       _mm512_packs_epi16(_mm512_srai_epi16(a, 7), _mm512_srai_epi16(b, 7)));
+}
+
+/* Q4_K and Q5_K (q5): tile row i < 8 of step h is the low nibbles of code vector (h, i), row 8 + i its high ones. */
+NTP_INLINE void amx_q4k_make(bool q5, const uint8_t *p, amx_kq_planes pl)
 {
     const ntp_pack_q5_K *pk = (const ntp_pack_q5_K *)p; /* Q4_K's fields where Q5_K's are */
     __m128i sc[8], mn[8];
     pkk_scales_q4k((const ntp_pack_q4_K *)p, sc, mn);
-    const __m512i zero = _mm512_setzero_si512(), m4 = _mm512_set1_epi8(15);
-    const __m512i rep = _mm512_set1_epi32(0x01010101); /* a row's byte into its 4 bytes */
+    const __m512i m4 = _mm512_set1_epi8(15);
     for (int h = 0; h < 4; h++) {
-        const __m512i s0 = _mm512_mullo_epi32(_mm512_cvtepu8_epi32(sc[2 * h]), rep);
-        const __m512i s1 = _mm512_mullo_epi32(_mm512_cvtepu8_epi32(sc[2 * h + 1]), rep);
-        const __m512i s0l = _mm512_unpacklo_epi8(s0, zero), s0h = _mm512_unpackhi_epi8(s0, zero);
-        const __m512i s1l = _mm512_unpacklo_epi8(s1, zero), s1h = _mm512_unpackhi_epi8(s1, zero);
+        __m512i s0[2], s1[2];
+        amx_kq_sc16(sc[2 * h], s0);
+        amx_kq_sc16(sc[2 * h + 1], s1);
         for (int i = 0; i < 8; i++) {
             const __m512i v = _mm512_loadu_si512((const void *)pk->qs[h][i]);
             const __m512i qh = q5 ? _mm512_loadu_si512((const void *)pk->qh[i]) : m4;
             const __m512i lo = q5 ? pk_code5(v, qh, 2 * h, false) : _mm512_and_si512(v, m4);
             const __m512i hi = q5 ? pk_code5(v, qh, 2 * h + 1, true)
                                   : _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-            amx_q4k_row(lo, s0l, s0h, pl[h][0][i], pl[h][1][i]);
-            amx_q4k_row(hi, s1l, s1h, pl[h][0][8 + i], pl[h][1][8 + i]);
+            amx_kq_row(true, lo, 0, s0, pl[2 * h][i], pl[2 * h + 1][i]);
+            amx_kq_row(true, hi, 0, s1, pl[2 * h][8 + i], pl[2 * h + 1][8 + i]);
         }
     }
 }
 
+/* Q6_K: sub-block s is rows 4(s % 4) .. 4(s % 4) + 3 of step s / 4. */
+NTP_INLINE void amx_q6k_make(const uint8_t *p, amx_kq_planes pl)
+{
+    const ntp_pack_q6_K *pk = (const ntp_pack_q6_K *)p;
+    for (int s = 0; s < 16; s++) {
+        __m512i c[4], s16[2];
+        pkk_q6k_codes(pk, s, c);
+        amx_kq_sc16(_mm_loadu_si128((const __m128i *)pk->sc[s]), s16);
+        const int h = s / 4;
+        for (int v = 0; v < 4; v++)
+            amx_kq_row(true, c[v], 32, s16, pl[2 * h][4 * (s % 4) + v],
+                       pl[2 * h + 1][4 * (s % 4) + v]);
+    }
+}
+
 /*
- * Sub-block j's code sum of each token, for the mins: Q8_K's bsums of 16
- * codes added in pairs, as int16 (at most 32 x 127). ps[t][sb][j].
+ * Q2_K and Q3_K (q3): code vector (h, v)'s field f is quad v of sub-block
+ * 4h + f, row 4f + v of step h; Q3_K's third bit of it is bit s % 8 of
+ * hm[s / 8][v]. Q3_K's scales are negated so that every product fits a
+ * signed byte.
  */
-typedef int16_t amx_q4k_psums[AMX_KQ_SB][8];
+NTP_INLINE void amx_q23k_make(bool q3, const uint8_t *p, amx_kq_planes pl)
+{
+    const ntp_pack_q2_K *p2 = (const ntp_pack_q2_K *)p;
+    const ntp_pack_q3_K *p3 = (const ntp_pack_q3_K *)p;
+    const __m512i m2 = _mm512_set1_epi8(3), b2 = _mm512_set1_epi8(4);
+    __m128i sc[16];
+    if (q3) {
+        pkk_scales_q3k(p3, sc);
+        for (int s = 0; s < 16; s++)
+            sc[s] = _mm_sub_epi8(_mm_setzero_si128(), sc[s]);
+    } else
+        for (int s = 0; s < 16; s++)
+            sc[s] = _mm_and_si128(_mm_loadu_si128((const __m128i *)p2->sc[s]), _mm_set1_epi8(15));
+    for (int h = 0; h < 4; h++)
+        for (int f = 0; f < 4; f++) {
+            const int s = 4 * h + f;
+            __m512i s16[2];
+            amx_kq_sc16(sc[s], s16);
+            for (int v = 0; v < 4; v++) {
+                const __m512i q = _mm512_loadu_si512(q3 ? (const void *)p3->qs[h][v]
+                                                        : (const void *)p2->qs[h][v]);
+                __m512i c = _mm512_and_si512(_mm512_srl_epi16(q, _mm_cvtsi32_si128(2 * f)), m2);
+                if (q3) {
+                    const __m512i hm = _mm512_loadu_si512((const void *)p3->hm[s / 8][v]);
+                    const __m512i hb = _mm512_sll_epi16(
+                        _mm512_srl_epi16(hm, _mm_cvtsi32_si128(s % 8)), _mm_cvtsi32_si128(2));
+                    c = _mm512_or_si512(c, _mm512_and_si512(hb, b2));
+                }
+                amx_kq_row(false, c, q3 ? 4 : 0, s16, pl[h][4 * f + v], NULL);
+            }
+        }
+}
+
+NTP_INLINE void amx_kq_make(enum ntp_type f, const uint8_t *p, amx_kq_planes pl)
+{
+    if (f == NTP_TYPE_Q6_K)
+        amx_q6k_make(p, pl);
+    else if (f == NTP_TYPE_Q2_K || f == NTP_TYPE_Q3_K)
+        amx_q23k_make(f == NTP_TYPE_Q3_K, p, pl);
+    else
+        amx_q4k_make(f == NTP_TYPE_Q5_K, p, pl);
+}
+
+/*
+ * Q4_K's and Q5_K's sub-block j code sum of each token, for the mins:
+ * Q8_K's bsums of 16 codes added in pairs, as int16 (at most 32 x 127).
+ * ps[t][sb][j].
+ */
+typedef int16_t amx_kq_psums[AMX_KQ_SB][8];
 
 /*
  * The activation tiles of 16 tokens: [super-block][step h][token][64 codes],
  * each tile 1 KiB in a row. As the tokens lie (rows 292 bytes apart, at
  * offsets 4 + 64h), every tile row spans two cache lines.
  */
-typedef uint8_t amx_q4k_codes[AMX_KQ_SB][4][AMX_TT][64];
+typedef uint8_t amx_kq_codes[AMX_KQ_SB][4][AMX_TT][64];
 
-/* The pair sums and the activation tiles of nt tokens (a multiple of 16) and nsb super-blocks. */
-NTP_INLINE void amx_q4k_acts(const uint8_t *x, size_t xs, int64_t nt, int64_t nsb,
-                             amx_q4k_psums *ps, amx_q4k_codes *ac)
+/* The activation tiles of nt tokens (a multiple of 16) and nsb super-blocks, and their pair sums (psums). */
+NTP_INLINE void amx_kq_acts(bool psums, const uint8_t *x, size_t xs, int64_t nt, int64_t nsb,
+                            amx_kq_psums *ps, amx_kq_codes *ac)
 {
     const __m256i one = _mm256_set1_epi16(1);
     for (int64_t t = 0; t < nt; t++)
         for (int64_t sb = 0; sb < nsb; sb++) {
             const uint8_t *xb = x + t * xs + (size_t)sb * PKK_XB;
-            const __m256i b = _mm256_loadu_si256((const __m256i *)(xb + PKK_BSUMS));
-            const __m256i p = _mm256_madd_epi16(b, one); /* 8 int32 pair sums */
-            _mm_storeu_si128((__m128i *)ps[t][sb], _mm_packs_epi32(_mm256_castsi256_si128(p),
-                                                                   _mm256_extracti128_si256(p, 1)));
+            if (psums) {
+                const __m256i b = _mm256_loadu_si256((const __m256i *)(xb + PKK_BSUMS));
+                const __m256i p = _mm256_madd_epi16(b, one); /* 8 int32 pair sums */
+                _mm_storeu_si128((__m128i *)ps[t][sb],
+                                 _mm_packs_epi32(_mm256_castsi256_si128(p),
+                                                 _mm256_extracti128_si256(p, 1)));
+            }
             for (int h = 0; h < 4; h++)
                 _mm512_store_si512((void *)ac[t / AMX_TT][sb][h][t % AMX_TT],
                                    _mm512_loadu_si512((const void *)(xb + PKK_QS + 64 * h)));
@@ -387,50 +488,70 @@ NTP_INLINE void amx_q4k_acts(const uint8_t *x, size_t xs, int64_t nt, int64_t ns
 }
 
 /*
- * The sums of super-block sb of 32 tokens (tiles c: low and high planes of
- * the first 16 tokens, then of the next 16) into their rows of y, which hold
- * the sums of the super-blocks before: d x (low + 128 high) - dmin x mins,
- * times the Q8_K block's scale, the float operations of pkk_q4k_tile in the
- * same order.
+ * The sums of super-block sb of 32 tokens (tiles c: the two halves, low and
+ * high planes or even and odd steps, of the first 16 tokens, then of the
+ * next 16) into their rows of y, which hold the sums of the super-blocks
+ * before: d x sum (- dmin x mins), times the Q8_K block's scale, the float
+ * operations of packed.c's tiles in the same order.
  */
-NTP_INLINE void amx_q4k_scale(const ntp_pack_q4_K *pk, const int32_t c[4][AMX_TT][16],
-                              const uint8_t *xb, size_t xs, const amx_q4k_psums *ps, int64_t sb,
-                              float *y, int64_t ldy)
+NTP_INLINE void amx_kq_scale(enum ntp_type f, const uint8_t *p, const int32_t c[4][AMX_TT][16],
+                             const uint8_t *xb, size_t xs, const amx_kq_psums *ps, int64_t sb,
+                             float *y, int64_t ldy)
 {
-    __m128i sc[8], mn[8];
-    pkk_scales_q4k(pk, sc, mn);
-    __m512i mp[4]; /* mins of sub-blocks (2i, 2i + 1) of each row as int16, against ps dword i */
-    for (int i = 0; i < 4; i++)
-        mp[i] = _mm512_cvtepu8_epi16(_mm256_set_m128i(_mm_unpackhi_epi8(mn[2 * i], mn[2 * i + 1]),
-                                                      _mm_unpacklo_epi8(mn[2 * i], mn[2 * i + 1])));
-    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk->d));
-    const __m512 dmw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk->dmin));
-    for (int t = 0; t < 2 * AMX_TT; t++) {
-        const int32_t *cl = c[2 * (t / AMX_TT)][t % AMX_TT],
-                      *ch = c[2 * (t / AMX_TT) + 1][t % AMX_TT];
-        const __m512i sum =
-            _mm512_add_epi32(_mm512_load_si512((const void *)cl),
-                             _mm512_slli_epi32(_mm512_load_si512((const void *)ch), 7));
-        __m512i im = _mm512_setzero_si512();
+    const bool q45 = f == NTP_TYPE_Q4_K || f == NTP_TYPE_Q5_K, q2 = f == NTP_TYPE_Q2_K;
+    __m512i mp[8]; /* min pairs of each row as int16: Q4_K's against ps dword i, Q2_K's bsums */
+    __m512 dmw = _mm512_setzero_ps();
+    if (q45) {
+        __m128i sc[8], mn[8];
+        pkk_scales_q4k((const ntp_pack_q4_K *)p, sc, mn);
         for (int i = 0; i < 4; i++)
-            im = _mm512_dpwssd_epi32(im, mp[i], pkk_x4((const uint8_t *)ps[t][sb], 0, i));
-        const __m512 s = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(im), dmw,
-                                          _mm512_mul_ps(_mm512_cvtepi32_ps(sum), dw));
+            mp[i] = _mm512_cvtepu8_epi16(
+                _mm256_set_m128i(_mm_unpackhi_epi8(mn[2 * i], mn[2 * i + 1]),
+                                 _mm_unpacklo_epi8(mn[2 * i], mn[2 * i + 1])));
+        dmw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const ntp_pack_q4_K *)p)->dmin));
+    } else if (q2) {
+        const ntp_pack_q2_K *pk = (const ntp_pack_q2_K *)p;
+        __m128i mn[16];
+        for (int s = 0; s < 16; s++)
+            mn[s] = _mm_and_si128(_mm_srli_epi16(_mm_loadu_si128((const __m128i *)pk->sc[s]), 4),
+                                  _mm_set1_epi8(15));
+        pkk_pairs(mn, mp);
+        dmw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk->dmin));
+    }
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); /* d leads */
+    for (int t = 0; t < 2 * AMX_TT; t++) {
+        const int32_t *ca = c[2 * (t / AMX_TT)][t % AMX_TT],
+                      *cb = c[2 * (t / AMX_TT) + 1][t % AMX_TT];
+        const __m512i b = _mm512_load_si512((const void *)cb);
+        __m512i sum = _mm512_add_epi32(_mm512_load_si512((const void *)ca),
+                                       amx_kq_two(f) ? _mm512_slli_epi32(b, 7) : b);
+        if (f == NTP_TYPE_Q3_K)
+            sum = _mm512_sub_epi32(_mm512_setzero_si512(), sum);
+        __m512 s = _mm512_mul_ps(_mm512_cvtepi32_ps(sum), dw);
+        if (q45 || q2) {
+            __m512i im = _mm512_setzero_si512();
+            if (q45)
+                for (int i = 0; i < 4; i++)
+                    im = _mm512_dpwssd_epi32(im, mp[i], pkk_x4((const uint8_t *)ps[t][sb], 0, i));
+            else
+                im = pkk_bsum_dot(mp, xb + t * xs);
+            s = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(im), dmw, s);
+        }
         float *yt = y + t * ldy;
         _mm512_storeu_ps(yt, _mm512_fmadd_ps(s, pkk_dx(xb + t * xs), _mm512_loadu_ps(yt)));
     }
 }
 
 /*
- * 32 tokens (two activation tiles, one weight tile pair) times one group
- * over nsb super-blocks (planes pl, packed super-blocks p of pb bytes, the
- * tokens' pair sums ps and activation tiles ac): y = the sums (when add,
- * y's sums of the super-blocks before plus these). Each weight tile serves both token tiles, and
- * the four sums tiles are four independent chains in the unit.
+ * 32 tokens (two activation tiles) times one group over nsb super-blocks
+ * (planes pl, packed super-blocks p of pb bytes, the tokens' pair sums ps
+ * and activation tiles ac): y = the sums (when add, y's sums of the
+ * super-blocks before plus these). Each weight tile serves both token
+ * tiles, and the four sums tiles are four independent chains in the unit.
  */
-NTP_INLINE void amx_q4k_tile(size_t pb, const uint8_t *p, const amx_q4k_planes *pl, int64_t nsb,
-                             const uint8_t *x, size_t xs, const amx_q4k_psums *ps,
-                             const amx_q4k_codes *ac, float *y, int64_t ldy, bool add)
+NTP_INLINE void amx_kq_tile(enum ntp_type f, size_t pb, const uint8_t *p, const amx_kq_planes *pl,
+                            int64_t nsb, const uint8_t *x, size_t xs, const amx_kq_psums *ps,
+                            const amx_kq_codes *ac, float *y, int64_t ldy, bool add)
 {
     alignas(64) int32_t c[4][AMX_TT][16];
     if (!add)
@@ -441,22 +562,35 @@ NTP_INLINE void amx_q4k_tile(size_t pb, const uint8_t *p, const amx_q4k_planes *
         _tile_zero(5);
         _tile_zero(6);
         _tile_zero(7);
-        for (int h = 0; h < 4; h++) {
-            _tile_loadd(2, pl[sb][h][0], 64);
-            _tile_loadd(3, pl[sb][h][1], 64);
-            _tile_loadd(0, ac[0][sb][h], 64);
-            _tile_loadd(1, ac[1][sb][h], 64);
-            _tile_dpbssd(4, 0, 2);
-            _tile_dpbssd(5, 0, 3);
-            _tile_dpbssd(6, 1, 2);
-            _tile_dpbssd(7, 1, 3);
-        }
+        if (amx_kq_two(f))
+            for (int h = 0; h < 4; h++) { /* planes in 2 and 3: sums 4, 6 low and 5, 7 high */
+                _tile_loadd(2, pl[sb][2 * h], 64);
+                _tile_loadd(3, pl[sb][2 * h + 1], 64);
+                _tile_loadd(0, ac[0][sb][h], 64);
+                _tile_loadd(1, ac[1][sb][h], 64);
+                _tile_dpbssd(4, 0, 2);
+                _tile_dpbssd(5, 0, 3);
+                _tile_dpbssd(6, 1, 2);
+                _tile_dpbssd(7, 1, 3);
+            }
+        else
+            for (int h = 0; h < 4; h += 2) { /* steps h in 2 (sums 4, 6), h + 1 in 3 (5, 7) */
+                _tile_loadd(2, pl[sb][h], 64);
+                _tile_loadd(0, ac[0][sb][h], 64);
+                _tile_loadd(1, ac[1][sb][h], 64);
+                _tile_dpbssd(4, 0, 2);
+                _tile_dpbssd(6, 1, 2);
+                _tile_loadd(3, pl[sb][h + 1], 64);
+                _tile_loadd(0, ac[0][sb][h + 1], 64);
+                _tile_loadd(1, ac[1][sb][h + 1], 64);
+                _tile_dpbssd(5, 0, 3);
+                _tile_dpbssd(7, 1, 3);
+            }
         _tile_stored(4, c[0], 64);
         _tile_stored(5, c[1], 64);
         _tile_stored(6, c[2], 64);
         _tile_stored(7, c[3], 64);
-        amx_q4k_scale((const ntp_pack_q4_K *)(p + (size_t)sb * pb), c, x + (size_t)sb * PKK_XB, xs,
-                      ps, sb, y, ldy);
+        amx_kq_scale(f, p + (size_t)sb * pb, c, x + (size_t)sb * PKK_XB, xs, ps, sb, y, ldy);
     }
 }
 
@@ -468,36 +602,37 @@ NTP_INLINE void amx_q4k_tile(size_t pb, const uint8_t *p, const amx_q4k_planes *
  * planes once and runs every pair of token tiles over them. 336 KiB of
  * stack.
  */
-NTP_INLINE ntp_status amx_q4k_drive(bool q5, const struct ntp_matmul_args *a)
+NTP_INLINE ntp_status amx_kq_drive(enum ntp_type f, const struct ntp_matmul_args *a)
 {
     if (a->k % NTP_QK_K != 0 || a->n_rows % NTP_PACK_ROWS != 0)
         return NTP_E_UNSUPPORTED;
     const int64_t full = a->n_tok / (2 * AMX_TT) * (2 * AMX_TT), nsb = a->k / NTP_QK_K;
     if (full == 0 || nsb == 0)
         return NTP_X86(matmul_packed)(a);
-    const size_t pb = q5 ? sizeof(ntp_pack_q5_K) : sizeof(ntp_pack_q4_K);
+    const size_t pb = NTP_PACK_ROWS * ntp_type_get_traits(f)->type_size;
     const size_t gbytes = (size_t)nsb * pb, xs = a->x_stride;
     int64_t g0, g1;
     ntp__slice(a->n_rows / NTP_PACK_ROWS, a->ith, a->nth, &g0, &g1);
     const uint8_t *w = a->w, *x = a->x;
-    alignas(64) amx_q4k_planes pl[AMX_KQ_SB];
-    alignas(64) amx_q4k_codes ac[AMX_KQ_TOK / AMX_TT]; /* 256 KiB */
-    amx_q4k_psums ps[AMX_KQ_TOK];
+    alignas(64) amx_kq_planes pl[AMX_KQ_SB];
+    alignas(64) amx_kq_codes ac[AMX_KQ_TOK / AMX_TT]; /* 256 KiB */
+    amx_kq_psums ps[AMX_KQ_TOK];
+    const bool psums = f == NTP_TYPE_Q4_K || f == NTP_TYPE_Q5_K;
     _tile_loadconfig(&amx_cfg64);
     for (int64_t t1 = 0; t1 < full; t1 += AMX_KQ_TOK) {
         const int64_t t2 = t1 + AMX_KQ_TOK < full ? t1 + AMX_KQ_TOK : full;
         for (int64_t s0 = 0; s0 < nsb; s0 += AMX_KQ_SB) {
             const int64_t n = nsb - s0 < AMX_KQ_SB ? nsb - s0 : AMX_KQ_SB;
             const uint8_t *xc = x + (size_t)s0 * PKK_XB;
-            amx_q4k_acts(xc + t1 * xs, xs, t2 - t1, n, ps, ac);
+            amx_kq_acts(psums, xc + t1 * xs, xs, t2 - t1, n, ps, ac);
             for (int64_t g = g0; g < g1; g++) {
                 const uint8_t *p = w + g * gbytes + (size_t)s0 * pb;
                 for (int64_t s = 0; s < n; s++)
-                    amx_q4k_make(q5, p + (size_t)s * pb, pl[s]);
+                    amx_kq_make(f, p + (size_t)s * pb, pl[s]);
                 for (int64_t t0 = t1; t0 < t2; t0 += 2 * AMX_TT)
-                    amx_q4k_tile(pb, p, pl, n, xc + t0 * xs, xs, ps + (t0 - t1),
-                                 ac + (t0 - t1) / AMX_TT, a->y + t0 * a->ldy + g * NTP_PACK_ROWS,
-                                 a->ldy, s0 > 0);
+                    amx_kq_tile(f, pb, p, pl, n, xc + t0 * xs, xs, ps + (t0 - t1),
+                                ac + (t0 - t1) / AMX_TT, a->y + t0 * a->ldy + g * NTP_PACK_ROWS,
+                                a->ldy, s0 > 0);
             }
         }
     }
@@ -505,24 +640,35 @@ NTP_INLINE ntp_status amx_q4k_drive(bool q5, const struct ntp_matmul_args *a)
     return amx_rest(a, full);
 }
 
-static ntp_status q4_k_amx(const struct ntp_matmul_args *a)
+/* The table's entry for every packed k-quant: each type's instance of the driver. */
+static ntp_status kquant_amx(const struct ntp_matmul_args *a)
 {
-    return amx_q4k_drive(false, a);
+    switch (a->wtype) {
+    case NTP_TYPE_Q2_K:
+        return amx_kq_drive(NTP_TYPE_Q2_K, a);
+    case NTP_TYPE_Q3_K:
+        return amx_kq_drive(NTP_TYPE_Q3_K, a);
+    case NTP_TYPE_Q4_K:
+        return amx_kq_drive(NTP_TYPE_Q4_K, a);
+    case NTP_TYPE_Q5_K:
+        return amx_kq_drive(NTP_TYPE_Q5_K, a);
+    case NTP_TYPE_Q6_K:
+        return amx_kq_drive(NTP_TYPE_Q6_K, a);
+    default:
+        return NTP_X86(matmul_packed)(a);
+    }
 }
 
-static ntp_status q5_k_amx(const struct ntp_matmul_args *a)
-{
-    return amx_q4k_drive(true, a);
-}
-
-/* The AVX-512 table with AMX products for the packed legacy formats, Q4_K and Q5_K. */
+/* The AVX-512 table with AMX products for every packed format. */
 void ntp__kernels_amx_fill(struct ntp_kernels *k)
 {
     NTP_X86(fill)(k);
-    static const enum ntp_type types[] = {NTP_TYPE_Q4_0, NTP_TYPE_Q4_1, NTP_TYPE_Q5_0,
-                                          NTP_TYPE_Q5_1, NTP_TYPE_Q8_0};
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-        k->type[types[i]].matmul_packed = legacy_amx;
-    k->type[NTP_TYPE_Q4_K].matmul_packed = q4_k_amx;
-    k->type[NTP_TYPE_Q5_K].matmul_packed = q5_k_amx;
+    static const enum ntp_type legacy[] = {NTP_TYPE_Q4_0, NTP_TYPE_Q4_1, NTP_TYPE_Q5_0,
+                                           NTP_TYPE_Q5_1, NTP_TYPE_Q8_0},
+                               kquant[] = {NTP_TYPE_Q2_K, NTP_TYPE_Q3_K, NTP_TYPE_Q4_K,
+                                           NTP_TYPE_Q5_K, NTP_TYPE_Q6_K};
+    for (size_t i = 0; i < sizeof legacy / sizeof legacy[0]; i++)
+        k->type[legacy[i]].matmul_packed = legacy_amx;
+    for (size_t i = 0; i < sizeof kquant / sizeof kquant[0]; i++)
+        k->type[kquant[i]].matmul_packed = kquant_amx;
 }

@@ -338,67 +338,64 @@ NTP_INLINE void pkk_q4k_tile(bool q5, int T, const uint8_t *g, int64_t nsb, cons
 }
 
 /*
- * Q6_K, as pkk_q4k_tile: sub-block s is the three vectors of packed.h, its
- * four code vectors (dwords 4s..4s+3) are ANDs for the first three and, for
- * the fourth, the three 2-bit fields of bits 6-7 moved to bits 0-1, 2-3 and
- * 4-5 and merged by bit selects. The -32 offset of the codes is
- * -32 * sum over s of scale s * bsum s, per token once per super-block.
+ * The k-quants of 16-element sub-blocks (Q2_K, Q3_K, Q6_K), as
+ * pkk_q4k_tile: sub-block s's four code vectors (dwords 4s..4s+3 of the
+ * Q8_K block) give each token's sums a, which are multiplied by the rows'
+ * scales and added in int32, so that a super-block's sum is exact and the
+ * same as amx.c's. Per super-block and token, the float operations are
+ * amx.c's too.
+ */
+
+/* isum[t] += (a[t] >> sh) * sc, for the codes of T tokens' sums a held times 2^sh (exact). */
+NTP_INLINE void pkk_sub_add(int T, const __m512i c[4], const uint8_t *xs0, size_t xs, int s,
+                            int sh, __m512i sc, __m512i isum[PK_TT])
+{
+    for (int t = 0; t < T; t++) {
+        const uint8_t *xb = xs0 + t * xs;
+        __m512i a = _mm512_setzero_si512();
+        for (int v = 0; v < 4; v++)
+            a = _mm512_dpbusd_epi32(a, c[v], pkk_x4(xb, PKK_QS, 4 * s + v));
+        if (sh > 0)
+            a = _mm512_srai_epi32(a, (unsigned)sh);
+        isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(a, sc));
+    }
+}
+
+/*
+ * Q6_K: the -32 offset of the codes is -32 x sum over s of scale s x bsum
+ * s, per token once per super-block: the sum of (code - 32) x scale x
+ * activation, which amx.c's planes hold.
  */
 NTP_INLINE void pkk_q6k_tile(int T, const uint8_t *g, int64_t nsb, const uint8_t *x, size_t xs,
                              float *y, int64_t ldy)
 {
     const size_t pb = sizeof(ntp_pack_q6_K);
-    const __m512i m6 = _mm512_set1_epi8(0x3f), m2 = _mm512_set1_epi8(0x03);
-    const __m512i m4 = _mm512_set1_epi8(0x0f), top = _mm512_set1_epi8((char)0xc0);
-    enum { SEL = 0xe4 }; /* ternlog: c ? a : b, bit by bit */
-    __m512 acc[PK_TT], sacc[PK_TT];
+    __m512 acc[PK_TT];
+    __m512i isum[PK_TT];
     for (int t = 0; t < T; t++)
         acc[t] = _mm512_setzero_ps();
     for (int64_t sb = 0; sb < nsb; sb++) {
         for (int t = 0; t < T; t++)
-            sacc[t] = _mm512_setzero_ps();
+            isum[t] = _mm512_setzero_si512();
         const uint8_t *p = g + (size_t)sb * pb;
         const ntp_pack_q6_K *pk = (const ntp_pack_q6_K *)p;
         const uint8_t *xs0 = x + (size_t)sb * PKK_XB;
         for (size_t o = 0; NTP_X86_PF > 0 && o < pb; o += 64)
             _mm_prefetch((const char *)p + NTP_X86_PF + o, _MM_HINT_T0);
-        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+        __m128i sc[16];
         for (int s = 0; s < 16; s++) {
-            const __m128i sc8 = _mm_loadu_si128((const __m128i *)pk->sc[s]);
-            const __m512 fs = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(sc8)), dw);
-            const __m512i v0 = _mm512_loadu_si512((const void *)pk->q[s][0]);
-            const __m512i v1 = _mm512_loadu_si512((const void *)pk->q[s][1]);
-            const __m512i v2 = _mm512_loadu_si512((const void *)pk->q[s][2]);
-            const __m512i f01 = _mm512_ternarylogic_epi32(_mm512_srli_epi16(v0, 6),
-                                                          _mm512_srli_epi16(v1, 4), m2, SEL);
-            const __m512i f2 = _mm512_srli_epi16(_mm512_and_si512(v2, top), 2);
-            const __m512i c[4] = {_mm512_and_si512(v0, m6), _mm512_and_si512(v1, m6),
-                                  _mm512_and_si512(v2, m6),
-                                  _mm512_ternarylogic_epi32(f01, f2, m4, SEL)};
-            for (int t = 0; t < T; t++) {
-                const uint8_t *xb = xs0 + t * xs;
-                __m512i a = _mm512_setzero_si512();
-                for (int v = 0; v < 4; v++)
-                    a = _mm512_dpbusd_epi32(a, c[v], pkk_x4(xb, PKK_QS, 4 * s + v));
-                sacc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), fs, sacc[t]);
-            }
+            sc[s] = _mm_loadu_si128((const __m128i *)pk->sc[s]);
+            __m512i c[4];
+            pkk_q6k_codes(pk, s, c);
+            pkk_sub_add(T, c, xs0, xs, s, 0, _mm512_cvtepi8_epi32(sc[s]), isum);
         }
-        /* scale pairs (2i, 2i + 1) of each row as int16, against bsums dword i */
         __m512i sp[8];
-        for (int i = 0; i < 8; i++) {
-            const __m128i a = _mm_loadu_si128((const __m128i *)pk->sc[2 * i]);
-            const __m128i b = _mm_loadu_si128((const __m128i *)pk->sc[2 * i + 1]);
-            sp[i] = _mm512_cvtepi8_epi16(
-                _mm256_set_m128i(_mm_unpackhi_epi8(a, b), _mm_unpacklo_epi8(a, b)));
-        }
-        const __m512 dw32 = _mm512_mul_ps(dw, _mm512_set1_ps(-32.0f));
+        pkk_pairs(sc, sp);
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk->d));
         for (int t = 0; t < T; t++) {
             const uint8_t *xb = xs0 + t * xs;
-            __m512i im = _mm512_setzero_si512();
-            for (int i = 0; i < 8; i++)
-                im = _mm512_dpwssd_epi32(im, sp[i], pkk_x4(xb, PKK_BSUMS, i));
-            sacc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(im), dw32, sacc[t]);
-            acc[t] = _mm512_fmadd_ps(sacc[t], pkk_dx(xb), acc[t]);
+            const __m512i tot = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(pkk_bsum_dot(sp, xb), 5));
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(tot), dw), pkk_dx(xb), acc[t]);
         }
     }
     for (int t = 0; t < T; t++)
@@ -406,106 +403,71 @@ NTP_INLINE void pkk_q6k_tile(int T, const uint8_t *g, int64_t nsb, const uint8_t
 }
 
 /*
- * Q2_K, as pkk_q6k_tile: code vector (g, v) serves quad v of sub-blocks
- * 4g..4g+3, field f an AND away (the codes times 4^f; the sub-block's
- * float scale carries 4^-f). The mins pair with the bsums as Q6_K's scales.
+ * Q2_K: code vector (g, v) serves quad v of sub-blocks 4g..4g+3, field f
+ * an AND away (the codes times 4^f, shifted back in the sums). The mins
+ * pair with the bsums as Q6_K's scales; per super-block and token,
+ * d x sum - dmin x mins, as Q4_K.
  */
 NTP_INLINE void pkk_q2k_tile(int T, const uint8_t *g, int64_t nsb, const uint8_t *x, size_t xs,
                              float *y, int64_t ldy)
 {
     const size_t pb = sizeof(ntp_pack_q2_K);
     const __m128i m4 = _mm_set1_epi8(15);
-    __m512 acc[PK_TT], sacc[PK_TT];
+    __m512 acc[PK_TT];
+    __m512i isum[PK_TT];
     for (int t = 0; t < T; t++)
         acc[t] = _mm512_setzero_ps();
     for (int64_t sb = 0; sb < nsb; sb++) {
         for (int t = 0; t < T; t++)
-            sacc[t] = _mm512_setzero_ps();
+            isum[t] = _mm512_setzero_si512();
         const uint8_t *p = g + (size_t)sb * pb;
         const ntp_pack_q2_K *pk = (const ntp_pack_q2_K *)p;
         const uint8_t *xs0 = x + (size_t)sb * PKK_XB;
         for (size_t o = 0; NTP_X86_PF > 0 && o < pb; o += 64)
             _mm_prefetch((const char *)p + NTP_X86_PF + o, _MM_HINT_T0);
-        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk->d));
+        __m128i mn[16];
         for (int gi = 0; gi < 4; gi++) {
             __m512i v[4];
             for (int q = 0; q < 4; q++)
                 v[q] = _mm512_loadu_si512((const void *)pk->qs[gi][q]);
             for (int f = 0; f < 4; f++) {
                 const int s = 4 * gi + f;
-                const __m128i sc8 = _mm_and_si128(_mm_loadu_si128((const __m128i *)pk->sc[s]), m4);
-                const __m512 fs =
-                    _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sc8)),
-                                  _mm512_mul_ps(dw, _mm512_set1_ps(1.0f / (float)(1 << (2 * f)))));
+                const __m128i b = _mm_loadu_si128((const __m128i *)pk->sc[s]);
+                mn[s] = _mm_and_si128(_mm_srli_epi16(b, 4), m4);
                 const __m512i mf = _mm512_set1_epi8((char)(3 << (2 * f)));
                 __m512i c[4];
                 for (int q = 0; q < 4; q++)
                     c[q] = _mm512_and_si512(v[q], mf);
-                for (int t = 0; t < T; t++) {
-                    const uint8_t *xb = xs0 + t * xs;
-                    __m512i a = _mm512_setzero_si512();
-                    for (int q = 0; q < 4; q++)
-                        a = _mm512_dpbusd_epi32(a, c[q], pkk_x4(xb, PKK_QS, 4 * s + q));
-                    sacc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), fs, sacc[t]);
-                }
+                pkk_sub_add(T, c, xs0, xs, s, 2 * f, _mm512_cvtepu8_epi32(_mm_and_si128(b, m4)),
+                            isum);
             }
         }
-        /* mins of sub-blocks (2i, 2i + 1) of each row as int16, against bsums dword i */
         __m512i mp[8];
-        for (int i = 0; i < 8; i++) {
-            const __m128i a = _mm_and_si128(
-                _mm_srli_epi16(_mm_loadu_si128((const __m128i *)pk->sc[2 * i]), 4), m4);
-            const __m128i b = _mm_and_si128(
-                _mm_srli_epi16(_mm_loadu_si128((const __m128i *)pk->sc[2 * i + 1]), 4), m4);
-            mp[i] = _mm512_cvtepu8_epi16(
-                _mm256_set_m128i(_mm_unpackhi_epi8(a, b), _mm_unpacklo_epi8(a, b)));
-        }
+        pkk_pairs(mn, mp);
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk->d));
         const __m512 dmw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk->dmin));
         for (int t = 0; t < T; t++) {
             const uint8_t *xb = xs0 + t * xs;
-            __m512i im = _mm512_setzero_si512();
-            for (int i = 0; i < 8; i++)
-                im = _mm512_dpwssd_epi32(im, mp[i], pkk_x4(xb, PKK_BSUMS, i));
-            sacc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(im), dmw, sacc[t]);
-            acc[t] = _mm512_fmadd_ps(sacc[t], pkk_dx(xb), acc[t]);
+            const __m512 s = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(pkk_bsum_dot(mp, xb)), dmw,
+                                              _mm512_mul_ps(_mm512_cvtepi32_ps(isum[t]), dw));
+            acc[t] = _mm512_fmadd_ps(s, pkk_dx(xb), acc[t]);
         }
     }
     for (int t = 0; t < T; t++)
         _mm512_storeu_ps(y + t * ldy, acc[t]);
 }
 
-/* Q3_K: the 6-bit scales minus 32 of sub-block s of the 16 rows, signed bytes (blocks.h). */
-NTP_INLINE void pkk_scales_q3k(const ntp_pack_q3_K *p, __m128i sc[16])
-{
-    __m128i b[12];
-    for (int i = 0; i < 12; i++)
-        b[i] = _mm_loadu_si128((const __m128i *)p->sc[i]);
-    const __m128i m4 = _mm_set1_epi8(15), m2 = _mm_set1_epi8(3), k32 = _mm_set1_epi8(32);
-    for (int q = 0; q < 4; q++) { /* the top two bits of sub-blocks 4q..4q+3 */
-        const __m128i sh = _mm_cvtsi32_si128(2 * q);
-        for (int i = 0; i < 4; i++) {
-            const int s = 4 * q + i;
-            const __m128i lo =
-                s < 8 ? _mm_and_si128(b[s], m4) : _mm_and_si128(_mm_srli_epi16(b[s - 8], 4), m4);
-            const __m128i hi = _mm_and_si128(_mm_srl_epi16(b[8 + i], sh), m2);
-            sc[s] = _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), k32);
-        }
-    }
-}
-
 /*
- * Q3_K, sub-block s (a constant) of the group times T tokens into acc. Its
+ * Q3_K, sub-block s (a constant) of the group times T tokens into isum. Its
  * 2-bit field f is at bits 2f (f = 3: moved to bits 4-5, one shift) and
- * the third bit from hm joins it above: codes 0..7 times 4^(P/2), which the
- * float scale (sc - 32) * d divides out.
+ * the third bit from hm joins it above: codes 0..7 times 2^P, shifted back
+ * in the sums.
  */
-NTP_INLINE void pkk_q3k_sub(int T, const ntp_pack_q3_K *pk, int s, __m128i sc8, __m512 dw,
-                            const uint8_t *xs0, size_t xs, __m512 acc[PK_TT])
+NTP_INLINE void pkk_q3k_sub(int T, const ntp_pack_q3_K *pk, int s, __m128i sc8,
+                            const uint8_t *xs0, size_t xs, __m512i isum[PK_TT])
 {
     const int g = s / 4, f = s % 4, P = f == 3 ? 4 : 2 * f;
     const __m512i mq = _mm512_set1_epi8((char)(3 << P)), mh = _mm512_set1_epi8((char)(4 << P));
-    const __m512 fs = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(sc8)),
-                                    _mm512_mul_ps(dw, _mm512_set1_ps(1.0f / (float)(1 << P))));
     __m512i c[4];
     for (int q = 0; q < 4; q++) {
         const __m512i v = _mm512_loadu_si512((const void *)pk->qs[g][q]);
@@ -514,36 +476,30 @@ NTP_INLINE void pkk_q3k_sub(int T, const ntp_pack_q3_K *pk, int s, __m128i sc8, 
                                          _mm512_and_si512(pk_shift(hm, P + 2 - s % 8), mh), mq,
                                          PK_OR_MASKED);
     }
-    for (int t = 0; t < T; t++) {
-        const uint8_t *xb = xs0 + t * xs;
-        __m512i a = _mm512_setzero_si512();
-        for (int q = 0; q < 4; q++)
-            a = _mm512_dpbusd_epi32(a, c[q], pkk_x4(xb, PKK_QS, 4 * s + q));
-        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), fs, acc[t]);
-    }
+    pkk_sub_add(T, c, xs0, xs, s, P, _mm512_cvtepi8_epi32(sc8), isum);
 }
 
-/* Q3_K, as pkk_q6k_tile: the -4 offset of the codes is -4 * sum over s of (sc - 32) * bsum s. */
+/* Q3_K, as pkk_q6k_tile: the -4 offset of the codes is -4 x sum over s of (sc - 32) x bsum s. */
 NTP_INLINE void pkk_q3k_tile(int T, const uint8_t *g, int64_t nsb, const uint8_t *x, size_t xs,
                              float *y, int64_t ldy)
 {
     const size_t pb = sizeof(ntp_pack_q3_K);
-    __m512 acc[PK_TT], sacc[PK_TT];
+    __m512 acc[PK_TT];
+    __m512i isum[PK_TT];
     for (int t = 0; t < T; t++)
         acc[t] = _mm512_setzero_ps();
     for (int64_t sb = 0; sb < nsb; sb++) {
         for (int t = 0; t < T; t++)
-            sacc[t] = _mm512_setzero_ps();
+            isum[t] = _mm512_setzero_si512();
         const uint8_t *p = g + (size_t)sb * pb;
         const ntp_pack_q3_K *pk = (const ntp_pack_q3_K *)p;
         const uint8_t *xs0 = x + (size_t)sb * PKK_XB;
         for (size_t o = 0; NTP_X86_PF > 0 && o < pb; o += 64)
             _mm_prefetch((const char *)p + NTP_X86_PF + o, _MM_HINT_T0);
-        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk->d));
         __m128i sc[16];
         pkk_scales_q3k(pk, sc);
         /* s a constant in every call: the third bits' shifts are immediates */
-#define PKK_Q3K(s) pkk_q3k_sub(T, pk, s, sc[s], dw, xs0, xs, sacc)
+#define PKK_Q3K(s) pkk_q3k_sub(T, pk, s, sc[s], xs0, xs, isum)
         /* clang-format off */
         PKK_Q3K(0);  PKK_Q3K(1);  PKK_Q3K(2);  PKK_Q3K(3);
         PKK_Q3K(4);  PKK_Q3K(5);  PKK_Q3K(6);  PKK_Q3K(7);
@@ -551,20 +507,13 @@ NTP_INLINE void pkk_q3k_tile(int T, const uint8_t *g, int64_t nsb, const uint8_t
         PKK_Q3K(12); PKK_Q3K(13); PKK_Q3K(14); PKK_Q3K(15);
         /* clang-format on */
 #undef PKK_Q3K
-        /* scale pairs (2i, 2i + 1) of each row as int16, against bsums dword i */
         __m512i sp[8];
-        for (int i = 0; i < 8; i++)
-            sp[i] =
-                _mm512_cvtepi8_epi16(_mm256_set_m128i(_mm_unpackhi_epi8(sc[2 * i], sc[2 * i + 1]),
-                                                      _mm_unpacklo_epi8(sc[2 * i], sc[2 * i + 1])));
-        const __m512 dw4 = _mm512_mul_ps(dw, _mm512_set1_ps(-4.0f));
+        pkk_pairs(sc, sp);
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk->d));
         for (int t = 0; t < T; t++) {
             const uint8_t *xb = xs0 + t * xs;
-            __m512i im = _mm512_setzero_si512();
-            for (int i = 0; i < 8; i++)
-                im = _mm512_dpwssd_epi32(im, sp[i], pkk_x4(xb, PKK_BSUMS, i));
-            sacc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(im), dw4, sacc[t]);
-            acc[t] = _mm512_fmadd_ps(sacc[t], pkk_dx(xb), acc[t]);
+            const __m512i tot = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(pkk_bsum_dot(sp, xb), 2));
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(tot), dw), pkk_dx(xb), acc[t]);
         }
     }
     for (int t = 0; t < T; t++)

@@ -79,7 +79,7 @@ NTP_INLINE __m512i pk_code5(__m512i v, __m512i qh, int bit, bool hi)
                                      PK_OR_MASKED);
 }
 
-/* ---- the k-quants against Q8_K (packed.c, and amx.c's Q4_K and Q5_K) ---- */
+/* ---- the k-quants against Q8_K (packed.c, and amx.c's) ---- */
 
 /* 16 unsigned bytes (one per row) -> each row's lane holding the value twice as int16. */
 NTP_INLINE __m512i pkk_dup(__m128i b)
@@ -106,6 +106,48 @@ NTP_INLINE void pkk_scales_q4k(const ntp_pack_q4_K *p, __m128i sc[8], __m128i mn
     }
 }
 
+/* Q3_K: the 6-bit scales minus 32 of sub-block s of the 16 rows, signed bytes (blocks.h). */
+NTP_INLINE void pkk_scales_q3k(const ntp_pack_q3_K *p, __m128i sc[16])
+{
+    __m128i b[12];
+    for (int i = 0; i < 12; i++)
+        b[i] = _mm_loadu_si128((const __m128i *)p->sc[i]);
+    const __m128i m4 = _mm_set1_epi8(15), m2 = _mm_set1_epi8(3), k32 = _mm_set1_epi8(32);
+    for (int q = 0; q < 4; q++) { /* the top two bits of sub-blocks 4q..4q+3 */
+        const __m128i sh = _mm_cvtsi32_si128(2 * q);
+        for (int i = 0; i < 4; i++) {
+            const int s = 4 * q + i;
+            const __m128i lo =
+                s < 8 ? _mm_and_si128(b[s], m4) : _mm_and_si128(_mm_srli_epi16(b[s - 8], 4), m4);
+            const __m128i hi = _mm_and_si128(_mm_srl_epi16(b[8 + i], sh), m2);
+            sc[s] = _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), k32);
+        }
+    }
+}
+
+/*
+ * Q6_K: sub-block s's four code vectors (dwords 4s..4s+3, codes 0..63) from
+ * its three packed vectors: ANDs for the first three and, for the fourth,
+ * the three 2-bit fields of bits 6-7 moved to bits 0-1, 2-3 and 4-5 and
+ * merged by bit selects.
+ */
+NTP_INLINE void pkk_q6k_codes(const ntp_pack_q6_K *pk, int s, __m512i c[4])
+{
+    const __m512i m6 = _mm512_set1_epi8(0x3f), m2 = _mm512_set1_epi8(0x03);
+    const __m512i m4 = _mm512_set1_epi8(0x0f), top = _mm512_set1_epi8((char)0xc0);
+    enum { SEL = 0xe4 }; /* ternlog: c ? a : b, bit by bit */
+    const __m512i v0 = _mm512_loadu_si512((const void *)pk->q[s][0]);
+    const __m512i v1 = _mm512_loadu_si512((const void *)pk->q[s][1]);
+    const __m512i v2 = _mm512_loadu_si512((const void *)pk->q[s][2]);
+    const __m512i f01 =
+        _mm512_ternarylogic_epi32(_mm512_srli_epi16(v0, 6), _mm512_srli_epi16(v1, 4), m2, SEL);
+    const __m512i f2 = _mm512_srli_epi16(_mm512_and_si512(v2, top), 2);
+    c[0] = _mm512_and_si512(v0, m6);
+    c[1] = _mm512_and_si512(v1, m6);
+    c[2] = _mm512_and_si512(v2, m6);
+    c[3] = _mm512_ternarylogic_epi32(f01, f2, m4, SEL);
+}
+
 /* Dword e of the Q8_K block's codes (or, from offset 260, of its bsums) broadcast. */
 NTP_INLINE __m512i pkk_x4(const uint8_t *xb, size_t off, int e)
 {
@@ -125,6 +167,23 @@ NTP_INLINE __m512 pkk_dx(const uint8_t *xb)
 #define PKK_QS    offsetof(ntp_block_q8_K, qs)
 #define PKK_BSUMS offsetof(ntp_block_q8_K, bsums)
 #define PKK_XB    sizeof(ntp_block_q8_K)
+
+/* Scale or min pairs (2i, 2i + 1) of each row as int16 (signed bytes in sc), against bsums dword i. */
+NTP_INLINE void pkk_pairs(const __m128i sc[16], __m512i sp[8])
+{
+    for (int i = 0; i < 8; i++)
+        sp[i] = _mm512_cvtepi8_epi16(_mm256_set_m128i(_mm_unpackhi_epi8(sc[2 * i], sc[2 * i + 1]),
+                                                      _mm_unpacklo_epi8(sc[2 * i], sc[2 * i + 1])));
+}
+
+/* sum over pairs i of sp[i] x the token's bsums dword i: the super-block's offset or min term */
+NTP_INLINE __m512i pkk_bsum_dot(const __m512i sp[8], const uint8_t *xb)
+{
+    __m512i im = _mm512_setzero_si512();
+    for (int i = 0; i < 8; i++)
+        im = _mm512_dpwssd_epi32(im, sp[i], pkk_x4(xb, PKK_BSUMS, i));
+    return im;
+}
 
 /*
  * Groups per run: packed.c's k-quant driver and amx.c's driver pass every
