@@ -413,7 +413,7 @@ NTP_INLINE void amx_q23k_make(bool q3, const uint8_t *p, amx_kq_planes pl)
 {
     const ntp_pack_q2_K *p2 = (const ntp_pack_q2_K *)p;
     const ntp_pack_q3_K *p3 = (const ntp_pack_q3_K *)p;
-    const __m512i m2 = _mm512_set1_epi8(3), b2 = _mm512_set1_epi8(4);
+    const __m512i m2 = _mm512_set1_epi8(3);
     __m128i sc[16];
     if (q3) {
         pkk_scales_q3k(p3, sc);
@@ -427,18 +427,17 @@ NTP_INLINE void amx_q23k_make(bool q3, const uint8_t *p, amx_kq_planes pl)
             const int s = 4 * h + f;
             __m512i s16[2];
             amx_kq_sc16(sc[s], s16);
-            for (int v = 0; v < 4; v++) {
-                const __m512i q = _mm512_loadu_si512(q3 ? (const void *)p3->qs[h][v]
-                                                        : (const void *)p2->qs[h][v]);
-                __m512i c = _mm512_and_si512(_mm512_srl_epi16(q, _mm_cvtsi32_si128(2 * f)), m2);
-                if (q3) {
-                    const __m512i hm = _mm512_loadu_si512((const void *)p3->hm[s / 8][v]);
-                    const __m512i hb = _mm512_sll_epi16(
-                        _mm512_srl_epi16(hm, _mm_cvtsi32_si128(s % 8)), _mm_cvtsi32_si128(2));
-                    c = _mm512_or_si512(c, _mm512_and_si512(hb, b2));
-                }
-                amx_kq_row(false, c, q3 ? 4 : 0, s16, pl[h][4 * f + v], NULL);
-            }
+            __m512i c[4];
+            if (q3)
+                pkk_q3k_codes(p3, s, c);
+            else
+                for (int v = 0; v < 4; v++)
+                    c[v] = _mm512_and_si512(
+                        _mm512_srli_epi16(_mm512_loadu_si512((const void *)p2->qs[h][v]),
+                                          (unsigned)(2 * f)),
+                        m2);
+            for (int v = 0; v < 4; v++)
+                amx_kq_row(false, c[v], q3 ? 4 : 0, s16, pl[h][4 * f + v], NULL);
         }
 }
 

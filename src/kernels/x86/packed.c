@@ -402,11 +402,22 @@ NTP_INLINE void pkk_q6k_tile(int T, const uint8_t *g, int64_t nsb, const uint8_t
         _mm512_storeu_ps(y + t * ldy, acc[t]);
 }
 
+/* isum[t] += the sums of sub-block s's codes c, scaled already, times T tokens. */
+NTP_INLINE void pkk_sub_dot(int T, const __m512i c[4], const uint8_t *xs0, size_t xs, int s,
+                            __m512i isum[PK_TT])
+{
+    for (int t = 0; t < T; t++)
+        for (int v = 0; v < 4; v++)
+            isum[t] = _mm512_dpbusd_epi32(isum[t], c[v], pkk_x4(xs0 + t * xs, PKK_QS, 4 * s + v));
+}
+
 /*
  * Q2_K: code vector (g, v) serves quad v of sub-blocks 4g..4g+3, field f
- * an AND away (the codes times 4^f, shifted back in the sums). The mins
- * pair with the bsums as Q6_K's scales; per super-block and token,
- * d x sum - dmin x mins, as Q4_K.
+ * an AND away. One token takes the codes times 4^f and shifts its sums
+ * back before the scale; more tokens share codes times their 4-bit scale
+ * (at most 45, one vpmullw: no byte's product reaches the next), so that
+ * their sums need no scaling. The mins pair with the bsums as Q6_K's
+ * scales; per super-block and token, d x sum - dmin x mins, as Q4_K.
  */
 NTP_INLINE void pkk_q2k_tile(int T, const uint8_t *g, int64_t nsb, const uint8_t *x, size_t xs,
                              float *y, int64_t ldy)
@@ -433,13 +444,21 @@ NTP_INLINE void pkk_q2k_tile(int T, const uint8_t *g, int64_t nsb, const uint8_t
             for (int f = 0; f < 4; f++) {
                 const int s = 4 * gi + f;
                 const __m128i b = _mm_loadu_si128((const __m128i *)pk->sc[s]);
+                const __m128i sc = _mm_and_si128(b, m4);
                 mn[s] = _mm_and_si128(_mm_srli_epi16(b, 4), m4);
-                const __m512i mf = _mm512_set1_epi8((char)(3 << (2 * f)));
                 __m512i c[4];
-                for (int q = 0; q < 4; q++)
-                    c[q] = _mm512_and_si512(v[q], mf);
-                pkk_sub_add(T, c, xs0, xs, s, 2 * f, _mm512_cvtepu8_epi32(_mm_and_si128(b, m4)),
-                            isum);
+                if (T == 1) {
+                    const __m512i mf = _mm512_set1_epi8((char)(3 << (2 * f)));
+                    for (int q = 0; q < 4; q++)
+                        c[q] = _mm512_and_si512(v[q], mf);
+                    pkk_sub_add(T, c, xs0, xs, s, 2 * f, _mm512_cvtepu8_epi32(sc), isum);
+                } else {
+                    const __m512i s16 = pkk_dup(sc), m2 = _mm512_set1_epi8(3);
+                    for (int q = 0; q < 4; q++)
+                        c[q] = _mm512_mullo_epi16(
+                            _mm512_and_si512(_mm512_srli_epi16(v[q], (unsigned)(2 * f)), m2), s16);
+                    pkk_sub_dot(T, c, xs0, xs, s, isum);
+                }
             }
         }
         __m512i mp[8];
@@ -458,25 +477,27 @@ NTP_INLINE void pkk_q2k_tile(int T, const uint8_t *g, int64_t nsb, const uint8_t
 }
 
 /*
- * Q3_K, sub-block s (a constant) of the group times T tokens into isum. Its
- * 2-bit field f is at bits 2f (f = 3: moved to bits 4-5, one shift) and
- * the third bit from hm joins it above: codes 0..7 times 2^P, shifted back
- * in the sums.
+ * Q3_K, sub-blocks 2i and 2i + 1 (i a constant) of the group times T
+ * tokens into isum. A sub-block's sum of codes 0..7 fits int16 (at most
+ * 16 x 7 x 128), so the pair's two sums share a dword and one vpdpwssd
+ * multiplies both by their scales and adds them.
  */
-NTP_INLINE void pkk_q3k_sub(int T, const ntp_pack_q3_K *pk, int s, __m128i sc8,
-                            const uint8_t *xs0, size_t xs, __m512i isum[PK_TT])
+NTP_INLINE void pkk_q3k_pair(int T, const ntp_pack_q3_K *pk, int i, __m512i sp,
+                             const uint8_t *xs0, size_t xs, __m512i isum[PK_TT])
 {
-    const int g = s / 4, f = s % 4, P = f == 3 ? 4 : 2 * f;
-    const __m512i mq = _mm512_set1_epi8((char)(3 << P)), mh = _mm512_set1_epi8((char)(4 << P));
-    __m512i c[4];
-    for (int q = 0; q < 4; q++) {
-        const __m512i v = _mm512_loadu_si512((const void *)pk->qs[g][q]);
-        const __m512i hm = _mm512_loadu_si512((const void *)pk->hm[s / 8][q]);
-        c[q] = _mm512_ternarylogic_epi32(f == 3 ? _mm512_srli_epi16(v, 2) : v,
-                                         _mm512_and_si512(pk_shift(hm, P + 2 - s % 8), mh), mq,
-                                         PK_OR_MASKED);
+    __m512i c0[4], c1[4];
+    pkk_q3k_codes(pk, 2 * i, c0);
+    pkk_q3k_codes(pk, 2 * i + 1, c1);
+    for (int t = 0; t < T; t++) {
+        const uint8_t *xb = xs0 + t * xs;
+        __m512i a0 = _mm512_setzero_si512(), a1 = _mm512_setzero_si512();
+        for (int v = 0; v < 4; v++) {
+            a0 = _mm512_dpbusd_epi32(a0, c0[v], pkk_x4(xb, PKK_QS, 8 * i + v));
+            a1 = _mm512_dpbusd_epi32(a1, c1[v], pkk_x4(xb, PKK_QS, 8 * i + 4 + v));
+        }
+        const __m512i a = _mm512_mask_blend_epi16(0xaaaaaaaa, a0, _mm512_slli_epi32(a1, 16));
+        isum[t] = _mm512_dpwssd_epi32(isum[t], a, sp);
     }
-    pkk_sub_add(T, c, xs0, xs, s, P, _mm512_cvtepi8_epi32(sc8), isum);
 }
 
 /* Q3_K, as pkk_q6k_tile: the -4 offset of the codes is -4 x sum over s of (sc - 32) x bsum s. */
@@ -497,23 +518,23 @@ NTP_INLINE void pkk_q3k_tile(int T, const uint8_t *g, int64_t nsb, const uint8_t
         for (size_t o = 0; NTP_X86_PF > 0 && o < pb; o += 64)
             _mm_prefetch((const char *)p + NTP_X86_PF + o, _MM_HINT_T0);
         __m128i sc[16];
+        __m512i sp[8];
         pkk_scales_q3k(pk, sc);
-        /* s a constant in every call: the third bits' shifts are immediates */
-#define PKK_Q3K(s) pkk_q3k_sub(T, pk, s, sc[s], xs0, xs, isum)
+        pkk_pairs(sc, sp);
+        /* i a constant in every call: the third bits' shifts are immediates */
+#define PKK_Q3K(i) pkk_q3k_pair(T, pk, i, sp[i], xs0, xs, isum)
         /* clang-format off */
-        PKK_Q3K(0);  PKK_Q3K(1);  PKK_Q3K(2);  PKK_Q3K(3);
-        PKK_Q3K(4);  PKK_Q3K(5);  PKK_Q3K(6);  PKK_Q3K(7);
-        PKK_Q3K(8);  PKK_Q3K(9);  PKK_Q3K(10); PKK_Q3K(11);
-        PKK_Q3K(12); PKK_Q3K(13); PKK_Q3K(14); PKK_Q3K(15);
+        PKK_Q3K(0); PKK_Q3K(1); PKK_Q3K(2); PKK_Q3K(3);
+        PKK_Q3K(4); PKK_Q3K(5); PKK_Q3K(6); PKK_Q3K(7);
         /* clang-format on */
 #undef PKK_Q3K
-        __m512i sp[8];
-        pkk_pairs(sc, sp);
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk->d));
         for (int t = 0; t < T; t++) {
             const uint8_t *xb = xs0 + t * xs;
-            const __m512i tot = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(pkk_bsum_dot(sp, xb), 2));
-            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(tot), dw), pkk_dx(xb), acc[t]);
+            const __m512i tot =
+                _mm512_sub_epi32(isum[t], _mm512_slli_epi32(pkk_bsum_dot(sp, xb), 2));
+            acc[t] =
+                _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(tot), dw), pkk_dx(xb), acc[t]);
         }
     }
     for (int t = 0; t < T; t++)

@@ -148,6 +148,23 @@ NTP_INLINE void pkk_q6k_codes(const ntp_pack_q6_K *pk, int s, __m512i c[4])
     c[3] = _mm512_ternarylogic_epi32(f01, f2, m4, SEL);
 }
 
+/*
+ * Q3_K: sub-block s's four code vectors (quads v of dwords 4s..4s+3), codes
+ * 0..7: the 2-bit field f = s % 4 of qs[s / 4][v] with bit s % 8 of
+ * hm[s / 8][v] above it. Every bit that moves stays in its byte.
+ */
+NTP_INLINE void pkk_q3k_codes(const ntp_pack_q3_K *pk, int s, __m512i c[4])
+{
+    const __m512i m2 = _mm512_set1_epi8(3), b2 = _mm512_set1_epi8(4);
+    for (int v = 0; v < 4; v++) {
+        const __m512i q = _mm512_loadu_si512((const void *)pk->qs[s / 4][v]);
+        const __m512i hm = _mm512_loadu_si512((const void *)pk->hm[s / 8][v]);
+        c[v] = _mm512_ternarylogic_epi32(s % 4 ? _mm512_srli_epi16(q, (unsigned)(2 * (s % 4))) : q,
+                                         _mm512_and_si512(pk_shift(hm, 2 - s % 8), b2), m2,
+                                         PK_OR_MASKED);
+    }
+}
+
 /* Dword e of the Q8_K block's codes (or, from offset 260, of its bsums) broadcast. */
 NTP_INLINE __m512i pkk_x4(const uint8_t *xb, size_t off, int e)
 {
