@@ -247,10 +247,12 @@ static void test_packed(const struct ntp_kernels *ref, const struct ntp_kernels 
 {
     static const int64_t kblocks[] = {0, 1, 3, 23, 300}; /* 0: an empty column shard */
     /* 112 rows: more than one run of groups (packed.c, pkk_run) for Q5_K/Q6_K at 23 super-blocks;
-       16 tokens and more: AMX's whole tiles, 37 its tiles and a remainder, 150 more than one
-       block of tokens (amx.c's Q4_K, AMX_KQ_TOK) */
-    static const int shp[][2] = {{16, 1},  {16, 2},  {48, 1},  {32, 3},  {48, 8},  {16, 9},
-                                 {32, 13}, {112, 9}, {32, 16}, {48, 37}, {16, 150}};
+       16 tokens and more: AMX's whole tiles, 37 its tiles and a remainder on AVX-512; for the
+       k-quants 29 one pair of tiles padded, 45 a pair and a padded one, 150 more than one block
+       of tokens (amx.c, AMX_KQ_TOK) and a padded pair */
+    static const int shp[][2] = {{16, 1},  {16, 2},  {48, 1},  {32, 3},  {48, 8},   {16, 9},
+                                 {32, 13}, {112, 9}, {32, 16}, {48, 37}, {16, 150}, {32, 29},
+                                 {16, 45}};
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         const enum ntp_type t = types[ti];
         const enum ntp_pack_layout l = k->type[t].pack;

@@ -465,9 +465,13 @@ typedef int16_t amx_kq_psums[AMX_KQ_SB][8];
  */
 typedef uint8_t amx_kq_codes[AMX_KQ_SB][4][AMX_TT][64];
 
-/* The activation tiles of nt tokens (a multiple of 16) and nsb super-blocks, and their pair sums (psums). */
-NTP_INLINE void amx_kq_acts(bool psums, const uint8_t *x, size_t xs, int64_t nt, int64_t nsb,
-                            amx_kq_psums *ps, amx_kq_codes *ac)
+/*
+ * The activation tiles of nt tokens and nsb super-blocks, and their pair
+ * sums (psums); the tiles' rows from nt up to np (a multiple of 32) are
+ * zeros, tokens that pad the last pair of tiles.
+ */
+NTP_INLINE void amx_kq_acts(bool psums, const uint8_t *x, size_t xs, int64_t nt, int64_t np,
+                            int64_t nsb, amx_kq_psums *ps, amx_kq_codes *ac)
 {
     const __m256i one = _mm256_set1_epi16(1);
     for (int64_t t = 0; t < nt; t++)
@@ -484,6 +488,11 @@ NTP_INLINE void amx_kq_acts(bool psums, const uint8_t *x, size_t xs, int64_t nt,
                 _mm512_store_si512((void *)ac[t / AMX_TT][sb][h][t % AMX_TT],
                                    _mm512_loadu_si512((const void *)(xb + PKK_QS + 64 * h)));
         }
+    for (int64_t t = nt; t < np; t++)
+        for (int64_t sb = 0; sb < nsb; sb++)
+            for (int h = 0; h < 4; h++)
+                _mm512_store_si512((void *)ac[t / AMX_TT][sb][h][t % AMX_TT],
+                                   _mm512_setzero_si512());
 }
 
 /*
@@ -494,8 +503,8 @@ NTP_INLINE void amx_kq_acts(bool psums, const uint8_t *x, size_t xs, int64_t nt,
  * operations of packed.c's tiles in the same order.
  */
 NTP_INLINE void amx_kq_scale(enum ntp_type f, const uint8_t *p, const int32_t c[4][AMX_TT][16],
-                             const uint8_t *xb, size_t xs, const amx_kq_psums *ps, int64_t sb,
-                             float *y, int64_t ldy)
+                             int nv, const uint8_t *xb, size_t xs, const amx_kq_psums *ps,
+                             int64_t sb, float *y, int64_t ldy)
 {
     const bool q45 = f == NTP_TYPE_Q4_K || f == NTP_TYPE_Q5_K, q2 = f == NTP_TYPE_Q2_K;
     __m512i mp[8]; /* min pairs of each row as int16: Q4_K's against ps dword i, Q2_K's bsums */
@@ -518,7 +527,7 @@ NTP_INLINE void amx_kq_scale(enum ntp_type f, const uint8_t *p, const int32_t c[
         dmw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk->dmin));
     }
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); /* d leads */
-    for (int t = 0; t < 2 * AMX_TT; t++) {
+    for (int t = 0; t < nv; t++) {
         const int32_t *ca = c[2 * (t / AMX_TT)][t % AMX_TT],
                       *cb = c[2 * (t / AMX_TT) + 1][t % AMX_TT];
         const __m512i b = _mm512_load_si512((const void *)cb);
@@ -549,12 +558,13 @@ NTP_INLINE void amx_kq_scale(enum ntp_type f, const uint8_t *p, const int32_t c[
  * tiles, and the four sums tiles are four independent chains in the unit.
  */
 NTP_INLINE void amx_kq_tile(enum ntp_type f, size_t pb, const uint8_t *p, const amx_kq_planes *pl,
-                            int64_t nsb, const uint8_t *x, size_t xs, const amx_kq_psums *ps,
-                            const amx_kq_codes *ac, float *y, int64_t ldy, bool add)
+                            int64_t nsb, int nv, const uint8_t *x, size_t xs,
+                            const amx_kq_psums *ps, const amx_kq_codes *ac, float *y, int64_t ldy,
+                            bool add)
 {
     alignas(64) int32_t c[4][AMX_TT][16];
     if (!add)
-        for (int t = 0; t < 2 * AMX_TT; t++)
+        for (int t = 0; t < nv; t++)
             _mm512_storeu_ps(y + t * ldy, _mm512_setzero_ps());
     for (int64_t sb = 0; sb < nsb; sb++) {
         _tile_zero(4);
@@ -589,12 +599,27 @@ NTP_INLINE void amx_kq_tile(enum ntp_type f, size_t pb, const uint8_t *p, const 
         _tile_stored(5, c[1], 64);
         _tile_stored(6, c[2], 64);
         _tile_stored(7, c[3], 64);
-        amx_kq_scale(f, p + (size_t)sb * pb, c, x + (size_t)sb * PKK_XB, xs, ps, sb, y, ldy);
+        amx_kq_scale(f, p + (size_t)sb * pb, c, nv, x + (size_t)sb * PKK_XB, xs, ps, sb, y, ldy);
     }
 }
 
 /*
- * Whole pairs of tiles (32 tokens; the rest on AVX-512), in blocks of
+ * The tokens of a call that run on the unit: every whole pair of tiles, and
+ * the tokens after them in a pair padded with zeros where that is cheaper
+ * than the AVX-512 tile. Per group and super-block, timed on a Xeon
+ * (rdtsc): making the planes about 1600 cycles, a pair's products 700-1100,
+ * its scaling 400, against about 110 per token on AVX-512 (Q4_K). So a
+ * padded pair pays from 10 tokens after whole pairs (whose planes are made
+ * already) and from 28 alone.
+ */
+NTP_INLINE int64_t amx_kq_tokens(int64_t n_tok)
+{
+    const int64_t pairs = n_tok / (2 * AMX_TT) * (2 * AMX_TT), r = n_tok - pairs;
+    return r >= (pairs > 0 ? 10 : 28) ? n_tok : pairs;
+}
+
+/*
+ * The tokens amx_kq_tokens gives (the rest on AVX-512), in blocks of
  * AMX_KQ_TOK tokens and chunks of AMX_KQ_SB super-blocks (their activations
  * stay in L2); per block and chunk, the tokens' pair sums and activation
  * tiles are made once, and each group of the thread's slice makes its
@@ -605,7 +630,7 @@ NTP_INLINE ntp_status amx_kq_drive(enum ntp_type f, const struct ntp_matmul_args
 {
     if (a->k % NTP_QK_K != 0 || a->n_rows % NTP_PACK_ROWS != 0)
         return NTP_E_UNSUPPORTED;
-    const int64_t full = a->n_tok / (2 * AMX_TT) * (2 * AMX_TT), nsb = a->k / NTP_QK_K;
+    const int64_t full = amx_kq_tokens(a->n_tok), nsb = a->k / NTP_QK_K;
     if (full == 0 || nsb == 0)
         return NTP_X86(matmul_packed)(a);
     const size_t pb = NTP_PACK_ROWS * ntp_type_get_traits(f)->type_size;
@@ -623,15 +648,16 @@ NTP_INLINE ntp_status amx_kq_drive(enum ntp_type f, const struct ntp_matmul_args
         for (int64_t s0 = 0; s0 < nsb; s0 += AMX_KQ_SB) {
             const int64_t n = nsb - s0 < AMX_KQ_SB ? nsb - s0 : AMX_KQ_SB;
             const uint8_t *xc = x + (size_t)s0 * PKK_XB;
-            amx_kq_acts(psums, xc + t1 * xs, xs, t2 - t1, n, ps, ac);
+            const int64_t np = (t2 - t1 + 2 * AMX_TT - 1) / (2 * AMX_TT) * (2 * AMX_TT);
+            amx_kq_acts(psums, xc + t1 * xs, xs, t2 - t1, np, n, ps, ac);
             for (int64_t g = g0; g < g1; g++) {
                 const uint8_t *p = w + g * gbytes + (size_t)s0 * pb;
                 for (int64_t s = 0; s < n; s++)
                     amx_kq_make(f, p + (size_t)s * pb, pl[s]);
                 for (int64_t t0 = t1; t0 < t2; t0 += 2 * AMX_TT)
-                    amx_kq_tile(f, pb, p, pl, n, xc + t0 * xs, xs, ps + (t0 - t1),
-                                ac + (t0 - t1) / AMX_TT, a->y + t0 * a->ldy + g * NTP_PACK_ROWS,
-                                a->ldy, s0 > 0);
+                    amx_kq_tile(f, pb, p, pl, n, (int)(t2 - t0 < 2 * AMX_TT ? t2 - t0 : 2 * AMX_TT),
+                                xc + t0 * xs, xs, ps + (t0 - t1), ac + (t0 - t1) / AMX_TT,
+                                a->y + t0 * a->ldy + g * NTP_PACK_ROWS, a->ldy, s0 > 0);
             }
         }
     }
