@@ -11,9 +11,9 @@
  * of 16 rows, which is one row of the tile the unit wants for its right
  * operand (8 rows of 16 x 4 bytes for a block of 32). Each block's codes are
  * made signed (the format's zero point subtracted, the nibbles split) into a
- * 512-byte tile a step ahead of its use. The activations (Q8_0 and Q8_1
- * blocks) are the left operand as they lie: token t's codes of a block are
- * a tile row at stride x_stride.
+ * 512-byte tile, once per group for a block of tokens. The activations
+ * (Q8_0, Q8_1 and Q8_K blocks) are the left operand, token t's codes a tile
+ * row, copied into tiles in a row once per block of tokens.
  *
  * Every legacy block has its own scales, so each block's 16 x 16 sums leave
  * the unit (a tile store) and are scaled into float accumulators with the
@@ -27,9 +27,10 @@
  * into their weight tiles (below), and their sums leave the unit once per
  * super-block.
  *
- * Whole tiles of 16 tokens run here; the tokens left over (and calls of
- * fewer than 16) run on the AVX-512 packed kernels, over the same groups of
- * the same thread slice. Built into the AVX-512 library (with -mamx-tile
+ * Whole tiles of 16 tokens run here (the k-quants: pairs of them, the last
+ * one padded where that pays); the tokens left over (and short calls) run
+ * on the AVX-512 packed kernels, over the same groups of the same thread
+ * slice. Built into the AVX-512 library (with -mamx-tile
  * -mamx-int8) and reached through the "amx" entry of kernels.c, which the
  * CPU must have and the kernel must let this process use (cpu_features.c).
  */
@@ -95,40 +96,35 @@ static ntp_status amx_rest(const struct ntp_matmul_args *a, int64_t done)
 /* ------------------------------------------------------ legacy formats */
 
 /*
- * The activations' scales of 16 tokens and a chunk of blocks (and Q8_1's
- * d * sum, the minimum's partner), tabulated once per token tile, chunk and
- * run of groups: the float operands of pk_tile's scaling.
+ * A block of AMX_LG_TOK tokens shares each group's weight tiles, made once
+ * for AMX_LG_KB blocks at a time (16 KiB, in L1 while every token tile runs
+ * over them); the activations of the tokens and blocks are copied into
+ * tiles in a row first (as the tokens lie, each tile row is 32 bytes of a
+ * different cache line), with their scales beside them.
  */
-struct amx_act {
-    float dx[AMX_TT][PK_KC];
-    float sx[AMX_TT][PK_KC];
+#define AMX_LG_TOK 128
+#define AMX_LG_KB  32
+
+struct amx_lg_acts {
+    alignas(64) uint8_t q[AMX_LG_TOK / AMX_TT][AMX_LG_KB][AMX_TT][32]; /* 128 KiB */
+    float dx[AMX_LG_KB][AMX_LG_TOK]; /* each block's scale */
+    float sx[AMX_LG_KB][AMX_LG_TOK]; /* Q8_1: d * sum of the codes */
 };
 
-NTP_INLINE void amx_lg_prep(enum lg_fmt f, const uint8_t *x, size_t xs, int64_t b0, int64_t kc,
-                            struct amx_act *aa)
+/* The activation tiles and scales of nt tokens (from x, at stride xs) and kb blocks. */
+NTP_INLINE void amx_lg_acts(enum lg_fmt f, const uint8_t *x, size_t xs, int64_t nt, int64_t kb,
+                            struct amx_lg_acts *aa)
 {
-    const int32_t xb = (int32_t)lg_xbytes(f);
-    const __m512i step =
-        _mm512_mullo_epi32(_mm512_set1_epi32(xb),
-                           _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
-    for (int t = 0; t < AMX_TT; t++) {
-        const uint8_t *xt = x + t * xs + (size_t)b0 * (size_t)xb;
-        int64_t b = 0;
-        for (; b + 16 <= kc; b += 16) { /* 16 blocks' binary16 scales at once */
-            const uint8_t *xv = xt + (size_t)b * (size_t)xb;
-            const __m512i d = _mm512_i32gather_epi32(step, (const void *)xv, 1);
-            _mm512_storeu_ps(aa->dx[t] + b, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d)));
-            if (lg_q81(f)) {
-                const __m512i m = _mm512_i32gather_epi32(step, (const void *)(xv + LG_XSUM), 1);
-                _mm512_storeu_ps(aa->sx[t] + b, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(m)));
-            }
-        }
-        for (; b < kc; b++) {
-            aa->dx[t][b] = ntp__x86_h2f(xt + (size_t)b * (size_t)xb);
+    const size_t xb = lg_xbytes(f), xc = lg_xcodes(f);
+    for (int64_t t = 0; t < nt; t++)
+        for (int64_t b = 0; b < kb; b++) {
+            const uint8_t *xq = x + t * xs + (size_t)b * xb;
+            _mm256_store_si256((__m256i *)aa->q[t / AMX_TT][b][t % AMX_TT],
+                               _mm256_loadu_si256((const __m256i *)(xq + xc)));
+            aa->dx[b][t] = ntp__x86_h2f(xq);
             if (lg_q81(f))
-                aa->sx[t][b] = ntp__x86_h2f(xt + (size_t)b * (size_t)xb + LG_XSUM);
+                aa->sx[b][t] = ntp__x86_h2f(xq + LG_XSUM);
         }
-    }
 }
 
 /*
@@ -161,73 +157,62 @@ NTP_INLINE void amx_lg_weights(enum lg_fmt f, const uint8_t *p, uint8_t bt[8][64
     }
 }
 
-/* Block b's sums c of 16 tokens into acc, as pk_tile scales a token's sums. */
-NTP_INLINE void amx_lg_scale(enum lg_fmt f, const uint8_t *p, int64_t b, const struct amx_act *aa,
-                             const int32_t c[AMX_TT][16], __m512 acc[AMX_TT])
+/* Block b's sums c of the 16 tokens from t0 into acc, as pk_tile scales a token's sums. */
+NTP_INLINE void amx_lg_scale(enum lg_fmt f, const uint8_t *p, int64_t b, int64_t t0,
+                             const struct amx_lg_acts *aa, const int32_t c[AMX_TT][16],
+                             __m512 acc[AMX_TT])
 {
     const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
     const __m512 mw =
         pk_m_off(f) ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + pk_m_off(f)))) : dw;
     for (int t = 0; t < AMX_TT; t++) {
         acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512((const void *)c[t])),
-                                 _mm512_mul_ps(dw, _mm512_set1_ps(aa->dx[t][b])), acc[t]);
+                                 _mm512_mul_ps(dw, _mm512_set1_ps(aa->dx[b][t0 + t])), acc[t]);
         if (lg_q81(f))
-            acc[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(aa->sx[t][b]), acc[t]);
+            acc[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(aa->sx[b][t0 + t]), acc[t]);
     }
 }
 
 /*
- * 16 tokens times one group over kc blocks, four blocks at a time, as
- * packed.c's pk_tile: y = (or +=, when add) the sums.
+ * The 16 tokens from t0 of aa times one group over kb blocks (weight tiles
+ * wt, packed blocks g of pb bytes), four blocks at a time: y = the sums
+ * (when add, y's sums of the blocks before, each block's added in turn as
+ * pk_tile does).
  */
-NTP_INLINE void amx_lg_tile(enum lg_fmt f, const uint8_t *g, int64_t kc, const uint8_t *x,
-                            size_t xs, const struct amx_act *aa, float *y, int64_t ldy, bool add)
+NTP_INLINE void amx_lg_tile(enum lg_fmt f, const uint8_t *g, size_t pb, const uint8_t (*wt)[8][64],
+                            int64_t kb, const struct amx_lg_acts *aa, int64_t t0, float *y,
+                            int64_t ldy, bool add)
 {
-    const size_t pb = NTP_PACK_ROWS * lg_wbytes(f), xb = lg_xbytes(f), xc = lg_xcodes(f);
     alignas(64) int32_t c[4][AMX_TT][16];
-    alignas(64) uint8_t bt[2][4][8][64]; /* this step's weight tiles and the next one's */
+    const uint8_t(*q)[AMX_TT][32] = aa->q[t0 / AMX_TT];
     __m512 acc[AMX_TT];
     for (int t = 0; t < AMX_TT; t++)
-        acc[t] = _mm512_setzero_ps();
-        /* Block b + q of the step at b; past the last block: the last again (not scaled). */
-#define AMX_BQ(b, q) ((b) + (q) < kc ? (b) + (q) : kc - 1)
-    for (int q = 0; q < 4; q++)
-        amx_lg_weights(f, g + (size_t)AMX_BQ(0, q) * pb, bt[0][q]);
-    for (int64_t b = 0; b < kc; b += 4) {
-        uint8_t(*w)[8][64] = bt[(b / 4) % 2];
-        const int64_t bq[4] = {AMX_BQ(b, 0), AMX_BQ(b, 1), AMX_BQ(b, 2), AMX_BQ(b, 3)};
-        /* Tiles load only what the stores before them left in L1 (they do not forward from
-           the stores in flight): this step's were written a step ago. */
-        AMX_DOT(0, 2, 4, x + (size_t)bq[0] * xb + xc, xs, w[0][0]);
-        AMX_DOT(1, 3, 5, x + (size_t)bq[1] * xb + xc, xs, w[1][0]);
-        AMX_DOT(0, 2, 6, x + (size_t)bq[2] * xb + xc, xs, w[2][0]);
-        AMX_DOT(1, 3, 7, x + (size_t)bq[3] * xb + xc, xs, w[3][0]);
-        if (b + 4 < kc) {
-            const uint8_t *pn = g + (size_t)(b + 4) * pb;
-            for (size_t o = 0; NTP_X86_PF > 0 && o < 4 * pb; o += 64)
-                _mm_prefetch((const char *)pn + NTP_X86_PF + o, _MM_HINT_T0);
-            for (int q = 0; q < 4; q++)
-                amx_lg_weights(f, g + (size_t)AMX_BQ(b + 4, q) * pb, bt[(b / 4 + 1) % 2][q]);
-        }
+        acc[t] = add ? _mm512_loadu_ps(y + t * ldy) : _mm512_setzero_ps();
+    for (int64_t b = 0; b < kb; b += 4) {
+        /* past the last block: the last again, not scaled */
+        const int64_t bq[4] = {b, b + 1 < kb ? b + 1 : kb - 1, b + 2 < kb ? b + 2 : kb - 1,
+                               b + 3 < kb ? b + 3 : kb - 1};
+        AMX_DOT(0, 2, 4, q[bq[0]], 32, wt[bq[0]]);
+        AMX_DOT(1, 3, 5, q[bq[1]], 32, wt[bq[1]]);
+        AMX_DOT(0, 2, 6, q[bq[2]], 32, wt[bq[2]]);
+        AMX_DOT(1, 3, 7, q[bq[3]], 32, wt[bq[3]]);
         _tile_stored(4, c[0], 64);
         _tile_stored(5, c[1], 64);
         _tile_stored(6, c[2], 64);
         _tile_stored(7, c[3], 64);
-        for (int q = 0; q < 4 && b + q < kc; q++)
-            amx_lg_scale(f, g + (size_t)bq[q] * pb, bq[q], aa, c[q], acc);
+        for (int i = 0; i < 4 && b + i < kb; i++)
+            amx_lg_scale(f, g + (size_t)bq[i] * pb, bq[i], t0, aa, c[i], acc);
     }
-#undef AMX_BQ
-    for (int t = 0; t < AMX_TT; t++) {
-        float *yt = y + t * ldy;
-        _mm512_storeu_ps(yt, add ? _mm512_add_ps(acc[t], _mm512_loadu_ps(yt)) : acc[t]);
-    }
+    for (int t = 0; t < AMX_TT; t++)
+        _mm512_storeu_ps(y + t * ldy, acc[t]);
 }
 
 /*
- * Whole tiles of 16 tokens. Runs of groups that L2 holds come first (as
- * pkk_drive's), then token tiles and chunks of k, so that the weights come
- * from memory once per call, not once per tile: a tile of 16 tokens goes
- * through a group faster than memory delivers it.
+ * Whole tiles of 16 tokens (the rest on AVX-512), in blocks of AMX_LG_TOK
+ * tokens and chunks of AMX_LG_KB blocks: per block and chunk the
+ * activations are copied once, and each group of the thread's slice makes
+ * its weight tiles once and runs every token tile over them. 144 KiB of
+ * stack.
  */
 NTP_INLINE ntp_status amx_lg_drive(enum lg_fmt f, const struct ntp_matmul_args *a)
 {
@@ -238,23 +223,27 @@ NTP_INLINE ntp_status amx_lg_drive(enum lg_fmt f, const struct ntp_matmul_args *
     if (full == 0 || nb == 0)
         return NTP_X86(matmul_packed)(a); /* fewer than 16 tokens, or k = 0 */
     const size_t pb = NTP_PACK_ROWS * lg_wbytes(f), gbytes = (size_t)nb * pb;
+    const size_t xs = a->x_stride, xb = lg_xbytes(f);
     int64_t g0, g1;
     ntp__slice(a->n_rows / NTP_PACK_ROWS, a->ith, a->nth, &g0, &g1);
     const uint8_t *w = a->w, *x = a->x;
-    const int64_t run = pkk_run(gbytes);
-    struct amx_act aa;
+    struct amx_lg_acts aa;
+    alignas(64) uint8_t wt[AMX_LG_KB][8][64];
     _tile_loadconfig(&amx_cfg32);
-    for (int64_t r0 = g0; r0 < g1; r0 += run) {
-        const int64_t r1 = r0 + run < g1 ? r0 + run : g1;
-        for (int64_t t0 = 0; t0 < full; t0 += AMX_TT)
-            for (int64_t b0 = 0; b0 < nb; b0 += PK_KC) {
-                const int64_t kc = nb - b0 < PK_KC ? nb - b0 : PK_KC;
-                amx_lg_prep(f, x + t0 * a->x_stride, a->x_stride, b0, kc, &aa);
-                for (int64_t g = r0; g < r1; g++)
-                    amx_lg_tile(f, w + g * gbytes + (size_t)b0 * pb, kc,
-                                x + t0 * a->x_stride + (size_t)b0 * lg_xbytes(f), a->x_stride, &aa,
+    for (int64_t t1 = 0; t1 < full; t1 += AMX_LG_TOK) {
+        const int64_t t2 = t1 + AMX_LG_TOK < full ? t1 + AMX_LG_TOK : full;
+        for (int64_t b0 = 0; b0 < nb; b0 += AMX_LG_KB) {
+            const int64_t kb = nb - b0 < AMX_LG_KB ? nb - b0 : AMX_LG_KB;
+            amx_lg_acts(f, x + t1 * xs + (size_t)b0 * xb, xs, t2 - t1, kb, &aa);
+            for (int64_t g = g0; g < g1; g++) {
+                const uint8_t *p = w + g * gbytes + (size_t)b0 * pb;
+                for (int64_t b = 0; b < kb; b++)
+                    amx_lg_weights(f, p + (size_t)b * pb, wt[b]);
+                for (int64_t t0 = t1; t0 < t2; t0 += AMX_TT)
+                    amx_lg_tile(f, p, pb, (const uint8_t(*)[8][64])wt, kb, &aa, t0 - t1,
                                 a->y + t0 * a->ldy + g * NTP_PACK_ROWS, a->ldy, b0 > 0);
             }
+        }
     }
     _tile_release();
     return amx_rest(a, full);

@@ -68,8 +68,10 @@ NTP_INLINE __m512i pk_x4(const uint8_t *xq, int e)
 }
 
 /*
- * T tokens times one group over kc blocks: y[t][0, 16) = (or +=, when add)
- * the sums. g is the group's first packed block of the chunk, x the tile's
+ * T tokens times one group over kc blocks: y[t][0, 16) = the sums (when
+ * add, y's sums of the blocks before, each block's added to them in turn:
+ * one chain of FMAs over the whole row, however k is cut into chunks, so
+ * that amx.c may cut it elsewhere and keep the bits). g is the group's first packed block of the chunk, x the tile's
  * first token at block b0 of the chunk. u[e] holds elements 4e..4e+3 of
  * every row (for Q4_0: the low nibbles of code vector e, or the high nibbles
  * of vector e - 4), so it pairs with dword e of the activation codes.
@@ -84,7 +86,7 @@ NTP_INLINE void pk_tile(enum lg_fmt f, int T, const uint8_t *g, int64_t kc, cons
     const __m512i m4 = _mm512_set1_epi8(15);
     __m512 acc[PK_TT];
     for (int t = 0; t < T; t++)
-        acc[t] = _mm512_setzero_ps();
+        acc[t] = add ? _mm512_loadu_ps(y + t * ldy) : _mm512_setzero_ps();
     for (int64_t b = 0; b < kc; b++) {
         const uint8_t *p = g + (size_t)b * pb;
         for (size_t o = 0; NTP_X86_PF > 0 && o < pb; o += 64)
@@ -127,10 +129,8 @@ NTP_INLINE void pk_tile(enum lg_fmt f, int T, const uint8_t *g, int64_t kc, cons
                 acc[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(pa->sx[t][b]), acc[t]);
         }
     }
-    for (int t = 0; t < T; t++) {
-        float *yt = y + t * ldy;
-        _mm512_storeu_ps(yt, add ? _mm512_add_ps(acc[t], _mm512_loadu_ps(yt)) : acc[t]);
-    }
+    for (int t = 0; t < T; t++)
+        _mm512_storeu_ps(y + t * ldy, acc[t]);
 }
 
 /*
