@@ -211,7 +211,7 @@ NTP_INLINE void amx_lg_tile(enum lg_fmt f, const uint8_t *g, size_t pb, const ui
  * Whole tiles of 16 tokens (the rest on AVX-512), in blocks of AMX_LG_TOK
  * tokens and chunks of AMX_LG_KB blocks: per block and chunk the
  * activations are copied once, and each group of the thread's slice makes
- * its weight tiles once and runs every token tile over them. 144 KiB of
+ * its weight tiles once and runs every token tile over them. 180 KiB of
  * stack.
  */
 NTP_INLINE ntp_status amx_lg_drive(enum lg_fmt f, const struct ntp_matmul_args *a)
