@@ -250,9 +250,9 @@ static void test_packed(const struct ntp_kernels *ref, const struct ntp_kernels 
        16 tokens and more: AMX's whole tiles, 37 its tiles and a remainder on AVX-512; for the
        k-quants 29 one pair of tiles padded, 45 a pair and a padded one, 150 more than one block
        of tokens (amx.c, AMX_KQ_TOK) and a padded pair */
-    static const int shp[][2] = {{16, 1},  {16, 2},  {48, 1},  {32, 3},  {48, 8},   {16, 9},
-                                 {32, 13}, {112, 9}, {32, 16}, {48, 37}, {16, 150}, {32, 29},
-                                 {16, 45}};
+    static const int shp[][2] = {{16, 1},   {16, 2},  {48, 1},  {32, 3},  {48, 8},
+                                 {16, 9},   {32, 13}, {112, 9}, {32, 16}, {48, 37},
+                                 {16, 150}, {32, 29}, {16, 45}};
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         const enum ntp_type t = types[ti];
         const enum ntp_pack_layout l = k->type[t].pack;

@@ -106,7 +106,8 @@ static ntp_status amx_rest(const struct ntp_matmul_args *a, int64_t done)
 #define AMX_LG_KB  32
 
 struct amx_lg_acts {
-    alignas(64) uint8_t q[AMX_LG_TOK / AMX_TT][AMX_LG_KB][AMX_TT][32]; /* 128 KiB */
+    /* the codes: [token tile][block][token][32], 128 KiB */
+    alignas(64) uint8_t q[AMX_LG_TOK / AMX_TT][AMX_LG_KB][AMX_TT][32];
     float dx[AMX_LG_KB][AMX_LG_TOK]; /* each block's scale */
     float sx[AMX_LG_KB][AMX_LG_TOK]; /* Q8_1: d * sum of the codes */
 };
@@ -354,7 +355,10 @@ NTP_INLINE void amx_kq_row(bool two, __m512i q, int off, const __m512i s16[2], u
                        _mm512_packs_epi16(_mm512_srai_epi16(a, 7), _mm512_srai_epi16(b, 7)));
 }
 
-/* Q4_K and Q5_K (q5): tile row i < 8 of step h is the low nibbles of code vector (h, i), row 8 + i its high ones. */
+/*
+ * Q4_K and Q5_K (q5): tile row i < 8 of step h is the low nibbles of code
+ * vector (h, i), row 8 + i its high ones.
+ */
 NTP_INLINE void amx_q4k_make(bool q5, const uint8_t *p, amx_kq_planes pl)
 {
     const ntp_pack_q5_K *pk = (const ntp_pack_q5_K *)p; /* Q4_K's fields where Q5_K's are */
@@ -408,9 +412,10 @@ NTP_INLINE void amx_q23k_make(bool q3, const uint8_t *p, amx_kq_planes pl)
         pkk_scales_q3k(p3, sc);
         for (int s = 0; s < 16; s++)
             sc[s] = _mm_sub_epi8(_mm_setzero_si128(), sc[s]);
-    } else
-        for (int s = 0; s < 16; s++)
-            sc[s] = _mm_and_si128(_mm_loadu_si128((const __m128i *)p2->sc[s]), _mm_set1_epi8(15));
+    } else {
+        __m128i mn[16];
+        pkk_scales_q2k(p2, sc, mn);
+    }
     for (int h = 0; h < 4; h++)
         for (int f = 0; f < 4; f++) {
             const int s = 4 * h + f;
@@ -469,9 +474,9 @@ NTP_INLINE void amx_kq_acts(bool psums, const uint8_t *x, size_t xs, int64_t nt,
             if (psums) {
                 const __m256i b = _mm256_loadu_si256((const __m256i *)(xb + PKK_BSUMS));
                 const __m256i p = _mm256_madd_epi16(b, one); /* 8 int32 pair sums */
-                _mm_storeu_si128((__m128i *)ps[t][sb],
-                                 _mm_packs_epi32(_mm256_castsi256_si128(p),
-                                                 _mm256_extracti128_si256(p, 1)));
+                _mm_storeu_si128(
+                    (__m128i *)ps[t][sb],
+                    _mm_packs_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1)));
             }
             for (int h = 0; h < 4; h++)
                 _mm512_store_si512((void *)ac[t / AMX_TT][sb][h][t % AMX_TT],
@@ -502,16 +507,15 @@ NTP_INLINE void amx_kq_scale(enum ntp_type f, const uint8_t *p, const int32_t c[
         __m128i sc[8], mn[8];
         pkk_scales_q4k((const ntp_pack_q4_K *)p, sc, mn);
         for (int i = 0; i < 4; i++)
-            mp[i] = _mm512_cvtepu8_epi16(
-                _mm256_set_m128i(_mm_unpackhi_epi8(mn[2 * i], mn[2 * i + 1]),
-                                 _mm_unpacklo_epi8(mn[2 * i], mn[2 * i + 1])));
-        dmw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const ntp_pack_q4_K *)p)->dmin));
+            mp[i] =
+                _mm512_cvtepu8_epi16(_mm256_set_m128i(_mm_unpackhi_epi8(mn[2 * i], mn[2 * i + 1]),
+                                                      _mm_unpacklo_epi8(mn[2 * i], mn[2 * i + 1])));
+        dmw =
+            _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const ntp_pack_q4_K *)p)->dmin));
     } else if (q2) {
         const ntp_pack_q2_K *pk = (const ntp_pack_q2_K *)p;
-        __m128i mn[16];
-        for (int s = 0; s < 16; s++)
-            mn[s] = _mm_and_si128(_mm_srli_epi16(_mm_loadu_si128((const __m128i *)pk->sc[s]), 4),
-                                  _mm_set1_epi8(15));
+        __m128i sc[16], mn[16];
+        pkk_scales_q2k(pk, sc, mn);
         pkk_pairs(mn, mp);
         dmw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk->dmin));
     }

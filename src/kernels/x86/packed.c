@@ -71,10 +71,10 @@ NTP_INLINE __m512i pk_x4(const uint8_t *xq, int e)
  * T tokens times one group over kc blocks: y[t][0, 16) = the sums (when
  * add, y's sums of the blocks before, each block's added to them in turn:
  * one chain of FMAs over the whole row, however k is cut into chunks, so
- * that amx.c may cut it elsewhere and keep the bits). g is the group's first packed block of the chunk, x the tile's
- * first token at block b0 of the chunk. u[e] holds elements 4e..4e+3 of
- * every row (for Q4_0: the low nibbles of code vector e, or the high nibbles
- * of vector e - 4), so it pairs with dword e of the activation codes.
+ * that amx.c may cut it elsewhere and keep the bits). g is the group's first packed block of the
+ * chunk, x the tile's first token at block b0 of the chunk. u[e] holds elements 4e..4e+3 of every
+ * row (for Q4_0: the low nibbles of code vector e, or the high nibbles of vector e - 4), so it
+ * pairs with dword e of the activation codes.
  */
 NTP_INLINE void pk_tile(enum lg_fmt f, int T, const uint8_t *g, int64_t kc, const uint8_t *x,
                         size_t xs, const struct pk_act *pa, float *y, int64_t ldy, bool add)
@@ -347,8 +347,8 @@ NTP_INLINE void pkk_q4k_tile(bool q5, int T, const uint8_t *g, int64_t nsb, cons
  */
 
 /* isum[t] += (a[t] >> sh) * sc, for the codes of T tokens' sums a held times 2^sh (exact). */
-NTP_INLINE void pkk_sub_add(int T, const __m512i c[4], const uint8_t *xs0, size_t xs, int s,
-                            int sh, __m512i sc, __m512i isum[PK_TT])
+NTP_INLINE void pkk_sub_add(int T, const __m512i c[4], const uint8_t *xs0, size_t xs, int s, int sh,
+                            __m512i sc, __m512i isum[PK_TT])
 {
     for (int t = 0; t < T; t++) {
         const uint8_t *xb = xs0 + t * xs;
@@ -394,8 +394,10 @@ NTP_INLINE void pkk_q6k_tile(int T, const uint8_t *g, int64_t nsb, const uint8_t
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk->d));
         for (int t = 0; t < T; t++) {
             const uint8_t *xb = xs0 + t * xs;
-            const __m512i tot = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(pkk_bsum_dot(sp, xb), 5));
-            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(tot), dw), pkk_dx(xb), acc[t]);
+            const __m512i tot =
+                _mm512_sub_epi32(isum[t], _mm512_slli_epi32(pkk_bsum_dot(sp, xb), 5));
+            acc[t] =
+                _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(tot), dw), pkk_dx(xb), acc[t]);
         }
     }
     for (int t = 0; t < T; t++)
@@ -423,7 +425,6 @@ NTP_INLINE void pkk_q2k_tile(int T, const uint8_t *g, int64_t nsb, const uint8_t
                              float *y, int64_t ldy)
 {
     const size_t pb = sizeof(ntp_pack_q2_K);
-    const __m128i m4 = _mm_set1_epi8(15);
     __m512 acc[PK_TT];
     __m512i isum[PK_TT];
     for (int t = 0; t < T; t++)
@@ -436,24 +437,22 @@ NTP_INLINE void pkk_q2k_tile(int T, const uint8_t *g, int64_t nsb, const uint8_t
         const uint8_t *xs0 = x + (size_t)sb * PKK_XB;
         for (size_t o = 0; NTP_X86_PF > 0 && o < pb; o += 64)
             _mm_prefetch((const char *)p + NTP_X86_PF + o, _MM_HINT_T0);
-        __m128i mn[16];
+        __m128i sc[16], mn[16];
+        pkk_scales_q2k(pk, sc, mn);
         for (int gi = 0; gi < 4; gi++) {
             __m512i v[4];
             for (int q = 0; q < 4; q++)
                 v[q] = _mm512_loadu_si512((const void *)pk->qs[gi][q]);
             for (int f = 0; f < 4; f++) {
                 const int s = 4 * gi + f;
-                const __m128i b = _mm_loadu_si128((const __m128i *)pk->sc[s]);
-                const __m128i sc = _mm_and_si128(b, m4);
-                mn[s] = _mm_and_si128(_mm_srli_epi16(b, 4), m4);
                 __m512i c[4];
                 if (T == 1) {
                     const __m512i mf = _mm512_set1_epi8((char)(3 << (2 * f)));
                     for (int q = 0; q < 4; q++)
                         c[q] = _mm512_and_si512(v[q], mf);
-                    pkk_sub_add(T, c, xs0, xs, s, 2 * f, _mm512_cvtepu8_epi32(sc), isum);
+                    pkk_sub_add(T, c, xs0, xs, s, 2 * f, _mm512_cvtepu8_epi32(sc[s]), isum);
                 } else {
-                    const __m512i s16 = pkk_dup(sc), m2 = _mm512_set1_epi8(3);
+                    const __m512i s16 = pkk_dup(sc[s]), m2 = _mm512_set1_epi8(3);
                     for (int q = 0; q < 4; q++)
                         c[q] = _mm512_mullo_epi16(
                             _mm512_and_si512(_mm512_srli_epi16(v[q], (unsigned)(2 * f)), m2), s16);
@@ -482,8 +481,8 @@ NTP_INLINE void pkk_q2k_tile(int T, const uint8_t *g, int64_t nsb, const uint8_t
  * 16 x 7 x 128), so the pair's two sums share a dword and one vpdpwssd
  * multiplies both by their scales and adds them.
  */
-NTP_INLINE void pkk_q3k_pair(int T, const ntp_pack_q3_K *pk, int i, __m512i sp,
-                             const uint8_t *xs0, size_t xs, __m512i isum[PK_TT])
+NTP_INLINE void pkk_q3k_pair(int T, const ntp_pack_q3_K *pk, int i, __m512i sp, const uint8_t *xs0,
+                             size_t xs, __m512i isum[PK_TT])
 {
     __m512i c0[4], c1[4];
     pkk_q3k_codes(pk, 2 * i, c0);

@@ -106,6 +106,17 @@ NTP_INLINE void pkk_scales_q4k(const ntp_pack_q4_K *p, __m128i sc[8], __m128i mn
     }
 }
 
+/* Q2_K: the 4-bit scale and min of sub-block s of the 16 rows, from the packed scale bytes. */
+NTP_INLINE void pkk_scales_q2k(const ntp_pack_q2_K *p, __m128i sc[16], __m128i mn[16])
+{
+    const __m128i m4 = _mm_set1_epi8(15);
+    for (int s = 0; s < 16; s++) {
+        const __m128i b = _mm_loadu_si128((const __m128i *)p->sc[s]);
+        sc[s] = _mm_and_si128(b, m4);
+        mn[s] = _mm_and_si128(_mm_srli_epi16(b, 4), m4);
+    }
+}
+
 /* Q3_K: the 6-bit scales minus 32 of sub-block s of the 16 rows, signed bytes (blocks.h). */
 NTP_INLINE void pkk_scales_q3k(const ntp_pack_q3_K *p, __m128i sc[16])
 {
@@ -185,7 +196,8 @@ NTP_INLINE __m512 pkk_dx(const uint8_t *xb)
 #define PKK_BSUMS offsetof(ntp_block_q8_K, bsums)
 #define PKK_XB    sizeof(ntp_block_q8_K)
 
-/* Scale or min pairs (2i, 2i + 1) of each row as int16 (signed bytes in sc), against bsums dword i. */
+/* Scale or min pairs (2i, 2i + 1) of each row as int16 (signed bytes in sc), against bsums dword i.
+ */
 NTP_INLINE void pkk_pairs(const __m128i sc[16], __m512i sp[8])
 {
     for (int i = 0; i < 8; i++)
