@@ -293,11 +293,12 @@ static ntp_status legacy_amx(const struct ntp_matmul_args *a)
  * super-block exactly too, so the two agree bit for bit.
  *
  * Making the planes costs more than a product with them, so a group's
- * planes are made once, for AMX_KQ_SB super-blocks at a time (64 KiB, in
- * L2), and serve every token tile of a block of AMX_KQ_TOK tokens.
+ * planes of a super-block are made once (8 KiB, in L1) and serve every
+ * token tile of a block of AMX_KQ_TOK tokens. The tokens' activation tiles
+ * are made once per chunk of AMX_KQ_SB super-blocks (256 KiB, in L2).
  */
-#define AMX_KQ_SB  8   /* super-blocks whose planes are made at once */
-#define AMX_KQ_TOK 128 /* tokens that share them */
+#define AMX_KQ_SB  8   /* super-blocks whose activation tiles are made at once */
+#define AMX_KQ_TOK 128 /* tokens that share a group's planes */
 
 /* Tiles of 64-byte rows: activations in 0 and 1, weights in 2 and 3, sums in 4-7. */
 static const alignas(64) struct amx_cfg amx_cfg64 = {
@@ -446,154 +447,185 @@ NTP_INLINE void amx_kq_make(enum ntp_type f, const uint8_t *p, amx_kq_planes pl)
 }
 
 /*
- * Q4_K's and Q5_K's sub-block j code sum of each token, for the mins:
- * Q8_K's bsums of 16 codes added in pairs, as int16 (at most 32 x 127).
- * ps[t][sb][j].
+ * What the scaling takes from each token's Q8_K block, in a row for each
+ * super-block so that a group's scaling reads a few lines, not one line of
+ * every token: the block's scale, and the code sums the mins pair with:
+ * Q4_K's and Q5_K's sub-block j sum (bsums added in pairs, at most 32 x
+ * 127) in s[j], Q2_K's bsums as they are.
  */
-typedef int16_t amx_kq_psums[AMX_KQ_SB][8];
+typedef struct {
+    int16_t s[AMX_KQ_SB][AMX_KQ_TOK][16];
+    float d[AMX_KQ_SB][AMX_KQ_TOK];
+} amx_kq_toks;
 
 /*
- * The activation tiles of 16 tokens: [super-block][step h][token][64 codes],
- * each tile 1 KiB in a row. As the tokens lie (rows 292 bytes apart, at
- * offsets 4 + 64h), every tile row spans two cache lines.
+ * One super-block's activation tiles: [token tile][step h][token][64
+ * codes], each tile 1 KiB in a row, a super-block's in a row. As the tokens
+ * lie (rows 292 bytes apart, at offsets 4 + 64h), every tile row spans two
+ * cache lines.
  */
-typedef uint8_t amx_kq_codes[AMX_KQ_SB][4][AMX_TT][64];
+typedef uint8_t amx_kq_codes[AMX_KQ_TOK / AMX_TT][4][AMX_TT][64];
 
 /*
- * The activation tiles of nt tokens and nsb super-blocks, and their pair
- * sums (psums); the tiles' rows from nt up to np (a multiple of 32) are
- * zeros, tokens that pad the last pair of tiles.
+ * The activation tiles of nt tokens and nsb super-blocks and what their
+ * scaling takes (tk); the tiles' rows from nt up to np (a multiple of 32)
+ * are zeros, tokens that pad the last pair of tiles.
  */
-NTP_INLINE void amx_kq_acts(bool psums, const uint8_t *x, size_t xs, int64_t nt, int64_t np,
-                            int64_t nsb, amx_kq_psums *ps, amx_kq_codes *ac)
+NTP_INLINE void amx_kq_acts(enum ntp_type f, const uint8_t *x, size_t xs, int64_t nt, int64_t np,
+                            int64_t nsb, amx_kq_toks *tk, amx_kq_codes *ac)
 {
     const __m256i one = _mm256_set1_epi16(1);
     for (int64_t t = 0; t < nt; t++)
         for (int64_t sb = 0; sb < nsb; sb++) {
             const uint8_t *xb = x + t * xs + (size_t)sb * PKK_XB;
-            if (psums) {
-                const __m256i b = _mm256_loadu_si256((const __m256i *)(xb + PKK_BSUMS));
+            const __m256i b = _mm256_loadu_si256((const __m256i *)(xb + PKK_BSUMS));
+            if (f == NTP_TYPE_Q4_K || f == NTP_TYPE_Q5_K) {
                 const __m256i p = _mm256_madd_epi16(b, one); /* 8 int32 pair sums */
-                _mm_storeu_si128(
-                    (__m128i *)ps[t][sb],
+                _mm_store_si128(
+                    (__m128i *)tk->s[sb][t],
                     _mm_packs_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1)));
+            } else if (f == NTP_TYPE_Q2_K) {
+                _mm256_store_si256((__m256i *)tk->s[sb][t], b);
             }
+            memcpy(&tk->d[sb][t], xb, sizeof(float));
             for (int h = 0; h < 4; h++)
-                _mm512_store_si512((void *)ac[t / AMX_TT][sb][h][t % AMX_TT],
+                _mm512_store_si512((void *)ac[sb][t / AMX_TT][h][t % AMX_TT],
                                    _mm512_loadu_si512((const void *)(xb + PKK_QS + 64 * h)));
         }
     for (int64_t t = nt; t < np; t++)
         for (int64_t sb = 0; sb < nsb; sb++)
             for (int h = 0; h < 4; h++)
-                _mm512_store_si512((void *)ac[t / AMX_TT][sb][h][t % AMX_TT],
+                _mm512_store_si512((void *)ac[sb][t / AMX_TT][h][t % AMX_TT],
                                    _mm512_setzero_si512());
 }
 
 /*
- * The sums of super-block sb of 32 tokens (tiles c: the two halves, low and
- * high planes or even and odd steps, of the first 16 tokens, then of the
- * next 16) into their rows of y, which hold the sums of the super-blocks
- * before: d x sum (- dmin x mins), times the Q8_K block's scale, the float
- * operations of packed.c's tiles in the same order.
+ * What scales a group's super-block, from its packed bytes once for every
+ * token: d and dmin as floats, and the mins as int16 pairs against dword
+ * i of the tokens' code sums (amx_kq_toks's s).
  */
-NTP_INLINE void amx_kq_scale(enum ntp_type f, const uint8_t *p, const int32_t c[4][AMX_TT][16],
-                             int nv, const uint8_t *xb, size_t xs, const amx_kq_psums *ps,
-                             int64_t sb, float *y, int64_t ldy)
+struct amx_kq_sbs {
+    __m512 d, dmin;
+    __m512i mp[8];
+};
+
+NTP_INLINE void amx_kq_sbs_make(enum ntp_type f, const uint8_t *p, struct amx_kq_sbs *k)
 {
-    const bool q45 = f == NTP_TYPE_Q4_K || f == NTP_TYPE_Q5_K, q2 = f == NTP_TYPE_Q2_K;
-    __m512i mp[8]; /* min pairs of each row as int16: Q4_K's against ps dword i, Q2_K's bsums */
-    __m512 dmw = _mm512_setzero_ps();
-    if (q45) {
+    k->d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); /* d leads */
+    if (f == NTP_TYPE_Q4_K || f == NTP_TYPE_Q5_K) {
         __m128i sc[8], mn[8];
         pkk_scales_q4k((const ntp_pack_q4_K *)p, sc, mn);
         for (int i = 0; i < 4; i++)
-            mp[i] =
+            k->mp[i] =
                 _mm512_cvtepu8_epi16(_mm256_set_m128i(_mm_unpackhi_epi8(mn[2 * i], mn[2 * i + 1]),
                                                       _mm_unpacklo_epi8(mn[2 * i], mn[2 * i + 1])));
-        dmw =
+        k->dmin =
             _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const ntp_pack_q4_K *)p)->dmin));
-    } else if (q2) {
+    } else if (f == NTP_TYPE_Q2_K) {
         const ntp_pack_q2_K *pk = (const ntp_pack_q2_K *)p;
         __m128i sc[16], mn[16];
         pkk_scales_q2k(pk, sc, mn);
-        pkk_pairs(mn, mp);
-        dmw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk->dmin));
-    }
-    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); /* d leads */
-    for (int t = 0; t < nv; t++) {
-        const int32_t *ca = c[2 * (t / AMX_TT)][t % AMX_TT],
-                      *cb = c[2 * (t / AMX_TT) + 1][t % AMX_TT];
-        const __m512i b = _mm512_load_si512((const void *)cb);
-        __m512i sum = _mm512_add_epi32(_mm512_load_si512((const void *)ca),
-                                       amx_kq_two(f) ? _mm512_slli_epi32(b, 7) : b);
-        if (f == NTP_TYPE_Q3_K)
-            sum = _mm512_sub_epi32(_mm512_setzero_si512(), sum);
-        __m512 s = _mm512_mul_ps(_mm512_cvtepi32_ps(sum), dw);
-        if (q45 || q2) {
-            __m512i im = _mm512_setzero_si512();
-            if (q45)
-                for (int i = 0; i < 4; i++)
-                    im = _mm512_dpwssd_epi32(im, mp[i], pkk_x4((const uint8_t *)ps[t][sb], 0, i));
-            else
-                im = pkk_bsum_dot(mp, xb + t * xs);
-            s = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(im), dmw, s);
-        }
-        float *yt = y + t * ldy;
-        _mm512_storeu_ps(yt, _mm512_fmadd_ps(s, pkk_dx(xb + t * xs), _mm512_loadu_ps(yt)));
+        pkk_pairs(mn, k->mp);
+        k->dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk->dmin));
     }
 }
 
 /*
- * 32 tokens (two activation tiles) times one group over nsb super-blocks
- * (planes pl, packed super-blocks p of pb bytes, the tokens' pair sums ps
- * and activation tiles ac): y = the sums (when add, y's sums of the
- * super-blocks before plus these). Each weight tile serves both token
- * tiles, and the four sums tiles are four independent chains in the unit.
+ * The sums of one super-block of tokens lo .. hi - 1 (within 8 of a tile)
+ * of a pair (tiles c: the two halves, low and high planes or even and odd
+ * steps, of the first 16 tokens, then of the next 16) into their rows of
+ * acc, which hold the sums of the super-blocks before: d x sum (- dmin x
+ * mins), times the Q8_K block's scale, the float operations of packed.c's
+ * tiles in the same order. ts and td: the pair's tokens' code sums and
+ * scales.
  */
-NTP_INLINE void amx_kq_tile(enum ntp_type f, size_t pb, const uint8_t *p, const amx_kq_planes *pl,
-                            int64_t nsb, int nv, const uint8_t *x, size_t xs,
-                            const amx_kq_psums *ps, const amx_kq_codes *ac, float *y, int64_t ldy,
-                            bool add)
+NTP_INLINE void amx_kq_scale(enum ntp_type f, const struct amx_kq_sbs *k,
+                             const int32_t c[4][AMX_TT][16], int lo, int hi,
+                             const int16_t (*ts)[16], const float *td, float (*acc)[16])
 {
-    alignas(64) int32_t c[4][AMX_TT][16];
-    if (!add)
-        for (int t = 0; t < nv; t++)
-            _mm512_storeu_ps(y + t * ldy, _mm512_setzero_ps());
-    for (int64_t sb = 0; sb < nsb; sb++) {
-        _tile_zero(4);
-        _tile_zero(5);
-        _tile_zero(6);
-        _tile_zero(7);
-        if (amx_kq_two(f))
-            for (int h = 0; h < 4; h++) { /* planes in 2 and 3: sums 4, 6 low and 5, 7 high */
-                _tile_loadd(2, pl[sb][2 * h], 64);
-                _tile_loadd(3, pl[sb][2 * h + 1], 64);
-                _tile_loadd(0, ac[0][sb][h], 64);
-                _tile_loadd(1, ac[1][sb][h], 64);
-                _tile_dpbssd(4, 0, 2);
-                _tile_dpbssd(5, 0, 3);
-                _tile_dpbssd(6, 1, 2);
-                _tile_dpbssd(7, 1, 3);
-            }
-        else
-            for (int h = 0; h < 4; h += 2) { /* steps h in 2 (sums 4, 6), h + 1 in 3 (5, 7) */
-                _tile_loadd(2, pl[sb][h], 64);
-                _tile_loadd(0, ac[0][sb][h], 64);
-                _tile_loadd(1, ac[1][sb][h], 64);
-                _tile_dpbssd(4, 0, 2);
-                _tile_dpbssd(6, 1, 2);
-                _tile_loadd(3, pl[sb][h + 1], 64);
-                _tile_loadd(0, ac[0][sb][h + 1], 64);
-                _tile_loadd(1, ac[1][sb][h + 1], 64);
-                _tile_dpbssd(5, 0, 3);
-                _tile_dpbssd(7, 1, 3);
-            }
-        _tile_stored(4, c[0], 64);
-        _tile_stored(5, c[1], 64);
-        _tile_stored(6, c[2], 64);
-        _tile_stored(7, c[3], 64);
-        amx_kq_scale(f, p + (size_t)sb * pb, c, nv, x + (size_t)sb * PKK_XB, xs, ps, sb, y, ldy);
+    const bool q45 = f == NTP_TYPE_Q4_K || f == NTP_TYPE_Q5_K, q2 = f == NTP_TYPE_Q2_K;
+    const int half = lo / AMX_TT;
+    const int32_t(*ca)[16] = c[2 * half] - half * AMX_TT,
+          (*cb)[16] = c[2 * half + 1] - half * AMX_TT;
+    for (int t = lo; t < hi; t++) {
+        const __m512i b = _mm512_load_si512((const void *)cb[t]);
+        __m512i sum = _mm512_add_epi32(_mm512_load_si512((const void *)ca[t]),
+                                       amx_kq_two(f) ? _mm512_slli_epi32(b, 7) : b);
+        if (f == NTP_TYPE_Q3_K)
+            sum = _mm512_sub_epi32(_mm512_setzero_si512(), sum);
+        __m512 s = _mm512_mul_ps(_mm512_cvtepi32_ps(sum), k->d);
+        if (q45 || q2) {
+            __m512i im = _mm512_setzero_si512();
+            for (int i = 0; i < (q2 ? 8 : 4); i++)
+                im = _mm512_dpwssd_epi32(im, k->mp[i], pkk_x4((const uint8_t *)ts[t], 0, i));
+            s = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(im), k->dmin, s);
+        }
+        _mm512_store_ps(acc[t], _mm512_fmadd_ps(s, _mm512_set1_ps(td[t]), _mm512_load_ps(acc[t])));
     }
+}
+
+/* A pair of tiles whose sums wait in c to be scaled (amx_kq_scale's operands). */
+struct amx_kq_wait {
+    const struct amx_kq_sbs *k;
+    const int32_t (*c)[AMX_TT][16];
+    int nv;
+    const int16_t (*ts)[16];
+    const float *td;
+    float (*acc)[16];
+};
+
+/* Scale tokens 8j .. 8j + 7 of the waiting pair w (none when w->k is NULL). */
+NTP_INLINE void amx_kq_scale8(enum ntp_type f, const struct amx_kq_wait *w, int j)
+{
+    if (w->k && 8 * j < w->nv)
+        amx_kq_scale(f, w->k, w->c, 8 * j, 8 * j + 8 < w->nv ? 8 * j + 8 : w->nv, w->ts, w->td,
+                     w->acc);
+}
+
+/*
+ * 32 tokens (two activation tiles ac) times one super-block's planes pl
+ * into the tiles' sums c; meanwhile the waiting pair w is scaled, 8 tokens
+ * after each step's products are issued, so that the vector units work
+ * while the tile unit does. Each weight tile serves both token tiles, and
+ * the four sums tiles are four independent chains in the unit.
+ */
+NTP_INLINE void amx_kq_tile(enum ntp_type f, const amx_kq_planes pl,
+                            const uint8_t (*ac)[4][AMX_TT][64], int32_t c[4][AMX_TT][16],
+                            const struct amx_kq_wait *w)
+{
+    _tile_zero(4);
+    _tile_zero(5);
+    _tile_zero(6);
+    _tile_zero(7);
+    for (int h = 0; h < 4; h++) {
+        if (amx_kq_two(f)) { /* planes in 2 and 3: sums 4, 6 low and 5, 7 high */
+            _tile_loadd(2, pl[2 * h], 64);
+            _tile_loadd(3, pl[2 * h + 1], 64);
+            _tile_loadd(0, ac[0][h], 64);
+            _tile_loadd(1, ac[1][h], 64);
+            _tile_dpbssd(4, 0, 2);
+            _tile_dpbssd(5, 0, 3);
+            _tile_dpbssd(6, 1, 2);
+            _tile_dpbssd(7, 1, 3);
+        } else if (h % 2 == 0) { /* even steps in 2 (sums 4, 6), odd in 3 (5, 7) */
+            _tile_loadd(2, pl[h], 64);
+            _tile_loadd(0, ac[0][h], 64);
+            _tile_loadd(1, ac[1][h], 64);
+            _tile_dpbssd(4, 0, 2);
+            _tile_dpbssd(6, 1, 2);
+        } else {
+            _tile_loadd(3, pl[h], 64);
+            _tile_loadd(0, ac[0][h], 64);
+            _tile_loadd(1, ac[1][h], 64);
+            _tile_dpbssd(5, 0, 3);
+            _tile_dpbssd(7, 1, 3);
+        }
+        amx_kq_scale8(f, w, h);
+    }
+    _tile_stored(4, c[0], 64);
+    _tile_stored(5, c[1], 64);
+    _tile_stored(6, c[2], 64);
+    _tile_stored(7, c[3], 64);
 }
 
 /*
@@ -614,10 +646,17 @@ NTP_INLINE int64_t amx_kq_tokens(int64_t n_tok)
 /*
  * The tokens amx_kq_tokens gives (the rest on AVX-512), in blocks of
  * AMX_KQ_TOK tokens and chunks of AMX_KQ_SB super-blocks (their activations
- * stay in L2); per block and chunk, the tokens' pair sums and activation
- * tiles are made once, and each group of the thread's slice makes its
- * planes once and runs every pair of token tiles over them. 336 KiB of
- * stack.
+ * stay in L2). Per block and chunk, the tokens' pair sums and activation
+ * tiles are made once; then each group of the thread's slice, one
+ * super-block at a time, makes its planes (8 KiB, in L1) and scaling once
+ * and runs every pair of token tiles over them, summing into a block of
+ * float accumulators in L1 that take y's sums at the start of a chunk
+ * and give them back at its end. A pair's sums are scaled while the next
+ * pair's products run (amx_kq_tile), in two buffers. The next super-block's bytes are
+ * prefetched meanwhile: a group's planes wait on them, and without it the
+ * wait for memory cost 5-10 % of a prefill (pp512 of a Q5_K model, whose
+ * weights come from DRAM, not the benchmark's cache-warm matrix). 314 KiB
+ * of stack.
  */
 NTP_INLINE ntp_status amx_kq_drive(enum ntp_type f, const struct ntp_matmul_args *a)
 {
@@ -631,26 +670,53 @@ NTP_INLINE ntp_status amx_kq_drive(enum ntp_type f, const struct ntp_matmul_args
     int64_t g0, g1;
     ntp__slice(a->n_rows / NTP_PACK_ROWS, a->ith, a->nth, &g0, &g1);
     const uint8_t *w = a->w, *x = a->x;
-    alignas(64) amx_kq_planes pl[AMX_KQ_SB];
-    alignas(64) amx_kq_codes ac[AMX_KQ_TOK / AMX_TT]; /* 256 KiB */
-    amx_kq_psums ps[AMX_KQ_TOK];
-    const bool psums = f == NTP_TYPE_Q4_K || f == NTP_TYPE_Q5_K;
+    alignas(64) amx_kq_planes pl;
+    alignas(64) amx_kq_codes ac[AMX_KQ_SB]; /* 256 KiB */
+    alignas(64) int32_t c[2][4][AMX_TT][16];
+    alignas(64) float acc[AMX_KQ_TOK][16];
+    alignas(64) amx_kq_toks tk;
+    struct amx_kq_sbs k[2]; /* the super-block's scaling, and the one before's */
     _tile_loadconfig(&amx_cfg64);
     for (int64_t t1 = 0; t1 < full; t1 += AMX_KQ_TOK) {
-        const int64_t t2 = t1 + AMX_KQ_TOK < full ? t1 + AMX_KQ_TOK : full;
+        const int64_t nt = full - t1 < AMX_KQ_TOK ? full - t1 : AMX_KQ_TOK;
+        const int64_t np = (nt + 2 * AMX_TT - 1) / (2 * AMX_TT) * (2 * AMX_TT);
         for (int64_t s0 = 0; s0 < nsb; s0 += AMX_KQ_SB) {
             const int64_t n = nsb - s0 < AMX_KQ_SB ? nsb - s0 : AMX_KQ_SB;
-            const uint8_t *xc = x + (size_t)s0 * PKK_XB;
-            const int64_t np = (t2 - t1 + 2 * AMX_TT - 1) / (2 * AMX_TT) * (2 * AMX_TT);
-            amx_kq_acts(psums, xc + t1 * xs, xs, t2 - t1, np, n, ps, ac);
+            const uint8_t *xc = x + t1 * xs + (size_t)s0 * PKK_XB;
+            amx_kq_acts(f, xc, xs, nt, np, n, &tk, ac);
             for (int64_t g = g0; g < g1; g++) {
                 const uint8_t *p = w + g * gbytes + (size_t)s0 * pb;
-                for (int64_t s = 0; s < n; s++)
-                    amx_kq_make(f, p + (size_t)s * pb, pl[s]);
-                for (int64_t t0 = t1; t0 < t2; t0 += 2 * AMX_TT)
-                    amx_kq_tile(f, pb, p, pl, n, (int)(t2 - t0 < 2 * AMX_TT ? t2 - t0 : 2 * AMX_TT),
-                                xc + t0 * xs, xs, ps + (t0 - t1), ac + (t0 - t1) / AMX_TT,
-                                a->y + t0 * a->ldy + g * NTP_PACK_ROWS, a->ldy, s0 > 0);
+                float *y = a->y + t1 * a->ldy + g * NTP_PACK_ROWS;
+                for (int64_t t = 0; t < nt; t++) /* the chain of packed.c's sums goes on */
+                    _mm512_store_ps(acc[t],
+                                    s0 > 0 ? _mm512_loadu_ps(y + t * a->ldy) : _mm512_setzero_ps());
+                struct amx_kq_wait wt = {0};
+                int cur = 0;
+                for (int64_t sb = 0; sb < n; sb++) {
+                    const uint8_t *next = sb + 1 < n   ? p + (size_t)(sb + 1) * pb
+                                          : g + 1 < g1 ? p + gbytes
+                                                       : NULL;
+                    if (next)
+                        for (size_t o = 0; o < pb; o += 64)
+                            _mm_prefetch((const char *)next + o, _MM_HINT_T0);
+                    amx_kq_make(f, p + (size_t)sb * pb, pl);
+                    amx_kq_sbs_make(f, p + (size_t)sb * pb, &k[sb % 2]);
+                    for (int64_t t0 = 0; t0 < nt; t0 += 2 * AMX_TT) {
+                        amx_kq_tile(f, pl, ac[sb] + t0 / AMX_TT, c[cur], &wt);
+                        wt =
+                            (struct amx_kq_wait){&k[sb % 2],
+                                                 (const int32_t(*)[AMX_TT][16])c[cur],
+                                                 (int)(nt - t0 < 2 * AMX_TT ? nt - t0 : 2 * AMX_TT),
+                                                 tk.s[sb] + t0,
+                                                 tk.d[sb] + t0,
+                                                 acc + t0};
+                        cur ^= 1;
+                    }
+                }
+                for (int j = 0; j < 4; j++)
+                    amx_kq_scale8(f, &wt, j);
+                for (int64_t t = 0; t < nt; t++)
+                    _mm512_storeu_ps(y + t * a->ldy, _mm512_load_ps(acc[t]));
             }
         }
     }
