@@ -21,7 +21,7 @@
  * integer sums are exact in both, so a prefill here gives the bits of a
  * decode there (tests/kernels/test_kernels_isa.c checks it). That scaling,
  * three vector operations per token and block, bounds the gain: 1.1-1.4x
- * over the AVX-512 kernels on a Xeon with AMX (bench/RESULTS.md, "AMX").
+ * over the AVX-512 kernels on a Xeon with AMX (bench/RESULTS-history.md, "AMX prefill").
  * The k-quants written the same way (sub-blocks of 32 and 16 with their own
  * scales) measured 0.8-1.0x there; they instead fold each sub-block's scale
  * into their weight tiles (below), and their sums leave the unit once per
