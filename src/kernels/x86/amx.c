@@ -178,32 +178,50 @@ NTP_INLINE void amx_lg_scale(enum lg_fmt f, const uint8_t *p, int64_t b, int64_t
  * The 16 tokens from t0 of aa times one group over kb blocks (weight tiles
  * wt, packed blocks g of pb bytes), four blocks at a time: y = the sums
  * (when add, y's sums of the blocks before, each block's added in turn as
- * pk_tile does).
+ * pk_tile does). Each block of the four before is scaled after one of
+ * these four's products is issued (two buffers of sums), so that the
+ * vector units work while the tile unit does.
  */
 NTP_INLINE void amx_lg_tile(enum lg_fmt f, const uint8_t *g, size_t pb, const uint8_t (*wt)[8][64],
                             int64_t kb, const struct amx_lg_acts *aa, int64_t t0, float *y,
                             int64_t ldy, bool add)
 {
-    alignas(64) int32_t c[4][AMX_TT][16];
+    alignas(64) int32_t c[2][4][AMX_TT][16];
     const uint8_t(*q)[AMX_TT][32] = aa->q[t0 / AMX_TT];
     __m512 acc[AMX_TT];
     for (int t = 0; t < AMX_TT; t++)
         acc[t] = add ? _mm512_loadu_ps(y + t * ldy) : _mm512_setzero_ps();
-    for (int64_t b = 0; b < kb; b += 4) {
-        /* past the last block: the last again, not scaled */
-        const int64_t bq[4] = {b, b + 1 < kb ? b + 1 : kb - 1, b + 2 < kb ? b + 2 : kb - 1,
-                               b + 3 < kb ? b + 3 : kb - 1};
-        AMX_DOT(0, 2, 4, q[bq[0]], 32, wt[bq[0]]);
-        AMX_DOT(1, 3, 5, q[bq[1]], 32, wt[bq[1]]);
-        AMX_DOT(0, 2, 6, q[bq[2]], 32, wt[bq[2]]);
-        AMX_DOT(1, 3, 7, q[bq[3]], 32, wt[bq[3]]);
-        _tile_stored(4, c[0], 64);
-        _tile_stored(5, c[1], 64);
-        _tile_stored(6, c[2], 64);
-        _tile_stored(7, c[3], 64);
-        for (int i = 0; i < 4 && b + i < kb; i++)
-            amx_lg_scale(f, g + (size_t)bq[i] * pb, bq[i], t0, aa, c[i], acc);
+    int cur = 0;
+#define AMX_LG_WAITING(i)                                                                          \
+    do {                                                                                           \
+        if (b > 0 && b - 4 + (i) < kb)                                                             \
+            amx_lg_scale(f, g + (size_t)(b - 4 + (i)) * pb, b - 4 + (i), t0, aa, c[cur ^ 1][i],    \
+                         acc);                                                                     \
+    } while (0)
+    for (int64_t b = 0; b < kb + 4; b += 4) {
+        if (b < kb) {
+            /* past the last block: the last again, not scaled */
+            const int64_t bq[4] = {b, b + 1 < kb ? b + 1 : kb - 1, b + 2 < kb ? b + 2 : kb - 1,
+                                   b + 3 < kb ? b + 3 : kb - 1};
+            AMX_DOT(0, 2, 4, q[bq[0]], 32, wt[bq[0]]);
+            AMX_LG_WAITING(0);
+            AMX_DOT(1, 3, 5, q[bq[1]], 32, wt[bq[1]]);
+            AMX_LG_WAITING(1);
+            AMX_DOT(0, 2, 6, q[bq[2]], 32, wt[bq[2]]);
+            AMX_LG_WAITING(2);
+            AMX_DOT(1, 3, 7, q[bq[3]], 32, wt[bq[3]]);
+            AMX_LG_WAITING(3);
+            _tile_stored(4, c[cur][0], 64);
+            _tile_stored(5, c[cur][1], 64);
+            _tile_stored(6, c[cur][2], 64);
+            _tile_stored(7, c[cur][3], 64);
+            cur ^= 1;
+        } else {
+            for (int i = 0; i < 4; i++)
+                AMX_LG_WAITING(i);
+        }
     }
+#undef AMX_LG_WAITING
     for (int t = 0; t < AMX_TT; t++)
         _mm512_storeu_ps(y + t * ldy, acc[t]);
 }
@@ -212,8 +230,10 @@ NTP_INLINE void amx_lg_tile(enum lg_fmt f, const uint8_t *g, size_t pb, const ui
  * Whole tiles of 16 tokens (the rest on AVX-512), in blocks of AMX_LG_TOK
  * tokens and chunks of AMX_LG_KB blocks: per block and chunk the
  * activations are copied once, and each group of the thread's slice makes
- * its weight tiles once and runs every token tile over them. 180 KiB of
- * stack.
+ * its weight tiles once and runs every token tile over them, prefetching
+ * the next group's blocks a share per token tile meanwhile (+7 % on pp512
+ * of a Q4_0 or Q8_0 model, whose groups otherwise wait on memory). 184 KiB
+ * of stack.
  */
 NTP_INLINE ntp_status amx_lg_drive(enum lg_fmt f, const struct ntp_matmul_args *a)
 {
@@ -240,9 +260,17 @@ NTP_INLINE ntp_status amx_lg_drive(enum lg_fmt f, const struct ntp_matmul_args *
                 const uint8_t *p = w + g * gbytes + (size_t)b0 * pb;
                 for (int64_t b = 0; b < kb; b++)
                     amx_lg_weights(f, p + (size_t)b * pb, wt[b]);
-                for (int64_t t0 = t1; t0 < t2; t0 += AMX_TT)
+                /* the next group's blocks, a share per token tile, while these run */
+                const size_t cb = (size_t)kb * pb, share = (cb / 64 * AMX_TT / (t2 - t1) + 1) * 64;
+                const uint8_t *next = g + 1 < g1 ? p + gbytes : NULL;
+                for (int64_t t0 = t1; t0 < t2; t0 += AMX_TT) {
+                    if (next)
+                        for (size_t o = (size_t)(t0 - t1) / AMX_TT * share;
+                             o < (size_t)(t0 - t1 + AMX_TT) / AMX_TT * share && o < cb; o += 64)
+                            _mm_prefetch((const char *)next + o, _MM_HINT_T0);
                     amx_lg_tile(f, p, pb, (const uint8_t(*)[8][64])wt, kb, &aa, t0 - t1,
                                 a->y + t0 * a->ldy + g * NTP_PACK_ROWS, a->ldy, b0 > 0);
+                }
             }
         }
     }
