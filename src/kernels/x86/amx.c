@@ -385,14 +385,30 @@ NTP_INLINE void amx_kq_row(bool two, __m512i q, int off, const __m512i s16[2], u
 }
 
 /*
+ * What scales a group's super-block for every token, made with its planes
+ * from the same scale bytes: d and dmin as floats, and the mins (Q4_K,
+ * Q5_K, Q2_K) as int16 pairs against dword i of the tokens' code sums
+ * (amx_kq_toks's s).
+ */
+struct amx_kq_sbs {
+    __m512 d, dmin;
+    __m512i mp[8];
+};
+
+/*
  * Q4_K and Q5_K (q5): tile row i < 8 of step h is the low nibbles of code
  * vector (h, i), row 8 + i its high ones.
  */
-NTP_INLINE void amx_q4k_make(bool q5, const uint8_t *p, amx_kq_planes pl)
+NTP_INLINE void amx_q4k_make(bool q5, const uint8_t *p, amx_kq_planes pl, struct amx_kq_sbs *k)
 {
     const ntp_pack_q5_K *pk = (const ntp_pack_q5_K *)p; /* Q4_K's fields where Q5_K's are */
     __m128i sc[8], mn[8];
     pkk_scales_q4k((const ntp_pack_q4_K *)p, sc, mn);
+    for (int i = 0; i < 4; i++)
+        k->mp[i] =
+            _mm512_cvtepu8_epi16(_mm256_set_m128i(_mm_unpackhi_epi8(mn[2 * i], mn[2 * i + 1]),
+                                                  _mm_unpacklo_epi8(mn[2 * i], mn[2 * i + 1])));
+    k->dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk->dmin));
     const __m512i m4 = _mm512_set1_epi8(15);
     for (int h = 0; h < 4; h++) {
         __m512i s0[2], s1[2];
@@ -431,7 +447,7 @@ NTP_INLINE void amx_q6k_make(const uint8_t *p, amx_kq_planes pl)
  * hm[s / 8][v]. Q3_K's scales are negated so that every product fits a
  * signed byte.
  */
-NTP_INLINE void amx_q23k_make(bool q3, const uint8_t *p, amx_kq_planes pl)
+NTP_INLINE void amx_q23k_make(bool q3, const uint8_t *p, amx_kq_planes pl, struct amx_kq_sbs *k)
 {
     const ntp_pack_q2_K *p2 = (const ntp_pack_q2_K *)p;
     const ntp_pack_q3_K *p3 = (const ntp_pack_q3_K *)p;
@@ -444,6 +460,8 @@ NTP_INLINE void amx_q23k_make(bool q3, const uint8_t *p, amx_kq_planes pl)
     } else {
         __m128i mn[16];
         pkk_scales_q2k(p2, sc, mn);
+        pkk_pairs(mn, k->mp);
+        k->dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p2->dmin));
     }
     for (int h = 0; h < 4; h++)
         for (int f = 0; f < 4; f++) {
@@ -464,14 +482,16 @@ NTP_INLINE void amx_q23k_make(bool q3, const uint8_t *p, amx_kq_planes pl)
         }
 }
 
-NTP_INLINE void amx_kq_make(enum ntp_type f, const uint8_t *p, amx_kq_planes pl)
+NTP_INLINE void amx_kq_make(enum ntp_type f, const uint8_t *p, amx_kq_planes pl,
+                            struct amx_kq_sbs *k)
 {
+    k->d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); /* d leads */
     if (f == NTP_TYPE_Q6_K)
         amx_q6k_make(p, pl);
     else if (f == NTP_TYPE_Q2_K || f == NTP_TYPE_Q3_K)
-        amx_q23k_make(f == NTP_TYPE_Q3_K, p, pl);
+        amx_q23k_make(f == NTP_TYPE_Q3_K, p, pl, k);
     else
-        amx_q4k_make(f == NTP_TYPE_Q5_K, p, pl);
+        amx_q4k_make(f == NTP_TYPE_Q5_K, p, pl, k);
 }
 
 /*
@@ -525,37 +545,6 @@ NTP_INLINE void amx_kq_acts(enum ntp_type f, const uint8_t *x, size_t xs, int64_
             for (int h = 0; h < 4; h++)
                 _mm512_store_si512((void *)ac[sb][t / AMX_TT][h][t % AMX_TT],
                                    _mm512_setzero_si512());
-}
-
-/*
- * What scales a group's super-block, from its packed bytes once for every
- * token: d and dmin as floats, and the mins as int16 pairs against dword
- * i of the tokens' code sums (amx_kq_toks's s).
- */
-struct amx_kq_sbs {
-    __m512 d, dmin;
-    __m512i mp[8];
-};
-
-NTP_INLINE void amx_kq_sbs_make(enum ntp_type f, const uint8_t *p, struct amx_kq_sbs *k)
-{
-    k->d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); /* d leads */
-    if (f == NTP_TYPE_Q4_K || f == NTP_TYPE_Q5_K) {
-        __m128i sc[8], mn[8];
-        pkk_scales_q4k((const ntp_pack_q4_K *)p, sc, mn);
-        for (int i = 0; i < 4; i++)
-            k->mp[i] =
-                _mm512_cvtepu8_epi16(_mm256_set_m128i(_mm_unpackhi_epi8(mn[2 * i], mn[2 * i + 1]),
-                                                      _mm_unpacklo_epi8(mn[2 * i], mn[2 * i + 1])));
-        k->dmin =
-            _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const ntp_pack_q4_K *)p)->dmin));
-    } else if (f == NTP_TYPE_Q2_K) {
-        const ntp_pack_q2_K *pk = (const ntp_pack_q2_K *)p;
-        __m128i sc[16], mn[16];
-        pkk_scales_q2k(pk, sc, mn);
-        pkk_pairs(mn, k->mp);
-        k->dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk->dmin));
-    }
 }
 
 /*
@@ -674,14 +663,14 @@ NTP_INLINE int64_t amx_kq_tokens(int64_t n_tok)
 /*
  * The tokens amx_kq_tokens gives (the rest on AVX-512), in blocks of
  * AMX_KQ_TOK tokens and chunks of AMX_KQ_SB super-blocks (their activations
- * stay in L2). Per block and chunk, the tokens' pair sums and activation
- * tiles are made once; then each group of the thread's slice, one
- * super-block at a time, makes its planes (8 KiB, in L1) and scaling once
- * and runs every pair of token tiles over them, summing into a block of
- * float accumulators in L1 that take y's sums at the start of a chunk
+ * stay in L2). Per block and chunk, the tokens' activation tiles, code
+ * sums and scales are made once; then each group of the thread's slice,
+ * one super-block at a time, makes its planes (8 KiB, in L1) and scaling
+ * once and runs every pair of token tiles over them, summing into a block
+ * of float accumulators in L1 that take y's sums at the start of a chunk
  * and give them back at its end. A pair's sums are scaled while the next
- * pair's products run (amx_kq_tile), in two buffers. The next super-block's bytes are
- * prefetched meanwhile: a group's planes wait on them, and without it the
+ * pair's products run (amx_kq_tile), in two buffers. The next
+ * super-block's bytes are prefetched meanwhile: a group's planes wait on them, and without it the
  * wait for memory cost 5-10 % of a prefill (pp512 of a Q5_K model, whose
  * weights come from DRAM, not the benchmark's cache-warm matrix). 314 KiB
  * of stack.
@@ -727,8 +716,7 @@ NTP_INLINE ntp_status amx_kq_drive(enum ntp_type f, const struct ntp_matmul_args
                     if (next)
                         for (size_t o = 0; o < pb; o += 64)
                             _mm_prefetch((const char *)next + o, _MM_HINT_T0);
-                    amx_kq_make(f, p + (size_t)sb * pb, pl);
-                    amx_kq_sbs_make(f, p + (size_t)sb * pb, &k[sb % 2]);
+                    amx_kq_make(f, p + (size_t)sb * pb, pl, &k[sb % 2]);
                     for (int64_t t0 = 0; t0 < nt; t0 += 2 * AMX_TT) {
                         amx_kq_tile(f, pl, ac[sb] + t0 / AMX_TT, c[cur], &wt);
                         wt =
