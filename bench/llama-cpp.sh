@@ -2,9 +2,10 @@
 # Build llama.cpp's llama-bench, llama-perplexity and llama-server outside the
 # repository, once, so numatp can be measured against them (bench/vs-llama.cpp).
 #
-# Usage: bench/llama-cpp.sh
+# Usage: bench/llama-cpp.sh [--cuda]
 #   Prints the directory holding the three binaries on stdout; progress and
-#   errors go to stderr.
+#   errors go to stderr. --cuda builds llama.cpp's CUDA backend instead, for
+#   side-by-side GPU figures (numatp bench -ngl against llama-bench -ngl).
 #
 # Source: the source distribution of the llama-cpp-python package on PyPI,
 # whose vendor/llama.cpp is a complete llama.cpp. Its version is pinned below
@@ -16,15 +17,31 @@
 #   NUMATP_CACHE=DIR                cache root (default ~/.cache/numatp); the
 #                                   build goes to DIR/llama.cpp-VERSION/
 #                                   (DIR/llama.cpp-VERSION-clang/ on a CPU
-#                                   with AMX, see COMPILER below)
+#                                   with AMX, see COMPILER below;
+#                                   DIR/llama.cpp-VERSION-cuda/ with --cuda)
+#   LLAMA_CPP_CUDA_ARCH=LIST        --cuda: CMAKE_CUDA_ARCHITECTURES (default
+#                                   native: the GPUs of this machine; set it,
+#                                   e.g. 90 for Hopper, to build without one)
 #
 # The build is CPU only (no CUDA, no network libraries), Release, tuned for
-# this machine's CPU (GGML_NATIVE), with every core. A second call finds the
+# this machine's CPU (GGML_NATIVE), with every core. The --cuda build adds the
+# CUDA backend (nvcc and cuBLAS from the CUDA toolkit) and leaves the CPU part
+# generic (GGML_NATIVE off), so that it also runs on a GPU machine whose CPU
+# differs from the one that built it. A second call finds the
 # cache and returns at once. Missing tools are not installed: the script names
 # the Debian packages to install and stops, so it never needs root.
 set -euo pipefail
 
 VERSION=${LLAMA_CPP_PYTHON_VERSION:-0.3.36}
+CUDA=0
+case "${1:-}" in
+'') ;;
+--cuda) CUDA=1 ;;
+*)
+    echo "llama-cpp.sh: error: unknown argument '$1' (usage: bench/llama-cpp.sh [--cuda])" >&2
+    exit 2
+    ;;
+esac
 TOOLS=(llama-bench llama-perplexity llama-server)
 
 say() { echo "llama-cpp.sh: $*" >&2; }
@@ -52,7 +69,12 @@ DIR="$CACHE/llama.cpp-$VERSION"
 # (Debian 12's) miscompiles their tile configuration: llama-bench died with
 # SIGSEGV in ggml_backend_amx_mul_mat. There clang builds it, in its own cache.
 COMPILER=()
-if grep -qw amx_int8 /proc/cpuinfo 2>/dev/null && command -v clang >/dev/null &&
+BACKEND=(-DGGML_NATIVE=ON -DGGML_CUDA=OFF)
+if ((CUDA)); then
+    BACKEND=(-DGGML_NATIVE=OFF -DGGML_CUDA=ON
+        -DCMAKE_CUDA_ARCHITECTURES="${LLAMA_CPP_CUDA_ARCH:-native}")
+    DIR="$DIR-cuda"
+elif grep -qw amx_int8 /proc/cpuinfo 2>/dev/null && command -v clang >/dev/null &&
     command -v clang++ >/dev/null; then
     COMPILER=(-DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++)
     DIR="$DIR-clang"
@@ -77,6 +99,7 @@ command -v cmake >/dev/null || need+=(cmake)
 command -v c++ >/dev/null || need+=(g++)
 command -v cc >/dev/null || need+=(gcc)
 command -v make >/dev/null || need+=(make)
+((CUDA)) && ! command -v nvcc >/dev/null && need+=(nvidia-cuda-toolkit)
 command -v python3 >/dev/null || need+=(python3)
 command -v python3 >/dev/null && ! python3 -m pip --version >/dev/null 2>&1 && need+=(python3-pip)
 if ((${#need[@]})); then
@@ -127,8 +150,7 @@ if ! {
     cmake -S "$src" -B "$WORK/build" "${COMPILER[@]}" \
         -DCMAKE_BUILD_TYPE=Release \
         -DBUILD_SHARED_LIBS=OFF \
-        -DGGML_NATIVE=ON \
-        -DGGML_CUDA=OFF \
+        "${BACKEND[@]}" \
         -DLLAMA_OPENSSL=OFF \
         -DLLAMA_BUILD_TESTS=OFF \
         -DLLAMA_BUILD_EXAMPLES=OFF \

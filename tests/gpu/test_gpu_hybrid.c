@@ -17,8 +17,11 @@
  * head, and "more layers than the model has" (99, meaning all) run on the
  * GPU. Every configuration decodes a 24-token prompt, as one batch (cuBLAS on
  * the GPU) or in batches of 5, and 12 greedy tokens one at a time; it must give the baseline's
- * greedy tokens and prompt logits within max |diff| / max |cpu| <= 1e-2 (quantized models: the RMS
- * relative difference, see test_gpu_layers.c for why the maximum is looser there). Also: gpu_output
+ * greedy tokens and prompt logits within max |diff| / max |cpu| <= 1e-2. Quantized models are
+ * measured against the numpy reference instead, since the CPU quantizes activations to Q8 and
+ * the GPU does not (2e-2 RMS apart on qwen3 Q4_K_M): every run must be no further from it than
+ * the CPU alone (RMS relative difference, plus 2e-3), and a run wholly on the GPU within 2e-3
+ * of it. Also: gpu_output
  * without GPU layers and negative counts are refused, and (with the stand-in, whose memory a test
  * can limit) too many layers for the GPU's memory fail with the number that fits.
  *
@@ -35,7 +38,7 @@
 #define N_GREEDY 12
 #define NV       300
 
-static float base[2][N_PROMPT * NV], got[N_PROMPT * NV];
+static float base[2][N_PROMPT * NV], got[N_PROMPT * NV], ref[N_PROMPT * NV];
 static bool stand_in; /* NTP_GPU_STAND_IN=cpu: a CPU device plays the GPU */
 
 struct config {
@@ -97,6 +100,21 @@ static void check_model(const struct ntp_gen_params *p, const char *name, bool q
     for (int b = 0; b < 2; b++)
         CHECK(run(path, (struct config){0, false, batches[b], false, 0}, toks, base[b],
                   g_base[b]) == 0);
+    /*
+     * Quantized on a real GPU: the numpy reference (float activations, as the
+     * GPU multiplies; F16 cache as the context keeps) measures each run.
+     */
+    const bool by_ref = quantized && !stand_in;
+    double base_err[2] = {0, 0};
+    int32_t g_ref[1];
+    if (by_ref) {
+        CHECK(fwd_reference(path, toks, N_PROMPT, "f16", 0, ref, N_PROMPT * NV, g_ref) == 0);
+        for (int b = 0; b < 2; b++) {
+            base_err[b] = sqrt(gpu_nmse(base[b], ref, N_PROMPT * NV));
+            printf("%s: CPU alone, batch %d, vs the reference: rms %.2e\n", name, (int)batches[b],
+                   base_err[b]);
+        }
+    }
     const int32_t L = (int32_t)p->n_layer;
     const bool cm = cpu_moe;
     const struct config cfgs[] = {
@@ -118,7 +136,16 @@ static void check_model(const struct ntp_gen_params *p, const char *name, bool q
         const double mx = fwd_rel_err(got, base[b], N_PROMPT * NV);
         const double rms = sqrt(gpu_nmse(got, base[b], N_PROMPT * NV));
         printf("  logits vs CPU: max %.2e rms %.2e\n", mx, rms);
-        CHECK(stand_in ? mx <= 1e-5 : (quantized ? rms : mx) <= 1e-2);
+        if (by_ref) {
+            /* No further from the reference than the CPU alone; on the GPU alone, at it. */
+            const bool all_gpu = cfgs[i].ngl >= L && cfgs[i].gpu_output && !cfgs[i].cpu_moe;
+            const double err = sqrt(gpu_nmse(got, ref, N_PROMPT * NV));
+            const double bound = all_gpu ? 2e-3 : base_err[b] + 2e-3;
+            printf("  logits vs the reference: rms %.2e (bound %.2e)\n", err, bound);
+            CHECK(err <= bound);
+        } else {
+            CHECK(stand_in ? mx <= 1e-5 : mx <= 1e-2);
+        }
         const bool same = memcmp(g, g_base[b], sizeof g) == 0;
         for (int k = 0; k < N_GREEDY && !same; k++)
             fprintf(stderr, "  greedy %d: gpu %d cpu %d\n", k, (int)g[k], (int)g_base[b][k]);

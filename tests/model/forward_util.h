@@ -124,10 +124,13 @@ static inline int fwd_reference(const char *model, const int32_t *toks, int n, c
         snprintf(tokstr + strlen(tokstr), sizeof tokstr - strlen(tokstr), "%s%d", i ? " " : "",
                  (int)toks[i]);
     snprintf(out, sizeof out, "%s/ref.bin", fwd_tmpdir);
+    /* NTP_REF_PYTHON: another interpreter with numpy (a GPU machine's, say). */
+    const char *py = getenv("NTP_REF_PYTHON");
     snprintf(cmd, sizeof cmd,
-             "/usr/bin/python3 %s/tests/reference/forward.py '%s' --tokens '%s' --all-logits "
+             "%s %s/tests/reference/forward.py '%s' --tokens '%s' --all-logits "
              "--logits-out '%s' --kv %s --greedy %d",
-             NTP_SOURCE_ROOT, model, tokstr, out, kv, n_greedy);
+             py && *py ? py : "/usr/bin/python3", NTP_SOURCE_ROOT, model, tokstr, out, kv,
+             n_greedy);
     FILE *f = popen(cmd, "r");
     if (f == NULL)
         return -1;

@@ -36,9 +36,11 @@ static void cublas_load(void)
         *(void **)&ntp__cublas.create = dlsym(lib, "cublasCreate_v2");
         *(void **)&ntp__cublas.destroy = dlsym(lib, "cublasDestroy_v2");
         *(void **)&ntp__cublas.sgemm = dlsym(lib, "cublasSgemm_v2");
+        *(void **)&ntp__cublas.gemm_ex = dlsym(lib, "cublasGemmEx");
         missing = !ntp__cublas.create    ? "cublasCreate_v2"
                   : !ntp__cublas.destroy ? "cublasDestroy_v2"
                   : !ntp__cublas.sgemm   ? "cublasSgemm_v2"
+                  : !ntp__cublas.gemm_ex ? "cublasGemmEx"
                                          : NULL;
     }
     if (lib == NULL || missing) {
@@ -240,6 +242,11 @@ static ntp_status resolve(struct ntp_device *d, const struct ntp_dev_tensor *t, 
 {
     struct cuda_device *c = cu_of(d);
     *out = *t;
+    if (t->data != NULL && t->layout != NTP_PACK_NONE)
+        return ntp__error(NTP_E_INTERNAL,
+                          "%s: %s is in a CPU device's packed layout, which the CUDA kernels "
+                          "do not read",
+                          d->desc, what);
     if (t->data == NULL || ntp__cu_type_native(t->type))
         return NTP_OK;
     for (int i = 0; i < c->n_conv; i++)
@@ -299,9 +306,9 @@ static void cu_state_free(struct ntp_device *d, struct ntp_dev_state *ds)
     struct cuda_state *s = (struct cuda_state *)ds;
     if (s == NULL)
         return;
-    void *bufs[] = {s->k_cache, s->v_cache, s->x,     s->xn,     s->q,
-                    s->kx,      s->vx,      s->att,   s->part,   s->gate,
-                    s->up,      s->rope_cs, s->wtile, s->logits, s->tok_dev};
+    void *bufs[] = {s->k_cache, s->v_cache, s->x,       s->xn,   s->q,        s->kx,
+                    s->vx,      s->att,     s->part,    s->gate, s->up,       s->rope_cs,
+                    s->wtile,   s->logits,  s->tok_dev, s->xh,   s->attn_part};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         cu_buffer_free(d, bufs[i]);
     free(s->cs_host);
@@ -361,9 +368,15 @@ static ntp_status alloc_buffers(struct ntp_device *d, struct cuda_state *s)
     st_alloc(d, nb * (size_t)s->nff * fl, &s->up, &st);
     st_alloc(d, (size_t)s->rope_tables * nb * (size_t)s->n_rot * fl, &s->rope_cs, &st);
     st_alloc(d, 2 * nb * sizeof(int32_t), &s->tok_dev, &st);
+    /* Two blocks per multiprocessor; fewer (heads x tokens) split their positions. */
+    s->attn_blocks = 2 * (int64_t)cu_of(d)->n_sm;
+    st_alloc(d, (size_t)(2 * s->attn_blocks * (s->hdv + 2)) * fl, &s->attn_part, &st);
     if (p->n_batch > NTP_CU_MATVEC_MAX_TOK) {
         s->wtile_floats = wtile_size(s);
         st_alloc(d, (size_t)s->wtile_floats * fl, &s->wtile, &st);
+        int64_t k = s->n_embd > s->nh * s->hdv ? s->n_embd : s->nh * s->hdv;
+        k = s->nff > k ? s->nff : k;
+        st_alloc(d, nb * (size_t)k * 2, &s->xh, &st);
     }
     const int64_t nv = p->shard->n_vocab;
     if (nv > 0 && s->wg[NTP_T_OUTPUT].data) {
@@ -533,6 +546,7 @@ ntp_status ntp__cuda_device_new(const struct ntp_cuda_device_params *p, struct n
         cu_destroy(d);
         return s;
     }
+    c->n_sm = prop.multiProcessorCount > 0 ? prop.multiProcessorCount : 1;
     snprintf(d->desc, sizeof d->desc, "cuda%d %.32s, %.1f GiB, sm_%d%d", c->ordinal, prop.name,
              (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0), prop.major, prop.minor);
     *out = d;

@@ -96,5 +96,11 @@ size_t ntp__cuda_test_block_bytes(enum ntp_type t);
  * in the build or for a type the kernels do not read.
  */
 ntp_status ntp__cuda_test_dequant_host(enum ntp_type t, const void *row, int64_t k, float *out);
+/*
+ * dot(row, x) of k elements of native type t as the matrix-vector kernel's
+ * lanes compute and sum it, run on the host; needs no GPU. Errors as above.
+ */
+ntp_status ntp__cuda_test_dot_host(enum ntp_type t, const void *row, int64_t k, const float *x,
+                                   float *out);
 
 #endif /* NTP_BACKEND_CUDA_DEVICE_H */

@@ -20,6 +20,7 @@ struct cuda_conv {
 
 struct cuda_device {
     int ordinal;            /* CUDA device index */
+    int n_sm;               /* its multiprocessors */
     cublasHandle_t blas;    /* cuBLAS handle bound to the device (owner) */
     struct cuda_conv *conv; /* [n_conv] F16 copies of non-native weights (owner) */
     int n_conv, cap_conv;
@@ -62,7 +63,10 @@ struct cuda_state {
     int64_t rope_tables; /* 2 when the model has sliding-window layers, else 1 */
     float *wtile;        /* [wtile_floats] dequantized weight rows for cuBLAS, or NULL */
     int64_t wtile_floats;
-    float *logits; /* [logit_rows][shard n_vocab] output head results, or NULL */
+    void *xh;            /* [n_batch][widest k] binary16 activations for cuBLAS, or NULL */
+    float *attn_part;    /* [2 * attn_blocks][hdv + 2] the attention splits' partial results */
+    int64_t attn_blocks; /* attention blocks that fill the GPU: split positions below that */
+    float *logits;       /* [logit_rows][shard n_vocab] output head results, or NULL */
     int64_t logit_rows;
 };
 
@@ -82,6 +86,7 @@ struct ntp_cublas {
     __typeof__(cublasCreate_v2) *create;
     __typeof__(cublasDestroy_v2) *destroy;
     __typeof__(cublasSgemm_v2) *sgemm;
+    __typeof__(cublasGemmEx) *gemm_ex;
 };
 extern struct ntp_cublas ntp__cublas;
 /* Loads cuBLAS once (thread-safe); NTP_E_DEVICE naming the library and dlerror's words. */
@@ -106,9 +111,16 @@ struct cuda_mm {
     int64_t ldy;
     float *wtile;         /* scratch for the cuBLAS path (NULL: matvec kernel only) */
     int64_t wtile_floats; /* its size; at least w->ne[0] when not NULL */
+    void *xh;             /* with wtile: n_tok * w->ne[0] binary16 of scratch */
 };
 
-/* Matrix-vector kernels for up to NTP_CU_MATVEC_MAX_TOK tokens, cuBLAS tiles above. */
+/*
+ * Matrix-vector kernels for up to NTP_CU_MATVEC_MAX_TOK tokens, cuBLAS tiles
+ * above: float weights (F32, F16) in single precision; quantized ones
+ * dequantized to binary16 and multiplied with binary16 activations on the
+ * tensor cores, summing in float (their quantization error is some 30 times
+ * binary16's rounding).
+ */
 ntp_status ntp__cuda_mm(struct cuda_device *c, const struct cuda_mm *a);
 
 #endif /* NTP_BACKEND_CUDA_INT_H */

@@ -20,7 +20,6 @@
 namespace
 {
 
-constexpr int kUnit = 32;     /* elements one thread dequantizes at a time */
 constexpr int kThreads = 128; /* threads per block of the row kernels (4 warps) */
 constexpr int kWarps = kThreads / 32;
 constexpr int kMaxTok = NTP_CU_MATVEC_MAX_TOK;
@@ -38,46 +37,47 @@ static_assert(kQ6_KBytes == 128 + 64 + 16 + 2, "Q6_K layout");
 /*
  * The dequantizers are __host__ __device__: the same code also runs on the
  * host (ntp__cu_dequant_row_host) so that tests check its index arithmetic
- * against the reference on machines without a GPU.
+ * against the reference on machines without a GPU. Each gives one element:
+ * the kernels put consecutive elements on consecutive lanes, so that a
+ * warp's loads of weights and activations are contiguous, and a lane keeps
+ * nothing in arrays (which would go to local memory).
  */
-#define NTP_HD __host__ __device__
+#define NTP_HD __host__ __device__ __forceinline__
 
 /* A binary16 stored at p (2-byte aligned in every block format) as float. */
-NTP_HD inline float ld_f16(const uint8_t *p)
+NTP_HD float ld_f16(const uint8_t *p)
 {
     __half_raw r;
     r.x = *reinterpret_cast<const unsigned short *>(p);
     return __half2float(__half(r));
 }
 
-/* Q4_0 block b: x[j] = (q[j] - 8) * d; element j < 16 is the low nibble of qs[j]. */
-NTP_HD void dq_q4_0(const uint8_t *row, int64_t b, float *out)
+/* Q4_0: x[j] = (q[j] - 8) * d; element j < 16 is the low nibble of qs[j], j >= 16 the high one. */
+NTP_HD float dq_q4_0(const uint8_t *row, int64_t e)
 {
-    const uint8_t *blk = row + b * kQ4_0Bytes;
-    const float d = ld_f16(blk);
-    const uint8_t *qs = blk + 2;
-    for (int j = 0; j < 16; j++) {
-        out[j] = (float)((int)(qs[j] & 15) - 8) * d;
-        out[j + 16] = (float)((int)(qs[j] >> 4) - 8) * d;
-    }
+    const uint8_t *blk = row + e / 32 * kQ4_0Bytes;
+    const int j = (int)(e % 32);
+    const int q = (blk[2 + j % 16] >> (j / 16 * 4)) & 15;
+    return (float)(q - 8) * ld_f16(blk);
 }
 
-/* Q8_0 block b: x[j] = qs[j] * d. */
-NTP_HD void dq_q8_0(const uint8_t *row, int64_t b, float *out)
+/* Q8_0: x[j] = qs[j] * d. */
+NTP_HD float dq_q8_0(const uint8_t *row, int64_t e)
 {
-    const uint8_t *blk = row + b * kQ8_0Bytes;
-    const float d = ld_f16(blk);
-    const int8_t *qs = reinterpret_cast<const int8_t *>(blk + 2);
-    for (int j = 0; j < 32; j++)
-        out[j] = (float)qs[j] * d;
+    const uint8_t *blk = row + e / 32 * kQ8_0Bytes;
+    return (float)reinterpret_cast<const int8_t *>(blk + 2)[e % 32] * ld_f16(blk);
 }
 
-/* Q4_K sub-block s (0..7) of super-block b: x = d * sc * q - dmin * mn. */
-NTP_HD void dq_q4_k(const uint8_t *row, int64_t b, int s, float *out)
+/*
+ * Q4_K: sub-block s (32 elements) of a super-block has a 6-bit scale and
+ * min; x = d * scale * q - dmin * min, q from chunk s / 2 of qs (low nibbles
+ * for even s, high for odd).
+ */
+NTP_HD float dq_q4_k(const uint8_t *row, int64_t e)
 {
-    const uint8_t *blk = row + b * kQ4_KBytes;
-    const float d = ld_f16(blk), dmin = ld_f16(blk + 2);
-    const uint8_t *sc = blk + 4, *qs = blk + 16;
+    const uint8_t *blk = row + e / 256 * kQ4_KBytes;
+    const int i = (int)(e % 256), s = i / 32, l = i % 32;
+    const uint8_t *sc = blk + 4;
     int scale, mn;
     if (s < 4) {
         scale = sc[s] & 63;
@@ -86,67 +86,182 @@ NTP_HD void dq_q4_k(const uint8_t *row, int64_t b, int s, float *out)
         scale = (sc[s + 4] & 15) | ((sc[s - 4] >> 6) << 4);
         mn = (sc[s + 4] >> 4) | ((sc[s] >> 6) << 4);
     }
-    const float d1 = d * (float)scale, m1 = dmin * (float)mn;
-    const uint8_t *q = qs + 32 * (s / 2); /* chunk s/2: low nibbles for even s, high for odd */
-    const int shift = (s & 1) ? 4 : 0;
-    for (int l = 0; l < 32; l++)
-        out[l] = d1 * (float)((q[l] >> shift) & 15) - m1;
+    const int q = (blk[16 + 32 * (s / 2) + l] >> (4 * (s & 1))) & 15;
+    return ld_f16(blk) * (float)scale * (float)q - ld_f16(blk + 2) * (float)mn;
 }
 
 /*
- * Q6_K elements 32j .. 32j+31 of super-block b (j = 0..7): half h = j / 4,
- * group g = j % 4; low 4 bits from ql, high 2 bits from qh, scale per 16.
+ * Q6_K: elements 32j .. 32j+31 (j = 0..7) are half h = j / 4, group g = j %
+ * 4; low 4 bits from ql, high 2 bits from qh, a signed scale per 16.
  */
-NTP_HD void dq_q6_k(const uint8_t *row, int64_t b, int j, float *out)
+NTP_HD float dq_q6_k(const uint8_t *row, int64_t e)
 {
-    const uint8_t *blk = row + b * kQ6_KBytes;
-    const uint8_t *ql = blk, *qh = blk + 128;
-    const int8_t *sc = reinterpret_cast<const int8_t *>(blk + 192);
-    const float d = ld_f16(blk + 208);
-    const int h = j / 4, g = j % 4;
-    const uint8_t *lo = ql + 64 * h + ((g & 1) ? 32 : 0);
-    const int lo_shift = (g >= 2) ? 4 : 0;
-    const uint8_t *hi = qh + 32 * h;
-    for (int l = 0; l < 32; l++) {
-        const int q = ((lo[l] >> lo_shift) & 15) | (((hi[l] >> (2 * g)) & 3) << 4);
-        out[l] = d * (float)sc[8 * h + 2 * g + l / 16] * (float)(q - 32);
-    }
+    const uint8_t *blk = row + e / 256 * kQ6_KBytes;
+    const int i = (int)(e % 256), j = i / 32, l = i % 32, h = j / 4, g = j % 4;
+    const uint8_t lo = blk[64 * h + (g & 1) * 32 + l], hi = blk[128 + 32 * h + l];
+    const int q = ((lo >> (g / 2 * 4)) & 15) | (((hi >> (2 * g)) & 3) << 4);
+    const int8_t sc = reinterpret_cast<const int8_t *>(blk + 192)[8 * h + 2 * g + l / 16];
+    return ld_f16(blk + 208) * (float)sc * (float)(q - 32);
 }
 
-/*
- * Unit u (elements 32u .. 32u+31) of a row of k elements as floats; returns
- * how many of the 32 exist (fewer only at the end of a float row).
- */
-NTP_HD int dq_unit(int type, const uint8_t *row, int64_t u, int64_t k, float *out)
+/* Element e of a row of native type TYPE. */
+template <int TYPE> NTP_HD float dq(const uint8_t *row, int64_t e)
 {
-    switch (type) {
+    switch (TYPE) {
     case NTP_TYPE_Q4_0:
-        dq_q4_0(row, u, out);
-        return kUnit;
+        return dq_q4_0(row, e);
     case NTP_TYPE_Q8_0:
-        dq_q8_0(row, u, out);
-        return kUnit;
+        return dq_q8_0(row, e);
     case NTP_TYPE_Q4_K:
-        dq_q4_k(row, u / 8, (int)(u % 8), out);
-        return kUnit;
+        return dq_q4_k(row, e);
     case NTP_TYPE_Q6_K:
-        dq_q6_k(row, u / 8, (int)(u % 8), out);
-        return kUnit;
+        return dq_q6_k(row, e);
+    case NTP_TYPE_F16:
+        return ld_f16(row + 2 * e);
+    default: /* F32 */
+        return reinterpret_cast<const float *>(row)[e];
+    }
+}
+
+/* Calls f.template operator()<TYPE>() for a native type t; false for any other. */
+template <class F> bool with_type(int t, F &&f)
+{
+    switch (t) {
+    case NTP_TYPE_Q4_0:
+        f.template operator()<NTP_TYPE_Q4_0>();
+        return true;
+    case NTP_TYPE_Q8_0:
+        f.template operator()<NTP_TYPE_Q8_0>();
+        return true;
+    case NTP_TYPE_Q4_K:
+        f.template operator()<NTP_TYPE_Q4_K>();
+        return true;
+    case NTP_TYPE_Q6_K:
+        f.template operator()<NTP_TYPE_Q6_K>();
+        return true;
+    case NTP_TYPE_F16:
+        f.template operator()<NTP_TYPE_F16>();
+        return true;
+    case NTP_TYPE_F32:
+        f.template operator()<NTP_TYPE_F32>();
+        return true;
     default:
-        break;
+        return false;
     }
-    const int64_t e0 = u * kUnit;
-    const int n = (int)(k - e0 < kUnit ? k - e0 : kUnit);
-    if (type == NTP_TYPE_F16) {
-        const uint8_t *p = row + e0 * 2;
-        for (int i = 0; i < n; i++)
-            out[i] = ld_f16(p + 2 * i);
-    } else { /* F32 */
-        const float *p = reinterpret_cast<const float *>(row) + e0;
-        for (int i = 0; i < n; i++)
-            out[i] = p[i];
+}
+
+/*
+ * The matrix-vector kernel's share of one lane: each step of a row is 256
+ * elements, of which lane l takes 8, as two runs of 4 consecutive ones
+ * (e0 .. e0+3 and e1 .. e1+3, from the step's start) chosen so that the
+ * lane's weight bytes are adjacent and each scale it needs is decoded once:
+ *   Q4_0: block l/4 of the step's 8, bytes 4m .. 4m+3 (m = l%4): low nibbles
+ *         are elements 4m.., high ones 16+4m..;
+ *   Q8_0: block l/4, elements 8m .. 8m+7;
+ *   Q4_K: chunk c = l/8 of 64, bytes 4m .. 4m+3 of its 32 (m = l%8): low
+ *         nibbles are sub-block 2c, high ones sub-block 2c+1;
+ *   Q6_K: half h = l/16, ql bytes 32p + 4m .. (p = l/8%2, m = l%8): low
+ *         nibbles are group p, high ones group p+2, with qh's bits;
+ *   F16, F32: elements 8l .. 8l+7.
+ * w gets the 8 weights; false when the lane's elements are past the row
+ * (Q4_0 and Q8_0 rows end at any block; float rows anywhere, their weights
+ * past k are 0 and the caller must not read x there).
+ */
+template <int TYPE>
+NTP_HD bool lane_weights(const uint8_t *row, int64_t k, int64_t base, int l, float w[8],
+                         int64_t *e0, int64_t *e1)
+{
+    switch (TYPE) {
+    case NTP_TYPE_Q4_0: {
+        const int m = l % 4;
+        *e0 = base + 32 * (l / 4) + 4 * m;
+        *e1 = *e0 + 16;
+        if (*e0 >= k)
+            return false;
+        const uint8_t *blk = row + *e0 / 32 * kQ4_0Bytes;
+        const float d = ld_f16(blk);
+        for (int i = 0; i < 4; i++) {
+            const int q = blk[2 + 4 * m + i];
+            w[i] = (float)((q & 15) - 8) * d;
+            w[4 + i] = (float)((q >> 4) - 8) * d;
+        }
+        return true;
     }
-    return n;
+    case NTP_TYPE_Q8_0: {
+        *e0 = base + 32 * (l / 4) + 8 * (l % 4);
+        *e1 = *e0 + 4;
+        if (*e0 >= k)
+            return false;
+        const uint8_t *blk = row + *e0 / 32 * kQ8_0Bytes;
+        const float d = ld_f16(blk);
+        const int8_t *q = reinterpret_cast<const int8_t *>(blk + 2) + 8 * (l % 4);
+        for (int i = 0; i < 8; i++)
+            w[i] = (float)q[i] * d;
+        return true;
+    }
+    case NTP_TYPE_Q4_K: {
+        const int c = l / 8, m = l % 8;
+        *e0 = base + 64 * c + 4 * m;
+        *e1 = *e0 + 32;
+        const uint8_t *blk = row + base / 256 * kQ4_KBytes, *sc = blk + 4;
+        const float d = ld_f16(blk), dmin = ld_f16(blk + 2);
+        float scale[2], mn[2];
+        for (int h = 0; h < 2; h++) {
+            const int sb = 2 * c + h;
+            if (sb < 4) {
+                scale[h] = d * (float)(sc[sb] & 63);
+                mn[h] = dmin * (float)(sc[sb + 4] & 63);
+            } else {
+                scale[h] = d * (float)((sc[sb + 4] & 15) | ((sc[sb - 4] >> 6) << 4));
+                mn[h] = dmin * (float)((sc[sb + 4] >> 4) | ((sc[sb] >> 6) << 4));
+            }
+        }
+        for (int i = 0; i < 4; i++) {
+            const int q = blk[16 + 32 * c + 4 * m + i];
+            w[i] = scale[0] * (float)(q & 15) - mn[0];
+            w[4 + i] = scale[1] * (float)(q >> 4) - mn[1];
+        }
+        return true;
+    }
+    case NTP_TYPE_Q6_K: {
+        const int h = l / 16, p = l / 8 % 2, m = l % 8;
+        *e0 = base + 128 * h + 32 * p + 4 * m;
+        *e1 = *e0 + 64;
+        const uint8_t *blk = row + base / 256 * kQ6_KBytes;
+        const int8_t *sc = reinterpret_cast<const int8_t *>(blk + 192) + 8 * h + 2 * p + m / 4;
+        const float d = ld_f16(blk + 208), s0 = d * (float)sc[0], s1 = d * (float)sc[4];
+        for (int i = 0; i < 4; i++) {
+            const int lo = blk[64 * h + 32 * p + 4 * m + i], hi = blk[128 + 32 * h + 4 * m + i];
+            w[i] = s0 * (float)(((lo & 15) | (((hi >> (2 * p)) & 3) << 4)) - 32);
+            w[4 + i] = s1 * (float)(((lo >> 4) | (((hi >> (2 * p + 4)) & 3) << 4)) - 32);
+        }
+        return true;
+    }
+    default: /* F16, F32 */
+        *e0 = base + 8 * l;
+        *e1 = *e0 + 4;
+        for (int i = 0; i < 8; i++) {
+            const int64_t e = *e0 + i;
+            w[i] = e < k ? dq<TYPE>(row, e) : 0.0f;
+        }
+        return *e0 < k;
+    }
+}
+
+/* x[e0 + i] * w[i] + x[e1 + i] * w[4 + i] summed over i < 4, x's elements past k skipped. */
+template <int TYPE>
+NTP_HD float lane_dot(const float *x, int64_t k, int64_t e0, int64_t e1, const float w[8])
+{
+    float s = 0.0f;
+    for (int i = 0; i < 4; i++) {
+        if (TYPE == NTP_TYPE_F32 || TYPE == NTP_TYPE_F16) {
+            s += e0 + i < k ? w[i] * x[e0 + i] : 0.0f;
+            s += e1 + i < k ? w[4 + i] * x[e1 + i] : 0.0f;
+        } else {
+            s += w[i] * x[e0 + i] + w[4 + i] * x[e1 + i];
+        }
+    }
+    return s;
 }
 
 __device__ __forceinline__ float warp_sum(float v)
@@ -156,7 +271,7 @@ __device__ __forceinline__ float warp_sum(float v)
     return v;
 }
 
-/* Sum of v over the block (kThreads threads); every thread gets the result. */
+/* Sum of v over the block (up to 32 warps, red holding one float each); every thread gets it. */
 __device__ float block_sum(float v, float *red)
 {
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
@@ -166,70 +281,119 @@ __device__ float block_sum(float v, float *red)
         red[warp] = v;
     __syncthreads();
     float s = 0;
-    for (int w = 0; w < kWarps; w++)
+    for (unsigned w = 0; w < blockDim.x / 32; w++)
         s += red[w];
     return s;
 }
 
 /* ------------------------------------------------------------- matvec */
 
-__global__ void k_matvec(int type, const uint8_t *w, size_t w_stride, int64_t k, const float *x,
-                         int64_t ldx, int n_tok, float *y, int64_t ldy)
+/*
+ * One warp per row, 256 elements a step, 8 per lane (lane_weights), so that
+ * the warp reads each step's weight bytes and x contiguously; a sum per
+ * token in registers, added over the warp with shuffles at the end.
+ */
+template <int TYPE>
+__global__ void __launch_bounds__(kThreads)
+    k_matvec(const uint8_t *__restrict__ w, size_t w_stride, int64_t k, int64_t n_rows,
+             const float *__restrict__ x, int64_t ldx, int n_tok, float *__restrict__ y,
+             int64_t ldy)
 {
-    __shared__ float red[kWarps];
-    const int64_t r = blockIdx.x;
+    const int lane = threadIdx.x % 32;
+    const int64_t r = (int64_t)blockIdx.x * kWarps + threadIdx.x / 32;
+    if (r >= n_rows)
+        return;
     const uint8_t *row = w + (size_t)r * w_stride;
-    const int64_t n_units = (k + kUnit - 1) / kUnit;
     float acc[kMaxTok];
+#pragma unroll
     for (int t = 0; t < kMaxTok; t++)
         acc[t] = 0.0f;
-    float wv[kUnit];
-    for (int64_t u = threadIdx.x; u < n_units; u += kThreads) {
-        const int n = dq_unit(type, row, u, k, wv);
-        for (int t = 0; t < n_tok; t++) {
-            const float *xr = x + t * ldx + u * kUnit;
-            float s = 0.0f;
-            for (int i = 0; i < n; i++)
-                s += wv[i] * xr[i];
-            acc[t] += s;
-        }
+#pragma unroll 4
+    for (int64_t base = 0; base < k; base += 256) {
+        float wv[8];
+        int64_t e0, e1;
+        if (!lane_weights<TYPE>(row, k, base, lane, wv, &e0, &e1))
+            continue;
+#pragma unroll
+        for (int t = 0; t < kMaxTok; t++)
+            if (t < n_tok)
+                acc[t] += lane_dot<TYPE>(x + t * ldx, k, e0, e1, wv);
     }
-    for (int t = 0; t < n_tok; t++) {
-        const float s = block_sum(acc[t], red);
-        if (threadIdx.x == 0)
-            y[t * ldy + r] = s;
+#pragma unroll
+    for (int t = 0; t < kMaxTok; t++) {
+        if (t < n_tok) {
+            const float s = warp_sum(acc[t]);
+            if (lane == 0)
+                y[t * ldy + r] = s;
+        }
     }
 }
 
-/* One thread per (row, unit): rows [r0, r0 + n) into dst, k floats per row. */
-__global__ void k_dequant_f32(int type, const uint8_t *w, size_t w_stride, int64_t k, int64_t r0,
-                              int64_t n, float *dst)
+__device__ __forceinline__ void store(float *p, float v)
 {
-    const int64_t n_units = (k + kUnit - 1) / kUnit;
+    *p = v;
+}
+
+__device__ __forceinline__ void store(__half *p, float v)
+{
+    *p = __float2half_rn(v);
+}
+
+/*
+ * Rows [r0, r0 + n) into dst, k values (float or binary16) per row: a
+ * thread per lane share of a 256-element step (lane_weights), so that each
+ * scale is decoded once per 8 elements.
+ */
+template <int TYPE, class T>
+__global__ void k_dequant(const uint8_t *__restrict__ w, size_t w_stride, int64_t k, int64_t r0,
+                          int64_t n, T *__restrict__ dst)
+{
+    const int64_t steps = (k + 255) / 256;
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n * n_units)
+    if (i >= n * steps * 32)
         return;
-    const int64_t r = i / n_units, u = i % n_units;
-    float wv[kUnit];
-    const int cnt = dq_unit(type, w + (size_t)(r0 + r) * w_stride, u, k, wv);
-    float *out = dst + r * k + u * kUnit;
-    for (int j = 0; j < cnt; j++)
-        out[j] = wv[j];
+    const int64_t r = i / (steps * 32), base = i / 32 % steps * 256;
+    float wv[8];
+    int64_t e0, e1;
+    if (!lane_weights<TYPE>(w + (size_t)(r0 + r) * w_stride, k, base, (int)(i % 32), wv, &e0, &e1))
+        return;
+    T *out = dst + r * k;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        if (e0 + j < k)
+            store(out + e0 + j, wv[j]);
+        if (e1 + j < k)
+            store(out + e1 + j, wv[4 + j]);
+    }
+}
+
+/* n_tok rows of k floats (ldx apart) as packed binary16 rows. */
+__global__ void k_to_f16(__half *__restrict__ dst, const float *__restrict__ x, int64_t ldx,
+                         int64_t k, int64_t n)
+{
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n)
+        dst[i] = __float2half_rn(x[i / k * ldx + i % k]);
 }
 
 /* ------------------------------------------------------- element-wise */
 
-__global__ void k_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps)
+/* Most threads of an RMSNorm block: a hidden state's row in few passes. */
+constexpr int kNormThreads = 512;
+
+/* Block per row, blockDim.x threads (a multiple of 32, at most kNormThreads). */
+__global__ void __launch_bounds__(kNormThreads)
+    k_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps)
 {
-    __shared__ float red[kWarps];
+    __shared__ float red[kNormThreads / 32];
     const float *xr = x + blockIdx.x * n;
     float *yr = y + blockIdx.x * n;
     float ss = 0.0f;
-    for (int64_t i = threadIdx.x; i < n; i += kThreads)
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
         ss += xr[i] * xr[i];
     ss = block_sum(ss, red);
     const float scale = rsqrtf(ss / (float)n + eps);
-    for (int64_t i = threadIdx.x; i < n; i += kThreads)
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
         yr[i] = w ? xr[i] * scale * w[i] : xr[i] * scale;
 }
 
@@ -301,56 +465,95 @@ __device__ __forceinline__ float kv_at(const void *c, bool f16, int64_t i)
     return f16 ? __half2float(static_cast<const __half *>(c)[i]) : static_cast<const float *>(c)[i];
 }
 
-constexpr int kHdPerLane = NTP_CU_MAX_HEAD_DIM / 32;
+__device__ __forceinline__ float warp_max(float v)
+{
+    for (int off = 16; off > 0; off >>= 1)
+        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
+    return v;
+}
 
 /*
- * Block (h, t): each warp walks positions lo + w, lo + w + kWarps, ... up to
- * the token's own (lo: 0, or the start of its sliding window) keeping an
- * online softmax (running max m, running sum l, weighted values acc; lane
- * owns elements lane + 32 j); the warps' partial results are merged at the
- * end. Scores, sums and weights are float.
+ * Block (h, t): the warps take turns at chunks of 32 consecutive positions
+ * from lo (0, or the start of the token's sliding window) to the token's own.
+ * In a chunk, lane j scores position j (its whole q.k); the warp's online
+ * softmax (running max m, per-lane partial sum l, weighted values acc, lane
+ * owning elements lane + 32 i) then takes the chunk's 32 weights at once,
+ * each value row read by the whole warp. The warps' results are merged at
+ * the end. Scores, sums and weights are float.
  */
-__global__ void k_attention(ntp_cu_attn a)
+template <int NV> /* value elements per lane: hdv <= 32 * NV */
+__global__ void __launch_bounds__(kThreads) k_attention(ntp_cu_attn a)
 {
     __shared__ float sq[NTP_CU_MAX_HEAD_DIM];
     __shared__ float sm[kWarps], sl[kWarps];
     __shared__ float sacc[kWarps][NTP_CU_MAX_HEAD_DIM];
-    const int64_t h = blockIdx.x, t = blockIdx.y;
+    const int64_t h = blockIdx.x, t = blockIdx.y, split = blockIdx.z;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    const int64_t last = a.pos[t], start = a.row[t] - last; /* the sequence's row 0 */
-    const int64_t lo = a.window > 0 && last >= a.window ? last - a.window + 1 : 0;
+    const int64_t pos = a.pos[t], start = a.row[t] - pos; /* the sequence's row 0 */
+    const int64_t first = a.window > 0 && pos >= a.window ? pos - a.window + 1 : 0;
+    /* This block's share of the positions first .. pos: whole chunks of 32, split by split. */
+    const int64_t span = ((pos - first + a.n_split) / a.n_split + 31) / 32 * 32;
+    const int64_t lo = first + split * span, last = lo + span - 1 < pos ? lo + span - 1 : pos;
     const int64_t g = (a.head0 + h) / a.group - a.head_kv0;
     const float *q = a.q + (t * a.n_head + h) * a.hdk;
     for (int64_t i = threadIdx.x; i < a.hdk; i += kThreads)
         sq[i] = q[i];
     __syncthreads();
     const int64_t k_ld = a.n_head_kv * a.hdk, v_ld = a.n_head_kv * a.hdv;
-    float m = -INFINITY, l = 0.0f, acc[kHdPerLane];
-    for (int j = 0; j < kHdPerLane; j++)
-        acc[j] = 0.0f;
-    for (int64_t p = lo + warp; p <= last; p += kWarps) {
-        const int64_t kb = (start + p) * k_ld + g * a.hdk, vb = (start + p) * v_ld + g * a.hdv;
-        float d = 0.0f;
-        for (int64_t i = lane; i < a.hdk; i += 32)
-            d += sq[i] * kv_at(a.k, a.f16, kb + i);
-        const float s = warp_sum(d) * a.scale;
-        const float m_new = fmaxf(m, s);
-        const float corr = expf(m - m_new), e = expf(s - m_new);
+    float m = -INFINITY, l = 0.0f, acc[NV];
+#pragma unroll
+    for (int i = 0; i < NV; i++)
+        acc[i] = 0.0f;
+    for (int64_t p0 = lo + 32 * warp; p0 <= last; p0 += 32 * kWarps) {
+        const int64_t p = p0 + lane;
+        float sc = -INFINITY;
+        if (p <= last) {
+            const int64_t kb = (start + p) * k_ld + g * a.hdk;
+            float d = 0.0f;
+            if (a.f16 && a.hdk % 8 == 0) { /* 16-byte loads: the key rows are 16-byte aligned */
+                const uint4 *kr =
+                    reinterpret_cast<const uint4 *>(static_cast<const __half *>(a.k) + kb);
+                for (int64_t i = 0; i < a.hdk / 8; i++) {
+                    const uint4 u = kr[i];
+                    const __half2 *hp = reinterpret_cast<const __half2 *>(&u);
+#pragma unroll
+                    for (int c = 0; c < 4; c++) {
+                        const float2 f = __half22float2(hp[c]);
+                        d += sq[8 * i + 2 * c] * f.x + sq[8 * i + 2 * c + 1] * f.y;
+                    }
+                }
+            } else {
+                for (int64_t i = 0; i < a.hdk; i++)
+                    d += sq[i] * kv_at(a.k, a.f16, kb + i);
+            }
+            sc = d * a.scale;
+        }
+        const float m_new = fmaxf(m, warp_max(sc));
+        const float corr = expf(m - m_new), e = p <= last ? expf(sc - m_new) : 0.0f;
         l = l * corr + e;
-        for (int j = 0; j < kHdPerLane; j++) {
-            const int64_t i = lane + 32 * j;
-            if (i < a.hdv)
-                acc[j] = acc[j] * corr + e * kv_at(a.v, a.f16, vb + i);
+#pragma unroll
+        for (int i = 0; i < NV; i++)
+            acc[i] *= corr;
+        const int n = (int)(last - p0 + 1 < 32 ? last - p0 + 1 : 32);
+        for (int j = 0; j < n; j++) {
+            const float ej = __shfl_sync(0xffffffffu, e, j);
+            const int64_t vb = (start + p0 + j) * v_ld + g * a.hdv;
+#pragma unroll
+            for (int i = 0; i < NV; i++)
+                if (lane + 32 * i < a.hdv)
+                    acc[i] += ej * kv_at(a.v, a.f16, vb + lane + 32 * i);
         }
         m = m_new;
     }
+    l = warp_sum(l);
     if (lane == 0) {
         sm[warp] = m;
         sl[warp] = l;
     }
-    for (int j = 0; j < kHdPerLane; j++)
-        if (lane + 32 * j < a.hdv)
-            sacc[warp][lane + 32 * j] = acc[j];
+#pragma unroll
+    for (int i = 0; i < NV; i++)
+        if (lane + 32 * i < a.hdv)
+            sacc[warp][lane + 32 * i] = acc[i];
     __syncthreads();
     float mx = -INFINITY;
     for (int w = 0; w < kWarps; w++)
@@ -358,12 +561,45 @@ __global__ void k_attention(ntp_cu_attn a)
     float sum = 0.0f;
     for (int w = 0; w < kWarps; w++)
         sum += sm[w] == -INFINITY ? 0.0f : sl[w] * expf(sm[w] - mx);
-    float *out = a.out + (t * a.n_head + h) * a.hdv;
+    /* One split: the output. Several: this split's max, sum and unscaled values (part). */
+    float *out = a.n_split == 1 ? a.out + (t * a.n_head + h) * a.hdv
+                                : a.part + ((t * a.n_head + h) * a.n_split + split) * (a.hdv + 2);
+    if (a.n_split > 1 && threadIdx.x == 0) {
+        out[0] = mx;
+        out[1] = sum;
+    }
     for (int64_t i = threadIdx.x; i < a.hdv; i += kThreads) {
         float o = 0.0f;
         for (int w = 0; w < kWarps; w++)
             if (sm[w] != -INFINITY)
                 o += sacc[w][i] * expf(sm[w] - mx);
+        if (a.n_split == 1)
+            out[i] = o / sum;
+        else
+            out[2 + i] = o;
+    }
+}
+
+/* Block (h, t): the splits' partial results of k_attention merged into the output. */
+__global__ void __launch_bounds__(kThreads) k_attention_merge(ntp_cu_attn a)
+{
+    const int64_t h = blockIdx.x, t = blockIdx.y;
+    const float *part = a.part + (t * a.n_head + h) * a.n_split * (a.hdv + 2);
+    float mx = -INFINITY, sum = 0.0f;
+    for (int64_t s = 0; s < a.n_split; s++)
+        mx = fmaxf(mx, part[s * (a.hdv + 2)]);
+    for (int64_t s = 0; s < a.n_split; s++) {
+        const float m = part[s * (a.hdv + 2)];
+        sum += m == -INFINITY ? 0.0f : part[s * (a.hdv + 2) + 1] * expf(m - mx);
+    }
+    float *out = a.out + (t * a.n_head + h) * a.hdv;
+    for (int64_t i = threadIdx.x; i < a.hdv; i += kThreads) {
+        float o = 0.0f;
+        for (int64_t s = 0; s < a.n_split; s++) {
+            const float m = part[s * (a.hdv + 2)];
+            if (m != -INFINITY)
+                o += part[s * (a.hdv + 2) + 2 + i] * expf(m - mx);
+        }
         out[i] = o / sum;
     }
 }
@@ -385,13 +621,30 @@ extern "C" bool ntp__cu_type_native(enum ntp_type t)
 
 extern "C" void ntp__cu_dequant_row_host(enum ntp_type t, const void *row, int64_t k, float *out)
 {
-    const int64_t n_units = (k + kUnit - 1) / kUnit;
-    float wv[kUnit];
-    for (int64_t u = 0; u < n_units; u++) {
-        const int n = dq_unit((int)t, static_cast<const uint8_t *>(row), u, k, wv);
-        for (int i = 0; i < n; i++)
-            out[u * kUnit + i] = wv[i];
-    }
+    const uint8_t *r = static_cast<const uint8_t *>(row);
+    with_type((int)t, [&]<int TYPE>() {
+        for (int64_t e = 0; e < k; e++)
+            out[e] = dq<TYPE>(r, e);
+    });
+}
+
+extern "C" float ntp__cu_dot_host(enum ntp_type t, const void *row, int64_t k, const float *x)
+{
+    const uint8_t *r = static_cast<const uint8_t *>(row);
+    float sum = 0.0f;
+    with_type((int)t, [&]<int TYPE>() {
+        float acc[32] = {0};
+        for (int64_t base = 0; base < k; base += 256)
+            for (int l = 0; l < 32; l++) {
+                float wv[8];
+                int64_t e0, e1;
+                if (lane_weights<TYPE>(r, k, base, l, wv, &e0, &e1))
+                    acc[l] += lane_dot<TYPE>(x, k, e0, e1, wv);
+            }
+        for (int l = 0; l < 32; l++)
+            sum += acc[l];
+    });
+    return sum;
 }
 
 extern "C" size_t ntp__cu_block_bytes(enum ntp_type t)
@@ -421,22 +674,50 @@ extern "C" cudaError_t ntp__cu_matvec(const struct ntp_cu_mat *w, const float *x
         return cudaErrorInvalidValue;
     if (w->n_rows == 0)
         return cudaSuccess;
-    k_matvec<<<(unsigned)w->n_rows, kThreads, 0, st>>>(
-        (int)w->type, static_cast<const uint8_t *>(w->data), w->row_stride, w->k, x, ldx,
-        (int)n_tok, y, ldy);
+    const uint8_t *wd = static_cast<const uint8_t *>(w->data);
+    with_type((int)w->type, [&]<int TYPE>() {
+        k_matvec<TYPE><<<blocks_for(w->n_rows, kWarps), kThreads, 0, st>>>(
+            wd, w->row_stride, w->k, w->n_rows, x, ldx, (int)n_tok, y, ldy);
+    });
+    return cudaGetLastError();
+}
+
+/* Rows [r0, r0 + n) of w into dst as T. */
+template <class T>
+cudaError_t dequant_rows(const struct ntp_cu_mat *w, int64_t r0, int64_t n, T *dst, cudaStream_t st)
+{
+    if (!ntp__cu_type_native(w->type) || r0 < 0 || r0 + n > w->n_rows)
+        return cudaErrorInvalidValue;
+    const int64_t total = n * ((w->k + 255) / 256) * 32; /* threads: 32 per 256-element step */
+    if (total == 0)
+        return cudaSuccess;
+    const uint8_t *wd = static_cast<const uint8_t *>(w->data);
+    with_type((int)w->type, [&]<int TYPE>() {
+        k_dequant<TYPE, T>
+            <<<blocks_for(total, 256), 256, 0, st>>>(wd, w->row_stride, w->k, r0, n, dst);
+    });
     return cudaGetLastError();
 }
 
 extern "C" cudaError_t ntp__cu_dequant_f32(const struct ntp_cu_mat *w, int64_t r0, int64_t n,
                                            float *dst, cudaStream_t st)
 {
-    if (!ntp__cu_type_native(w->type) || r0 < 0 || r0 + n > w->n_rows)
-        return cudaErrorInvalidValue;
-    const int64_t total = n * ((w->k + kUnit - 1) / kUnit);
-    if (total == 0)
+    return dequant_rows(w, r0, n, dst, st);
+}
+
+extern "C" cudaError_t ntp__cu_dequant_f16(const struct ntp_cu_mat *w, int64_t r0, int64_t n,
+                                           void *dst, cudaStream_t st)
+{
+    return dequant_rows(w, r0, n, static_cast<__half *>(dst), st);
+}
+
+extern "C" cudaError_t ntp__cu_to_f16(void *dst, const float *x, int64_t ldx, int64_t k,
+                                      int64_t n_tok, cudaStream_t st)
+{
+    const int64_t n = k * n_tok;
+    if (n == 0)
         return cudaSuccess;
-    k_dequant_f32<<<blocks_for(total, 256), 256, 0, st>>>(
-        (int)w->type, static_cast<const uint8_t *>(w->data), w->row_stride, w->k, r0, n, dst);
+    k_to_f16<<<blocks_for(n, 256), 256, 0, st>>>(static_cast<__half *>(dst), x, ldx, k, n);
     return cudaGetLastError();
 }
 
@@ -445,7 +726,9 @@ extern "C" cudaError_t ntp__cu_rmsnorm(float *y, const float *x, const float *w,
 {
     if (n_rows == 0)
         return cudaSuccess;
-    k_rmsnorm<<<(unsigned)n_rows, kThreads, 0, st>>>(y, x, w, n, eps);
+    /* Wide rows (hidden states) get the most threads, head-wide ones (q/k norms) fewer. */
+    k_rmsnorm<<<(unsigned)n_rows, n >= kNormThreads ? kNormThreads : kThreads, 0, st>>>(y, x, w, n,
+                                                                                        eps);
     return cudaGetLastError();
 }
 
@@ -512,7 +795,21 @@ extern "C" cudaError_t ntp__cu_attention(const struct ntp_cu_attn *a, cudaStream
         return cudaErrorInvalidValue;
     if (a->n_tok == 0 || a->n_head == 0)
         return cudaSuccess;
-    const dim3 grid((unsigned)a->n_head, (unsigned)a->n_tok);
-    k_attention<<<grid, kThreads, 0, st>>>(*a);
+    if (a->n_split < 1 || a->n_split > NTP_CU_ATTN_MAX_SPLIT || (a->n_split > 1 && !a->part))
+        return cudaErrorInvalidValue;
+    const dim3 grid((unsigned)a->n_head, (unsigned)a->n_tok, (unsigned)a->n_split);
+    static_assert(NTP_CU_MAX_HEAD_DIM == 32 * 8, "the widest instance below");
+    if (a->hdv <= 64)
+        k_attention<2><<<grid, kThreads, 0, st>>>(*a);
+    else if (a->hdv <= 128)
+        k_attention<4><<<grid, kThreads, 0, st>>>(*a);
+    else
+        k_attention<8><<<grid, kThreads, 0, st>>>(*a);
+    if (a->n_split > 1) {
+        const cudaError_t e = cudaGetLastError();
+        if (e != cudaSuccess)
+            return e;
+        k_attention_merge<<<dim3((unsigned)a->n_head, (unsigned)a->n_tok), kThreads, 0, st>>>(*a);
+    }
     return cudaGetLastError();
 }

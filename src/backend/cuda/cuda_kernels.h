@@ -45,13 +45,17 @@ bool ntp__cu_type_native(enum ntp_type t);
 /* A row of k elements of native type t dequantized on the host by the kernels' own code. */
 void ntp__cu_dequant_row_host(enum ntp_type t, const void *row, int64_t k, float *out);
 
+/* dot(row, x) of k elements of native type t, as ntp__cu_matvec's 32 lanes sum it, on the host. */
+float ntp__cu_dot_host(enum ntp_type t, const void *row, int64_t k, const float *x);
+
 /* Bytes per block of a native type as the kernels read it (0 for other types). */
 size_t ntp__cu_block_bytes(enum ntp_type t);
 
 /*
  * y[t * ldy + r] = dot(W row r, x[t * ldx ..]) for r < n_rows, t < n_tok
- * (1 <= n_tok <= NTP_CU_MATVEC_MAX_TOK). One thread block per row: the row
- * is dequantized once in registers and multiplied with every token's row.
+ * (1 <= n_tok <= NTP_CU_MATVEC_MAX_TOK). One warp per row, 256 elements a
+ * step, 8 of them per lane, so that the row and x are read contiguously;
+ * each lane keeps one sum per token.
  */
 cudaError_t ntp__cu_matvec(const struct ntp_cu_mat *w, const float *x, int64_t ldx, int64_t n_tok,
                            float *y, int64_t ldy, cudaStream_t st);
@@ -59,6 +63,14 @@ cudaError_t ntp__cu_matvec(const struct ntp_cu_mat *w, const float *x, int64_t l
 /* Rows [r0, r0 + n) of W as floats into dst ([n][w->k], row-major): the tiles cuBLAS reads. */
 cudaError_t ntp__cu_dequant_f32(const struct ntp_cu_mat *w, int64_t r0, int64_t n, float *dst,
                                 cudaStream_t st);
+
+/* The same as binary16 (rounded to nearest even): the tiles of half-precision products. */
+cudaError_t ntp__cu_dequant_f16(const struct ntp_cu_mat *w, int64_t r0, int64_t n, void *dst,
+                                cudaStream_t st);
+
+/* dst[t * k + i] = x[t * ldx + i] as binary16 (nearest even) for t < n_tok, i < k. */
+cudaError_t ntp__cu_to_f16(void *dst, const float *x, int64_t ldx, int64_t k, int64_t n_tok,
+                           cudaStream_t st);
 
 /* y = x / sqrt(mean(x^2) + eps) * w, for n_rows contiguous rows of n; y may be x. */
 cudaError_t ntp__cu_rmsnorm(float *y, const float *x, const float *w, int64_t n, int64_t n_rows,
@@ -101,27 +113,38 @@ cudaError_t ntp__cu_kv_store(void *cache, bool f16, const float *src, int64_t n_
  * row after that start (every layer, sliding-window ones included).
  */
 struct ntp_cu_attn {
-    const float *q;    /* [n_tok][n_head][hdk] */
-    const void *k;     /* the layer's keys: [n_ctx][n_head_kv][hdk], F16 or F32 */
-    const void *v;     /* the layer's values: [n_ctx][n_head_kv][hdv] */
-    bool f16;          /* cache element type: F16 (true) or F32 */
-    float *out;        /* [n_tok][n_head][hdv] */
+    const float *q;     /* [n_tok][n_head][hdk] */
+    const void *k;      /* the layer's keys: [n_ctx][n_head_kv][hdk], F16 or F32 */
+    const void *v;      /* the layer's values: [n_ctx][n_head_kv][hdv] */
+    bool f16;           /* cache element type: F16 (true) or F32 */
+    float *out;         /* [n_tok][n_head][hdv] */
     int64_t n_tok;      /* tokens of the batch */
     const int32_t *pos; /* [n_tok] GPU: token t's position in its sequence */
     const int32_t *row; /* [n_tok] GPU: token t's cache row (its sequence's start + pos) */
     int64_t window;     /* 0: token t attends to positions 0 .. pos[t]; else only to the
                            last window of them, max(0, pos[t] - window + 1) .. pos[t]
                            (a sliding-window layer, hp.n_swa) */
-    int64_t n_head;    /* query heads of the shard */
-    int64_t n_head_kv; /* KV heads of the shard */
-    int64_t head0;     /* first query head of the shard (model numbering) */
-    int64_t head_kv0;  /* first KV head of the shard */
-    int64_t group;     /* query heads per KV head (model n_head / n_head_kv) */
-    int64_t hdk, hdv;  /* head widths, at most NTP_CU_MAX_HEAD_DIM */
-    float scale;       /* multiplies q.k */
+    int64_t n_head;     /* query heads of the shard */
+    int64_t n_head_kv;  /* KV heads of the shard */
+    int64_t head0;      /* first query head of the shard (model numbering) */
+    int64_t head_kv0;   /* first KV head of the shard */
+    int64_t group;      /* query heads per KV head (model n_head / n_head_kv) */
+    int64_t hdk, hdv;   /* head widths, at most NTP_CU_MAX_HEAD_DIM */
+    float scale;        /* multiplies q.k */
+    int64_t n_split;    /* blocks per (head, token), each a share of its positions,
+                           1 .. NTP_CU_ATTN_MAX_SPLIT */
+    float *part;        /* n_split > 1: [n_tok][n_head][n_split][hdv + 2] GPU floats of scratch */
 };
 
-/* One thread block per (query head, token); softmax in float, online over the positions. */
+/* Most splits of a (head, token)'s positions (ntp_cu_attn.n_split). */
+#define NTP_CU_ATTN_MAX_SPLIT 64
+
+/*
+ * One thread block per (query head, token) and split of its positions; its
+ * warps take chunks of 32 positions, a lane scoring each; softmax in float,
+ * online over the chunks. With several splits (few heads and tokens, many
+ * positions: decode at depth), a second kernel merges the splits' results.
+ */
 cudaError_t ntp__cu_attention(const struct ntp_cu_attn *a, cudaStream_t st);
 
 #ifdef __cplusplus

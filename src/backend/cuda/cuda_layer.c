@@ -31,6 +31,7 @@ struct cu_run {
     struct cuda_device *c;
     ntp_status st;       /* NTP_OK until something fails */
     const float *cs_swa; /* cos/sin of the batch for the sliding-window layers (in rope_cs) */
+    int64_t max_pos;     /* the run's last position */
 };
 
 static void ck(struct cu_run *r, cudaError_t e, const char *what)
@@ -49,23 +50,41 @@ static const float *fdata(const struct ntp_dev_tensor *t)
     return t->data;
 }
 
-/* Rows [r0, r0 + nr) of W times x with cuBLAS: y(nr x n_tok) = W_tile^T-view times x. */
+/* Whether w's cuBLAS products run in binary16 (quantized weights; see cuda_int.h). */
+static bool half_product(const struct ntp_dev_tensor *w)
+{
+    return w->type != NTP_TYPE_F32 && w->type != NTP_TYPE_F16;
+}
+
+/*
+ * Rows [r0, r0 + nr) of W times x with cuBLAS: y(nr x n_tok) = W_tile^T-view
+ * times x, from a float tile and x, or a binary16 tile and a->xh.
+ */
 static ntp_status gemm_tile(struct cuda_device *c, const struct cuda_mm *a, int64_t r0, int64_t nr)
 {
     const struct ntp_dev_tensor *w = a->w;
     const struct ntp_cu_mat m = {w->type, w->data, w->row_stride, w->ne[0], w->ne[1]};
-    ntp_status s = ntp__cu_status(ntp__cu_dequant_f32(&m, r0, nr, a->wtile, 0), "dequantize tile");
+    const bool half = half_product(w);
+    ntp_status s = ntp__cu_status(half ? ntp__cu_dequant_f16(&m, r0, nr, a->wtile, 0)
+                                       : ntp__cu_dequant_f32(&m, r0, nr, a->wtile, 0),
+                                  "dequantize tile");
     if (s != NTP_OK)
         return s;
     /*
      * Column-major view: the tile is a k x nr matrix (ld k), x a k x n_tok
-     * matrix (ld ldx) and y an ldy x n_tok one; y[r0 + i][t] = tile^T x.
+     * matrix (ld ldx; xh: ld k) and y an ldy x n_tok one; y[r0 + i][t] = tile^T x.
      */
     const float one = 1.0f, zero = 0.0f;
+    const int k = (int)w->ne[0];
+    if (half)
+        return ntp__cublas_status(
+            ntp__cublas.gemm_ex(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)nr, (int)a->n_tok, k, &one,
+                                a->wtile, CUDA_R_16F, k, a->xh, CUDA_R_16F, k, &zero, a->y + r0,
+                                CUDA_R_32F, (int)a->ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+            "cublasGemmEx");
     return ntp__cublas_status(ntp__cublas.sgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)nr,
-                                                (int)a->n_tok, (int)w->ne[0], &one, a->wtile,
-                                                (int)w->ne[0], a->x, (int)a->ldx, &zero, a->y + r0,
-                                                (int)a->ldy),
+                                                (int)a->n_tok, k, &one, a->wtile, k, a->x,
+                                                (int)a->ldx, &zero, a->y + r0, (int)a->ldy),
                               "cublasSgemm");
 }
 
@@ -85,10 +104,18 @@ ntp_status ntp__cuda_mm(struct cuda_device *c, const struct cuda_mm *a)
         }
         return NTP_OK;
     }
-    const int64_t per = a->wtile_floats / w->ne[0];
+    const bool half = half_product(w);
+    /* A binary16 tile holds twice the rows of a float one. */
+    const int64_t per = (half ? 2 * a->wtile_floats : a->wtile_floats) / w->ne[0];
     if (per < 1)
         return ntp__error(NTP_E_INTERNAL, "cuda: weight tile of %lld floats < one row of %lld",
                           (long long)a->wtile_floats, (long long)w->ne[0]);
+    if (half) {
+        ntp_status s = ntp__cu_status(ntp__cu_to_f16(a->xh, a->x, a->ldx, w->ne[0], a->n_tok, 0),
+                                      "activations to binary16");
+        if (s != NTP_OK)
+            return s;
+    }
     for (int64_t r0 = 0; r0 < w->ne[1]; r0 += per) {
         const int64_t nr = w->ne[1] - r0 < per ? w->ne[1] - r0 : per;
         ntp_status s = gemm_tile(c, a, r0, nr);
@@ -104,7 +131,7 @@ static void mm(struct cu_run *r, const struct ntp_dev_tensor *w, const float *x,
 {
     if (r->st != NTP_OK)
         return;
-    const struct cuda_mm a = {w, x, ldx, n_tok, y, ldy, r->s->wtile, r->s->wtile_floats};
+    const struct cuda_mm a = {w, x, ldx, n_tok, y, ldy, r->s->wtile, r->s->wtile_floats, r->s->xh};
     r->st = ntp__cuda_mm(r->c, &a);
 }
 
@@ -180,6 +207,25 @@ static void residual(struct cu_run *r, int64_t il, enum ntp_tensor_id post, int6
     ck(r, ntp__cu_add(s->x, s->part, n * s->n_embd, 0), what);
 }
 
+/*
+ * Blocks per (head, token) of attention: one when the heads and tokens fill
+ * the GPU (attn_blocks), else enough to fill it, each at least a chunk of 32
+ * of the positions a token attends to (decode at depth: 32 heads, 1 token,
+ * thousands of positions).
+ */
+static int64_t attn_splits(const struct cu_run *r, int64_t n_tok, int64_t window)
+{
+    const struct cuda_state *s = r->s;
+    const int64_t blocks = s->nh * n_tok;
+    int64_t n_pos = r->max_pos + 1;
+    n_pos = window > 0 && window < n_pos ? window : n_pos;
+    if (blocks >= s->attn_blocks)
+        return 1;
+    int64_t n = (s->attn_blocks + blocks - 1) / blocks;
+    n = n < (n_pos + 31) / 32 ? n : (n_pos + 31) / 32;
+    return n < NTP_CU_ATTN_MAX_SPLIT ? n : NTP_CU_ATTN_MAX_SPLIT;
+}
+
 /* The attention half of block il: norm, QKV, RoPE, cache, attention, O, residual. */
 static void block_attn(struct cu_run *r, int64_t il, const struct ntp_dev_run *run)
 {
@@ -196,7 +242,7 @@ static void block_attn(struct cu_run *r, int64_t il, const struct ntp_dev_run *r
     qkv_post(r, il, n);
     kv_store(r, il - sh->layer0, run);
     const size_t el = s->p.kv_type == NTP_TYPE_F16 ? 2 : 4;
-    const struct ntp_cu_attn a = {
+    struct ntp_cu_attn a = {
         .q = s->q,
         .k = layer_cache(s, s->k_cache, il - sh->layer0, s->nkv * s->hdk, el),
         .v = layer_cache(s, s->v_cache, il - sh->layer0, s->nkv * s->hdv, el),
@@ -215,6 +261,8 @@ static void block_attn(struct cu_run *r, int64_t il, const struct ntp_dev_run *r
         .hdv = s->hdv,
         .scale = s->p.cfg->attn_scale,
     };
+    a.n_split = attn_splits(r, n, a.window);
+    a.part = s->attn_part;
     if (r->st == NTP_OK)
         ck(r, ntp__cu_attention(&a, 0), "attention");
     mm(r, lw(r, il, NTP_T_ATTN_OUTPUT), s->att, s->nh * s->hdv, n, s->part, e);
@@ -268,6 +316,7 @@ static void positions_upload(struct cu_run *r, const struct ntp_dev_run *run)
     for (int64_t t = 0; t < run->n_tok; t++) {
         s->tok_host[t] = (int32_t)ntp__run_pos(run, t);
         s->tok_host[nb + t] = (int32_t)(ntp__run_seq(run, t) * s->p.n_ctx + s->tok_host[t]);
+        r->max_pos = s->tok_host[t] > r->max_pos ? s->tok_host[t] : r->max_pos;
     }
     ck(r,
        cudaMemcpy(s->tok_dev, s->tok_host, (size_t)(2 * nb) * sizeof(int32_t),
@@ -290,7 +339,7 @@ static void positions_upload(struct cu_run *r, const struct ntp_dev_run *run)
 
 ntp_status ntp__cuda_run_layers(struct cuda_state *s, const struct ntp_dev_run *run)
 {
-    struct cu_run r = {s, s->dev->impl, NTP_OK, NULL};
+    struct cu_run r = {s, s->dev->impl, NTP_OK, NULL, 0};
     positions_upload(&r, run);
     for (int64_t il = run->layer0; il < run->layer1 && r.st == NTP_OK; il++) {
         if (ntp__shard_attn(s->p.shard, il))
@@ -309,7 +358,7 @@ ntp_status ntp__cuda_run_output(struct cuda_state *s, const struct ntp_dev_outpu
     const int64_t nv = s->p.shard->n_vocab, e = s->n_embd;
     if (out->data == NULL || nv == 0)
         return NTP_OK;
-    struct cu_run r = {s, s->dev->impl, NTP_OK, NULL};
+    struct cu_run r = {s, s->dev->impl, NTP_OK, NULL, 0};
     ck(&r,
        ntp__cu_rmsnorm(s->xn, s->x + run->tok0 * e, fdata(&s->wg[NTP_T_OUTPUT_NORM]), e, run->n_tok,
                        s->p.cfg->hp.rms_eps, 0),

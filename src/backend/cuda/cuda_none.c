@@ -77,3 +77,14 @@ ntp_status ntp_cuda_device_desc(int32_t i, char *buf, size_t size)
         snprintf(buf, size, "%s", no_cuda);
     return ntp__error(NTP_E_DEVICE, "no CUDA device found (%s)", no_cuda);
 }
+
+ntp_status ntp__cuda_test_dot_host(enum ntp_type t, const void *row, int64_t k, const float *x,
+                                   float *out)
+{
+    (void)t;
+    (void)row;
+    (void)k;
+    (void)x;
+    (void)out;
+    return ntp__error(NTP_E_UNSUPPORTED, "%s", no_cuda);
+}

@@ -13,7 +13,7 @@
 /* GPU buffers of one hook call, freed together. */
 struct bufs {
     struct ntp_device *d;
-    void *p[6];
+    void *p[7];
     int n;
 };
 
@@ -46,8 +46,11 @@ ntp_status ntp__cuda_test_matmul(struct ntp_device *d, const struct ntp_cuda_tes
     /* A tile of at most 7 rows, so that the cuBLAS path runs several tiles and a ragged one. */
     const int64_t tile_floats = a->k * (a->n_rows < 7 ? a->n_rows : 7);
     float *tile = NULL;
-    if (a->n_tok > NTP_CU_MATVEC_MAX_TOK)
+    void *xh = NULL;
+    if (a->n_tok > NTP_CU_MATVEC_MAX_TOK) {
         tile = gpu_copy(&b, NULL, (size_t)tile_floats * sizeof(float), &st);
+        xh = gpu_copy(&b, NULL, (size_t)(a->n_tok * a->k) * 2, &st);
+    }
     const struct ntp_dev_tensor raw = {a->type, {a->k, a->n_rows}, row, wdata, false};
     struct ntp_dev_tensor w = raw;
     if (st == NTP_OK && !ntp__cu_type_native(a->type)) {
@@ -56,7 +59,7 @@ ntp_status ntp__cuda_test_matmul(struct ntp_device *d, const struct ntp_cuda_tes
             b.p[b.n++] = w.data;
     }
     if (st == NTP_OK) {
-        const struct cuda_mm m = {&w, x, a->k, a->n_tok, y, a->n_rows, tile, tile_floats};
+        const struct cuda_mm m = {&w, x, a->k, a->n_tok, y, a->n_rows, tile, tile_floats, xh};
         st = ntp__cuda_mm(d->impl, &m);
     }
     if (st == NTP_OK)
@@ -126,5 +129,15 @@ ntp_status ntp__cuda_test_dequant_host(enum ntp_type t, const void *row, int64_t
         return ntp__error(NTP_E_UNSUPPORTED, "%s: not read directly by the CUDA kernels",
                           ntp_type_name(t));
     ntp__cu_dequant_row_host(t, row, k, out);
+    return NTP_OK;
+}
+
+ntp_status ntp__cuda_test_dot_host(enum ntp_type t, const void *row, int64_t k, const float *x,
+                                   float *out)
+{
+    if (!ntp__cu_type_native(t))
+        return ntp__error(NTP_E_UNSUPPORTED, "%s: not read directly by the CUDA kernels",
+                          ntp_type_name(t));
+    *out = ntp__cu_dot_host(t, row, k, x);
     return NTP_OK;
 }
