@@ -36,6 +36,7 @@ summary=$out/summary.txt
 note() { echo "$*" | tee -a "$summary"; }
 t0=$(date +%s)
 stamp() { echo "[$(($(date +%s) - t0)) s] $*" >&2; }
+why() { tail -n 1 "$1"; } # the last line of a log: the error that stopped it
 
 note "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) CPUs"
 note "gpu: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1)"
@@ -63,7 +64,8 @@ for t in gpu_ops gpu_layers gpu_hybrid; do
     ((rc == 77)) && verdict=skipped
     ((rc && rc != 77)) && verdict=FAILED
     note "test_$t: $verdict, exit $rc ($(($(date +%s) - s)) s)"
-    ((rc)) && tail -n 15 "$out/test_$t.log" | sed 's/^/    /' | tee -a "$summary"
+    ((rc == 77)) && note "    $(why "$out/test_$t.log")"
+    ((rc && rc != 77)) && tail -n 15 "$out/test_$t.log" | sed 's/^/    /' | tee -a "$summary"
 done
 
 # Out-of-bounds accesses and uninitialized reads in the kernels.
@@ -75,7 +77,7 @@ if command -v compute-sanitizer >/dev/null; then
 fi
 
 for m in $models; do
-    wait "${gen_pid[$m]}" || note "numatp gen $m failed: $(tail -n 3 "$out/gen-$m.log")"
+    wait "${gen_pid[$m]}" || note "numatp gen $m failed: $(why "$out/gen-$m.log")"
 done
 
 # Speed: every block and the output head on the GPU; the CPU devices alone for
@@ -91,7 +93,7 @@ for m in $models; do
             ((ngl)) && extra=(--gpu-output)
             "$numatp" run -m "$f" -p "The capital of France is" -n 24 --temp 0 -ngl "$ngl" \
                 "${extra[@]}" >"$out/run-ngl$ngl.txt" 2>"$out/run-ngl$ngl.log" ||
-                note "numatp run -ngl $ngl failed: $(tail -n 3 "$out/run-ngl$ngl.log")"
+                note "numatp run -ngl $ngl failed: $(why "$out/run-ngl$ngl.log")"
         done
         if cmp -s "$out/run-ngl999.txt" "$out/run-ngl0.txt"; then
             note "numatp run: the GPU's greedy text is the CPU's"
@@ -102,33 +104,33 @@ for m in $models; do
     stamp "bench $m"
     "$numatp" bench -m "$f" -p 128,512 -n 128 -r "$reps" -ngl 999 --gpu-output --stream-size 0 \
         -o json >"$out/bench-gpu-$m.json" 2>"$out/bench-gpu-$m.log" ||
-        note "numatp bench -ngl 999 $m failed: $(tail -n 3 "$out/bench-gpu-$m.log")"
+        note "numatp bench -ngl 999 $m failed: $(why "$out/bench-gpu-$m.log")"
     if ((first)); then
         "$numatp" bench -m "$f" -p 512 -n 128 -r "$reps" -t "$threads" -o json \
             >"$out/bench-cpu-$m.json" 2>"$out/bench-cpu-$m.log" ||
-            note "numatp bench (CPU) $m failed: $(tail -n 3 "$out/bench-cpu-$m.log")"
+            note "numatp bench (CPU) $m failed: $(why "$out/bench-cpu-$m.log")"
     fi
     if [[ -n $llama_bench ]]; then
         "$llama_bench" -m "$f" -p 128,512 -n 128 -r "$reps" -ngl 999 -o json \
             >"$out/llama-gpu-$m.json" 2>"$out/llama-gpu-$m.log" ||
-            note "llama-bench -ngl 999 $m failed: $(tail -n 3 "$out/llama-gpu-$m.log")"
+            note "llama-bench -ngl 999 $m failed: $(why "$out/llama-gpu-$m.log")"
     fi
     if ((first)); then
         # A long context on the GPU, and half the blocks on the GPU, half on the CPU.
         stamp "bench $m: depth $depth, -ngl $half"
         "$numatp" bench -m "$f" -p 512 -n 128 -d "$depth" -r "$reps" -ngl 999 --gpu-output \
             --stream-size 0 -o json >"$out/deep-gpu-$m.json" 2>"$out/deep-gpu-$m.log" ||
-            note "numatp bench -d $depth $m failed: $(tail -n 3 "$out/deep-gpu-$m.log")"
+            note "numatp bench -d $depth $m failed: $(why "$out/deep-gpu-$m.log")"
         "$numatp" bench -m "$f" -p 512 -n 128 -r "$reps" -ngl "$half" -t "$threads" \
             --stream-size 0 -o json >"$out/half-gpu-$m.json" 2>"$out/half-gpu-$m.log" ||
-            note "numatp bench -ngl $half $m failed: $(tail -n 3 "$out/half-gpu-$m.log")"
+            note "numatp bench -ngl $half $m failed: $(why "$out/half-gpu-$m.log")"
         if [[ -n $llama_bench ]]; then
             "$llama_bench" -m "$f" -p 512 -n 128 -d "$depth" -r "$reps" -ngl 999 -o json \
                 >"$out/deep-llama-$m.json" 2>"$out/deep-llama-$m.log" ||
-                note "llama-bench -d $depth $m failed: $(tail -n 3 "$out/deep-llama-$m.log")"
+                note "llama-bench -d $depth $m failed: $(why "$out/deep-llama-$m.log")"
             "$llama_bench" -m "$f" -p 512 -n 128 -r "$reps" -ngl "$half" -t "$threads" -o json \
                 >"$out/half-llama-$m.json" 2>"$out/half-llama-$m.log" ||
-                note "llama-bench -ngl $half $m failed: $(tail -n 3 "$out/half-llama-$m.log")"
+                note "llama-bench -ngl $half $m failed: $(why "$out/half-llama-$m.log")"
         fi
     fi
     first=0
