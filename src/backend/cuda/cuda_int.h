@@ -112,6 +112,8 @@ struct cuda_mm {
     float *wtile;         /* scratch for the cuBLAS path (NULL: matvec kernel only) */
     int64_t wtile_floats; /* its size; at least w->ne[0] when not NULL */
     void *xh;             /* with wtile: n_tok * w->ne[0] binary16 of scratch */
+    const float **xh_of;  /* NULL, or the x whose binary16 copy xh holds (NULL: none): a
+                             product from the same x, unchanged since, reuses the copy */
 };
 
 /*

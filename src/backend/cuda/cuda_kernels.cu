@@ -1,10 +1,11 @@
 /*
  * cuda_kernels.cu - the GPU kernels of the CUDA device (see cuda_kernels.h).
  *
- * Kept deliberately simple so that they are obviously correct: weights are
- * read in their GGUF block format and dequantized to float in registers,
- * 32 elements (one "unit") at a time; activations stay float; sums are float
- * with warp-shuffle reductions. The block layouts are those of
+ * Kept simple so that they are obviously correct: weights are read in their
+ * GGUF block format and dequantized in registers, 8 elements per lane of a
+ * 256-element step (lane_weights); activations stay float (binary16 only for
+ * the tensor-core products of quantized weights); sums are float with
+ * warp-shuffle reductions. The block layouts are those of
  * src/kernels/blocks.h (ggml-common.h); the offsets below are written out
  * because blocks.h is C11 and this file is C++, and static_asserts check
  * them against the field sizes; ntp__cu_block_bytes() exports them so
@@ -36,11 +37,8 @@ static_assert(kQ6_KBytes == 128 + 64 + 16 + 2, "Q6_K layout");
 
 /*
  * The dequantizers are __host__ __device__: the same code also runs on the
- * host (ntp__cu_dequant_row_host) so that tests check its index arithmetic
- * against the reference on machines without a GPU. Each gives one element:
- * the kernels put consecutive elements on consecutive lanes, so that a
- * warp's loads of weights and activations are contiguous, and a lane keeps
- * nothing in arrays (which would go to local memory).
+ * host (ntp__cu_dequant_row_host, ntp__cu_dot_host) so that tests check its
+ * index arithmetic against the reference on machines without a GPU.
  */
 #define NTP_HD __host__ __device__ __forceinline__
 
@@ -52,101 +50,31 @@ NTP_HD float ld_f16(const uint8_t *p)
     return __half2float(__half(r));
 }
 
-/* Q4_0: x[j] = (q[j] - 8) * d; element j < 16 is the low nibble of qs[j], j >= 16 the high one. */
-NTP_HD float dq_q4_0(const uint8_t *row, int64_t e)
-{
-    const uint8_t *blk = row + e / 32 * kQ4_0Bytes;
-    const int j = (int)(e % 32);
-    const int q = (blk[2 + j % 16] >> (j / 16 * 4)) & 15;
-    return (float)(q - 8) * ld_f16(blk);
-}
-
-/* Q8_0: x[j] = qs[j] * d. */
-NTP_HD float dq_q8_0(const uint8_t *row, int64_t e)
-{
-    const uint8_t *blk = row + e / 32 * kQ8_0Bytes;
-    return (float)reinterpret_cast<const int8_t *>(blk + 2)[e % 32] * ld_f16(blk);
-}
-
-/*
- * Q4_K: sub-block s (32 elements) of a super-block has a 6-bit scale and
- * min; x = d * scale * q - dmin * min, q from chunk s / 2 of qs (low nibbles
- * for even s, high for odd).
+/* Calls f.template operator()<TYPE>() for a native type t (callers check it); nothing for others.
  */
-NTP_HD float dq_q4_k(const uint8_t *row, int64_t e)
-{
-    const uint8_t *blk = row + e / 256 * kQ4_KBytes;
-    const int i = (int)(e % 256), s = i / 32, l = i % 32;
-    const uint8_t *sc = blk + 4;
-    int scale, mn;
-    if (s < 4) {
-        scale = sc[s] & 63;
-        mn = sc[s + 4] & 63;
-    } else {
-        scale = (sc[s + 4] & 15) | ((sc[s - 4] >> 6) << 4);
-        mn = (sc[s + 4] >> 4) | ((sc[s] >> 6) << 4);
-    }
-    const int q = (blk[16 + 32 * (s / 2) + l] >> (4 * (s & 1))) & 15;
-    return ld_f16(blk) * (float)scale * (float)q - ld_f16(blk + 2) * (float)mn;
-}
-
-/*
- * Q6_K: elements 32j .. 32j+31 (j = 0..7) are half h = j / 4, group g = j %
- * 4; low 4 bits from ql, high 2 bits from qh, a signed scale per 16.
- */
-NTP_HD float dq_q6_k(const uint8_t *row, int64_t e)
-{
-    const uint8_t *blk = row + e / 256 * kQ6_KBytes;
-    const int i = (int)(e % 256), j = i / 32, l = i % 32, h = j / 4, g = j % 4;
-    const uint8_t lo = blk[64 * h + (g & 1) * 32 + l], hi = blk[128 + 32 * h + l];
-    const int q = ((lo >> (g / 2 * 4)) & 15) | (((hi >> (2 * g)) & 3) << 4);
-    const int8_t sc = reinterpret_cast<const int8_t *>(blk + 192)[8 * h + 2 * g + l / 16];
-    return ld_f16(blk + 208) * (float)sc * (float)(q - 32);
-}
-
-/* Element e of a row of native type TYPE. */
-template <int TYPE> NTP_HD float dq(const uint8_t *row, int64_t e)
-{
-    switch (TYPE) {
-    case NTP_TYPE_Q4_0:
-        return dq_q4_0(row, e);
-    case NTP_TYPE_Q8_0:
-        return dq_q8_0(row, e);
-    case NTP_TYPE_Q4_K:
-        return dq_q4_k(row, e);
-    case NTP_TYPE_Q6_K:
-        return dq_q6_k(row, e);
-    case NTP_TYPE_F16:
-        return ld_f16(row + 2 * e);
-    default: /* F32 */
-        return reinterpret_cast<const float *>(row)[e];
-    }
-}
-
-/* Calls f.template operator()<TYPE>() for a native type t; false for any other. */
-template <class F> bool with_type(int t, F &&f)
+template <class F> void with_type(int t, F &&f)
 {
     switch (t) {
     case NTP_TYPE_Q4_0:
         f.template operator()<NTP_TYPE_Q4_0>();
-        return true;
+        break;
     case NTP_TYPE_Q8_0:
         f.template operator()<NTP_TYPE_Q8_0>();
-        return true;
+        break;
     case NTP_TYPE_Q4_K:
         f.template operator()<NTP_TYPE_Q4_K>();
-        return true;
+        break;
     case NTP_TYPE_Q6_K:
         f.template operator()<NTP_TYPE_Q6_K>();
-        return true;
+        break;
     case NTP_TYPE_F16:
         f.template operator()<NTP_TYPE_F16>();
-        return true;
+        break;
     case NTP_TYPE_F32:
         f.template operator()<NTP_TYPE_F32>();
-        return true;
+        break;
     default:
-        return false;
+        break;
     }
 }
 
@@ -242,7 +170,9 @@ NTP_HD bool lane_weights(const uint8_t *row, int64_t k, int64_t base, int l, flo
         *e1 = *e0 + 4;
         for (int i = 0; i < 8; i++) {
             const int64_t e = *e0 + i;
-            w[i] = e < k ? dq<TYPE>(row, e) : 0.0f;
+            w[i] = e >= k                 ? 0.0f
+                   : TYPE == NTP_TYPE_F16 ? ld_f16(row + 2 * e)
+                                          : reinterpret_cast<const float *>(row)[e];
         }
         return *e0 < k;
     }
@@ -262,6 +192,32 @@ NTP_HD float lane_dot(const float *x, int64_t k, int64_t e0, int64_t e1, const f
         }
     }
     return s;
+}
+
+NTP_HD void store(float *p, float v)
+{
+    *p = v;
+}
+
+NTP_HD void store(__half *p, float v)
+{
+    *p = __float2half_rn(v);
+}
+
+/* Lane l's 8 elements of the step at base of a row into out (the row's k values), if any. */
+template <int TYPE, class T>
+NTP_HD void lane_dequant(const uint8_t *row, int64_t k, int64_t base, int l, T *out)
+{
+    float wv[8];
+    int64_t e0, e1;
+    if (!lane_weights<TYPE>(row, k, base, l, wv, &e0, &e1))
+        return;
+    for (int j = 0; j < 4; j++) {
+        if (e0 + j < k)
+            store(out + e0 + j, wv[j]);
+        if (e1 + j < k)
+            store(out + e1 + j, wv[4 + j]);
+    }
 }
 
 __device__ __forceinline__ float warp_sum(float v)
@@ -329,19 +285,9 @@ __global__ void __launch_bounds__(kThreads)
     }
 }
 
-__device__ __forceinline__ void store(float *p, float v)
-{
-    *p = v;
-}
-
-__device__ __forceinline__ void store(__half *p, float v)
-{
-    *p = __float2half_rn(v);
-}
-
 /*
  * Rows [r0, r0 + n) into dst, k values (float or binary16) per row: a
- * thread per lane share of a 256-element step (lane_weights), so that each
+ * thread per lane share of a 256-element step (lane_dequant), so that each
  * scale is decoded once per 8 elements.
  */
 template <int TYPE, class T>
@@ -352,19 +298,9 @@ __global__ void k_dequant(const uint8_t *__restrict__ w, size_t w_stride, int64_
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n * steps * 32)
         return;
-    const int64_t r = i / (steps * 32), base = i / 32 % steps * 256;
-    float wv[8];
-    int64_t e0, e1;
-    if (!lane_weights<TYPE>(w + (size_t)(r0 + r) * w_stride, k, base, (int)(i % 32), wv, &e0, &e1))
-        return;
-    T *out = dst + r * k;
-#pragma unroll
-    for (int j = 0; j < 4; j++) {
-        if (e0 + j < k)
-            store(out + e0 + j, wv[j]);
-        if (e1 + j < k)
-            store(out + e1 + j, wv[4 + j]);
-    }
+    const int64_t r = i / (steps * 32);
+    lane_dequant<TYPE>(w + (size_t)(r0 + r) * w_stride, k, i / 32 % steps * 256, (int)(i % 32),
+                       dst + r * k);
 }
 
 /* n_tok rows of k floats (ldx apart) as packed binary16 rows. */
@@ -623,8 +559,9 @@ extern "C" void ntp__cu_dequant_row_host(enum ntp_type t, const void *row, int64
 {
     const uint8_t *r = static_cast<const uint8_t *>(row);
     with_type((int)t, [&]<int TYPE>() {
-        for (int64_t e = 0; e < k; e++)
-            out[e] = dq<TYPE>(r, e);
+        for (int64_t base = 0; base < k; base += 256)
+            for (int l = 0; l < 32; l++)
+                lane_dequant<TYPE>(r, k, base, l, out);
     });
 }
 

@@ -32,6 +32,8 @@ struct cu_run {
     ntp_status st;       /* NTP_OK until something fails */
     const float *cs_swa; /* cos/sin of the batch for the sliding-window layers (in rope_cs) */
     int64_t max_pos;     /* the run's last position */
+    const float *xh_of;  /* the activations whose binary16 copy s->xh holds (cuda_mm.xh_of);
+                            NULL after xn is rewritten */
 };
 
 static void ck(struct cu_run *r, cudaError_t e, const char *what)
@@ -110,11 +112,13 @@ ntp_status ntp__cuda_mm(struct cuda_device *c, const struct cuda_mm *a)
     if (per < 1)
         return ntp__error(NTP_E_INTERNAL, "cuda: weight tile of %lld floats < one row of %lld",
                           (long long)a->wtile_floats, (long long)w->ne[0]);
-    if (half) {
+    if (half && (a->xh_of == NULL || *a->xh_of != a->x)) {
         ntp_status s = ntp__cu_status(ntp__cu_to_f16(a->xh, a->x, a->ldx, w->ne[0], a->n_tok, 0),
                                       "activations to binary16");
         if (s != NTP_OK)
             return s;
+        if (a->xh_of)
+            *a->xh_of = a->x;
     }
     for (int64_t r0 = 0; r0 < w->ne[1]; r0 += per) {
         const int64_t nr = w->ne[1] - r0 < per ? w->ne[1] - r0 : per;
@@ -131,7 +135,8 @@ static void mm(struct cu_run *r, const struct ntp_dev_tensor *w, const float *x,
 {
     if (r->st != NTP_OK)
         return;
-    const struct cuda_mm a = {w, x, ldx, n_tok, y, ldy, r->s->wtile, r->s->wtile_floats, r->s->xh};
+    const struct cuda_mm a = {
+        w, x, ldx, n_tok, y, ldy, r->s->wtile, r->s->wtile_floats, r->s->xh, &r->xh_of};
     r->st = ntp__cuda_mm(r->c, &a);
 }
 
@@ -236,6 +241,7 @@ static void block_attn(struct cu_run *r, int64_t il, const struct ntp_dev_run *r
        ntp__cu_rmsnorm(s->xn, s->x, fdata(lw(r, il, NTP_T_ATTN_NORM)), e, n, s->p.cfg->hp.rms_eps,
                        0),
        "attn norm");
+    r->xh_of = NULL; /* xn is new: its binary16 copy must be made again */
     mm(r, lw(r, il, NTP_T_ATTN_Q), s->xn, e, n, s->q, s->nh * s->hdk);
     mm(r, lw(r, il, NTP_T_ATTN_K), s->xn, e, n, s->kx, s->nkv * s->hdk);
     mm(r, lw(r, il, NTP_T_ATTN_V), s->xn, e, n, s->vx, s->nkv * s->hdv);
@@ -296,6 +302,7 @@ static void block_ffn(struct cu_run *r, int64_t il, const struct ntp_dev_run *ru
        ntp__cu_rmsnorm(s->xn, s->x, fdata(lw(r, il, NTP_T_FFN_NORM)), e, n, s->p.cfg->hp.rms_eps,
                        0),
        "ffn norm");
+    r->xh_of = NULL; /* xn is new: its binary16 copy must be made again */
     mm(r, lw(r, il, NTP_T_FFN_GATE), s->xn, e, n, s->gate, ff);
     mm(r, lw(r, il, NTP_T_FFN_UP), s->xn, e, n, s->up, ff);
     ck(r, glu(s->p.cfg->ffn_act, s->gate, s->up, n * ff), "ffn activation");
@@ -339,7 +346,7 @@ static void positions_upload(struct cu_run *r, const struct ntp_dev_run *run)
 
 ntp_status ntp__cuda_run_layers(struct cuda_state *s, const struct ntp_dev_run *run)
 {
-    struct cu_run r = {s, s->dev->impl, NTP_OK, NULL, 0};
+    struct cu_run r = {s, s->dev->impl, NTP_OK, NULL, 0, NULL};
     positions_upload(&r, run);
     for (int64_t il = run->layer0; il < run->layer1 && r.st == NTP_OK; il++) {
         if (ntp__shard_attn(s->p.shard, il))
@@ -358,11 +365,12 @@ ntp_status ntp__cuda_run_output(struct cuda_state *s, const struct ntp_dev_outpu
     const int64_t nv = s->p.shard->n_vocab, e = s->n_embd;
     if (out->data == NULL || nv == 0)
         return NTP_OK;
-    struct cu_run r = {s, s->dev->impl, NTP_OK, NULL, 0};
+    struct cu_run r = {s, s->dev->impl, NTP_OK, NULL, 0, NULL};
     ck(&r,
        ntp__cu_rmsnorm(s->xn, s->x + run->tok0 * e, fdata(&s->wg[NTP_T_OUTPUT_NORM]), e, run->n_tok,
                        s->p.cfg->hp.rms_eps, 0),
        "output norm");
+    r.xh_of = NULL; /* xn is new: its binary16 copy must be made again */
     for (int64_t t = 0; t < run->n_tok && r.st == NTP_OK; t += s->logit_rows) {
         const int64_t n = run->n_tok - t < s->logit_rows ? run->n_tok - t : s->logit_rows;
         mm(&r, out, s->xn + t * e, e, n, s->logits, nv);

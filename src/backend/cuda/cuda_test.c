@@ -59,7 +59,7 @@ ntp_status ntp__cuda_test_matmul(struct ntp_device *d, const struct ntp_cuda_tes
             b.p[b.n++] = w.data;
     }
     if (st == NTP_OK) {
-        const struct cuda_mm m = {&w, x, a->k, a->n_tok, y, a->n_rows, tile, tile_floats, xh};
+        const struct cuda_mm m = {&w, x, a->k, a->n_tok, y, a->n_rows, tile, tile_floats, xh, NULL};
         st = ntp__cuda_mm(d->impl, &m);
     }
     if (st == NTP_OK)
