@@ -21,8 +21,9 @@
  *    the square root of the NMSE, <= 5e-2); the GPU's logits of all 36
  *    positions are then held against the numpy reference, which multiplies
  *    as the GPU does: max <= 5e-3, RMS <= 2e-3. The CPU device's weights
- *    are packed for its kernels (kernels/packed.h): they are unpacked into
- *    the file's rows before they go to the GPU.
+ *    are packed for its kernels (kernels/packed.h): the CUDA device must
+ *    refuse them as they are, and they are unpacked into the file's rows
+ *    before they go to the GPU.
  *  - greedy tokens: every row whose top two CPU logits are further apart
  *    than twice the row's largest difference (so that no rounding could swap
  *    them) has the same argmax on both; rows closer than that are counted.
@@ -211,6 +212,25 @@ static void check_reference(const char *name, const char *path, const int32_t *t
     }
 }
 
+/*
+ * The CPU device's own weights, packed for its kernels: the CUDA device must
+ * refuse them, naming the tensor, rather than read packed groups as rows.
+ */
+static void check_packed_refused(struct ntp_device *g, const struct ntp_model_device *md,
+                                 const struct ntp_dev_state_params *sp, const char *name)
+{
+    bool packed = false;
+    for (int64_t i = 0; i < md->shard.n_layer * NTP_T_COUNT; i++)
+        packed |= md->w.layer[i].data != NULL && md->w.layer[i].layout != NTP_PACK_NONE;
+    if (!packed)
+        return;
+    struct ntp_dev_state *s = NULL;
+    CHECK_STATUS(g->iface->state_new(g, sp, &s), NTP_E_INTERNAL);
+    CHECK(s == NULL);
+    CHECK(strstr(ntp_last_error(), "packed layout") != NULL);
+    printf("%s: packed weights refused: %s\n", name, ntp_last_error());
+}
+
 static void run_model(struct ntp_device *g, const struct ntp_gen_params *p, enum ntp_type kv,
                       struct bound bound, bool quantized, const char *name)
 {
@@ -234,6 +254,8 @@ static void run_model(struct ntp_device *g, const struct ntp_gen_params *p, enum
                                       .n_batch = BATCH,
                                       .kv_type = kv};
     CHECK_OK(md->dev->iface->state_new(md->dev, &sp, &sc));
+    if (!gpu_stand_in())
+        check_packed_refused(g, md, &sp, name);
     sp.w = &gc.w;
     CHECK_OK(g->iface->state_new(g, &sp, &sg));
     int32_t toks[N_PRE + N_DEC];
