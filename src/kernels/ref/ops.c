@@ -7,11 +7,23 @@
 
 #include <math.h>
 
+/*
+ * Eight partial sums, so that the compiler keeps them in vector lanes: one
+ * chain of dependent adds made this a visible share of prefill (2.4 % of
+ * pp512's samples, TinyLlama Q4_K_M on AMX).
+ */
 void ntp__rmsnorm_f32(float *y, const float *x, const float *w, int64_t n, float eps)
 {
+    double part[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++)
+            part[j] += (double)x[i + j] * x[i + j];
     double ss = 0;
-    for (int64_t i = 0; i < n; i++)
+    for (; i < n; i++)
         ss += (double)x[i] * x[i];
+    for (int j = 0; j < 8; j++)
+        ss += part[j];
     const float scale = (float)(1.0 / sqrt(ss / (double)n + eps));
     for (int64_t i = 0; i < n; i++)
         y[i] = w ? x[i] * scale * w[i] : x[i] * scale;
