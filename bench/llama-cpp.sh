@@ -2,10 +2,14 @@
 # Build llama.cpp's llama-bench, llama-perplexity and llama-server outside the
 # repository, once, so numatp can be measured against them (bench/vs-llama.cpp).
 #
-# Usage: bench/llama-cpp.sh [--cuda]
+# Usage: bench/llama-cpp.sh [--cuda | --avx512]
 #   Prints the directory holding the three binaries on stdout; progress and
 #   errors go to stderr. --cuda builds llama.cpp's CUDA backend instead, for
 #   side-by-side GPU figures (numatp bench -ngl against llama-bench -ngl).
+#   --avx512 builds llama.cpp's CPU backend for AVX-512 with VNNI, VBMI and
+#   BF16 but without AMX (what it runs on an AMD EPYC Zen 4), so that on an
+#   Intel machine with AMX numatp's AVX-512 kernels (NTP_ISA=avx512) can be
+#   measured against llama.cpp's AVX-512 kernels.
 #
 # Source: the source distribution of the llama-cpp-python package on PyPI,
 # whose vendor/llama.cpp is a complete llama.cpp. Its version is pinned below
@@ -18,7 +22,8 @@
 #                                   build goes to DIR/llama.cpp-VERSION/
 #                                   (DIR/llama.cpp-VERSION-clang/ on a CPU
 #                                   with AMX, see COMPILER below;
-#                                   DIR/llama.cpp-VERSION-cuda/ with --cuda)
+#                                   DIR/llama.cpp-VERSION-cuda/ with --cuda,
+#                                   DIR/llama.cpp-VERSION-avx512/ with --avx512)
 #   LLAMA_CPP_CUDA_ARCH=LIST        --cuda: CMAKE_CUDA_ARCHITECTURES (default
 #                                   native: the GPUs of this machine; set it,
 #                                   e.g. 90 for Hopper, to build without one)
@@ -34,11 +39,13 @@ set -euo pipefail
 
 VERSION=${LLAMA_CPP_PYTHON_VERSION:-0.3.36}
 CUDA=0
+AVX512=0
 case "${1:-}" in
 '') ;;
 --cuda) CUDA=1 ;;
+--avx512) AVX512=1 ;;
 *)
-    echo "llama-cpp.sh: error: unknown argument '$1' (usage: bench/llama-cpp.sh [--cuda])" >&2
+    echo "llama-cpp.sh: error: unknown argument '$1' (usage: bench/llama-cpp.sh [--cuda | --avx512])" >&2
     exit 2
     ;;
 esac
@@ -74,6 +81,15 @@ if ((CUDA)); then
     BACKEND=(-DGGML_NATIVE=OFF -DGGML_CUDA=ON
         -DCMAKE_CUDA_ARCHITECTURES="${LLAMA_CPP_CUDA_ARCH:-native}")
     DIR="$DIR-cuda"
+elif ((AVX512)); then
+    grep -qw avx512_vnni /proc/cpuinfo 2>/dev/null ||
+        die "--avx512: this CPU lacks AVX-512 VNNI, so the build could not run here"
+    # GGML_NATIVE would add -march=native, and with it AMX; name the features.
+    BACKEND=(-DGGML_NATIVE=OFF -DGGML_CUDA=OFF -DGGML_AVX=ON -DGGML_AVX2=ON
+        -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=ON
+        -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON
+        -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF)
+    DIR="$DIR-avx512"
 elif grep -qw amx_int8 /proc/cpuinfo 2>/dev/null && command -v clang >/dev/null &&
     command -v clang++ >/dev/null; then
     COMPILER=(-DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++)
