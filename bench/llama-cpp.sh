@@ -6,8 +6,9 @@
 #   Prints the directory holding the three binaries on stdout; progress and
 #   errors go to stderr. --cuda builds llama.cpp's CUDA backend instead, for
 #   side-by-side GPU figures (numatp bench -ngl against llama-bench -ngl).
-#   --avx512 builds llama.cpp's CPU backend for AVX-512 with VNNI, VBMI and
-#   BF16 but without AMX (what it runs on an AMD EPYC Zen 4), so that on an
+#   --avx512 builds llama.cpp's CPU backend for AVX-512 with VNNI (and VBMI
+#   and BF16 where the CPU has them) but without AMX, what it runs on an AMD
+#   EPYC (Zen 4 and later) or a Xeon before Sapphire Rapids, so that on an
 #   Intel machine with AMX numatp's AVX-512 kernels (NTP_ISA=avx512) can be
 #   measured against llama.cpp's AVX-512 kernels.
 #
@@ -24,6 +25,8 @@
 #                                   with AMX, see COMPILER below;
 #                                   DIR/llama.cpp-VERSION-cuda/ with --cuda,
 #                                   DIR/llama.cpp-VERSION-avx512/ with --avx512)
+#   LLAMA_CPP_CPUINFO=FILE          read the CPU's flags from FILE, not
+#                                   /proc/cpuinfo (the tests' fake CPUs)
 #   LLAMA_CPP_CUDA_ARCH=LIST        --cuda: CMAKE_CUDA_ARCHITECTURES (default
 #                                   native: the GPUs of this machine; set it,
 #                                   e.g. 90 for Hopper, to build without one)
@@ -71,6 +74,7 @@ if [[ -n "${LLAMA_CPP_BIN:-}" ]]; then
 fi
 
 CACHE=${NUMATP_CACHE:-$HOME/.cache/numatp}
+CPUINFO=${LLAMA_CPP_CPUINFO:-/proc/cpuinfo}
 DIR="$CACHE/llama.cpp-$VERSION"
 # On a CPU with AMX, GGML_NATIVE compiles llama.cpp's AMX kernels, and GCC 12
 # (Debian 12's) miscompiles their tile configuration: llama-bench died with
@@ -82,15 +86,21 @@ if ((CUDA)); then
         -DCMAKE_CUDA_ARCHITECTURES="${LLAMA_CPP_CUDA_ARCH:-native}")
     DIR="$DIR-cuda"
 elif ((AVX512)); then
-    grep -qw avx512_vnni /proc/cpuinfo 2>/dev/null ||
-        die "--avx512: this CPU lacks AVX-512 VNNI, so the build could not run here"
-    # GGML_NATIVE would add -march=native, and with it AMX; name the features.
+    # GGML_NATIVE would add -march=native, and with it AMX: name the features
+    # instead, VBMI and BF16 only where this CPU has them (the binaries must run here).
+    flags=" $(grep -m1 '^flags' "$CPUINFO" 2>/dev/null) "
+    for f in avx512f avx512bw avx512vl avx512dq avx512_vnni; do
+        [[ $flags == *" $f "* ]] ||
+            die "--avx512: this CPU lacks $f ($CPUINFO), so llama.cpp's AVX-512 build could not run here"
+    done
+    on() { [[ $flags == *" $1 "* ]] && echo ON || echo OFF; }
     BACKEND=(-DGGML_NATIVE=OFF -DGGML_CUDA=OFF -DGGML_AVX=ON -DGGML_AVX2=ON
         -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=ON
-        -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON
+        -DGGML_AVX512_VNNI=ON -DGGML_AVX512_VBMI="$(on avx512vbmi)"
+        -DGGML_AVX512_BF16="$(on avx512_bf16)"
         -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF)
     DIR="$DIR-avx512"
-elif grep -qw amx_int8 /proc/cpuinfo 2>/dev/null && command -v clang >/dev/null &&
+elif grep -qw amx_int8 "$CPUINFO" 2>/dev/null && command -v clang >/dev/null &&
     command -v clang++ >/dev/null; then
     COMPILER=(-DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++)
     DIR="$DIR-clang"

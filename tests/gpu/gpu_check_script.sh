@@ -2,7 +2,8 @@
 # gpu_check_script.sh SOURCE_ROOT BUILD_ROOT - bench/gpu-check.sh on a machine
 # without a GPU: it must run every step to the end, report the GPU tests as
 # skipped and the GPU benchmarks as failed with numatp's reason, and still
-# time the CPU; and bench/llama-cpp.sh must refuse an unknown argument.
+# time the CPU; and bench/llama-cpp.sh must refuse an unknown argument, and
+# --avx512 on a CPU without AVX-512 (a fake /proc/cpuinfo), building nothing.
 # Where a GPU is present this test skips itself (the script's real run).
 set -u
 src=$1
@@ -42,5 +43,13 @@ if [[ $rc != 2 || $out != *"unknown argument '--bogus'"* ]]; then
     echo "FAIL: llama-cpp.sh --bogus: exit $rc, '$out'"
     fail=1
 fi
-((fail)) || echo "gpu-check.sh ran to the end without a GPU; llama-cpp.sh refused --bogus"
+printf 'flags\t\t: fpu sse2 avx2 fma f16c\n' >"$tmp/cpuinfo"
+out=$(LLAMA_CPP_CPUINFO="$tmp/cpuinfo" NUMATP_CACHE="$tmp/cache" \
+    bash "$src/bench/llama-cpp.sh" --avx512 2>&1)
+rc=$?
+if [[ $rc != 1 || $out != *"this CPU lacks avx512f"* || -e $tmp/cache ]]; then
+    echo "FAIL: llama-cpp.sh --avx512 on a CPU without AVX-512: exit $rc, '$out'"
+    fail=1
+fi
+((fail)) || echo "gpu-check.sh ran to the end without a GPU; llama-cpp.sh refused --bogus, and --avx512 on a CPU without it"
 exit $fail

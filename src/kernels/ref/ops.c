@@ -25,7 +25,7 @@ void ntp__rmsnorm_f32(float *y, const float *x, const float *w, int64_t n, float
     for (int j = 0; j < 8; j++)
         ss += part[j];
     const float scale = (float)(1.0 / sqrt(ss / (double)n + eps));
-    for (int64_t i = 0; i < n; i++)
+    for (i = 0; i < n; i++)
         y[i] = w ? x[i] * scale * w[i] : x[i] * scale;
 }
 
