@@ -8,10 +8,13 @@
  * Every tile, decode and prefill alike, prefetches the weight stream
  * NTP_X86_PF bytes ahead: a tile of 8 tokens consumes a group's bytes 8
  * times slower than decode, and still ran at 1/3 of its in-cache speed on a
- * matrix larger than the LLC without it (bench/RESULTS.md).
+ * matrix larger than the LLC without it (bench/RESULTS.md). The k-quants'
+ * prefill from 32 tokens on makes a super-block's codes once for many
+ * tiles instead (pkp_drive).
  */
 #include "kernels/x86/packed_int.h"
 
+#include <stdalign.h>
 #include <stddef.h>
 
 _Static_assert(offsetof(ntp_pack_q8_0, qs) == offsetof(ntp_pack_q4_0, qs),
@@ -594,29 +597,294 @@ NTP_INLINE ntp_status pkk_drive(enum ntp_type f, pkk_tile_fn *const tiles[PK_TT]
     return NTP_OK;
 }
 
+/*
+ * Prefill from planes made once per group and super-block, in L1, for every
+ * tile of a block of PKP_TOK tokens (whose activations are read from L2,
+ * chunk by chunk of PKP_SB super-blocks), not once per tile of 8 tokens as
+ * the tiles above make their codes; below PKP_MIN tokens those run.
+ *
+ * Q2_K and Q3_K: one plane (pkk_make, amx.c's), each code times its
+ * sub-block's scale a byte, so a super-block of 16 rows times a token is 64
+ * vpdpbusd and nothing else. Q3_K's plane holds (code - 4) x -(scale - 32)
+ * + 128, unsigned, and 128 x the sum of the token's codes (its bsums)
+ * starts the sum negative.
+ *
+ * Q4_K, Q5_K and Q6_K: a code times its scale needs two planes (amx.c's),
+ * twice the products, so the planes hold the codes (pkc_make: 0..15, 0..31,
+ * 0..63) in the order of the activation dwords, and the tiles scale each
+ * sub-block's sums in int32 as pkk's tiles do: Q4_K's halves of a sub-block
+ * (at most 16 x 15 x 128, an int16) take their scale in one vpdpwssd each.
+ *
+ * Every sum is exact and scaled by the float operations of the tiles above
+ * in the same order: the bits of a decode.
+ */
+#define PKP_TOK 128 /* tokens that share a group's planes */
+#define PKP_SB  8   /* super-blocks of activations per chunk (300 KiB at 128 tokens) */
+#define PKP_MIN 32  /* fewer tokens: pkk_drive */
+
+/* What scales a super-block of code planes: d, dmin, the sub-blocks' scales as int32, pairs. */
+struct pkc_sbs {
+    __m512 d, dmin;
+    __m512i sc[16];
+    __m512i mp[8]; /* Q4_K, Q5_K: min j twice, against bsums dword j; Q6_K: scale pairs */
+};
+
+union pkp_sbs {
+    struct pkk_sbs one; /* Q2_K, Q3_K */
+    struct pkc_sbs codes;
+};
+
+NTP_INLINE bool pkp_one(enum ntp_type f)
+{
+    return f == NTP_TYPE_Q2_K || f == NTP_TYPE_Q3_K;
+}
+
+/* The code planes of Q4_K, Q5_K or Q6_K's super-block at p: row e of pl[0] pairs with dword e. */
+NTP_INLINE void pkc_make(enum ntp_type f, const uint8_t *p, pkk_planes pl, struct pkc_sbs *k)
+{
+    uint8_t(*row)[64] = pl[0];
+    k->d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); /* d leads */
+    if (f == NTP_TYPE_Q6_K) {
+        const ntp_pack_q6_K *pk = (const ntp_pack_q6_K *)p;
+        __m128i sc[16];
+        for (int sb = 0; sb < 16; sb++) {
+            sc[sb] = _mm_loadu_si128((const __m128i *)pk->sc[sb]);
+            k->sc[sb] = _mm512_cvtepi8_epi32(sc[sb]);
+            __m512i c[4];
+            pkk_q6k_codes(pk, sb, c);
+            for (int v = 0; v < 4; v++)
+                _mm512_store_si512((void *)row[4 * sb + v], c[v]);
+        }
+        pkk_pairs(sc, k->mp);
+        return;
+    }
+    const bool q5 = f == NTP_TYPE_Q5_K;
+    const ntp_pack_q5_K *pk = (const ntp_pack_q5_K *)p; /* Q4_K's fields where Q5_K's are */
+    __m128i sc[8], mn[8];
+    pkk_scales_q4k((const ntp_pack_q4_K *)p, sc, mn);
+    for (int j = 0; j < 8; j++) {
+        k->sc[j] = _mm512_cvtepu8_epi32(sc[j]);
+        k->mp[j] = pkk_dup(mn[j]);
+    }
+    k->dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk->dmin));
+    const __m512i m4 = _mm512_set1_epi8(15);
+    for (int c = 0; c < 4; c++)
+        for (int i = 0; i < 8; i++) {
+            const __m512i v = _mm512_loadu_si512((const void *)pk->qs[c][i]);
+            const __m512i qh = q5 ? _mm512_loadu_si512((const void *)pk->qh[i]) : m4;
+            _mm512_store_si512((void *)row[16 * c + i],
+                               q5 ? pk_code5(v, qh, 2 * c, false) : _mm512_and_si512(v, m4));
+            _mm512_store_si512((void *)row[16 * c + 8 + i],
+                               q5 ? pk_code5(v, qh, 2 * c + 1, true)
+                                  : _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+        }
+}
+
+/* The sum of a Q8_K block's codes, from its 16 bsums. */
+NTP_INLINE int32_t pkp_xsum(const uint8_t *xb)
+{
+    const __m256i b = _mm256_loadu_si256((const __m256i *)(xb + PKK_BSUMS));
+    return ntp__x86_hsum_epi32(_mm256_madd_epi16(b, _mm256_set1_epi16(1)));
+}
+
+/* Q2_K, Q3_K (q3): T tokens' exact sums of one plane, pl's 64 rows. */
+NTP_INLINE void pkp_one_sums(bool q3, int T, const pkk_planes pl, const uint8_t *x, size_t xs,
+                             __m512i sum[PK_TT])
+{
+    __m512i b[PK_TT]; /* two chains per token keep 16 vpdpbusd in flight */
+    for (int t = 0; t < T; t++) {
+        sum[t] = q3 ? _mm512_set1_epi32(-128 * pkp_xsum(x + t * xs)) : _mm512_setzero_si512();
+        b[t] = _mm512_setzero_si512();
+    }
+#pragma GCC unroll 32
+    for (int e = 0; e < 64; e += 2) {
+        const __m512i v0 = _mm512_load_si512((const void *)pl[e / 16][e % 16]);
+        const __m512i v1 = _mm512_load_si512((const void *)pl[e / 16][e % 16 + 1]);
+        for (int t = 0; t < T; t++) {
+            sum[t] = _mm512_dpbusd_epi32(sum[t], v0, pkk_x4(x + t * xs, PKK_QS, e));
+            b[t] = _mm512_dpbusd_epi32(b[t], v1, pkk_x4(x + t * xs, PKK_QS, e + 1));
+        }
+    }
+    for (int t = 0; t < T; t++) {
+        sum[t] = _mm512_add_epi32(sum[t], b[t]);
+        if (q3) /* the plane's products are negated */
+            sum[t] = _mm512_sub_epi32(_mm512_setzero_si512(), sum[t]);
+    }
+}
+
+/* Q4_K, Q5_K, Q6_K: T tokens' sums of the code planes pl, each sub-block's times its scale. */
+NTP_INLINE void pkc_sums(enum ntp_type f, int T, const pkk_planes pl, const struct pkc_sbs *k,
+                         const uint8_t *x, size_t xs, __m512i isum[PK_TT])
+{
+    const uint8_t(*row)[64] = (const uint8_t(*)[64])pl[0];
+    for (int t = 0; t < T; t++)
+        isum[t] = _mm512_setzero_si512();
+    if (f == NTP_TYPE_Q6_K) {
+        for (int sb = 0; sb < 16; sb++) { /* dwords 4sb .. 4sb + 3 */
+            __m512i a[PK_TT];
+            for (int t = 0; t < T; t++)
+                a[t] = _mm512_setzero_si512();
+            for (int v = 0; v < 4; v++) {
+                const __m512i r = _mm512_load_si512((const void *)row[4 * sb + v]);
+                for (int t = 0; t < T; t++)
+                    a[t] = _mm512_dpbusd_epi32(a[t], r, pkk_x4(x + t * xs, PKK_QS, 4 * sb + v));
+            }
+            for (int t = 0; t < T; t++)
+                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(a[t], k->sc[sb]));
+        }
+        return;
+    }
+    for (int j = 0; j < 8; j++) { /* dwords 8j .. 8j + 7, two halves */
+        __m512i a[PK_TT], b[PK_TT];
+        for (int t = 0; t < T; t++)
+            a[t] = b[t] = _mm512_setzero_si512();
+        for (int v = 0; v < 4; v++) {
+            const __m512i r0 = _mm512_load_si512((const void *)row[8 * j + v]);
+            const __m512i r1 = _mm512_load_si512((const void *)row[8 * j + 4 + v]);
+            for (int t = 0; t < T; t++) {
+                a[t] = _mm512_dpbusd_epi32(a[t], r0, pkk_x4(x + t * xs, PKK_QS, 8 * j + v));
+                b[t] = _mm512_dpbusd_epi32(b[t], r1, pkk_x4(x + t * xs, PKK_QS, 8 * j + 4 + v));
+            }
+        }
+        for (int t = 0; t < T; t++)
+            if (f ==
+                NTP_TYPE_Q4_K) /* each half's sum an int16 in its lane: scale in the low word */
+                isum[t] = _mm512_dpwssd_epi32(_mm512_dpwssd_epi32(isum[t], a[t], k->sc[j]), b[t],
+                                              k->sc[j]);
+            else
+                isum[t] = _mm512_add_epi32(
+                    isum[t], _mm512_mullo_epi32(_mm512_add_epi32(a[t], b[t]), k->sc[j]));
+    }
+}
+
+/*
+ * T tokens (x: the first one's Q8_K block of the super-block, rows xs
+ * apart) times one super-block's planes pl and scaling k, added to acc[0,
+ * T) with the float operations of the tiles above.
+ */
+NTP_INLINE void pkp_tile(enum ntp_type f, int T, const pkk_planes pl, const union pkp_sbs *k,
+                         const uint8_t *x, size_t xs, float (*acc)[16])
+{
+    __m512i sum[PK_TT];
+    if (pkp_one(f))
+        pkp_one_sums(f == NTP_TYPE_Q3_K, T, pl, x, xs, sum);
+    else
+        pkc_sums(f, T, pl, &k->codes, x, xs, sum);
+    for (int t = 0; t < T; t++) {
+        const uint8_t *xb = x + t * xs;
+        __m512 s;
+        if (f == NTP_TYPE_Q2_K)
+            s = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(pkk_bsum_dot(k->one.mp, xb)), k->one.dmin,
+                                 _mm512_mul_ps(_mm512_cvtepi32_ps(sum[t]), k->one.d));
+        else if (f == NTP_TYPE_Q3_K)
+            s = _mm512_mul_ps(_mm512_cvtepi32_ps(sum[t]), k->one.d);
+        else if (f == NTP_TYPE_Q6_K)
+            s = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(
+                                  sum[t], _mm512_slli_epi32(pkk_bsum_dot(k->codes.mp, xb), 5))),
+                              k->codes.d);
+        else
+            s = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(pkk_bsum_dot(k->codes.mp, xb)), k->codes.dmin,
+                                 _mm512_mul_ps(_mm512_cvtepi32_ps(sum[t]), k->codes.d));
+        _mm512_store_ps(acc[t], _mm512_fmadd_ps(s, pkk_dx(xb), _mm512_load_ps(acc[t])));
+    }
+}
+
+#define PKP_TILE_ARGS                                                                              \
+    const pkk_planes pl, const union pkp_sbs *k, const uint8_t *x, size_t xs, float(*acc)[16]
+typedef void pkp_tile_fn(PKP_TILE_ARGS);
+#define PKP_TILE_FN(f, n)                                                                          \
+    static __attribute__((noinline)) void pkp_tile_##f##_##n(PKP_TILE_ARGS)                        \
+    {                                                                                              \
+        pkp_tile(NTP_TYPE_##f, n, pl, k, x, xs, acc);                                              \
+    }
+#define PKP_TILES(f)                                                                               \
+    PK_EACH_T(PKP_TILE_FN, f)                                                                      \
+    static pkp_tile_fn *const pkp_tiles_##f[PK_TT] = PK_TABLE(pkp_tile_, f);
+PKP_TILES(Q2_K)
+PKP_TILES(Q3_K)
+PKP_TILES(Q4_K)
+PKP_TILES(Q5_K)
+PKP_TILES(Q6_K)
+
+/*
+ * Blocks of PKP_TOK tokens, chunks of PKP_SB super-blocks, this thread's
+ * groups, a super-block's planes, the tiles of 8 tokens: as amx_kq_drive,
+ * the float sums of a group's block of tokens wait in acc (L1), taking y's
+ * sums at the start of a chunk and giving them back at its end. The next
+ * super-block's bytes are prefetched while the planes are used.
+ */
+NTP_INLINE ntp_status pkp_drive(enum ntp_type f, pkp_tile_fn *const tiles[PK_TT],
+                                pkk_tile_fn *const kt[PK_TT], const struct ntp_matmul_args *a)
+{
+    if (a->n_tok < PKP_MIN || a->k < NTP_QK_K || a->k % NTP_QK_K != 0 ||
+        a->n_rows % NTP_PACK_ROWS != 0)
+        return pkk_drive(f, kt, a);
+    const int64_t nsb = a->k / NTP_QK_K;
+    const size_t pb = NTP_PACK_ROWS * ntp_type_get_traits(f)->type_size;
+    const size_t gbytes = (size_t)nsb * pb, xs = a->x_stride;
+    int64_t g0, g1;
+    ntp__slice(a->n_rows / NTP_PACK_ROWS, a->ith, a->nth, &g0, &g1);
+    const uint8_t *w = a->w, *x = a->x;
+    alignas(64) pkk_planes pl;
+    alignas(64) float acc[PKP_TOK][16];
+    union pkp_sbs k;
+    for (int64_t t1 = 0; t1 < a->n_tok; t1 += PKP_TOK) {
+        const int64_t nt = a->n_tok - t1 < PKP_TOK ? a->n_tok - t1 : PKP_TOK;
+        for (int64_t s0 = 0; s0 < nsb; s0 += PKP_SB) {
+            const int64_t n = nsb - s0 < PKP_SB ? nsb - s0 : PKP_SB;
+            for (int64_t g = g0; g < g1; g++) {
+                const uint8_t *p = w + g * gbytes + (size_t)s0 * pb;
+                float *y = a->y + t1 * a->ldy + g * NTP_PACK_ROWS;
+                for (int64_t t = 0; t < nt; t++) /* the chain of the tiles' sums goes on */
+                    _mm512_store_ps(acc[t],
+                                    s0 > 0 ? _mm512_loadu_ps(y + t * a->ldy) : _mm512_setzero_ps());
+                for (int64_t sb = 0; sb < n; sb++) {
+                    const uint8_t *next = sb + 1 < n   ? p + (size_t)(sb + 1) * pb
+                                          : g + 1 < g1 ? p + gbytes
+                                                       : NULL;
+                    for (size_t o = 0; next && o < pb; o += 64)
+                        _mm_prefetch((const char *)next + o, _MM_HINT_T0);
+                    if (pkp_one(f))
+                        pkk_make(f, true, p + (size_t)sb * pb, pl, &k.one);
+                    else
+                        pkc_make(f, p + (size_t)sb * pb, pl, &k.codes);
+                    const uint8_t *xc = x + t1 * xs + (size_t)(s0 + sb) * PKK_XB;
+                    for (int64_t t0 = 0; t0 < nt; t0 += PK_TT) {
+                        const int T = (int)(nt - t0 < PK_TT ? nt - t0 : PK_TT);
+                        tiles[T - 1](pl, &k, xc + t0 * xs, xs, acc + t0);
+                    }
+                }
+                for (int64_t t = 0; t < nt; t++)
+                    _mm512_storeu_ps(y + t * a->ldy, _mm512_load_ps(acc[t]));
+            }
+        }
+    }
+    return NTP_OK;
+}
+
 static ntp_status q2_k_matmul_packed(const struct ntp_matmul_args *a)
 {
-    return pkk_drive(NTP_TYPE_Q2_K, pkk_tiles_Q2_K, a);
+    return pkp_drive(NTP_TYPE_Q2_K, pkp_tiles_Q2_K, pkk_tiles_Q2_K, a);
 }
 
 static ntp_status q3_k_matmul_packed(const struct ntp_matmul_args *a)
 {
-    return pkk_drive(NTP_TYPE_Q3_K, pkk_tiles_Q3_K, a);
+    return pkp_drive(NTP_TYPE_Q3_K, pkp_tiles_Q3_K, pkk_tiles_Q3_K, a);
 }
 
 static ntp_status q4_k_matmul_packed(const struct ntp_matmul_args *a)
 {
-    return pkk_drive(NTP_TYPE_Q4_K, pkk_tiles_Q4_K, a);
+    return pkp_drive(NTP_TYPE_Q4_K, pkp_tiles_Q4_K, pkk_tiles_Q4_K, a);
 }
 
 static ntp_status q5_k_matmul_packed(const struct ntp_matmul_args *a)
 {
-    return pkk_drive(NTP_TYPE_Q5_K, pkk_tiles_Q5_K, a);
+    return pkp_drive(NTP_TYPE_Q5_K, pkp_tiles_Q5_K, pkk_tiles_Q5_K, a);
 }
 
 static ntp_status q6_k_matmul_packed(const struct ntp_matmul_args *a)
 {
-    return pkk_drive(NTP_TYPE_Q6_K, pkk_tiles_Q6_K, a);
+    return pkp_drive(NTP_TYPE_Q6_K, pkp_tiles_Q6_K, pkk_tiles_Q6_K, a);
 }
 
 ntp_status NTP_X86(matmul_packed)(const struct ntp_matmul_args *a)

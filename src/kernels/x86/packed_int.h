@@ -214,6 +214,173 @@ NTP_INLINE __m512i pkk_bsum_dot(const __m512i sp[8], const uint8_t *xb)
     return im;
 }
 
+/* ---- a super-block's planes: codes times scales (amx.c's tiles, packed.c's prefill) ---- */
+
+/*
+ * One super-block's planes, amx.c's weight tiles [tile][tile row][64
+ * bytes]: step h's low and high planes in tiles 2h and 2h + 1 (two-plane
+ * formats), or its one plane in tile h (Q2_K, Q3_K). Step h takes
+ * activation dwords 16h .. 16h + 15; tile row i is the code vector of dword
+ * 16h + i (packed.h). packed.c's prefill reads the one-plane formats' planes
+ * with vpdpbusd, and keeps its own code planes in the same space.
+ */
+typedef uint8_t pkk_planes[8][16][64];
+
+NTP_INLINE bool pkk_two(enum ntp_type f)
+{
+    return f == NTP_TYPE_Q4_K || f == NTP_TYPE_Q5_K || f == NTP_TYPE_Q6_K;
+}
+
+/*
+ * The 16 rows' scales (signed bytes) as the int16 operands of pkk_row:
+ * s16[0] against the codes unpacked low, s16[1] high.
+ */
+NTP_INLINE void pkk_sc16(__m128i sc, __m512i s16[2])
+{
+    const __m512i s = _mm512_mullo_epi32(_mm512_cvtepu8_epi32(sc), _mm512_set1_epi32(0x01010101));
+    s16[0] = _mm512_srai_epi16(_mm512_unpacklo_epi8(s, s), 8);
+    s16[1] = _mm512_srai_epi16(_mm512_unpackhi_epi8(s, s), 8);
+}
+
+/*
+ * Code vector q (unsigned bytes, 4 of each of 16 rows) less off, times its
+ * rows' scales in int16 (unpacked with zero and packed back, so the bytes
+ * keep q's order): one plane at lo, or the low 7 bits at lo and the signed
+ * rest at hi. With u8, one plane's bytes get 128 added (vpdpbusd's unsigned operand).
+ */
+NTP_INLINE void pkk_row(bool two, bool u8, __m512i q, int off, const __m512i s16[2], uint8_t *lo,
+                        uint8_t *hi)
+{
+    const __m512i zero = _mm512_setzero_si512(), o = _mm512_set1_epi16((short)off);
+    const __m512i a =
+        _mm512_mullo_epi16(_mm512_sub_epi16(_mm512_unpacklo_epi8(q, zero), o), s16[0]);
+    const __m512i b =
+        _mm512_mullo_epi16(_mm512_sub_epi16(_mm512_unpackhi_epi8(q, zero), o), s16[1]);
+    if (!two) {
+        const __m512i pl = _mm512_packs_epi16(a, b);
+        _mm512_store_si512((void *)lo,
+                           u8 ? _mm512_xor_si512(pl, _mm512_set1_epi8((char)0x80)) : pl);
+        return;
+    }
+    const __m512i m7 = _mm512_set1_epi16(127);
+    _mm512_store_si512((void *)lo,
+                       _mm512_packus_epi16(_mm512_and_si512(a, m7), _mm512_and_si512(b, m7)));
+    _mm512_store_si512((void *)hi,
+                       _mm512_packs_epi16(_mm512_srai_epi16(a, 7), _mm512_srai_epi16(b, 7)));
+}
+
+/*
+ * What scales a group's super-block for every token, made with its planes
+ * from the same scale bytes: d and dmin as floats, and the mins (Q4_K,
+ * Q5_K, Q2_K) as int16 pairs against dword i of the tokens' code sums
+ * (amx_kq_toks's s).
+ */
+struct pkk_sbs {
+    __m512 d, dmin;
+    __m512i mp[8];
+};
+
+/*
+ * Q4_K and Q5_K (q5): tile row i < 8 of step h is the low nibbles of code
+ * vector (h, i), row 8 + i its high ones.
+ */
+NTP_INLINE void pkk_q4k_make(bool q5, const uint8_t *p, pkk_planes pl, struct pkk_sbs *k)
+{
+    const ntp_pack_q5_K *pk = (const ntp_pack_q5_K *)p; /* Q4_K's fields where Q5_K's are */
+    __m128i sc[8], mn[8];
+    pkk_scales_q4k((const ntp_pack_q4_K *)p, sc, mn);
+    for (int i = 0; i < 4; i++)
+        k->mp[i] =
+            _mm512_cvtepu8_epi16(_mm256_set_m128i(_mm_unpackhi_epi8(mn[2 * i], mn[2 * i + 1]),
+                                                  _mm_unpacklo_epi8(mn[2 * i], mn[2 * i + 1])));
+    k->dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk->dmin));
+    const __m512i m4 = _mm512_set1_epi8(15);
+    for (int h = 0; h < 4; h++) {
+        __m512i s0[2], s1[2];
+        pkk_sc16(sc[2 * h], s0);
+        pkk_sc16(sc[2 * h + 1], s1);
+        for (int i = 0; i < 8; i++) {
+            const __m512i v = _mm512_loadu_si512((const void *)pk->qs[h][i]);
+            const __m512i qh = q5 ? _mm512_loadu_si512((const void *)pk->qh[i]) : m4;
+            const __m512i lo = q5 ? pk_code5(v, qh, 2 * h, false) : _mm512_and_si512(v, m4);
+            const __m512i hi = q5 ? pk_code5(v, qh, 2 * h + 1, true)
+                                  : _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            pkk_row(true, false, lo, 0, s0, pl[2 * h][i], pl[2 * h + 1][i]);
+            pkk_row(true, false, hi, 0, s1, pl[2 * h][8 + i], pl[2 * h + 1][8 + i]);
+        }
+    }
+}
+
+/* Q6_K: sub-block s is rows 4(s % 4) .. 4(s % 4) + 3 of step s / 4. */
+NTP_INLINE void pkk_q6k_make(const uint8_t *p, pkk_planes pl)
+{
+    const ntp_pack_q6_K *pk = (const ntp_pack_q6_K *)p;
+    for (int s = 0; s < 16; s++) {
+        __m512i c[4], s16[2];
+        pkk_q6k_codes(pk, s, c);
+        pkk_sc16(_mm_loadu_si128((const __m128i *)pk->sc[s]), s16);
+        const int h = s / 4;
+        for (int v = 0; v < 4; v++)
+            pkk_row(true, false, c[v], 32, s16, pl[2 * h][4 * (s % 4) + v],
+                    pl[2 * h + 1][4 * (s % 4) + v]);
+    }
+}
+
+/*
+ * Q2_K and Q3_K (q3): code vector (h, v)'s field f is quad v of sub-block
+ * 4h + f, row 4f + v of step h; Q3_K's third bit of it is bit s % 8 of
+ * hm[s / 8][v]. Q3_K's scales are negated so that every product fits a
+ * signed byte; with u8, Q3_K's products get 128 added, an unsigned byte
+ * (Q2_K's are 0..45 already).
+ */
+NTP_INLINE void pkk_q23k_make(bool q3, bool u8, const uint8_t *p, pkk_planes pl, struct pkk_sbs *k)
+{
+    const ntp_pack_q2_K *p2 = (const ntp_pack_q2_K *)p;
+    const ntp_pack_q3_K *p3 = (const ntp_pack_q3_K *)p;
+    const __m512i m2 = _mm512_set1_epi8(3);
+    __m128i sc[16];
+    if (q3) {
+        pkk_scales_q3k(p3, sc);
+        for (int s = 0; s < 16; s++)
+            sc[s] = _mm_sub_epi8(_mm_setzero_si128(), sc[s]);
+    } else {
+        __m128i mn[16];
+        pkk_scales_q2k(p2, sc, mn);
+        pkk_pairs(mn, k->mp);
+        k->dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p2->dmin));
+    }
+    for (int h = 0; h < 4; h++)
+        for (int f = 0; f < 4; f++) {
+            const int s = 4 * h + f;
+            __m512i s16[2];
+            pkk_sc16(sc[s], s16);
+            __m512i c[4];
+            if (q3)
+                pkk_q3k_codes(p3, s, c);
+            else
+                for (int v = 0; v < 4; v++)
+                    c[v] = _mm512_and_si512(
+                        _mm512_srli_epi16(_mm512_loadu_si512((const void *)p2->qs[h][v]),
+                                          (unsigned)(2 * f)),
+                        m2);
+            for (int v = 0; v < 4; v++)
+                pkk_row(false, u8 && q3, c[v], q3 ? 4 : 0, s16, pl[h][4 * f + v], NULL);
+        }
+}
+
+/* The planes of format f's super-block at p, and its scaling; u8: one plane as unsigned bytes. */
+NTP_INLINE void pkk_make(enum ntp_type f, bool u8, const uint8_t *p, pkk_planes pl,
+                         struct pkk_sbs *k)
+{
+    k->d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); /* d leads */
+    if (f == NTP_TYPE_Q6_K)
+        pkk_q6k_make(p, pl);
+    else if (f == NTP_TYPE_Q2_K || f == NTP_TYPE_Q3_K)
+        pkk_q23k_make(f == NTP_TYPE_Q3_K, u8, p, pl, k);
+    else
+        pkk_q4k_make(f == NTP_TYPE_Q5_K, p, pl, k);
+}
+
 /*
  * Groups per run: packed.c's k-quant driver and amx.c's driver pass every
  * token tile over a run of groups before the next, so that a prefill reads
