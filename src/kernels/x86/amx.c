@@ -520,13 +520,11 @@ NTP_INLINE ntp_status amx_kq_drive(enum ntp_type f, const struct ntp_matmul_args
 {
     if (a->k % NTP_QK_K != 0 || a->n_rows % NTP_PACK_ROWS != 0)
         return NTP_E_UNSUPPORTED;
-    const int64_t full = amx_kq_tokens(a->n_tok), nsb = a->k / NTP_QK_K;
-    if (full == 0 || nsb == 0)
+    const int64_t full = amx_kq_tokens(a->n_tok);
+    if (full == 0 || a->k == 0)
         return NTP_X86(matmul_packed)(a);
-    const size_t pb = NTP_PACK_ROWS * ntp_type_get_traits(f)->type_size;
-    const size_t gbytes = (size_t)nsb * pb, xs = a->x_stride;
-    int64_t g0, g1;
-    ntp__slice(a->n_rows / NTP_PACK_ROWS, a->ith, a->nth, &g0, &g1);
+    const struct pkk_shape sh = pkk_shape(f, a);
+    const size_t xs = a->x_stride;
     const uint8_t *w = a->w, *x = a->x;
     alignas(64) pkk_planes pl;
     alignas(64) amx_kq_codes ac[AMX_KQ_SB]; /* 256 KiB */
@@ -538,26 +536,19 @@ NTP_INLINE ntp_status amx_kq_drive(enum ntp_type f, const struct ntp_matmul_args
     for (int64_t t1 = 0; t1 < full; t1 += AMX_KQ_TOK) {
         const int64_t nt = full - t1 < AMX_KQ_TOK ? full - t1 : AMX_KQ_TOK;
         const int64_t np = (nt + 2 * AMX_TT - 1) / (2 * AMX_TT) * (2 * AMX_TT);
-        for (int64_t s0 = 0; s0 < nsb; s0 += AMX_KQ_SB) {
-            const int64_t n = nsb - s0 < AMX_KQ_SB ? nsb - s0 : AMX_KQ_SB;
+        for (int64_t s0 = 0; s0 < sh.nsb; s0 += AMX_KQ_SB) {
+            const int64_t n = sh.nsb - s0 < AMX_KQ_SB ? sh.nsb - s0 : AMX_KQ_SB;
             const uint8_t *xc = x + t1 * xs + (size_t)s0 * PKK_XB;
             amx_kq_acts(f, xc, xs, nt, np, n, &tk, ac);
-            for (int64_t g = g0; g < g1; g++) {
-                const uint8_t *p = w + g * gbytes + (size_t)s0 * pb;
+            for (int64_t g = sh.g0; g < sh.g1; g++) {
+                const uint8_t *p = w + g * sh.gbytes + (size_t)s0 * sh.pb;
                 float *y = a->y + t1 * a->ldy + g * NTP_PACK_ROWS;
-                for (int64_t t = 0; t < nt; t++) /* the chain of packed.c's sums goes on */
-                    _mm512_store_ps(acc[t],
-                                    s0 > 0 ? _mm512_loadu_ps(y + t * a->ldy) : _mm512_setzero_ps());
+                pkk_acc_in(acc, nt, y, a->ldy, s0 == 0);
                 struct amx_kq_wait wt = {0};
                 int cur = 0;
                 for (int64_t sb = 0; sb < n; sb++) {
-                    const uint8_t *next = sb + 1 < n   ? p + (size_t)(sb + 1) * pb
-                                          : g + 1 < g1 ? p + gbytes
-                                                       : NULL;
-                    if (next)
-                        for (size_t o = 0; o < pb; o += 64)
-                            _mm_prefetch((const char *)next + o, _MM_HINT_T0);
-                    pkk_make(f, false, p + (size_t)sb * pb, pl, &k[sb % 2]);
+                    pkk_prefetch_next(p, sb, n, &sh, g + 1 < sh.g1);
+                    pkk_make(f, false, p + (size_t)sb * sh.pb, pl, &k[sb % 2]);
                     for (int64_t t0 = 0; t0 < nt; t0 += 2 * AMX_TT) {
                         amx_kq_tile(f, pl, ac[sb] + t0 / AMX_TT, c[cur], &wt);
                         wt =
@@ -572,8 +563,7 @@ NTP_INLINE ntp_status amx_kq_drive(enum ntp_type f, const struct ntp_matmul_args
                 }
                 for (int j = 0; j < 4; j++)
                     amx_kq_scale8(f, &wt, j);
-                for (int64_t t = 0; t < nt; t++)
-                    _mm512_storeu_ps(y + t * a->ldy, _mm512_load_ps(acc[t]));
+                pkk_acc_out((const float(*)[16])acc, nt, y, a->ldy);
             }
         }
     }

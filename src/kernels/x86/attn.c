@@ -244,8 +244,8 @@ static float max_f32(const float *x, int64_t n, float m)
             m8[j] = _mm256_max_ps(_mm256_loadu_ps(x + p + 8 * j), m8[j]);
     for (; p + 8 <= n; p += 8)
         m8[0] = _mm256_max_ps(_mm256_loadu_ps(x + p), m8[0]);
-    float max = ntp__x86_hmax_ps(
-        _mm256_max_ps(_mm256_max_ps(m8[0], m8[1]), _mm256_max_ps(m8[2], m8[3])));
+    float max =
+        ntp__x86_hmax_ps(_mm256_max_ps(_mm256_max_ps(m8[0], m8[1]), _mm256_max_ps(m8[2], m8[3])));
     for (; p < n; p++)
         max = x[p] > max ? x[p] : max;
     return max;

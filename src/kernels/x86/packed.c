@@ -819,43 +819,33 @@ NTP_INLINE ntp_status pkp_drive(enum ntp_type f, pkp_tile_fn *const tiles[PK_TT]
     if (a->n_tok < PKP_MIN || a->k < NTP_QK_K || a->k % NTP_QK_K != 0 ||
         a->n_rows % NTP_PACK_ROWS != 0)
         return pkk_drive(f, kt, a);
-    const int64_t nsb = a->k / NTP_QK_K;
-    const size_t pb = NTP_PACK_ROWS * ntp_type_get_traits(f)->type_size;
-    const size_t gbytes = (size_t)nsb * pb, xs = a->x_stride;
-    int64_t g0, g1;
-    ntp__slice(a->n_rows / NTP_PACK_ROWS, a->ith, a->nth, &g0, &g1);
+    const struct pkk_shape sh = pkk_shape(f, a);
+    const size_t xs = a->x_stride;
     const uint8_t *w = a->w, *x = a->x;
     alignas(64) pkk_planes pl;
     alignas(64) float acc[PKP_TOK][16];
     union pkp_sbs k;
     for (int64_t t1 = 0; t1 < a->n_tok; t1 += PKP_TOK) {
         const int64_t nt = a->n_tok - t1 < PKP_TOK ? a->n_tok - t1 : PKP_TOK;
-        for (int64_t s0 = 0; s0 < nsb; s0 += PKP_SB) {
-            const int64_t n = nsb - s0 < PKP_SB ? nsb - s0 : PKP_SB;
-            for (int64_t g = g0; g < g1; g++) {
-                const uint8_t *p = w + g * gbytes + (size_t)s0 * pb;
+        for (int64_t s0 = 0; s0 < sh.nsb; s0 += PKP_SB) {
+            const int64_t n = sh.nsb - s0 < PKP_SB ? sh.nsb - s0 : PKP_SB;
+            for (int64_t g = sh.g0; g < sh.g1; g++) {
+                const uint8_t *p = w + g * sh.gbytes + (size_t)s0 * sh.pb;
                 float *y = a->y + t1 * a->ldy + g * NTP_PACK_ROWS;
-                for (int64_t t = 0; t < nt; t++) /* the chain of the tiles' sums goes on */
-                    _mm512_store_ps(acc[t],
-                                    s0 > 0 ? _mm512_loadu_ps(y + t * a->ldy) : _mm512_setzero_ps());
+                pkk_acc_in(acc, nt, y, a->ldy, s0 == 0);
                 for (int64_t sb = 0; sb < n; sb++) {
-                    const uint8_t *next = sb + 1 < n   ? p + (size_t)(sb + 1) * pb
-                                          : g + 1 < g1 ? p + gbytes
-                                                       : NULL;
-                    for (size_t o = 0; next && o < pb; o += 64)
-                        _mm_prefetch((const char *)next + o, _MM_HINT_T0);
+                    pkk_prefetch_next(p, sb, n, &sh, g + 1 < sh.g1);
                     if (pkp_one(f))
-                        pkk_make(f, true, p + (size_t)sb * pb, pl, &k.one);
+                        pkk_make(f, true, p + (size_t)sb * sh.pb, pl, &k.one);
                     else
-                        pkc_make(f, p + (size_t)sb * pb, pl, &k.codes);
+                        pkc_make(f, p + (size_t)sb * sh.pb, pl, &k.codes);
                     const uint8_t *xc = x + t1 * xs + (size_t)(s0 + sb) * PKK_XB;
                     for (int64_t t0 = 0; t0 < nt; t0 += PK_TT) {
                         const int T = (int)(nt - t0 < PK_TT ? nt - t0 : PK_TT);
                         tiles[T - 1](pl, &k, xc + t0 * xs, xs, acc + t0);
                     }
                 }
-                for (int64_t t = 0; t < nt; t++)
-                    _mm512_storeu_ps(y + t * a->ldy, _mm512_load_ps(acc[t]));
+                pkk_acc_out((const float(*)[16])acc, nt, y, a->ldy);
             }
         }
     }

@@ -381,6 +381,52 @@ NTP_INLINE void pkk_make(enum ntp_type f, bool u8, const uint8_t *p, pkk_planes 
         pkk_q4k_make(f == NTP_TYPE_Q5_K, p, pl, k);
 }
 
+/* ---- what the two plane drivers (amx_kq_drive, pkp_drive) share ---- */
+
+/* A k-quant product's shape: bytes per packed super-block (pb) and group, this thread's groups. */
+struct pkk_shape {
+    int64_t nsb;
+    size_t pb, gbytes;
+    int64_t g0, g1;
+};
+
+static inline struct pkk_shape pkk_shape(enum ntp_type f, const struct ntp_matmul_args *a)
+{
+    struct pkk_shape s = {a->k / NTP_QK_K, NTP_PACK_ROWS * ntp_type_get_traits(f)->type_size, 0, 0,
+                          0};
+    s.gbytes = (size_t)s.nsb * s.pb;
+    ntp__slice(a->n_rows / NTP_PACK_ROWS, a->ith, a->nth, &s.g0, &s.g1);
+    return s;
+}
+
+/*
+ * A group's float sums of nt tokens (y's rows ldy apart) into acc, zeros at
+ * a row's first chunk (first): the chain of the tiles' sums goes on.
+ */
+NTP_INLINE void pkk_acc_in(float (*acc)[16], int64_t nt, const float *y, int64_t ldy, bool first)
+{
+    for (int64_t t = 0; t < nt; t++)
+        _mm512_store_ps(acc[t], first ? _mm512_setzero_ps() : _mm512_loadu_ps(y + t * ldy));
+}
+
+NTP_INLINE void pkk_acc_out(const float (*acc)[16], int64_t nt, float *y, int64_t ldy)
+{
+    for (int64_t t = 0; t < nt; t++)
+        _mm512_storeu_ps(y + t * ldy, _mm512_load_ps(acc[t]));
+}
+
+/*
+ * Prefetch what follows super-block sb of a group's chunk p of n: the next
+ * super-block, or the next group's chunk (more: a next group).
+ */
+NTP_INLINE void pkk_prefetch_next(const uint8_t *p, int64_t sb, int64_t n,
+                                  const struct pkk_shape *s, bool more)
+{
+    const uint8_t *next = sb + 1 < n ? p + (size_t)(sb + 1) * s->pb : more ? p + s->gbytes : NULL;
+    for (size_t o = 0; next && o < s->pb; o += 64)
+        _mm_prefetch((const char *)next + o, _MM_HINT_T0);
+}
+
 /*
  * Groups per run: packed.c's k-quant driver and amx.c's driver pass every
  * token tile over a run of groups before the next, so that a prefill reads
