@@ -511,10 +511,10 @@ NTP_INLINE int64_t amx_kq_tokens(int64_t n_tok)
  * of float accumulators in L1 that take y's sums at the start of a chunk
  * and give them back at its end. A pair's sums are scaled while the next
  * pair's products run (amx_kq_tile), in two buffers. The next
- * super-block's bytes are prefetched meanwhile: a group's planes wait on them, and without it the
- * wait for memory cost 5-10 % of a prefill (pp512 of a Q5_K model, whose
- * weights come from DRAM, not the benchmark's cache-warm matrix). 314 KiB
- * of stack.
+ * super-block's bytes are prefetched meanwhile: a group's planes wait on
+ * them, and without it the wait for memory cost 5-10 % of a prefill (pp512
+ * of a Q5_K model, whose weights come from DRAM, not the benchmark's
+ * cache-warm matrix). 314 KiB of stack.
  */
 NTP_INLINE ntp_status amx_kq_drive(enum ntp_type f, const struct ntp_matmul_args *a)
 {

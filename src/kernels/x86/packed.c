@@ -667,16 +667,12 @@ NTP_INLINE void pkc_make(enum ntp_type f, const uint8_t *p, pkk_planes pl, struc
         k->mp[j] = pkk_dup(mn[j]);
     }
     k->dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk->dmin));
-    const __m512i m4 = _mm512_set1_epi8(15);
     for (int c = 0; c < 4; c++)
         for (int i = 0; i < 8; i++) {
-            const __m512i v = _mm512_loadu_si512((const void *)pk->qs[c][i]);
-            const __m512i qh = q5 ? _mm512_loadu_si512((const void *)pk->qh[i]) : m4;
-            _mm512_store_si512((void *)row[16 * c + i],
-                               q5 ? pk_code5(v, qh, 2 * c, false) : _mm512_and_si512(v, m4));
-            _mm512_store_si512((void *)row[16 * c + 8 + i],
-                               q5 ? pk_code5(v, qh, 2 * c + 1, true)
-                                  : _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+            __m512i lo, hi;
+            pkk_q45k_codes(q5, pk, c, i, &lo, &hi);
+            _mm512_store_si512((void *)row[16 * c + i], lo);
+            _mm512_store_si512((void *)row[16 * c + 8 + i], hi);
         }
 }
 
@@ -746,9 +742,9 @@ NTP_INLINE void pkc_sums(enum ntp_type f, int T, const pkk_planes pl, const stru
                 b[t] = _mm512_dpbusd_epi32(b[t], r1, pkk_x4(x + t * xs, PKK_QS, 8 * j + 4 + v));
             }
         }
+        /* Q4_K: each half's sum an int16 in its lane, times the scale in the low word */
         for (int t = 0; t < T; t++)
-            if (f ==
-                NTP_TYPE_Q4_K) /* each half's sum an int16 in its lane: scale in the low word */
+            if (f == NTP_TYPE_Q4_K)
                 isum[t] = _mm512_dpwssd_epi32(_mm512_dpwssd_epi32(isum[t], a[t], k->sc[j]), b[t],
                                               k->sc[j]);
             else
@@ -816,8 +812,7 @@ PKP_TILES(Q6_K)
 NTP_INLINE ntp_status pkp_drive(enum ntp_type f, pkp_tile_fn *const tiles[PK_TT],
                                 pkk_tile_fn *const kt[PK_TT], const struct ntp_matmul_args *a)
 {
-    if (a->n_tok < PKP_MIN || a->k < NTP_QK_K || a->k % NTP_QK_K != 0 ||
-        a->n_rows % NTP_PACK_ROWS != 0)
+    if (a->n_tok < PKP_MIN || a->k == 0 || a->k % NTP_QK_K != 0 || a->n_rows % NTP_PACK_ROWS != 0)
         return pkk_drive(f, kt, a);
     const struct pkk_shape sh = pkk_shape(f, a);
     const size_t xs = a->x_stride;

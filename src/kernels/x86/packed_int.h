@@ -160,6 +160,26 @@ NTP_INLINE void pkk_q6k_codes(const ntp_pack_q6_K *pk, int s, __m512i c[4])
 }
 
 /*
+ * Q4_K, or Q5_K (q5; a Q4_K group read through Q5_K's struct, whose first
+ * fields are Q4_K's): code vector (c, i)'s codes of sub-block 2c (lo, 0..15
+ * or 0..31) and of sub-block 2c + 1 (hi).
+ */
+NTP_INLINE void pkk_q45k_codes(bool q5, const ntp_pack_q5_K *pk, int c, int i, __m512i *lo,
+                               __m512i *hi)
+{
+    const __m512i m4 = _mm512_set1_epi8(15);
+    const __m512i v = _mm512_loadu_si512((const void *)pk->qs[c][i]);
+    if (q5) {
+        const __m512i qh = _mm512_loadu_si512((const void *)pk->qh[i]);
+        *lo = pk_code5(v, qh, 2 * c, false);
+        *hi = pk_code5(v, qh, 2 * c + 1, true);
+    } else {
+        *lo = _mm512_and_si512(v, m4);
+        *hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+    }
+}
+
+/*
  * Q3_K: sub-block s's four code vectors (quads v of dwords 4s..4s+3), codes
  * 0..7: the 2-bit field f = s % 4 of qs[s / 4][v] with bit s % 8 of
  * hm[s / 8][v] above it. Every bit that moves stays in its byte.
@@ -294,17 +314,13 @@ NTP_INLINE void pkk_q4k_make(bool q5, const uint8_t *p, pkk_planes pl, struct pk
             _mm512_cvtepu8_epi16(_mm256_set_m128i(_mm_unpackhi_epi8(mn[2 * i], mn[2 * i + 1]),
                                                   _mm_unpacklo_epi8(mn[2 * i], mn[2 * i + 1])));
     k->dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)pk->dmin));
-    const __m512i m4 = _mm512_set1_epi8(15);
     for (int h = 0; h < 4; h++) {
         __m512i s0[2], s1[2];
         pkk_sc16(sc[2 * h], s0);
         pkk_sc16(sc[2 * h + 1], s1);
         for (int i = 0; i < 8; i++) {
-            const __m512i v = _mm512_loadu_si512((const void *)pk->qs[h][i]);
-            const __m512i qh = q5 ? _mm512_loadu_si512((const void *)pk->qh[i]) : m4;
-            const __m512i lo = q5 ? pk_code5(v, qh, 2 * h, false) : _mm512_and_si512(v, m4);
-            const __m512i hi = q5 ? pk_code5(v, qh, 2 * h + 1, true)
-                                  : _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            __m512i lo, hi;
+            pkk_q45k_codes(q5, pk, h, i, &lo, &hi);
             pkk_row(true, false, lo, 0, s0, pl[2 * h][i], pl[2 * h + 1][i]);
             pkk_row(true, false, hi, 0, s1, pl[2 * h][8 + i], pl[2 * h + 1][8 + i]);
         }
