@@ -546,10 +546,12 @@ NTP_INLINE ntp_status amx_kq_drive(enum ntp_type f, const struct ntp_matmul_args
                 pkk_acc_in(acc, nt, y, a->ldy, s0 == 0);
                 struct amx_kq_wait wt = {0};
                 int cur = 0;
+                const float *yn = g + 1 < sh.g1 ? y + NTP_PACK_ROWS : NULL;
                 for (int64_t sb = 0; sb < n; sb++) {
-                    pkk_prefetch_next(p, sb, n, &sh, g + 1 < sh.g1);
+                    const struct pkk_pf pf = pkk_pf(p, sb, n, &sh, yn, nt, a->ldy);
                     pkk_make(f, false, p + (size_t)sb * sh.pb, pl, &k[sb % 2]);
                     for (int64_t t0 = 0; t0 < nt; t0 += 2 * AMX_TT) {
+                        pkk_pf_tile(&pf, t0 / (2 * AMX_TT), np / (2 * AMX_TT));
                         amx_kq_tile(f, pl, ac[sb] + t0 / AMX_TT, c[cur], &wt);
                         wt =
                             (struct amx_kq_wait){&k[sb % 2],

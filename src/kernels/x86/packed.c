@@ -828,8 +828,9 @@ NTP_INLINE ntp_status pkp_drive(enum ntp_type f, pkp_tile_fn *const tiles[PK_TT]
                 const uint8_t *p = w + g * sh.gbytes + (size_t)s0 * sh.pb;
                 float *y = a->y + t1 * a->ldy + g * NTP_PACK_ROWS;
                 pkk_acc_in(acc, nt, y, a->ldy, s0 == 0);
+                const float *yn = g + 1 < sh.g1 ? y + NTP_PACK_ROWS : NULL;
                 for (int64_t sb = 0; sb < n; sb++) {
-                    pkk_prefetch_next(p, sb, n, &sh, g + 1 < sh.g1);
+                    const struct pkk_pf pf = pkk_pf(p, sb, n, &sh, yn, nt, a->ldy);
                     if (pkp_one(f))
                         pkk_make(f, true, p + (size_t)sb * sh.pb, pl, &k.one);
                     else
@@ -837,6 +838,7 @@ NTP_INLINE ntp_status pkp_drive(enum ntp_type f, pkp_tile_fn *const tiles[PK_TT]
                     const uint8_t *xc = x + t1 * xs + (size_t)(s0 + sb) * PKK_XB;
                     for (int64_t t0 = 0; t0 < nt; t0 += PK_TT) {
                         const int T = (int)(nt - t0 < PK_TT ? nt - t0 : PK_TT);
+                        pkk_pf_tile(&pf, t0 / PK_TT, (nt + PK_TT - 1) / PK_TT);
                         tiles[T - 1](pl, &k, xc + t0 * xs, xs, acc + t0);
                     }
                 }

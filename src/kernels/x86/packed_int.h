@@ -432,15 +432,46 @@ NTP_INLINE void pkk_acc_out(const float (*acc)[16], int64_t nt, float *y, int64_
 }
 
 /*
- * Prefetch what follows super-block sb of a group's chunk p of n: the next
- * super-block, or the next group's chunk (more: a next group).
+ * What a group's tiles prefetch while they run over super-block sb of its
+ * chunk p of n: the bytes that follow (the next super-block, or the next
+ * group's chunk) and, for the next group (ynext: its block of nt rows of y,
+ * ldy floats apart; NULL: none), the share sb of its rows of y, which
+ * pkk_acc_in may read and pkk_acc_out writes. Each of the super-block's m
+ * tiles issues its share of the lines (pkk_pf_tile), so that the misses
+ * overlap the products instead of filling the line buffers in one burst.
+ * y's lines are fetched for writing: left cold, acc_out's 64-byte stores
+ * each waited for its line and held up every store behind them (pp512 of
+ * a TinyLlama Q4_K_M: 9 % faster so, on AVX-512 and on AMX).
  */
-NTP_INLINE void pkk_prefetch_next(const uint8_t *p, int64_t sb, int64_t n,
-                                  const struct pkk_shape *s, bool more)
+struct pkk_pf {
+    const char *w, *y;
+    int64_t wl, yl; /* lines of w, rows of y */
+    size_t ldy;     /* bytes */
+};
+
+static inline struct pkk_pf pkk_pf(const uint8_t *p, int64_t sb, int64_t n,
+                                   const struct pkk_shape *s, const float *ynext, int64_t nt,
+                                   int64_t ldy)
 {
-    const uint8_t *next = sb + 1 < n ? p + (size_t)(sb + 1) * s->pb : more ? p + s->gbytes : NULL;
-    for (size_t o = 0; next && o < s->pb; o += 64)
-        _mm_prefetch((const char *)next + o, _MM_HINT_T0);
+    struct pkk_pf f = {0};
+    f.w = (const char *)(sb + 1 < n ? p + (size_t)(sb + 1) * s->pb : ynext ? p + s->gbytes : NULL);
+    f.wl = f.w ? (int64_t)((s->pb + 63) / 64) : 0;
+    if (ynext) {
+        const int64_t r0 = nt * sb / n;
+        f.y = (const char *)(ynext + r0 * ldy);
+        f.yl = nt * (sb + 1) / n - r0;
+        f.ldy = (size_t)ldy * sizeof(float);
+    }
+    return f;
+}
+
+/* Tile i of m's share of what pkk_pf names. */
+NTP_INLINE void pkk_pf_tile(const struct pkk_pf *f, int64_t i, int64_t m)
+{
+    for (int64_t l = f->wl * i / m; l < f->wl * (i + 1) / m; l++)
+        _mm_prefetch(f->w + 64 * l, _MM_HINT_T0);
+    for (int64_t r = f->yl * i / m; r < f->yl * (i + 1) / m; r++)
+        _mm_prefetch(f->y + (size_t)r * f->ldy, _MM_HINT_ET0);
 }
 
 /*
