@@ -511,7 +511,8 @@ static void bench_type(const struct opts *o, const struct ntp_kernels *k, struct
     void *x = make_acts(k, t, kk, n_tok, &xs);
     float *y = ntp__alloc_aligned(
         (size_t)(mv_rows > mm_rows * n_tok ? mv_rows : mm_rows * n_tok) * sizeof(float), 64);
-    struct mm_ctx c = {k, {t, w, rb, mv_rows, kk, x, xs, 1, y, mv_rows, 0, 1, NTP_PACK_NONE}};
+    struct mm_ctx c = {
+        k, {t, w, rb, mv_rows, kk, x, xs, 1, y, mv_rows, 0, 1, NTP_PACK_NONE, NULL, NULL}};
     double cs, cs2;
     const double s = median_run(tm, mm_job, &c, o->reps, &cs);
     const double bytes = (double)rb * (double)mv_rows;
@@ -534,8 +535,8 @@ static void bench_type(const struct opts *o, const struct ntp_kernels *k, struct
         uint8_t *wp = ntp__alloc_aligned(gbytes * (size_t)n_groups, 64);
         for (int64_t g = 0; g < n_groups; g++)
             ntp__pack_group(k->type[t].pack, t, wp + g * gbytes, w + g * gbytes, rb, kk);
-        c.a = (struct ntp_matmul_args){t,       wp, rb, pv_rows,        kk, x, xs, 1, y,
-                                       pv_rows, 0,  1,  k->type[t].pack};
+        c.a = (struct ntp_matmul_args){t,       wp, rb, pv_rows,         kk,   x,   xs, 1, y,
+                                       pv_rows, 0,  1,  k->type[t].pack, NULL, NULL};
         const double ps = median_run(tm, mm_job, &c, o->reps, &cs);
         const double pbytes = (double)rb * (double)pv_rows;
         emit(o, k->isa, "matvec_packed", ntp_type_name(t), tm->nth, pbytes / ps / 1e9,

@@ -137,6 +137,9 @@ size_t ntp__kernels_act_row_size(const struct ntp_kernels *k, enum ntp_type t, i
 ntp_status ntp__kernels_matmul(const struct ntp_kernels *k, const struct ntp_matmul_args *a)
 {
     const struct ntp_kernel_type *kt = &k->type[a->wtype];
+    if (a->glu != NULL && !(a->layout != NTP_PACK_NONE && kt->packed_glu))
+        return ntp__error(NTP_E_INTERNAL, "kernels '%s' cannot gate a %s product", k->isa,
+                          ntp_type_name(a->wtype));
     if (a->layout != NTP_PACK_NONE)
         return kt->pack == a->layout && kt->matmul_packed
                    ? kt->matmul_packed(a)

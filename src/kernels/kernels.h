@@ -40,6 +40,12 @@ enum ntp_pack_layout {
 };
 
 /*
+ * y[i] = act(g[i]) * u[i] over n elements, the gate of an FFN: SwiGLU (silu)
+ * or GeGLU (GELU, tanh form); y may alias g or u.
+ */
+typedef void (*ntp_glu_fn)(float *y, const float *g, const float *u, int64_t n);
+
+/*
  * One product Y = X · Wᵀ over a slice of W's rows:
  *     y[t * ldy + r] = dot(W row r, X row t),  r in this thread's slice of [0, n_rows),
  *                                               t in [0, n_tok).
@@ -61,7 +67,11 @@ struct ntp_matmul_args {
     int nth;             /* threads sharing the rows of W */
     enum ntp_pack_layout layout; /* W's layout (packed.h); other than NONE: n_rows a multiple
                                     of 16, w_stride the file's row size, threads slice whole
-                                    groups */
+                                    groups, as ntp__slice(n_rows / 16, ith, nth) cuts them */
+    ntp_glu_fn glu; /* a gated FFN's up product, only where the table's entry has packed_glu:
+                       non-NULL, g = glu(g, W X) in place of writing Y, which then holds
+                       partial sums only (scratch) */
+    float *g;       /* with glu: the gate's product, n_tok rows ldy floats apart, as Y */
 };
 
 /* Quantize (or copy) k floats of x into act_type blocks at xq. */
@@ -80,6 +90,7 @@ struct ntp_kernel_type {
     ntp_matmul_fn matmul;             /* n_tok >= 1 (prefill); may decline */
     enum ntp_pack_layout pack;        /* the layout this ISA wants W in (packed.h) */
     ntp_matmul_fn matmul_packed;      /* n_tok >= 1 with W in layout pack; never declines */
+    bool packed_glu;                  /* matmul_packed applies ntp_matmul_args.glu itself */
 };
 
 /*
@@ -152,12 +163,6 @@ float ntp__exp_sum_ref(float *x, int64_t n, float m);
 typedef float (*ntp_max_fn)(const float *x, int64_t n, float m);
 /* The reference (src/kernels/ref/ops.c). */
 float ntp__max_f32_ref(const float *x, int64_t n, float m);
-
-/*
- * y[i] = act(g[i]) * u[i] over n elements, the gate of an FFN: SwiGLU (silu)
- * or GeGLU (GELU, tanh form); y may alias g or u.
- */
-typedef void (*ntp_glu_fn)(float *y, const float *g, const float *u, int64_t n);
 
 /* The table of one device: chosen ISA and the kernels of every type. */
 struct ntp_kernels {

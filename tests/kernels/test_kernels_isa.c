@@ -107,8 +107,9 @@ static void case_make(const struct ntp_kernels *ref, struct kcase *c)
     }
     for (int64_t r = 0; r < c->rows; r++)
         to_float(c->t, c->w + r * c->wrow, c->wf + r * c->k, c->k);
-    struct ntp_matmul_args a = {c->t,    c->w,    c->wrow, c->rows, c->k, c->x,         c->xrow,
-                                c->toks, c->yref, c->rows, 0,       1,    NTP_PACK_NONE};
+    struct ntp_matmul_args a = {c->t, c->w,    c->wrow,       c->rows, c->k,
+                                c->x, c->xrow, c->toks,       c->yref, c->rows,
+                                0,    1,       NTP_PACK_NONE, NULL,    NULL};
     CHECK_OK(ref->ref[c->t].matmul(&a));
     free(src);
 }
@@ -146,8 +147,9 @@ static int check_sliced(const struct ntp_kernels *k, const struct kcase *c, int 
     for (int ith = 0; ith < nth; ith++) {
         for (int64_t i = 0; i < ldy * c->toks; i++)
             y[i] = NAN;
-        struct ntp_matmul_args a = {c->t,    c->w, c->wrow, c->rows, c->k, c->x,         c->xrow,
-                                    c->toks, y,    ldy,     ith,     nth,  NTP_PACK_NONE};
+        struct ntp_matmul_args a = {c->t, c->w,    c->wrow,       c->rows, c->k,
+                                    c->x, c->xrow, c->toks,       y,       ldy,
+                                    ith,  nth,     NTP_PACK_NONE, NULL,    NULL};
         const struct ntp_kernel_type *kt = &k->type[c->t];
         CHECK_OK((c->toks == 1 ? kt->matvec : kt->matmul)(&a));
         int64_t r0, r1;
@@ -181,13 +183,15 @@ static int check_consistent(const struct ntp_kernels *k, const struct kcase *c)
     float *y = malloc((size_t)(c->rows * c->toks) * sizeof(float));
     float *y1 = malloc((size_t)c->rows * sizeof(float));
     const struct ntp_kernel_type *kt = &k->type[c->t];
-    struct ntp_matmul_args a = {c->t,    c->w, c->wrow, c->rows, c->k, c->x,         c->xrow,
-                                c->toks, y,    c->rows, 0,       1,    NTP_PACK_NONE};
+    struct ntp_matmul_args a = {c->t, c->w,    c->wrow,       c->rows, c->k,
+                                c->x, c->xrow, c->toks,       y,       c->rows,
+                                0,    1,       NTP_PACK_NONE, NULL,    NULL};
     CHECK_OK(kt->matmul(&a));
     int bad = 0;
     for (int64_t t = 0; t < c->toks; t++) {
-        struct ntp_matmul_args b = {c->t, c->w, c->wrow, c->rows, c->k, c->x + t * c->xrow, c->xrow,
-                                    1,    y1,   c->rows, 0,       1,    NTP_PACK_NONE};
+        struct ntp_matmul_args b = {c->t,          c->w, c->wrow, c->rows, c->k, c->x + t * c->xrow,
+                                    c->xrow,       1,    y1,      c->rows, 0,    1,
+                                    NTP_PACK_NONE, NULL, NULL};
         CHECK_OK(kt->matvec(&b));
         bad += memcmp(y1, y + t * c->rows, (size_t)c->rows * sizeof(float)) != 0;
     }
@@ -243,6 +247,36 @@ static void test_products(const struct ntp_kernels *ref, const struct ntp_kernel
  * whole tiles of 16 tokens and the AVX-512 remainder both run from 16
  * tokens on).
  */
+/*
+ * The gated form (ntp_matmul_args.glu) of the product a, which gave y: over
+ * two threads' slices, g must become glu(g, y) bit for bit, for either
+ * activation, and nothing else of g change. Returns the mismatches.
+ */
+static int gated_mismatches(const struct ntp_kernels *k, struct ntp_matmul_args a, const float *y)
+{
+    const size_t n = (size_t)(a.ldy * a.n_tok);
+    float *g = malloc(n * sizeof(float)), *want = malloc(n * sizeof(float));
+    float *scratch = malloc(n * sizeof(float));
+    int bad = 0;
+    for (int act = 0; act < NTP_FFN_ACT_COUNT; act++) {
+        for (size_t i = 0; i < n; i++)
+            g[i] = want[i] = 4.0f * sinf(0.37f * (float)i);
+        for (int64_t t = 0; t < a.n_tok; t++)
+            k->glu[act](want + t * a.ldy, want + t * a.ldy, y + t * a.ldy, a.n_rows);
+        a.glu = k->glu[act];
+        a.g = g;
+        a.y = scratch;
+        a.nth = 2;
+        for (a.ith = 0; a.ith < a.nth; a.ith++)
+            CHECK_OK(ntp__kernels_matmul(k, &a));
+        bad += memcmp(g, want, n * sizeof(float)) != 0;
+    }
+    free(g);
+    free(want);
+    free(scratch);
+    return bad;
+}
+
 static void test_packed(const struct ntp_kernels *ref, const struct ntp_kernels *k)
 {
     static const int64_t kblocks[] = {0, 1, 3, 23, 300}; /* 0: an empty column shard */
@@ -281,8 +315,9 @@ static void test_packed(const struct ntp_kernels *ref, const struct ntp_kernels 
                     for (int ith = 0; ith < nth; ith++) {
                         for (int64_t i = 0; i < ldy * c.toks; i++)
                             y[i] = NAN;
-                        struct ntp_matmul_args a = {t,      wp, c.wrow, c.rows, c.k, c.x, c.xrow,
-                                                    c.toks, y,  ldy,    ith,    nth, l};
+                        struct ntp_matmul_args a = {t,   wp,     c.wrow, c.rows, c.k,
+                                                    c.x, c.xrow, c.toks, y,      ldy,
+                                                    ith, nth,    l,      NULL,   NULL};
                         CHECK_OK(ntp__kernels_matmul(k, &a));
                         int64_t g0, g1;
                         ntp__slice(c.rows / NTP_PACK_ROWS, ith, nth, &g0, &g1);
@@ -302,17 +337,19 @@ static void test_packed(const struct ntp_kernels *ref, const struct ntp_kernels 
                             }
                     }
                 /* Decode, token by token, against one whole-matrix prefill (nth = 1). */
-                struct ntp_matmul_args a = {t,      wp, c.wrow, c.rows, c.k, c.x, c.xrow,
-                                            c.toks, y,  ldy,    0,      1,   l};
+                struct ntp_matmul_args a = {t, wp,  c.wrow, c.rows, c.k, c.x,  c.xrow, c.toks,
+                                            y, ldy, 0,      1,      l,   NULL, NULL};
                 CHECK_OK(ntp__kernels_matmul(k, &a));
                 float *y1 = malloc((size_t)c.rows * sizeof(float));
                 for (int64_t tt = 0; tt < c.toks; tt++) {
-                    struct ntp_matmul_args b = {t,      wp, c.wrow, c.rows, c.k, c.x + tt * c.xrow,
-                                                c.xrow, 1,  y1,     c.rows, 0,   1,
-                                                l};
+                    struct ntp_matmul_args b = {
+                        t, wp, c.wrow, c.rows, c.k, c.x + tt * c.xrow, c.xrow, 1, y1, c.rows,
+                        0, 1,  l,      NULL,   NULL};
                     CHECK_OK(ntp__kernels_matmul(k, &b));
                     bad += memcmp(y1, y + tt * ldy, (size_t)c.rows * sizeof(float)) != 0;
                 }
+                if (k->type[t].packed_glu)
+                    bad += gated_mismatches(k, a, y);
                 free(y1);
                 free(y);
                 free(wp);
@@ -333,9 +370,12 @@ static void test_packed(const struct ntp_kernels *ref, const struct ntp_kernels 
           ntp__pack_supported(NTP_PACK_R16, NTP_TYPE_Q4_1) &&
           !ntp__pack_supported(NTP_PACK_R16, NTP_TYPE_F16));
     /* A table without packed kernels refuses packed weights instead of misreading them. */
-    struct ntp_matmul_args a = {NTP_TYPE_Q4_0, NULL, 18, 16, 32,          NULL, 34, 1,
-                                NULL,          16,   0,  1,  NTP_PACK_R16};
+    struct ntp_matmul_args a = {NTP_TYPE_Q4_0, NULL, 18, 16, 32,           NULL, 34,  1,
+                                NULL,          16,   0,  1,  NTP_PACK_R16, NULL, NULL};
     CHECK_STATUS(ntp__kernels_matmul(ref, &a), NTP_E_UNSUPPORTED);
+    /* ... and a gate where its product cannot take one. */
+    a.glu = ref->glu[NTP_FFN_SILU];
+    CHECK_STATUS(ntp__kernels_matmul(ref, &a), NTP_E_INTERNAL);
 }
 
 /* The ISA's activation quantizer against the reference's, code by code. */

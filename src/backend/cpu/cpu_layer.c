@@ -104,8 +104,9 @@ static void act_release(struct thr *th)
 }
 
 /* dst[t][0, w.ne[1]) = W · src[t] for t < n_tok: this thread's slice of W's rows. */
-static void mm(struct thr *th, const struct ntp_dev_tensor *w, const float *src, int64_t ld_src,
-               int64_t n_tok, float *dst, int64_t ld_dst)
+static void mm_gated(struct thr *th, const struct ntp_dev_tensor *w, const float *src,
+                     int64_t ld_src, int64_t n_tok, float *dst, int64_t ld_dst, ntp_glu_fn glu,
+                     float *g)
 {
     struct ntp_matmul_args a = {
         .wtype = w->type,
@@ -119,11 +120,19 @@ static void mm(struct thr *th, const struct ntp_dev_tensor *w, const float *src,
         .ith = th->ith,
         .nth = th->nth,
         .layout = w->layout,
+        .glu = glu,
+        .g = g,
     };
     prep_act(th, src, ld_src, n_tok, w->ne[0], w->type, &a.x, &a.x_stride);
     ntp_status st = ntp__kernels_matmul(th->k, &a);
     if (st != NTP_OK)
         fail(th, st);
+}
+
+static void mm(struct thr *th, const struct ntp_dev_tensor *w, const float *src, int64_t ld_src,
+               int64_t n_tok, float *dst, int64_t ld_dst)
+{
+    mm_gated(th, w, src, ld_src, n_tok, dst, ld_dst, NULL, NULL);
 }
 
 /* RMS-normalize rows [0, n_tok) of s->x into s->xn with weight w (this thread's tokens). */
@@ -335,8 +344,8 @@ static void attend_token(struct thr *th, int64_t il, const struct ntp_dev_run *r
  * outside its token's range. Scratch: NTP_ATT_SCRATCH floats per thread
  * (cpu_int.h).
  */
-static void attend_block_blas(struct thr *th, int64_t il, const struct ntp_dev_run *run,
-                              int64_t t0, int64_t nt, int64_t h0, int64_t ng)
+static void attend_block_blas(struct thr *th, int64_t il, const struct ntp_dev_run *run, int64_t t0,
+                              int64_t nt, int64_t h0, int64_t ng)
 {
     struct ntp_dev_state *s = th->s;
     const struct ntp_shard *sh = s->p.shard;
@@ -385,8 +394,8 @@ static void attend_block_blas(struct thr *th, int64_t il, const struct ntp_dev_r
             sum[r] = sum[r] * rescale + add;
             mx[r] = m;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nr, (int)hdv, (int)np, 1.0f,
-                    sc, NTP_ATT_P, vf, (int)hdv, 1.0f, o, (int)hdv);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nr, (int)hdv, (int)np, 1.0f, sc,
+                    NTP_ATT_P, vf, (int)hdv, 1.0f, o, (int)hdv);
     }
     for (int64_t r = 0; r < nr; r++) {
         float *out = s->att + ((t0 + r % nt) * nh + h0 + r / nt) * hdv;
@@ -483,8 +492,9 @@ static void mm_heads(struct thr *th, const struct ntp_dev_tensor *w, int64_t row
     int64_t u0, u1;
     ntp__slice(quant ? n_tok * nh : 0, th->ith, th->nth, &u0, &u1);
     for (int64_t u = u0; u < u1; u++)
-        kt->quantize_act(src + u * ls_h, (uint8_t *)s->act + (size_t)(u / nh) * s->act_row +
-                                             (size_t)(u % nh) * seg, k);
+        kt->quantize_act(src + u * ls_h,
+                         (uint8_t *)s->act + (size_t)(u / nh) * s->act_row + (size_t)(u % nh) * seg,
+                         k);
     team_barrier(th);
     for (int64_t h = 0; h < nh; h++) {
         const struct ntp_dev_tensor wh = head_matrix(w, h, rows);
@@ -540,8 +550,8 @@ static void mla_post(struct thr *th, int64_t il, const struct ntp_dev_run *run)
         ntp__rmsnorm_f32(c, c, layer_w(th, il, NTP_T_ATTN_KV_A_NORM)->data, r, cfg->hp.rms_eps);
         ntp__rope_apply_f32(c + r, cs, n_rot, cfg->rope.neox);
         kv_rotate(c, s->hdk, s->rot_k);
-        kv_store(s, s->k_cache, il - s->p.shard->layer0, ntp__run_seq(run, t),
-                 ntp__run_pos(run, t), 0, s->k_head, s->hdk, c);
+        kv_store(s, s->k_cache, il - s->p.shard->layer0, ntp__run_seq(run, t), ntp__run_pos(run, t),
+                 0, s->k_head, s->hdk, c);
     }
 }
 
@@ -604,14 +614,30 @@ static void dense_ffn(struct thr *th, int64_t il, enum ntp_tensor_id gate, int64
 {
     struct ntp_dev_state *s = th->s;
     const int64_t e = s->n_embd;
-    mm(th, layer_w(th, il, gate), s->xn, e, n, s->gate, ff);
-    mm(th, layer_w(th, il, (enum ntp_tensor_id)(gate + 1)), s->xn, e, n, s->up, ff); /* its up */
-    team_barrier(th);
-    act_release(th);
-    int64_t i0, i1;
-    ntp__slice(n * ff, th->ith, th->nth, &i0, &i1);
-    th->k->glu[s->p.cfg->ffn_act](s->gate + i0, s->gate + i0, s->up + i0, i1 - i0);
-    team_barrier(th);
+    const struct ntp_dev_tensor *gw = layer_w(th, il, gate);
+    const struct ntp_dev_tensor *up = layer_w(th, il, (enum ntp_tensor_id)(gate + 1));
+    const ntp_glu_fn glu = th->k->glu[s->p.cfg->ffn_act];
+    mm(th, gw, s->xn, e, n, s->gate, ff);
+    if (up->layout != NTP_PACK_NONE && th->k->type[up->type].packed_glu) {
+        /*
+         * The up product's sums gate the gate's as they leave the kernel (s->up:
+         * scratch). Packed products slice the same groups to a thread whatever
+         * the type (kernels.h), so a packed gate's rows are this thread's own.
+         */
+        if (gw->layout == NTP_PACK_NONE)
+            team_barrier(th);
+        mm_gated(th, up, s->xn, e, n, s->up, ff, glu, s->gate);
+        team_barrier(th);
+        act_release(th);
+    } else {
+        mm(th, up, s->xn, e, n, s->up, ff);
+        team_barrier(th);
+        act_release(th);
+        int64_t i0, i1;
+        ntp__slice(n * ff, th->ith, th->nth, &i0, &i1);
+        glu(s->gate + i0, s->gate + i0, s->up + i0, i1 - i0);
+        team_barrier(th);
+    }
     mm(th, layer_w(th, il, (enum ntp_tensor_id)(gate + 2)), s->gate, ff, n, dst, e); /* its down */
     team_barrier(th);
     act_release(th);

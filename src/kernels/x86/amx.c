@@ -89,6 +89,7 @@ static ntp_status amx_rest(const struct ntp_matmul_args *a, int64_t done)
     struct ntp_matmul_args r = *a;
     r.x = (const uint8_t *)a->x + done * a->x_stride;
     r.y = a->y + done * a->ldy;
+    r.g = a->g ? a->g + done * a->ldy : NULL;
     r.n_tok = a->n_tok - done;
     return NTP_X86(matmul_packed)(&r);
 }
@@ -542,13 +543,12 @@ NTP_INLINE ntp_status amx_kq_drive(enum ntp_type f, const struct ntp_matmul_args
             amx_kq_acts(f, xc, xs, nt, np, n, &tk, ac);
             for (int64_t g = sh.g0; g < sh.g1; g++) {
                 const uint8_t *p = w + g * sh.gbytes + (size_t)s0 * sh.pb;
-                float *y = a->y + t1 * a->ldy + g * NTP_PACK_ROWS;
-                pkk_acc_in(acc, nt, y, a->ldy, s0 == 0);
+                const struct pkk_rows r = pkk_rows(a, &sh, t1, s0, n, g);
+                pkk_acc_in(acc, nt, &r);
                 struct amx_kq_wait wt = {0};
                 int cur = 0;
-                const float *yn = g + 1 < sh.g1 ? y + NTP_PACK_ROWS : NULL;
                 for (int64_t sb = 0; sb < n; sb++) {
-                    const struct pkk_pf pf = pkk_pf(p, sb, n, &sh, yn, nt, a->ldy);
+                    const struct pkk_pf pf = pkk_pf(p, sb, n, &sh, g + 1 < sh.g1, &r, nt);
                     pkk_make(f, false, p + (size_t)sb * sh.pb, pl, &k[sb % 2]);
                     for (int64_t t0 = 0; t0 < nt; t0 += 2 * AMX_TT) {
                         pkk_pf_tile(&pf, t0 / (2 * AMX_TT), np / (2 * AMX_TT));
@@ -565,7 +565,7 @@ NTP_INLINE ntp_status amx_kq_drive(enum ntp_type f, const struct ntp_matmul_args
                 }
                 for (int j = 0; j < 4; j++)
                     amx_kq_scale8(f, &wt, j);
-                pkk_acc_out((const float(*)[16])acc, nt, y, a->ldy);
+                pkk_acc_out((const float(*)[16])acc, nt, &r);
             }
         }
     }

@@ -812,8 +812,12 @@ PKP_TILES(Q6_K)
 NTP_INLINE ntp_status pkp_drive(enum ntp_type f, pkp_tile_fn *const tiles[PK_TT],
                                 pkk_tile_fn *const kt[PK_TT], const struct ntp_matmul_args *a)
 {
-    if (a->n_tok < PKP_MIN || a->k == 0 || a->k % NTP_QK_K != 0 || a->n_rows % NTP_PACK_ROWS != 0)
-        return pkk_drive(f, kt, a);
+    if (a->n_tok < PKP_MIN || a->k == 0 || a->k % NTP_QK_K != 0 || a->n_rows % NTP_PACK_ROWS != 0) {
+        const ntp_status st = pkk_drive(f, kt, a);
+        if (st == NTP_OK)
+            pkk_glu_after(a);
+        return st;
+    }
     const struct pkk_shape sh = pkk_shape(f, a);
     const size_t xs = a->x_stride;
     const uint8_t *w = a->w, *x = a->x;
@@ -826,11 +830,10 @@ NTP_INLINE ntp_status pkp_drive(enum ntp_type f, pkp_tile_fn *const tiles[PK_TT]
             const int64_t n = sh.nsb - s0 < PKP_SB ? sh.nsb - s0 : PKP_SB;
             for (int64_t g = sh.g0; g < sh.g1; g++) {
                 const uint8_t *p = w + g * sh.gbytes + (size_t)s0 * sh.pb;
-                float *y = a->y + t1 * a->ldy + g * NTP_PACK_ROWS;
-                pkk_acc_in(acc, nt, y, a->ldy, s0 == 0);
-                const float *yn = g + 1 < sh.g1 ? y + NTP_PACK_ROWS : NULL;
+                const struct pkk_rows r = pkk_rows(a, &sh, t1, s0, n, g);
+                pkk_acc_in(acc, nt, &r);
                 for (int64_t sb = 0; sb < n; sb++) {
-                    const struct pkk_pf pf = pkk_pf(p, sb, n, &sh, yn, nt, a->ldy);
+                    const struct pkk_pf pf = pkk_pf(p, sb, n, &sh, g + 1 < sh.g1, &r, nt);
                     if (pkp_one(f))
                         pkk_make(f, true, p + (size_t)sb * sh.pb, pl, &k.one);
                     else
@@ -842,7 +845,7 @@ NTP_INLINE ntp_status pkp_drive(enum ntp_type f, pkp_tile_fn *const tiles[PK_TT]
                         tiles[T - 1](pl, &k, xc + t0 * xs, xs, acc + t0);
                     }
                 }
-                pkk_acc_out((const float(*)[16])acc, nt, y, a->ldy);
+                pkk_acc_out((const float(*)[16])acc, nt, &r);
             }
         }
     }
@@ -917,5 +920,6 @@ void NTP_X86(fill_packed)(struct ntp_kernel_type t[NTP_TYPE_COUNT])
     for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
         t[fns[i].type].pack = NTP_PACK_R16;
         t[fns[i].type].matmul_packed = fns[i].matmul;
+        t[fns[i].type].packed_glu = ntp_type_get_traits(fns[i].type)->block_size == NTP_QK_K;
     }
 }

@@ -416,52 +416,88 @@ static inline struct pkk_shape pkk_shape(enum ntp_type f, const struct ntp_matmu
 }
 
 /*
- * A group's float sums of nt tokens (y's rows ldy apart) into acc, zeros at
- * a row's first chunk (first): the chain of the tiles' sums goes on.
+ * A group's output rows for a block of tokens from t1 and the chunk of n
+ * super-blocks from s0: y's, and, where the chunk ends a gated FFN's up
+ * product (a->glu), g's, into which the sums go gated instead.
  */
-NTP_INLINE void pkk_acc_in(float (*acc)[16], int64_t nt, const float *y, int64_t ldy, bool first)
+struct pkk_rows {
+    float *y, *g; /* g: NULL unless glu */
+    ntp_glu_fn glu;
+    int64_t ld;
+    bool first; /* the row's first chunk: y not read */
+};
+
+static inline struct pkk_rows pkk_rows(const struct ntp_matmul_args *a, const struct pkk_shape *s,
+                                       int64_t t1, int64_t s0, int64_t n, int64_t grp)
 {
-    for (int64_t t = 0; t < nt; t++)
-        _mm512_store_ps(acc[t], first ? _mm512_setzero_ps() : _mm512_loadu_ps(y + t * ldy));
+    const size_t o = (size_t)(t1 * a->ldy + grp * NTP_PACK_ROWS);
+    const bool gate = a->glu && s0 + n == s->nsb;
+    return (struct pkk_rows){a->y + o, gate ? a->g + o : NULL, gate ? a->glu : NULL, a->ldy,
+                             s0 == 0};
 }
 
-NTP_INLINE void pkk_acc_out(const float (*acc)[16], int64_t nt, float *y, int64_t ldy)
+/*
+ * A group's float sums of nt tokens into acc, zeros at a row's first chunk:
+ * the chain of the tiles' sums goes on.
+ */
+NTP_INLINE void pkk_acc_in(float (*acc)[16], int64_t nt, const struct pkk_rows *r)
 {
     for (int64_t t = 0; t < nt; t++)
-        _mm512_storeu_ps(y + t * ldy, _mm512_load_ps(acc[t]));
+        _mm512_store_ps(acc[t], r->first ? _mm512_setzero_ps() : _mm512_loadu_ps(r->y + t * r->ld));
+}
+
+/* ... and out of it at the chunk's end: into y, or gated into g, g = glu(g, the sums). */
+NTP_INLINE void pkk_acc_out(const float (*acc)[16], int64_t nt, const struct pkk_rows *r)
+{
+    for (int64_t t = 0; t < nt; t++)
+        if (r->glu)
+            r->glu(r->g + t * r->ld, r->g + t * r->ld, acc[t], 16);
+        else
+            _mm512_storeu_ps(r->y + t * r->ld, _mm512_load_ps(acc[t]));
+}
+
+/* The gate (a->glu) of a call whose sums another driver left in y: g = glu(g, y) on this thread's
+ * groups. */
+static inline void pkk_glu_after(const struct ntp_matmul_args *a)
+{
+    const struct pkk_shape s = pkk_shape(a->wtype, a);
+    const size_t o = (size_t)s.g0 * NTP_PACK_ROWS;
+    for (int64_t t = 0; a->glu && t < a->n_tok; t++)
+        a->glu(a->g + t * a->ldy + o, a->g + t * a->ldy + o, a->y + t * a->ldy + o,
+               (s.g1 - s.g0) * NTP_PACK_ROWS);
 }
 
 /*
  * What a group's tiles prefetch while they run over super-block sb of its
  * chunk p of n: the bytes that follow (the next super-block, or the next
- * group's chunk) and, for the next group (ynext: its block of nt rows of y,
- * ldy floats apart; NULL: none), the share sb of its rows of y, which
- * pkk_acc_in may read and pkk_acc_out writes. Each of the super-block's m
- * tiles issues its share of the lines (pkk_pf_tile), so that the misses
- * overlap the products instead of filling the line buffers in one burst.
- * y's lines are fetched for writing: left cold, acc_out's 64-byte stores
- * each waited for its line and held up every store behind them (pp512 of
- * a TinyLlama Q4_K_M: 9 % faster so, on AVX-512 and on AMX).
+ * group's chunk) and share sb of the next group's output rows (more: there
+ * is a next group; r: this group's rows), y's where pkk_acc_in reads them
+ * or pkk_acc_out writes them, g's where acc_out gates into g. Each of the
+ * super-block's m tiles issues its share of the lines (pkk_pf_tile), so
+ * that the misses overlap the products instead of filling the line buffers
+ * in one burst. The output rows are fetched for writing: left cold,
+ * acc_out's 64-byte stores each waited for its line and held up every
+ * store behind them (pp512 of a TinyLlama Q4_K_M: 9 % faster so, on
+ * AVX-512 and on AMX).
  */
 struct pkk_pf {
-    const char *w, *y;
-    int64_t wl, yl; /* lines of w, rows of y */
-    size_t ldy;     /* bytes */
+    const char *w, *o[2];
+    int64_t wl, ol; /* lines of w, rows of each o */
+    size_t ldo;     /* bytes between rows */
 };
 
 static inline struct pkk_pf pkk_pf(const uint8_t *p, int64_t sb, int64_t n,
-                                   const struct pkk_shape *s, const float *ynext, int64_t nt,
-                                   int64_t ldy)
+                                   const struct pkk_shape *s, bool more, const struct pkk_rows *r,
+                                   int64_t nt)
 {
     struct pkk_pf f = {0};
-    f.w = (const char *)(sb + 1 < n ? p + (size_t)(sb + 1) * s->pb : ynext ? p + s->gbytes : NULL);
+    f.w = (const char *)(sb + 1 < n ? p + (size_t)(sb + 1) * s->pb : more ? p + s->gbytes : NULL);
     f.wl = f.w ? (int64_t)((s->pb + 63) / 64) : 0;
-    if (ynext) {
-        const int64_t r0 = nt * sb / n;
-        f.y = (const char *)(ynext + r0 * ldy);
-        f.yl = nt * (sb + 1) / n - r0;
-        f.ldy = (size_t)ldy * sizeof(float);
-    }
+    const int64_t r0 = nt * sb / n, o = r0 * r->ld + NTP_PACK_ROWS;
+    f.o[0] = more && (!r->first || !r->glu) ? (const char *)(r->y + o) : NULL;
+    f.o[1] = more && r->glu ? (const char *)(r->g + o) : NULL;
+    f.ol = nt * (sb + 1) / n - r0;
+    f.ldo = (size_t)r->ld * sizeof(float);
     return f;
 }
 
@@ -470,8 +506,9 @@ NTP_INLINE void pkk_pf_tile(const struct pkk_pf *f, int64_t i, int64_t m)
 {
     for (int64_t l = f->wl * i / m; l < f->wl * (i + 1) / m; l++)
         _mm_prefetch(f->w + 64 * l, _MM_HINT_T0);
-    for (int64_t r = f->yl * i / m; r < f->yl * (i + 1) / m; r++)
-        _mm_prefetch(f->y + (size_t)r * f->ldy, _MM_HINT_ET0);
+    for (int j = 0; j < 2; j++)
+        for (int64_t r = f->ol * i / m; f->o[j] && r < f->ol * (i + 1) / m; r++)
+            _mm_prefetch(f->o[j] + (size_t)r * f->ldo, _MM_HINT_ET0);
 }
 
 /*
