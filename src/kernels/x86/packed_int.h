@@ -468,17 +468,14 @@ static inline void pkk_glu_after(const struct ntp_matmul_args *a)
 }
 
 /*
- * What a group's tiles prefetch while they run over super-block sb of its
- * chunk p of n: the bytes that follow (the next super-block, or the next
- * group's chunk) and share sb of the next group's output rows (more: there
- * is a next group; r: this group's rows), y's where pkk_acc_in reads them
- * or pkk_acc_out writes them, g's where acc_out gates into g. Each of the
- * super-block's m tiles issues its share of the lines (pkk_pf_tile), so
- * that the misses overlap the products instead of filling the line buffers
- * in one burst. The output rows are fetched for writing: left cold,
- * acc_out's 64-byte stores each waited for its line and held up every
- * store behind them (pp512 of a TinyLlama Q4_K_M: 9 % faster so, on
- * AVX-512 and on AMX).
+ * What a group's tiles prefetch while they run: the weight bytes that
+ * follow theirs and the next group's output rows. Each of m tiles issues
+ * its share of the lines (pkk_pf_tile), so that the misses overlap the
+ * products instead of filling the line buffers in one burst. The output
+ * rows are fetched for writing: left cold, a tile's 64-byte stores of its
+ * float sums each waited for its line and held up every store behind them
+ * (pp512, AMX: a TinyLlama Q4_K_M 9 % and 4-block Q4_0 and Q8_0 files
+ * 10-15 % faster so; AVX-512 k-quants 9 %, AVX-512 legacy tiles 0).
  */
 struct pkk_pf {
     const char *w, *o[2];
@@ -486,19 +483,32 @@ struct pkk_pf {
     size_t ldo;     /* bytes between rows */
 };
 
+/* bytes at w (NULL: none), and rows rows of o0 and o1 (NULL: none), ld floats apart */
+static inline struct pkk_pf pkk_pf_of(const void *w, size_t bytes, const float *o0, const float *o1,
+                                      int64_t rows, int64_t ld)
+{
+    return (struct pkk_pf){(const char *)w,
+                           {(const char *)o0, (const char *)o1},
+                           w ? (int64_t)((bytes + 63) / 64) : 0,
+                           rows,
+                           (size_t)ld * sizeof(float)};
+}
+
+/*
+ * A k-quant driver's, over super-block sb of its group's chunk p of n: the
+ * next super-block's bytes, or the next group's chunk's first (more: there
+ * is a next group), and share sb of the next group's rows (r: this
+ * group's), y's where pkk_acc_in reads them or pkk_acc_out writes them, g's
+ * where acc_out gates into g.
+ */
 static inline struct pkk_pf pkk_pf(const uint8_t *p, int64_t sb, int64_t n,
                                    const struct pkk_shape *s, bool more, const struct pkk_rows *r,
                                    int64_t nt)
 {
-    struct pkk_pf f = {0};
-    f.w = (const char *)(sb + 1 < n ? p + (size_t)(sb + 1) * s->pb : more ? p + s->gbytes : NULL);
-    f.wl = f.w ? (int64_t)((s->pb + 63) / 64) : 0;
+    const uint8_t *w = sb + 1 < n ? p + (size_t)(sb + 1) * s->pb : more ? p + s->gbytes : NULL;
     const int64_t r0 = nt * sb / n, o = r0 * r->ld + NTP_PACK_ROWS;
-    f.o[0] = more && (!r->first || !r->glu) ? (const char *)(r->y + o) : NULL;
-    f.o[1] = more && r->glu ? (const char *)(r->g + o) : NULL;
-    f.ol = nt * (sb + 1) / n - r0;
-    f.ldo = (size_t)r->ld * sizeof(float);
-    return f;
+    return pkk_pf_of(w, s->pb, more && (!r->first || !r->glu) ? r->y + o : NULL,
+                     more && r->glu ? r->g + o : NULL, nt * (sb + 1) / n - r0, r->ld);
 }
 
 /* Tile i of m's share of what pkk_pf names. */
