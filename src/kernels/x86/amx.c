@@ -234,7 +234,7 @@ NTP_INLINE void amx_lg_tile(enum lg_fmt f, const uint8_t *g, size_t pb, const ui
  * its weight tiles once and runs every token tile over them, prefetching
  * the next group's blocks and rows of y a share per token tile meanwhile
  * (pkk_pf: on pp512 of a Q4_0 or Q8_0 model, whose groups otherwise wait on
- * memory, the blocks gave +7 %, the rows of y 10-15 % more). 184 KiB of
+ * memory, the blocks gave +7 %, the rows of y 9-19 % more). 184 KiB of
  * stack.
  */
 NTP_INLINE ntp_status amx_lg_drive(enum lg_fmt f, const struct ntp_matmul_args *a)

@@ -456,8 +456,10 @@ NTP_INLINE void pkk_acc_out(const float (*acc)[16], int64_t nt, const struct pkk
             _mm512_storeu_ps(r->y + t * r->ld, _mm512_load_ps(acc[t]));
 }
 
-/* The gate (a->glu) of a call whose sums another driver left in y: g = glu(g, y) on this thread's
- * groups. */
+/*
+ * The gate (a->glu) of a call whose sums another driver left in y:
+ * g = glu(g, y) on this thread's groups.
+ */
 static inline void pkk_glu_after(const struct ntp_matmul_args *a)
 {
     const struct pkk_shape s = pkk_shape(a->wtype, a);
@@ -474,8 +476,9 @@ static inline void pkk_glu_after(const struct ntp_matmul_args *a)
  * products instead of filling the line buffers in one burst. The output
  * rows are fetched for writing: left cold, a tile's 64-byte stores of its
  * float sums each waited for its line and held up every store behind them
- * (pp512, AMX: a TinyLlama Q4_K_M 9 % and 4-block Q4_0 and Q8_0 files
- * 10-15 % faster so; AVX-512 k-quants 9 %, AVX-512 legacy tiles 0).
+ * (pp512 faster so: with AMX, a TinyLlama Q4_K_M file by 9 %, 4-block
+ * Q4_0, Q5_1 and Q8_0 files by 9-19 %; on AVX-512 the k-quant file by 9 %,
+ * the legacy tiles, which write y themselves, not at all).
  */
 struct pkk_pf {
     const char *w, *o[2];
