@@ -548,7 +548,7 @@ NTP_INLINE ntp_status amx_kq_drive(enum ntp_type f, const struct ntp_matmul_args
                 struct amx_kq_wait wt = {0};
                 int cur = 0;
                 for (int64_t sb = 0; sb < n; sb++) {
-                    const struct pkk_pf pf = pkk_pf(p, sb, n, &sh, g + 1 < sh.g1, &r, nt);
+                    const struct pkk_pf pf = pkk_pf(p, sb, n, &sh, g + 1 < sh.g1, 1, &r, nt);
                     pkk_make(f, false, p + (size_t)sb * sh.pb, pl, &k[sb % 2]);
                     for (int64_t t0 = 0; t0 < nt; t0 += 2 * AMX_TT) {
                         pkk_pf_tile(&pf, t0 / (2 * AMX_TT), np / (2 * AMX_TT));

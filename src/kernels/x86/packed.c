@@ -615,12 +615,21 @@ NTP_INLINE ntp_status pkk_drive(enum ntp_type f, pkk_tile_fn *const tiles[PK_TT]
  * sub-block's sums in int32 as pkk's tiles do: Q4_K's halves of a sub-block
  * (at most 16 x 15 x 128, an int16) take their scale in one vpdpwssd each.
  *
+ * A tile takes two groups' planes (PKP_G), so that each broadcast
+ * activation dword feeds two vpdpbusd, and each group's planes prefetch the
+ * weights and rows they go on to (pkk_pf): one thread, bench/kernels, 512
+ * tokens, GOP/s +16-18 % for Q2_K and Q3_K, +8-12 % for Q4_K, Q5_K and
+ * Q6_K. Two groups' sums and sub-block sums fill the registers at 8 tokens
+ * for the code planes, so their tiles run in two passes of PKC_TT tokens.
+ *
  * Every sum is exact and scaled by the float operations of the tiles above
  * in the same order: the bits of a decode.
  */
 #define PKP_TOK 128 /* tokens that share a group's planes */
 #define PKP_SB  8   /* super-blocks of activations per chunk (300 KiB at 128 tokens) */
 #define PKP_MIN 32  /* fewer tokens: pkk_drive */
+#define PKP_G   2   /* groups per tile */
+#define PKC_TT  4   /* tokens per pass of a two-group tile of code planes */
 
 /* What scales a super-block of code planes: d, dmin, the sub-blocks' scales as int32, pairs. */
 struct pkc_sbs {
@@ -683,119 +692,165 @@ NTP_INLINE int32_t pkp_xsum(const uint8_t *xb)
     return ntp__x86_hsum_epi32(_mm256_madd_epi16(b, _mm256_set1_epi16(1)));
 }
 
-/* Q2_K, Q3_K (q3): T tokens' exact sums of one plane, pl's 64 rows. */
-NTP_INLINE void pkp_one_sums(bool q3, int T, const pkk_planes pl, const uint8_t *x, size_t xs,
-                             __m512i sum[PK_TT])
+/* Q2_K, Q3_K (q3): T tokens' exact sums of G groups' planes pl[0, G), their 64 rows each. */
+NTP_INLINE void pkp_one_sums(bool q3, int G, int T, const pkk_planes *pl, const uint8_t *x,
+                             size_t xs, __m512i sum[PKP_G][PK_TT])
 {
-    __m512i b[PK_TT]; /* two chains per token keep 16 vpdpbusd in flight */
     for (int t = 0; t < T; t++) {
-        sum[t] = q3 ? _mm512_set1_epi32(-128 * pkp_xsum(x + t * xs)) : _mm512_setzero_si512();
-        b[t] = _mm512_setzero_si512();
+        const __m512i z =
+            q3 ? _mm512_set1_epi32(-128 * pkp_xsum(x + t * xs)) : _mm512_setzero_si512();
+        for (int g = 0; g < G; g++)
+            sum[g][t] = z;
     }
-#pragma GCC unroll 32
-    for (int e = 0; e < 64; e += 2) {
-        const __m512i v0 = _mm512_load_si512((const void *)pl[e / 16][e % 16]);
-        const __m512i v1 = _mm512_load_si512((const void *)pl[e / 16][e % 16 + 1]);
+#pragma GCC unroll 64
+    for (int e = 0; e < 64; e++) {
+        __m512i v[PKP_G];
+        for (int g = 0; g < G; g++)
+            v[g] = _mm512_load_si512((const void *)pl[g][e / 16][e % 16]);
         for (int t = 0; t < T; t++) {
-            sum[t] = _mm512_dpbusd_epi32(sum[t], v0, pkk_x4(x + t * xs, PKK_QS, e));
-            b[t] = _mm512_dpbusd_epi32(b[t], v1, pkk_x4(x + t * xs, PKK_QS, e + 1));
+            const __m512i bx = pkk_x4(x + t * xs, PKK_QS, e);
+            for (int g = 0; g < G; g++)
+                sum[g][t] = _mm512_dpbusd_epi32(sum[g][t], v[g], bx);
         }
     }
-    for (int t = 0; t < T; t++) {
-        sum[t] = _mm512_add_epi32(sum[t], b[t]);
-        if (q3) /* the plane's products are negated */
-            sum[t] = _mm512_sub_epi32(_mm512_setzero_si512(), sum[t]);
-    }
+    for (int g = 0; q3 && g < G; g++) /* the plane's products are negated */
+        for (int t = 0; t < T; t++)
+            sum[g][t] = _mm512_sub_epi32(_mm512_setzero_si512(), sum[g][t]);
 }
 
-/* Q4_K, Q5_K, Q6_K: T tokens' sums of the code planes pl, each sub-block's times its scale. */
-NTP_INLINE void pkc_sums(enum ntp_type f, int T, const pkk_planes pl, const struct pkc_sbs *k,
-                         const uint8_t *x, size_t xs, __m512i isum[PK_TT])
+/*
+ * Q4_K, Q5_K, Q6_K: T tokens' sums of G groups' code planes pl[0, G) with
+ * their scalings k[0, G), each sub-block's times its scale, into isum[g].
+ */
+NTP_INLINE void pkc_sums(enum ntp_type f, int G, int T, const pkk_planes *pl,
+                         const union pkp_sbs *k, const uint8_t *x, size_t xs,
+                         __m512i isum[PKP_G][PK_TT])
 {
-    const uint8_t(*row)[64] = (const uint8_t(*)[64])pl[0];
-    for (int t = 0; t < T; t++)
-        isum[t] = _mm512_setzero_si512();
+    for (int g = 0; g < G; g++)
+        for (int t = 0; t < T; t++)
+            isum[g][t] = _mm512_setzero_si512();
     if (f == NTP_TYPE_Q6_K) {
         for (int sb = 0; sb < 16; sb++) { /* dwords 4sb .. 4sb + 3 */
-            __m512i a[PK_TT];
-            for (int t = 0; t < T; t++)
-                a[t] = _mm512_setzero_si512();
-            for (int v = 0; v < 4; v++) {
-                const __m512i r = _mm512_load_si512((const void *)row[4 * sb + v]);
+            __m512i a[PKP_G][PK_TT];
+            for (int g = 0; g < G; g++)
                 for (int t = 0; t < T; t++)
-                    a[t] = _mm512_dpbusd_epi32(a[t], r, pkk_x4(x + t * xs, PKK_QS, 4 * sb + v));
+                    a[g][t] = _mm512_setzero_si512();
+            for (int v = 0; v < 4; v++) {
+                __m512i r[PKP_G];
+                for (int g = 0; g < G; g++)
+                    r[g] = _mm512_load_si512((const void *)pl[g][0][4 * sb + v]);
+                for (int t = 0; t < T; t++) {
+                    const __m512i bx = pkk_x4(x + t * xs, PKK_QS, 4 * sb + v);
+                    for (int g = 0; g < G; g++)
+                        a[g][t] = _mm512_dpbusd_epi32(a[g][t], r[g], bx);
+                }
             }
-            for (int t = 0; t < T; t++)
-                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(a[t], k->sc[sb]));
+            for (int g = 0; g < G; g++)
+                for (int t = 0; t < T; t++)
+                    isum[g][t] = _mm512_add_epi32(isum[g][t],
+                                                  _mm512_mullo_epi32(a[g][t], k[g].codes.sc[sb]));
         }
         return;
     }
     for (int j = 0; j < 8; j++) { /* dwords 8j .. 8j + 7, two halves */
-        __m512i a[PK_TT], b[PK_TT];
-        for (int t = 0; t < T; t++)
-            a[t] = b[t] = _mm512_setzero_si512();
+        __m512i a[PKP_G][PK_TT], b[PKP_G][PK_TT];
+        for (int g = 0; g < G; g++)
+            for (int t = 0; t < T; t++)
+                a[g][t] = b[g][t] = _mm512_setzero_si512();
         for (int v = 0; v < 4; v++) {
-            const __m512i r0 = _mm512_load_si512((const void *)row[8 * j + v]);
-            const __m512i r1 = _mm512_load_si512((const void *)row[8 * j + 4 + v]);
+            __m512i r0[PKP_G], r1[PKP_G];
+            for (int g = 0; g < G; g++) {
+                r0[g] = _mm512_load_si512((const void *)pl[g][0][8 * j + v]);
+                r1[g] = _mm512_load_si512((const void *)pl[g][0][8 * j + 4 + v]);
+            }
             for (int t = 0; t < T; t++) {
-                a[t] = _mm512_dpbusd_epi32(a[t], r0, pkk_x4(x + t * xs, PKK_QS, 8 * j + v));
-                b[t] = _mm512_dpbusd_epi32(b[t], r1, pkk_x4(x + t * xs, PKK_QS, 8 * j + 4 + v));
+                const __m512i b0 = pkk_x4(x + t * xs, PKK_QS, 8 * j + v);
+                const __m512i b1 = pkk_x4(x + t * xs, PKK_QS, 8 * j + 4 + v);
+                for (int g = 0; g < G; g++) {
+                    a[g][t] = _mm512_dpbusd_epi32(a[g][t], r0[g], b0);
+                    b[g][t] = _mm512_dpbusd_epi32(b[g][t], r1[g], b1);
+                }
             }
         }
         /* Q4_K: each half's sum an int16 in its lane, times the scale in the low word */
-        for (int t = 0; t < T; t++)
-            if (f == NTP_TYPE_Q4_K)
-                isum[t] = _mm512_dpwssd_epi32(_mm512_dpwssd_epi32(isum[t], a[t], k->sc[j]), b[t],
-                                              k->sc[j]);
-            else
-                isum[t] = _mm512_add_epi32(
-                    isum[t], _mm512_mullo_epi32(_mm512_add_epi32(a[t], b[t]), k->sc[j]));
+        for (int g = 0; g < G; g++)
+            for (int t = 0; t < T; t++)
+                if (f == NTP_TYPE_Q4_K)
+                    isum[g][t] = _mm512_dpwssd_epi32(
+                        _mm512_dpwssd_epi32(isum[g][t], a[g][t], k[g].codes.sc[j]), b[g][t],
+                        k[g].codes.sc[j]);
+                else
+                    isum[g][t] = _mm512_add_epi32(
+                        isum[g][t],
+                        _mm512_mullo_epi32(_mm512_add_epi32(a[g][t], b[g][t]), k[g].codes.sc[j]));
     }
 }
 
 /*
  * T tokens (x: the first one's Q8_K block of the super-block, rows xs
- * apart) times one super-block's planes pl and scaling k, added to acc[0,
- * T) with the float operations of the tiles above.
+ * apart) times G groups' planes pl[0, G) and scalings k[0, G), added to
+ * group i's acc + i PKP_TOK [0, T) with the float operations of the tiles
+ * above.
  */
-NTP_INLINE void pkp_tile(enum ntp_type f, int T, const pkk_planes pl, const union pkp_sbs *k,
-                         const uint8_t *x, size_t xs, float (*acc)[16])
+NTP_INLINE void pkp_tile(enum ntp_type f, int G, int T, const pkk_planes *pl,
+                         const union pkp_sbs *k, const uint8_t *x, size_t xs, float (*acc)[16])
 {
-    __m512i sum[PK_TT];
+    __m512i sum[PKP_G][PK_TT];
     if (pkp_one(f))
-        pkp_one_sums(f == NTP_TYPE_Q3_K, T, pl, x, xs, sum);
-    else
-        pkc_sums(f, T, pl, &k->codes, x, xs, sum);
-    for (int t = 0; t < T; t++) {
-        const uint8_t *xb = x + t * xs;
-        __m512 s;
-        if (f == NTP_TYPE_Q2_K)
-            s = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(pkk_bsum_dot(k->one.mp, xb)), k->one.dmin,
-                                 _mm512_mul_ps(_mm512_cvtepi32_ps(sum[t]), k->one.d));
-        else if (f == NTP_TYPE_Q3_K)
-            s = _mm512_mul_ps(_mm512_cvtepi32_ps(sum[t]), k->one.d);
-        else if (f == NTP_TYPE_Q6_K)
-            s = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(
-                                  sum[t], _mm512_slli_epi32(pkk_bsum_dot(k->codes.mp, xb), 5))),
-                              k->codes.d);
-        else
-            s = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(pkk_bsum_dot(k->codes.mp, xb)), k->codes.dmin,
-                                 _mm512_mul_ps(_mm512_cvtepi32_ps(sum[t]), k->codes.d));
-        _mm512_store_ps(acc[t], _mm512_fmadd_ps(s, pkk_dx(xb), _mm512_load_ps(acc[t])));
-    }
+        pkp_one_sums(f == NTP_TYPE_Q3_K, G, T, pl, x, xs, sum);
+    else if (G == 1)
+        pkc_sums(f, 1, T, pl, k, x, xs, sum);
+    else /* two groups' sums fill the registers at PKC_TT tokens */
+        for (int h = 0; h < T; h += PKC_TT) {
+            __m512i part[PKP_G][PK_TT];
+            pkc_sums(f, G, T - h < PKC_TT ? T - h : PKC_TT, pl, k, x + h * xs, xs, part);
+            for (int g = 0; g < G; g++)
+                for (int t = h; t < T && t < h + PKC_TT; t++)
+                    sum[g][t] = part[g][t - h];
+        }
+    for (int g = 0; g < G; g++)
+        for (int t = 0; t < T; t++) {
+            const uint8_t *xb = x + t * xs;
+            const union pkp_sbs *kg = k + g;
+            float *at = acc[g * PKP_TOK + t];
+            __m512 s;
+            if (f == NTP_TYPE_Q2_K)
+                s = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(pkk_bsum_dot(kg->one.mp, xb)), kg->one.dmin,
+                                     _mm512_mul_ps(_mm512_cvtepi32_ps(sum[g][t]), kg->one.d));
+            else if (f == NTP_TYPE_Q3_K)
+                s = _mm512_mul_ps(_mm512_cvtepi32_ps(sum[g][t]), kg->one.d);
+            else if (f == NTP_TYPE_Q6_K)
+                s = _mm512_mul_ps(
+                    _mm512_cvtepi32_ps(_mm512_sub_epi32(
+                        sum[g][t], _mm512_slli_epi32(pkk_bsum_dot(kg->codes.mp, xb), 5))),
+                    kg->codes.d);
+            else
+                s = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(pkk_bsum_dot(kg->codes.mp, xb)),
+                                     kg->codes.dmin,
+                                     _mm512_mul_ps(_mm512_cvtepi32_ps(sum[g][t]), kg->codes.d));
+            _mm512_store_ps(at, _mm512_fmadd_ps(s, pkk_dx(xb), _mm512_load_ps(at)));
+        }
 }
 
 #define PKP_TILE_ARGS                                                                              \
-    const pkk_planes pl, const union pkp_sbs *k, const uint8_t *x, size_t xs, float(*acc)[16]
+    const pkk_planes *pl, const union pkp_sbs *k, const uint8_t *x, size_t xs, float(*acc)[16]
 typedef void pkp_tile_fn(PKP_TILE_ARGS);
 #define PKP_TILE_FN(f, n)                                                                          \
     static __attribute__((noinline)) void pkp_tile_##f##_##n(PKP_TILE_ARGS)                        \
     {                                                                                              \
-        pkp_tile(NTP_TYPE_##f, n, pl, k, x, xs, acc);                                              \
+        pkp_tile(NTP_TYPE_##f, 1, n, pl, k, x, xs, acc);                                           \
     }
+#define PKP_TILE2_FN(f, n)                                                                         \
+    static __attribute__((noinline)) void pkp_tile2_##f##_##n(PKP_TILE_ARGS)                       \
+    {                                                                                              \
+        pkp_tile(NTP_TYPE_##f, 2, n, pl, k, x, xs, acc);                                           \
+    }
+/* tiles[G - 1][T - 1]: G groups, T tokens */
 #define PKP_TILES(f)                                                                               \
     PK_EACH_T(PKP_TILE_FN, f)                                                                      \
-    static pkp_tile_fn *const pkp_tiles_##f[PK_TT] = PK_TABLE(pkp_tile_, f);
+    PK_EACH_T(PKP_TILE2_FN, f)                                                                     \
+    static pkp_tile_fn *const pkp_tiles_##f[PKP_G][PK_TT] = {PK_TABLE(pkp_tile_, f),               \
+                                                             PK_TABLE(pkp_tile2_, f)};
 PKP_TILES(Q2_K)
 PKP_TILES(Q3_K)
 PKP_TILES(Q4_K)
@@ -804,12 +859,13 @@ PKP_TILES(Q6_K)
 
 /*
  * Blocks of PKP_TOK tokens, chunks of PKP_SB super-blocks, this thread's
- * groups, a super-block's planes, the tiles of 8 tokens: as amx_kq_drive,
+ * groups in pairs, the super-block's planes of each, the tiles of 8 tokens:
+ * as amx_kq_drive,
  * the float sums of a group's block of tokens wait in acc (L1), taking y's
  * sums at the start of a chunk and giving them back at its end. The next
  * super-block's bytes are prefetched while the planes are used.
  */
-NTP_INLINE ntp_status pkp_drive(enum ntp_type f, pkp_tile_fn *const tiles[PK_TT],
+NTP_INLINE ntp_status pkp_drive(enum ntp_type f, pkp_tile_fn *const tiles[PKP_G][PK_TT],
                                 pkk_tile_fn *const kt[PK_TT], const struct ntp_matmul_args *a)
 {
     if (a->n_tok < PKP_MIN || a->k == 0 || a->k % NTP_QK_K != 0 || a->n_rows % NTP_PACK_ROWS != 0) {
@@ -821,31 +877,41 @@ NTP_INLINE ntp_status pkp_drive(enum ntp_type f, pkp_tile_fn *const tiles[PK_TT]
     const struct pkk_shape sh = pkk_shape(f, a);
     const size_t xs = a->x_stride;
     const uint8_t *w = a->w, *x = a->x;
-    alignas(64) pkk_planes pl;
-    alignas(64) float acc[PKP_TOK][16];
-    union pkp_sbs k;
+    alignas(64) pkk_planes pl[PKP_G];
+    alignas(64) float acc[PKP_G * PKP_TOK][16];
+    union pkp_sbs k[PKP_G];
     for (int64_t t1 = 0; t1 < a->n_tok; t1 += PKP_TOK) {
         const int64_t nt = a->n_tok - t1 < PKP_TOK ? a->n_tok - t1 : PKP_TOK;
         for (int64_t s0 = 0; s0 < sh.nsb; s0 += PKP_SB) {
             const int64_t n = sh.nsb - s0 < PKP_SB ? sh.nsb - s0 : PKP_SB;
-            for (int64_t g = sh.g0; g < sh.g1; g++) {
+            for (int64_t g = sh.g0; g < sh.g1; g += PKP_G) {
+                const int64_t m = sh.g1 - g < PKP_G ? sh.g1 - g : PKP_G;
                 const uint8_t *p = w + g * sh.gbytes + (size_t)s0 * sh.pb;
-                const struct pkk_rows r = pkk_rows(a, &sh, t1, s0, n, g);
-                pkk_acc_in(acc, nt, &r);
+                struct pkk_rows r[PKP_G];
+                for (int64_t i = 0; i < m; i++) {
+                    r[i] = pkk_rows(a, &sh, t1, s0, n, g + i);
+                    pkk_acc_in(acc + i * PKP_TOK, nt, &r[i]);
+                }
                 for (int64_t sb = 0; sb < n; sb++) {
-                    const struct pkk_pf pf = pkk_pf(p, sb, n, &sh, g + 1 < sh.g1, &r, nt);
-                    if (pkp_one(f))
-                        pkk_make(f, true, p + (size_t)sb * sh.pb, pl, &k.one);
-                    else
-                        pkc_make(f, p + (size_t)sb * sh.pb, pl, &k.codes);
+                    struct pkk_pf pf[PKP_G];
+                    for (int64_t i = 0; i < m; i++) {
+                        const uint8_t *pi = p + i * sh.gbytes;
+                        pf[i] = pkk_pf(pi, sb, n, &sh, g + m + i < sh.g1, m, &r[i], nt);
+                        if (pkp_one(f))
+                            pkk_make(f, true, pi + (size_t)sb * sh.pb, pl[i], &k[i].one);
+                        else
+                            pkc_make(f, pi + (size_t)sb * sh.pb, pl[i], &k[i].codes);
+                    }
                     const uint8_t *xc = x + t1 * xs + (size_t)(s0 + sb) * PKK_XB;
                     for (int64_t t0 = 0; t0 < nt; t0 += PK_TT) {
                         const int T = (int)(nt - t0 < PK_TT ? nt - t0 : PK_TT);
-                        pkk_pf_tile(&pf, t0 / PK_TT, (nt + PK_TT - 1) / PK_TT);
-                        tiles[T - 1](pl, &k, xc + t0 * xs, xs, acc + t0);
+                        for (int64_t i = 0; i < m; i++)
+                            pkk_pf_tile(&pf[i], t0 / PK_TT, (nt + PK_TT - 1) / PK_TT);
+                        tiles[m - 1][T - 1]((const pkk_planes *)pl, k, xc + t0 * xs, xs, acc + t0);
                     }
                 }
-                pkk_acc_out((const float(*)[16])acc, nt, &r);
+                for (int64_t i = 0; i < m; i++)
+                    pkk_acc_out((const float(*)[16])acc + i * PKP_TOK, nt, &r[i]);
             }
         }
     }

@@ -499,17 +499,19 @@ static inline struct pkk_pf pkk_pf_of(const void *w, size_t bytes, const float *
 
 /*
  * A k-quant driver's, over super-block sb of its group's chunk p of n: the
- * next super-block's bytes, or the next group's chunk's first (more: there
- * is a next group), and share sb of the next group's rows (r: this
- * group's), y's where pkk_acc_in reads them or pkk_acc_out writes them, g's
- * where acc_out gates into g.
+ * next super-block's bytes, or the chunk's first of the group `ahead`
+ * groups on (more: there is one), and share sb of that group's rows (r:
+ * this group's), y's where pkk_acc_in reads them or pkk_acc_out writes
+ * them, g's where acc_out gates into g.
  */
 static inline struct pkk_pf pkk_pf(const uint8_t *p, int64_t sb, int64_t n,
-                                   const struct pkk_shape *s, bool more, const struct pkk_rows *r,
-                                   int64_t nt)
+                                   const struct pkk_shape *s, bool more, int64_t ahead,
+                                   const struct pkk_rows *r, int64_t nt)
 {
-    const uint8_t *w = sb + 1 < n ? p + (size_t)(sb + 1) * s->pb : more ? p + s->gbytes : NULL;
-    const int64_t r0 = nt * sb / n, o = r0 * r->ld + NTP_PACK_ROWS;
+    const uint8_t *w = sb + 1 < n ? p + (size_t)(sb + 1) * s->pb
+                       : more     ? p + (size_t)ahead * s->gbytes
+                                  : NULL;
+    const int64_t r0 = nt * sb / n, o = r0 * r->ld + ahead * NTP_PACK_ROWS;
     return pkk_pf_of(w, s->pb, more && (!r->first || !r->glu) ? r->y + o : NULL,
                      more && r->glu ? r->g + o : NULL, nt * (sb + 1) / n - r0, r->ld);
 }
