@@ -718,6 +718,12 @@ NTP_INLINE void pkp_one_sums(bool q3, int G, int T, const pkk_planes *pl, const 
             sum[g][t] = _mm512_sub_epi32(_mm512_setzero_si512(), sum[g][t]);
 }
 
+/* Row e of code planes pl (pkc_make): the 64 rows run on across pl's tiles. */
+NTP_INLINE const uint8_t *pkc_row(const pkk_planes pl, int e)
+{
+    return ((const uint8_t(*)[64])pl[0])[e];
+}
+
 /*
  * Q4_K, Q5_K, Q6_K: T tokens' sums of G groups' code planes pl[0, G) with
  * their scalings k[0, G), each sub-block's times its scale, into isum[g].
@@ -738,7 +744,7 @@ NTP_INLINE void pkc_sums(enum ntp_type f, int G, int T, const pkk_planes *pl,
             for (int v = 0; v < 4; v++) {
                 __m512i r[PKP_G];
                 for (int g = 0; g < G; g++)
-                    r[g] = _mm512_load_si512((const void *)pl[g][0][4 * sb + v]);
+                    r[g] = _mm512_load_si512((const void *)pkc_row(pl[g], 4 * sb + v));
                 for (int t = 0; t < T; t++) {
                     const __m512i bx = pkk_x4(x + t * xs, PKK_QS, 4 * sb + v);
                     for (int g = 0; g < G; g++)
@@ -760,8 +766,8 @@ NTP_INLINE void pkc_sums(enum ntp_type f, int G, int T, const pkk_planes *pl,
         for (int v = 0; v < 4; v++) {
             __m512i r0[PKP_G], r1[PKP_G];
             for (int g = 0; g < G; g++) {
-                r0[g] = _mm512_load_si512((const void *)pl[g][0][8 * j + v]);
-                r1[g] = _mm512_load_si512((const void *)pl[g][0][8 * j + 4 + v]);
+                r0[g] = _mm512_load_si512((const void *)pkc_row(pl[g], 8 * j + v));
+                r1[g] = _mm512_load_si512((const void *)pkc_row(pl[g], 8 * j + 4 + v));
             }
             for (int t = 0; t < T; t++) {
                 const __m512i b0 = pkk_x4(x + t * xs, PKK_QS, 8 * j + v);
